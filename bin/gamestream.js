@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Runs the TypeScript CLI on Node 26 (type stripping). When started by an older system Node, re-execs with
+// the Node that `npm ci` installed into node_modules.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const major = Number(process.versions.node.split('.')[0]);
+const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+if (major >= 26) {
+  await import(main);
+} else {
+  const pinned = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
+  if (!existsSync(pinned)) {
+    process.stderr.write(`gamestream needs Node 26 or newer (this is ${process.version}); run 'npm ci' to install the pinned one\n`);
+    process.exit(1);
+  }
+  const r = spawnSync(pinned, [main, ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}

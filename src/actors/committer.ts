@@ -1,0 +1,138 @@
+/**
+ * Serialises warehouse commits. Flushes from all workers queue here and are committed together, oldest first,
+ * each commit atomic with its checkpoints. Only after a commit does the supervisor release replay memory (and,
+ * with Kafka, commit offsets): nothing is acknowledged before it is durable.
+ */
+import { unlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorCode, GamestreamError } from '../errors.ts';
+import type { Warehouse } from '../sinks/sink.ts';
+import type { Checkpoint, FlushFiles } from './protocol.ts';
+
+export interface QueuedFlush {
+  workerIndex: number;
+  files: FlushFiles;
+  rows: { events: number; dlq: number; agg: number };
+  checkpoints: Checkpoint[];
+}
+
+export interface CommitResult {
+  checkpoints: Checkpoint[];
+  rows: { events: number; dlq: number; agg: number };
+  durationMs: number;
+}
+
+export interface CommitterOptions {
+  maxFlushesPerCommit: number;
+  maxRetries: number;
+  engineWatermark: () => number | null;
+  endOfInput: () => boolean;
+  onCommitted: (r: CommitResult) => void;
+  onRetry: (err: unknown, attempt: number) => void;
+  onFatal: (err: unknown) => void;
+}
+
+export class Committer {
+  private readonly wh: Warehouse;
+  private readonly o: CommitterOptions;
+  private queue: QueuedFlush[] = [];
+  private running: Promise<void> | null = null;
+  private failed: unknown = null;
+  /** Every use of the warehouse connection goes through this chain: one statement sequence at a time. */
+  private chain: Promise<unknown> = Promise.resolve();
+  readonly durable = new Map<number, Checkpoint>();
+  commits = 0;
+
+  constructor(warehouse: Warehouse, opts: CommitterOptions) {
+    this.wh = warehouse;
+    this.o = opts;
+  }
+
+  enqueue(f: QueuedFlush): void {
+    if (this.failed) {
+      void removeFiles([f.files]);
+      return;
+    }
+    this.queue.push(f);
+    if (!this.running) this.running = this.loop().finally(() => (this.running = null));
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Resolves when everything queued so far is committed. */
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+    if (this.failed) throw this.failed;
+  }
+
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Runs `fn` after everything queued so far is committed, with no commit in flight. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    await this.drain();
+    return this.withLock(fn);
+  }
+
+  /** An empty commit that records the engine watermark and end-of-input state. */
+  async commitMarker(): Promise<void> {
+    await this.drain();
+    await this.withLock(() => this.commitBatch([]));
+  }
+
+  private async loop(): Promise<void> {
+    while (this.queue.length > 0 && !this.failed) {
+      const batch = this.queue.splice(0, this.o.maxFlushesPerCommit);
+      try {
+        await this.withLock(() => this.commitBatch(batch));
+      } catch (err) {
+        this.failed = err;
+        this.queue = [];
+        this.o.onFatal(err);
+        return;
+      }
+    }
+  }
+
+  private async commitBatch(batch: QueuedFlush[]): Promise<void> {
+    const latest = new Map<number, Checkpoint>();
+    for (const f of batch) for (const c of f.checkpoints) latest.set(c.partition, c);
+    const checkpoints = [...latest.values()];
+    const files = batch.map((f) => f.files);
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.wh.commit({ files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput() });
+        break;
+      } catch (err) {
+        const retryable = (err as { retryable?: boolean }).retryable === true;
+        if (!retryable || attempt > this.o.maxRetries) {
+          throw new GamestreamError('warehouse_write_failed', `warehouse commit failed after ${attempt} attempt(s) (${errorCode(err)})`, { cause: err });
+        }
+        this.o.onRetry(err, attempt);
+        // Capped exponential backoff with jitter, so a struggling warehouse is not hammered.
+        await sleep(Math.min(5000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+      }
+    }
+    this.commits++;
+    for (const c of checkpoints) this.durable.set(c.partition, c);
+    await removeFiles(files);
+    const rows = { events: 0, dlq: 0, agg: 0 };
+    for (const f of batch) {
+      rows.events += f.rows.events;
+      rows.dlq += f.rows.dlq;
+      rows.agg += f.rows.agg;
+    }
+    this.o.onCommitted({ checkpoints, rows, durationMs: Date.now() - started });
+  }
+}
+
+export async function removeFiles(files: FlushFiles[]): Promise<void> {
+  const paths = files.flatMap((f) => [f.events, f.dlq, f.agg]).filter((p): p is string => p !== null);
+  await Promise.all(paths.map((p) => unlink(p).catch(() => undefined)));
+}

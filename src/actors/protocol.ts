@@ -1,0 +1,89 @@
+/**
+ * Every message between the supervisor (main thread) and the worker threads. Batches carry transferred
+ * ArrayBuffers, never one message per event.
+ */
+import type { WireError } from '../errors.ts';
+import type { TableSnapshot } from '../enrich/tables.ts';
+
+/** Per-partition position and state, written atomically with the rows it covers. */
+export interface Checkpoint {
+  partition: number;
+  nextOffset: number;
+  maxEventMs: number | null;
+  watermarkMs: number | null;
+  closedThroughMs: number | null;
+  events: number;
+  deadLetters: number;
+  duplicates: number;
+  lateEvents: number;
+  windowRows: number;
+}
+
+/** What a worker needs to know about the engine, sent once at start. */
+export interface WorkerSettings {
+  workerIndex: number;
+  source: string;
+  format: 'ndjson' | 'avro';
+  avroWriterSchema: string | null;
+  spoolDir: string;
+  windowSizeMs: number;
+  maxOutOfOrdernessMs: number;
+  allowedLatenessMs: number;
+  dedupeHorizonMs: number;
+  futureToleranceMs: number;
+  maxEventBytes: number;
+  flushRows: number;
+  flushIntervalMs: number;
+  crashAfterBatches: number | null;
+  logLevel: string;
+}
+
+/** State rebuilt from the warehouse for a partition that resumes. */
+export interface ActorRestore {
+  checkpoint: Checkpoint;
+  dedupeIds: string[];
+  dedupeTs: Float64Array;
+  windows: { windowStart: number; eventType: number; levelId: number | null; count: number }[];
+}
+
+export type ToWorker =
+  | { t: 'init'; settings: WorkerSettings; tables: TableSnapshot }
+  | { t: 'start-actors'; partitions: number[]; restore: ActorRestore[] }
+  | {
+      t: 'batch';
+      seq: number;
+      receivedAtMs: number;
+      data: Uint8Array;
+      /** [partition, start, end] per record, into `data` */
+      index: Int32Array;
+      offsets: Float64Array;
+    }
+  | { t: 'watermark'; engineWatermarkMs: number; idlePartitions: number[] }
+  | { t: 'tables'; tables: TableSnapshot }
+  | { t: 'end' } // end of input: close every window, flush
+  | { t: 'drain' } // shutdown: flush, keep windows open (they are rebuilt on restart)
+  | { t: 'revoke'; partitions: number[] };
+
+export interface FlushFiles {
+  events: string | null;
+  dlq: string | null;
+  agg: string | null;
+}
+
+export type FromWorker =
+  | { t: 'ready'; workerIndex: number }
+  | { t: 'processed'; seq: number }
+  | {
+      t: 'flush';
+      workerIndex: number;
+      flushSeq: number;
+      files: FlushFiles;
+      rows: { events: number; dlq: number; agg: number };
+      checkpoints: Checkpoint[];
+    }
+  | { t: 'watermarks'; partitions: number[]; watermarksMs: number[] }
+  | { t: 'ended'; workerIndex: number }
+  | { t: 'drained'; workerIndex: number }
+  | { t: 'revoked'; workerIndex: number; partitions: number[] }
+  | { t: 'fatal'; error: WireError }
+  | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };

@@ -1,0 +1,136 @@
+/**
+ * Routes source records to partitions (Kafka's default partitioner on user_id) and packs them into one batch
+ * per worker thread. Batch bytes live in a SharedArrayBuffer: the worker reads them without a copy, and the
+ * supervisor keeps the same memory for replay until the warehouse has the rows.
+ */
+import { partitionForKey } from '../sources/partitioner.ts';
+import { scanUserIdKey } from '../sources/key-scan.ts';
+import type { RecordChunk } from '../sources/source.ts';
+
+export interface SealedBatch {
+  worker: number;
+  data: Uint8Array; // over a SharedArrayBuffer
+  index: Int32Array; // [partition, start, end] per record
+  offsets: Float64Array;
+  /** Highest offset per partition in this batch: the batch can be released once all are durable. */
+  maxOffsets: Map<number, number>;
+  bytes: number;
+}
+
+class BatchBuilder {
+  data = Buffer.allocUnsafe(1 << 20);
+  used = 0;
+  index: number[] = [];
+  offsets: number[] = [];
+
+  add(partition: number, offset: number, src: Uint8Array, s: number, e: number): void {
+    const len = e - s;
+    if (this.used + len > this.data.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.used + len));
+      this.data.copy(bigger, 0, 0, this.used);
+      this.data = bigger;
+    }
+    this.data.set(src.subarray(s, e), this.used);
+    this.index.push(partition, this.used, this.used + len);
+    this.offsets.push(offset);
+    this.used += len;
+  }
+
+  get records(): number {
+    return this.offsets.length;
+  }
+
+  seal(worker: number): SealedBatch {
+    const sab = new SharedArrayBuffer(this.used);
+    const data = new Uint8Array(sab);
+    data.set(this.data.subarray(0, this.used));
+    const maxOffsets = new Map<number, number>();
+    for (let i = 0, r = 0; i < this.index.length; i += 3, r++) {
+      const p = this.index[i];
+      const o = this.offsets[r];
+      if ((maxOffsets.get(p) ?? -1) < o) maxOffsets.set(p, o);
+    }
+    const batch: SealedBatch = {
+      worker,
+      data,
+      index: Int32Array.from(this.index),
+      offsets: Float64Array.from(this.offsets),
+      maxOffsets,
+      bytes: this.used + this.index.length * 4 + this.offsets.length * 8,
+    };
+    this.used = 0;
+    this.index = [];
+    this.offsets = [];
+    return batch;
+  }
+}
+
+export class Router {
+  readonly partitions: number;
+  readonly workers: number;
+  private readonly batchRecords: number;
+  private readonly builders: BatchBuilder[];
+  /** Next offset the source will assign per partition (file and generator sources number records per partition). */
+  private readonly nextOffset: Float64Array;
+  /** Records below these offsets are already in the warehouse. */
+  private readonly resumeAt: Float64Array;
+  readonly lastRoutedAt: Float64Array;
+  routed = 0;
+  skipped = 0;
+
+  constructor(partitions: number, workers: number, batchRecords: number, resumeAt: Map<number, number>) {
+    this.partitions = partitions;
+    this.workers = workers;
+    this.batchRecords = batchRecords;
+    this.builders = Array.from({ length: workers }, () => new BatchBuilder());
+    this.nextOffset = new Float64Array(partitions);
+    this.resumeAt = new Float64Array(partitions);
+    for (const [p, o] of resumeAt) if (p < partitions) this.resumeAt[p] = o;
+    this.lastRoutedAt = new Float64Array(partitions);
+  }
+
+  workerOf(partition: number): number {
+    return partition % this.workers;
+  }
+
+  partitionOf(chunk: RecordChunk, i: number): number {
+    if (chunk.keys) {
+      const k = chunk.keys[i];
+      return k ? partitionForKey(k, 0, k.length, this.partitions) : (chunk.firstIndex + i) % this.partitions;
+    }
+    const key = scanUserIdKey(chunk.data, chunk.starts[i], chunk.ends[i]);
+    if (!key) return (chunk.firstIndex + i) % this.partitions;
+    return key.decoded
+      ? partitionForKey(key.decoded, 0, key.decoded.length, this.partitions)
+      : partitionForKey(chunk.data, key.start, key.end, this.partitions);
+  }
+
+  /** Routes a chunk; returns batches that filled up and must be sent now. */
+  route(chunk: RecordChunk, nowMs: number): SealedBatch[] {
+    const full: SealedBatch[] = [];
+    for (let i = 0; i < chunk.count; i++) {
+      const p = this.partitionOf(chunk, i);
+      const offset = this.nextOffset[p]++;
+      if (offset < this.resumeAt[p]) {
+        this.skipped++;
+        continue;
+      }
+      const w = this.workerOf(p);
+      const b = this.builders[w];
+      b.add(p, offset, chunk.data, chunk.starts[i], chunk.ends[i]);
+      this.lastRoutedAt[p] = nowMs;
+      this.routed++;
+      if (b.records >= this.batchRecords) full.push(b.seal(w));
+    }
+    return full;
+  }
+
+  /** Partial batches, for the end of a chunk burst or the end of input. */
+  sealAll(): SealedBatch[] {
+    const out: SealedBatch[] = [];
+    this.builders.forEach((b, w) => {
+      if (b.records > 0) out.push(b.seal(w));
+    });
+    return out;
+  }
+}

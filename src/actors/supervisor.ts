@@ -1,0 +1,374 @@
+/**
+ * The supervisor: places one actor per partition on a few worker threads, feeds them batches with
+ * backpressure, commits their flushes, and restarts a worker that dies, rebuilding its actors from the
+ * warehouse and replaying what was not yet durable. Nothing is lost and nothing is counted twice.
+ */
+import type { Config } from '../config/schema.ts';
+import type { TableFiles } from '../enrich/tables.ts';
+import { fromWire, GamestreamError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Warehouse } from '../sinks/sink.ts';
+import type { Source } from '../sources/source.ts';
+import { Committer, removeFiles, type CommitResult } from './committer.ts';
+import type { Checkpoint, FromWorker } from './protocol.ts';
+import { Router, type SealedBatch } from './router.ts';
+import { WorkerSlot } from './worker-slot.ts';
+
+export interface RunTotals {
+  recordsRouted: number;
+  recordsSkipped: number;
+  events: number;
+  deadLetters: number;
+  duplicates: number;
+  lateEvents: number;
+  windowRows: number;
+  engineWatermarkMs: number | null;
+  workerRestarts: number;
+  elapsedMs: number;
+  endOfInput: boolean;
+}
+
+export interface SupervisorOptions {
+  config: Config;
+  source: Source;
+  warehouse: Warehouse;
+  tables: TableFiles;
+  spoolDir: string;
+  log: Logger;
+  /** Human-readable lines (progress, restarts, summary). */
+  say: (line: string) => void;
+}
+
+export class Supervisor {
+  private readonly o: SupervisorOptions;
+  private readonly cfg: Config;
+  private readonly slots: WorkerSlot[];
+  private readonly committer: Committer;
+  private router!: Router;
+  private initial = new Map<number, Checkpoint>();
+  private readonly durableNext: Float64Array;
+  private readonly partitionWm: Float64Array;
+  private engineWm = -Infinity;
+  private seq = 0;
+  private waiters: (() => void)[] = [];
+  private stopRequested = false;
+  private endRequested = false;
+  private drainRequested = false;
+  private endPosted = false;
+  private fatal: unknown = null;
+  private restarts: number[] = [];
+  private restartCount = 0;
+  private startedAt = Date.now();
+  private timers: NodeJS.Timeout[] = [];
+  private lastProgress = { at: Date.now(), routed: 0 };
+
+  constructor(opts: SupervisorOptions) {
+    this.o = opts;
+    this.cfg = opts.config;
+    this.slots = Array.from({ length: this.cfg.workers }, (_, i) => new WorkerSlot(i));
+    this.durableNext = new Float64Array(this.cfg.partitions);
+    this.partitionWm = new Float64Array(this.cfg.partitions).fill(-Infinity);
+    this.committer = new Committer(opts.warehouse, {
+      maxFlushesPerCommit: 64,
+      maxRetries: 8,
+      engineWatermark: () => (Number.isFinite(this.engineWm) ? this.engineWm : null),
+      endOfInput: () => this.endRequested,
+      onCommitted: (r) => this.onCommitted(r),
+      onRetry: (err, attempt) => this.o.log.warn({ err, attempt }, 'warehouse commit failed; retrying'),
+      onFatal: (err) => this.fail(err),
+    });
+  }
+
+  /** Stop reading, flush what was read, commit, and return (windows stay open; a restart rebuilds them). */
+  requestStop(): void {
+    this.stopRequested = true;
+    this.notify();
+  }
+
+  private fail(err: unknown): void {
+    if (!this.fatal) this.fatal = err;
+    this.stopRequested = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private async waitFor(cond: () => boolean): Promise<void> {
+    while (!cond()) {
+      if (this.fatal) throw this.fatal;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    if (this.fatal) throw this.fatal;
+  }
+
+  partitionsOf(worker: number): number[] {
+    const out: number[] = [];
+    for (let p = worker; p < this.cfg.partitions; p += this.cfg.workers) out.push(p);
+    return out;
+  }
+
+  async run(): Promise<RunTotals> {
+    const { source, warehouse, log } = this.o;
+    await warehouse.open();
+    this.initial = await warehouse.loadCheckpoints(source.name);
+    for (const [p, c] of this.initial) if (p < this.cfg.partitions) this.durableNext[p] = c.nextOffset;
+    const maxKnown = Math.max(-1, ...this.initial.keys());
+    if (maxKnown >= this.cfg.partitions) {
+      throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source.name}, but GAMESTREAM_PARTITIONS=${this.cfg.partitions}; use the partition count of the earlier runs`);
+    }
+    this.router = new Router(this.cfg.partitions, this.cfg.workers, this.cfg.batchRecords, new Map([...this.initial].map(([p, c]) => [p, c.nextOffset])));
+    if (this.initial.size > 0) log.info({ partitions: this.initial.size }, 'resuming from warehouse checkpoints');
+    this.o.tables.watch((snapshot) => {
+      log.info({ version: snapshot.version }, 'enrichment tables reloaded');
+      for (const s of this.slots) s.post({ t: 'tables', tables: snapshot });
+    }, (err, kind) => log.warn({ err: err.message, kind }, 'enrichment table reload failed; keeping the previous table'));
+    await Promise.all(this.slots.map((s) => this.startWorker(s)));
+    this.timers.push(setInterval(() => this.tick(), 1000));
+    if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
+    try {
+      await this.pump();
+      await this.finish();
+    } finally {
+      for (const t of this.timers) clearInterval(t);
+      this.o.tables.close();
+      await Promise.all(this.slots.map((s) => s.terminate()));
+      await warehouse.close();
+    }
+    if (this.fatal) throw this.fatal;
+    return this.totals();
+  }
+
+  private async pump(): Promise<void> {
+    const { source } = this.o;
+    while (!this.stopRequested) {
+      const chunk = await source.next();
+      if (!chunk) {
+        this.endRequested = true;
+        break;
+      }
+      const now = Date.now();
+      for (const b of this.router.route(chunk, now)) await this.send(b, now);
+      for (const b of this.router.sealAll()) await this.send(b, now);
+    }
+  }
+
+  private async send(batch: SealedBatch, receivedAtMs: number): Promise<void> {
+    const slot = this.slots[batch.worker];
+    const retainedBytes = () => this.slots.reduce((a, s) => a + s.retainedBytes, 0);
+    await this.waitFor(
+      () => this.stopRequested || (slot.ready && slot.inflight < this.cfg.mailboxBatches && retainedBytes() + batch.bytes <= this.cfg.maxUncommittedBytes),
+    );
+    if (this.stopRequested && !this.endRequested) return; // not sent: re-read from the checkpoint next start
+    const r = { seq: ++this.seq, receivedAtMs, batch };
+    slot.retain(r);
+    slot.sendBatch(r);
+  }
+
+  private async finish(): Promise<void> {
+    if (this.fatal) return;
+    if (this.endRequested) {
+      this.endPosted = true;
+      for (const s of this.slots) if (s.ready) s.post({ t: 'end' });
+      await this.waitFor(() => this.slots.every((s) => s.ended));
+    } else {
+      this.drainRequested = true;
+      for (const s of this.slots) if (s.ready) s.post({ t: 'drain' });
+      await this.waitFor(() => this.slots.every((s) => s.drained));
+    }
+    await this.committer.drain();
+    this.updateEngineWatermark();
+    await this.committer.commitMarker();
+  }
+
+  private async startWorker(slot: WorkerSlot): Promise<void> {
+    const partitions = this.partitionsOf(slot.index);
+    // Inside exclusive(): every flush queued before the crash is committed first, so these are final.
+    const restore = await this.committer.exclusive(() => {
+      const checkpoints = partitions
+        .map((p) => this.committer.durable.get(p) ?? this.initial.get(p))
+        .filter((c): c is Checkpoint => c !== undefined);
+      return this.o.warehouse.loadRestore(this.o.source.name, checkpoints, {
+        dedupeHorizonMs: this.cfg.dedupeHorizonMs,
+        windowSizeMs: this.cfg.windowSizeMs,
+      });
+    });
+    const readyOnce = new Promise<void>((resolve) => {
+      slot.spawn(
+        (msg) => {
+          if (msg.t === 'ready') resolve();
+          this.onWorkerMessage(slot, msg);
+        },
+        (code, err) => this.onWorkerExit(slot, code, err),
+      );
+    });
+    const crash = this.cfg.testCrashWorker;
+    slot.post({
+      t: 'init',
+      tables: this.o.tables.snapshot(),
+      settings: {
+        workerIndex: slot.index,
+        source: this.o.source.name,
+        format: this.o.source.format,
+        avroWriterSchema: this.o.source.avroWriterSchema,
+        spoolDir: this.o.spoolDir,
+        windowSizeMs: this.cfg.windowSizeMs,
+        maxOutOfOrdernessMs: this.cfg.maxOutOfOrdernessMs,
+        allowedLatenessMs: this.cfg.allowedLatenessMs,
+        dedupeHorizonMs: this.cfg.dedupeHorizonMs,
+        futureToleranceMs: this.cfg.futureToleranceMs,
+        maxEventBytes: this.cfg.maxEventBytes,
+        flushRows: this.cfg.flushRows,
+        flushIntervalMs: this.cfg.flushIntervalMs,
+        // Fault injection fires in the first incarnation only, so the restarted worker can finish.
+        crashAfterBatches: crash && crash.worker === slot.index && slot.incarnation === 1 ? crash.afterBatches : null,
+        logLevel: this.cfg.logLevel,
+      },
+    });
+    slot.post({ t: 'start-actors', partitions, restore });
+    await readyOnce;
+    slot.ready = true;
+    // Replay everything sent to this worker that is not yet durable; actors skip what they already have.
+    for (const r of slot.retained) slot.sendBatch(r);
+    if (this.endPosted) slot.post({ t: 'end' });
+    else if (this.drainRequested) slot.post({ t: 'drain' });
+    this.notify();
+  }
+
+  private onWorkerMessage(slot: WorkerSlot, msg: FromWorker): void {
+    switch (msg.t) {
+      case 'processed':
+        slot.inflight--;
+        this.notify();
+        return;
+      case 'flush':
+        if (this.fatal) {
+          void removeFiles([msg.files]);
+          return;
+        }
+        this.committer.enqueue({ workerIndex: msg.workerIndex, files: msg.files, rows: msg.rows, checkpoints: msg.checkpoints });
+        return;
+      case 'watermarks':
+        for (let i = 0; i < msg.partitions.length; i++) this.partitionWm[msg.partitions[i]] = msg.watermarksMs[i];
+        return;
+      case 'ended':
+        slot.ended = true;
+        this.notify();
+        return;
+      case 'drained':
+        slot.drained = true;
+        this.notify();
+        return;
+      case 'fatal': {
+        const err = fromWire(msg.error);
+        this.o.log.error({ worker: slot.index, code: err.code, err: err.message }, 'worker failed');
+        return;
+      }
+      case 'log':
+        this.o.log[msg.level]({ worker: slot.index, ...msg.fields }, msg.msg);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onWorkerExit(slot: WorkerSlot, code: number, err: Error | null): void {
+    slot.ready = false;
+    if (slot.stopping || this.fatal) return;
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < this.cfg.restartWindowMs);
+    this.restarts.push(now);
+    if (this.restarts.length > this.cfg.restartLimit) {
+      this.fail(new GamestreamError('crash_loop', `worker ${slot.index} crashed ${this.restarts.length} times within ${this.cfg.restartWindowMs / 1000}s (GAMESTREAM_RESTART_LIMIT=${this.cfg.restartLimit}); stopping. Last error: ${err?.message ?? `exit code ${code}`}`, { cause: err ?? undefined }));
+      return;
+    }
+    this.restartCount++;
+    const why = err?.message ?? `exit code ${code}`;
+    this.o.log.error({ worker: slot.index, err: why }, 'worker crashed; restarting');
+    this.startWorker(slot).then(
+      () => this.o.say(`worker ${slot.index} crashed (${why}); restarted it from the warehouse checkpoints and replayed ${slot.retained.length} batch(es) that were not yet durable`),
+      (e: unknown) => this.fail(e),
+    );
+  }
+
+  private onCommitted(r: CommitResult): void {
+    for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
+    for (const s of this.slots) s.release(this.durableNext);
+    this.notify();
+  }
+
+  private updateEngineWatermark(): number[] {
+    const now = Date.now();
+    const idle: number[] = [];
+    let min = Infinity;
+    for (let p = 0; p < this.cfg.partitions; p++) {
+      const last = this.router.lastRoutedAt[p];
+      if (last === 0 || now - last >= this.cfg.idleTimeoutMs) {
+        idle.push(p);
+        continue;
+      }
+      if (this.partitionWm[p] < min) min = this.partitionWm[p];
+    }
+    // Every partition idle: nothing holds the watermark back, but nothing moves it either.
+    if (min !== Infinity && min > this.engineWm) this.engineWm = min;
+    if (this.endRequested && this.slots.every((s) => s.ended)) {
+      const max = Math.max(...this.partitionWm);
+      if (max > this.engineWm) this.engineWm = max;
+    }
+    return idle;
+  }
+
+  private tick(): void {
+    const idle = this.updateEngineWatermark();
+    if (!Number.isFinite(this.engineWm) || idle.length === 0) return;
+    for (const s of this.slots) if (s.ready) s.post({ t: 'watermark', engineWatermarkMs: this.engineWm, idlePartitions: idle });
+  }
+
+  totals(): RunTotals {
+    const t: RunTotals = {
+      recordsRouted: this.router?.routed ?? 0,
+      recordsSkipped: this.router?.skipped ?? 0,
+      events: 0,
+      deadLetters: 0,
+      duplicates: 0,
+      lateEvents: 0,
+      windowRows: 0,
+      engineWatermarkMs: Number.isFinite(this.engineWm) ? this.engineWm : null,
+      workerRestarts: this.restartCount,
+      elapsedMs: Date.now() - this.startedAt,
+      endOfInput: this.endRequested,
+    };
+    const all = new Map(this.initial);
+    for (const [p, c] of this.committer.durable) all.set(p, c);
+    for (const c of all.values()) {
+      t.events += c.events;
+      t.deadLetters += c.deadLetters;
+      t.duplicates += c.duplicates;
+      t.lateEvents += c.lateEvents;
+      t.windowRows += c.windowRows;
+    }
+    return t;
+  }
+
+  private progress(): void {
+    const now = Date.now();
+    const t = this.totals();
+    const rate = ((t.recordsRouted - this.lastProgress.routed) * 1000) / Math.max(1, now - this.lastProgress.at);
+    this.lastProgress = { at: now, routed: t.recordsRouted };
+    const p = this.o.source.progress();
+    const pct = p.totalBytes ? ` (${((100 * p.bytesRead) / Math.max(1, p.totalBytes)).toFixed(0)}% of input)` : '';
+    const wm = t.engineWatermarkMs === null ? '-' : new Date(t.engineWatermarkMs).toISOString().slice(0, 19) + 'Z';
+    this.o.say(
+      `${(t.elapsedMs / 1000).toFixed(0)}s  in ${fmt(t.recordsRouted)}${pct}  ${fmt(Math.round(rate))}/s  ` +
+        `written ${fmt(t.events)}  dead letters ${fmt(t.deadLetters)}  duplicates ${fmt(t.duplicates)}  late ${fmt(t.lateEvents)}  ` +
+        `watermark ${wm}  windows ${fmt(t.windowRows)}`,
+    );
+  }
+}
+
+export function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}

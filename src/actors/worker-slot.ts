@@ -1,0 +1,99 @@
+/**
+ * The supervisor's view of one worker thread: its current incarnation, its mailbox depth, and the batches it
+ * was sent that are not yet durable (kept to replay after a crash).
+ */
+import { Worker } from 'node:worker_threads';
+import type { SealedBatch } from './router.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+
+export interface RetainedBatch {
+  seq: number;
+  receivedAtMs: number;
+  batch: SealedBatch;
+}
+
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
+
+export class WorkerSlot {
+  readonly index: number;
+  worker: Worker | null = null;
+  incarnation = 0;
+  ready = false;
+  inflight = 0;
+  retained: RetainedBatch[] = [];
+  retainedBytes = 0;
+  ended = false;
+  drained = false;
+  /** Set while the supervisor itself stops the thread, so its exit is not taken for a crash. */
+  stopping = false;
+
+  constructor(index: number) {
+    this.index = index;
+  }
+
+  spawn(onMessage: (msg: FromWorker) => void, onExit: (code: number, err: Error | null) => void): Worker {
+    const w = new Worker(WORKER_URL, { name: `gamestream-worker-${this.index}` });
+    const incarnation = ++this.incarnation;
+    let lastError: Error | null = null;
+    // Messages from an older incarnation are dropped: its actors were rebuilt from the warehouse.
+    w.on('message', (msg: FromWorker) => {
+      if (this.incarnation === incarnation) onMessage(msg);
+    });
+    w.on('error', (err: Error) => {
+      lastError = err;
+    });
+    w.on('exit', (code) => {
+      if (this.incarnation === incarnation) onExit(code, lastError);
+    });
+    this.worker = w;
+    this.ready = false;
+    this.inflight = 0;
+    this.ended = false;
+    this.drained = false;
+    return w;
+  }
+
+  post(msg: ToWorker): void {
+    this.worker?.postMessage(msg);
+  }
+
+  sendBatch(r: RetainedBatch): void {
+    this.inflight++;
+    const { data, index, offsets } = r.batch;
+    this.post({ t: 'batch', seq: r.seq, receivedAtMs: r.receivedAtMs, data, index, offsets });
+  }
+
+  retain(r: RetainedBatch): void {
+    this.retained.push(r);
+    this.retainedBytes += r.batch.bytes;
+  }
+
+  /** Drops batches whose every record is durable. */
+  release(durableNext: Float64Array): void {
+    if (this.retained.length === 0) return;
+    const keep: RetainedBatch[] = [];
+    let bytes = 0;
+    for (const r of this.retained) {
+      let done = true;
+      for (const [p, maxOffset] of r.batch.maxOffsets) {
+        if (maxOffset >= durableNext[p]) {
+          done = false;
+          break;
+        }
+      }
+      if (!done) {
+        keep.push(r);
+        bytes += r.batch.bytes;
+      }
+    }
+    this.retained = keep;
+    this.retainedBytes = bytes;
+  }
+
+  async terminate(): Promise<void> {
+    this.stopping = true;
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+}

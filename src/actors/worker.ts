@@ -1,0 +1,167 @@
+/**
+ * A worker thread: the fixed home of many partition actors. It turns batches into rows, and every flush
+ * interval (or row limit) writes its buffered rows to spool files and tells the supervisor, with the
+ * checkpoints those rows cover.
+ */
+import { join } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+import { EnrichmentTables } from '../enrich/tables.ts';
+import { toWire } from '../errors.ts';
+import { PartitionActor } from '../partition/actor.ts';
+import { AvroDecoder } from '../partition/decode.ts';
+import type { RawRecord } from '../partition/record.ts';
+import { CsvBuffer } from '../sinks/row-files.ts';
+import type { Checkpoint, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
+
+if (!parentPort) throw new Error('worker.ts must run in a worker thread');
+const port = parentPort;
+
+let settings!: WorkerSettings;
+let tables!: EnrichmentTables;
+let avro: AvroDecoder | null = null;
+const actors = new Map<number, PartitionActor>();
+const out = { events: new CsvBuffer(), dlq: new CsvBuffer(), agg: new CsvBuffer(), tables: () => tables };
+let flushSeq = 0;
+let batchesProcessed = 0;
+let lastFlushAt = Date.now();
+let timer: NodeJS.Timeout | null = null;
+
+function send(msg: FromWorker): void {
+  port.postMessage(msg);
+}
+
+function flush(): void {
+  const checkpoints: Checkpoint[] = [];
+  for (const actor of actors.values()) {
+    const c = actor.flush();
+    if (c) checkpoints.push(c);
+  }
+  lastFlushAt = Date.now();
+  if (checkpoints.length === 0 && out.events.rows + out.dlq.rows + out.agg.rows === 0) return;
+  const seq = ++flushSeq;
+  const base = join(settings.spoolDir, `w${settings.workerIndex}-${process.pid}-${Date.now()}-${seq}`);
+  const files = { events: null as string | null, dlq: null as string | null, agg: null as string | null };
+  const rows = { events: out.events.rows, dlq: out.dlq.rows, agg: out.agg.rows };
+  if (rows.events > 0) out.events.writeTo((files.events = `${base}.events.csv`));
+  if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.csv`));
+  if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.csv`));
+  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints });
+}
+
+function reportWatermarks(): void {
+  const partitions: number[] = [];
+  const watermarksMs: number[] = [];
+  for (const [p, a] of actors) {
+    partitions.push(p);
+    watermarksMs.push(a.watermarkMs);
+  }
+  send({ t: 'watermarks', partitions, watermarksMs });
+}
+
+function onBatch(msg: Extract<ToWorker, { t: 'batch' }>): void {
+  const now = Date.now();
+  const byPartition = new Map<number, RawRecord[]>();
+  const { index, offsets, data } = msg;
+  for (let i = 0, r = 0; i < index.length; i += 3, r++) {
+    const partition = index[i];
+    let list = byPartition.get(partition);
+    if (!list) byPartition.set(partition, (list = []));
+    list.push({ partition, offset: offsets[r], bytes: data.subarray(index[i + 1], index[i + 2]) });
+  }
+  for (const [p, records] of byPartition) {
+    const actor = actors.get(p);
+    if (!actor) throw new Error(`batch ${msg.seq} has records for partition ${p}, which this worker does not host`);
+    actor.processBatch(records, msg.receivedAtMs, now);
+  }
+  batchesProcessed++;
+  send({ t: 'processed', seq: msg.seq });
+  if (settings.crashAfterBatches !== null && batchesProcessed >= settings.crashAfterBatches) {
+    // Test-only fault injection: die the way a bug would, with rows buffered and not yet flushed.
+    throw new Error(`test fault injection: worker ${settings.workerIndex} crashes after ${batchesProcessed} batches`);
+  }
+  if (out.events.rows + out.dlq.rows >= settings.flushRows) flush();
+}
+
+function handle(msg: ToWorker): void {
+  switch (msg.t) {
+    case 'init': {
+      settings = msg.settings;
+      tables = EnrichmentTables.fromSnapshot(msg.tables);
+      avro = settings.avroWriterSchema ? new AvroDecoder(settings.avroWriterSchema) : null;
+      timer = setInterval(() => {
+        if (Date.now() - lastFlushAt >= settings.flushIntervalMs) flush();
+        reportWatermarks();
+        for (const a of actors.values()) a.onTick(Date.now());
+      }, Math.max(10, Math.min(settings.flushIntervalMs, 1000)));
+      send({ t: 'ready', workerIndex: settings.workerIndex });
+      return;
+    }
+    case 'start-actors': {
+      const restoreByPartition = new Map(msg.restore.map((r) => [r.checkpoint.partition, r]));
+      for (const p of msg.partitions) {
+        const actor = new PartitionActor(
+          {
+            partition: p,
+            windowSizeMs: settings.windowSizeMs,
+            maxOutOfOrdernessMs: settings.maxOutOfOrdernessMs,
+            allowedLatenessMs: settings.allowedLatenessMs,
+            dedupeHorizonMs: settings.dedupeHorizonMs,
+            futureToleranceMs: settings.futureToleranceMs,
+            maxEventBytes: settings.maxEventBytes,
+            avro,
+          },
+          out,
+        );
+        actor.start(restoreByPartition.get(p) ?? null);
+        actors.set(p, actor);
+      }
+      return;
+    }
+    case 'batch':
+      return onBatch(msg);
+    case 'watermark': {
+      const idle = new Set(msg.idlePartitions);
+      for (const [p, a] of actors) a.onWatermark(msg.engineWatermarkMs, idle.has(p));
+      return;
+    }
+    case 'tables':
+      tables = EnrichmentTables.fromSnapshot(msg.tables);
+      return;
+    case 'end':
+      for (const a of actors.values()) a.endOfInput();
+      flush();
+      reportWatermarks();
+      send({ t: 'ended', workerIndex: settings.workerIndex });
+      return;
+    case 'drain':
+      flush();
+      send({ t: 'drained', workerIndex: settings.workerIndex });
+      return;
+    case 'revoke': {
+      flush();
+      for (const p of msg.partitions) {
+        actors.get(p)?.close();
+        actors.delete(p);
+      }
+      send({ t: 'revoked', workerIndex: settings.workerIndex, partitions: msg.partitions });
+      return;
+    }
+  }
+}
+
+let dead = false;
+
+port.on('message', (msg: ToWorker) => {
+  if (dead) return;
+  try {
+    handle(msg);
+  } catch (err) {
+    dead = true;
+    if (timer) clearInterval(timer);
+    // Report, then die: the supervisor rebuilds this worker's actors from the warehouse and replays.
+    send({ t: 'fatal', error: toWire(err) });
+    setImmediate(() => {
+      throw err;
+    });
+  }
+});

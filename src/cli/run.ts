@@ -1,0 +1,75 @@
+/** `gamestream run`: the daemon. */
+import type { Config } from '../config/schema.ts';
+import { defaultDeviceTablePath } from '../enrich/devices.ts';
+import { defaultGeoIpPath } from '../enrich/geoip.ts';
+import { TableFiles } from '../enrich/tables.ts';
+import { createLogger } from '../log.ts';
+import { fmt, Supervisor } from '../actors/supervisor.ts';
+import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
+import { AvroFileSource } from '../sources/file-avro.ts';
+import { NdjsonFileSource } from '../sources/file-ndjson.ts';
+import { GeneratorSource } from '../sources/generator.ts';
+import type { Source } from '../sources/source.ts';
+import { createSpoolDir, removeSpoolDir } from './spool.ts';
+
+function makeSource(cfg: Config): Source {
+  switch (cfg.source.kind) {
+    case 'generator':
+      return new GeneratorSource({
+        seed: cfg.generatorSeed ?? Math.floor(Math.random() * 2 ** 32),
+        rate: cfg.generatorRate,
+        total: cfg.generatorEvents,
+        badShare: cfg.generatorBadShare,
+      });
+    case 'file':
+      return cfg.source.format === 'avro' ? new AvroFileSource(cfg.source.path) : new NdjsonFileSource(cfg.source.path);
+  }
+}
+
+export async function runDaemon(cfg: Config): Promise<number> {
+  const log = createLogger(cfg.logLevel);
+  const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
+  const source = makeSource(cfg);
+  await source.open();
+  const tables = await TableFiles.open({
+    geoipPath: cfg.geoipDb === 'default' ? defaultGeoIpPath() : cfg.geoipDb,
+    devicePath: cfg.deviceTable === 'default' ? defaultDeviceTablePath() : cfg.deviceTable,
+    pollIntervalMs: cfg.tableReloadIntervalMs,
+  });
+  const warehouse = new DuckDbWarehouse({ path: cfg.warehouse.path, source: source.name, maxEventBytes: cfg.maxEventBytes });
+  const spoolDir = createSpoolDir(cfg.spoolDir, cfg.warehouse.path);
+  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say });
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      say(`${sig} again: exiting without draining; the next start resumes from the last commit`);
+      process.exit(130);
+    }
+    say(`${sig}: draining (stop reading, flush, commit); press Ctrl-C again to exit at once`);
+    sup.requestStop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  say(`source ${source.name} → ${warehouse.name}; ${cfg.partitions} partitions on ${cfg.workers} worker thread(s)`);
+  try {
+    const t = await sup.run();
+    const secs = t.elapsedMs / 1000;
+    say(
+      `${t.endOfInput ? 'end of input' : 'stopped'}: ${fmt(t.recordsRouted)} records in ${secs.toFixed(1)}s ` +
+        `(${fmt(Math.round(t.recordsRouted / Math.max(secs, 0.001)))}/s)` +
+        (t.recordsSkipped > 0 ? `, ${fmt(t.recordsSkipped)} already in the warehouse were skipped` : '') +
+        `; warehouse totals for this source: events ${fmt(t.events)}, dead letters ${fmt(t.deadLetters)}, ` +
+        `duplicates dropped ${fmt(t.duplicates)}, late events ${fmt(t.lateEvents)}, window rows ${fmt(t.windowRows)}` +
+        (t.workerRestarts > 0 ? `; worker restarts ${t.workerRestarts}` : ''),
+    );
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    removeSpoolDir(spoolDir);
+    await source.close();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Scratch folder for the row files workers hand to the warehouse. RAM-backed /dev/shm when present: the files
+ * live for about one flush interval and never need to survive a crash (the warehouse checkpoint decides what
+ * is replayed).
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function createSpoolDir(configured: string | null, warehousePath: string): string {
+  const parent = configured ?? (existsSync('/dev/shm') ? '/dev/shm' : join(dirname(warehousePath), '.spool'));
+  mkdirSync(parent, { recursive: true });
+  // Folders of earlier runs that died without cleaning up.
+  for (const name of readdirSync(parent)) {
+    const m = /^gamestream-spool-(\d+)$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(parent, name), { recursive: true, force: true });
+  }
+  const dir = join(parent, `gamestream-spool-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export function removeSpoolDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,66 @@
+/** Value parsers for env vars. Each throws a message that says what is allowed; schema.ts adds name and value. */
+
+export class ValueError extends Error {}
+
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "250ms", "10s", "5m", "1h", "2d"; a bare integer means milliseconds. */
+export function duration(min: number, max: number) {
+  return (raw: string): number => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
+    if (!m) throw new ValueError(`a duration such as 500ms, 10s, 5m or 1h`);
+    const ms = Math.round(Number(m[1]) * UNITS_MS[m[2] ?? 'ms']);
+    if (ms < min || ms > max) throw new ValueError(`a duration from ${fmtMs(min)} to ${fmtMs(max)}`);
+    return ms;
+  };
+}
+
+export function fmtMs(ms: number): string {
+  for (const [u, f] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= f && ms % f === 0) return `${ms / f}${u}`;
+  }
+  return `${ms}ms`;
+}
+
+export function integer(min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^\d+$/.test(raw.trim())) throw new ValueError(`a whole number from ${min} to ${max}`);
+    const n = Number(raw.trim());
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new ValueError(`a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1e6, gb: 1e9 };
+
+/** "1MiB", "512KiB", "64MB", or a bare byte count. */
+export function byteSize(min: number, max: number) {
+  return (raw: string): number => {
+    const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)?$/i.exec(raw.trim());
+    const unit = SIZE_UNITS[(m?.[2] ?? 'b').toLowerCase()];
+    if (!m || unit === undefined) throw new ValueError(`a size such as 1048576, 512KiB or 1MiB`);
+    const n = Math.round(Number(m[1]) * unit);
+    if (n < min || n > max) throw new ValueError(`a size from ${min} to ${max} bytes`);
+    return n;
+  };
+}
+
+export function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string): T => {
+    const v = raw.trim().toLowerCase() as T;
+    if (!values.includes(v)) throw new ValueError(`one of ${values.join(', ')}`);
+    return v;
+  };
+}
+
+export function boolFlag(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'on', 'yes'].includes(v)) return true;
+  if (['0', 'false', 'off', 'no'].includes(v)) return false;
+  throw new ValueError('on or off (also true/false, 1/0, yes/no)');
+}
+
+export function nonEmpty(raw: string): string {
+  if (raw.trim() === '') throw new ValueError('a non-empty value');
+  return raw.trim();
+}

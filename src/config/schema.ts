@@ -1,0 +1,199 @@
+/**
+ * Every env var gamestream reads, parsed once at start. Errors name the variable, the value and what is allowed;
+ * all of them are reported together so a bad deployment is fixed in one go.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { GamestreamError } from '../errors.ts';
+import { boolFlag, byteSize, duration, fmtMs, integer, nonEmpty, oneOf, ValueError } from './parsers.ts';
+
+export type SourceConfig =
+  | { kind: 'generator' }
+  | { kind: 'file'; path: string; format: 'ndjson' | 'avro' };
+
+export type WarehouseConfig = { kind: 'duckdb'; path: string };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export interface Config {
+  source: SourceConfig;
+  warehouse: WarehouseConfig;
+  partitions: number;
+  workers: number;
+  geoipDb: string | null; // null: enrichment off; 'default': the shipped database
+  deviceTable: string | null;
+  tableReloadIntervalMs: number;
+  windowSizeMs: number;
+  maxOutOfOrdernessMs: number;
+  allowedLatenessMs: number;
+  idleTimeoutMs: number;
+  dedupeHorizonMs: number;
+  futureToleranceMs: number;
+  maxEventBytes: number;
+  flushRows: number;
+  flushIntervalMs: number;
+  batchRecords: number;
+  mailboxBatches: number;
+  maxUncommittedBytes: number;
+  spoolDir: string | null;
+  progressIntervalMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  restartLimit: number;
+  restartWindowMs: number;
+  generatorRate: number;
+  generatorEvents: number;
+  generatorSeed: number | null;
+  generatorBadShare: number;
+  testCrashWorker: { worker: number; afterBatches: number } | null;
+}
+
+interface VarSpec<K extends keyof Config> {
+  name: string;
+  key: K;
+  default: string | (() => string);
+  allowed: string;
+  doc: string;
+  parse: (raw: string) => Config[K];
+}
+
+function v<K extends keyof Config>(spec: VarSpec<K>): VarSpec<K> {
+  return spec;
+}
+
+function parseSource(raw: string): SourceConfig {
+  const s = raw.trim();
+  if (s === 'generator') return { kind: 'generator' };
+  if (s.startsWith('file:') && s.length > 5) {
+    const path = resolve(s.slice(5));
+    return { kind: 'file', path, format: path.toLowerCase().endsWith('.avro') ? 'avro' : 'ndjson' };
+  }
+  if (s === 'kafka') throw new ValueError('generator or file:<path> (the kafka source is not part of this build yet)');
+  throw new ValueError('generator or file:<path> (NDJSON, or Avro when the path ends in .avro)');
+}
+
+function parseWarehouse(raw: string): WarehouseConfig {
+  const s = raw.trim();
+  if (s.startsWith('duckdb:') && s.length > 7) return { kind: 'duckdb', path: resolve(s.slice(7)) };
+  throw new ValueError('duckdb:<path> (for example duckdb:./data/gamestream.duckdb)');
+}
+
+function pathOrOff(raw: string): string | null {
+  const s = nonEmpty(raw);
+  if (s === 'off') return null;
+  if (s === 'default') return 'default';
+  return resolve(s);
+}
+
+function crashSpec(raw: string): Config['testCrashWorker'] {
+  if (raw.trim() === '') return null;
+  const m = /^(\d+):(\d+)$/.exec(raw.trim());
+  if (!m) throw new ValueError('<worker index>:<batches before the crash>, for example 0:5 (testing only)');
+  return { worker: Number(m[1]), afterBatches: Number(m[2]) };
+}
+
+function share(raw: string): number {
+  const n = Number(raw.trim());
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new ValueError('a fraction from 0 to 1');
+  return n;
+}
+
+export const ENV_VARS = [
+  v({ name: 'GAMESTREAM_SOURCE', key: 'source', default: 'generator', allowed: 'generator | file:<path>',
+    doc: 'Where events come from. file: reads NDJSON, or an Avro object container file when the path ends in .avro; at the end of the file every window closes and the process exits 0.', parse: parseSource }),
+  v({ name: 'GAMESTREAM_WAREHOUSE', key: 'warehouse', default: 'duckdb:./data/gamestream.duckdb', allowed: 'duckdb:<path>',
+    doc: 'Where rows are written. The DuckDB file and its folder are created when missing.', parse: parseWarehouse }),
+  v({ name: 'GAMESTREAM_PARTITIONS', key: 'partitions', default: '64', allowed: '1–4096',
+    doc: 'Partition count for non-Kafka sources; records are placed as Kafka\'s default partitioner would place them by user_id.', parse: integer(1, 4096) }),
+  v({ name: 'GAMESTREAM_WORKERS', key: 'workers', default: () => String(availableParallelism()), allowed: '1–64',
+    doc: 'Worker threads hosting the partition actors. Default: the number of cores.', parse: integer(1, 64) }),
+  v({ name: 'GAMESTREAM_GEOIP_DB', key: 'geoipDb', default: 'default', allowed: 'a path to a .mmdb (or .mmdb.gz) file | default | off',
+    doc: 'MaxMind DB for country/region/city. Official GeoIP2/GeoLite2 City or Country layout, or the flat @ip-location-db layout. default: the bundled CC0 country database.', parse: pathOrOff }),
+  v({ name: 'GAMESTREAM_DEVICE_TABLE', key: 'deviceTable', default: 'default', allowed: 'a path to a CSV file | default | off',
+    doc: 'CSV with the header device_model,category,performance_tier. default: assets/devices.csv.', parse: pathOrOff }),
+  v({ name: 'GAMESTREAM_TABLE_RELOAD_INTERVAL', key: 'tableReloadIntervalMs', default: '5s', allowed: '100ms–1h',
+    doc: 'How often the GeoIP and device files are checked for changes; a changed file is reloaded without a restart.', parse: duration(100, 3_600_000) }),
+  v({ name: 'GAMESTREAM_WINDOW_SIZE', key: 'windowSizeMs', default: '60s', allowed: '1s–1d, dividing one day',
+    doc: 'Tumbling window size in event time.', parse: duration(1000, 86_400_000) }),
+  v({ name: 'GAMESTREAM_MAX_OUT_OF_ORDERNESS', key: 'maxOutOfOrdernessMs', default: '10s', allowed: '0–1h',
+    doc: 'Bounded out-of-orderness: a partition\'s watermark is its maximum event time minus this.', parse: duration(0, 3_600_000) }),
+  v({ name: 'GAMESTREAM_ALLOWED_LATENESS', key: 'allowedLatenessMs', default: '60s', allowed: '0–1d',
+    doc: 'A window is emitted when the watermark passes its end plus this; later events for it are counted as late.', parse: duration(0, 86_400_000) }),
+  v({ name: 'GAMESTREAM_IDLE_TIMEOUT', key: 'idleTimeoutMs', default: '60s', allowed: '1s–1d',
+    doc: 'A partition with no records for this long (wall clock) is idle and no longer holds back the engine watermark.', parse: duration(1000, 86_400_000) }),
+  v({ name: 'GAMESTREAM_DEDUPE_HORIZON', key: 'dedupeHorizonMs', default: '5m', allowed: '0–1d',
+    doc: 'Event-time horizon within which a repeated event id is dropped as a client duplicate.', parse: duration(0, 86_400_000) }),
+  v({ name: 'GAMESTREAM_FUTURE_TOLERANCE', key: 'futureToleranceMs', default: '1h', allowed: '0–7d',
+    doc: 'Events further ahead of the wall clock are dead-lettered as future_timestamp.', parse: duration(0, 7 * 86_400_000) }),
+  v({ name: 'GAMESTREAM_MAX_EVENT_BYTES', key: 'maxEventBytes', default: '1MiB', allowed: '1KiB–64MiB',
+    doc: 'Larger records are dead-lettered as too_large (the raw bytes are still kept).', parse: byteSize(1024, 64 * 1024 ** 2) }),
+  v({ name: 'GAMESTREAM_FLUSH_ROWS', key: 'flushRows', default: '200000', allowed: '1–10000000',
+    doc: 'A worker flushes to the warehouse when this many rows are buffered…', parse: integer(1, 10_000_000) }),
+  v({ name: 'GAMESTREAM_FLUSH_INTERVAL', key: 'flushIntervalMs', default: '1s', allowed: '10ms–5m',
+    doc: '…or when this much time has passed since its last flush.', parse: duration(10, 300_000) }),
+  v({ name: 'GAMESTREAM_BATCH_RECORDS', key: 'batchRecords', default: '4096', allowed: '1–1000000',
+    doc: 'Records per batch handed from the source to a worker thread.', parse: integer(1, 1_000_000) }),
+  v({ name: 'GAMESTREAM_MAILBOX_BATCHES', key: 'mailboxBatches', default: '8', allowed: '1–1024',
+    doc: 'Batches a worker may have queued; when full, the source waits (backpressure).', parse: integer(1, 1024) }),
+  v({ name: 'GAMESTREAM_MAX_UNCOMMITTED_BYTES', key: 'maxUncommittedBytes', default: '256MiB', allowed: '1MiB–16GiB',
+    doc: 'Source bytes kept for replay until the warehouse has them durably; when reached, the source waits.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
+  v({ name: 'GAMESTREAM_SPOOL_DIR', key: 'spoolDir', default: '', allowed: 'a directory path, or empty for the default',
+    doc: 'Scratch space for batch files handed to the warehouse. Default: /dev/shm when present, else a folder beside the DuckDB file.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
+  v({ name: 'GAMESTREAM_PROGRESS_INTERVAL', key: 'progressIntervalMs', default: '5s', allowed: '0 (off) or 100ms–1h',
+    doc: 'How often the progress line is printed.', parse: (raw) => (raw.trim() === '0' ? 0 : duration(100, 3_600_000)(raw)) }),
+  v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),
+    doc: 'Level of the JSON logs on stderr.', parse: oneOf(LOG_LEVELS) }),
+  v({ name: 'GAMESTREAM_RESTART_LIMIT', key: 'restartLimit', default: '5', allowed: '0–1000',
+    doc: 'Crash-loop guard: at most this many worker restarts within GAMESTREAM_RESTART_WINDOW, then the daemon stops with an error.', parse: integer(0, 1000) }),
+  v({ name: 'GAMESTREAM_RESTART_WINDOW', key: 'restartWindowMs', default: '60s', allowed: '1s–1d',
+    doc: 'The window of the crash-loop guard.', parse: duration(1000, 86_400_000) }),
+  v({ name: 'GAMESTREAM_GENERATOR_RATE', key: 'generatorRate', default: '20000', allowed: '1–10000000',
+    doc: 'Events per second from the generator source.', parse: integer(1, 10_000_000) }),
+  v({ name: 'GAMESTREAM_GENERATOR_EVENTS', key: 'generatorEvents', default: '0', allowed: '0 (endless) or a count',
+    doc: 'Stop the generator after this many events and finish like the end of a file.', parse: integer(0, Number.MAX_SAFE_INTEGER) }),
+  v({ name: 'GAMESTREAM_GENERATOR_SEED', key: 'generatorSeed', default: '', allowed: 'empty (random) or a whole number',
+    doc: 'Seed of the generator, for reproducible demos.', parse: (raw) => (raw.trim() === '' ? null : integer(0, 2 ** 32 - 1)(raw)) }),
+  v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.01', allowed: '0–1',
+    doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: share }),
+  v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>, for tests only',
+    doc: 'Fault injection for tests: the given worker thread crashes after processing that many batches, once.', parse: crashSpec }),
+] as const;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const cfg: Partial<Record<keyof Config, unknown>> = {};
+  for (const spec of ENV_VARS) {
+    const given = env[spec.name];
+    const raw = given ?? (typeof spec.default === 'function' ? spec.default() : spec.default);
+    try {
+      cfg[spec.key] = (spec.parse as (r: string) => unknown)(raw);
+    } catch (err) {
+      const allowed = err instanceof ValueError ? err.message : spec.allowed;
+      problems.push(`${spec.name}=${JSON.stringify(raw)} is not valid: expected ${allowed}`);
+    }
+  }
+  if (problems.length === 0) problems.push(...crossFieldProblems(cfg as Config));
+  if (problems.length > 0) {
+    throw new GamestreamError('config_invalid', `invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return cfg as Config;
+}
+
+function crossFieldProblems(c: Config): string[] {
+  const out: string[] = [];
+  if (86_400_000 % c.windowSizeMs !== 0) {
+    out.push(`GAMESTREAM_WINDOW_SIZE=${fmtMs(c.windowSizeMs)} must divide one day exactly, so that windows never straddle midnight (e.g. 10s, 1m, 5m, 1h)`);
+  }
+  if (c.workers > c.partitions) {
+    out.push(`GAMESTREAM_WORKERS=${c.workers} exceeds GAMESTREAM_PARTITIONS=${c.partitions}: a worker would have no partition`);
+  }
+  if (c.idleTimeoutMs <= c.flushIntervalMs) {
+    out.push(`GAMESTREAM_IDLE_TIMEOUT=${fmtMs(c.idleTimeoutMs)} must be longer than GAMESTREAM_FLUSH_INTERVAL=${fmtMs(c.flushIntervalMs)}`);
+  }
+  if (c.maxUncommittedBytes < 4 * c.maxEventBytes) {
+    out.push(`GAMESTREAM_MAX_UNCOMMITTED_BYTES (${c.maxUncommittedBytes}) must be at least 4 × GAMESTREAM_MAX_EVENT_BYTES (${c.maxEventBytes})`);
+  }
+  if (c.testCrashWorker && c.testCrashWorker.worker >= c.workers) {
+    out.push(`GAMESTREAM_TEST_CRASH_WORKER names worker ${c.testCrashWorker.worker}, but GAMESTREAM_WORKERS=${c.workers} (workers are numbered from 0)`);
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+/**
+ * Errors that cross thread boundaries. `postMessage` turns class instances into plain objects, so callers
+ * check `code`, never `instanceof`; `toWire`/`fromWire` keep code, retry hint and cause intact.
+ */
+export type ErrorCode =
+  // config and start-up
+  | 'config_invalid'
+  | 'input_not_found'
+  | 'geoip_db_invalid'
+  | 'device_table_invalid'
+  | 'warehouse_unavailable'
+  | 'warehouse_write_failed'
+  | 'worker_crashed'
+  | 'crash_loop'
+  | 'internal'
+  // dead-letter reason codes (stable: stored in events_dlq.error_code)
+  | 'parse_error'
+  | 'too_large'
+  | 'missing_fields'
+  | 'invalid_field'
+  | 'invalid_timestamp'
+  | 'future_timestamp';
+
+export interface WireError {
+  name: string;
+  code: string;
+  message: string;
+  retryable: boolean;
+  stack?: string;
+  cause?: WireError;
+}
+
+export class GamestreamError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode | string, message: string, opts: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'GamestreamError';
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+  }
+}
+
+export function errorCode(err: unknown): string {
+  if (err && typeof err === 'object' && typeof (err as { code?: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return 'internal';
+}
+
+export function toWire(err: unknown, depth = 0): WireError {
+  if (err && typeof err === 'object') {
+    const e = err as { name?: unknown; message?: unknown; code?: unknown; retryable?: unknown; stack?: unknown; cause?: unknown };
+    return {
+      name: typeof e.name === 'string' ? e.name : 'Error',
+      code: typeof e.code === 'string' ? e.code : 'internal',
+      message: typeof e.message === 'string' ? e.message : String(err),
+      retryable: e.retryable === true,
+      stack: typeof e.stack === 'string' ? e.stack : undefined,
+      cause: e.cause !== undefined && depth < 5 ? toWire(e.cause, depth + 1) : undefined,
+    };
+  }
+  return { name: 'Error', code: 'internal', message: String(err), retryable: false };
+}
+
+export function fromWire(w: WireError): GamestreamError {
+  const err = new GamestreamError(w.code, w.message, {
+    retryable: w.retryable,
+    cause: w.cause ? fromWire(w.cause) : undefined,
+  });
+  if (w.stack) err.stack = w.stack;
+  return err;
+}

@@ -1,0 +1,193 @@
+/**
+ * One partition's actor: decode → validate → dedupe → enrich → window, appending warehouse rows to its worker's
+ * buffers. Everything it decides depends only on the partition's records in offset order, so a replay after a
+ * crash decides the same way (docs/SEMANTICS.md).
+ */
+import type { ActorRestore, Checkpoint } from '../actors/protocol.ts';
+import { deriveTimeFields } from '../enrich/derived.ts';
+import type { EnrichmentTables } from '../enrich/tables.ts';
+import { n, q, type CsvBuffer } from '../sinks/row-files.ts';
+import { TumblingWindows, type WindowRow } from '../windows/tumbling.ts';
+import { rawForDeadLetter } from './dead-letter.ts';
+import { AvroDecoder, decodeJson, type Decoded } from './decode.ts';
+import { DedupeStore } from './dedupe.ts';
+import type { ActorLifecycle } from './lifecycle.ts';
+import type { RawRecord, Rejection, ValidEvent } from './record.ts';
+import { isRejection, validate } from './validate.ts';
+
+export interface ActorSettings {
+  partition: number;
+  windowSizeMs: number;
+  maxOutOfOrdernessMs: number;
+  allowedLatenessMs: number;
+  dedupeHorizonMs: number;
+  futureToleranceMs: number;
+  maxEventBytes: number;
+  avro: AvroDecoder | null;
+}
+
+export interface ActorOutput {
+  events: CsvBuffer;
+  dlq: CsvBuffer;
+  agg: CsvBuffer;
+  tables: () => EnrichmentTables;
+}
+
+export class PartitionActor implements ActorLifecycle {
+  readonly partition: number;
+  private readonly s: ActorSettings;
+  private readonly out: ActorOutput;
+  private readonly windows: TumblingWindows;
+  private readonly dedupe: DedupeStore;
+  private nextOffset = 0;
+  private maxTs = -Infinity;
+  private watermark = -Infinity;
+  private events = 0;
+  private deadLetters = 0;
+  private duplicates = 0;
+  private late = 0;
+  private windowRows = 0;
+  private dirty = false;
+  private closed = false;
+  private readonly emitRow = (r: WindowRow): void => {
+    this.out.agg.push(`${r.windowStart},${r.windowEnd},${r.eventType},${n(r.levelId)},${r.count},${this.partition}`);
+    this.windowRows++;
+  };
+
+  constructor(settings: ActorSettings, out: ActorOutput) {
+    this.partition = settings.partition;
+    this.s = settings;
+    this.out = out;
+    this.windows = new TumblingWindows(settings.windowSizeMs, settings.allowedLatenessMs);
+    this.dedupe = new DedupeStore(settings.dedupeHorizonMs);
+  }
+
+  start(restore: ActorRestore | null): void {
+    if (!restore) return;
+    const c = restore.checkpoint;
+    this.nextOffset = c.nextOffset;
+    this.maxTs = c.maxEventMs ?? -Infinity;
+    this.watermark = c.watermarkMs ?? -Infinity;
+    this.events = c.events;
+    this.deadLetters = c.deadLetters;
+    this.duplicates = c.duplicates;
+    this.late = c.lateEvents;
+    this.windowRows = c.windowRows;
+    for (let i = 0; i < restore.dedupeIds.length; i++) this.dedupe.add(restore.dedupeIds[i], restore.dedupeTs[i]);
+    this.windows.restore(c.closedThroughMs ?? -Infinity, restore.windows);
+  }
+
+  processBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
+    if (this.closed) throw new Error(`partition ${this.partition} actor is closed`);
+    for (const rec of records) {
+      if (rec.offset < this.nextOffset) continue; // already durable: a replay after a restart
+      this.nextOffset = rec.offset + 1;
+      this.dirty = true;
+      this.processRecord(rec, receivedAtMs, nowMs);
+    }
+    this.dedupe.evict(this.maxTs);
+  }
+
+  private processRecord(rec: RawRecord, receivedAtMs: number, nowMs: number): void {
+    const decoded: Decoded = this.s.avro
+      ? this.s.avro.decode(rec.bytes, this.s.maxEventBytes)
+      : decodeJson(rec.bytes, this.s.maxEventBytes);
+    if (!decoded.ok) return this.deadLetter(rec, decoded.rejection, null, receivedAtMs);
+    const v = validate(decoded.obj, { futureToleranceMs: this.s.futureToleranceMs, nowMs });
+    if (isRejection(v)) {
+      const ip = decoded.obj.ip_address;
+      return this.deadLetter(rec, v, typeof ip === 'string' ? ip : null, receivedAtMs);
+    }
+    if (v.tsMs > this.maxTs) {
+      this.maxTs = v.tsMs;
+      const wm = v.tsMs - this.s.maxOutOfOrdernessMs;
+      if (wm > this.watermark) {
+        this.watermark = wm;
+        this.windows.advance(wm, this.emitRow);
+      }
+    }
+    if (this.dedupe.seen(v.id, v.tsMs, this.maxTs)) {
+      this.duplicates++;
+      return;
+    }
+    this.writeEvent(v, rec);
+    if (!this.windows.add(v.tsMs, v.type, v.levelId)) this.late++;
+    this.events++;
+  }
+
+  private writeEvent(v: ValidEvent, rec: RawRecord): void {
+    const tables = this.out.tables();
+    const geo = v.ipAddress !== null && tables.geoip ? tables.geoip.lookup(v.ipAddress) : null;
+    const dev = v.deviceModel !== null && tables.devices ? tables.devices.lookup(v.deviceModel) : null;
+    const t = deriveTimeFields(v.tsMs);
+    this.out.events.push(
+      `${q(v.id)},${q(v.userId)},${q(v.sessionId)},${v.type},${q(v.name)},${v.tsMs},${t.eventDate},${t.eventHour},${t.dayOfWeek},` +
+        `${q(JSON.stringify(v.parameters))},${q(v.platform)},${q(v.appVersion)},` +
+        `${q(geo?.country ?? null)},${q(geo?.region ?? null)},${q(geo?.city ?? null)},` +
+        `${q(v.deviceModel)},${q(dev?.category ?? null)},${q(dev?.tier ?? null)},${this.partition},${rec.offset}`,
+    );
+  }
+
+  private deadLetter(rec: RawRecord, r: Rejection, ip: string | null, receivedAtMs: number): void {
+    const raw = rawForDeadLetter(rec.bytes, ip);
+    this.out.dlq.push(
+      `${q(r.code)},${q(r.message)},${q(r.stage)},${q(raw.raw)},${q(raw.encoding)},${this.partition},${rec.offset},${receivedAtMs}`,
+    );
+    this.deadLetters++;
+  }
+
+  onWatermark(engineWatermarkMs: number, idle: boolean): void {
+    if (!idle || engineWatermarkMs <= this.watermark) return;
+    this.watermark = engineWatermarkMs;
+    if (this.windows.advance(engineWatermarkMs, this.emitRow) > 0) this.dirty = true;
+  }
+
+  onTick(_nowMs: number): void {
+    this.dedupe.evict(this.maxTs);
+  }
+
+  get watermarkMs(): number {
+    return this.watermark;
+  }
+
+  get openWindows(): number {
+    return this.windows.openWindows;
+  }
+
+  flush(): Checkpoint | null {
+    if (!this.dirty) return null;
+    this.dirty = false;
+    return this.checkpoint();
+  }
+
+  endOfInput(): void {
+    if (this.windows.closeAll(this.emitRow) > 0 || this.windows.closedThrough !== -Infinity) this.dirty = true;
+  }
+
+  revoke(): Checkpoint {
+    const c = this.checkpoint();
+    this.close();
+    return c;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.dedupe.clear();
+  }
+
+  private checkpoint(): Checkpoint {
+    const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
+    return {
+      partition: this.partition,
+      nextOffset: this.nextOffset,
+      maxEventMs: fin(this.maxTs),
+      watermarkMs: fin(this.watermark),
+      closedThroughMs: fin(this.windows.closedThrough),
+      events: this.events,
+      deadLetters: this.deadLetters,
+      duplicates: this.duplicates,
+      lateEvents: this.late,
+      windowRows: this.windowRows,
+    };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Decode stage: raw bytes → a plain JS object, or a rejection. JSON and Avro give the same object for the same
+ * event, so validation and everything after it never know the wire format.
+ */
+import { isUtf8 } from 'node:buffer';
+import avro from 'avsc';
+import type { Rejection } from './record.ts';
+
+export type Decoded = { ok: true; obj: Record<string, unknown> } | { ok: false; rejection: Rejection };
+
+function reject(code: Rejection['code'], message: string): Decoded {
+  return { ok: false, rejection: { code, stage: 'decode', message } };
+}
+
+export function checkSize(bytes: Uint8Array, maxBytes: number): Decoded | null {
+  return bytes.length > maxBytes ? reject('too_large', `record is ${bytes.length} bytes, over the ${maxBytes}-byte limit`) : null;
+}
+
+export function decodeJson(bytes: Uint8Array, maxBytes: number): Decoded {
+  const big = checkSize(bytes, maxBytes);
+  if (big) return big;
+  if (!isUtf8(bytes)) return reject('parse_error', 'record is not valid UTF-8');
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return reject('parse_error', `not valid JSON: ${(err as Error).message.slice(0, 200)}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return reject('parse_error', `JSON is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not an object`);
+  }
+  return { ok: true, obj: value as Record<string, unknown> };
+}
+
+/** Decodes Avro datums written with a given writer schema into the JSON-equivalent object. */
+export class AvroDecoder {
+  private readonly type: avro.Type;
+  private readonly fieldNames: string[];
+
+  constructor(writerSchemaJson: string) {
+    // Wrapped unions: long and double both map to JS numbers, so only the wrapper says which branch it was.
+    this.type = avro.Type.forSchema(JSON.parse(writerSchemaJson) as avro.Schema, { wrapUnions: true });
+    this.fieldNames = ((this.type as unknown as { fields: { name: string }[] }).fields ?? []).map((f) => f.name);
+  }
+
+  decode(bytes: Uint8Array, maxBytes: number): Decoded {
+    const big = checkSize(bytes, maxBytes);
+    if (big) return big;
+    let rec: Record<string, unknown>;
+    try {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+      const res = this.type.decode(buf, 0);
+      if (res.offset !== buf.length || res.value === undefined) return reject('parse_error', 'Avro datum does not match the writer schema');
+      rec = res.value as Record<string, unknown>;
+    } catch (err) {
+      return reject('parse_error', `Avro datum does not decode: ${(err as Error).message.slice(0, 200)}`);
+    }
+    // defineProperty, not assignment: a field named "__proto__" must stay data, never a prototype.
+    const obj: Record<string, unknown> = {};
+    for (const name of this.fieldNames) {
+      const v = unwrap(rec[name]);
+      if (v === null || v === undefined) continue; // null and absent are the same to validation
+      if (name === 'parameters' && typeof v === 'string') {
+        try {
+          obj.parameters = JSON.parse(v);
+        } catch {
+          return reject('parse_error', 'Avro field parameters is not JSON text');
+        }
+        continue;
+      }
+      Object.defineProperty(obj, name, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    return { ok: true, obj };
+  }
+}
+
+function unwrap(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
+  const keys = Object.keys(v);
+  return keys.length === 1 ? (v as Record<string, unknown>)[keys[0]] : v;
+}

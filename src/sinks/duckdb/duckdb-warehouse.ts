@@ -1,0 +1,223 @@
+/**
+ * The embedded warehouse. One thread (the supervisor's) owns the DuckDB instance: two instances on one file
+ * corrupt it. Workers hand over CSV files; DuckDB's native reader loads them in its own threads.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
+import { GamestreamError } from '../../errors.ts';
+import { GAMESTREAM_VERSION } from '../../version.ts';
+import type { CommitBatch, RestoreRules, Warehouse } from '../sink.ts';
+import {
+  AGG_COLUMNS,
+  CHECKPOINT_COLUMNS,
+  DLQ_COLUMNS,
+  EVENTS_COLUMNS,
+  FAILURE_SCHEMA,
+  WATERMARK_COLUMNS,
+} from '../tables.ts';
+import { columnsStruct, LEVEL_ID_SQL, sqlList, sqlString } from './sql.ts';
+
+type Cols = readonly (readonly [string, string])[];
+
+function ddl(table: string, cols: Cols, extra = ''): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (${cols.map(([c, t]) => `"${c}" ${t}`).join(', ')}${extra})`;
+}
+
+// Columns of the CSV files the workers write (see partition/actor.ts), in file order.
+const EVENTS_FILE: Cols = [
+  ['event_id', 'VARCHAR'], ['user_id', 'VARCHAR'], ['session_id', 'VARCHAR'], ['event_type', 'BIGINT'],
+  ['event_name', 'VARCHAR'], ['ts_ms', 'BIGINT'], ['event_date', 'DATE'], ['event_hour', 'INTEGER'],
+  ['day_of_week', 'INTEGER'], ['parameters', 'VARCHAR'], ['platform', 'VARCHAR'], ['app_version', 'VARCHAR'],
+  ['country', 'VARCHAR'], ['region', 'VARCHAR'], ['city', 'VARCHAR'], ['device_model', 'VARCHAR'],
+  ['device_category', 'VARCHAR'], ['device_tier', 'VARCHAR'], ['source_partition', 'INTEGER'], ['source_offset', 'BIGINT'],
+];
+const DLQ_FILE: Cols = [
+  ['error_code', 'VARCHAR'], ['error', 'VARCHAR'], ['stage', 'VARCHAR'], ['raw_message', 'VARCHAR'],
+  ['raw_encoding', 'VARCHAR'], ['source_partition', 'INTEGER'], ['source_offset', 'BIGINT'], ['received_at_ms', 'BIGINT'],
+];
+const AGG_FILE: Cols = [
+  ['window_start_ms', 'BIGINT'], ['window_end_ms', 'BIGINT'], ['event_type', 'BIGINT'], ['level_id', 'BIGINT'],
+  ['event_count', 'BIGINT'], ['source_partition', 'INTEGER'],
+];
+
+export interface DuckDbOptions {
+  path: string;
+  source: string;
+  maxEventBytes: number;
+}
+
+export class DuckDbWarehouse implements Warehouse {
+  readonly name: string;
+  private readonly opts: DuckDbOptions;
+  private instance: DuckDBInstance | null = null;
+  private conn: DuckDBConnection | null = null;
+
+  constructor(opts: DuckDbOptions) {
+    this.opts = opts;
+    this.name = `duckdb:${opts.path}`;
+  }
+
+  private get c(): DuckDBConnection {
+    if (!this.conn) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    return this.conn;
+  }
+
+  async open(): Promise<void> {
+    try {
+      mkdirSync(dirname(this.opts.path), { recursive: true });
+      this.instance = await DuckDBInstance.create(this.opts.path);
+      this.conn = await this.instance.connect();
+    } catch (err) {
+      throw new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
+    }
+    await this.c.run(ddl('events', EVENTS_COLUMNS));
+    await this.c.run(ddl('events_dlq', DLQ_COLUMNS));
+    await this.c.run(ddl('events_agg_1min', AGG_COLUMNS));
+    await this.c.run(ddl('gamestream_checkpoints', CHECKPOINT_COLUMNS, ', PRIMARY KEY (source, source_partition)'));
+    await this.c.run(ddl('gamestream_watermarks', WATERMARK_COLUMNS, ', PRIMARY KEY (source)'));
+    // The per-window answer over all partitions, for dashboards that do not want to sum themselves.
+    await this.c.run(`CREATE VIEW IF NOT EXISTS events_agg_1min_total AS
+      SELECT window_start, window_end, event_type, level_id, sum(event_count)::BIGINT AS event_count
+      FROM events_agg_1min GROUP BY ALL`);
+  }
+
+  async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
+    const r = await this.c.runAndReadAll(
+      `SELECT source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events, dead_letters,
+              duplicates, late_events, window_rows
+       FROM gamestream_checkpoints WHERE source = ${sqlString(source)}`,
+    );
+    const out = new Map<number, Checkpoint>();
+    for (const row of r.getRows()) {
+      const num = (v: unknown): number => Number(v);
+      const opt = (v: unknown): number | null => (v === null ? null : Number(v));
+      const cp: Checkpoint = {
+        partition: num(row[0]),
+        nextOffset: num(row[1]),
+        maxEventMs: opt(row[2]),
+        watermarkMs: opt(row[3]),
+        closedThroughMs: opt(row[4]),
+        events: num(row[5]),
+        deadLetters: num(row[6]),
+        duplicates: num(row[7]),
+        lateEvents: num(row[8]),
+        windowRows: num(row[9]),
+      };
+      out.set(cp.partition, cp);
+    }
+    return out;
+  }
+
+  async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
+    if (checkpoints.length === 0) return [];
+    const restores = new Map<number, ActorRestore>();
+    const dedupeCut: string[] = [];
+    const windowCut: string[] = [];
+    for (const cp of checkpoints) {
+      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [] });
+      if (cp.maxEventMs !== null) dedupeCut.push(`(${cp.partition}, ${cp.maxEventMs - rules.dedupeHorizonMs})`);
+      windowCut.push(`(${cp.partition}, ${cp.closedThroughMs ?? -9e15})`);
+    }
+    const src = sqlString(source);
+    if (dedupeCut.length > 0) {
+      const r = await this.c.runAndReadAll(
+        `SELECT e.source_partition, e.event_id, epoch_ms(e.timestamp) FROM events e
+         JOIN (VALUES ${dedupeCut.join(', ')}) c(p, cutoff) ON e.source_partition = c.p
+         WHERE e.source = ${src} AND epoch_ms(e.timestamp) >= c.cutoff`,
+      );
+      const ids = new Map<number, string[]>();
+      const ts = new Map<number, number[]>();
+      for (const row of r.getRows()) {
+        const p = Number(row[0]);
+        if (!ids.has(p)) {
+          ids.set(p, []);
+          ts.set(p, []);
+        }
+        ids.get(p)!.push(String(row[1]));
+        ts.get(p)!.push(Number(row[2]));
+      }
+      for (const [p, list] of ids) {
+        const rs = restores.get(p)!;
+        rs.dedupeIds = list;
+        rs.dedupeTs = Float64Array.from(ts.get(p)!);
+      }
+    }
+    const size = rules.windowSizeMs;
+    const w = await this.c.runAndReadAll(
+      `SELECT e.source_partition, (epoch_ms(e.timestamp) // ${size}) * ${size} AS ws, e.event_type,
+              ${LEVEL_ID_SQL} AS level_id, count(*) AS n
+       FROM events e JOIN (VALUES ${windowCut.join(', ')}) c(p, closed) ON e.source_partition = c.p
+       WHERE e.source = ${src} AND epoch_ms(e.timestamp) >= c.closed
+       GROUP BY ALL`,
+    );
+    for (const row of w.getRows()) {
+      restores.get(Number(row[0]))!.windows.push({
+        windowStart: Number(row[1]),
+        eventType: Number(row[2]),
+        levelId: row[3] === null ? null : Number(row[3]),
+        count: Number(row[4]),
+      });
+    }
+    return [...restores.values()];
+  }
+
+  private readCsv(files: string[], cols: Cols): string {
+    // Quoted "" must stay an empty string; only an unquoted empty field is NULL.
+    const maxLine = 2 * this.opts.maxEventBytes + (1 << 20);
+    return `read_csv(${sqlList(files)}, header = false, delim = ',', quote = '"', escape = '"',
+      allow_quoted_nulls = false, max_line_size = ${maxLine}, auto_detect = false, columns = ${columnsStruct(cols)})`;
+  }
+
+  async commit(batch: CommitBatch): Promise<void> {
+    const src = sqlString(this.opts.source);
+    const events = batch.files.map((f) => f.events).filter((f): f is string => f !== null);
+    const dlq = batch.files.map((f) => f.dlq).filter((f): f is string => f !== null);
+    const agg = batch.files.map((f) => f.agg).filter((f): f is string => f !== null);
+    const c = this.c;
+    await c.run('BEGIN TRANSACTION');
+    try {
+      if (events.length > 0) {
+        await c.run(`INSERT INTO events SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
+          event_date, event_hour, day_of_week, parameters::JSON, platform, app_version, country, region, city,
+          device_model, device_category, device_tier, ${src}, source_partition, source_offset
+          FROM ${this.readCsv(events, EVENTS_FILE)}`);
+      }
+      if (dlq.length > 0) {
+        await c.run(`INSERT INTO events_dlq SELECT error_code, error, stage, raw_message, raw_encoding, ${src},
+          source_partition, source_offset, epoch_ms(received_at_ms), ${sqlString(GAMESTREAM_VERSION)}, ${sqlString(FAILURE_SCHEMA)}
+          FROM ${this.readCsv(dlq, DLQ_FILE)}`);
+      }
+      if (agg.length > 0) {
+        await c.run(`INSERT INTO events_agg_1min SELECT epoch_ms(window_start_ms), epoch_ms(window_end_ms), event_type,
+          level_id, event_count, ${src}, source_partition FROM ${this.readCsv(agg, AGG_FILE)}`);
+      }
+      if (batch.checkpoints.length > 0) {
+        const v = (x: number | null): string => (x === null ? 'NULL' : String(x));
+        const values = batch.checkpoints.map(
+          (cp) =>
+            `(${src}, ${cp.partition}, ${cp.nextOffset}, ${v(cp.maxEventMs)}, ${v(cp.watermarkMs)}, ${v(cp.closedThroughMs)}, ` +
+            `${cp.events}, ${cp.deadLetters}, ${cp.duplicates}, ${cp.lateEvents}, ${cp.windowRows}, now()::TIMESTAMP)`,
+        );
+        await c.run(`INSERT OR REPLACE INTO gamestream_checkpoints VALUES ${values.join(', ')}`);
+      }
+      const wm = batch.engineWatermarkMs === null ? 'NULL' : `epoch_ms(${batch.engineWatermarkMs})`;
+      await c.run(`INSERT OR REPLACE INTO gamestream_watermarks VALUES (${src}, ${wm}, ${batch.endOfInput}, now()::TIMESTAMP)`);
+      await c.run('COMMIT');
+    } catch (err) {
+      await c.run('ROLLBACK').catch(() => undefined);
+      throw new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.conn) {
+      await this.conn.run('CHECKPOINT').catch(() => undefined);
+      this.conn.closeSync();
+    }
+    this.instance?.closeSync();
+    this.conn = null;
+    this.instance = null;
+  }
+}

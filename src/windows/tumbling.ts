@@ -1,0 +1,104 @@
+/**
+ * One partition's 1-minute (configurable) tumbling-window counts in event time. A window closes when the
+ * partition watermark passes its end plus the allowed lateness; after that its events are late. State is only
+ * the open windows, so memory is bounded by (open windows × keys).
+ */
+
+/** Far enough in the future to close every window; a finite number so it survives SQL and JSON. */
+export const END_OF_TIME = 8.64e15;
+
+export interface WindowRow {
+  windowStart: number;
+  windowEnd: number;
+  eventType: number;
+  levelId: number | null;
+  count: number;
+}
+
+type KeyCounts = Map<number, Map<number | null, number>>;
+
+export class TumblingWindows {
+  readonly sizeMs: number;
+  readonly latenessMs: number;
+  /** Windows starting before this are closed. */
+  closedThrough = -Infinity;
+  private readonly open = new Map<number, KeyCounts>();
+  private lastStart = NaN;
+  private lastCounts: KeyCounts | null = null;
+
+  constructor(sizeMs: number, latenessMs: number) {
+    this.sizeMs = sizeMs;
+    this.latenessMs = latenessMs;
+  }
+
+  windowStart(tsMs: number): number {
+    return tsMs - (((tsMs % this.sizeMs) + this.sizeMs) % this.sizeMs);
+  }
+
+  /** Counts the event; returns false (and counts nothing) when its window has already closed. */
+  add(tsMs: number, eventType: number, levelId: number | null, n = 1): boolean {
+    const start = this.windowStart(tsMs);
+    if (start < this.closedThrough) return false;
+    let counts: KeyCounts | undefined;
+    if (start === this.lastStart && this.lastCounts) counts = this.lastCounts;
+    else {
+      counts = this.open.get(start);
+      if (!counts) {
+        counts = new Map();
+        this.open.set(start, counts);
+      }
+      this.lastStart = start;
+      this.lastCounts = counts;
+    }
+    let byLevel = counts.get(eventType);
+    if (!byLevel) {
+      byLevel = new Map();
+      counts.set(eventType, byLevel);
+    }
+    byLevel.set(levelId, (byLevel.get(levelId) ?? 0) + n);
+    return true;
+  }
+
+  /** Closes every window whose end + lateness <= watermark, emitting its rows. */
+  advance(watermarkMs: number, emit: (row: WindowRow) => void): number {
+    if (watermarkMs === -Infinity) return 0;
+    const boundary = watermarkMs >= END_OF_TIME ? END_OF_TIME : this.windowStart(watermarkMs - this.latenessMs);
+    if (boundary <= this.closedThrough) return 0;
+    this.closedThrough = boundary;
+    let rows = 0;
+    const closing = [...this.open.keys()].filter((s) => s < boundary).sort((a, b) => a - b);
+    for (const start of closing) {
+      const counts = this.open.get(start)!;
+      this.open.delete(start);
+      for (const [eventType, byLevel] of counts) {
+        for (const [levelId, count] of byLevel) {
+          emit({ windowStart: start, windowEnd: start + this.sizeMs, eventType, levelId, count });
+          rows++;
+        }
+      }
+    }
+    this.lastStart = NaN;
+    this.lastCounts = null;
+    return rows;
+  }
+
+  closeAll(emit: (row: WindowRow) => void): number {
+    return this.advance(END_OF_TIME, emit);
+  }
+
+  /** Rebuilds state after a restart: the closed boundary plus the open windows' counts. */
+  restore(closedThrough: number, rows: Iterable<{ windowStart: number; eventType: number; levelId: number | null; count: number }>): void {
+    this.open.clear();
+    this.lastStart = NaN;
+    this.lastCounts = null;
+    this.closedThrough = closedThrough;
+    for (const r of rows) {
+      if (r.windowStart < closedThrough) continue;
+      this.add(r.windowStart, r.eventType, r.levelId, r.count);
+    }
+  }
+
+  get openWindows(): number {
+    return this.open.size;
+  }
+}
