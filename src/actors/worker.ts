@@ -10,7 +10,7 @@ import { toWire } from '../errors.ts';
 import { PartitionActor } from '../partition/actor.ts';
 import { AvroDecoder } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
-import { CsvBuffer } from '../sinks/row-files.ts';
+import { RowBuffer } from '../sinks/row-files.ts';
 import type { Checkpoint, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
@@ -20,7 +20,7 @@ let settings!: WorkerSettings;
 let tables!: EnrichmentTables;
 let avro: AvroDecoder | null = null;
 const actors = new Map<number, PartitionActor>();
-const out = { events: new CsvBuffer(), dlq: new CsvBuffer(), agg: new CsvBuffer(), tables: () => tables };
+const out = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables: () => tables };
 let flushSeq = 0;
 let batchesProcessed = 0;
 let lastFlushAt = Date.now();
@@ -42,9 +42,9 @@ function flush(): void {
   const base = join(settings.spoolDir, `w${settings.workerIndex}-${process.pid}-${Date.now()}-${seq}`);
   const files = { events: null as string | null, dlq: null as string | null, agg: null as string | null };
   const rows = { events: out.events.rows, dlq: out.dlq.rows, agg: out.agg.rows };
-  if (rows.events > 0) out.events.writeTo((files.events = `${base}.events.csv`));
-  if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.csv`));
-  if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.csv`));
+  if (rows.events > 0) out.events.writeTo((files.events = `${base}.events.ndjson`));
+  if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.ndjson`));
+  if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.ndjson`));
   send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints });
 }
 

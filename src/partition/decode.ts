@@ -19,8 +19,9 @@ export function checkSize(bytes: Uint8Array, maxBytes: number): Decoded | null {
 export function decodeJson(bytes: Uint8Array, maxBytes: number): Decoded {
   const big = checkSize(bytes, maxBytes);
   if (big) return big;
-  if (!isUtf8(bytes)) return reject('parse_error', 'record is not valid UTF-8');
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+  // Invalid bytes decode to U+FFFD; only then is the (rarer) full check needed, since U+FFFD is also legal text.
+  if (text.indexOf('\uFFFD') !== -1 && !isUtf8(bytes)) return reject('parse_error', 'record is not valid UTF-8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -4,19 +4,20 @@
  * An event is a duplicate iff an earlier accepted event of this store had the same id and a timestamp
  * `>= maxTs - horizon`. Ids are compared as exact strings; nothing here is probabilistic.
  *
- * Layout: event time is cut into buckets of `bucketMs` (default horizon/4, so at most 5 are live and the
- * slack kept beyond the horizon is at most one bucket). Each bucket has
- *   - an open-addressing table (linear probing) over an Int32Array, 5 words = 20 bytes per slot:
- *     [tag, w0, w1, w2, w3]. w0..w3 are the 128 bits of a UUID id; tag = ((offsetInBucket + 1) << 1) | upper,
- *     0 = empty. `upper` records the letter case, because "ABC…" and "abc…" are different ids: only
- *     all-lowercase and all-uppercase UUIDs take this path (a UUID of digits only counts as lowercase; the
- *     string is identical either way), so (bits, upper) maps back to exactly one string.
- *   - a Map<string, offset> for every other id (mixed-case UUIDs, short ids, unicode, …): exact, just bigger.
- * A bucket holds at most one entry per id (a re-accepted id overwrites its expired entry), the offset keeps
- * the exact `ts >= cutoff` test inside the boundary bucket, and eviction drops whole buckets.
+ * UUID ids (lowercase or uppercase `8-4-4-4-12` hex) live in one bucketized cuckoo hash table over an
+ * Int32Array: each id has two candidate lines of 4 slots (80 bytes), so a lookup touches two random memory
+ * lines whatever the horizon. A slot is 5 words: the 128 UUID bits and a tag = ((ts - base) << 1) | upper
+ * (0 = never used). `upper` keeps case exact: "ABC…" and "abc…" are different ids, so only all-lowercase and
+ * all-uppercase UUIDs take this path (digits-only counts as lowercase; the string is the same either way).
+ * Because the tag carries the event time, expiry is implicit: a slot whose ts < maxTs - horizon is free for
+ * reuse without being deleted, and whole time buckets (`bucketMs`, default horizon/4) leave the count at once.
+ * Every other id (mixed case, short, unicode, …) goes to a Map per time bucket, dropped whole on evict().
+ *
+ * Why not one table per time bucket: a miss must then probe every live bucket, and a random access costs
+ * ~200 ns on this VM (~45 ns when several overlap); measured 750–850 ns/op with 5–6 buckets.
  *
  * Measured on this machine (2 vCPU AMD EPYC VM, Node 26.10; `node bench/micro/dedupe.bench.ts`,
- * horizon 5 min, bucket 75 s, 3M UUIDs held, ~1% retries):
+ * horizon 5 min, 3M UUIDs held, ~1% retries):
  *   seen(), new lowercase UUID      ≈ MEASURED_NEW ns/op
  *   seen(), retried UUID (dup)      ≈ MEASURED_DUP ns/op
  *   memory per held UUID            ≈ MEASURED_BYTES bytes (approxBytes) / MEASURED_RSS bytes (arrayBuffers delta)
@@ -25,22 +26,23 @@
 
 /** Options; the defaults suit the production horizon of minutes. */
 export interface DedupeOptions {
-  /** Width of one time bucket in ms. Default: horizon/4, at least 1 s. Smaller = less slack, more probes. */
+  /** Time bucket width in ms (default horizon/4, at least 1 s): the slack kept beyond the horizon. */
   readonly bucketMs?: number;
 }
 
-const SLOT = 5; // int32 words per table slot
-const MIN_SLOTS = 64;
-// A table grows (×2) when its load passes MAX_LOAD; a new newest bucket is pre-sized to PRESIZE_LOAD for the
-// count of the bucket before it, so steady traffic never rehashes and frozen buckets sit near ~0.6 load.
-const MAX_LOAD = 0.75;
-const PRESIZE_LOAD = 0.6;
-const MAX_BUCKET_MS = 2 ** 29; // offsets must fit the tag's 30 bits
+const WAYS = 4; // slots per line
+const LINE = 5 * WAYS; // words per line, laid out [tags ×4, w0 ×4, w1 ×4, w2 ×4, w3 ×4]
+const MIN_LINES = 16;
+const MAX_LOAD = 0.9; // grow before the held count passes this share of slots
+const GROW_LOAD = 0.65; // load right after a grow or shrink
+const SHRINK_LOAD = 0.2;
+const MAX_KICKS = 400;
+// Tags hold (ts - base) * 2 in a positive int32: rebase (one table pass) before maxTs - base reaches 2^30.
+const MAX_REL = 2 ** 30 - 1;
+const MAX_HORIZON = 2 ** 29;
 const TWO_POW_32 = 4294967296;
-// Estimated per-entry cost of a string id in a Map (entry + hash chain + string header) plus bytes per char;
-// calibrated with heap snapshots of 1M short ids (see the measurement note above).
+// Estimated cost of one Map entry (entry, hash chain, string header) plus the id's chars; see the note above.
 const MAP_ENTRY_BYTES = 56;
-const BUCKET_BYTES = 160;
 
 // Per char code: hex value in the low 4 bits, 16 = lowercase letter, 32 = uppercase letter, 64 = not hex.
 const HEX = new Uint8Array(65536).fill(64);
@@ -57,7 +59,10 @@ let w2 = 0;
 let w3 = 0;
 let upper = 0;
 
-/** Parses a lowercase or uppercase `8-4-4-4-12` hex UUID into w0..w3/upper; false for anything else. */
+/**
+ * Parses a lowercase or uppercase `8-4-4-4-12` hex UUID into w0..w3/upper; false for anything else
+ * (including mixed case, which the Map path keeps exact).
+ */
 function parseUuid(s: string): boolean {
   if (
     s.length !== 36 ||
@@ -77,23 +82,15 @@ function parseUuid(s: string): boolean {
     a = (a << 4) | (v & 15);
   }
   let b = 0;
-  for (let i = 9; i < 13; i++) {
-    v = HEX[s.charCodeAt(i)];
-    flags |= v;
-    b = (b << 4) | (v & 15);
-  }
-  for (let i = 14; i < 18; i++) {
+  for (let i = 9; i < 18; i++) {
+    if (i === 13) continue;
     v = HEX[s.charCodeAt(i)];
     flags |= v;
     b = (b << 4) | (v & 15);
   }
   let c = 0;
-  for (let i = 19; i < 23; i++) {
-    v = HEX[s.charCodeAt(i)];
-    flags |= v;
-    c = (c << 4) | (v & 15);
-  }
-  for (let i = 24; i < 28; i++) {
+  for (let i = 19; i < 28; i++) {
+    if (i === 23) continue;
     v = HEX[s.charCodeAt(i)];
     flags |= v;
     c = (c << 4) | (v & 15);
@@ -104,7 +101,6 @@ function parseUuid(s: string): boolean {
     flags |= v;
     d = (d << 4) | (v & 15);
   }
-  // Not hex, or mixed case (both letter cases present): the Map path keeps those exact.
   if ((flags & 64) !== 0 || (flags & 48) === 48) return false;
   w0 = a;
   w1 = b;
@@ -114,7 +110,20 @@ function parseUuid(s: string): boolean {
   return true;
 }
 
-/** Mixes the 128 key bits with a per-store seed, so crafted ids cannot pre-compute a collision chain. */
+const DIGITS = '0123456789abcdef';
+
+/** The id string of a table entry (for moving an entry the table cannot place into the Map fallback). */
+function formatUuid(a: number, b: number, c: number, d: number, up: number): string {
+  let s = '';
+  const words = [a, b, c, d];
+  for (let i = 0; i < 32; i++) {
+    if (i === 8 || i === 12 || i === 16 || i === 20) s += '-';
+    s += DIGITS[(words[i >> 3] >>> (28 - 4 * (i & 7))) & 15];
+  }
+  return up === 1 ? s.toUpperCase() : s;
+}
+
+/** Mixes the 128 key bits with a per-store seed, so crafted ids cannot pre-compute colliding lines. */
 function hash128(seed: number, a: number, b: number, c: number, d: number): number {
   let h = Math.imul(seed ^ a, 0xcc9e2d51);
   h = Math.imul(h ^ (h >>> 15) ^ b, 0x1b873593);
@@ -124,263 +133,390 @@ function hash128(seed: number, a: number, b: number, c: number, d: number): numb
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** One time bucket: ids whose accepted timestamp lies in [startMs, startMs + bucketMs). */
-class Bucket {
+/** Non-UUID ids whose accepted timestamp lies in one time bucket, with their offset in it. */
+class StringBucket {
   readonly index: number;
   readonly startMs: number;
-  slots: Int32Array;
-  cap: number;
-  /** cap / 2^32: maps a 32-bit hash onto [0, cap) by multiplication, so cap need not be a power of two. */
-  scale: number;
-  /** Grow before count exceeds this. */
-  limit: number;
-  count = 0;
-  strings: Map<string, number> | null = null;
-  /** Total length of the ids in `strings`, for approxBytes. */
-  stringChars = 0;
+  readonly ids = new Map<string, number>();
+  chars = 0;
 
-  constructor(index: number, startMs: number, cap: number) {
+  constructor(index: number, startMs: number) {
     this.index = index;
     this.startMs = startMs;
-    this.cap = cap;
-    this.scale = cap / TWO_POW_32;
-    this.limit = Math.floor(cap * MAX_LOAD);
-    this.slots = new Int32Array(cap * SLOT);
-  }
-
-  /** Slot index holding (w0..w3, upper), or ~slot of the empty slot where it would go. */
-  find(h: number, a: number, b: number, c: number, d: number, up: number): number {
-    const s = this.slots;
-    const cap = this.cap;
-    let i = (h * this.scale) | 0;
-    for (;;) {
-      const p = i * SLOT;
-      const tag = s[p];
-      if (tag === 0) return ~i;
-      if (s[p + 1] === a && s[p + 2] === b && s[p + 3] === c && s[p + 4] === d && (tag & 1) === up) return i;
-      if (++i === cap) i = 0;
-    }
-  }
-
-  /** Rehashes into twice the slots; needs the store's seed to recompute positions. */
-  grow(seed: number): void {
-    const old = this.slots;
-    const cap = this.cap * 2;
-    const s = new Int32Array(cap * SLOT);
-    const scale = cap / TWO_POW_32;
-    for (let p = 0; p < old.length; p += SLOT) {
-      if (old[p] === 0) continue;
-      let i = (hash128(seed, old[p + 1], old[p + 2], old[p + 3], old[p + 4]) * scale) | 0;
-      while (s[i * SLOT] !== 0) if (++i === cap) i = 0;
-      s.set(old.subarray(p, p + SLOT), i * SLOT);
-    }
-    this.slots = s;
-    this.cap = cap;
-    this.scale = scale;
-    this.limit = Math.floor(cap * MAX_LOAD);
-  }
-
-  get held(): number {
-    return this.count + (this.strings === null ? 0 : this.strings.size);
   }
 }
 
 export class DedupeStore {
   readonly horizonMs: number;
   readonly bucketMs: number;
-  /** Buckets sorted by index, oldest first. */
-  #buckets: Bucket[] = [];
-  readonly #seed: number;
-  /** Sink for the prefetching loads in seen(), so the compiler cannot drop them. */
-  #touch = 0;
+  readonly #seed1: number;
+  readonly #seed2: number;
+  #rng = 0x2545f491;
+
+  /** Largest maxTs seen (seen/evict argument or add() ts); the store's notion of "now". */
+  #maxTs = Number.NEGATIVE_INFINITY;
+  /** Tags are relative to this time; NaN until the first event. */
+  #base = Number.NaN;
+  /** Tags below this are expired (or empty): (maxTs - horizon - base) * 2. */
+  #cutTag = 0;
+
+  #slots: Int32Array;
+  #lines = 0;
+  #scale1 = 0;
+  #scale2 = 0;
+
+  /** Held UUID entries per time bucket (ring by bucket index) and their sum, for size and sizing. */
+  #counts: Int32Array;
+  #held = 0;
+  /** Lowest bucket index still counted in #held. */
+  #countFrom = Number.NEGATIVE_INFINITY;
+
+  /** Non-UUID ids, oldest bucket first. */
+  #strings: StringBucket[] = [];
+  /** True when a UUID had to go to the Maps (cuckoo placement failed): UUID lookups check them too. */
+  #uuidsInStrings = false;
 
   constructor(horizonMs: number, options: DedupeOptions = {}) {
-    if (!Number.isSafeInteger(horizonMs) || horizonMs < 0) {
-      throw new RangeError(`dedupe horizon must be a non-negative integer of ms, got ${horizonMs}`);
+    if (!Number.isSafeInteger(horizonMs) || horizonMs < 0 || horizonMs > MAX_HORIZON) {
+      throw new RangeError(`dedupe horizon must be an integer of ms in [0, 2^29], got ${horizonMs}`);
     }
-    const bucketMs = options.bucketMs ?? Math.min(MAX_BUCKET_MS, Math.max(1000, Math.ceil(horizonMs / 4)));
-    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1 || bucketMs > MAX_BUCKET_MS) {
-      throw new RangeError(`dedupe bucketMs must be an integer in [1, 2^29], got ${bucketMs}`);
+    const bucketMs = options.bucketMs ?? Math.max(1000, Math.ceil(horizonMs / 4));
+    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
+      throw new RangeError(`dedupe bucketMs must be a positive integer, got ${bucketMs}`);
     }
     this.horizonMs = horizonMs;
     this.bucketMs = bucketMs;
-    this.#seed = (Math.random() * TWO_POW_32) | 0;
+    this.#seed1 = (Math.random() * TWO_POW_32) | 0;
+    this.#seed2 = (Math.random() * TWO_POW_32) | 0;
+    // Counted buckets span at most ceil(horizon / bucket) + 1 indexes.
+    this.#counts = new Int32Array(Math.ceil(horizonMs / bucketMs) + 3);
+    this.#slots = this.#alloc(MIN_LINES);
   }
 
   /**
    * Returns true when `id` is a duplicate (and records nothing); otherwise records (id, tsMs) and returns
-   * false. `maxTsMs` is the partition's current max event time, already including this event, and never
-   * decreases between clear() calls (the partition's maxTs only moves up). Timestamps are integer ms.
-   * An accepted event already older than the horizon is not recorded: no later call can match it.
+   * false. `maxTsMs` is the partition's current max event time, already including this event. It must not
+   * decrease between clear() calls and must cover every recorded ts (true for the partition's maxTs).
+   * Timestamps are integer ms. An accepted event already older than the horizon is not recorded: no later
+   * call could match it.
    */
   seen(id: string, tsMs: number, maxTsMs: number): boolean {
-    const cutoff = maxTsMs - this.horizonMs;
-    const cutIndex = Math.floor(cutoff / this.bucketMs);
-    const tIndex = Math.floor(tsMs / this.bucketMs);
-    const buckets = this.#buckets;
-    let target: Bucket | null = null;
-    let at = 0; // in `target`: the slot of its (expired) entry for id, or ~slot of the empty slot to fill
-
+    // tsMs <= maxTsMs by contract; the guard keeps a caller bug from overflowing the tag arithmetic.
+    const max = tsMs > maxTsMs ? tsMs : maxTsMs;
+    if (max > this.#maxTs) this.#advance(max);
+    const cutoff = this.#maxTs - this.horizonMs;
     if (parseUuid(id)) {
       const a = w0;
       const b = w1;
       const c = w2;
       const d = w3;
       const up = upper;
-      const h = hash128(this.#seed, a, b, c, d);
-      // Touch every live bucket's home slot before looking at any of them: these loads have no branch on
-      // their results between them, so the CPU overlaps the cache misses instead of paying them one by one.
-      let touch = 0;
-      for (let k = buckets.length - 1; k >= 0; k--) {
-        const bucket = buckets[k];
-        if (bucket.index < cutIndex) break;
-        touch ^= bucket.slots[((h * bucket.scale) | 0) * SLOT + 1];
-      }
-      this.#touch = touch;
-      // Newest first: retries are usually recent, and buckets below the cutoff can never match.
-      for (let k = buckets.length - 1; k >= 0; k--) {
-        const bucket = buckets[k];
-        if (bucket.index < cutIndex) break;
-        const i = bucket.find(h, a, b, c, d, up);
-        if (i >= 0 && bucket.startMs + (bucket.slots[i * SLOT] >>> 1) - 1 >= cutoff) return true;
-        if (bucket.index === tIndex) {
-          target = bucket;
-          at = i;
-        }
-      }
+      const q = this.#find(a, b, c, d, up);
+      if (q >= 0 && this.#slots[q] >= this.#cutTag) return true;
+      if (this.#uuidsInStrings && this.#stringSeen(id, cutoff)) return true;
       if (tsMs < cutoff) return false;
-      if (target === null) {
-        target = this.#create(tIndex, maxTsMs);
-        at = target.find(h, a, b, c, d, up);
-      }
-      this.#put(target, at, h, a, b, c, d, up, tsMs - target.startMs);
+      if (q >= 0) this.#retag(q, ((tsMs - this.#base) * 2) | up, tsMs);
+      else this.#insertNew(a, b, c, d, up, tsMs);
       return false;
     }
-
-    for (let k = buckets.length - 1; k >= 0; k--) {
-      const bucket = buckets[k];
-      if (bucket.index < cutIndex) break;
-      const m = bucket.strings;
-      if (m !== null) {
-        const off = m.get(id);
-        if (off !== undefined && bucket.startMs + off >= cutoff) return true;
-      }
-      if (bucket.index === tIndex) target = bucket;
-    }
-    if (tsMs < cutoff) return false;
-    this.#putString(target ?? this.#create(tIndex, maxTsMs), id, tsMs);
+    if (this.#stringSeen(id, cutoff)) return true;
+    if (tsMs >= cutoff) this.#putString(id, tsMs);
     return false;
   }
 
   /** Restore after a restart: record an accepted event without checking (used to rebuild state from the warehouse). */
   add(id: string, tsMs: number): void {
-    const index = Math.floor(tsMs / this.bucketMs);
-    const bucket = this.#bucketAt(index) ?? this.#create(index, Number.NEGATIVE_INFINITY);
-    const off = tsMs - bucket.startMs;
+    if (tsMs > this.#maxTs) this.#advance(tsMs);
+    if (tsMs < this.#maxTs - this.horizonMs) return; // can never match again
     if (parseUuid(id)) {
-      const h = hash128(this.#seed, w0, w1, w2, w3);
-      const i = bucket.find(h, w0, w1, w2, w3, upper);
-      // Only the newest timestamp of an id in a bucket can decide a later match.
-      if (i >= 0) {
-        if (((bucket.slots[i * SLOT] >>> 1) - 1) >= off) return;
-      }
-      this.#put(bucket, i, h, w0, w1, w2, w3, upper, off);
+      const a = w0;
+      const b = w1;
+      const c = w2;
+      const d = w3;
+      const up = upper;
+      const q = this.#find(a, b, c, d, up);
+      const tag = ((tsMs - this.#base) * 2) | up;
+      // Only the newest timestamp of an id decides later matches.
+      if (q < 0) this.#insertNew(a, b, c, d, up, tsMs);
+      else if (this.#slots[q] < tag) this.#retag(q, tag, tsMs);
       return;
     }
-    const old = bucket.strings?.get(id);
-    if (old === undefined || old < off) this.#putString(bucket, id, tsMs);
+    this.#putString(id, tsMs);
   }
 
   /**
-   * Frees entries that can no longer match for this maxTs (whole time buckets older than maxTs - horizon).
-   * Cheap; called by the caller e.g. once per batch. seen() stays exact without it, and seen() also evicts
-   * whenever it opens a new bucket, so memory stays bounded even if this is never called.
+   * Frees entries that can no longer match for this maxTs (whole time buckets older than maxTs - horizon):
+   * their table slots become reusable and their Maps are dropped; a table left mostly empty is shrunk.
+   * Cheap; called by the caller e.g. once per batch. seen() stays exact without it, and seen() already
+   * reuses expired table slots, so only the Maps and shrinking wait for this call.
    */
   evict(maxTsMs: number): void {
-    const cutIndex = Math.floor((maxTsMs - this.horizonMs) / this.bucketMs);
-    const buckets = this.#buckets;
+    if (maxTsMs > this.#maxTs) this.#advance(maxTsMs);
+    const cutIndex = Math.floor((this.#maxTs - this.horizonMs) / this.bucketMs);
+    const strings = this.#strings;
     let n = 0;
-    while (n < buckets.length && buckets[n].index < cutIndex) n++;
-    if (n > 0) buckets.splice(0, n);
+    while (n < strings.length && strings[n].index < cutIndex) n++;
+    if (n > 0) strings.splice(0, n);
+    if (strings.length === 0) this.#uuidsInStrings = false;
+    if (this.#lines > MIN_LINES && this.#held < this.#lines * WAYS * SHRINK_LOAD) {
+      this.#rebuild(this.#linesFor(this.#held));
+    }
   }
 
   /**
-   * Ids currently held. Includes expired ids of the boundary bucket and of buckets not yet evicted, so it is
-   * at least the number of distinct live ids and at most that plus one bucket's worth (with regular evict()).
+   * Ids currently held: every id accepted inside the horizon, plus expired ones whose time bucket has not
+   * fully left the horizon yet (at most one bucket's worth) and, for non-UUID ids, until evict().
    */
   get size(): number {
-    let n = 0;
-    for (const b of this.#buckets) n += b.held;
+    let n = this.#held;
+    for (const b of this.#strings) n += b.ids.size;
     return n;
   }
 
-  /** Estimated bytes held: the typed tables exactly, Map entries and their strings by estimate. */
+  /** Estimated bytes held: the typed arrays exactly, Map entries and their strings by estimate. */
   get approxBytes(): number {
-    let bytes = 0;
-    for (const b of this.#buckets) {
-      bytes += BUCKET_BYTES + b.slots.byteLength;
-      if (b.strings !== null) bytes += b.strings.size * MAP_ENTRY_BYTES + b.stringChars * 2;
-    }
+    let bytes = this.#slots.byteLength + this.#counts.byteLength;
+    for (const b of this.#strings) bytes += b.ids.size * MAP_ENTRY_BYTES + b.chars;
     return bytes;
   }
 
-  /** Number of buckets held (for metrics and tests). */
-  get bucketCount(): number {
-    return this.#buckets.length;
-  }
-
   clear(): void {
-    this.#buckets = [];
+    this.#maxTs = Number.NEGATIVE_INFINITY;
+    this.#base = Number.NaN;
+    this.#cutTag = 0;
+    this.#slots = this.#alloc(MIN_LINES);
+    this.#counts.fill(0);
+    this.#held = 0;
+    this.#countFrom = Number.NEGATIVE_INFINITY;
+    this.#strings = [];
+    this.#uuidsInStrings = false;
   }
 
-  #bucketAt(index: number): Bucket | null {
-    const buckets = this.#buckets;
-    for (let k = buckets.length - 1; k >= 0; k--) {
-      const b = buckets[k];
-      if (b.index === index) return b;
-      if (b.index < index) break;
-    }
-    return null;
-  }
-
-  /** Opens the bucket `index`, first dropping buckets that are expired for `maxTsMs`. */
-  #create(index: number, maxTsMs: number): Bucket {
-    this.evict(maxTsMs);
-    const buckets = this.#buckets;
-    let k = buckets.length;
-    while (k > 0 && buckets[k - 1].index > index) k--;
-    // A new newest bucket will likely see as many ids as the one before it: size it for that up front.
-    const expected = k === buckets.length && k > 0 ? buckets[k - 1].count : 0;
-    const bucket = new Bucket(index, index * this.bucketMs, Math.max(MIN_SLOTS, Math.ceil(expected / PRESIZE_LOAD)));
-    buckets.splice(k, 0, bucket);
-    return bucket;
-  }
-
-  /** Stores (key, off) at `at` from find(): overwrites an existing entry, or fills the empty slot ~at. */
-  #put(bucket: Bucket, at: number, h: number, a: number, b: number, c: number, d: number, up: number, off: number): void {
-    const tag = ((off + 1) << 1) | up;
-    if (at >= 0) {
-      bucket.slots[at * SLOT] = tag;
+  /** Moves the store's maxTs forward: new cutoff, rebase when tags would overflow, retire whole buckets. */
+  #advance(maxTs: number): void {
+    this.#maxTs = maxTs;
+    const cutoff = maxTs - this.horizonMs;
+    if (Number.isNaN(this.#base)) this.#base = cutoff - 1;
+    else if (maxTs - this.#base > MAX_REL) {
+      this.#rebuild(this.#lines); // re-bases on the new cutoff; also drops what expired
       return;
     }
-    if (bucket.count >= bucket.limit) {
-      bucket.grow(this.#seed);
-      at = bucket.find(h, a, b, c, d, up);
+    this.#cutTag = (cutoff - this.#base) * 2;
+    const cutIndex = Math.floor(cutoff / this.bucketMs);
+    if (cutIndex <= this.#countFrom) return;
+    const ring = this.#counts;
+    if (cutIndex - this.#countFrom >= ring.length) {
+      ring.fill(0);
+      this.#held = 0;
+    } else {
+      for (let i = this.#countFrom; i < cutIndex; i++) {
+        const r = ringIndex(i, ring.length);
+        this.#held -= ring[r];
+        ring[r] = 0;
+      }
     }
-    const p = ~at * SLOT;
-    const s = bucket.slots;
-    s[p] = tag;
-    s[p + 1] = a;
-    s[p + 2] = b;
-    s[p + 3] = c;
-    s[p + 4] = d;
-    bucket.count++;
+    this.#countFrom = cutIndex;
   }
 
-  #putString(bucket: Bucket, id: string, tsMs: number): void {
-    const m = (bucket.strings ??= new Map());
-    const before = m.size;
-    m.set(id, tsMs - bucket.startMs);
-    if (m.size !== before) bucket.stringChars += id.length;
+  #alloc(lines: number): Int32Array {
+    this.#lines = lines;
+    this.#scale1 = lines / TWO_POW_32;
+    this.#scale2 = (lines - 1) / TWO_POW_32;
+    return new Int32Array(lines * LINE);
   }
+
+  #linesFor(entries: number): number {
+    return Math.max(MIN_LINES, Math.ceil(entries / (WAYS * GROW_LOAD)));
+  }
+
+  /** Word index of the key's tag in the table, or -1. */
+  #find(a: number, b: number, c: number, d: number, up: number): number {
+    const s = this.#slots;
+    const p1 = ((hash128(this.#seed1, a, b, c, d) * this.#scale1) | 0) * LINE;
+    const q = findIn(s, p1, a, b, c, d, up);
+    return q >= 0 ? q : findIn(s, this.#otherLine(p1, a, b, c, d), a, b, c, d, up);
+  }
+
+  /** The word offset of the key's second line, given its first. */
+  #otherLine(p1: number, a: number, b: number, c: number, d: number): number {
+    const p2 = p1 + (((hash128(this.#seed2, a, b, c, d) * this.#scale2) | 0) + 1) * LINE;
+    return p2 >= this.#slots.length ? p2 - this.#slots.length : p2;
+  }
+
+  /** Counts a newly held UUID entry in its time bucket. */
+  #count(tsMs: number, delta: number): void {
+    const i = Math.floor(tsMs / this.bucketMs);
+    if (i < this.#countFrom) return; // its bucket already left the count
+    this.#counts[ringIndex(i, this.#counts.length)] += delta;
+    this.#held += delta;
+  }
+
+  /** Gives the entry at tag word q a new timestamp (the id was accepted again or restored newer). */
+  #retag(q: number, tag: number, tsMs: number): void {
+    this.#count(this.#base + (this.#slots[q] >>> 1), -1);
+    this.#slots[q] = tag;
+    this.#count(tsMs, 1);
+  }
+
+  #insertNew(a: number, b: number, c: number, d: number, up: number, tsMs: number): void {
+    this.#count(tsMs, 1);
+    if (this.#held > this.#lines * WAYS * MAX_LOAD) this.#rebuild(this.#linesFor(this.#held));
+    this.#place(a, b, c, d, ((tsMs - this.#base) * 2) | up, true);
+  }
+
+  /**
+   * Puts an absent key into a free (empty or expired) slot of one of its lines, displacing entries to their
+   * other line when both are full (random walk). The entry left without a slot after MAX_KICKS grows the
+   * table when `mayGrow`, else goes to the Maps, so placement always ends and never loses an entry.
+   */
+  #place(a: number, b: number, c: number, d: number, tag: number, mayGrow: boolean): void {
+    const s = this.#slots;
+    // The line with more free slots (the power of two choices keeps lines even and displacements rare).
+    const p1 = ((hash128(this.#seed1, a, b, c, d) * this.#scale1) | 0) * LINE;
+    const p2 = this.#otherLine(p1, a, b, c, d);
+    const f1 = this.#freeCount(p1);
+    const f2 = this.#freeCount(p2);
+    let p = f2 > f1 ? p2 : p1;
+    let j = f1 + f2 > 0 ? this.#freeIn(p) : -1;
+    for (let kicks = 0; j < 0 && kicks < MAX_KICKS; kicks++) {
+      // Swap the key into a random slot of line p; the evicted entry moves on to its other line.
+      this.#rng ^= this.#rng << 13;
+      this.#rng ^= this.#rng >>> 17;
+      this.#rng ^= this.#rng << 5;
+      const q = p + (this.#rng & (WAYS - 1));
+      const ta = s[q];
+      const va = s[q + 4];
+      const vb = s[q + 8];
+      const vc = s[q + 12];
+      const vd = s[q + 16];
+      write(s, q, tag, a, b, c, d);
+      tag = ta;
+      a = va;
+      b = vb;
+      c = vc;
+      d = vd;
+      const p1 = ((hash128(this.#seed1, a, b, c, d) * this.#scale1) | 0) * LINE;
+      p = p1 === p ? this.#otherLine(p1, a, b, c, d) : p1;
+      j = this.#freeIn(p);
+    }
+    if (j >= 0) {
+      const q = p + j;
+      if (s[q] !== 0) this.#count(this.#base + (s[q] >>> 1), -1); // overwrites an expired entry
+      write(s, q, tag, a, b, c, d);
+      return;
+    }
+    const ts = this.#base + (tag >>> 1);
+    if (mayGrow) {
+      // The rebuild recounts only what is in the table, and re-bases tags: recount and re-tag this entry.
+      this.#rebuild(this.#linesFor(Math.max(this.#held, this.#lines * WAYS * 0.75)));
+      this.#count(ts, 1);
+      this.#place(a, b, c, d, ((ts - this.#base) * 2) | (tag & 1), false);
+      return;
+    }
+    // Pathological hashing: keep the entry, exact, in the Maps instead.
+    this.#count(ts, -1);
+    this.#putString(formatUuid(a, b, c, d, tag & 1), ts);
+    this.#uuidsInStrings = true;
+  }
+
+  #freeCount(p: number): number {
+    const s = this.#slots;
+    const cut = this.#cutTag;
+    return (s[p] < cut ? 1 : 0) + (s[p + 1] < cut ? 1 : 0) + (s[p + 2] < cut ? 1 : 0) + (s[p + 3] < cut ? 1 : 0);
+  }
+
+  /** Index (0..3) of a slot in line p that is empty or holds an expired entry, or -1. */
+  #freeIn(p: number): number {
+    const s = this.#slots;
+    const cut = this.#cutTag;
+    if (s[p] < cut) return 0;
+    if (s[p + 1] < cut) return 1;
+    if (s[p + 2] < cut) return 2;
+    if (s[p + 3] < cut) return 3;
+    return -1;
+  }
+
+  /** Re-inserts every live entry into a table of `lines` lines, re-based on the current cutoff. */
+  #rebuild(lines: number): void {
+    const old = this.#slots;
+    const oldBase = this.#base;
+    const oldCut = this.#cutTag;
+    const cutoff = this.#maxTs - this.horizonMs;
+    this.#slots = this.#alloc(lines);
+    this.#base = cutoff - 1;
+    this.#cutTag = 2;
+    this.#counts.fill(0);
+    this.#held = 0;
+    this.#countFrom = Math.floor(cutoff / this.bucketMs);
+    for (let p = 0; p < old.length; p += LINE) {
+      for (let j = 0; j < WAYS; j++) {
+        const tag = old[p + j];
+        if (tag < oldCut) continue;
+        const ts = oldBase + (tag >>> 1);
+        if (ts < cutoff) continue;
+        this.#count(ts, 1);
+        const q = p + j;
+        this.#place(old[q + 4], old[q + 8], old[q + 12], old[q + 16], ((ts - this.#base) * 2) | (tag & 1), false);
+      }
+    }
+  }
+
+  /** True when a Map holds `id` with a timestamp >= cutoff. */
+  #stringSeen(id: string, cutoff: number): boolean {
+    const strings = this.#strings;
+    const cutIndex = Math.floor(cutoff / this.bucketMs);
+    for (let k = strings.length - 1; k >= 0; k--) {
+      const bucket = strings[k];
+      if (bucket.index < cutIndex) break;
+      const off = bucket.ids.get(id);
+      if (off !== undefined && bucket.startMs + off >= cutoff) return true;
+    }
+    return false;
+  }
+
+  #putString(id: string, tsMs: number): void {
+    const index = Math.floor(tsMs / this.bucketMs);
+    const strings = this.#strings;
+    let k = strings.length;
+    while (k > 0 && strings[k - 1].index > index) k--;
+    let bucket = k > 0 ? strings[k - 1] : undefined;
+    if (bucket === undefined || bucket.index !== index) {
+      // Opening a bucket is rare: drop expired ones here too, so Maps stay bounded without evict().
+      const cutIndex = Math.floor((this.#maxTs - this.horizonMs) / this.bucketMs);
+      let n = 0;
+      while (n < k && strings[n].index < cutIndex) n++;
+      strings.splice(0, n);
+      bucket = new StringBucket(index, index * this.bucketMs);
+      strings.splice(k - n, 0, bucket);
+    }
+    const before = bucket.ids.size;
+    const off = tsMs - bucket.startMs;
+    const old = bucket.ids.get(id);
+    if (old === undefined || old < off) bucket.ids.set(id, off);
+    if (bucket.ids.size !== before) bucket.chars += id.length;
+  }
+}
+
+/** Word index of the key's tag in the line at p, or -1. A key is at most once in its two lines. */
+function findIn(s: Int32Array, p: number, a: number, b: number, c: number, d: number, up: number): number {
+  for (let j = p; j < p + WAYS; j++) {
+    if (s[j + 4] === a && s[j + 8] === b && s[j + 12] === c && s[j + 16] === d) {
+      const tag = s[j];
+      if (tag !== 0 && (tag & 1) === up) return j;
+    }
+  }
+  return -1;
+}
+
+function write(s: Int32Array, q: number, tag: number, a: number, b: number, c: number, d: number): void {
+  s[q] = tag;
+  s[q + 4] = a;
+  s[q + 8] = b;
+  s[q + 12] = c;
+  s[q + 16] = d;
+}
+
+function ringIndex(i: number, n: number): number {
+  const r = i % n;
+  return r < 0 ? r + n : r;
 }

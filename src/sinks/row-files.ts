@@ -1,55 +1,57 @@
 /**
- * Workers turn rows into CSV text and hand the warehouse a file, not objects: DuckDB's native CSV reader loads
- * it in its own threads, far faster than row-by-row appends on the one thread that owns the database.
- * Format: no header, `,` separated, strings always quoted with `""` escapes, NULL as an empty unquoted field.
+ * Workers hand the warehouse files of rows, not objects: DuckDB's native reader loads a file in its own
+ * threads, far faster than row-by-row appends on the one thread that owns the database.
+ *
+ * Rows are NDJSON objects. V8's JSON.stringify builds a row in about a quarter of the time that
+ * concatenating quoted CSV fields takes (measured in bench/micro), the `parameters` object is embedded as-is
+ * instead of being encoded twice, and DuckDB reads both formats at about the same cost.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 
-export function q(s: string | null): string {
-  if (s === null) return '';
-  return s.indexOf('"') === -1 ? `"${s}"` : `"${s.replaceAll('"', '""')}"`;
-}
+const CHUNK = 4 << 20;
 
-export function n(v: number | null): string {
-  return v === null ? '' : String(v);
-}
-
-/** Accumulates one table's CSV lines. Strings are joined once per flush to keep appends cheap. */
-export class CsvBuffer {
-  private parts: string[] = [];
-  private chunk = '';
+/**
+ * Accumulates one table's rows as UTF-8 bytes in fixed chunks. Each row is encoded as soon as it is pushed:
+ * holding row strings until the flush would promote them to the old generation and make GC a large cost.
+ */
+export class RowBuffer {
+  private chunks: Buffer[] = [];
+  private cur: Buffer = Buffer.allocUnsafe(CHUNK);
+  private pos = 0;
+  private total = 0;
   rows = 0;
-  bytes = 0;
 
-  push(line: string): void {
-    this.chunk += line;
-    this.chunk += '\n';
-    this.rows++;
-    if (this.chunk.length > 1 << 20) {
-      this.bytes += this.chunk.length;
-      this.parts.push(this.chunk);
-      this.chunk = '';
-    }
+  push(row: object): void {
+    this.pushLine(JSON.stringify(row));
   }
 
-  /** Writes the buffered lines to `path` and empties the buffer; returns the row count written. */
-  writeTo(path: string): number {
-    if (this.chunk.length > 0) this.parts.push(this.chunk);
-    const fd = openSync(path, 'w');
-    try {
-      for (const part of this.parts) writeSync(fd, part);
-    } finally {
-      closeSync(fd);
+  pushLine(line: string): void {
+    const worst = line.length * 3 + 1;
+    if (this.pos + worst > this.cur.length) {
+      if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
+      this.total += this.pos;
+      this.cur = Buffer.allocUnsafe(Math.max(CHUNK, worst));
+      this.pos = 0;
     }
+    this.pos += this.cur.write(line, this.pos, 'utf8');
+    this.cur[this.pos++] = 10;
+    this.rows++;
+  }
+
+  /** Writes the buffered rows to `path` and empties the buffer; returns the row count written. */
+  writeTo(path: string): number {
+    if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
+    writeFileSync(path, this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
     const rows = this.rows;
-    this.parts = [];
-    this.chunk = '';
+    this.chunks = [];
+    this.cur = Buffer.allocUnsafe(CHUNK);
+    this.pos = 0;
+    this.total = 0;
     this.rows = 0;
-    this.bytes = 0;
     return rows;
   }
 
-  get pendingChars(): number {
-    return this.bytes + this.chunk.length;
+  get pendingBytes(): number {
+    return this.total + this.pos;
   }
 }

@@ -25,11 +25,11 @@ function ddl(table: string, cols: Cols, extra = ''): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (${cols.map(([c, t]) => `"${c}" ${t}`).join(', ')}${extra})`;
 }
 
-// Columns of the CSV files the workers write (see partition/actor.ts), in file order.
+// Keys of the NDJSON row files the workers write (see partition/actor.ts).
 const EVENTS_FILE: Cols = [
   ['event_id', 'VARCHAR'], ['user_id', 'VARCHAR'], ['session_id', 'VARCHAR'], ['event_type', 'BIGINT'],
   ['event_name', 'VARCHAR'], ['ts_ms', 'BIGINT'], ['event_date', 'DATE'], ['event_hour', 'INTEGER'],
-  ['day_of_week', 'INTEGER'], ['parameters', 'VARCHAR'], ['platform', 'VARCHAR'], ['app_version', 'VARCHAR'],
+  ['day_of_week', 'INTEGER'], ['parameters', 'JSON'], ['platform', 'VARCHAR'], ['app_version', 'VARCHAR'],
   ['country', 'VARCHAR'], ['region', 'VARCHAR'], ['city', 'VARCHAR'], ['device_model', 'VARCHAR'],
   ['device_category', 'VARCHAR'], ['device_tier', 'VARCHAR'], ['source_partition', 'INTEGER'], ['source_offset', 'BIGINT'],
 ];
@@ -163,11 +163,9 @@ export class DuckDbWarehouse implements Warehouse {
     return [...restores.values()];
   }
 
-  private readCsv(files: string[], cols: Cols): string {
-    // Quoted "" must stay an empty string; only an unquoted empty field is NULL.
-    const maxLine = 2 * this.opts.maxEventBytes + (1 << 20);
-    return `read_csv(${sqlList(files)}, header = false, delim = ',', quote = '"', escape = '"',
-      allow_quoted_nulls = false, max_line_size = ${maxLine}, auto_detect = false, columns = ${columnsStruct(cols)})`;
+  private readRows(files: string[], cols: Cols): string {
+    const maxObject = 2 * this.opts.maxEventBytes + (1 << 20);
+    return `read_ndjson(${sqlList(files)}, columns = ${columnsStruct(cols)}, maximum_object_size = ${maxObject})`;
   }
 
   async commit(batch: CommitBatch): Promise<void> {
@@ -180,18 +178,18 @@ export class DuckDbWarehouse implements Warehouse {
     try {
       if (events.length > 0) {
         await c.run(`INSERT INTO events SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
-          event_date, event_hour, day_of_week, parameters::JSON, platform, app_version, country, region, city,
+          event_date, event_hour, day_of_week, parameters, platform, app_version, country, region, city,
           device_model, device_category, device_tier, ${src}, source_partition, source_offset
-          FROM ${this.readCsv(events, EVENTS_FILE)}`);
+          FROM ${this.readRows(events, EVENTS_FILE)}`);
       }
       if (dlq.length > 0) {
         await c.run(`INSERT INTO events_dlq SELECT error_code, error, stage, raw_message, raw_encoding, ${src},
           source_partition, source_offset, epoch_ms(received_at_ms), ${sqlString(GAMESTREAM_VERSION)}, ${sqlString(FAILURE_SCHEMA)}
-          FROM ${this.readCsv(dlq, DLQ_FILE)}`);
+          FROM ${this.readRows(dlq, DLQ_FILE)}`);
       }
       if (agg.length > 0) {
         await c.run(`INSERT INTO events_agg_1min SELECT epoch_ms(window_start_ms), epoch_ms(window_end_ms), event_type,
-          level_id, event_count, ${src}, source_partition FROM ${this.readCsv(agg, AGG_FILE)}`);
+          level_id, event_count, ${src}, source_partition FROM ${this.readRows(agg, AGG_FILE)}`);
       }
       if (batch.checkpoints.length > 0) {
         const v = (x: number | null): string => (x === null ? 'NULL' : String(x));

@@ -1,0 +1,33 @@
+/**
+ * Writes an NDJSON file of synthetic game events for the whole-pipeline bench:
+ *   node bench/make-events.ts <path> [count=1000000] [seed=42]
+ */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { GeneratorSource } from '../src/sources/generator.ts';
+
+export async function makeEventsFile(path: string, count: number, seed = 42): Promise<{ bytes: number }> {
+  const gen = new GeneratorSource({ seed, rate: 10_000_000, total: count, badShare: 0.01 });
+  await gen.open();
+  const out = createWriteStream(path);
+  let bytes = 0;
+  for (let chunk = await gen.next(); chunk; chunk = await gen.next()) {
+    const buf = Buffer.concat([Buffer.from(chunk.data), Buffer.from('\n')]);
+    bytes += buf.length;
+    if (!out.write(buf)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  return { bytes };
+}
+
+if (import.meta.main) {
+  const [path, count = '1000000', seed = '42'] = process.argv.slice(2);
+  if (!path) {
+    process.stderr.write('usage: node bench/make-events.ts <path> [count] [seed]\n');
+    process.exit(2);
+  }
+  const t0 = Date.now();
+  const { bytes } = await makeEventsFile(path, Number(count), Number(seed));
+  process.stdout.write(`wrote ${count} events (${(bytes / 1e6).toFixed(1)} MB, ${(bytes / Number(count)).toFixed(0)} B/event) to ${path} in ${Date.now() - t0} ms\n`);
+}
