@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ENV_VARS, loadConfig } from '../../src/config/schema.ts';
+
+function error(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect((err as { code: string }).code).toBe('config_invalid');
+    return (err as Error).message;
+  }
+  throw new Error('expected a config error');
+}
+
+describe('config', () => {
+  it('has working defaults', () => {
+    const c = loadConfig({ GAMESTREAM_WORKERS: '2' });
+    expect(c.source).toEqual({ kind: 'generator' });
+    expect(c.warehouse.kind).toBe('duckdb');
+    expect(c.partitions).toBe(64);
+    expect(c.windowSizeMs).toBe(60_000);
+    expect(c.maxOutOfOrdernessMs).toBe(10_000);
+    expect(c.allowedLatenessMs).toBe(60_000);
+    expect(c.idleTimeoutMs).toBe(60_000);
+    expect(c.dedupeHorizonMs).toBe(300_000);
+    expect(c.maxEventBytes).toBe(1 << 20);
+  });
+
+  it('parses sources, durations and sizes', () => {
+    const c = loadConfig({ GAMESTREAM_SOURCE: 'file:/tmp/x.avro', GAMESTREAM_WINDOW_SIZE: '5m', GAMESTREAM_MAX_EVENT_BYTES: '512KiB', GAMESTREAM_WORKERS: '1' });
+    expect(c.source).toEqual({ kind: 'file', path: '/tmp/x.avro', format: 'avro' });
+    expect(c.windowSizeMs).toBe(300_000);
+    expect(c.maxEventBytes).toBe(512 * 1024);
+  });
+
+  it('names the variable, the value and what is allowed', () => {
+    const msg = error({ GAMESTREAM_PARTITIONS: 'lots', GAMESTREAM_WINDOW_SIZE: '1 minute' });
+    expect(msg).toContain('GAMESTREAM_PARTITIONS="lots"');
+    expect(msg).toContain('a whole number from 1 to 4096');
+    expect(msg).toContain('GAMESTREAM_WINDOW_SIZE="1 minute"');
+    expect(msg).toContain('a duration such as');
+    expect(error({ GAMESTREAM_SOURCE: 'kafka' })).toContain('GAMESTREAM_SOURCE="kafka"');
+    expect(error({ GAMESTREAM_WAREHOUSE: 'bigquery:p.d' })).toContain('duckdb:<path>');
+    expect(error({ GAMESTREAM_LOG_LEVEL: 'loud' })).toContain('trace, debug, info');
+  });
+
+  it('checks cross-field rules', () => {
+    expect(error({ GAMESTREAM_WINDOW_SIZE: '7s', GAMESTREAM_WORKERS: '1' })).toContain('must divide one day');
+    expect(error({ GAMESTREAM_PARTITIONS: '2', GAMESTREAM_WORKERS: '4' })).toContain('exceeds GAMESTREAM_PARTITIONS=2');
+    expect(error({ GAMESTREAM_IDLE_TIMEOUT: '1s', GAMESTREAM_FLUSH_INTERVAL: '2s', GAMESTREAM_WORKERS: '1' })).toContain('must be longer than GAMESTREAM_FLUSH_INTERVAL');
+    expect(error({ GAMESTREAM_TEST_CRASH_WORKER: '3:1', GAMESTREAM_WORKERS: '2' })).toContain('workers are numbered from 0');
+  });
+
+  it('docs/OPERATIONS.md documents every env var', () => {
+    const ops = readFileSync(new URL('../../docs/OPERATIONS.md', import.meta.url), 'utf8');
+    for (const v of ENV_VARS) expect(ops, v.name).toContain(`\`${v.name}\``);
+  });
+});

@@ -1,0 +1,33 @@
+import { Partitioners } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { murmur2, partitionForString } from '../../src/sources/partitioner.ts';
+
+// kafkajs's own partitioner is the reference: the same key must land in the same partition as in Kafka.
+const kafkajs = Partitioners.DefaultPartitioner();
+function reference(key: string, partitions: number): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0 }));
+  return kafkajs({ topic: 't', partitionMetadata, message: { key, value: 'v' } } as never);
+}
+
+describe('murmur2 partitioner', () => {
+  it('matches Kafka test vectors', () => {
+    // From the Java client's UtilsTest.testMurmur2.
+    const vectors: [string, number][] = [
+      ['21', -973932308],
+      ['foobar', -790332482],
+      ['a-little-bit-long-string', -985981536],
+      ['a-little-bit-longer-string', -1486304829],
+      ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+      ['abc', 479470107],
+    ];
+    for (const [key, hash] of vectors) expect(murmur2(Buffer.from(key)), key).toBe(hash);
+  });
+
+  it('agrees with kafkajs for many keys, lengths and partition counts', () => {
+    const keys = ['', 'a', 'ab', 'abc', 'abcd', 'ünïcødé', '😀 emoji', crypto.randomUUID()];
+    for (let i = 0; i < 2000; i++) keys.push(Math.random().toString(36).slice(2, 2 + (i % 40)));
+    for (const partitions of [1, 3, 8, 64, 100]) {
+      for (const k of keys) expect(partitionForString(k, partitions), `${k} / ${partitions}`).toBe(reference(k, partitions));
+    }
+  });
+});
