@@ -63,7 +63,8 @@ export async function runDaemon(cfg: Config): Promise<number> {
         (t.recordsSkipped > 0 ? `, ${fmt(t.recordsSkipped)} already in the warehouse were skipped` : '') +
         `; warehouse totals for this source: events ${fmt(t.events)}, dead letters ${fmt(t.deadLetters)}, ` +
         `duplicates dropped ${fmt(t.duplicates)}, late events ${fmt(t.lateEvents)}, window rows ${fmt(t.windowRows)}` +
-        (t.workerRestarts > 0 ? `; worker restarts ${t.workerRestarts}` : ''),
+        (t.workerRestarts > 0 ? `; worker restarts ${t.workerRestarts}` : '') +
+        `; peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
     );
     return 0;
   } finally {

@@ -6,7 +6,7 @@
  * concatenating quoted CSV fields takes (measured in bench/micro), the `parameters` object is embedded as-is
  * instead of being encoded twice, and DuckDB reads both formats at about the same cost.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 
 const CHUNK = 4 << 20;
 
@@ -41,7 +41,14 @@ export class RowBuffer {
   /** Writes the buffered rows to `path` and empties the buffer; returns the row count written. */
   writeTo(path: string): number {
     if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
-    writeFileSync(path, this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
+    const fd = openSync(path, 'w');
+    try {
+      for (const c of this.chunks) {
+        for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+      }
+    } finally {
+      closeSync(fd);
+    }
     const rows = this.rows;
     this.chunks = [];
     this.cur = Buffer.allocUnsafe(CHUNK);
