@@ -13,6 +13,7 @@ import { Committer, removeFiles, type CommitResult } from './committer.ts';
 import type { Checkpoint, FromWorker } from './protocol.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { WorkerSlot } from './worker-slot.ts';
+import { engineWatermark } from '../windows/watermark.ts';
 
 export interface RunTotals {
   recordsRouted: number;
@@ -226,8 +227,9 @@ export class Supervisor {
         maxEventBytes: this.cfg.maxEventBytes,
         flushRows: this.cfg.flushRows,
         flushIntervalMs: this.cfg.flushIntervalMs,
-        // Fault injection fires in the first incarnation only, so the restarted worker can finish.
-        crashAfterBatches: crash && crash.worker === slot.index && slot.incarnation === 1 ? crash.afterBatches : null,
+        // Fault injection fires in the first incarnation only (so the restarted worker can finish), unless
+        // the test wants a crash loop.
+        crashAfterBatches: crash && crash.worker === slot.index && (slot.incarnation === 1 || crash.always) ? crash.afterBatches : null,
         logLevel: this.cfg.logLevel,
       },
     });
@@ -304,24 +306,14 @@ export class Supervisor {
   }
 
   private updateEngineWatermark(): number[] {
-    const now = Date.now();
-    const idle: number[] = [];
-    let min = Infinity;
-    for (let p = 0; p < this.cfg.partitions; p++) {
-      const last = this.router.lastRoutedAt[p];
-      if (last === 0 || now - last >= this.cfg.idleTimeoutMs) {
-        idle.push(p);
-        continue;
-      }
-      if (this.partitionWm[p] < min) min = this.partitionWm[p];
-    }
-    // Every partition idle: nothing holds the watermark back, but nothing moves it either.
-    if (min !== Infinity && min > this.engineWm) this.engineWm = min;
+    const e = engineWatermark(this.partitionWm, this.router.lastRoutedAt, Date.now(), this.cfg.idleTimeoutMs, this.engineWm);
+    this.engineWm = e.watermarkMs;
     if (this.endRequested && this.slots.every((s) => s.ended)) {
+      // After the end of input every window is closed: the watermark is as far as any partition got.
       const max = Math.max(...this.partitionWm);
       if (max > this.engineWm) this.engineWm = max;
     }
-    return idle;
+    return e.idlePartitions;
   }
 
   private tick(): void {

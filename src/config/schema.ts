@@ -44,7 +44,7 @@ export interface Config {
   generatorEvents: number;
   generatorSeed: number | null;
   generatorBadShare: number;
-  testCrashWorker: { worker: number; afterBatches: number } | null;
+  testCrashWorker: { worker: number; afterBatches: number; always: boolean } | null;
 }
 
 interface VarSpec<K extends keyof Config> {
@@ -86,9 +86,9 @@ function pathOrOff(raw: string): string | null {
 
 function crashSpec(raw: string): Config['testCrashWorker'] {
   if (raw.trim() === '') return null;
-  const m = /^(\d+):(\d+)$/.exec(raw.trim());
-  if (!m) throw new ValueError('<worker index>:<batches before the crash>, for example 0:5 (testing only)');
-  return { worker: Number(m[1]), afterBatches: Number(m[2]) };
+  const m = /^(\d+):(\d+)(:always)?$/.exec(raw.trim());
+  if (!m) throw new ValueError('<worker index>:<batches before the crash>[:always], for example 0:5 (testing only)');
+  return { worker: Number(m[1]), afterBatches: Number(m[2]), always: m[3] !== undefined };
 }
 
 function share(raw: string): number {
@@ -154,8 +154,8 @@ export const ENV_VARS = [
     doc: 'Seed of the generator, for reproducible demos.', parse: (raw) => (raw.trim() === '' ? null : integer(0, 2 ** 32 - 1)(raw)) }),
   v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.01', allowed: '0–1',
     doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: share }),
-  v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>, for tests only',
-    doc: 'Fault injection for tests: the given worker thread crashes after processing that many batches, once.', parse: crashSpec }),
+  v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>[:always], for tests only',
+    doc: 'Fault injection for tests: the given worker thread crashes after processing that many batches, once (or after every restart with :always).', parse: crashSpec }),
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

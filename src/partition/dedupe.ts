@@ -133,6 +133,16 @@ function hash128(seed: number, a: number, b: number, c: number, d: number): numb
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/**
+ * Second line choice from the first hash: keys then share both lines only on a full 32-bit collision of the
+ * seeded hash (a few pairs per million ids), far below the 8 slots two lines hold.
+ */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** Non-UUID ids whose accepted timestamp lies in one time bucket, with their offset in it. */
 class StringBucket {
   readonly index: number;
@@ -164,12 +174,17 @@ export class DedupeStore {
   #lines = 0;
   #scale1 = 0;
   #scale2 = 0;
+  /** Word offsets of the two lines of the key last passed to #locate(). */
+  #p1 = 0;
+  #p2 = 0;
 
-  /** Held UUID entries per time bucket (ring by bucket index) and their sum, for size and sizing. */
-  #counts: Int32Array;
+  /** Held UUID entries per time bucket, in a ring starting at #head = bucket #countFrom, and their sum. */
+  readonly #counts: Int32Array;
+  #head = 0;
   #held = 0;
-  /** Lowest bucket index still counted in #held. */
+  /** Lowest bucket index still counted in #held, and the maxTs at which it leaves the horizon. */
   #countFrom = Number.NEGATIVE_INFINITY;
+  #nextRetire = Number.NEGATIVE_INFINITY;
 
   /** Non-UUID ids, oldest bucket first. */
   #strings: StringBucket[] = [];
@@ -188,8 +203,8 @@ export class DedupeStore {
     this.bucketMs = bucketMs;
     this.#seed1 = (Math.random() * TWO_POW_32) | 0;
     this.#seed2 = (Math.random() * TWO_POW_32) | 0;
-    // Counted buckets span at most ceil(horizon / bucket) + 1 indexes.
-    this.#counts = new Int32Array(Math.ceil(horizonMs / bucketMs) + 3);
+    // Counted buckets span at most ceil(horizon / bucket) + 1 indexes; a power of two makes the ring a mask.
+    this.#counts = new Int32Array(2 ** Math.ceil(Math.log2(Math.ceil(horizonMs / bucketMs) + 2)));
     this.#slots = this.#alloc(MIN_LINES);
   }
 
@@ -215,7 +230,7 @@ export class DedupeStore {
       if (q >= 0 && this.#slots[q] >= this.#cutTag) return true;
       if (this.#uuidsInStrings && this.#stringSeen(id, cutoff)) return true;
       if (tsMs < cutoff) return false;
-      if (q >= 0) this.#retag(q, ((tsMs - this.#base) * 2) | up, tsMs);
+      if (q >= 0) this.#retag(q, tsMs, up);
       else this.#insertNew(a, b, c, d, up, tsMs);
       return false;
     }
@@ -229,16 +244,11 @@ export class DedupeStore {
     if (tsMs > this.#maxTs) this.#advance(tsMs);
     if (tsMs < this.#maxTs - this.horizonMs) return; // can never match again
     if (parseUuid(id)) {
-      const a = w0;
-      const b = w1;
-      const c = w2;
-      const d = w3;
       const up = upper;
-      const q = this.#find(a, b, c, d, up);
-      const tag = ((tsMs - this.#base) * 2) | up;
+      const q = this.#find(w0, w1, w2, w3, up);
       // Only the newest timestamp of an id decides later matches.
-      if (q < 0) this.#insertNew(a, b, c, d, up, tsMs);
-      else if (this.#slots[q] < tag) this.#retag(q, tag, tsMs);
+      if (q < 0) this.#insertNew(w0, w1, w2, w3, up, tsMs);
+      else if (this.#slots[q] >>> 1 < tsMs - this.#base) this.#retag(q, tsMs, up);
       return;
     }
     this.#putString(id, tsMs);
@@ -286,8 +296,10 @@ export class DedupeStore {
     this.#cutTag = 0;
     this.#slots = this.#alloc(MIN_LINES);
     this.#counts.fill(0);
+    this.#head = 0;
     this.#held = 0;
     this.#countFrom = Number.NEGATIVE_INFINITY;
+    this.#nextRetire = Number.NEGATIVE_INFINITY;
     this.#strings = [];
     this.#uuidsInStrings = false;
   }
@@ -295,27 +307,40 @@ export class DedupeStore {
   /** Moves the store's maxTs forward: new cutoff, rebase when tags would overflow, retire whole buckets. */
   #advance(maxTs: number): void {
     this.#maxTs = maxTs;
-    const cutoff = maxTs - this.horizonMs;
-    if (Number.isNaN(this.#base)) this.#base = cutoff - 1;
+    if (Number.isNaN(this.#base)) this.#base = maxTs - this.horizonMs - 1;
     else if (maxTs - this.#base > MAX_REL) {
-      this.#rebuild(this.#lines); // re-bases on the new cutoff; also drops what expired
+      this.#rebuild(this.#lines); // re-bases on the new cutoff, recounts, and drops what expired
       return;
     }
-    this.#cutTag = (cutoff - this.#base) * 2;
-    const cutIndex = Math.floor(cutoff / this.bucketMs);
-    if (cutIndex <= this.#countFrom) return;
+    this.#cutTag = (maxTs - this.horizonMs - this.#base) * 2;
+    if (maxTs >= this.#nextRetire) this.#retire();
+  }
+
+  /** Drops the buckets that left the horizon from the count. */
+  #retire(): void {
+    const cutIndex = Math.floor((this.#maxTs - this.horizonMs) / this.bucketMs);
     const ring = this.#counts;
+    const mask = ring.length - 1;
     if (cutIndex - this.#countFrom >= ring.length) {
       ring.fill(0);
       this.#held = 0;
     } else {
       for (let i = this.#countFrom; i < cutIndex; i++) {
-        const r = ringIndex(i, ring.length);
-        this.#held -= ring[r];
-        ring[r] = 0;
+        this.#held -= ring[this.#head];
+        ring[this.#head] = 0;
+        this.#head = (this.#head + 1) & mask;
       }
     }
     this.#countFrom = cutIndex;
+    this.#nextRetire = (cutIndex + 1) * this.bucketMs + this.horizonMs;
+  }
+
+  /** Counts a held UUID entry in its time bucket (delta -1: one that stops being held). */
+  #count(tsMs: number, delta: number): void {
+    const rel = Math.floor(tsMs / this.bucketMs) - this.#countFrom;
+    if (rel < 0) return; // its bucket already left the count
+    this.#counts[(this.#head + rel) & (this.#counts.length - 1)] += delta;
+    this.#held += delta;
   }
 
   #alloc(lines: number): Int32Array {
@@ -329,54 +354,51 @@ export class DedupeStore {
     return Math.max(MIN_LINES, Math.ceil(entries / (WAYS * GROW_LOAD)));
   }
 
-  /** Word index of the key's tag in the table, or -1. */
+  /** Sets #p1/#p2 to the key's two (distinct) lines. */
+  #locate(a: number, b: number, c: number, d: number): void {
+    const h = hash128(this.#seed1, a, b, c, d);
+    const p1 = ((h * this.#scale1) | 0) * LINE;
+    const p2 = p1 + (((mix32(h ^ this.#seed2) * this.#scale2) | 0) + 1) * LINE;
+    this.#p1 = p1;
+    this.#p2 = p2 >= this.#slots.length ? p2 - this.#slots.length : p2;
+  }
+
+  /** Word index of the key's tag in the table, or -1; leaves its lines in #p1/#p2. */
   #find(a: number, b: number, c: number, d: number, up: number): number {
+    this.#locate(a, b, c, d);
     const s = this.#slots;
-    const p1 = ((hash128(this.#seed1, a, b, c, d) * this.#scale1) | 0) * LINE;
-    const q = findIn(s, p1, a, b, c, d, up);
-    return q >= 0 ? q : findIn(s, this.#otherLine(p1, a, b, c, d), a, b, c, d, up);
+    const q = findIn(s, this.#p1, a, b, c, d, up);
+    return q >= 0 ? q : findIn(s, this.#p2, a, b, c, d, up);
   }
 
-  /** The word offset of the key's second line, given its first. */
-  #otherLine(p1: number, a: number, b: number, c: number, d: number): number {
-    const p2 = p1 + (((hash128(this.#seed2, a, b, c, d) * this.#scale2) | 0) + 1) * LINE;
-    return p2 >= this.#slots.length ? p2 - this.#slots.length : p2;
-  }
-
-  /** Counts a newly held UUID entry in its time bucket. */
-  #count(tsMs: number, delta: number): void {
-    const i = Math.floor(tsMs / this.bucketMs);
-    if (i < this.#countFrom) return; // its bucket already left the count
-    this.#counts[ringIndex(i, this.#counts.length)] += delta;
-    this.#held += delta;
-  }
-
-  /** Gives the entry at tag word q a new timestamp (the id was accepted again or restored newer). */
-  #retag(q: number, tag: number, tsMs: number): void {
+  /** Gives the entry at tag word q the timestamp tsMs (the id was accepted again, or restored newer). */
+  #retag(q: number, tsMs: number, up: number): void {
     this.#count(this.#base + (this.#slots[q] >>> 1), -1);
-    this.#slots[q] = tag;
+    this.#slots[q] = ((tsMs - this.#base) * 2) | up;
     this.#count(tsMs, 1);
   }
 
+  /** Inserts a key that #find() just missed (its lines are in #p1/#p2). */
   #insertNew(a: number, b: number, c: number, d: number, up: number, tsMs: number): void {
     this.#count(tsMs, 1);
-    if (this.#held > this.#lines * WAYS * MAX_LOAD) this.#rebuild(this.#linesFor(this.#held));
-    this.#place(a, b, c, d, ((tsMs - this.#base) * 2) | up, true);
+    if (this.#held > this.#lines * WAYS * MAX_LOAD) {
+      this.#rebuild(this.#linesFor(this.#held));
+      this.#locate(a, b, c, d);
+    }
+    this.#placeAt(a, b, c, d, ((tsMs - this.#base) * 2) | up, true);
   }
 
   /**
-   * Puts an absent key into a free (empty or expired) slot of one of its lines, displacing entries to their
-   * other line when both are full (random walk). The entry left without a slot after MAX_KICKS grows the
-   * table when `mayGrow`, else goes to the Maps, so placement always ends and never loses an entry.
+   * Puts an absent key into a free (empty or expired) slot of one of its lines #p1/#p2, displacing entries
+   * to their other line when both are full (random walk). The entry left without a slot after MAX_KICKS
+   * grows the table when `mayGrow`, else goes to the Maps, so placement always ends and loses nothing.
    */
-  #place(a: number, b: number, c: number, d: number, tag: number, mayGrow: boolean): void {
+  #placeAt(a: number, b: number, c: number, d: number, tag: number, mayGrow: boolean): void {
     const s = this.#slots;
-    // The line with more free slots (the power of two choices keeps lines even and displacements rare).
-    const p1 = ((hash128(this.#seed1, a, b, c, d) * this.#scale1) | 0) * LINE;
-    const p2 = this.#otherLine(p1, a, b, c, d);
-    const f1 = this.#freeCount(p1);
-    const f2 = this.#freeCount(p2);
-    let p = f2 > f1 ? p2 : p1;
+    // The line with more free slots: the power of two choices keeps lines even and displacements rare.
+    const f1 = this.#freeCount(this.#p1);
+    const f2 = this.#freeCount(this.#p2);
+    let p = f2 > f1 ? this.#p2 : this.#p1;
     let j = f1 + f2 > 0 ? this.#freeIn(p) : -1;
     for (let kicks = 0; j < 0 && kicks < MAX_KICKS; kicks++) {
       // Swap the key into a random slot of line p; the evicted entry moves on to its other line.
@@ -395,8 +417,8 @@ export class DedupeStore {
       b = vb;
       c = vc;
       d = vd;
-      const p1 = ((hash128(this.#seed1, a, b, c, d) * this.#scale1) | 0) * LINE;
-      p = p1 === p ? this.#otherLine(p1, a, b, c, d) : p1;
+      this.#locate(a, b, c, d);
+      p = this.#p1 === p ? this.#p2 : this.#p1;
       j = this.#freeIn(p);
     }
     if (j >= 0) {
@@ -410,7 +432,7 @@ export class DedupeStore {
       // The rebuild recounts only what is in the table, and re-bases tags: recount and re-tag this entry.
       this.#rebuild(this.#linesFor(Math.max(this.#held, this.#lines * WAYS * 0.75)));
       this.#count(ts, 1);
-      this.#place(a, b, c, d, ((ts - this.#base) * 2) | (tag & 1), false);
+      this.#place(a, b, c, d, ((ts - this.#base) * 2) | (tag & 1));
       return;
     }
     // Pathological hashing: keep the entry, exact, in the Maps instead.
@@ -419,13 +441,21 @@ export class DedupeStore {
     this.#uuidsInStrings = true;
   }
 
+  /** #placeAt() for a key whose lines are not located yet, without growing (used while rebuilding). */
+  #place(a: number, b: number, c: number, d: number, tag: number): void {
+    this.#locate(a, b, c, d);
+    this.#placeAt(a, b, c, d, tag, false);
+  }
+
+  /** Number of free (empty or expired) slots in line p. */
   #freeCount(p: number): number {
     const s = this.#slots;
     const cut = this.#cutTag;
-    return (s[p] < cut ? 1 : 0) + (s[p + 1] < cut ? 1 : 0) + (s[p + 2] < cut ? 1 : 0) + (s[p + 3] < cut ? 1 : 0);
+    // Tags and cut are in [0, 2^31), so the sign bit of the difference is the comparison, without branches.
+    return ((s[p] - cut) >>> 31) + ((s[p + 1] - cut) >>> 31) + ((s[p + 2] - cut) >>> 31) + ((s[p + 3] - cut) >>> 31);
   }
 
-  /** Index (0..3) of a slot in line p that is empty or holds an expired entry, or -1. */
+  /** Index (0..3) of a free slot in line p, or -1. */
   #freeIn(p: number): number {
     const s = this.#slots;
     const cut = this.#cutTag;
@@ -440,23 +470,23 @@ export class DedupeStore {
   #rebuild(lines: number): void {
     const old = this.#slots;
     const oldBase = this.#base;
-    const oldCut = this.#cutTag;
     const cutoff = this.#maxTs - this.horizonMs;
     this.#slots = this.#alloc(lines);
     this.#base = cutoff - 1;
     this.#cutTag = 2;
     this.#counts.fill(0);
+    this.#head = 0;
     this.#held = 0;
     this.#countFrom = Math.floor(cutoff / this.bucketMs);
+    this.#nextRetire = (this.#countFrom + 1) * this.bucketMs + this.horizonMs;
     for (let p = 0; p < old.length; p += LINE) {
-      for (let j = 0; j < WAYS; j++) {
-        const tag = old[p + j];
-        if (tag < oldCut) continue;
+      for (let q = p; q < p + WAYS; q++) {
+        const tag = old[q];
+        if (tag === 0) continue;
         const ts = oldBase + (tag >>> 1);
         if (ts < cutoff) continue;
         this.#count(ts, 1);
-        const q = p + j;
-        this.#place(old[q + 4], old[q + 8], old[q + 12], old[q + 16], ((ts - this.#base) * 2) | (tag & 1), false);
+        this.#place(old[q + 4], old[q + 8], old[q + 12], old[q + 16], ((ts - this.#base) * 2) | (tag & 1));
       }
     }
   }
@@ -489,11 +519,10 @@ export class DedupeStore {
       bucket = new StringBucket(index, index * this.bucketMs);
       strings.splice(k - n, 0, bucket);
     }
-    const before = bucket.ids.size;
     const off = tsMs - bucket.startMs;
     const old = bucket.ids.get(id);
+    if (old === undefined) bucket.chars += id.length;
     if (old === undefined || old < off) bucket.ids.set(id, off);
-    if (bucket.ids.size !== before) bucket.chars += id.length;
   }
 }
 
@@ -514,9 +543,4 @@ function write(s: Int32Array, q: number, tag: number, a: number, b: number, c: n
   s[q + 8] = b;
   s[q + 12] = c;
   s[q + 16] = d;
-}
-
-function ringIndex(i: number, n: number): number {
-  const r = i % n;
-  return r < 0 ? r + n : r;
 }

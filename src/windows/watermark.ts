@@ -1,0 +1,33 @@
+/**
+ * The engine-wide watermark: the minimum over partitions that are not idle. A partition is idle when nothing
+ * was routed to it for the idle timeout (wall clock), or never; idle partitions do not hold the engine back,
+ * and they are told to follow it so their own windows close.
+ */
+
+export interface EngineWatermark {
+  /** Never moves backwards; -Infinity until some active partition has a watermark. */
+  watermarkMs: number;
+  idlePartitions: number[];
+}
+
+export function engineWatermark(
+  partitionWatermarks: ArrayLike<number>,
+  lastRecordAtMs: ArrayLike<number>,
+  nowMs: number,
+  idleTimeoutMs: number,
+  previousMs: number,
+): EngineWatermark {
+  const idle: number[] = [];
+  let min = Infinity;
+  for (let p = 0; p < partitionWatermarks.length; p++) {
+    const last = lastRecordAtMs[p];
+    if (last === 0 || nowMs - last >= idleTimeoutMs) {
+      idle.push(p);
+      continue;
+    }
+    if (partitionWatermarks[p] < min) min = partitionWatermarks[p];
+  }
+  // Every partition idle: nothing holds the watermark back, but nothing moves it either.
+  const watermarkMs = min !== Infinity && min > previousMs ? min : previousMs;
+  return { watermarkMs, idlePartitions: idle };
+}
