@@ -165,7 +165,10 @@ export class Supervisor {
       const held = retainedBytes();
       return held === 0 || held + batch.bytes <= this.cfg.maxUncommittedBytes;
     };
+    const t0 = Date.now();
     await this.waitFor(() => this.stopRequested || (slot.ready && slot.inflight < this.cfg.mailboxBatches && roomFor()));
+    const waited = Date.now() - t0;
+    if (waited > 50) this.o.log.debug({ worker: slot.index, waited, mailbox: slot.inflight, retainedMB: Math.round(retainedBytes() / 1e6) }, 'source waited');
     if (this.stopRequested && !this.endRequested) return; // not sent: re-read from the checkpoint next start
     const r = { seq: ++this.seq, receivedAtMs, batch };
     slot.retain(r);
@@ -300,6 +303,7 @@ export class Supervisor {
   }
 
   private onCommitted(r: CommitResult): void {
+    this.o.log.debug({ rows: r.rows, partitions: r.checkpoints.length, ms: r.durationMs }, 'committed');
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
     for (const s of this.slots) s.release(this.durableNext);
     this.notify();

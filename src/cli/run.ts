@@ -36,7 +36,7 @@ export async function runDaemon(cfg: Config): Promise<number> {
     devicePath: cfg.deviceTable === 'default' ? defaultDeviceTablePath() : cfg.deviceTable,
     pollIntervalMs: cfg.tableReloadIntervalMs,
   });
-  const warehouse = new DuckDbWarehouse({ path: cfg.warehouse.path, source: source.name, maxEventBytes: cfg.maxEventBytes });
+  const warehouse = new DuckDbWarehouse({ path: cfg.warehouse.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads });
   const spoolDir = createSpoolDir(cfg.spoolDir, cfg.warehouse.path);
   const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say });
 

@@ -28,6 +28,10 @@
 export interface DedupeOptions {
   /** Time bucket width in ms (default horizon/4, at least 1 s): the slack kept beyond the horizon. */
   readonly bucketMs?: number;
+  /** Hash seed (default random, so crafted ids cannot aim at one line); fixed in tests to reproduce. */
+  readonly seed?: number;
+  /** Displacements before an insert gives up and grows the table (tests set 0 to force the Map fallback). */
+  readonly maxKicks?: number;
 }
 
 const WAYS = 4; // slots per line
@@ -161,6 +165,7 @@ export class DedupeStore {
   readonly bucketMs: number;
   readonly #seed1: number;
   readonly #seed2: number;
+  readonly #maxKicks: number;
   #rng = 0x2545f491;
 
   /** Largest maxTs seen (seen/evict argument or add() ts); the store's notion of "now". */
@@ -190,6 +195,7 @@ export class DedupeStore {
   #strings: StringBucket[] = [];
   /** True when a UUID had to go to the Maps (cuckoo placement failed): UUID lookups check them too. */
   #uuidsInStrings = false;
+  #stale: StringBucket | null = null;
 
   constructor(horizonMs: number, options: DedupeOptions = {}) {
     if (!Number.isSafeInteger(horizonMs) || horizonMs < 0 || horizonMs > MAX_HORIZON) {
@@ -201,8 +207,10 @@ export class DedupeStore {
     }
     this.horizonMs = horizonMs;
     this.bucketMs = bucketMs;
-    this.#seed1 = (Math.random() * TWO_POW_32) | 0;
-    this.#seed2 = (Math.random() * TWO_POW_32) | 0;
+    const seed = options.seed ?? Math.random() * TWO_POW_32;
+    this.#seed1 = seed | 0;
+    this.#seed2 = mix32(seed ^ 0x5bd1e995) | 0;
+    this.#maxKicks = options.maxKicks ?? MAX_KICKS;
     // Counted buckets span at most ceil(horizon / bucket) + 1 indexes; a power of two makes the ring a mask.
     this.#counts = new Int32Array(2 ** Math.ceil(Math.log2(Math.ceil(horizonMs / bucketMs) + 2)));
     this.#slots = this.#alloc(MIN_LINES);
@@ -228,14 +236,20 @@ export class DedupeStore {
       const up = upper;
       const q = this.#find(a, b, c, d, up);
       if (q >= 0 && this.#slots[q] >= this.#cutTag) return true;
-      if (this.#uuidsInStrings && this.#stringSeen(id, cutoff)) return true;
+      if (this.#uuidsInStrings) {
+        if (this.#stringSeen(id, cutoff)) return true;
+        this.#dropStale(id);
+      }
       if (tsMs < cutoff) return false;
       if (q >= 0) this.#retag(q, tsMs, up);
       else this.#insertNew(a, b, c, d, up, tsMs);
       return false;
     }
     if (this.#stringSeen(id, cutoff)) return true;
-    if (tsMs >= cutoff) this.#putString(id, tsMs);
+    if (tsMs >= cutoff) {
+      this.#dropStale(id);
+      this.#putStringInBucket(id, tsMs);
+    }
     return false;
   }
 
@@ -380,11 +394,11 @@ export class DedupeStore {
 
   /** Inserts a key that #find() just missed (its lines are in #p1/#p2). */
   #insertNew(a: number, b: number, c: number, d: number, up: number, tsMs: number): void {
-    this.#count(tsMs, 1);
-    if (this.#held > this.#lines * WAYS * MAX_LOAD) {
-      this.#rebuild(this.#linesFor(this.#held));
+    if (this.#held >= this.#lines * WAYS * MAX_LOAD) {
+      this.#rebuild(this.#linesFor(this.#held + 1));
       this.#locate(a, b, c, d);
     }
+    this.#count(tsMs, 1); // after the rebuild, which recounts only what is already in the table
     this.#placeAt(a, b, c, d, ((tsMs - this.#base) * 2) | up, true);
   }
 
@@ -400,7 +414,7 @@ export class DedupeStore {
     const f2 = this.#freeCount(this.#p2);
     let p = f2 > f1 ? this.#p2 : this.#p1;
     let j = f1 + f2 > 0 ? this.#freeIn(p) : -1;
-    for (let kicks = 0; j < 0 && kicks < MAX_KICKS; kicks++) {
+    for (let kicks = 0; j < 0 && kicks < this.#maxKicks; kicks++) {
       // Swap the key into a random slot of line p; the evicted entry moves on to its other line.
       this.#rng ^= this.#rng << 13;
       this.#rng ^= this.#rng >>> 17;
@@ -491,20 +505,46 @@ export class DedupeStore {
     }
   }
 
-  /** True when a Map holds `id` with a timestamp >= cutoff. */
+  /** True when a Map holds `id` with a timestamp >= cutoff; else #stale is the bucket of an expired copy. */
   #stringSeen(id: string, cutoff: number): boolean {
     const strings = this.#strings;
     const cutIndex = Math.floor(cutoff / this.bucketMs);
+    this.#stale = null;
     for (let k = strings.length - 1; k >= 0; k--) {
       const bucket = strings[k];
       if (bucket.index < cutIndex) break;
       const off = bucket.ids.get(id);
-      if (off !== undefined && bucket.startMs + off >= cutoff) return true;
+      if (off === undefined) continue;
+      if (bucket.startMs + off >= cutoff) return true;
+      this.#stale = bucket;
     }
     return false;
   }
 
+  /** Drops the expired copy #stringSeen() found, so a re-accepted id is held once. */
+  #dropStale(id: string): void {
+    const bucket = this.#stale;
+    if (bucket !== null && bucket.ids.delete(id)) bucket.chars -= id.length;
+    this.#stale = null;
+  }
+
+  /**
+   * Records (id, tsMs) in the Maps, keeping one entry per id like the table does: an older copy (expired,
+   * or restored by add()) is removed, and a newer one makes this a no-op.
+   */
   #putString(id: string, tsMs: number): void {
+    for (const other of this.#strings) {
+      const off = other.ids.get(id);
+      if (off === undefined) continue;
+      if (other.startMs + off >= tsMs) return;
+      other.ids.delete(id);
+      other.chars -= id.length;
+      break;
+    }
+    this.#putStringInBucket(id, tsMs);
+  }
+
+  #putStringInBucket(id: string, tsMs: number): void {
     const index = Math.floor(tsMs / this.bucketMs);
     const strings = this.#strings;
     let k = strings.length;
@@ -519,10 +559,8 @@ export class DedupeStore {
       bucket = new StringBucket(index, index * this.bucketMs);
       strings.splice(k - n, 0, bucket);
     }
-    const off = tsMs - bucket.startMs;
-    const old = bucket.ids.get(id);
-    if (old === undefined) bucket.chars += id.length;
-    if (old === undefined || old < off) bucket.ids.set(id, off);
+    bucket.ids.set(id, tsMs - bucket.startMs);
+    bucket.chars += id.length;
   }
 }
 

@@ -46,6 +46,7 @@ export interface DuckDbOptions {
   path: string;
   source: string;
   maxEventBytes: number;
+  threads?: number | null;
 }
 
 export class DuckDbWarehouse implements Warehouse {
@@ -67,7 +68,7 @@ export class DuckDbWarehouse implements Warehouse {
   async open(): Promise<void> {
     try {
       mkdirSync(dirname(this.opts.path), { recursive: true });
-      this.instance = await DuckDBInstance.create(this.opts.path);
+      this.instance = await DuckDBInstance.create(this.opts.path, this.opts.threads ? { threads: String(this.opts.threads) } : undefined);
       this.conn = await this.instance.connect();
     } catch (err) {
       throw new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
