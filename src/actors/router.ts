@@ -17,8 +17,10 @@ export interface SealedBatch {
   bytes: number;
 }
 
+/** Builds one worker's next batch straight into shared memory, so sealing it copies nothing. */
 class BatchBuilder {
-  data = Buffer.allocUnsafe(1 << 20);
+  private sab = new SharedArrayBuffer(BATCH_BYTES);
+  private data = new Uint8Array(this.sab);
   used = 0;
   index: number[] = [];
   offsets: number[] = [];
@@ -26,9 +28,12 @@ class BatchBuilder {
   add(partition: number, offset: number, src: Uint8Array, s: number, e: number): void {
     const len = e - s;
     if (this.used + len > this.data.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.used + len));
-      this.data.copy(bigger, 0, 0, this.used);
-      this.data = bigger;
+      // A big record: move what we have into a larger buffer (rare; most batches fit BATCH_BYTES).
+      const sab = new SharedArrayBuffer(Math.max(this.data.length * 2, this.used + len));
+      const data = new Uint8Array(sab);
+      data.set(this.data.subarray(0, this.used));
+      this.sab = sab;
+      this.data = data;
     }
     this.data.set(src.subarray(s, e), this.used);
     this.index.push(partition, this.used, this.used + len);
@@ -41,14 +46,22 @@ class BatchBuilder {
   }
 
   seal(worker: number): SealedBatch {
-    const sab = new SharedArrayBuffer(this.used);
-    const data = new Uint8Array(sab);
-    data.set(this.data.subarray(0, this.used));
     const maxOffsets = new Map<number, number>();
     for (let i = 0, r = 0; i < this.index.length; i += 3, r++) {
       const p = this.index[i];
       const o = this.offsets[r];
       if ((maxOffsets.get(p) ?? -1) < o) maxOffsets.set(p, o);
+    }
+    // A mostly full buffer is handed over as it is; a small batch gets an exact-size copy and the big
+    // buffer is reused, so trickling sources do not pin megabytes per batch.
+    let data: Uint8Array;
+    if (this.used >= this.data.length / 2) {
+      data = this.data.subarray(0, this.used);
+      this.sab = new SharedArrayBuffer(BATCH_BYTES);
+      this.data = new Uint8Array(this.sab);
+    } else {
+      data = new Uint8Array(new SharedArrayBuffer(this.used));
+      data.set(this.data.subarray(0, this.used));
     }
     const batch: SealedBatch = {
       worker,
@@ -56,7 +69,8 @@ class BatchBuilder {
       index: Int32Array.from(this.index),
       offsets: Float64Array.from(this.offsets),
       maxOffsets,
-      bytes: this.used + this.index.length * 4 + this.offsets.length * 8,
+      // The whole shared buffer stays alive until the batch is released, so count all of it.
+      bytes: data.buffer.byteLength + this.index.length * 4 + this.offsets.length * 8,
     };
     this.used = 0;
     this.index = [];
@@ -64,6 +78,9 @@ class BatchBuilder {
     return batch;
   }
 }
+
+/** Starting size of a batch's shared buffer: about 4096 records of 400 bytes. */
+const BATCH_BYTES = 2 << 20;
 
 export class Router {
   readonly partitions: number;

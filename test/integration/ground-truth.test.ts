@@ -101,9 +101,11 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
 
   it('(e) kill -9 of the whole daemon, again and again, then restart: the warehouse is still exact', async () => {
     const wh = join(dir, 'e.duckdb');
-    // Frequent small commits and progress lines, so each kill lands mid-run with some work committed.
+    // A small replay buffer and a slow flush pace the run at a few MB per commit, so each kill lands mid-run
+    // with some work committed and more of it in flight.
     const env = settings(`file:${ndjson}`, wh, cityDb, {
-      GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_FLUSH_INTERVAL: '20ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
+      GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_FLUSH_INTERVAL: '300ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
+      GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
     });
     const written = (stdout: string): number => {
       const all = [...stdout.matchAll(/written ([\d,]+)/g)];

@@ -166,7 +166,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   private readRows(files: string[], cols: Cols): string {
     const maxObject = 2 * this.opts.maxEventBytes + (1 << 20);
-    return `read_ndjson(${sqlList(files)}, columns = ${columnsStruct(cols)}, maximum_object_size = ${maxObject})`;
+    return `read_ndjson(${sqlList(files)}, columns = ${columnsStruct(cols)}, format = 'newline_delimited', records = true, maximum_object_size = ${maxObject})`;
   }
 
   async commit(batch: CommitBatch): Promise<void> {
