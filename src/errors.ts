@@ -6,6 +6,8 @@ export type ErrorCode =
   // config and start-up
   | 'config_invalid'
   | 'input_not_found'
+  | 'source_unavailable'
+  | 'topic_invalid'
   | 'geoip_db_invalid'
   | 'device_table_invalid'
   | 'warehouse_unavailable'

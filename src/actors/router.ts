@@ -125,9 +125,10 @@ export class Router {
   /** Routes a chunk; returns batches that filled up and must be sent now. */
   route(chunk: RecordChunk, nowMs: number): SealedBatch[] {
     const full: SealedBatch[] = [];
+    const given = chunk.partitions && chunk.offsets ? { partitions: chunk.partitions, offsets: chunk.offsets } : null;
     for (let i = 0; i < chunk.count; i++) {
-      const p = this.partitionOf(chunk, i);
-      const offset = this.nextOffset[p]++;
+      const p = given ? given.partitions[i] : this.partitionOf(chunk, i);
+      const offset = given ? given.offsets[i] : this.nextOffset[p]++;
       if (offset < this.resumeAt[p]) {
         this.skipped++;
         continue;

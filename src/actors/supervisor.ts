@@ -43,6 +43,9 @@ export interface SupervisorOptions {
 export class Supervisor {
   private readonly o: SupervisorOptions;
   private readonly cfg: Config;
+  /** Partitions and worker threads in use: a Kafka topic brings its own partition count. */
+  private readonly partitions: number;
+  private readonly workers: number;
   private readonly slots: WorkerSlot[];
   private readonly committer: Committer;
   private router!: Router;
@@ -66,9 +69,11 @@ export class Supervisor {
   constructor(opts: SupervisorOptions) {
     this.o = opts;
     this.cfg = opts.config;
-    this.slots = Array.from({ length: this.cfg.workers }, (_, i) => new WorkerSlot(i));
-    this.durableNext = new Float64Array(this.cfg.partitions);
-    this.partitionWm = new Float64Array(this.cfg.partitions).fill(-Infinity);
+    this.partitions = opts.source.partitionCount || this.cfg.partitions;
+    this.workers = Math.min(this.cfg.workers, this.partitions);
+    this.slots = Array.from({ length: this.workers }, (_, i) => new WorkerSlot(i));
+    this.durableNext = new Float64Array(this.partitions);
+    this.partitionWm = new Float64Array(this.partitions).fill(-Infinity);
     this.committer = new Committer(opts.warehouse, {
       maxFlushesPerCommit: 64,
       maxRetries: 8,
@@ -108,7 +113,7 @@ export class Supervisor {
 
   partitionsOf(worker: number): number[] {
     const out: number[] = [];
-    for (let p = worker; p < this.cfg.partitions; p += this.cfg.workers) out.push(p);
+    for (let p = worker; p < this.partitions; p += this.workers) out.push(p);
     return out;
   }
 
@@ -116,12 +121,14 @@ export class Supervisor {
     const { source, warehouse, log } = this.o;
     await warehouse.open();
     this.initial = await warehouse.loadCheckpoints(source.name);
-    for (const [p, c] of this.initial) if (p < this.cfg.partitions) this.durableNext[p] = c.nextOffset;
+    for (const [p, c] of this.initial) if (p < this.partitions) this.durableNext[p] = c.nextOffset;
     const maxKnown = Math.max(-1, ...this.initial.keys());
-    if (maxKnown >= this.cfg.partitions) {
-      throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source.name}, but GAMESTREAM_PARTITIONS=${this.cfg.partitions}; use the partition count of the earlier runs`);
+    if (maxKnown >= this.partitions) {
+      throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source.name}, but it now has ${this.partitions} partitions; use the partition count of the earlier runs`);
     }
-    this.router = new Router(this.cfg.partitions, this.cfg.workers, this.cfg.batchRecords, new Map([...this.initial].map(([p, c]) => [p, c.nextOffset])));
+    const resumeAt = new Map([...this.initial].map(([p, c]) => [p, c.nextOffset]));
+    source.resumeFrom?.(resumeAt);
+    this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt);
     if (this.initial.size > 0) log.info({ partitions: this.initial.size }, 'resuming from warehouse checkpoints');
     this.o.tables.watch((snapshot) => {
       log.info({ version: snapshot.version }, 'enrichment tables reloaded');
@@ -305,6 +312,7 @@ export class Supervisor {
   private onCommitted(r: CommitResult): void {
     this.o.log.debug({ rows: r.rows, partitions: r.checkpoints.length, ms: r.durationMs }, 'committed');
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
+    this.o.source.durable?.(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
     for (const s of this.slots) s.release(this.durableNext);
     this.notify();
   }

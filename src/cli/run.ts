@@ -3,7 +3,8 @@ import type { Config } from '../config/schema.ts';
 import { defaultDeviceTablePath } from '../enrich/devices.ts';
 import { defaultGeoIpPath } from '../enrich/geoip.ts';
 import { TableFiles } from '../enrich/tables.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { KafkaSource } from '../sources/kafka/kafka-source.ts';
 import { fmt, Supervisor } from '../actors/supervisor.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { AvroFileSource } from '../sources/file-avro.ts';
@@ -12,8 +13,18 @@ import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
 import { createSpoolDir, removeSpoolDir } from './spool.ts';
 
-function makeSource(cfg: Config): Source {
+function makeSource(cfg: Config, log: Logger): Source {
   switch (cfg.source.kind) {
+    case 'kafka':
+      return new KafkaSource({
+        brokers: cfg.kafkaBrokers,
+        topic: cfg.kafkaTopic,
+        groupId: cfg.kafkaGroup,
+        clientId: cfg.kafkaClientId,
+        stop: cfg.kafkaStop,
+        sessionTimeoutMs: cfg.kafkaSessionTimeoutMs,
+        log,
+      });
     case 'generator':
       return new GeneratorSource({
         seed: cfg.generatorSeed ?? Math.floor(Math.random() * 2 ** 32),
@@ -29,7 +40,7 @@ function makeSource(cfg: Config): Source {
 export async function runDaemon(cfg: Config): Promise<number> {
   const log = createLogger(cfg.logLevel);
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
-  const source = makeSource(cfg);
+  const source = makeSource(cfg, log);
   await source.open();
   const tables = await TableFiles.open({
     geoipPath: cfg.geoipDb === 'default' ? defaultGeoIpPath() : cfg.geoipDb,
@@ -53,7 +64,8 @@ export async function runDaemon(cfg: Config): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  say(`source ${source.name} → ${warehouse.name}; ${cfg.partitions} partitions on ${cfg.workers} worker thread(s)`);
+  const partitions = source.partitionCount || cfg.partitions;
+  say(`source ${source.name} → ${warehouse.name}; ${partitions} partitions on ${Math.min(cfg.workers, partitions)} worker thread(s)`);
   try {
     const t = await sup.run();
     const secs = t.elapsedMs / 1000;

@@ -2,14 +2,15 @@
  * Every env var gamestream reads, parsed once at start. Errors name the variable, the value and what is allowed;
  * all of them are reported together so a bad deployment is fixed in one go.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { GamestreamError } from '../errors.ts';
 import { boolFlag, byteSize, duration, fmtMs, integer, nonEmpty, oneOf, ValueError } from './parsers.ts';
 
 export type SourceConfig =
   | { kind: 'generator' }
-  | { kind: 'file'; path: string; format: 'ndjson' | 'avro' };
+  | { kind: 'file'; path: string; format: 'ndjson' | 'avro' }
+  | { kind: 'kafka' };
 
 export type WarehouseConfig = { kind: 'duckdb'; path: string };
 
@@ -46,6 +47,12 @@ export interface Config {
   generatorSeed: number | null;
   generatorBadShare: number;
   testCrashWorker: { worker: number; afterBatches: number; always: boolean } | null;
+  kafkaBrokers: string[];
+  kafkaTopic: string;
+  kafkaGroup: string;
+  kafkaClientId: string;
+  kafkaStop: 'never' | 'caught-up';
+  kafkaSessionTimeoutMs: number;
 }
 
 interface VarSpec<K extends keyof Config> {
@@ -68,8 +75,8 @@ function parseSource(raw: string): SourceConfig {
     const path = resolve(s.slice(5));
     return { kind: 'file', path, format: path.toLowerCase().endsWith('.avro') ? 'avro' : 'ndjson' };
   }
-  if (s === 'kafka') throw new ValueError('generator or file:<path> (the kafka source is not part of this build yet)');
-  throw new ValueError('generator or file:<path> (NDJSON, or Avro when the path ends in .avro)');
+  if (s === 'kafka') return { kind: 'kafka' };
+  throw new ValueError('generator, kafka, or file:<path> (NDJSON, or Avro when the path ends in .avro)');
 }
 
 function parseWarehouse(raw: string): WarehouseConfig {
@@ -92,6 +99,19 @@ function crashSpec(raw: string): Config['testCrashWorker'] {
   return { worker: Number(m[1]), afterBatches: Number(m[2]), always: m[3] !== undefined };
 }
 
+function brokers(raw: string): string[] {
+  if (raw.trim() === '') return [];
+  const list = raw.split(',').map((b) => b.trim());
+  for (const b of list) if (!/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(b)) throw new ValueError(`host:port[,host:port…] (${JSON.stringify(b)} is not host:port)`);
+  return list;
+}
+
+function topicName(raw: string): string {
+  const t = raw.trim();
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(t)) throw new ValueError('a Kafka topic name: 1–249 of letters, digits, ".", "_" and "-"');
+  return t;
+}
+
 function share(raw: string): number {
   const n = Number(raw.trim());
   if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new ValueError('a fraction from 0 to 1');
@@ -99,8 +119,8 @@ function share(raw: string): number {
 }
 
 export const ENV_VARS = [
-  v({ name: 'GAMESTREAM_SOURCE', key: 'source', default: 'generator', allowed: 'generator | file:<path>',
-    doc: 'Where events come from. file: reads NDJSON, or an Avro object container file when the path ends in .avro; at the end of the file every window closes and the process exits 0.', parse: parseSource }),
+  v({ name: 'GAMESTREAM_SOURCE', key: 'source', default: 'generator', allowed: 'generator | kafka | file:<path>',
+    doc: 'Where events come from. file: reads NDJSON, or an Avro object container file when the path ends in .avro; at the end of the file every window closes and the process exits 0. kafka: the GAMESTREAM_KAFKA_* settings.', parse: parseSource }),
   v({ name: 'GAMESTREAM_WAREHOUSE', key: 'warehouse', default: 'duckdb:./data/gamestream.duckdb', allowed: 'duckdb:<path>',
     doc: 'Where rows are written. The DuckDB file and its folder are created when missing.', parse: parseWarehouse }),
   v({ name: 'GAMESTREAM_PARTITIONS', key: 'partitions', default: '64', allowed: '1–4096',
@@ -157,6 +177,18 @@ export const ENV_VARS = [
     doc: 'Seed of the generator, for reproducible demos.', parse: (raw) => (raw.trim() === '' ? null : integer(0, 2 ** 32 - 1)(raw)) }),
   v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.01', allowed: '0–1',
     doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: share }),
+  v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'kafkaBrokers', default: '', allowed: 'host:port[,host:port…]',
+    doc: 'Kafka bootstrap servers; required when GAMESTREAM_SOURCE=kafka.', parse: brokers }),
+  v({ name: 'GAMESTREAM_KAFKA_TOPIC', key: 'kafkaTopic', default: 'game-events-raw', allowed: 'a Kafka topic name',
+    doc: 'The topic of raw events.', parse: topicName }),
+  v({ name: 'GAMESTREAM_KAFKA_GROUP', key: 'kafkaGroup', default: 'gamestream', allowed: 'a consumer group id',
+    doc: 'Consumer group. Daemons in one group share the partitions.', parse: nonEmpty }),
+  v({ name: 'GAMESTREAM_KAFKA_CLIENT_ID', key: 'kafkaClientId', default: () => `gamestream-${hostname()}`, allowed: 'a client id',
+    doc: 'Kafka client id, shown in broker logs and quotas. Default: gamestream-<hostname>.', parse: nonEmpty }),
+  v({ name: 'GAMESTREAM_KAFKA_SESSION_TIMEOUT', key: 'kafkaSessionTimeoutMs', default: '30s', allowed: '6s–5m (the broker\'s group session limits apply)',
+    doc: 'How long the group waits for a silent member (a killed daemon) before giving its partitions to the others.', parse: duration(6000, 300_000) }),
+  v({ name: 'GAMESTREAM_KAFKA_STOP', key: 'kafkaStop', default: 'never', allowed: 'never | caught-up',
+    doc: 'caught-up: once every partition has reached the end offset it had at start, finish like the end of a file (close every window, write, exit 0). For backfills and tests.', parse: oneOf(['never', 'caught-up'] as const) }),
   v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>[:always], for tests only',
     doc: 'Fault injection for tests: the given worker thread crashes after processing that many batches, once (or after every restart with :always).', parse: crashSpec }),
 ] as const;
@@ -186,7 +218,10 @@ function crossFieldProblems(c: Config): string[] {
   if (86_400_000 % c.windowSizeMs !== 0) {
     out.push(`GAMESTREAM_WINDOW_SIZE=${fmtMs(c.windowSizeMs)} must divide one day exactly, so that windows never straddle midnight (e.g. 10s, 1m, 5m, 1h)`);
   }
-  if (c.workers > c.partitions) {
+  if (c.source.kind === 'kafka' && c.kafkaBrokers.length === 0) {
+    out.push('GAMESTREAM_SOURCE=kafka needs GAMESTREAM_KAFKA_BROKERS (for example 127.0.0.1:9092)');
+  }
+  if (c.source.kind !== 'kafka' && c.workers > c.partitions) {
     out.push(`GAMESTREAM_WORKERS=${c.workers} exceeds GAMESTREAM_PARTITIONS=${c.partitions}: a worker would have no partition`);
   }
   if (c.idleTimeoutMs <= c.flushIntervalMs) {

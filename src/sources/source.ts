@@ -13,6 +13,9 @@ export interface RecordChunk {
   firstIndex: number;
   /** Partition keys, when the source knows them (Avro); otherwise the router scans the JSON. */
   keys: (Uint8Array | null)[] | null;
+  /** Set by sources that have real partitions and offsets (Kafka); the router then uses them as they are. */
+  partitions?: Int32Array;
+  offsets?: Float64Array;
 }
 
 export interface Source {
@@ -23,6 +26,12 @@ export interface Source {
   open(): Promise<void>;
   /** The next chunk, or null at the end of input. Endless sources never return null. */
   next(): Promise<RecordChunk | null>;
+  /** The partition count, when the source has its own (Kafka: the topic's); known after open(). */
+  readonly partitionCount?: number;
+  /** Where each partition resumes (from the warehouse checkpoints); called before the first next(). */
+  resumeFrom?(nextOffsets: Map<number, number>): void;
+  /** Rows up to these offsets are durably in the warehouse (Kafka: commit them to the group). */
+  durable?(nextOffsets: Map<number, number>): void;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

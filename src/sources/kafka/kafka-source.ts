@@ -1,0 +1,201 @@
+/**
+ * Kafka as a source: one consumer-group member per daemon, on the supervisor thread (kafkajs runs on the
+ * thread that calls it, and fetch + routing is cheap next to the workers' decode). The warehouse checkpoints
+ * are the truth: on every assignment each partition is sought to its checkpoint, and the group's committed
+ * offsets only follow what the warehouse already holds (they serve lag monitoring and other tools).
+ */
+import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { GamestreamError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { RecordChunk, Source } from '../source.ts';
+
+export interface KafkaSourceOptions {
+  brokers: string[];
+  topic: string;
+  groupId: string;
+  clientId: string;
+  /** 'caught-up': finish like the end of a file once every partition reached its end offset at start. */
+  stop: 'never' | 'caught-up';
+  sessionTimeoutMs: number;
+  log: Logger;
+}
+
+interface PendingBatch {
+  partition: number;
+  values: (Buffer | null)[];
+  offsets: number[];
+  done: () => void;
+}
+
+const QUEUE_BATCHES = 4;
+
+export class KafkaSource implements Source {
+  readonly name: string;
+  readonly format = 'ndjson' as const;
+  readonly avroWriterSchema = null;
+  partitionCount = 0;
+  private readonly o: KafkaSourceOptions;
+  private readonly kafka: Kafka;
+  private consumer: Consumer | null = null;
+  private resume = new Map<number, number>();
+  private endOffsets = new Map<number, number>();
+  private readonly position = new Map<number, number>();
+  private queue: PendingBatch[] = [];
+  private wakeReader: (() => void) | null = null;
+  private readonly wakeWriters: (() => void)[] = [];
+  private failed: unknown = null;
+  private stopped = false;
+  private bytesRead = 0;
+
+  constructor(opts: KafkaSourceOptions) {
+    this.o = opts;
+    this.name = `kafka:${opts.topic}`;
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: () => ({ level, log }) => {
+        const { message, ...rest } = log as { message: string };
+        const fn = level <= logLevel.ERROR ? 'error' : 'warn';
+        opts.log[fn]({ kafka: rest }, `kafka: ${message}`);
+      },
+    });
+  }
+
+  async open(): Promise<void> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const meta = await admin.fetchTopicMetadata({ topics: [this.o.topic] });
+      this.partitionCount = meta.topics[0]?.partitions.length ?? 0;
+      if (this.partitionCount === 0) throw new Error('the topic has no partitions');
+      for (const o of await admin.fetchTopicOffsets(this.o.topic)) this.endOffsets.set(o.partition, Number(o.high));
+    } catch (err) {
+      throw new GamestreamError('source_unavailable', `cannot read Kafka topic ${this.o.topic} at ${this.o.brokers.join(',')}: ${(err as Error).message}`, { cause: err, retryable: true });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  resumeFrom(nextOffsets: Map<number, number>): void {
+    this.resume = new Map(nextOffsets);
+    for (const [p, o] of nextOffsets) this.position.set(p, o);
+  }
+
+  private async start(): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId: this.o.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: this.o.sessionTimeoutMs,
+      heartbeatInterval: Math.max(1000, Math.floor(this.o.sessionTimeoutMs / 10)),
+      // The seed's fetch settings: wait for 64 KiB or 500 ms, at most 1 MiB per partition.
+      minBytes: 65_536,
+      maxWaitTimeInMs: 500,
+      maxBytesPerPartition: 1_048_576,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assigned = e.payload.memberAssignment[this.o.topic] ?? [];
+      this.o.log.info({ partitions: assigned.length }, 'kafka partitions assigned');
+      // The warehouse decides where each partition resumes, whatever the group committed.
+      for (const p of assigned) consumer.seek({ topic: this.o.topic, partition: p, offset: String(this.resume.get(p) ?? 0) });
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.fail(e.payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.o.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (p) => this.onBatch(p),
+    });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0) return;
+    // Bounded hand-over: while the supervisor is behind, this handler waits and kafkajs fetches nothing more.
+    while (this.queue.length >= QUEUE_BATCHES && !this.stopped) {
+      await new Promise<void>((r) => this.wakeWriters.push(r));
+      await heartbeat();
+    }
+    if (!isRunning() || isStale() || this.stopped) return;
+    await new Promise<void>((done) => {
+      this.queue.push({
+        partition: batch.partition,
+        values: batch.messages.map((m) => m.value),
+        offsets: batch.messages.map((m) => Number(m.offset)),
+        done,
+      });
+      this.wakeReader?.();
+    });
+    resolveOffset(batch.lastOffset());
+  }
+
+  private fail(err: unknown): void {
+    this.failed = err;
+    this.wakeReader?.();
+  }
+
+  private caughtUp(): boolean {
+    for (const [p, end] of this.endOffsets) if ((this.position.get(p) ?? 0) < end) return false;
+    return true;
+  }
+
+  async next(): Promise<RecordChunk | null> {
+    if (!this.consumer) await this.start();
+    for (;;) {
+      if (this.failed) throw new GamestreamError('source_unavailable', `Kafka consumer failed: ${(this.failed as Error).message}`, { cause: this.failed });
+      if (this.o.stop === 'caught-up' && this.caughtUp()) return null;
+      const b = this.queue.shift();
+      if (b) {
+        this.wakeWriters.shift()?.();
+        return this.toChunk(b);
+      }
+      await new Promise<void>((r) => {
+        this.wakeReader = r;
+        // Re-check now and then: the caught-up test needs no message to arrive.
+        setTimeout(r, 200);
+      });
+      this.wakeReader = null;
+    }
+  }
+
+  private toChunk(b: PendingBatch): RecordChunk {
+    const n = b.values.length;
+    const data = Buffer.concat(b.values.map((v) => v ?? Buffer.alloc(0)));
+    const starts = new Uint32Array(n);
+    const ends = new Uint32Array(n);
+    const partitions = new Int32Array(n).fill(b.partition);
+    const offsets = Float64Array.from(b.offsets);
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      starts[i] = pos;
+      pos += b.values[i]?.length ?? 0;
+      ends[i] = pos;
+    }
+    this.bytesRead += data.length;
+    this.position.set(b.partition, b.offsets[n - 1] + 1);
+    b.done();
+    return { data, starts, ends, count: n, firstIndex: 0, keys: null, partitions, offsets };
+  }
+
+  durable(nextOffsets: Map<number, number>): void {
+    const c = this.consumer;
+    if (!c) return;
+    const offsets = [...nextOffsets].map(([partition, offset]) => ({ topic: this.o.topic, partition, offset: String(offset) }));
+    c.commitOffsets(offsets).catch((err: Error) => this.o.log.warn({ err: err.message }, 'kafka offset commit failed; the warehouse checkpoints still hold the position'));
+  }
+
+  progress(): { bytesRead: number; totalBytes: number | null } {
+    return { bytesRead: this.bytesRead, totalBytes: null };
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    for (const w of this.wakeWriters.splice(0)) w();
+    for (const b of this.queue.splice(0)) b.done();
+    // Leaves the group, so the partitions move to the other members at once.
+    await this.consumer?.disconnect().catch(() => undefined);
+  }
+}
