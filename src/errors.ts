@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'input_not_found'
   | 'source_unavailable'
   | 'topic_invalid'
+  | 'output_failed'
   | 'geoip_db_invalid'
   | 'device_table_invalid'
   | 'warehouse_unavailable'

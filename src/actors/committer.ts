@@ -30,6 +30,8 @@ export interface CommitterOptions {
   onCommitted: (r: CommitResult) => void;
   onRetry: (err: unknown, attempt: number) => void;
   onFatal: (err: unknown) => void;
+  /** Runs after a commit, before its row files are removed (copies to Kafka). Retried like the commit. */
+  afterCommit?: (files: FlushFiles[]) => Promise<void>;
 }
 
 export class Committer {
@@ -99,28 +101,34 @@ export class Committer {
     }
   }
 
+  /** Retries transient failures with capped exponential backoff and jitter, so a struggling peer is not hammered. */
+  private async retrying(what: string, code: string, fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const retryable = (err as { retryable?: boolean }).retryable === true;
+        if (!retryable || attempt > this.o.maxRetries) {
+          throw new GamestreamError(code, `${what} failed after ${attempt} attempt(s) (${errorCode(err)}): ${(err as Error).message}`, { cause: err });
+        }
+        this.o.onRetry(err, attempt);
+        await sleep(Math.min(5000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+      }
+    }
+  }
+
   private async commitBatch(batch: QueuedFlush[]): Promise<void> {
     const latest = new Map<number, Checkpoint>();
     for (const f of batch) for (const c of f.checkpoints) latest.set(c.partition, c);
     const checkpoints = [...latest.values()];
     const files = batch.map((f) => f.files);
     const started = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.wh.commit({ files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput() });
-        break;
-      } catch (err) {
-        const retryable = (err as { retryable?: boolean }).retryable === true;
-        if (!retryable || attempt > this.o.maxRetries) {
-          throw new GamestreamError('warehouse_write_failed', `warehouse commit failed after ${attempt} attempt(s) (${errorCode(err)})`, { cause: err });
-        }
-        this.o.onRetry(err, attempt);
-        // Capped exponential backoff with jitter, so a struggling warehouse is not hammered.
-        await sleep(Math.min(5000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
-      }
-    }
+    await this.retrying('warehouse commit', 'warehouse_write_failed', () =>
+      this.wh.commit({ files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput() }),
+    );
     this.commits++;
     for (const c of checkpoints) this.durable.set(c.partition, c);
+    if (this.o.afterCommit && files.length > 0) await this.retrying('publishing copies of the rows to Kafka', 'output_failed', () => this.o.afterCommit!(files));
     await removeFiles(files);
     const rows = { events: 0, dlq: 0, agg: 0 };
     for (const f of batch) {

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
 import { Committer, removeFiles, type CommitResult } from './committer.ts';
-import type { Checkpoint, FromWorker } from './protocol.ts';
+import type { Checkpoint, FlushFiles, FromWorker } from './protocol.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { WorkerSlot } from './worker-slot.ts';
 import { engineWatermark } from '../windows/watermark.ts';
@@ -38,6 +38,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Human-readable lines (progress, restarts, summary). */
   say: (line: string) => void;
+  /** Copies of committed rows for Kafka topics, when configured. */
+  outputs?: { publish(files: FlushFiles[]): Promise<void>; close(): Promise<void> };
 }
 
 export class Supervisor {
@@ -82,6 +84,7 @@ export class Supervisor {
       onCommitted: (r) => this.onCommitted(r),
       onRetry: (err, attempt) => this.o.log.warn({ err, attempt }, 'warehouse commit failed; retrying'),
       onFatal: (err) => this.fail(err),
+      afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
     });
   }
 
@@ -145,6 +148,7 @@ export class Supervisor {
       this.o.tables.close();
       await Promise.all(this.slots.map((s) => s.terminate()));
       await warehouse.close();
+      await this.o.outputs?.close();
     }
     if (this.fatal) throw this.fatal;
     return this.totals();

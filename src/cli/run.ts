@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { KafkaSource } from '../sources/kafka/kafka-source.ts';
 import { fmt, Supervisor } from '../actors/supervisor.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
+import { KafkaOutputs } from '../sinks/kafka-outputs.ts';
 import { AvroFileSource } from '../sources/file-avro.ts';
 import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
@@ -49,7 +50,14 @@ export async function runDaemon(cfg: Config): Promise<number> {
   });
   const warehouse = new DuckDbWarehouse({ path: cfg.warehouse.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads });
   const spoolDir = createSpoolDir(cfg.spoolDir, cfg.warehouse.path);
-  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say });
+  const outputs =
+    cfg.kafkaBrokers.length > 0 && (cfg.kafkaEnrichedTopic || cfg.kafkaDlqTopic)
+      ? new KafkaOutputs({
+          brokers: cfg.kafkaBrokers, clientId: cfg.kafkaClientId, enrichedTopic: cfg.kafkaEnrichedTopic,
+          dlqTopic: cfg.kafkaDlqTopic, source: source.name, log,
+        })
+      : undefined;
+  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs });
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -60,6 +68,10 @@ export async function runDaemon(cfg: Config): Promise<number> {
     }
     say(`${sig}: draining (stop reading, flush, commit); press Ctrl-C again to exit at once`);
     sup.requestStop();
+    setTimeout(() => {
+      say(`the drain took longer than GAMESTREAM_SHUTDOWN_TIMEOUT (${cfg.shutdownTimeoutMs / 1000}s); exiting; the next start resumes from the last commit`);
+      process.exit(1);
+    }, cfg.shutdownTimeoutMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

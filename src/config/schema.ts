@@ -40,6 +40,7 @@ export interface Config {
   duckdbThreads: number | null;
   progressIntervalMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  shutdownTimeoutMs: number;
   restartLimit: number;
   restartWindowMs: number;
   generatorRate: number;
@@ -53,6 +54,8 @@ export interface Config {
   kafkaClientId: string;
   kafkaStop: 'never' | 'caught-up';
   kafkaSessionTimeoutMs: number;
+  kafkaEnrichedTopic: string | null;
+  kafkaDlqTopic: string | null;
 }
 
 interface VarSpec<K extends keyof Config> {
@@ -112,6 +115,10 @@ function topicName(raw: string): string {
   return t;
 }
 
+function topicOrOff(raw: string): string | null {
+  return raw.trim() === 'off' ? null : topicName(raw);
+}
+
 function share(raw: string): number {
   const n = Number(raw.trim());
   if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new ValueError('a fraction from 0 to 1');
@@ -165,6 +172,8 @@ export const ENV_VARS = [
     doc: 'How often the progress line is printed.', parse: (raw) => (raw.trim() === '0' ? 0 : duration(100, 3_600_000)(raw)) }),
   v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),
     doc: 'Level of the JSON logs on stderr.', parse: oneOf(LOG_LEVELS) }),
+  v({ name: 'GAMESTREAM_SHUTDOWN_TIMEOUT', key: 'shutdownTimeoutMs', default: '30s', allowed: '1s–1h',
+    doc: 'After SIGTERM/SIGINT, how long the drain (flush, commit, leave the Kafka group) may take before the process exits with code 1; the next start resumes from the last commit either way.', parse: duration(1000, 3_600_000) }),
   v({ name: 'GAMESTREAM_RESTART_LIMIT', key: 'restartLimit', default: '5', allowed: '0–1000',
     doc: 'Crash-loop guard: at most this many worker restarts within GAMESTREAM_RESTART_WINDOW, then the daemon stops with an error.', parse: integer(0, 1000) }),
   v({ name: 'GAMESTREAM_RESTART_WINDOW', key: 'restartWindowMs', default: '60s', allowed: '1s–1d',
@@ -187,6 +196,10 @@ export const ENV_VARS = [
     doc: 'Kafka client id, shown in broker logs and quotas. Default: gamestream-<hostname>.', parse: nonEmpty }),
   v({ name: 'GAMESTREAM_KAFKA_SESSION_TIMEOUT', key: 'kafkaSessionTimeoutMs', default: '30s', allowed: '6s–5m (the broker\'s group session limits apply)',
     doc: 'How long the group waits for a silent member (a killed daemon) before giving its partitions to the others.', parse: duration(6000, 300_000) }),
+  v({ name: 'GAMESTREAM_KAFKA_ENRICHED_TOPIC', key: 'kafkaEnrichedTopic', default: 'game-events-enriched', allowed: 'a topic name | off',
+    doc: 'When GAMESTREAM_KAFKA_BROKERS is set, every event written to the warehouse is also published here as its JSON row, key user_id (at least once).', parse: topicOrOff }),
+  v({ name: 'GAMESTREAM_KAFKA_DLQ_TOPIC', key: 'kafkaDlqTopic', default: 'game-events-dlq', allowed: 'a topic name | off',
+    doc: 'When GAMESTREAM_KAFKA_BROKERS is set, every dead letter is also published here: the raw record (IPs masked) as the value, the reason in headers (at least once).', parse: topicOrOff }),
   v({ name: 'GAMESTREAM_KAFKA_STOP', key: 'kafkaStop', default: 'never', allowed: 'never | caught-up',
     doc: 'caught-up: once every partition has reached the end offset it had at start, finish like the end of a file (close every window, write, exit 0). For backfills and tests.', parse: oneOf(['never', 'caught-up'] as const) }),
   v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>[:always], for tests only',
