@@ -13,15 +13,19 @@
  * reuse without being deleted, and whole time buckets (`bucketMs`, default horizon/4) leave the count at once.
  * Every other id (mixed case, short, unicode, …) goes to a Map per time bucket, dropped whole on evict().
  *
- * Why not one table per time bucket: a miss must then probe every live bucket, and a random access costs
- * ~200 ns on this VM (~45 ns when several overlap); measured 750–850 ns/op with 5–6 buckets.
+ * Why not one hash table per time bucket: a new id must then be probed in every live bucket, and a random
+ * memory access costs ~200 ns on this VM (~45 ns when several overlap); that design measured 750–850 ns/op
+ * with 5–6 buckets. Here a lookup costs about one memory latency plus ~200 ns of parsing and hashing.
  *
- * Measured on this machine (2 vCPU AMD EPYC VM, Node 26.10; `node bench/micro/dedupe.bench.ts`,
- * horizon 5 min, 3M UUIDs held, ~1% retries):
- *   seen(), new lowercase UUID      ≈ MEASURED_NEW ns/op
- *   seen(), retried UUID (dup)      ≈ MEASURED_DUP ns/op
- *   memory per held UUID            ≈ MEASURED_BYTES bytes (approxBytes) / MEASURED_RSS bytes (arrayBuffers delta)
- *   seen(), short non-UUID id (Map) ≈ MEASURED_STR ns/op, ≈ MEASURED_STRBYTES bytes/id (heap delta)
+ * Measured on this machine (2-vCPU AMD EPYC VM shared with other jobs, load 1.5–4.7, Node 26.10):
+ * `node bench/micro/dedupe.bench.ts`, 5 min horizon, a stream of 10k events/s with ~1% retries:
+ *   seen(), new UUID, 3.2M held       median 387–465 ns per call over 4 runs (mean 411–645, the noisy part)
+ *   seen(), retried UUID, 3.2M held   median 352–408 ns (a duplicate skips the insert)
+ *   seen(), UUID, 30k held            median 191–220 ns (table in cache: the compute part)
+ *   memory per held UUID              30.0 bytes (approxBytes = arrayBuffers delta after a 3.2M fill)
+ *   seen(), short string id, 1M held  median 1.3–1.6 µs (a Map lookup per live bucket), 68 bytes/id (heap delta)
+ * Pauses: a table grows ×1.4 (one rebuild, ~0.8 s at 3M ids) only while traffic rises; tags are re-based in
+ * place every ~12 days of event time (~75 ms at 3.3M ids); steady traffic never rehashes.
  */
 
 /** Options; the defaults suit the production horizon of minutes. */
@@ -45,7 +49,8 @@ const MAX_KICKS = 400;
 const MAX_REL = 2 ** 30 - 1;
 const MAX_HORIZON = 2 ** 29;
 const TWO_POW_32 = 4294967296;
-// Estimated cost of one Map entry (entry, hash chain, string header) plus the id's chars; see the note above.
+// Estimated cost of one Map entry (entry, hash chain, string header) plus the id's chars: with 1 byte per
+// char this matches the heap delta measured for 1M short ids (see above).
 const MAP_ENTRY_BYTES = 56;
 
 // Per char code: hex value in the low 4 bits, 16 = lowercase letter, 32 = uppercase letter, 64 = not hex.
@@ -114,17 +119,22 @@ function parseUuid(s: string): boolean {
   return true;
 }
 
-const DIGITS = '0123456789abcdef';
+/** The id string of a table entry (an entry the table cannot place moves to the Maps). */
+function formatUuid(k: Int32Array): string {
+  const hex = Array.from(k.subarray(1), (w) => (w >>> 0).toString(16).padStart(8, '0')).join('');
+  const s = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return (k[0] & 1) === 1 ? s.toUpperCase() : s;
+}
 
-/** The id string of a table entry (for moving an entry the table cannot place into the Map fallback). */
-function formatUuid(a: number, b: number, c: number, d: number, up: number): string {
-  let s = '';
-  const words = [a, b, c, d];
-  for (let i = 0; i < 32; i++) {
-    if (i === 8 || i === 12 || i === 16 || i === 20) s += '-';
-    s += DIGITS[(words[i >> 3] >>> (28 - 4 * (i & 7))) & 15];
-  }
-  return up === 1 ? s.toUpperCase() : s;
+// The entry being placed, [tag, w0, w1, w2, w3]: a displacement swaps it with a table slot.
+const CARRY = new Int32Array(5);
+
+function carry(tag: number, a: number, b: number, c: number, d: number): void {
+  CARRY[0] = tag;
+  CARRY[1] = a;
+  CARRY[2] = b;
+  CARRY[3] = c;
+  CARRY[4] = d;
 }
 
 /** Mixes the 128 key bits with a per-store seed, so crafted ids cannot pre-compute colliding lines. */
@@ -148,16 +158,11 @@ function mix32(h: number): number {
 }
 
 /** Non-UUID ids whose accepted timestamp lies in one time bucket, with their offset in it. */
-class StringBucket {
+interface StringBucket {
   readonly index: number;
   readonly startMs: number;
-  readonly ids = new Map<string, number>();
-  chars = 0;
-
-  constructor(index: number, startMs: number) {
-    this.index = index;
-    this.startMs = startMs;
-  }
+  readonly ids: Map<string, number>;
+  chars: number;
 }
 
 export class DedupeStore {
@@ -190,6 +195,9 @@ export class DedupeStore {
   /** Lowest bucket index still counted in #held, and the maxTs at which it leaves the horizon. */
   #countFrom = Number.NEGATIVE_INFINITY;
   #nextRetire = Number.NEGATIVE_INFINITY;
+  /** The bucket of the last #count() call. */
+  #lastIndex = 0;
+  #lastStart = Number.POSITIVE_INFINITY;
 
   /** Non-UUID ids, oldest bucket first. */
   #strings: StringBucket[] = [];
@@ -202,8 +210,9 @@ export class DedupeStore {
       throw new RangeError(`dedupe horizon must be an integer of ms in [0, 2^29], got ${horizonMs}`);
     }
     const bucketMs = options.bucketMs ?? Math.max(1000, Math.ceil(horizonMs / 4));
-    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
-      throw new RangeError(`dedupe bucketMs must be a positive integer, got ${bucketMs}`);
+    // The count keeps one int per bucket of the horizon: bound that ring.
+    if (!Number.isSafeInteger(bucketMs) || bucketMs < 1 || horizonMs / bucketMs > 65536) {
+      throw new RangeError(`dedupe bucketMs must be an integer >= max(1, horizon / 65536), got ${bucketMs}`);
     }
     this.horizonMs = horizonMs;
     this.bucketMs = bucketMs;
@@ -229,20 +238,16 @@ export class DedupeStore {
     if (max > this.#maxTs) this.#advance(max);
     const cutoff = this.#maxTs - this.horizonMs;
     if (parseUuid(id)) {
-      const a = w0;
-      const b = w1;
-      const c = w2;
-      const d = w3;
-      const up = upper;
-      const q = this.#find(a, b, c, d, up);
+      // w0..w3/upper stay valid below: nothing else parses.
+      const q = this.#find(w0, w1, w2, w3, upper);
       if (q >= 0 && this.#slots[q] >= this.#cutTag) return true;
       if (this.#uuidsInStrings) {
         if (this.#stringSeen(id, cutoff)) return true;
         this.#dropStale(id);
       }
       if (tsMs < cutoff) return false;
-      if (q >= 0) this.#retag(q, tsMs, up);
-      else this.#insertNew(a, b, c, d, up, tsMs);
+      if (q >= 0) this.#retag(q, tsMs, upper);
+      else this.#insertNew(tsMs);
       return false;
     }
     if (this.#stringSeen(id, cutoff)) return true;
@@ -258,11 +263,10 @@ export class DedupeStore {
     if (tsMs > this.#maxTs) this.#advance(tsMs);
     if (tsMs < this.#maxTs - this.horizonMs) return; // can never match again
     if (parseUuid(id)) {
-      const up = upper;
-      const q = this.#find(w0, w1, w2, w3, up);
+      const q = this.#find(w0, w1, w2, w3, upper);
       // Only the newest timestamp of an id decides later matches.
-      if (q < 0) this.#insertNew(w0, w1, w2, w3, up, tsMs);
-      else if (this.#slots[q] >>> 1 < tsMs - this.#base) this.#retag(q, tsMs, up);
+      if (q < 0) this.#insertNew(tsMs);
+      else if (this.#slots[q] >>> 1 < tsMs - this.#base) this.#retag(q, tsMs, upper);
       return;
     }
     this.#putString(id, tsMs);
@@ -271,8 +275,9 @@ export class DedupeStore {
   /**
    * Frees entries that can no longer match for this maxTs (whole time buckets older than maxTs - horizon):
    * their table slots become reusable and their Maps are dropped; a table left mostly empty is shrunk.
-   * Cheap; called by the caller e.g. once per batch. seen() stays exact without it, and seen() already
-   * reuses expired table slots, so only the Maps and shrinking wait for this call.
+   * Cheap; called by the caller e.g. once per batch (a shrink is one pass over the table, only after traffic
+   * fell to a fifth). seen() stays exact without it and already reuses expired table slots, so only the Maps
+   * and shrinking wait for this call.
    */
   evict(maxTsMs: number): void {
     if (maxTsMs > this.#maxTs) this.#advance(maxTsMs);
@@ -316,6 +321,7 @@ export class DedupeStore {
     this.#nextRetire = Number.NEGATIVE_INFINITY;
     this.#strings = [];
     this.#uuidsInStrings = false;
+    this.#stale = null;
   }
 
   /** Moves the store's maxTs forward: new cutoff, rebase when tags would overflow, retire whole buckets. */
@@ -323,7 +329,7 @@ export class DedupeStore {
     this.#maxTs = maxTs;
     if (Number.isNaN(this.#base)) this.#base = maxTs - this.horizonMs - 1;
     else if (maxTs - this.#base > MAX_REL) {
-      this.#rebuild(this.#lines); // re-bases on the new cutoff, recounts, and drops what expired
+      this.#rebase();
       return;
     }
     this.#cutTag = (maxTs - this.horizonMs - this.#base) * 2;
@@ -351,7 +357,12 @@ export class DedupeStore {
 
   /** Counts a held UUID entry in its time bucket (delta -1: one that stops being held). */
   #count(tsMs: number, delta: number): void {
-    const rel = Math.floor(tsMs / this.bucketMs) - this.#countFrom;
+    // Most events fall in the bucket of the previous one: skip the division then.
+    if (tsMs < this.#lastStart || tsMs >= this.#lastStart + this.bucketMs) {
+      this.#lastIndex = Math.floor(tsMs / this.bucketMs);
+      this.#lastStart = this.#lastIndex * this.bucketMs;
+    }
+    const rel = this.#lastIndex - this.#countFrom;
     if (rel < 0) return; // its bucket already left the count
     this.#counts[(this.#head + rel) & (this.#counts.length - 1)] += delta;
     this.#held += delta;
@@ -392,73 +403,65 @@ export class DedupeStore {
     this.#count(tsMs, 1);
   }
 
-  /** Inserts a key that #find() just missed (its lines are in #p1/#p2). */
-  #insertNew(a: number, b: number, c: number, d: number, up: number, tsMs: number): void {
+  /** Inserts the key in w0..w3/upper, which #find() just missed (its lines are in #p1/#p2). */
+  #insertNew(tsMs: number): void {
     if (this.#held >= this.#lines * WAYS * MAX_LOAD) {
       this.#rebuild(this.#linesFor(this.#held + 1));
-      this.#locate(a, b, c, d);
+      this.#locate(w0, w1, w2, w3);
     }
     this.#count(tsMs, 1); // after the rebuild, which recounts only what is already in the table
-    this.#placeAt(a, b, c, d, ((tsMs - this.#base) * 2) | up, true);
+    carry(((tsMs - this.#base) * 2) | upper, w0, w1, w2, w3);
+    this.#placeCarry(true);
   }
 
   /**
-   * Puts an absent key into a free (empty or expired) slot of one of its lines #p1/#p2, displacing entries
-   * to their other line when both are full (random walk). The entry left without a slot after MAX_KICKS
-   * grows the table when `mayGrow`, else goes to the Maps, so placement always ends and loses nothing.
+   * Puts the absent key in CARRY into a free (empty or expired) slot of its lines #p1/#p2, displacing entries
+   * to their other line when both are full (random walk). The entry left without a slot after maxKicks grows
+   * the table when `mayGrow`, else goes to the Maps, so placement always ends and loses nothing.
    */
-  #placeAt(a: number, b: number, c: number, d: number, tag: number, mayGrow: boolean): void {
+  #placeCarry(mayGrow: boolean): void {
     const s = this.#slots;
+    const k = CARRY;
     // The line with more free slots: the power of two choices keeps lines even and displacements rare.
     const f1 = this.#freeCount(this.#p1);
     const f2 = this.#freeCount(this.#p2);
     let p = f2 > f1 ? this.#p2 : this.#p1;
     let j = f1 + f2 > 0 ? this.#freeIn(p) : -1;
     for (let kicks = 0; j < 0 && kicks < this.#maxKicks; kicks++) {
-      // Swap the key into a random slot of line p; the evicted entry moves on to its other line.
       this.#rng ^= this.#rng << 13;
       this.#rng ^= this.#rng >>> 17;
       this.#rng ^= this.#rng << 5;
       const q = p + (this.#rng & (WAYS - 1));
-      const ta = s[q];
-      const va = s[q + 4];
-      const vb = s[q + 8];
-      const vc = s[q + 12];
-      const vd = s[q + 16];
-      write(s, q, tag, a, b, c, d);
-      tag = ta;
-      a = va;
-      b = vb;
-      c = vc;
-      d = vd;
-      this.#locate(a, b, c, d);
-      p = this.#p1 === p ? this.#p2 : this.#p1;
+      for (let w = 0; w < 5; w++) {
+        const t = s[q + 4 * w];
+        s[q + 4 * w] = k[w];
+        k[w] = t;
+      }
+      this.#locate(k[1], k[2], k[3], k[4]);
+      p = this.#p1 === p ? this.#p2 : this.#p1; // the evicted entry moves on to its other line
       j = this.#freeIn(p);
     }
     if (j >= 0) {
       const q = p + j;
       if (s[q] !== 0) this.#count(this.#base + (s[q] >>> 1), -1); // overwrites an expired entry
-      write(s, q, tag, a, b, c, d);
+      for (let w = 0; w < 5; w++) s[q + 4 * w] = k[w];
       return;
     }
-    const ts = this.#base + (tag >>> 1);
+    const ts = this.#base + (k[0] >>> 1);
     if (mayGrow) {
-      // The rebuild recounts only what is in the table, and re-bases tags: recount and re-tag this entry.
+      // The rebuild recounts only what is in the table and re-bases tags: recount and re-tag this entry.
+      const [tag, a, b, c, d] = k;
       this.#rebuild(this.#linesFor(Math.max(this.#held, this.#lines * WAYS * 0.75)));
       this.#count(ts, 1);
-      this.#place(a, b, c, d, ((ts - this.#base) * 2) | (tag & 1));
+      carry(((ts - this.#base) * 2) | (tag & 1), a, b, c, d);
+      this.#locate(a, b, c, d);
+      this.#placeCarry(false);
       return;
     }
     // Pathological hashing: keep the entry, exact, in the Maps instead.
     this.#count(ts, -1);
-    this.#putString(formatUuid(a, b, c, d, tag & 1), ts);
+    this.#putString(formatUuid(k), ts);
     this.#uuidsInStrings = true;
-  }
-
-  /** #placeAt() for a key whose lines are not located yet, without growing (used while rebuilding). */
-  #place(a: number, b: number, c: number, d: number, tag: number): void {
-    this.#locate(a, b, c, d);
-    this.#placeAt(a, b, c, d, tag, false);
   }
 
   /** Number of free (empty or expired) slots in line p. */
@@ -480,12 +483,32 @@ export class DedupeStore {
     return -1;
   }
 
-  /** Re-inserts every live entry into a table of `lines` lines, re-based on the current cutoff. */
-  #rebuild(lines: number): void {
-    const old = this.#slots;
-    const oldBase = this.#base;
+  /**
+   * Makes tags relative to the current cutoff, in place: one sequential pass (~12 days of event time apart)
+   * that also empties expired slots and recounts the held ones.
+   */
+  #rebase(): void {
+    const s = this.#slots;
     const cutoff = this.#maxTs - this.horizonMs;
-    this.#slots = this.#alloc(lines);
+    const oldBase = this.#base;
+    this.#resetCount(cutoff);
+    for (let p = 0; p < s.length; p += LINE) {
+      for (let q = p; q < p + WAYS; q++) {
+        const tag = s[q];
+        if (tag === 0) continue;
+        const ts = oldBase + (tag >>> 1);
+        if (ts < cutoff) {
+          s[q] = 0;
+        } else {
+          s[q] = ((ts - this.#base) * 2) | (tag & 1);
+          this.#count(ts, 1);
+        }
+      }
+    }
+  }
+
+  /** Empties the count and re-bases tags' time on `cutoff`, as a rebuild or rebase starts. */
+  #resetCount(cutoff: number): void {
     this.#base = cutoff - 1;
     this.#cutTag = 2;
     this.#counts.fill(0);
@@ -493,6 +516,15 @@ export class DedupeStore {
     this.#held = 0;
     this.#countFrom = Math.floor(cutoff / this.bucketMs);
     this.#nextRetire = (this.#countFrom + 1) * this.bucketMs + this.horizonMs;
+  }
+
+  /** Re-inserts every live entry into a table of `lines` lines, re-based on the current cutoff. */
+  #rebuild(lines: number): void {
+    const old = this.#slots;
+    const oldBase = this.#base;
+    const cutoff = this.#maxTs - this.horizonMs;
+    this.#slots = this.#alloc(lines);
+    this.#resetCount(cutoff);
     for (let p = 0; p < old.length; p += LINE) {
       for (let q = p; q < p + WAYS; q++) {
         const tag = old[q];
@@ -500,7 +532,9 @@ export class DedupeStore {
         const ts = oldBase + (tag >>> 1);
         if (ts < cutoff) continue;
         this.#count(ts, 1);
-        this.#place(old[q + 4], old[q + 8], old[q + 12], old[q + 16], ((ts - this.#base) * 2) | (tag & 1));
+        carry(((ts - this.#base) * 2) | (tag & 1), old[q + 4], old[q + 8], old[q + 12], old[q + 16]);
+        this.#locate(CARRY[1], CARRY[2], CARRY[3], CARRY[4]);
+        this.#placeCarry(false);
       }
     }
   }
@@ -556,7 +590,7 @@ export class DedupeStore {
       let n = 0;
       while (n < k && strings[n].index < cutIndex) n++;
       strings.splice(0, n);
-      bucket = new StringBucket(index, index * this.bucketMs);
+      bucket = { index, startMs: index * this.bucketMs, ids: new Map<string, number>(), chars: 0 };
       strings.splice(k - n, 0, bucket);
     }
     bucket.ids.set(id, tsMs - bucket.startMs);
@@ -573,12 +607,4 @@ function findIn(s: Int32Array, p: number, a: number, b: number, c: number, d: nu
     }
   }
   return -1;
-}
-
-function write(s: Int32Array, q: number, tag: number, a: number, b: number, c: number, d: number): void {
-  s[q] = tag;
-  s[q + 4] = a;
-  s[q + 8] = b;
-  s[q + 12] = c;
-  s[q + 16] = d;
 }

@@ -266,6 +266,25 @@ describe('DedupeStore: boundaries', () => {
     expect(store.seen(U, T0 + 1, T0 + 1)).toBe(false);
   });
 
+  it('an entry exactly at the cutoff survives when timestamps are re-based (every ~12 days of event time)', () => {
+    for (const h of [2 ** 29, 2 ** 28 + 12_345, 86_400_000]) {
+      const store = new DedupeStore(h);
+      const rnd = prng(h);
+      let prev = '';
+      // Steps of exactly one horizon: whenever a step re-bases, the previous id sits at maxTs - horizon.
+      for (let k = 0; k < 40; k++) {
+        const m = T0 + k * h;
+        const id = k % 2 === 0 ? uuid(rnd) : uuid(rnd).toUpperCase();
+        expect(store.seen(id, m, m)).toBe(false);
+        if (prev !== '') {
+          expect(store.seen(prev, m - h, m)).toBe(true);
+          expect(store.seen(prev, m - h, m + 1)).toBe(false);
+        }
+        prev = id;
+      }
+    }
+  });
+
   it('add() then seen(): restored ids are duplicates inside the horizon only', () => {
     const store = new DedupeStore(60_000);
     store.add(U, T0);
@@ -328,11 +347,25 @@ describe('DedupeStore: boundaries', () => {
     for (const id of ids) expect(store.seen(id, T0, T0)).toBe(true);
   });
 
+  it('size counts each held id exactly once through growth, displacement and the Map fallback', () => {
+    for (const options of [{ seed: 3 }, { seed: 3, maxKicks: 0 }, { seed: 3, maxKicks: 1 }]) {
+      const rnd = prng(11);
+      const store = new DedupeStore(3_600_000, options);
+      const ids = Array.from({ length: 20_000 }, (_, i) => (i % 3 === 0 ? uuid(rnd).toUpperCase() : uuid(rnd)));
+      ids.forEach((id, i) => expect(store.seen(id, T0 + (i % 1000), T0 + 1000)).toBe(false));
+      expect(store.size).toBe(ids.length);
+      for (const id of ids) expect(store.seen(id, T0, T0 + 1000)).toBe(true);
+      store.evict(T0 + 1000);
+      expect(store.size).toBe(ids.length);
+    }
+  });
+
   it('rejects horizons it cannot represent', () => {
     expect(() => new DedupeStore(-1)).toThrow(RangeError);
     expect(() => new DedupeStore(1.5)).toThrow(RangeError);
     expect(() => new DedupeStore(2 ** 29 + 1)).toThrow(RangeError);
     expect(() => new DedupeStore(1000, { bucketMs: 0 })).toThrow(RangeError);
+    expect(() => new DedupeStore(2 ** 29, { bucketMs: 1 })).toThrow(RangeError); // a 2^29-entry count ring
   });
 });
 
