@@ -198,6 +198,7 @@ export class Supervisor {
       await this.waitFor(() => this.slots.every((s) => s.drained));
     }
     await this.committer.drain();
+    this.o.log.debug({ elu: Math.round(performance.eventLoopUtilization().utilization * 100) }, 'supervisor utilisation');
     this.updateEngineWatermark();
     await this.committer.commitMarker();
   }

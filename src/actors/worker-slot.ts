@@ -32,7 +32,9 @@ export class WorkerSlot {
   }
 
   spawn(onMessage: (msg: FromWorker) => void, onExit: (code: number, err: Error | null) => void): Worker {
-    const w = new Worker(WORKER_URL, { name: `gamestream-worker-${this.index}` });
+    // A larger young generation: every record allocates short-lived strings and objects, and scavenges
+    // were a large share of worker time.
+    const w = new Worker(WORKER_URL, { name: `gamestream-worker-${this.index}`, resourceLimits: { maxYoungGenerationSizeMb: 64 } });
     const incarnation = ++this.incarnation;
     let lastError: Error | null = null;
     // Messages from an older incarnation are dropped: its actors were rebuilt from the warehouse.

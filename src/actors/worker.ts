@@ -130,6 +130,7 @@ function handle(msg: ToWorker): void {
     case 'end':
       for (const a of actors.values()) a.endOfInput();
       flush();
+      send({ t: 'log', level: 'debug', msg: 'worker utilisation', fields: { elu: Math.round(performance.eventLoopUtilization().utilization * 100) } });
       reportWatermarks();
       send({ t: 'ended', workerIndex: settings.workerIndex });
       return;
