@@ -25,6 +25,8 @@ export interface WorkerSettings {
   source: string;
   format: 'ndjson' | 'avro';
   avroWriterSchema: string | null;
+  /** Confluent schema id → Avro schema JSON, for framed records on Kafka. */
+  confluentSchemas: Record<string, string>;
   spoolDir: string;
   windowSizeMs: number;
   maxOutOfOrdernessMs: number;

@@ -38,6 +38,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Human-readable lines (progress, restarts, summary). */
   say: (line: string) => void;
+  /** Confluent schema id → schema JSON (GAMESTREAM_AVRO_SCHEMA_DIR). */
+  confluentSchemas?: Record<string, string>;
   /** Copies of committed rows for Kafka topics, when configured. */
   outputs?: { publish(files: FlushFiles[]): Promise<void>; close(): Promise<void> };
 }
@@ -233,6 +235,7 @@ export class Supervisor {
         source: this.o.source.name,
         format: this.o.source.format,
         avroWriterSchema: this.o.source.avroWriterSchema,
+        confluentSchemas: this.o.confluentSchemas ?? {},
         spoolDir: this.o.spoolDir,
         windowSizeMs: this.cfg.windowSizeMs,
         maxOutOfOrdernessMs: this.cfg.maxOutOfOrdernessMs,

@@ -8,7 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
 import { PartitionActor } from '../partition/actor.ts';
-import { AvroDecoder } from '../partition/decode.ts';
+import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
 import { RowBuffer } from '../sinks/row-files.ts';
 import type { Checkpoint, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
@@ -19,6 +19,7 @@ const port = parentPort;
 let settings!: WorkerSettings;
 let tables!: EnrichmentTables;
 let avro: AvroDecoder | null = null;
+let confluent: ConfluentAvro | null = null;
 const actors = new Map<number, PartitionActor>();
 const out = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables: () => tables };
 let flushSeq = 0;
@@ -88,6 +89,7 @@ function handle(msg: ToWorker): void {
       settings = msg.settings;
       tables = EnrichmentTables.fromSnapshot(msg.tables);
       avro = settings.avroWriterSchema ? new AvroDecoder(settings.avroWriterSchema) : null;
+      confluent = Object.keys(settings.confluentSchemas).length > 0 ? new ConfluentAvro(settings.confluentSchemas) : null;
       timer = setInterval(() => {
         if (Date.now() - lastFlushAt >= settings.flushIntervalMs) flush();
         reportWatermarks();
@@ -109,6 +111,7 @@ function handle(msg: ToWorker): void {
             futureToleranceMs: settings.futureToleranceMs,
             maxEventBytes: settings.maxEventBytes,
             avro,
+            confluent,
           },
           out,
         );

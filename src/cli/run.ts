@@ -5,6 +5,7 @@ import { defaultGeoIpPath } from '../enrich/geoip.ts';
 import { TableFiles } from '../enrich/tables.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { KafkaSource } from '../sources/kafka/kafka-source.ts';
+import { loadSchemaDir } from '../sources/kafka/schemas.ts';
 import { fmt, Supervisor } from '../actors/supervisor.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { KafkaOutputs } from '../sinks/kafka-outputs.ts';
@@ -57,7 +58,8 @@ export async function runDaemon(cfg: Config): Promise<number> {
           dlqTopic: cfg.kafkaDlqTopic, source: source.name, log,
         })
       : undefined;
-  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs });
+  const confluentSchemas = cfg.avroSchemaDir ? loadSchemaDir(cfg.avroSchemaDir) : undefined;
+  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas });
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {

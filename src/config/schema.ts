@@ -54,6 +54,7 @@ export interface Config {
   kafkaClientId: string;
   kafkaStop: 'never' | 'caught-up';
   kafkaSessionTimeoutMs: number;
+  avroSchemaDir: string | null;
   kafkaEnrichedTopic: string | null;
   kafkaDlqTopic: string | null;
 }
@@ -196,6 +197,8 @@ export const ENV_VARS = [
     doc: 'Kafka client id, shown in broker logs and quotas. Default: gamestream-<hostname>.', parse: nonEmpty }),
   v({ name: 'GAMESTREAM_KAFKA_SESSION_TIMEOUT', key: 'kafkaSessionTimeoutMs', default: '30s', allowed: '6s–5m (the broker\'s group session limits apply)',
     doc: 'How long the group waits for a silent member (a killed daemon) before giving its partitions to the others.', parse: duration(6000, 300_000) }),
+  v({ name: 'GAMESTREAM_AVRO_SCHEMA_DIR', key: 'avroSchemaDir', default: '', allowed: 'a directory of <schema id>.avsc files, or empty',
+    doc: 'Kafka records in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) are decoded with <id>.avsc from this folder; JSON records on the same topic are read as JSON.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
   v({ name: 'GAMESTREAM_KAFKA_ENRICHED_TOPIC', key: 'kafkaEnrichedTopic', default: 'game-events-enriched', allowed: 'a topic name | off',
     doc: 'When GAMESTREAM_KAFKA_BROKERS is set, every event written to the warehouse is also published here as its JSON row, key user_id (at least once).', parse: topicOrOff }),
   v({ name: 'GAMESTREAM_KAFKA_DLQ_TOPIC', key: 'kafkaDlqTopic', default: 'game-events-dlq', allowed: 'a topic name | off',

@@ -9,7 +9,7 @@ import type { EnrichmentTables } from '../enrich/tables.ts';
 import type { RowBuffer } from '../sinks/row-files.ts';
 import { TumblingWindows, type WindowRow } from '../windows/tumbling.ts';
 import { rawForDeadLetter } from './dead-letter.ts';
-import { AvroDecoder, decodeJson, type Decoded } from './decode.ts';
+import { ConfluentAvro, decodeJson, type AvroDecoder, type Decoded } from './decode.ts';
 import { DedupeStore } from './dedupe.ts';
 import type { ActorLifecycle } from './lifecycle.ts';
 import type { RawRecord, Rejection, ValidEvent } from './record.ts';
@@ -24,6 +24,8 @@ export interface ActorSettings {
   futureToleranceMs: number;
   maxEventBytes: number;
   avro: AvroDecoder | null;
+  /** Kafka: Confluent-framed Avro among JSON records, by schema id. */
+  confluent?: ConfluentAvro | null;
 }
 
 export interface ActorOutput {
@@ -98,7 +100,9 @@ export class PartitionActor implements ActorLifecycle {
   private processRecord(rec: RawRecord, receivedAtMs: number, nowMs: number): void {
     const decoded: Decoded = this.s.avro
       ? this.s.avro.decode(rec.bytes, this.s.maxEventBytes)
-      : decodeJson(rec.bytes, this.s.maxEventBytes);
+      : this.s.confluent && ConfluentAvro.isFramed(rec.bytes)
+        ? this.s.confluent.decode(rec.bytes, this.s.maxEventBytes)
+        : decodeJson(rec.bytes, this.s.maxEventBytes);
     if (!decoded.ok) return this.deadLetter(rec, decoded.rejection, null, receivedAtMs);
     const v = validate(decoded.obj, { futureToleranceMs: this.s.futureToleranceMs, nowMs });
     if (isRejection(v)) {

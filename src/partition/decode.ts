@@ -81,3 +81,26 @@ function unwrap(v: unknown): unknown {
   const keys = Object.keys(v);
   return keys.length === 1 ? (v as Record<string, unknown>)[keys[0]] : v;
 }
+
+/**
+ * Confluent wire format on a Kafka topic that also carries JSON: magic byte 0, a 4-byte big-endian schema id,
+ * then the Avro datum. JSON never starts with a 0 byte, so one topic can mix both.
+ */
+export class ConfluentAvro {
+  private readonly decoders = new Map<number, AvroDecoder>();
+
+  constructor(schemas: Record<string, string>) {
+    for (const [id, schema] of Object.entries(schemas)) this.decoders.set(Number(id), new AvroDecoder(schema));
+  }
+
+  static isFramed(bytes: Uint8Array): boolean {
+    return bytes.length >= 5 && bytes[0] === 0;
+  }
+
+  decode(bytes: Uint8Array, maxBytes: number): Decoded {
+    const id = ((bytes[1] << 24) | (bytes[2] << 16) | (bytes[3] << 8) | bytes[4]) >>> 0;
+    const decoder = this.decoders.get(id);
+    if (!decoder) return reject('parse_error', `Avro schema id ${id} is not among the configured schemas (GAMESTREAM_AVRO_SCHEMA_DIR)`);
+    return decoder.decode(bytes.subarray(5), maxBytes);
+  }
+}
