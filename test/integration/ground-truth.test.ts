@@ -11,7 +11,7 @@ import type { Expected } from '../support/truth/expected.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
 import type { GeoLayout } from '../support/truth/compare.ts';
 import { flatCountryDbPath, officialCityDbGzPath } from '../support/truth/catalog.ts';
-import { ENGINE_MAIN, describeRun, gunzipFile, runEngine } from '../support/truth/engine.ts';
+import { ENGINE_MAIN, describeRun, gunzipFile, runEngine, runWithKills } from '../support/truth/engine.ts';
 import type { EngineRun } from '../support/truth/engine.ts';
 
 const TIMEOUT = 120_000;
@@ -107,22 +107,8 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
       GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_FLUSH_INTERVAL: '300ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
       GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
     });
-    const written = (stdout: string): number => {
-      const all = [...stdout.matchAll(/written ([\d,]+)/g)];
-      return all.length === 0 ? 0 : Number(all[all.length - 1][1].replaceAll(',', ''));
-    };
-    let kills = 0;
-    let last = 0;
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const r = await runEngine(env, TIMEOUT - 10_000, (out) => written(out) > last);
-      if (r.signal === 'SIGKILL') {
-        kills++;
-        last = Math.max(last, written(r.stdout));
-        continue;
-      }
-      expect(r.code, describeRun(r)).toBe(0);
-      break;
-    }
+    const { kills, last } = await runWithKills(env, TIMEOUT - 10_000);
+    expect(last.code, describeRun(last)).toBe(0);
     expect(kills, 'the daemon was never killed mid-run').toBeGreaterThanOrEqual(2);
     await expectWarehouse(wh, truthJson, 'official');
   }, 4 * TIMEOUT);

@@ -70,6 +70,27 @@ export function runEngine(
   });
 }
 
+/** The last "written N" figure of the progress lines. */
+export function writtenSoFar(stdout: string): number {
+  const all = [...stdout.matchAll(/written ([\d,]+)/g)];
+  return all.length === 0 ? 0 : Number(all[all.length - 1][1].replaceAll(',', ''));
+}
+
+/**
+ * Runs the engine, kill -9s it each time its progress line shows more rows written than before, and starts it
+ * again, until a run ends by itself. Returns how many kills landed and that last run.
+ */
+export async function runWithKills(settings: Record<string, string>, timeoutMs: number, maxRuns = 20): Promise<{ kills: number; last: EngineRun }> {
+  let kills = 0;
+  let seen = 0;
+  for (let run = 1; ; run++) {
+    const r = await runEngine(settings, timeoutMs, (out) => writtenSoFar(out) > seen);
+    if (r.signal !== 'SIGKILL' || run >= maxRuns) return { kills, last: r };
+    kills++;
+    seen = Math.max(seen, writtenSoFar(r.stdout));
+  }
+}
+
 /** A short account of a run for assertion messages. */
 export function describeRun(r: EngineRun): string {
   const tail = (s: string) => (s.length > 3000 ? `...${s.slice(-3000)}` : s);
