@@ -9,5 +9,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // One real Kafka broker per run (skipped when GAMESTREAM_KAFKA_BROKERS names one); tests get it via inject.
+    globalSetup: ['test/setup/kafka.ts'],
   },
 });

@@ -16,6 +16,15 @@ export type ErrorCode =
   | 'worker_crashed'
   | 'crash_loop'
   | 'internal'
+  // Kafka and the tracking server
+  | 'kafka_unavailable'
+  | 'kafka_timeout'
+  | 'kafka_send_failed'
+  | 'ingest_overloaded'
+  | 'ingest_listen_failed'
+  | 'shutting_down'
+  | 'body_too_large'
+  | 'client_aborted'
   // dead-letter reason codes (stable: stored in events_dlq.error_code)
   | 'parse_error'
   | 'too_large'

@@ -215,7 +215,7 @@ if [[ ! -f "$DATA_DIR/kraft-logs/meta.properties" ]]; then
   CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
   log "formatting storage (cluster id $CLUSTER_ID)"
   "$JAVA" "${TOOL_JVM[@]}" kafka.tools.StorageTool format \
-      -t "$CLUSTER_ID" -c "$DATA_DIR/server.properties" >"$DATA_DIR/format.out" 2>&1 || {
+      --cluster-id="$CLUSTER_ID" -c "$DATA_DIR/server.properties" >"$DATA_DIR/format.out" 2>&1 || {
     log "storage format failed:"; cat "$DATA_DIR/format.out" >&2; exit 1; }
 fi
 

@@ -1,6 +1,9 @@
 /** The `gamestream` command. */
 import { ENV_VARS, loadConfig } from '../config/schema.ts';
-import { errorCode } from '../errors.ts';
+import { errorCode, GamestreamError } from '../errors.ts';
+import { INGEST_ENV_VARS } from '../ingest/config.ts';
+import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
+import { runIngest } from '../ingest/main.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 import { runDaemon } from './run.ts';
 
@@ -10,16 +13,50 @@ Usage: gamestream <command>
 
 Commands:
   run        run the daemon (configured by GAMESTREAM_* env vars; see 'gamestream env')
+  ingest     run the tracking server: POST /v1/events → Kafka (GAMESTREAM_INGEST_* and GAMESTREAM_KAFKA_BROKERS)
+  loadgen    post synthetic game traffic to a tracking server:
+               gamestream loadgen --url URL --api-key KEY [--rate 5000] [--seconds 30] [--batch 500] [--gzip]
   env        list every env var with its default and what it does
   version    print the version
   help       this text
 `;
 
 function printEnv(): void {
-  for (const v of ENV_VARS) {
+  for (const v of [...ENV_VARS, ...INGEST_ENV_VARS.filter((i) => !ENV_VARS.some((d) => d.name === i.name))]) {
     const def = typeof v.default === 'function' ? `${v.default()} (this machine)` : v.default === '' ? '(empty)' : v.default;
     process.stdout.write(`${v.name}\n  default: ${def}\n  allowed: ${v.allowed}\n  ${v.doc}\n\n`);
   }
+}
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? undefined : args[i + 1];
+}
+
+function numberFlag(args: string[], name: string, def: number): number {
+  const raw = flag(args, name);
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(raw)} is not valid: expected a positive number`);
+  return n;
+}
+
+async function loadgen(args: string[]): Promise<number> {
+  const url = flag(args, 'url');
+  const apiKey = flag(args, 'api-key') ?? process.env.GAMESTREAM_LOADGEN_API_KEY;
+  if (!url || !apiKey) {
+    throw new GamestreamError('config_invalid', 'loadgen needs --url (the tracking server, e.g. http://127.0.0.1:8088) and --api-key (or GAMESTREAM_LOADGEN_API_KEY)');
+  }
+  const report = await runLoadgen({
+    url,
+    apiKey,
+    rate: numberFlag(args, 'rate', 5000),
+    seconds: numberFlag(args, 'seconds', 30),
+    batchSize: numberFlag(args, 'batch', 500),
+    gzip: args.includes('--gzip'),
+  });
+  process.stdout.write(`${formatLoadgenReport(report)}\n`);
+  return report.rejected > 0 ? 1 : 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -27,6 +64,10 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'run':
       return runDaemon(loadConfig());
+    case 'ingest':
+      return runIngest();
+    case 'loadgen':
+      return loadgen(argv.slice(1));
     case 'env':
       printEnv();
       return 0;

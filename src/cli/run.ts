@@ -5,6 +5,7 @@ import { defaultGeoIpPath } from '../enrich/geoip.ts';
 import { TableFiles } from '../enrich/tables.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { KafkaSource } from '../sources/kafka/kafka-source.ts';
+import { SEED_TOPICS, type TopicSpec } from '../kafka/topics.ts';
 import { loadSchemaDir } from '../sources/kafka/schemas.ts';
 import { fmt, Supervisor } from '../actors/supervisor.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
@@ -14,6 +15,14 @@ import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
 import { createSpoolDir, removeSpoolDir } from './spool.ts';
+
+/** The seed's topic layout with the configured names and partition counts; the raw topic first. */
+function topicSpecs(cfg: Config): TopicSpec[] {
+  const specs: TopicSpec[] = [{ ...SEED_TOPICS.raw, name: cfg.kafkaTopic, partitions: cfg.kafkaRawPartitions }];
+  if (cfg.kafkaEnrichedTopic) specs.push({ ...SEED_TOPICS.enriched, name: cfg.kafkaEnrichedTopic, partitions: cfg.kafkaEnrichedPartitions });
+  if (cfg.kafkaDlqTopic) specs.push({ ...SEED_TOPICS.dlq, name: cfg.kafkaDlqTopic, partitions: cfg.kafkaDlqPartitions });
+  return specs;
+}
 
 function makeSource(cfg: Config, log: Logger): Source {
   switch (cfg.source.kind) {
@@ -25,6 +34,7 @@ function makeSource(cfg: Config, log: Logger): Source {
         clientId: cfg.kafkaClientId,
         stop: cfg.kafkaStop,
         sessionTimeoutMs: cfg.kafkaSessionTimeoutMs,
+        ensure: cfg.kafkaCreateTopics ? topicSpecs(cfg) : [],
         log,
       });
     case 'generator':

@@ -55,6 +55,10 @@ export interface Config {
   kafkaStop: 'never' | 'caught-up';
   kafkaSessionTimeoutMs: number;
   avroSchemaDir: string | null;
+  kafkaCreateTopics: boolean;
+  kafkaRawPartitions: number;
+  kafkaEnrichedPartitions: number;
+  kafkaDlqPartitions: number;
   kafkaEnrichedTopic: string | null;
   kafkaDlqTopic: string | null;
 }
@@ -199,6 +203,14 @@ export const ENV_VARS = [
     doc: 'How long the group waits for a silent member (a killed daemon) before giving its partitions to the others.', parse: duration(6000, 300_000) }),
   v({ name: 'GAMESTREAM_AVRO_SCHEMA_DIR', key: 'avroSchemaDir', default: '', allowed: 'a directory of <schema id>.avsc files, or empty',
     doc: 'Kafka records in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) are decoded with <id>.avsc from this folder; JSON records on the same topic are read as JSON.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
+  v({ name: 'GAMESTREAM_KAFKA_CREATE_TOPICS', key: 'kafkaCreateTopics', default: 'on', allowed: 'on | off',
+    doc: 'At start, create the raw, enriched and dead-letter topics when missing (partitions below, retention 7, 3 and 30 days as in the seed) and verify them when present: fewer partitions than configured stops the daemon.', parse: boolFlag }),
+  v({ name: 'GAMESTREAM_KAFKA_RAW_PARTITIONS', key: 'kafkaRawPartitions', default: '64', allowed: '1–10000',
+    doc: 'Partitions of GAMESTREAM_KAFKA_TOPIC when it is created or verified.', parse: integer(1, 10_000) }),
+  v({ name: 'GAMESTREAM_KAFKA_ENRICHED_PARTITIONS', key: 'kafkaEnrichedPartitions', default: '64', allowed: '1–10000',
+    doc: 'Partitions of the enriched topic when it is created or verified.', parse: integer(1, 10_000) }),
+  v({ name: 'GAMESTREAM_KAFKA_DLQ_PARTITIONS', key: 'kafkaDlqPartitions', default: '8', allowed: '1–10000',
+    doc: 'Partitions of the dead-letter topic when it is created or verified.', parse: integer(1, 10_000) }),
   v({ name: 'GAMESTREAM_KAFKA_ENRICHED_TOPIC', key: 'kafkaEnrichedTopic', default: 'game-events-enriched', allowed: 'a topic name | off',
     doc: 'When GAMESTREAM_KAFKA_BROKERS is set, every event written to the warehouse is also published here as its JSON row, key user_id (at least once).', parse: topicOrOff }),
   v({ name: 'GAMESTREAM_KAFKA_DLQ_TOPIC', key: 'kafkaDlqTopic', default: 'game-events-dlq', allowed: 'a topic name | off',

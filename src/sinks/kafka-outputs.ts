@@ -8,8 +8,9 @@ import { readFile } from 'node:fs/promises';
 import kafkajs, { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 
 // kafkajs is CommonJS and Node cannot see this one as a named export.
-const { ConfigResourceTypes } = kafkajs;
+const { ConfigResourceTypes, CompressionTypes } = kafkajs;
 import { GamestreamError } from '../errors.ts';
+import { registerLz4Codec } from '../kafka/client.ts';
 import type { FlushFiles } from '../actors/protocol.ts';
 import type { Logger } from '../log.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
@@ -45,6 +46,7 @@ export class KafkaOutputs {
 
   constructor(opts: KafkaOutputsOptions) {
     this.o = opts;
+    registerLz4Codec();
     const kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, logLevel: logLevel.ERROR });
     this.kafka = kafka;
     // Not idempotent: kafkajs's idempotent producer loses its sequence numbers after a rejected record
@@ -130,7 +132,7 @@ export class KafkaOutputs {
     let bytes = 0;
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
-      await this.producer.send({ topic, acks: -1, messages: chunk });
+      await this.producer.send({ topic, acks: -1, compression: CompressionTypes.LZ4, messages: chunk });
       this.published[kind] += chunk.length;
       chunk = [];
       bytes = 0;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ENV_VARS, loadConfig } from '../../src/config/schema.ts';
+import { INGEST_ENV_VARS } from '../../src/ingest/config.ts';
 
 function error(env: Record<string, string>): string {
   try {
@@ -39,7 +40,9 @@ describe('config', () => {
     expect(msg).toContain('a whole number from 1 to 4096');
     expect(msg).toContain('GAMESTREAM_WINDOW_SIZE="1 minute"');
     expect(msg).toContain('a duration such as');
-    expect(error({ GAMESTREAM_SOURCE: 'kafka' })).toContain('GAMESTREAM_SOURCE="kafka"');
+    expect(error({ GAMESTREAM_SOURCE: 'kafka' })).toContain('GAMESTREAM_SOURCE=kafka needs GAMESTREAM_KAFKA_BROKERS');
+    expect(error({ GAMESTREAM_KAFKA_BROKERS: 'localhost' })).toContain('"localhost" is not host:port');
+    expect(loadConfig({ GAMESTREAM_SOURCE: 'kafka', GAMESTREAM_KAFKA_BROKERS: '127.0.0.1:9092,[::1]:9093', GAMESTREAM_WORKERS: '2' }).kafkaBrokers).toEqual(['127.0.0.1:9092', '[::1]:9093']);
     expect(error({ GAMESTREAM_WAREHOUSE: 'bigquery:p.d' })).toContain('duckdb:<path>');
     expect(error({ GAMESTREAM_LOG_LEVEL: 'loud' })).toContain('trace, debug, info');
   });
@@ -51,8 +54,8 @@ describe('config', () => {
     expect(error({ GAMESTREAM_TEST_CRASH_WORKER: '3:1', GAMESTREAM_WORKERS: '2' })).toContain('workers are numbered from 0');
   });
 
-  it('docs/OPERATIONS.md documents every env var', () => {
+  it('docs/OPERATIONS.md documents every env var, the tracking server\'s too', () => {
     const ops = readFileSync(new URL('../../docs/OPERATIONS.md', import.meta.url), 'utf8');
-    for (const v of ENV_VARS) expect(ops, v.name).toContain(`\`${v.name}\``);
+    for (const v of [...ENV_VARS, ...INGEST_ENV_VARS]) expect(ops, v.name).toContain(`\`${v.name}\``);
   });
 });

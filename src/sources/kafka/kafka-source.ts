@@ -6,6 +6,8 @@
  */
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { GamestreamError } from '../../errors.ts';
+import { registerLz4Codec } from '../../kafka/client.ts';
+import { ensureTopics, type TopicSpec } from '../../kafka/topics.ts';
 import type { Logger } from '../../log.ts';
 import type { RecordChunk, Source } from '../source.ts';
 
@@ -17,6 +19,8 @@ export interface KafkaSourceOptions {
   /** 'caught-up': finish like the end of a file once every partition reached its end offset at start. */
   stop: 'never' | 'caught-up';
   sessionTimeoutMs: number;
+  /** Topics to create when missing and verify when present (the raw topic first), or none. */
+  ensure: TopicSpec[];
   log: Logger;
 }
 
@@ -50,6 +54,8 @@ export class KafkaSource implements Source {
   constructor(opts: KafkaSourceOptions) {
     this.o = opts;
     this.name = `kafka:${opts.topic}`;
+    // The tracking server writes LZ4 batches; kafkajs only knows gzip by itself.
+    registerLz4Codec();
     this.kafka = new Kafka({
       clientId: opts.clientId,
       brokers: opts.brokers,
@@ -66,11 +72,17 @@ export class KafkaSource implements Source {
     const admin = this.kafka.admin();
     try {
       await admin.connect();
+      if (this.o.ensure.length > 0) {
+        for (const r of await ensureTopics(admin, this.o.ensure, { logger: this.o.log })) {
+          this.o.log.info({ topic: r.name, action: r.action, partitions: r.partitions }, 'kafka topic ready');
+        }
+      }
       const meta = await admin.fetchTopicMetadata({ topics: [this.o.topic] });
       this.partitionCount = meta.topics[0]?.partitions.length ?? 0;
       if (this.partitionCount === 0) throw new Error('the topic has no partitions');
       for (const o of await admin.fetchTopicOffsets(this.o.topic)) this.endOffsets.set(o.partition, Number(o.high));
     } catch (err) {
+      if ((err as { code?: string }).code === 'topic_invalid') throw err;
       throw new GamestreamError('source_unavailable', `cannot read Kafka topic ${this.o.topic} at ${this.o.brokers.join(',')}: ${(err as Error).message}`, { cause: err, retryable: true });
     } finally {
       await admin.disconnect().catch(() => undefined);

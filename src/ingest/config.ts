@@ -1,0 +1,172 @@
+/**
+ * Env vars of the tracking server (`gamestream ingest`), parsed once at start. A schema of its own, apart from
+ * src/config/schema.ts, because the tracking server and the daemon are deployed separately; it reuses the same
+ * parsers so that values and error messages read the same. All problems are reported together.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LOG_LEVELS } from '../config/schema.ts';
+import { byteSize, duration, fmtMs, integer, nonEmpty, oneOf, ValueError } from '../config/parsers.ts';
+import { GamestreamError } from '../errors.ts';
+import { parseKeyPairs, redactPair, type ApiKeyEntry } from './auth.ts';
+
+export interface IngestConfig {
+  brokers: string[];
+  host: string;
+  port: number;
+  topic: string;
+  maxBodyBytes: number;
+  maxBatchEvents: number;
+  maxEventBytes: number;
+  maxInflightBytes: number;
+  apiKeys: ApiKeyEntry[];
+  apiKeysFile: string | null;
+  ackTimeoutMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+interface VarSpec<K extends keyof IngestConfig> {
+  name: string;
+  key: K;
+  default: string;
+  /** Must be given (non-empty); the default then only shows what "unset" means. */
+  required?: boolean;
+  allowed: string;
+  doc: string;
+  parse: (raw: string) => IngestConfig[K];
+  /** Secrets are never echoed in full in an error. */
+  secret?: boolean;
+}
+
+function v<K extends keyof IngestConfig>(spec: VarSpec<K>): VarSpec<K> {
+  return spec;
+}
+
+function parseBrokers(raw: string): string[] {
+  const list = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (list.length === 0 || list.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) {
+    throw new ValueError('a comma-separated list of host:port, for example 127.0.0.1:9092,kafka-2:9092');
+  }
+  return list;
+}
+
+function parseHost(raw: string): string {
+  const s = nonEmpty(raw);
+  if (/[\s/]/.test(s)) throw new ValueError('a host name or IP address to listen on, for example 127.0.0.1 or 0.0.0.0');
+  return s;
+}
+
+function parseTopic(raw: string): string {
+  const s = raw.trim();
+  // Kafka's own rule for topic names.
+  if (!/^[a-zA-Z0-9._-]{1,249}$/.test(s) || s === '.' || s === '..') {
+    throw new ValueError('a Kafka topic name: 1–249 characters from a–z, A–Z, 0–9, ".", "_", "-"');
+  }
+  return s;
+}
+
+function parseKeysFile(raw: string): string | null {
+  return raw.trim() === '' ? null : resolve(raw.trim());
+}
+
+export const INGEST_ENV_VARS = [
+  v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'brokers', default: '', required: true, allowed: 'host:port[,host:port…] (required)',
+    doc: 'Kafka bootstrap brokers the tracking server produces to.', parse: parseBrokers }),
+  v({ name: 'GAMESTREAM_INGEST_HOST', key: 'host', default: '127.0.0.1', allowed: 'a host name or IP address',
+    doc: 'Address the tracking server listens on. 0.0.0.0 listens on every interface.', parse: parseHost }),
+  v({ name: 'GAMESTREAM_INGEST_PORT', key: 'port', default: '8088', allowed: '0–65535 (0: any free port)',
+    doc: 'TCP port of the tracking server.', parse: integer(0, 65_535) }),
+  v({ name: 'GAMESTREAM_INGEST_TOPIC', key: 'topic', default: 'game-events-raw', allowed: 'a Kafka topic name',
+    doc: 'Topic every accepted event is produced to, keyed by its user_id.', parse: parseTopic }),
+  v({ name: 'GAMESTREAM_INGEST_MAX_BODY_BYTES', key: 'maxBodyBytes', default: '5MiB', allowed: '1KiB–256MiB',
+    doc: 'Largest request body, both as sent and after gzip decompression; larger bodies get 413.', parse: byteSize(1024, 256 * 1024 ** 2) }),
+  v({ name: 'GAMESTREAM_INGEST_MAX_BATCH_EVENTS', key: 'maxBatchEvents', default: '1000', allowed: '1–1000000',
+    doc: 'Most events in one request; more get 413.', parse: integer(1, 1_000_000) }),
+  v({ name: 'GAMESTREAM_INGEST_MAX_EVENT_BYTES', key: 'maxEventBytes', default: '1MB', allowed: '1KiB–64MiB',
+    doc: 'Largest single event; a batch holding a larger one gets 413. Keep it below the topic\'s max.message.bytes (1 MB by default), which Kafka enforces on every produce.', parse: byteSize(1024, 64 * 1024 ** 2) }),
+  v({ name: 'GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES', key: 'maxInflightBytes', default: '64MiB', allowed: '1MiB–16GiB',
+    doc: 'Event bytes waiting for Kafka\'s acknowledgement, over all requests; a request that does not fit gets 503 with Retry-After at once.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
+  v({ name: 'GAMESTREAM_INGEST_API_KEYS', key: 'apiKeys', default: '', allowed: 'comma-separated app:key pairs (app: letters, digits, . _ -; key: 16–256 visible ASCII characters)', secret: true,
+    doc: 'API keys clients send in the X-Api-Key header, each with the app it belongs to. At least one key is needed, here or in GAMESTREAM_INGEST_API_KEYS_FILE.', parse: (raw) => parseKeyPairs(raw.split(','), 'pair') }),
+  v({ name: 'GAMESTREAM_INGEST_API_KEYS_FILE', key: 'apiKeysFile', default: '', allowed: 'a path to a file with one app:key per line, or empty',
+    doc: 'More API keys, one app:key per line (blank lines and # comments are skipped). Read once at start.', parse: parseKeysFile }),
+  v({ name: 'GAMESTREAM_INGEST_ACK_TIMEOUT', key: 'ackTimeoutMs', default: '5s', allowed: '100ms–2m',
+    doc: 'How long a request waits for Kafka to acknowledge its events before it is answered 503 with Retry-After.', parse: duration(100, 120_000) }),
+  v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),
+    doc: 'Level of the JSON logs on stderr (shared with the daemon).', parse: oneOf(LOG_LEVELS) }),
+] as const;
+
+/** A value as it may appear in an error: secrets shortened to what identifies them without revealing them. */
+function shown(spec: { secret?: boolean }, raw: string): string {
+  if (!spec.secret) return JSON.stringify(raw);
+  return JSON.stringify(raw.split(',').map(redactPair).join(','));
+}
+
+export function loadIngestConfig(env: NodeJS.ProcessEnv = process.env): IngestConfig {
+  const problems: string[] = [];
+  const cfg: Partial<Record<keyof IngestConfig, unknown>> = {};
+  for (const spec of INGEST_ENV_VARS) {
+    const given = env[spec.name];
+    if ('required' in spec && spec.required && (given === undefined || given.trim() === '')) {
+      problems.push(`${spec.name} is not set: expected ${spec.allowed}`);
+      continue;
+    }
+    const raw = given ?? spec.default;
+    try {
+      cfg[spec.key] = (spec.parse as (r: string) => unknown)(raw);
+    } catch (err) {
+      const allowed = err instanceof ValueError ? err.message : spec.allowed;
+      problems.push(`${spec.name}=${shown(spec, raw)} is not valid: expected ${allowed}`);
+    }
+  }
+  if (problems.length === 0) problems.push(...keyFileProblems(cfg as IngestConfig), ...crossFieldProblems(cfg as IngestConfig));
+  if (problems.length > 0) {
+    throw new GamestreamError('config_invalid', `invalid ingest configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return cfg as IngestConfig;
+}
+
+/** Adds the keys from GAMESTREAM_INGEST_API_KEYS_FILE to cfg.apiKeys; returns what was wrong with the file. */
+function keyFileProblems(cfg: IngestConfig): string[] {
+  if (cfg.apiKeysFile === null) return [];
+  let text: string;
+  try {
+    text = readFileSync(cfg.apiKeysFile, 'utf8');
+  } catch (err) {
+    return [`GAMESTREAM_INGEST_API_KEYS_FILE=${JSON.stringify(cfg.apiKeysFile)} cannot be read: ${(err as Error).message}`];
+  }
+  const lines = text.split(/\r?\n/);
+  try {
+    cfg.apiKeys = [...cfg.apiKeys, ...parseKeyPairs(lines, 'line')];
+  } catch (err) {
+    return [`GAMESTREAM_INGEST_API_KEYS_FILE=${JSON.stringify(cfg.apiKeysFile)} is not valid: expected ${(err as Error).message}`];
+  }
+  return [];
+}
+
+function crossFieldProblems(c: IngestConfig): string[] {
+  const out: string[] = [];
+  if (c.apiKeys.length === 0) {
+    out.push('no API key is configured: set GAMESTREAM_INGEST_API_KEYS (app:key,…) or GAMESTREAM_INGEST_API_KEYS_FILE, or every request would get 401');
+  }
+  const seen = new Map<string, string>();
+  for (const k of c.apiKeys) {
+    const other = seen.get(k.key);
+    if (other !== undefined && other !== k.app) {
+      out.push(`the API key ${redactPair(`${k.app}:${k.key}`).split(':')[1]} is given to two apps (${other} and ${k.app}); a key must identify one app`);
+    }
+    seen.set(k.key, k.app);
+  }
+  if (c.maxInflightBytes < c.maxBodyBytes) {
+    out.push(`GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES (${c.maxInflightBytes}) must be at least GAMESTREAM_INGEST_MAX_BODY_BYTES (${c.maxBodyBytes}), or a full-size request could never be accepted`);
+  }
+  if (c.maxEventBytes > c.maxBodyBytes) {
+    out.push(`GAMESTREAM_INGEST_MAX_EVENT_BYTES (${c.maxEventBytes}) exceeds GAMESTREAM_INGEST_MAX_BODY_BYTES (${c.maxBodyBytes})`);
+  }
+  return out;
+}
+
+/** One line for logs and the start banner; never contains a key. */
+export function describeIngestConfig(c: IngestConfig): string {
+  return `topic ${c.topic} at ${c.brokers.join(',')}, body ≤ ${c.maxBodyBytes} B, ≤ ${c.maxBatchEvents} events, ack timeout ${fmtMs(c.ackTimeoutMs)}, ${c.apiKeys.length} API key(s)`;
+}

@@ -1,0 +1,68 @@
+/**
+ * `gamestream ingest`: the tracking server as a process. Configured by the GAMESTREAM_* vars of
+ * src/ingest/config.ts. SIGINT/SIGTERM stops accepting, lets in-flight requests get their answer, disconnects
+ * the producer and returns 0; a second signal during that exits the process with 130 at once (nothing is lost: a client whose
+ * request was cut off did not get a 2xx and sends again).
+ *
+ * Also runnable on its own: `node src/ingest/main.ts`.
+ */
+import { createLogger } from '../log.ts';
+import { describeIngestConfig, loadIngestConfig } from './config.ts';
+import { startIngestServer } from './server.ts';
+
+/**
+ * Runs until SIGINT/SIGTERM. Throws a GamestreamError `config_invalid` for a bad configuration (exit code 2)
+ * and `ingest_listen_failed` when the port cannot be bound (exit code 1).
+ */
+export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const cfg = loadIngestConfig(env);
+  const log = createLogger(cfg.logLevel);
+  const server = await startIngestServer({ config: cfg, logger: log });
+  log.info({ url: server.url, topic: cfg.topic, brokers: cfg.brokers }, 'ingest server listening');
+  process.stdout.write(`[gamestream] ingest listening on ${server.url}/v1/events: ${describeIngestConfig(cfg)}\n`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // As the daemon does: at once, without waiting for the producer or open sockets.
+        process.stdout.write(`[gamestream] ${signal} again: exiting without waiting\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      process.stdout.write(`[gamestream] ${signal}: finishing requests in flight, then stopping\n`);
+      server.close().then(
+        () => {
+          const s = server.stats();
+          process.stdout.write(`[gamestream] ingest stopped: ${s.requests} requests, ${s.acceptedEvents} events accepted\n`);
+          cleanup();
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error({ err: (err as Error)?.message }, 'ingest shutdown failed');
+          cleanup();
+          resolve(1);
+        },
+      );
+    };
+    const cleanup = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+if (import.meta.main) {
+  runIngest().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const code = (err as { code?: string })?.code ?? 'internal';
+      process.stderr.write(`gamestream ingest: ${code}: ${(err as Error)?.message ?? String(err)}\n`);
+      process.exitCode = code === 'config_invalid' ? 2 : 1;
+    },
+  );
+}

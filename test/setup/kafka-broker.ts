@@ -1,0 +1,71 @@
+/**
+ * A throwaway local Kafka broker (scripts/kafka/start.sh) on free ports in a temp data dir, for the test suite's
+ * global setup and for benches. It is stopped by its pid (stop.sh checks the pid is still that broker), never
+ * by name, so other brokers on the machine are left alone.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SCRIPTS = fileURLToPath(new URL('../../scripts/kafka/', import.meta.url));
+
+export interface LocalBroker {
+  bootstrap: string;
+  dataDir: string;
+  pid: number;
+  startMs: number;
+}
+
+/** A port nobody listens on right now (the kernel picks it; the tiny race with other processes is retried). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function runStart(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(join(SCRIPTS, 'start.sh'), args, { encoding: 'utf8', timeout: 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function startLocalBroker(): Promise<LocalBroker> {
+  let lastErr = '';
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gamestream-kafka-test-'));
+    const [port, cport] = [await freePort(), await freePort()];
+    const t0 = performance.now();
+    const r = await runStart(['--port', String(port), '--controller-port', String(cport), '--data-dir', dataDir]);
+    const startMs = performance.now() - t0;
+    const vars = Object.fromEntries(r.stdout.trim().split('\n').filter((l) => l.includes('=')).map((l) => {
+      const i = l.indexOf('=');
+      return [l.slice(0, i), l.slice(i + 1)];
+    }));
+    if (r.code === 0 && vars.KAFKA_BOOTSTRAP && vars.KAFKA_PID) {
+      return { bootstrap: vars.KAFKA_BOOTSTRAP, dataDir, pid: Number(vars.KAFKA_PID), startMs };
+    }
+    // start.sh stops its own broker when it fails; only the folder is left to remove.
+    rmSync(dataDir, { recursive: true, force: true });
+    lastErr = `scripts/kafka/start.sh exited ${r.code}:\n${r.stderr.trim().split('\n').slice(-30).join('\n')}`;
+  }
+  throw new Error(`could not start a local Kafka broker (Java 17+ and Maven are needed on first use):\n${lastErr}`);
+}
+
+/** Stops the broker by its recorded pid and removes its data dir. Synchronous, so it also works at process exit. */
+export function stopLocalBroker(b: LocalBroker): void {
+  spawnSync(join(SCRIPTS, 'stop.sh'), ['--data-dir', b.dataDir, '--remove-data'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  // stop.sh removes the dir only when it looks like a broker's; make sure nothing is left either way.
+  rmSync(b.dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,37 @@
+/**
+ * Vitest global setup: one real Kafka broker for the whole `vitest run`, shared by every test file through
+ * `inject('kafkaBrokers')`. With GAMESTREAM_KAFKA_BROKERS set, that broker is used and nothing is started.
+ * Tests never mock Kafka; each test creates topics with a random suffix so files running in parallel do not meet.
+ */
+import type { TestProject } from 'vitest/node';
+import { startLocalBroker, stopLocalBroker, type LocalBroker } from './kafka-broker.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Bootstrap address (host:port[,host:port…]) of the test broker. */
+    kafkaBrokers: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => void> {
+  const given = process.env.GAMESTREAM_KAFKA_BROKERS?.trim();
+  if (given) {
+    project.provide('kafkaBrokers', given);
+    return () => {};
+  }
+  const broker: LocalBroker = await startLocalBroker();
+  process.stderr.write(`[kafka] test broker ${broker.bootstrap} (pid ${broker.pid}) ready in ${(broker.startMs / 1000).toFixed(1)} s\n`);
+  project.provide('kafkaBrokers', broker.bootstrap);
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    stopLocalBroker(broker);
+  };
+  // Teardown runs after failed tests too; this covers a vitest process that exits without reaching it.
+  process.once('exit', stop);
+  return () => {
+    process.off('exit', stop);
+    stop();
+  };
+}
