@@ -6,9 +6,30 @@
  *
  * Also runnable on its own: `node src/ingest/main.ts`.
  */
-import { createLogger } from '../log.ts';
+import { createKafka } from '../kafka/client.ts';
+import { ensureTopics, SEED_TOPICS } from '../kafka/topics.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { describeIngestConfig, loadIngestConfig } from './config.ts';
 import { startIngestServer } from './server.ts';
+
+/**
+ * A fresh cluster (auto-creation off, as it should be) has no topic yet, and every produce would fail: create
+ * it with the seed's layout, or verify it. When Kafka is not reachable the server starts anyway and answers 503
+ * until it is.
+ */
+async function ensureRawTopic(brokers: string[], topic: string, log: Logger): Promise<void> {
+  const admin = createKafka({ brokers, logger: log }).admin();
+  try {
+    await admin.connect();
+    const [r] = await ensureTopics(admin, [{ ...SEED_TOPICS.raw, name: topic }], { logger: log });
+    log.info({ topic, action: r.action, partitions: r.partitions }, 'ingest topic ready');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'topic_invalid') throw err;
+    log.warn({ topic, err: (err as Error).message }, 'could not create or check the topic; requests get 503 until Kafka answers');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
 
 /**
  * Runs until SIGINT/SIGTERM. Throws a GamestreamError `config_invalid` for a bad configuration (exit code 2)
@@ -17,6 +38,7 @@ import { startIngestServer } from './server.ts';
 export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = loadIngestConfig(env);
   const log = createLogger(cfg.logLevel);
+  await ensureRawTopic(cfg.brokers, cfg.topic, log);
   const server = await startIngestServer({ config: cfg, logger: log });
   log.info({ url: server.url, topic: cfg.topic, brokers: cfg.brokers }, 'ingest server listening');
   process.stdout.write(`[gamestream] ingest listening on ${server.url}/v1/events: ${describeIngestConfig(cfg)}\n`);

@@ -62,7 +62,9 @@ export class KafkaSource implements Source {
       logLevel: logLevel.WARN,
       logCreator: () => ({ level, log }) => {
         const { message, ...rest } = log as { message: string };
-        const fn = level <= logLevel.ERROR ? 'error' : 'warn';
+        // kafkajs reports retriable broker answers (a coordinator still loading) at ERROR; fatal ones arrive as
+        // a CRASH event, handled below, so its log lines are warnings here.
+        const fn = 'warn';
         opts.log[fn]({ kafka: rest }, `kafka: ${message}`);
       },
     });
