@@ -15,6 +15,7 @@ export interface IngestConfig {
   host: string;
   port: number;
   topic: string;
+  topicPartitions: number;
   maxBodyBytes: number;
   maxBatchEvents: number;
   maxEventBytes: number;
@@ -78,6 +79,8 @@ export const INGEST_ENV_VARS = [
     doc: 'TCP port of the tracking server.', parse: integer(0, 65_535) }),
   v({ name: 'GAMESTREAM_INGEST_TOPIC', key: 'topic', default: 'game-events-raw', allowed: 'a Kafka topic name',
     doc: 'Topic every accepted event is produced to, keyed by its user_id.', parse: parseTopic }),
+  v({ name: 'GAMESTREAM_KAFKA_RAW_PARTITIONS', key: 'topicPartitions', default: '64', allowed: '1–10000',
+    doc: 'Partitions of the raw topic when it is created at start, or the least it must have when it exists.', parse: integer(1, 10_000) }),
   v({ name: 'GAMESTREAM_INGEST_MAX_BODY_BYTES', key: 'maxBodyBytes', default: '5MiB', allowed: '1KiB–256MiB',
     doc: 'Largest request body, both as sent and after gzip decompression; larger bodies get 413.', parse: byteSize(1024, 256 * 1024 ** 2) }),
   v({ name: 'GAMESTREAM_INGEST_MAX_BATCH_EVENTS', key: 'maxBatchEvents', default: '1000', allowed: '1–1000000',

@@ -17,11 +17,11 @@ import { startIngestServer } from './server.ts';
  * it with the seed's layout, or verify it. When Kafka is not reachable the server starts anyway and answers 503
  * until it is.
  */
-async function ensureRawTopic(brokers: string[], topic: string, log: Logger): Promise<void> {
+async function ensureRawTopic(brokers: string[], topic: string, partitions: number, log: Logger): Promise<void> {
   const admin = createKafka({ brokers, logger: log }).admin();
   try {
     await admin.connect();
-    const [r] = await ensureTopics(admin, [{ ...SEED_TOPICS.raw, name: topic }], { logger: log });
+    const [r] = await ensureTopics(admin, [{ ...SEED_TOPICS.raw, name: topic, partitions }], { logger: log });
     log.info({ topic, action: r.action, partitions: r.partitions }, 'ingest topic ready');
   } catch (err) {
     if ((err as { code?: string }).code === 'topic_invalid') throw err;
@@ -38,7 +38,7 @@ async function ensureRawTopic(brokers: string[], topic: string, log: Logger): Pr
 export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = loadIngestConfig(env);
   const log = createLogger(cfg.logLevel);
-  await ensureRawTopic(cfg.brokers, cfg.topic, log);
+  await ensureRawTopic(cfg.brokers, cfg.topic, cfg.topicPartitions, log);
   const server = await startIngestServer({ config: cfg, logger: log });
   log.info({ url: server.url, topic: cfg.topic, brokers: cfg.brokers }, 'ingest server listening');
   process.stdout.write(`[gamestream] ingest listening on ${server.url}/v1/events: ${describeIngestConfig(cfg)}\n`);

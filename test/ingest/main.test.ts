@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { API_KEY, brokers, createTopic, topicCount, uniqueTopic } from './support.ts';
+import { API_KEY, brokers, createTopic, topicCount, uniqueTopic, withAdmin } from './support.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/ingest/main.ts', import.meta.url));
 
@@ -30,7 +30,7 @@ describe('runIngest', () => {
     await createTopic(topic, 2);
     const p = start({
       GAMESTREAM_KAFKA_BROKERS: brokers().join(','), GAMESTREAM_INGEST_PORT: '0', GAMESTREAM_INGEST_TOPIC: topic,
-      GAMESTREAM_INGEST_API_KEYS: `game:${API_KEY}`, GAMESTREAM_LOG_LEVEL: 'warn',
+      GAMESTREAM_INGEST_API_KEYS: `game:${API_KEY}`, GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_KAFKA_RAW_PARTITIONS: '2',
     });
     try {
       await waitFor('the listening line', () => /listening on (http:\S+)\/v1\/events/.test(p.out()));
@@ -63,6 +63,25 @@ describe('runIngest', () => {
     } finally {
       p.child.kill('SIGKILL');
     }
+  });
+
+  it('creates its topic when the cluster has none, and refuses one with too few partitions', async () => {
+    const topic = uniqueTopic('ingest-create');
+    const env = {
+      GAMESTREAM_KAFKA_BROKERS: brokers().join(','), GAMESTREAM_INGEST_PORT: '0', GAMESTREAM_INGEST_TOPIC: topic,
+      GAMESTREAM_INGEST_API_KEYS: `game:${API_KEY}`, GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_KAFKA_RAW_PARTITIONS: '3',
+    };
+    const p = start(env);
+    try {
+      await waitFor('the listening line', () => /listening on http/.test(p.out()));
+      const meta = await withAdmin((a) => a.fetchTopicMetadata({ topics: [topic] }));
+      expect(meta.topics[0].partitions.length).toBe(3);
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+    const q = start({ ...env, GAMESTREAM_KAFKA_RAW_PARTITIONS: '8' });
+    expect(await q.exited).toBe(1);
+    expect(q.out()).toMatch(/topic_invalid.*has 3 partitions.*8/s);
   });
 
   it('exits 2 on a bad configuration, naming the variable', async () => {
