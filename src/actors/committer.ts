@@ -32,6 +32,8 @@ export interface CommitterOptions {
   onFatal: (err: unknown) => void;
   /** Runs after a commit, before its row files are removed (copies to Kafka). Retried like the commit. */
   afterCommit?: (files: FlushFiles[]) => Promise<void>;
+  /** Test-only: a slow warehouse. */
+  commitDelayMs?: number;
 }
 
 export class Committer {
@@ -123,6 +125,7 @@ export class Committer {
     const checkpoints = [...latest.values()];
     const files = batch.map((f) => f.files);
     const started = Date.now();
+    if (this.o.commitDelayMs) await sleep(this.o.commitDelayMs);
     await this.retrying('warehouse commit', 'warehouse_write_failed', () =>
       this.wh.commit({ files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput() }),
     );

@@ -87,6 +87,7 @@ export class Supervisor {
       onRetry: (err, attempt) => this.o.log.warn({ err, attempt }, 'warehouse commit failed; retrying'),
       onFatal: (err) => this.fail(err),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
+      commitDelayMs: opts.config.testCommitDelayMs,
     });
   }
 

@@ -48,6 +48,7 @@ export interface Config {
   generatorSeed: number | null;
   generatorBadShare: number;
   testCrashWorker: { worker: number; afterBatches: number; always: boolean } | null;
+  testCommitDelayMs: number;
   kafkaBrokers: string[];
   kafkaTopic: string;
   kafkaGroup: string;
@@ -191,6 +192,8 @@ export const ENV_VARS = [
     doc: 'Seed of the generator, for reproducible demos.', parse: (raw) => (raw.trim() === '' ? null : integer(0, 2 ** 32 - 1)(raw)) }),
   v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.01', allowed: '0–1',
     doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: share }),
+  v({ name: 'GAMESTREAM_TEST_COMMIT_DELAY', key: 'testCommitDelayMs', default: '0', allowed: '0–1m, for tests only',
+    doc: 'Fault injection for tests: every warehouse commit waits this long first, as a slow warehouse would.', parse: duration(0, 60_000) }),
   v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'kafkaBrokers', default: '', allowed: 'host:port[,host:port…]',
     doc: 'Kafka bootstrap servers; required when GAMESTREAM_SOURCE=kafka.', parse: brokers }),
   v({ name: 'GAMESTREAM_KAFKA_TOPIC', key: 'kafkaTopic', default: 'game-events-raw', allowed: 'a Kafka topic name',

@@ -170,4 +170,24 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(kills, 'the daemon was never killed mid-run').toBeGreaterThanOrEqual(2);
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
   }, 2 * TIMEOUT);
+
+  it('a slow warehouse: the source waits, memory stays bounded, nothing is lost', async () => {
+    const topic = `slow-${Date.now()}`;
+    await produceDataset(topic);
+    const wh = join(dir, 'slow.duckdb');
+    const r = await runEngine(
+      settings(topic, wh, `g-${topic}`, {
+        // Every commit takes 400 ms more and only 8 MiB may wait for one: the topic holds far more than that.
+        GAMESTREAM_TEST_COMMIT_DELAY: '400ms', GAMESTREAM_MAX_UNCOMMITTED_BYTES: '8MiB', GAMESTREAM_FLUSH_INTERVAL: '100ms',
+        GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off', GAMESTREAM_LOG_LEVEL: 'debug',
+      }),
+      TIMEOUT - 10_000,
+    );
+    expect(r.code, describeRun(r)).toBe(0);
+    // The replay buffer never held more than its limit plus one batch, so the source really waited.
+    expect(r.stderr).toMatch(/source waited/);
+    const peak = Math.max(...[...r.stderr.matchAll(/"retainedMB":(\d+)/g)].map((m) => Number(m[1])));
+    expect(peak).toBeLessThanOrEqual(8 * 1.05 + 2.2);
+    expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
+  });
 });
