@@ -171,27 +171,53 @@ export class Supervisor {
     }
   }
 
+  private heldBytes(): number {
+    return this.slots.reduce((a, s) => a + s.retainedBytes + s.pendingBytes, 0);
+  }
+
+  /**
+   * Queues a batch for its worker and returns at once unless the supervisor already holds its byte limit
+   * (batches kept for replay plus batches waiting). A worker that falls behind only backs up its own queue;
+   * with Kafka its partitions are paused meanwhile, so the others keep flowing.
+   */
   private async send(batch: SealedBatch, receivedAtMs: number): Promise<void> {
     const slot = this.slots[batch.worker];
-    const retainedBytes = () => this.slots.reduce((a, s) => a + s.retainedBytes, 0);
-    // An oversized batch still goes through once nothing else is held, or it would wait forever.
-    const roomFor = () => {
-      const held = retainedBytes();
-      return held === 0 || held + batch.bytes <= this.cfg.maxUncommittedBytes;
-    };
     const t0 = Date.now();
-    await this.waitFor(() => this.stopRequested || (slot.ready && slot.inflight < this.cfg.mailboxBatches && roomFor()));
+    // An oversized batch still goes through once nothing else is held, or it would wait forever.
+    await this.waitFor(() => this.stopRequested || this.heldBytes() === 0 || this.heldBytes() + batch.bytes <= this.cfg.maxUncommittedBytes);
     const waited = Date.now() - t0;
-    if (waited > 50) this.o.log.debug({ worker: slot.index, waited, mailbox: slot.inflight, retainedMB: Math.round(retainedBytes() / 1e6) }, 'source waited');
+    if (waited > 50) this.o.log.debug({ worker: slot.index, waited, retainedMB: Math.round(this.heldBytes() / 1e6) }, 'source waited');
     if (this.stopRequested && !this.endRequested) return; // not sent: re-read from the checkpoint next start
-    const r = { seq: ++this.seq, receivedAtMs, batch };
-    slot.retain(r);
-    slot.sendBatch(r);
+    slot.enqueue({ seq: ++this.seq, receivedAtMs, batch });
+    this.pumpSlot(slot);
+  }
+
+  /** Moves queued batches into the worker's mailbox while it has room, and pauses or resumes its partitions. */
+  private pumpSlot(slot: WorkerSlot): void {
+    if (!slot.ready) return;
+    while (slot.inflight < this.cfg.mailboxBatches) {
+      const r = slot.dequeue();
+      if (!r) break;
+      slot.retain(r);
+      slot.sendBatch(r);
+    }
+    const { pause, resume } = this.o.source;
+    if (!pause || !resume) return;
+    // Hysteresis: pause when the mailbox is full with more waiting, resume once it is half empty.
+    if (!slot.paused && slot.pendingCount > 0) {
+      slot.paused = true;
+      pause.call(this.o.source, this.partitionsOf(slot.index));
+    } else if (slot.paused && slot.pendingCount === 0 && slot.inflight <= this.cfg.mailboxBatches / 2) {
+      slot.paused = false;
+      resume.call(this.o.source, this.partitionsOf(slot.index));
+    }
   }
 
   private async finish(): Promise<void> {
     if (this.fatal) return;
     if (this.endRequested) {
+      // Every queued batch must reach its worker before the end of input does.
+      await this.waitFor(() => this.slots.every((s) => s.pendingCount === 0));
       this.endPosted = true;
       for (const s of this.slots) if (s.ready) s.post({ t: 'end' });
       await this.waitFor(() => this.slots.every((s) => s.ended));
@@ -257,6 +283,7 @@ export class Supervisor {
     slot.ready = true;
     // Replay everything sent to this worker that is not yet durable; actors skip what they already have.
     for (const r of slot.retained) slot.sendBatch(r);
+    this.pumpSlot(slot);
     if (this.endPosted) slot.post({ t: 'end' });
     else if (this.drainRequested) slot.post({ t: 'drain' });
     this.notify();
@@ -266,6 +293,7 @@ export class Supervisor {
     switch (msg.t) {
       case 'processed':
         slot.inflight--;
+        this.pumpSlot(slot);
         this.notify();
         return;
       case 'flush':

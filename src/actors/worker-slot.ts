@@ -22,6 +22,11 @@ export class WorkerSlot {
   inflight = 0;
   retained: RetainedBatch[] = [];
   retainedBytes = 0;
+  /** Batches routed to this worker that wait for room in its mailbox, oldest first. */
+  private pending: RetainedBatch[] = [];
+  pendingBytes = 0;
+  /** Its partitions are paused at the source (Kafka) while it is behind. */
+  paused = false;
   ended = false;
   drained = false;
   /** Set while the supervisor itself stops the thread, so its exit is not taken for a crash. */
@@ -63,6 +68,21 @@ export class WorkerSlot {
     this.inflight++;
     const { data, index, offsets } = r.batch;
     this.post({ t: 'batch', seq: r.seq, receivedAtMs: r.receivedAtMs, data, index, offsets });
+  }
+
+  enqueue(r: RetainedBatch): void {
+    this.pending.push(r);
+    this.pendingBytes += r.batch.bytes;
+  }
+
+  dequeue(): RetainedBatch | undefined {
+    const r = this.pending.shift();
+    if (r) this.pendingBytes -= r.batch.bytes;
+    return r;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
   }
 
   retain(r: RetainedBatch): void {

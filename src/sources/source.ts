@@ -30,6 +30,9 @@ export interface Source {
   readonly partitionCount?: number;
   /** Where each partition resumes (from the warehouse checkpoints); called before the first next(). */
   resumeFrom?(nextOffsets: Map<number, number>): void;
+  /** Stop and restart fetching these partitions (Kafka), while the worker that owns them is behind. */
+  pause?(partitions: number[]): void;
+  resume?(partitions: number[]): void;
   /** Rows up to these offsets are durably in the warehouse (Kafka: commit them to the group). */
   durable?(nextOffsets: Map<number, number>): void;
   /** Bytes read so far and total (when known), for progress. */

@@ -171,7 +171,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
   }, 2 * TIMEOUT);
 
-  it('a slow warehouse: the source waits, memory stays bounded, nothing is lost', async () => {
+  it('a slow warehouse and slow workers: partitions pause, the source waits, memory stays bounded, nothing is lost', async () => {
     const topic = `slow-${Date.now()}`;
     await produceDataset(topic);
     const wh = join(dir, 'slow.duckdb');
@@ -180,12 +180,15 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
         // Every commit takes 400 ms more and only 8 MiB may wait for one: the topic holds far more than that.
         GAMESTREAM_TEST_COMMIT_DELAY: '400ms', GAMESTREAM_MAX_UNCOMMITTED_BYTES: '8MiB', GAMESTREAM_FLUSH_INTERVAL: '100ms',
         GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off', GAMESTREAM_LOG_LEVEL: 'debug',
+        // A one-batch mailbox makes the workers fall behind the fetch, so their partitions get paused.
+        GAMESTREAM_MAILBOX_BATCHES: '1', GAMESTREAM_BATCH_RECORDS: '200',
       }),
       TIMEOUT - 10_000,
     );
     expect(r.code, describeRun(r)).toBe(0);
     // The replay buffer never held more than its limit plus one batch, so the source really waited.
     expect(r.stderr).toMatch(/source waited/);
+    expect(r.stderr).toMatch(/kafka partitions paused/);
     const peak = Math.max(...[...r.stderr.matchAll(/"retainedMB":(\d+)/g)].map((m) => Number(m[1])));
     expect(peak).toBeLessThanOrEqual(8 * 1.05 + 2.2);
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);

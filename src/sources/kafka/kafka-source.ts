@@ -41,7 +41,7 @@ export class KafkaSource implements Source {
   private readonly o: KafkaSourceOptions;
   private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
-  private resume = new Map<number, number>();
+  private resumeAt = new Map<number, number>();
   private endOffsets = new Map<number, number>();
   private readonly position = new Map<number, number>();
   private queue: PendingBatch[] = [];
@@ -92,7 +92,7 @@ export class KafkaSource implements Source {
   }
 
   resumeFrom(nextOffsets: Map<number, number>): void {
-    this.resume = new Map(nextOffsets);
+    this.resumeAt = new Map(nextOffsets);
     for (const [p, o] of nextOffsets) this.position.set(p, o);
   }
 
@@ -112,7 +112,7 @@ export class KafkaSource implements Source {
       const assigned = e.payload.memberAssignment[this.o.topic] ?? [];
       this.o.log.info({ partitions: assigned.length }, 'kafka partitions assigned');
       // The warehouse decides where each partition resumes, whatever the group committed.
-      for (const p of assigned) consumer.seek({ topic: this.o.topic, partition: p, offset: String(this.resume.get(p) ?? 0) });
+      for (const p of assigned) consumer.seek({ topic: this.o.topic, partition: p, offset: String(this.resumeAt.get(p) ?? 0) });
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.fail(e.payload.error);
@@ -192,6 +192,15 @@ export class KafkaSource implements Source {
     this.position.set(b.partition, b.offsets[n - 1] + 1);
     b.done();
     return { data, starts, ends, count: n, firstIndex: 0, keys: null, partitions, offsets };
+  }
+
+  pause(partitions: number[]): void {
+    this.consumer?.pause([{ topic: this.o.topic, partitions }]);
+    this.o.log.debug({ partitions: partitions.length }, 'kafka partitions paused: their worker is behind');
+  }
+
+  resume(partitions: number[]): void {
+    this.consumer?.resume([{ topic: this.o.topic, partitions }]);
   }
 
   durable(nextOffsets: Map<number, number>): void {

@@ -1,0 +1,111 @@
+/**
+ * Env vars of the daily ETL, parsed once. Shaped like ENV_VARS in src/config/schema.ts and using the same
+ * parsers, so values and error messages read the same; every problem is reported together.
+ */
+import { boolFlag, duration, integer, ValueError } from '../config/parsers.ts';
+import { GamestreamError } from '../errors.ts';
+import { parseCron, type CronSchedule } from './cron.ts';
+import { resolve } from 'node:path';
+
+export interface EtlConfig {
+  enabled: boolean;
+  schedule: CronSchedule;
+  catchup: boolean;
+  pokeIntervalMs: number;
+  sensorTimeoutMs: number;
+  retries: number;
+  retryDelayMs: number;
+  allowedLatenessMs: number;
+  mlWebhook: string | null;
+  alertWebhook: string | null;
+  exportDir: string;
+  maxNullRate: number;
+}
+
+interface VarSpec<K extends keyof EtlConfig> {
+  name: string;
+  key: K;
+  default: string;
+  allowed: string;
+  doc: string;
+  parse: (raw: string) => EtlConfig[K];
+}
+
+function v<K extends keyof EtlConfig>(spec: VarSpec<K>): VarSpec<K> {
+  return spec;
+}
+
+function cron(raw: string): CronSchedule {
+  try {
+    return parseCron(raw);
+  } catch (err) {
+    throw new ValueError(`a 5-field cron expression in UTC (minute hour day-of-month month day-of-week; *, lists, ranges, steps): ${(err as Error).message}`);
+  }
+}
+
+function urlOrEmpty(raw: string): string | null {
+  const s = raw.trim();
+  if (s === '') return null;
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ValueError('an http:// or https:// URL, or empty');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValueError('an http:// or https:// URL, or empty');
+  return s;
+}
+
+function dirPath(raw: string): string {
+  if (raw.trim() === '') throw new ValueError('a directory path');
+  return resolve(raw.trim());
+}
+
+function share(raw: string): number {
+  const n = Number(raw.trim());
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new ValueError('a fraction from 0 to 1');
+  return n;
+}
+
+export const ETL_ENV_VARS = [
+  v({ name: 'GAMESTREAM_ETL', key: 'enabled', default: 'on', allowed: 'on | off',
+    doc: 'Run the daily ETL scheduler inside the daemon (level and user metrics, quality checks, feature export).', parse: boolFlag }),
+  v({ name: 'GAMESTREAM_ETL_SCHEDULE', key: 'schedule', default: '0 2 * * *', allowed: '5-field cron, UTC',
+    doc: 'When the daily run fires; each run processes the UTC day before the firing day.', parse: cron }),
+  v({ name: 'GAMESTREAM_ETL_CATCHUP', key: 'catchup', default: 'on', allowed: 'on | off',
+    doc: 'At start, run the days missed since the last successful day in etl_runs (or only the latest due day when there is none).', parse: boolFlag }),
+  v({ name: 'GAMESTREAM_ETL_POKE_INTERVAL', key: 'pokeIntervalMs', default: '5m', allowed: '10ms–1h',
+    doc: 'How often the wait_for_data sensor checks whether the day is complete.', parse: duration(10, 3_600_000) }),
+  v({ name: 'GAMESTREAM_ETL_SENSOR_TIMEOUT', key: 'sensorTimeoutMs', default: '1h', allowed: '0–7d',
+    doc: 'How long wait_for_data waits for the day to complete before the run fails.', parse: duration(0, 7 * 86_400_000) }),
+  v({ name: 'GAMESTREAM_ETL_RETRIES', key: 'retries', default: '2', allowed: '0–20',
+    doc: 'Retries per task after its first failed attempt.', parse: integer(0, 20) }),
+  v({ name: 'GAMESTREAM_ETL_RETRY_DELAY', key: 'retryDelayMs', default: '5m', allowed: '0–1d',
+    doc: 'Wait between attempts of a task.', parse: duration(0, 86_400_000) }),
+  v({ name: 'GAMESTREAM_ETL_ALLOWED_LATENESS', key: 'allowedLatenessMs', default: '60s', allowed: '0–1d',
+    doc: 'A day counts as complete once a source watermark has passed its end by this much.', parse: duration(0, 86_400_000) }),
+  v({ name: 'GAMESTREAM_ETL_ML_WEBHOOK', key: 'mlWebhook', default: '', allowed: 'an http(s) URL, or empty (skip)',
+    doc: 'On Sundays (by the processed day) a JSON POST here starts the difficulty-prediction training.', parse: urlOrEmpty }),
+  v({ name: 'GAMESTREAM_ETL_ALERT_WEBHOOK', key: 'alertWebhook', default: '', allowed: 'an http(s) URL, or empty',
+    doc: 'A task that fails after all its retries is POSTed here as JSON.', parse: urlOrEmpty }),
+  v({ name: 'GAMESTREAM_ETL_EXPORT_DIR', key: 'exportDir', default: './data/features', allowed: 'a directory path',
+    doc: 'Where export_features writes level_features/date=D/part-0.parquet.', parse: dirPath }),
+  v({ name: 'GAMESTREAM_ETL_MAX_NULL_RATE', key: 'maxNullRate', default: '0.05', allowed: 'a fraction from 0 to 1',
+    doc: 'Largest share of a day\'s events with NULL country or device_category that passes the quality check (1 turns it off).', parse: share }),
+] as const;
+
+export function loadEtlConfig(env: NodeJS.ProcessEnv = process.env): EtlConfig {
+  const problems: string[] = [];
+  const cfg: Partial<Record<keyof EtlConfig, unknown>> = {};
+  for (const spec of ETL_ENV_VARS) {
+    const raw = env[spec.name] ?? spec.default;
+    try {
+      cfg[spec.key] = (spec.parse as (r: string) => unknown)(raw);
+    } catch (err) {
+      const allowed = err instanceof ValueError ? err.message : spec.allowed;
+      problems.push(`${spec.name}=${JSON.stringify(raw)} is not valid: expected ${allowed}`);
+    }
+  }
+  if (problems.length > 0) throw new GamestreamError('config_invalid', `invalid ETL configuration:\n  ${problems.join('\n  ')}`);
+  return cfg as EtlConfig;
+}

@@ -1,0 +1,111 @@
+/**
+ * How the ETL reaches the warehouse. Inside the daemon the engine owns the only DuckDB connection, so the ETL
+ * never opens one: it is handed an EtlWarehouse. Each `exec` call may hold a whole `BEGIN … COMMIT`; whoever
+ * implements the interface must run one call without interleaving other statements on the same connection.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { GamestreamError } from '../errors.ts';
+
+export interface EtlWarehouse {
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  exec(sql: string): Promise<void>;
+}
+
+/** BIGINT arrives as bigint; the ETL's numbers all fit a double, and tests compare plain numbers. */
+function plain(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  return v;
+}
+
+export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
+  return {
+    async query(sql) {
+      const r = await conn.runAndReadAll(sql);
+      return r.getRowObjectsJS().map((row) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, val] of Object.entries(row)) out[k] = plain(val);
+        return out;
+      });
+    },
+    async exec(sql) {
+      try {
+        await conn.run(sql);
+      } catch (err) {
+        // A failed statement leaves DuckDB's transaction open but aborted; close it within this same call so
+        // the connection is usable by the next caller (the engine's commit, in the daemon).
+        if (/^\s*BEGIN/i.test(sql)) await conn.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    },
+  };
+}
+
+/** Runs statements as one transaction in a single exec call (see the header: no interleaving). */
+export async function execTransaction(wh: EtlWarehouse, statements: string[]): Promise<void> {
+  try {
+    await wh.exec(`BEGIN TRANSACTION;\n${statements.map((s) => `${s.trim().replace(/;$/, '')};`).join('\n')}\nCOMMIT;`);
+  } catch (err) {
+    throw new GamestreamError('warehouse_write_failed', `ETL transaction failed: ${(err as Error).message}`, { cause: err, retryable: true });
+  }
+}
+
+export function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+export const ETL_DDL = [
+  `CREATE TABLE IF NOT EXISTS level_metrics (
+    level_id BIGINT NOT NULL, date DATE NOT NULL, attempts BIGINT, completions BIGINT, pass_rate DOUBLE,
+    avg_moves DOUBLE, avg_time_seconds DOUBLE, p50_moves BIGINT, p95_moves BIGINT, unique_players BIGINT,
+    booster_usage_rate DOUBLE, retry_rate DOUBLE)`,
+  `CREATE TABLE IF NOT EXISTS user_daily_metrics (
+    user_id VARCHAR NOT NULL, date DATE NOT NULL, sessions BIGINT, events BIGINT, levels_played BIGINT,
+    levels_completed BIGINT, playtime_minutes DOUBLE, revenue_usd DOUBLE)`,
+  `CREATE TABLE IF NOT EXISTS etl_checks (
+    date DATE NOT NULL, check_name VARCHAR NOT NULL, passed BOOLEAN, status VARCHAR NOT NULL, value DOUBLE,
+    threshold DOUBLE, run_id VARCHAR NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS etl_runs (
+    run_id VARCHAR NOT NULL, date DATE NOT NULL, task VARCHAR NOT NULL, attempt INTEGER NOT NULL,
+    status VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, rows_written BIGINT, error VARCHAR)`,
+];
+
+/** Creates the ETL's own tables. The engine's tables (events, …) are the engine's to create. */
+export async function ensureEtlTables(wh: EtlWarehouse): Promise<void> {
+  for (const ddl of ETL_DDL) await wh.exec(ddl);
+}
+
+// ---- UTC days as 'YYYY-MM-DD' strings -------------------------------------------------------------------
+
+const DAY_MS = 86_400_000;
+
+export function isDay(s: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return false;
+  const t = Date.parse(`${s}T00:00:00Z`);
+  return Number.isFinite(t) && new Date(t).toISOString().slice(0, 10) === s;
+}
+
+export function dayStartMs(day: string): number {
+  return Date.parse(`${day}T00:00:00Z`);
+}
+
+export function dayOf(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+export function addDays(day: string, n: number): string {
+  return dayOf(dayStartMs(day) + n * DAY_MS);
+}
+
+/** 0 = Sunday, as Date#getUTCDay. */
+export function weekday(day: string): number {
+  return new Date(dayStartMs(day)).getUTCDay();
+}
+
+export function sqlDate(day: string): string {
+  return `DATE '${day}'`;
+}
+
+/** A TIMESTAMP literal for an epoch-ms instant (warehouse timestamps are naive UTC). */
+export function sqlTimestamp(ms: number): string {
+  return `TIMESTAMP '${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}'`;
+}
