@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { compareWarehouse } from '../support/truth/compare.ts';
@@ -191,6 +192,32 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(r.stderr).toMatch(/kafka partitions paused/);
     const peak = Math.max(...[...r.stderr.matchAll(/"retainedMB":(\d+)/g)].map((m) => Number(m[1])));
     expect(peak).toBeLessThanOrEqual(8 * 1.05 + 2.2);
+    expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
+  });
+
+  it('SIGTERM drains, commits the group at the warehouse position, leaves; a restart finishes exactly', async () => {
+    const topic = `term-${Date.now()}`;
+    await produceDataset(topic);
+    const wh = join(dir, 'term.duckdb');
+    const env = settings(topic, wh, `g-${topic}`, {
+      GAMESTREAM_KAFKA_STOP: 'never', GAMESTREAM_PROGRESS_INTERVAL: '100ms', GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
+      GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
+    });
+    const first = await runEngine(env, TIMEOUT - 10_000, (out) => /written [1-9]/.test(out), 'SIGTERM');
+    expect(first.code, describeRun(first)).toBe(0);
+    expect(first.stdout).toMatch(/stopped:/);
+    // The group's offsets are exactly the warehouse checkpoints, partition by partition.
+    const inst = await DuckDBInstance.create(wh, { access_mode: 'READ_ONLY' });
+    const conn = await inst.connect();
+    const rows = (await conn.runAndReadAll(`SELECT source_partition, next_offset FROM gamestream_checkpoints WHERE source = 'kafka:${topic}'`)).getRows();
+    conn.closeSync();
+    inst.closeSync();
+    const checkpoints = new Map(rows.map((r) => [Number(r[0]), Number(r[1])]));
+    expect(checkpoints.size).toBeGreaterThan(0);
+    const committed = await committedOffsets(`g-${topic}`, topic);
+    for (const [p, next] of checkpoints) expect(committed.get(p), `partition ${p}`).toBe(next);
+    const second = await runEngine(settings(topic, wh, `g-${topic}`, { GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off' }), TIMEOUT - 10_000);
+    expect(second.code, describeRun(second)).toBe(0);
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
   });
 });

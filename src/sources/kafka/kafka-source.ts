@@ -50,6 +50,7 @@ export class KafkaSource implements Source {
   private failed: unknown = null;
   private stopped = false;
   private bytesRead = 0;
+  private commits: Promise<void> = Promise.resolve();
 
   constructor(opts: KafkaSourceOptions) {
     this.o = opts;
@@ -207,7 +208,10 @@ export class KafkaSource implements Source {
     const c = this.consumer;
     if (!c) return;
     const offsets = [...nextOffsets].map(([partition, offset]) => ({ topic: this.o.topic, partition, offset: String(offset) }));
-    c.commitOffsets(offsets).catch((err: Error) => this.o.log.warn({ err: err.message }, 'kafka offset commit failed; the warehouse checkpoints still hold the position'));
+    // Chained, so commits reach the group in order and close() can wait for the last one.
+    this.commits = this.commits
+      .then(() => c.commitOffsets(offsets))
+      .catch((err: Error) => this.o.log.warn({ err: err.message }, 'kafka offset commit failed; the warehouse checkpoints still hold the position'));
   }
 
   progress(): { bytesRead: number; totalBytes: number | null } {
@@ -218,6 +222,7 @@ export class KafkaSource implements Source {
     this.stopped = true;
     for (const w of this.wakeWriters.splice(0)) w();
     for (const b of this.queue.splice(0)) b.done();
+    await this.commits;
     // Leaves the group, so the partitions move to the other members at once.
     await this.consumer?.disconnect().catch(() => undefined);
   }
