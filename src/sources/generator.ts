@@ -11,8 +11,8 @@ const IPS = ['8.8.8.8', '81.2.69.142', '89.160.20.112', '175.16.199.1', '216.160
 const PRODUCTS: [string, number][] = [['coins_small', 0.99], ['coins_large', 4.99], ['booster_pack', 1.99], ['no_ads', 2.99], ['season_pass', 9.99]];
 const BOOSTERS = ['hammer', 'shuffle', 'extra_moves', 'rainbow'];
 
-/** mulberry32: small, fast, good enough for synthetic data. */
-function rng(seed: number): () => number {
+/** mulberry32: small, fast, good enough for synthetic data (and for tests that need a replayable stream). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -57,7 +57,7 @@ export class GeneratorSource implements Source {
 
   constructor(opts: GeneratorOptions) {
     this.o = opts;
-    this.rand = rng(opts.seed);
+    this.rand = mulberry32(opts.seed);
     // Each run is new traffic, so it gets its own name and never resumes another run's offsets.
     this.name = `generator:${new Date().toISOString()}:${opts.seed}`;
   }

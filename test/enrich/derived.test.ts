@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { civilFromDays, deriveTimeFields } from '../../src/enrich/derived.ts';
+import { mulberry32 } from '../../src/sources/generator.ts';
 
 const DAY = 86_400_000;
 const T2000 = Date.UTC(2000, 0, 1);
@@ -15,17 +16,6 @@ function expected(ms: number): { eventDate: string; eventHour: number; dayOfWeek
   };
 }
 
-// Deterministic PRNG so a failure can be reproduced.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('deriveTimeFields', () => {
   it('known dates', () => {

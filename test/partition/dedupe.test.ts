@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DedupeStore, type DedupeOptions } from '../../src/partition/dedupe.ts';
+import { mulberry32 as prng } from '../../src/sources/generator.ts';
 
 /**
  * The rule of docs/SEMANTICS.md written as plainly as possible: every accepted (id, ts) is kept forever, and
@@ -42,17 +43,6 @@ class Reference {
   }
 }
 
-/** mulberry32: a small seeded PRNG so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function uuid(rnd: () => number): string {
   let s = '';
