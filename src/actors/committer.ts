@@ -14,11 +14,14 @@ export interface QueuedFlush {
   files: FlushFiles;
   rows: { events: number; dlq: number; agg: number };
   checkpoints: Checkpoint[];
+  deadLetterCodes: Record<string, number>;
 }
 
 export interface CommitResult {
   checkpoints: Checkpoint[];
   rows: { events: number; dlq: number; agg: number };
+  /** Dead letters committed, per reason code: exact, for metrics. */
+  deadLetterCodes: Record<string, number>;
   durationMs: number;
 }
 
@@ -134,12 +137,14 @@ export class Committer {
     if (this.o.afterCommit && files.length > 0) await this.retrying('publishing copies of the rows to Kafka', 'output_failed', () => this.o.afterCommit!(files));
     await removeFiles(files);
     const rows = { events: 0, dlq: 0, agg: 0 };
+    const deadLetterCodes: Record<string, number> = {};
     for (const f of batch) {
       rows.events += f.rows.events;
       rows.dlq += f.rows.dlq;
       rows.agg += f.rows.agg;
+      for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
-    this.o.onCommitted({ checkpoints, rows, durationMs: Date.now() - started });
+    this.o.onCommitted({ checkpoints, rows, deadLetterCodes, durationMs: Date.now() - started });
   }
 }
 

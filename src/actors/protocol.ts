@@ -82,6 +82,8 @@ export type FromWorker =
       files: FlushFiles;
       rows: { events: number; dlq: number; agg: number };
       checkpoints: Checkpoint[];
+      /** Dead letters in these files per reason code. */
+      deadLetterCodes: Record<string, number>;
     }
   | { t: 'watermarks'; partitions: number[]; watermarksMs: number[] }
   | { t: 'ended'; workerIndex: number }

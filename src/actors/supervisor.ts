@@ -301,7 +301,7 @@ export class Supervisor {
           void removeFiles([msg.files]);
           return;
         }
-        this.committer.enqueue({ workerIndex: msg.workerIndex, files: msg.files, rows: msg.rows, checkpoints: msg.checkpoints });
+        this.committer.enqueue({ workerIndex: msg.workerIndex, files: msg.files, rows: msg.rows, checkpoints: msg.checkpoints, deadLetterCodes: msg.deadLetterCodes });
         return;
       case 'watermarks':
         for (let i = 0; i < msg.partitions.length; i++) this.partitionWm[msg.partitions[i]] = msg.watermarksMs[i];

@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
-import { PartitionActor } from '../partition/actor.ts';
+import { actorOutput, PartitionActor } from '../partition/actor.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
-import { RowBuffer } from '../sinks/row-files.ts';
 import type { Checkpoint, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
@@ -21,7 +20,7 @@ let tables!: EnrichmentTables;
 let avro: AvroDecoder | null = null;
 let confluent: ConfluentAvro | null = null;
 const actors = new Map<number, PartitionActor>();
-const out = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables: () => tables };
+const out = actorOutput(() => tables);
 let flushSeq = 0;
 let batchesProcessed = 0;
 let lastFlushAt = Date.now();
@@ -46,7 +45,9 @@ function flush(): void {
   if (rows.events > 0) out.events.writeTo((files.events = `${base}.events.ndjson`));
   if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.ndjson`));
   if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.ndjson`));
-  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints });
+  const deadLetterCodes = Object.fromEntries(out.deadLetterCodes);
+  out.deadLetterCodes.clear();
+  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints, deadLetterCodes });
 }
 
 function reportWatermarks(): void {

@@ -6,7 +6,7 @@
 import type { ActorRestore, Checkpoint } from '../actors/protocol.ts';
 import { deriveTimeFields } from '../enrich/derived.ts';
 import type { EnrichmentTables } from '../enrich/tables.ts';
-import type { RowBuffer } from '../sinks/row-files.ts';
+import { RowBuffer } from '../sinks/row-files.ts';
 import { TumblingWindows, type WindowRow } from '../windows/tumbling.ts';
 import { rawForDeadLetter } from './dead-letter.ts';
 import { ConfluentAvro, decodeJson, type AvroDecoder, type Decoded } from './decode.ts';
@@ -33,6 +33,13 @@ export interface ActorOutput {
   dlq: RowBuffer;
   agg: RowBuffer;
   tables: () => EnrichmentTables;
+  /** Dead letters per reason code since the last flush, so metrics can count exactly what was committed. */
+  deadLetterCodes: Map<string, number>;
+}
+
+/** Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends). */
+export function actorOutput(tables: () => EnrichmentTables): ActorOutput {
+  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables, deadLetterCodes: new Map() };
 }
 
 export class PartitionActor implements ActorLifecycle {
@@ -169,6 +176,7 @@ export class PartitionActor implements ActorLifecycle {
       received_at_ms: receivedAtMs,
     });
     this.deadLetters++;
+    this.out.deadLetterCodes.set(r.code, (this.out.deadLetterCodes.get(r.code) ?? 0) + 1);
   }
 
   onWatermark(engineWatermarkMs: number, idle: boolean): void {

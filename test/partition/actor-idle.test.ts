@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { EnrichmentTables } from '../../src/enrich/tables.ts';
-import { PartitionActor } from '../../src/partition/actor.ts';
-import { RowBuffer } from '../../src/sinks/row-files.ts';
+import { actorOutput, PartitionActor } from '../../src/partition/actor.ts';
 
 const T0 = Date.UTC(2026, 10, 20, 10);
 
 describe('an idle partition', () => {
   it('follows the engine watermark so its windows close, and only when idle', () => {
-    const out = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables: () => EnrichmentTables.empty() };
+    const out = actorOutput(() => EnrichmentTables.empty());
     const actor = new PartitionActor(
       { partition: 0, windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 60_000, dedupeHorizonMs: 300_000,
         futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null },

@@ -5,10 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PartitionActor } from '../../src/partition/actor.ts';
+import { actorOutput, PartitionActor } from '../../src/partition/actor.ts';
 import type { RawRecord } from '../../src/partition/record.ts';
 import { EnrichmentTables } from '../../src/enrich/tables.ts';
-import { RowBuffer } from '../../src/sinks/row-files.ts';
 
 const NOW = Date.UTC(2026, 10, 27, 12);
 const CODES = new Set(['parse_error', 'too_large', 'missing_fields', 'invalid_field', 'invalid_timestamp', 'future_timestamp']);
@@ -48,7 +47,7 @@ function hostile(i: number): Buffer {
 
 describe('hostile input through the partition actor', () => {
   it('never throws, accounts for every record, keeps the prototype clean and memory bounded', () => {
-    const out = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables: () => EnrichmentTables.empty() };
+    const out = actorOutput(() => EnrichmentTables.empty());
     const actor = new PartitionActor(
       { partition: 0, windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 60_000, dedupeHorizonMs: 300_000,
         futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null },

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Checkpoint } from '../../../src/actors/protocol.ts';
 import { EnrichmentTables } from '../../../src/enrich/tables.ts';
-import { PartitionActor, type ActorSettings } from '../../../src/partition/actor.ts';
+import { actorOutput, PartitionActor, type ActorOutput, type ActorSettings } from '../../../src/partition/actor.ts';
 import type { RawRecord } from '../../../src/partition/record.ts';
 import { DuckDbWarehouse } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
 import { RowBuffer } from '../../../src/sinks/row-files.ts';
@@ -44,8 +44,8 @@ function records(n: number): RawRecord[] {
   return out;
 }
 
-function newActor(): { actor: PartitionActor; out: { events: RowBuffer; dlq: RowBuffer; agg: RowBuffer; tables: () => EnrichmentTables } } {
-  const out = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables: () => EnrichmentTables.empty() };
+function newActor(): { actor: PartitionActor; out: ActorOutput } {
+  const out = actorOutput(() => EnrichmentTables.empty());
   return { actor: new PartitionActor(settings, out), out };
 }
 
