@@ -6,6 +6,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { GamestreamError } from '../errors.ts';
 import { boolFlag, byteSize, duration, fmtMs, integer, nonEmpty, oneOf, ValueError } from './parsers.ts';
+import { parseVars, type VarSpec } from './vars.ts';
 
 export type SourceConfig =
   | { kind: 'generator' }
@@ -64,16 +65,7 @@ export interface Config {
   kafkaDlqTopic: string | null;
 }
 
-interface VarSpec<K extends keyof Config> {
-  name: string;
-  key: K;
-  default: string | (() => string);
-  allowed: string;
-  doc: string;
-  parse: (raw: string) => Config[K];
-}
-
-function v<K extends keyof Config>(spec: VarSpec<K>): VarSpec<K> {
+function v<K extends keyof Config>(spec: VarSpec<Config, K>): VarSpec<Config, K> {
   return spec;
 }
 
@@ -225,23 +217,12 @@ export const ENV_VARS = [
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const problems: string[] = [];
-  const cfg: Partial<Record<keyof Config, unknown>> = {};
-  for (const spec of ENV_VARS) {
-    const given = env[spec.name];
-    const raw = given ?? (typeof spec.default === 'function' ? spec.default() : spec.default);
-    try {
-      cfg[spec.key] = (spec.parse as (r: string) => unknown)(raw);
-    } catch (err) {
-      const allowed = err instanceof ValueError ? err.message : spec.allowed;
-      problems.push(`${spec.name}=${JSON.stringify(raw)} is not valid: expected ${allowed}`);
-    }
-  }
-  if (problems.length === 0) problems.push(...crossFieldProblems(cfg as Config));
+  const { values, problems } = parseVars<Config>(ENV_VARS as readonly VarSpec<Config, keyof Config>[], env);
+  if (problems.length === 0) problems.push(...crossFieldProblems(values as Config));
   if (problems.length > 0) {
     throw new GamestreamError('config_invalid', `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  return cfg as Config;
+  return values as Config;
 }
 
 function crossFieldProblems(c: Config): string[] {

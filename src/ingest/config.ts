@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LOG_LEVELS } from '../config/schema.ts';
 import { byteSize, duration, fmtMs, integer, nonEmpty, oneOf, ValueError } from '../config/parsers.ts';
+import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
 import { parseKeyPairs, redactPair, type ApiKeyEntry } from './auth.ts';
 
@@ -26,20 +27,7 @@ export interface IngestConfig {
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
-interface VarSpec<K extends keyof IngestConfig> {
-  name: string;
-  key: K;
-  default: string;
-  /** Must be given (non-empty); the default then only shows what "unset" means. */
-  required?: boolean;
-  allowed: string;
-  doc: string;
-  parse: (raw: string) => IngestConfig[K];
-  /** Secrets are never echoed in full in an error. */
-  secret?: boolean;
-}
-
-function v<K extends keyof IngestConfig>(spec: VarSpec<K>): VarSpec<K> {
+function v<K extends keyof IngestConfig>(spec: VarSpec<IngestConfig, K>): VarSpec<IngestConfig, K> {
   return spec;
 }
 
@@ -89,7 +77,7 @@ export const INGEST_ENV_VARS = [
     doc: 'Largest single event; a batch holding a larger one gets 413. Keep it below the topic\'s max.message.bytes (1 MB by default), which Kafka enforces on every produce.', parse: byteSize(1024, 64 * 1024 ** 2) }),
   v({ name: 'GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES', key: 'maxInflightBytes', default: '64MiB', allowed: '1MiB–16GiB',
     doc: 'Event bytes waiting for Kafka\'s acknowledgement, over all requests; a request that does not fit gets 503 with Retry-After at once.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
-  v({ name: 'GAMESTREAM_INGEST_API_KEYS', key: 'apiKeys', default: '', allowed: 'comma-separated app:key pairs (app: letters, digits, . _ -; key: 16–256 visible ASCII characters)', secret: true,
+  v({ name: 'GAMESTREAM_INGEST_API_KEYS', key: 'apiKeys', default: '', allowed: 'comma-separated app:key pairs (app: letters, digits, . _ -; key: 16–256 visible ASCII characters)', show: (raw) => JSON.stringify(raw.split(',').map(redactPair).join(',')),
     doc: 'API keys clients send in the X-Api-Key header, each with the app it belongs to. At least one key is needed, here or in GAMESTREAM_INGEST_API_KEYS_FILE.', parse: (raw) => parseKeyPairs(raw.split(','), 'pair') }),
   v({ name: 'GAMESTREAM_INGEST_API_KEYS_FILE', key: 'apiKeysFile', default: '', allowed: 'a path to a file with one app:key per line, or empty',
     doc: 'More API keys, one app:key per line (blank lines and # comments are skipped). Read once at start.', parse: parseKeysFile }),
@@ -99,34 +87,14 @@ export const INGEST_ENV_VARS = [
     doc: 'Level of the JSON logs on stderr (shared with the daemon).', parse: oneOf(LOG_LEVELS) }),
 ] as const;
 
-/** A value as it may appear in an error: secrets shortened to what identifies them without revealing them. */
-function shown(spec: { secret?: boolean }, raw: string): string {
-  if (!spec.secret) return JSON.stringify(raw);
-  return JSON.stringify(raw.split(',').map(redactPair).join(','));
-}
-
 export function loadIngestConfig(env: NodeJS.ProcessEnv = process.env): IngestConfig {
-  const problems: string[] = [];
-  const cfg: Partial<Record<keyof IngestConfig, unknown>> = {};
-  for (const spec of INGEST_ENV_VARS) {
-    const given = env[spec.name];
-    if ('required' in spec && spec.required && (given === undefined || given.trim() === '')) {
-      problems.push(`${spec.name} is not set: expected ${spec.allowed}`);
-      continue;
-    }
-    const raw = given ?? spec.default;
-    try {
-      cfg[spec.key] = (spec.parse as (r: string) => unknown)(raw);
-    } catch (err) {
-      const allowed = err instanceof ValueError ? err.message : spec.allowed;
-      problems.push(`${spec.name}=${shown(spec, raw)} is not valid: expected ${allowed}`);
-    }
-  }
-  if (problems.length === 0) problems.push(...keyFileProblems(cfg as IngestConfig), ...crossFieldProblems(cfg as IngestConfig));
+  const { values, problems } = parseVars<IngestConfig>(INGEST_ENV_VARS as readonly VarSpec<IngestConfig, keyof IngestConfig>[], env);
+  const cfg = values as IngestConfig;
+  if (problems.length === 0) problems.push(...keyFileProblems(cfg), ...crossFieldProblems(cfg));
   if (problems.length > 0) {
     throw new GamestreamError('config_invalid', `invalid ingest configuration:\n  ${problems.join('\n  ')}`);
   }
-  return cfg as IngestConfig;
+  return cfg;
 }
 
 /** Adds the keys from GAMESTREAM_INGEST_API_KEYS_FILE to cfg.apiKeys; returns what was wrong with the file. */
