@@ -94,12 +94,14 @@ export class Supervisor {
   /** Stop reading, flush what was read, commit, and return (windows stay open; a restart rebuilds them). */
   requestStop(): void {
     this.stopRequested = true;
+    this.o.source.interrupt?.();
     this.notify();
   }
 
   private fail(err: unknown): void {
     if (!this.fatal) this.fatal = err;
     this.stopRequested = true;
+    this.o.source.interrupt?.();
     this.notify();
   }
 
@@ -162,7 +164,8 @@ export class Supervisor {
     while (!this.stopRequested) {
       const chunk = await source.next();
       if (!chunk) {
-        this.endRequested = true;
+        // An interrupted source is not at its end: its windows stay open for the next start.
+        if (!this.stopRequested) this.endRequested = true;
         break;
       }
       const now = Date.now();

@@ -54,6 +54,7 @@ export class GeneratorSource implements Source {
   private readonly recent: string[] = [];
   private produced = 0;
   private startedAt = 0;
+  private interrupted = false;
 
   constructor(opts: GeneratorOptions) {
     this.o = opts;
@@ -139,10 +140,15 @@ export class GeneratorSource implements Source {
     }
   }
 
+  interrupt(): void {
+    this.interrupted = true;
+  }
+
   async next(): Promise<RecordChunk | null> {
     if (this.o.total > 0 && this.produced >= this.o.total) return null;
     let due = 0;
     for (;;) {
+      if (this.interrupted) return null;
       const elapsed = (Date.now() - this.startedAt) / 1000;
       due = Math.min(8192, Math.floor(elapsed * this.o.rate) - this.produced);
       if (this.o.total > 0) due = Math.min(due, this.o.total - this.produced);

@@ -30,6 +30,8 @@ export interface Source {
   readonly partitionCount?: number;
   /** Where each partition resumes (from the warehouse checkpoints); called before the first next(). */
   resumeFrom?(nextOffsets: Map<number, number>): void;
+  /** Shutdown: a next() that is waiting for data returns null at once (the caller knows it is not the end). */
+  interrupt?(): void;
   /** Stop and restart fetching these partitions (Kafka), while the worker that owns them is behind. */
   pause?(partitions: number[]): void;
   resume?(partitions: number[]): void;

@@ -220,4 +220,21 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(second.code, describeRun(second)).toBe(0);
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
   });
+
+  it('SIGTERM on an idle topic stops at once instead of waiting for data', async () => {
+    const topic = `idle-${Date.now()}`;
+    await createTopics([{ name: topic, partitions: PARTITIONS }]);
+    const wh = join(dir, 'idle.duckdb');
+    const started = Date.now();
+    const r = await runEngine(
+      settings(topic, wh, `g-${topic}`, { GAMESTREAM_KAFKA_STOP: 'never', GAMESTREAM_PROGRESS_INTERVAL: '500ms', GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off' }),
+      60_000,
+      // The second progress line: the daemon is up and has been idle for a while.
+      (out) => (out.match(/ in 0 /g) ?? []).length >= 2,
+      'SIGTERM',
+    );
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toMatch(/stopped:/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
 });

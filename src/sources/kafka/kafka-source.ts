@@ -49,6 +49,7 @@ export class KafkaSource implements Source {
   private readonly wakeWriters: (() => void)[] = [];
   private failed: unknown = null;
   private stopped = false;
+  private interrupted = false;
   private bytesRead = 0;
   private commits: Promise<void> = Promise.resolve();
 
@@ -157,9 +158,15 @@ export class KafkaSource implements Source {
     return true;
   }
 
+  interrupt(): void {
+    this.interrupted = true;
+    this.wakeReader?.();
+  }
+
   async next(): Promise<RecordChunk | null> {
     if (!this.consumer) await this.start();
     for (;;) {
+      if (this.interrupted) return null;
       if (this.failed) throw new GamestreamError('source_unavailable', `Kafka consumer failed: ${(this.failed as Error).message}`, { cause: this.failed });
       if (this.o.stop === 'caught-up' && this.caughtUp()) return null;
       const b = this.queue.shift();
