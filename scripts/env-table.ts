@@ -1,12 +1,11 @@
 /**
- * Prints the Markdown table of every env var (daemon and tracking server) for docs/OPERATIONS.md:
+ * Prints the Markdown table of every env var (daemon, tracking server, ETL) for docs/OPERATIONS.md:
  *   node scripts/env-table.ts
  * test/config/schema.test.ts checks that the document names every variable.
  */
-import { ENV_VARS } from '../src/config/schema.ts';
-import { INGEST_ENV_VARS } from '../src/ingest/config.ts';
+import { allEnvVars } from '../src/config/all-vars.ts';
 
-const rows = [...ENV_VARS, ...INGEST_ENV_VARS.filter((i) => !ENV_VARS.some((d) => d.name === i.name))];
+const rows = allEnvVars();
 const cell = (s: string): string => s.replaceAll('|', '\\|');
 console.log('| Variable | Default | Allowed | What it does |\n|---|---|---|---|');
 for (const v of rows) {

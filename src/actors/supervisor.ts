@@ -38,6 +38,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Human-readable lines (progress, restarts, summary). */
   say: (line: string) => void;
+  /** Runs before the warehouse closes (stops the ETL scheduler that shares it). */
+  beforeClose?: () => Promise<void>;
   /** Confluent schema id → schema JSON (GAMESTREAM_AVRO_SCHEMA_DIR). */
   confluentSchemas?: Record<string, string>;
   /** Copies of committed rows for Kafka topics, when configured. */
@@ -152,6 +154,7 @@ export class Supervisor {
       for (const t of this.timers) clearInterval(t);
       this.o.tables.close();
       await Promise.all(this.slots.map((s) => s.terminate()));
+      await this.o.beforeClose?.();
       await warehouse.close();
       await this.o.outputs?.close();
     }

@@ -1,7 +1,9 @@
 /** The `gamestream` command. */
-import { ENV_VARS, loadConfig } from '../config/schema.ts';
+import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
-import { INGEST_ENV_VARS } from '../ingest/config.ts';
+import { loadEtlConfig } from '../etl/config.ts';
+import { allEnvVars } from '../config/all-vars.ts';
+import { etlCommand } from './etl.ts';
 import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
 import { runIngest } from '../ingest/main.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
@@ -13,6 +15,7 @@ Usage: gamestream <command>
 
 Commands:
   run        run the daemon (configured by GAMESTREAM_* env vars; see 'gamestream env')
+  etl        the daily ETL by hand: etl run --date D [--force] | etl backfill --from D1 --to D2 [--force] | etl status
   ingest     run the tracking server: POST /v1/events → Kafka (GAMESTREAM_INGEST_* and GAMESTREAM_KAFKA_BROKERS)
   loadgen    post synthetic game traffic to a tracking server:
                gamestream loadgen --url URL --api-key KEY [--rate 5000] [--seconds 30] [--batch 500] [--gzip]
@@ -22,7 +25,7 @@ Commands:
 `;
 
 function printEnv(): void {
-  for (const v of [...ENV_VARS, ...INGEST_ENV_VARS.filter((i) => !ENV_VARS.some((d) => d.name === i.name))]) {
+  for (const v of allEnvVars()) {
     const def = typeof v.default === 'function' ? `${v.default()} (this machine)` : v.default === '' ? '(empty)' : v.default;
     process.stdout.write(`${v.name}\n  default: ${def}\n  allowed: ${v.allowed}\n  ${v.doc}\n\n`);
   }
@@ -62,8 +65,13 @@ async function loadgen(args: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
   switch (cmd) {
-    case 'run':
-      return runDaemon(loadConfig());
+    case 'run': {
+      // Both schemas first, so every configuration problem is reported before anything starts.
+      const cfg = loadConfig();
+      return runDaemon(cfg, loadEtlConfig());
+    }
+    case 'etl':
+      return etlCommand(argv.slice(1));
     case 'ingest':
       return runIngest();
     case 'loadgen':

@@ -1,5 +1,9 @@
 /** `gamestream run`: the daemon. */
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Config } from '../config/schema.ts';
+import type { EtlConfig } from '../etl/config.ts';
+import { startScheduler, type Scheduler } from '../etl/scheduler.ts';
+import { duckdbEtlWarehouse } from '../etl/warehouse.ts';
 import { defaultDeviceTablePath } from '../enrich/devices.ts';
 import { defaultGeoIpPath } from '../enrich/geoip.ts';
 import { TableFiles } from '../enrich/tables.ts';
@@ -49,7 +53,7 @@ function makeSource(cfg: Config, log: Logger): Source {
   }
 }
 
-export async function runDaemon(cfg: Config): Promise<number> {
+export async function runDaemon(cfg: Config, etl: EtlConfig): Promise<number> {
   const log = createLogger(cfg.logLevel);
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
   const source = makeSource(cfg, log);
@@ -69,7 +73,19 @@ export async function runDaemon(cfg: Config): Promise<number> {
         })
       : undefined;
   const confluentSchemas = cfg.avroSchemaDir ? loadSchemaDir(cfg.avroSchemaDir) : undefined;
-  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas });
+  // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
+  await warehouse.open();
+  let scheduler: Scheduler | null = null;
+  let etlConnection: DuckDBConnection | null = null;
+  if (etl.enabled) {
+    etlConnection = await warehouse.connect();
+    scheduler = startScheduler({ warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log });
+  }
+  const beforeClose = async (): Promise<void> => {
+    await scheduler?.stop();
+    etlConnection?.closeSync();
+  };
+  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, beforeClose });
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {

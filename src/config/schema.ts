@@ -182,7 +182,7 @@ export const ENV_VARS = [
     doc: 'Stop the generator after this many events and finish like the end of a file.', parse: integer(0, Number.MAX_SAFE_INTEGER) }),
   v({ name: 'GAMESTREAM_GENERATOR_SEED', key: 'generatorSeed', default: '', allowed: 'empty (random) or a whole number',
     doc: 'Seed of the generator, for reproducible demos.', parse: (raw) => (raw.trim() === '' ? null : integer(0, 2 ** 32 - 1)(raw)) }),
-  v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.01', allowed: '0–1',
+  v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.005', allowed: '0–1',
     doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: share }),
   v({ name: 'GAMESTREAM_TEST_COMMIT_DELAY', key: 'testCommitDelayMs', default: '0', allowed: '0–1m, for tests only',
     doc: 'Fault injection for tests: every warehouse commit waits this long first, as a slow warehouse would.', parse: duration(0, 60_000) }),

@@ -3,6 +3,7 @@
  * parsers, so values and error messages read the same; every problem is reported together.
  */
 import { boolFlag, duration, integer, ValueError } from '../config/parsers.ts';
+import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
 import { parseCron, type CronSchedule } from './cron.ts';
 import { resolve } from 'node:path';
@@ -22,16 +23,7 @@ export interface EtlConfig {
   maxNullRate: number;
 }
 
-interface VarSpec<K extends keyof EtlConfig> {
-  name: string;
-  key: K;
-  default: string;
-  allowed: string;
-  doc: string;
-  parse: (raw: string) => EtlConfig[K];
-}
-
-function v<K extends keyof EtlConfig>(spec: VarSpec<K>): VarSpec<K> {
+function v<K extends keyof EtlConfig>(spec: VarSpec<EtlConfig, K>): VarSpec<EtlConfig, K> {
   return spec;
 }
 
@@ -95,17 +87,7 @@ export const ETL_ENV_VARS = [
 ] as const;
 
 export function loadEtlConfig(env: NodeJS.ProcessEnv = process.env): EtlConfig {
-  const problems: string[] = [];
-  const cfg: Partial<Record<keyof EtlConfig, unknown>> = {};
-  for (const spec of ETL_ENV_VARS) {
-    const raw = env[spec.name] ?? spec.default;
-    try {
-      cfg[spec.key] = (spec.parse as (r: string) => unknown)(raw);
-    } catch (err) {
-      const allowed = err instanceof ValueError ? err.message : spec.allowed;
-      problems.push(`${spec.name}=${JSON.stringify(raw)} is not valid: expected ${allowed}`);
-    }
-  }
+  const { values, problems } = parseVars<EtlConfig>(ETL_ENV_VARS as readonly VarSpec<EtlConfig, keyof EtlConfig>[], env);
   if (problems.length > 0) throw new GamestreamError('config_invalid', `invalid ETL configuration:\n  ${problems.join('\n  ')}`);
-  return cfg as EtlConfig;
+  return values as EtlConfig;
 }

@@ -17,17 +17,27 @@ function plain(v: unknown): unknown {
   return v;
 }
 
+/**
+ * Over a connection the caller owns. Calls are queued: the DAG runs tasks in parallel, and a transaction sent
+ * as one exec must not have another task's statement land inside it.
+ */
 export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
+  let tail: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = tail.then(fn, fn);
+    tail = p.catch(() => undefined);
+    return p;
+  };
   return {
-    async query(sql) {
+    query: (sql) => serial(async () => {
       const r = await conn.runAndReadAll(sql);
       return r.getRowObjectsJS().map((row) => {
         const out: Record<string, unknown> = {};
         for (const [k, val] of Object.entries(row)) out[k] = plain(val);
         return out;
       });
-    },
-    async exec(sql) {
+    }),
+    exec: (sql) => serial(async () => {
       try {
         await conn.run(sql);
       } catch (err) {
@@ -36,7 +46,7 @@ export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
         if (/^\s*BEGIN/i.test(sql)) await conn.run('ROLLBACK').catch(() => undefined);
         throw err;
       }
-    },
+    }),
   };
 }
 

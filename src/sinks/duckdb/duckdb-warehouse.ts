@@ -66,6 +66,7 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async open(): Promise<void> {
+    if (this.conn) return;
     try {
       mkdirSync(dirname(this.opts.path), { recursive: true });
       this.instance = await DuckDBInstance.create(this.opts.path, this.opts.threads ? { threads: String(this.opts.threads) } : undefined);
@@ -82,6 +83,15 @@ export class DuckDbWarehouse implements Warehouse {
     await this.c.run(`CREATE VIEW IF NOT EXISTS events_agg_1min_total AS
       SELECT window_start, window_end, event_type, level_id, sum(event_count)::BIGINT AS event_count
       FROM events_agg_1min GROUP BY ALL`);
+  }
+
+  /**
+   * Another connection to the same database, for work that must not queue behind the commits (the daily ETL):
+   * DuckDB runs the two concurrently, each in its own transactions.
+   */
+  async connect(): Promise<DuckDBConnection> {
+    if (!this.instance) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    return this.instance.connect();
   }
 
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {

@@ -1,0 +1,187 @@
+/**
+ * `gamestream etl …`: the daily ETL by hand, on the DuckDB file in GAMESTREAM_WAREHOUSE. It opens the file
+ * itself, so the daemon must not be running on it (DuckDB allows one process per file).
+ *   etl run --date D [--force]
+ *   etl backfill --from D1 --to D2 [--force]   resumable: successful days are skipped unless --force
+ *   etl status [--limit N]
+ */
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { resolve } from 'node:path';
+import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
+import { successfulDays } from '../etl/dag.ts';
+import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
+import { addDays, duckdbEtlWarehouse, ensureEtlTables, isDay, type EtlWarehouse } from '../etl/warehouse.ts';
+import { errorCode, GamestreamError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+
+const USAGE = `Usage:
+  gamestream etl run --date YYYY-MM-DD [--force]
+  gamestream etl backfill --from YYYY-MM-DD --to YYYY-MM-DD [--force]
+  gamestream etl status [--limit N]
+Runs on the DuckDB file in GAMESTREAM_WAREHOUSE; stop the daemon first (one process per DuckDB file).
+Settings: GAMESTREAM_ETL_* (see docs/ETL.md).`;
+
+/** Where the command writes and what it reads; tests pass their own. */
+export interface EtlIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+const processIo = (): EtlIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? undefined : args[i + 1];
+}
+
+function dayFlag(args: string[], name: string): string {
+  const v = flag(args, name);
+  if (v === undefined || !isDay(v)) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(v ?? '')} is not valid: expected a date YYYY-MM-DD`);
+  return v;
+}
+
+function warehousePath(env: NodeJS.ProcessEnv): string {
+  const raw = (env.GAMESTREAM_WAREHOUSE ?? 'duckdb:./data/gamestream.duckdb').trim();
+  if (!raw.startsWith('duckdb:') || raw.length <= 7) {
+    throw new GamestreamError('config_invalid', `GAMESTREAM_WAREHOUSE=${JSON.stringify(raw)} is not valid: expected duckdb:<path>`);
+  }
+  return resolve(raw.slice(7));
+}
+
+interface Opened { conn: DuckDBConnection; wh: EtlWarehouse; close(): void }
+
+async function openWarehouse(path: string): Promise<Opened> {
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(path);
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/lock/i.test(msg)) {
+      throw new GamestreamError('warehouse_unavailable',
+        `${path} is locked by another process (is the gamestream daemon running on it? stop it, or run the ETL inside the daemon): ${msg}`, { cause: err });
+    }
+    throw new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${path}: ${msg}`, { cause: err });
+  }
+  const conn = await instance.connect();
+  const wh = duckdbEtlWarehouse(conn);
+  const close = (): void => {
+    conn.closeSync();
+    instance.closeSync();
+  };
+  const [r] = await wh.query(`SELECT count(*) AS n FROM duckdb_tables() WHERE table_name IN ('events', 'events_dlq', 'gamestream_watermarks')`);
+  if (Number(r.n) < 3) {
+    close();
+    throw new GamestreamError('warehouse_unavailable', `${path} has no gamestream tables: run the daemon on it first`);
+  }
+  await ensureEtlTables(wh);
+  return { conn, wh, close };
+}
+
+function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Progress on stderr: a redrawn bar on a terminal, one plain line per day otherwise (logs, CI). */
+function progress(total: number, out: EtlIo['stderr']): (done: number, day: string, status: string, elapsedMs: number) => void {
+  const tty = out.isTTY === true;
+  return (done, day, status, elapsedMs) => {
+    const eta = done === 0 ? '?' : fmtDuration((elapsedMs / done) * (total - done));
+    if (tty) {
+      const width = 30;
+      const filled = Math.round((done / total) * width);
+      out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${day} ${status}  ETA ${eta}   ${done === total ? '\n' : ''}`);
+    } else {
+      out.write(`[gamestream etl] ${done}/${total} ${day} ${status} (elapsed ${fmtDuration(elapsedMs)}, ETA ${eta})\n`);
+    }
+  };
+}
+
+function ok(r: RunDayResult): boolean {
+  return r.status === 'success' || r.status === 'already_done';
+}
+
+async function runDays(io: EtlIo, wh: EtlWarehouse, config: EtlConfig, days: string[], force: boolean, showProgress: boolean): Promise<number> {
+  // info by default: a task waiting minutes for its retry must say so, not look hung.
+  const log = createLogger(io.env.GAMESTREAM_LOG_LEVEL ?? 'info');
+  const s = startScheduler({ warehouse: wh, config: { ...config, enabled: false }, log });
+  const done = force ? new Set<string>() : await successfulDays(wh, days[0], days[days.length - 1]);
+  const report = progress(days.length, io.stderr);
+  const t0 = Date.now();
+  let failed = 0;
+  try {
+    for (let i = 0; i < days.length; i++) {
+      const day = days[i];
+      let status: string;
+      if (done.has(day)) status = 'already done';
+      else {
+        const r = await s.runDay(day, { force });
+        status = r.status;
+        if (!ok(r)) {
+          failed++;
+          if ('tasks' in r) status += ` (${Object.entries(r.tasks).filter(([, v]) => v === 'failed').map(([k]) => k).join(', ')})`;
+        }
+      }
+      if (showProgress) report(i + 1, day, status, Date.now() - t0);
+      else io.stdout.write(`[gamestream etl] ${day}: ${status}\n`);
+    }
+  } finally {
+    await s.stop();
+  }
+  if (showProgress) io.stdout.write(`[gamestream etl] ${days.length - failed}/${days.length} days done, ${failed} failed\n`);
+  return failed > 0 ? 1 : 0;
+}
+
+function table(rows: Record<string, unknown>[], cols: string[]): string {
+  const cell = (v: unknown): string => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString().replace('T', ' ').slice(0, 19) : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => Math.min(60, cell(r[c]).length))));
+  const line = (vals: string[]): string => vals.map((v, i) => v.slice(0, 60).padEnd(widths[i])).join('  ').trimEnd();
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}
+
+async function status(io: EtlIo, wh: EtlWarehouse, limit: number): Promise<number> {
+  // Newest run first; within a run the 'dag' row, then its tasks in the order they started.
+  const rows = await wh.query(`SELECT strftime(date, '%Y-%m-%d') AS date, task, attempt, status, started_at,
+      CASE WHEN ended_at IS NULL THEN NULL ELSE round(epoch_ms(ended_at) - epoch_ms(started_at)) / 1000 END AS seconds,
+      rows_written AS rows, run_id, error
+    FROM (SELECT *, min(started_at) OVER (PARTITION BY run_id) AS run_start FROM etl_runs)
+    ORDER BY run_start DESC, run_id, task = 'dag' DESC, started_at, task, attempt LIMIT ${limit}`);
+  if (rows.length === 0) io.stdout.write('no ETL runs yet\n');
+  else io.stdout.write(`${table(rows, ['date', 'task', 'attempt', 'status', 'started_at', 'seconds', 'rows', 'run_id', 'error'])}\n`);
+  return 0;
+}
+
+export async function etlCommand(args: string[], io: EtlIo = processIo()): Promise<number> {
+  const sub = args[0];
+  if (sub === undefined || sub === 'help' || sub === '--help') {
+    io.stdout.write(`${USAGE}\n`);
+    return sub === undefined ? 2 : 0;
+  }
+  try {
+    if (!['run', 'backfill', 'status'].includes(sub)) throw new GamestreamError('config_invalid', `unknown etl command ${JSON.stringify(sub)}\n${USAGE}`);
+    const config = loadEtlConfig(io.env);
+    let days: string[] = [];
+    if (sub === 'run') days = [dayFlag(args, 'date')];
+    if (sub === 'backfill') {
+      const from = dayFlag(args, 'from');
+      const to = dayFlag(args, 'to');
+      if (to < from) throw new GamestreamError('config_invalid', `--to ${to} is before --from ${from}`);
+      for (let d = from; d <= to; d = addDays(d, 1)) days.push(d);
+    }
+    const limitRaw = flag(args, 'limit') ?? '30';
+    if (!/^\d+$/.test(limitRaw) || Number(limitRaw) < 1) throw new GamestreamError('config_invalid', `--limit=${JSON.stringify(limitRaw)} is not valid: expected a whole number ≥ 1`);
+    const opened = await openWarehouse(warehousePath(io.env));
+    try {
+      if (sub === 'status') return await status(io, opened.wh, Number(limitRaw));
+      return await runDays(io, opened.wh, config, days, args.includes('--force'), sub === 'backfill');
+    } finally {
+      opened.close();
+    }
+  } catch (err) {
+    io.stderr.write(`gamestream etl: ${(err as Error).message}\n`);
+    return errorCode(err) === 'config_invalid' ? 2 : 1;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * One run of the daily DAG for UTC day D:
+ *   wait_for_data → (compute_level_metrics ∥ compute_user_metrics) → data_quality_check
+ *                 → (trigger_ml_training ∥ export_features)
+ * Every attempt of every task is a row in etl_runs, and the run itself is the row with task 'dag'. A task that
+ * fails is retried `retries` times, `retryDelayMs` apart; its final failure is logged, counted, alerted, and
+ * marks its downstream tasks 'upstream_failed'.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { errorCode } from '../errors.ts';
+import type { Clock } from './clock.ts';
+import type { EtlConfig } from './config.ts';
+import { computeLevelMetrics, computeUserMetrics } from './metrics.ts';
+import { exportFeatures, postJson, triggerMlTraining, type FetchFn, type TaskOutcome } from './outputs.ts';
+import { dataQualityCheck } from './quality.ts';
+import { waitForData } from './sensor.ts';
+import { sqlDate, sqlString, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
+
+export const TASKS = [
+  'wait_for_data',
+  'compute_level_metrics',
+  'compute_user_metrics',
+  'data_quality_check',
+  'trigger_ml_training',
+  'export_features',
+] as const;
+export type TaskName = (typeof TASKS)[number];
+export type TaskStatus = 'success' | 'failed' | 'skipped' | 'upstream_failed' | 'cancelled';
+
+export interface EtlCounters {
+  runsSucceeded: number;
+  runsFailed: number;
+  tasksFailed: number;
+  alertsSent: number;
+  alertsFailed: number;
+}
+
+export function newCounters(): EtlCounters {
+  return { runsSucceeded: 0, runsFailed: 0, tasksFailed: 0, alertsSent: 0, alertsFailed: 0 };
+}
+
+export interface DagDeps {
+  warehouse: EtlWarehouse;
+  config: EtlConfig;
+  log: Logger;
+  clock: Clock;
+  fetch: FetchFn;
+  counters: EtlCounters;
+  signal?: AbortSignal;
+  /** Pause between alert POST attempts (3 attempts). */
+  alertRetryDelayMs?: number;
+}
+
+export interface DagResult {
+  runId: string;
+  date: string;
+  status: 'success' | 'failed' | 'cancelled';
+  tasks: Record<TaskName, TaskStatus>;
+}
+
+export function newRunId(day: string, nowMs: number): string {
+  return `etl-${day}-${nowMs}-${randomBytes(3).toString('hex')}`;
+}
+
+async function recordStart(wh: EtlWarehouse, runId: string, day: string, task: string, attempt: number, at: number): Promise<void> {
+  await wh.exec(`INSERT INTO etl_runs VALUES (${sqlString(runId)}, ${sqlDate(day)}, ${sqlString(task)}, ${attempt},
+    'running', ${sqlTimestamp(at)}, NULL, NULL, NULL)`);
+}
+
+async function recordEnd(
+  wh: EtlWarehouse, runId: string, task: string, attempt: number, status: string, at: number, rows: number | null, error: string | null,
+): Promise<void> {
+  await wh.exec(`UPDATE etl_runs SET status = ${sqlString(status)}, ended_at = ${sqlTimestamp(at)},
+    rows_written = ${rows === null ? 'NULL' : rows}, error = ${error === null ? 'NULL' : sqlString(error.slice(0, 4000))}
+    WHERE run_id = ${sqlString(runId)} AND task = ${sqlString(task)} AND attempt = ${attempt}`);
+}
+
+async function sendAlert(deps: DagDeps, body: Record<string, unknown>): Promise<void> {
+  const url = deps.config.alertWebhook;
+  if (url === null) return;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      await postJson(deps.fetch, url, body);
+      deps.counters.alertsSent++;
+      return;
+    } catch (err) {
+      deps.log.warn({ err, attempt }, 'ETL alert webhook failed');
+      if (attempt < 3) await deps.clock.sleep(deps.alertRetryDelayMs ?? 1000).catch(() => undefined);
+    }
+  }
+  deps.counters.alertsFailed++;
+}
+
+/** Runs one task with retries. Never throws: the outcome is its status. */
+async function runTask(
+  deps: DagDeps, runId: string, day: string, task: TaskName, body: () => Promise<TaskOutcome>,
+): Promise<TaskStatus> {
+  const { warehouse: wh, clock, log, config } = deps;
+  const maxAttempts = config.retries + 1;
+  let lastError = '';
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    if (deps.signal?.aborted) return 'cancelled';
+    await recordStart(wh, runId, day, task, attempt, clock.now());
+    try {
+      const out = await body();
+      if (out.status === 'skipped') {
+        await recordEnd(wh, runId, task, attempt, 'skipped', clock.now(), null, out.reason);
+        log.info({ runId, day, task, reason: out.reason }, 'ETL task skipped');
+        return 'skipped';
+      }
+      await recordEnd(wh, runId, task, attempt, 'success', clock.now(), out.rows, null);
+      log.info({ runId, day, task, attempt, rows: out.rows }, 'ETL task succeeded');
+      return 'success';
+    } catch (err) {
+      const code = errorCode(err);
+      lastError = `${code}: ${(err as Error).message}`;
+      const cancelledNow = code === 'etl_cancelled';
+      await recordEnd(wh, runId, task, attempt, cancelledNow ? 'cancelled' : 'failed', clock.now(), null, lastError).catch(() => undefined);
+      if (cancelledNow) return 'cancelled';
+      // A sensor that timed out already waited its whole budget; the spec says the run fails.
+      const final = attempt === maxAttempts || code === 'etl_sensor_timeout';
+      log.warn({ runId, day, task, attempt, err, final, retryInMs: final ? null : config.retryDelayMs }, final ? 'ETL task failed' : 'ETL task attempt failed; retrying');
+      if (final) break;
+      try {
+        await clock.sleep(config.retryDelayMs, deps.signal);
+      } catch {
+        return 'cancelled';
+      }
+    }
+  }
+  deps.counters.tasksFailed++;
+  log.error({ runId, day, task, error: lastError }, 'ETL task failed after all attempts');
+  await sendAlert(deps, { event: 'etl_task_failed', run_id: runId, date: day, task, attempts: maxAttempts, error: lastError });
+  return 'failed';
+}
+
+export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, deps.clock.now())): Promise<DagResult> {
+  const { warehouse: wh, config, clock } = deps;
+  const tasks = Object.fromEntries(TASKS.map((t) => [t, 'upstream_failed'])) as Record<TaskName, TaskStatus>;
+  await recordStart(wh, runId, day, 'dag', 1, clock.now());
+  deps.log.info({ runId, day }, 'ETL run started');
+
+  const ok = (...names: TaskName[]): boolean => names.every((n) => tasks[n] === 'success');
+  const run = async (task: TaskName, body: () => Promise<TaskOutcome>): Promise<void> => {
+    tasks[task] = await runTask(deps, runId, day, task, body);
+  };
+  const rows = async (p: Promise<number>): Promise<TaskOutcome> => ({ status: 'success', rows: await p });
+
+  await run('wait_for_data', async () => {
+    const r = await waitForData(wh, day, {
+      pokeIntervalMs: config.pokeIntervalMs, timeoutMs: config.sensorTimeoutMs, allowedLatenessMs: config.allowedLatenessMs,
+      clock, signal: deps.signal,
+      onPoke: (p) => deps.log.debug({ runId, day, ...p }, 'wait_for_data poke'),
+    });
+    return { status: 'success', rows: r.eventRows };
+  });
+  if (ok('wait_for_data')) {
+    await Promise.all([
+      run('compute_level_metrics', () => rows(computeLevelMetrics(wh, day))),
+      run('compute_user_metrics', () => rows(computeUserMetrics(wh, day))),
+    ]);
+  }
+  if (ok('compute_level_metrics', 'compute_user_metrics')) {
+    await run('data_quality_check', () => rows(dataQualityCheck(wh, day, runId, config.maxNullRate)));
+  }
+  if (ok('data_quality_check')) {
+    await Promise.all([
+      run('trigger_ml_training', () => triggerMlTraining(deps.fetch, config.mlWebhook, day)),
+      run('export_features', () => rows(exportFeatures(wh, config.exportDir, day))),
+    ]);
+  }
+  const statuses = Object.values(tasks);
+  const status = statuses.includes('cancelled') ? 'cancelled' : statuses.every((s) => s === 'success' || s === 'skipped') ? 'success' : 'failed';
+  if (status === 'cancelled') for (const t of TASKS) if (tasks[t] === 'upstream_failed') tasks[t] = 'cancelled';
+  const failedTasks = TASKS.filter((t) => tasks[t] === 'failed');
+  await recordEnd(wh, runId, 'dag', 1, status, clock.now(), null, failedTasks.length > 0 ? `failed: ${failedTasks.join(', ')}` : null);
+  if (status === 'success') deps.counters.runsSucceeded++;
+  if (status === 'failed') deps.counters.runsFailed++;
+  deps.log.info({ runId, day, status, tasks }, 'ETL run finished');
+  return { runId, date: day, status, tasks };
+}
+
+/** Days whose latest 'dag' row is a success. */
+export async function successfulDays(wh: EtlWarehouse, from: string, to: string): Promise<Set<string>> {
+  const rows = await wh.query(`SELECT strftime(date, '%Y-%m-%d') AS day FROM etl_runs
+    WHERE task = 'dag' AND status = 'success' AND date BETWEEN ${sqlDate(from)} AND ${sqlDate(to)} GROUP BY date`);
+  return new Set(rows.map((r) => String(r.day)));
+}
+
+export async function lastSuccessfulDay(wh: EtlWarehouse): Promise<string | null> {
+  const rows = await wh.query(`SELECT strftime(max(date), '%Y-%m-%d') AS day FROM etl_runs WHERE task = 'dag' AND status = 'success'`);
+  const d = rows[0]?.day;
+  return typeof d === 'string' ? d : null;
+}

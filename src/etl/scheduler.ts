@@ -1,0 +1,145 @@
+/**
+ * The scheduler actor. It fires on the cron schedule for the previous UTC day, catches up missed days at start,
+ * and runs one day at a time from a queue, in the background: nothing here blocks the caller.
+ */
+import type { Logger } from 'pino';
+import { cancelled, systemClock, type Clock } from './clock.ts';
+import type { EtlConfig } from './config.ts';
+import { nextAfter } from './cron.ts';
+import { lastSuccessfulDay, newCounters, runDag, successfulDays, type DagResult, type EtlCounters } from './dag.ts';
+import type { FetchFn } from './outputs.ts';
+import { addDays, dayOf, dayStartMs, ensureEtlTables, type EtlWarehouse } from './warehouse.ts';
+
+export interface SchedulerOptions {
+  warehouse: EtlWarehouse;
+  config: EtlConfig;
+  log: Logger;
+  clock?: Clock;
+  fetch?: FetchFn;
+  alertRetryDelayMs?: number;
+}
+
+export type RunDayResult = DagResult | { date: string; status: 'already_done' };
+
+export interface SchedulerState {
+  enabled: boolean;
+  running: string | null;
+  queued: string[];
+  nextFireAt: string | null;
+  lastResult: RunDayResult | null;
+  counters: EtlCounters;
+  stopped: boolean;
+}
+
+export interface Scheduler {
+  stop(): Promise<void>;
+  runDay(date: string, opts?: { force?: boolean }): Promise<RunDayResult>;
+  state(): SchedulerState;
+}
+
+const MAX_CATCHUP_DAYS = 366;
+
+/**
+ * The days the schedule was due for in (after, now]: a firing on UTC date X processes X − 1. When `after` is
+ * null (no successful run ever), only the latest due day: older ones are a backfill's job.
+ */
+export function dueDays(cfg: EtlConfig, lastDone: string | null, nowMs: number): string[] {
+  const today = dayOf(nowMs);
+  const firstCandidate = lastDone === null ? addDays(today, -MAX_CATCHUP_DAYS) : addDays(lastDone, 1);
+  const out: string[] = [];
+  for (let d = firstCandidate; d < today && out.length <= MAX_CATCHUP_DAYS; d = addDays(d, 1)) {
+    const fireDay = addDays(d, 1);
+    const fire = nextAfter(cfg.schedule, dayStartMs(fireDay) - 1).getTime();
+    if (dayOf(fire) === fireDay && fire <= nowMs) out.push(d);
+  }
+  return lastDone === null ? out.slice(-1) : out;
+}
+
+export function startScheduler(opts: SchedulerOptions): Scheduler {
+  const { warehouse: wh, config, log } = opts;
+  const clock = opts.clock ?? systemClock;
+  const fetchFn = opts.fetch ?? fetch;
+  const counters = newCounters();
+  const abort = new AbortController();
+  let tail: Promise<unknown> = Promise.resolve();
+  let running: string | null = null;
+  const queued: string[] = [];
+  let nextFire: number | null = null;
+  let lastResult: RunDayResult | null = null;
+  let stopped = false;
+  const tablesReady = ensureEtlTables(wh);
+  tablesReady.catch((err: unknown) => log.error({ err }, 'cannot create the ETL tables'));
+
+  const execute = async (date: string, force: boolean): Promise<RunDayResult> => {
+    if (stopped) throw cancelled();
+    await tablesReady;
+    if (!force && (await successfulDays(wh, date, date)).has(date)) {
+      log.info({ day: date }, 'ETL day already done; skipped (use force to rerun)');
+      return { date, status: 'already_done' };
+    }
+    return runDag({ warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs }, date);
+  };
+
+  // One day at a time: runs share the warehouse and a later day's quality check reads earlier days.
+  const runDay = (date: string, o: { force?: boolean } = {}): Promise<RunDayResult> => {
+    queued.push(date);
+    const p = tail.then(async () => {
+      queued.splice(queued.indexOf(date), 1);
+      running = date;
+      try {
+        lastResult = await execute(date, o.force === true);
+        return lastResult;
+      } finally {
+        running = null;
+      }
+    });
+    tail = p.catch((err: unknown) => log.error({ err, day: date }, 'ETL run could not start'));
+    return p;
+  };
+
+  const background = (date: string): void => {
+    runDay(date).catch(() => undefined); // logged by the queue
+  };
+
+  const loop = async (): Promise<void> => {
+    if (config.catchup) {
+      await tablesReady;
+      const days = dueDays(config, await lastSuccessfulDay(wh), clock.now());
+      if (days.length > 0) log.info({ days }, 'ETL catch-up');
+      for (const d of days) background(d);
+    }
+    while (!stopped) {
+      const fire = nextAfter(config.schedule, clock.now()).getTime();
+      nextFire = fire;
+      // Sleep in slices so a clock that jumps (suspend, NTP) is noticed within a minute.
+      while (!stopped && clock.now() < fire) await clock.sleep(Math.min(fire - clock.now(), 60_000), abort.signal);
+      if (stopped) break;
+      background(addDays(dayOf(fire), -1));
+    }
+  };
+  if (config.enabled) {
+    loop().catch((err: unknown) => {
+      if (!stopped) log.error({ err }, 'ETL scheduler loop stopped');
+    });
+  }
+
+  return {
+    runDay,
+    state: () => ({
+      enabled: config.enabled,
+      running,
+      queued: [...queued],
+      nextFireAt: nextFire === null ? null : new Date(nextFire).toISOString(),
+      lastResult,
+      counters: { ...counters },
+      stopped,
+    }),
+    async stop() {
+      stopped = true;
+      abort.abort();
+      // The table set-up may still be running; the caller may close the connection right after stop().
+      await tablesReady.catch(() => undefined);
+      await tail;
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/** `gamestream etl` on a DuckDB file: run, resumable backfill with progress, status, and a locked file. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { etlCommand as command } from '../../src/cli/etl.ts';
+import { generateDay, insertEvents, openTestWarehouse, setWatermark, type TestWarehouse } from './support/world.ts';
+
+let t: TestWarehouse;
+let out: string;
+let err: string;
+
+beforeAll(async () => {
+  t = await openTestWarehouse();
+  await insertEvents(t, [...generateDay('2026-11-18', 21), ...generateDay('2026-11-19', 22), ...generateDay('2026-11-20', 23)]);
+  await setWatermark(t, Date.parse('2026-11-21T06:00:00Z'), false);
+  t.release();
+});
+afterAll(() => t.close());
+
+function capture(): void {
+  out = '';
+  err = '';
+}
+
+const etlCommand = (args: string[]): Promise<number> => command(args, {
+  stdout: { write: (s: string) => (out += s) },
+  stderr: { write: (s: string) => (err += s), isTTY: false },
+  env: {
+    GAMESTREAM_WAREHOUSE: `duckdb:${t.path}`, GAMESTREAM_ETL_EXPORT_DIR: join(t.dir, 'features'),
+    GAMESTREAM_ETL_RETRY_DELAY: '1ms', GAMESTREAM_ETL_SENSOR_TIMEOUT: '0', GAMESTREAM_LOG_LEVEL: 'silent',
+  },
+});
+
+/** Plain processes: none of the test runner's own variables (worker ids, IPC hints) leak into them. */
+function childEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(VITEST|NODE_|TINYPOOL)/.test(k)));
+}
+
+describe('gamestream etl', () => {
+  it('runs one day, then a resumable backfill with a plain progress line per day', async () => {
+    capture();
+    expect(await etlCommand(['run', '--date', '2026-11-19'])).toBe(0);
+    expect(out).toContain('2026-11-19: success');
+    capture();
+    expect(await etlCommand(['backfill', '--from', '2026-11-18', '--to', '2026-11-21'])).toBe(1);
+    const lines = err.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^\[gamestream etl\] 1\/4 2026-11-18 success \(elapsed .*, ETA .*\)$/);
+    expect(lines[1]).toContain('2/4 2026-11-19 already done');
+    expect(lines[3]).toContain('4/4 2026-11-21 failed (wait_for_data)'); // no events that day, never complete
+    expect(out).toContain('3/4 days done, 1 failed');
+    capture();
+    expect(await etlCommand(['backfill', '--from', '2026-11-18', '--to', '2026-11-20'])).toBe(0);
+    expect(err.match(/already done/g)).toHaveLength(3);
+  });
+
+  it('prints recent runs as a table', async () => {
+    capture();
+    expect(await etlCommand(['status', '--limit', '5'])).toBe(0);
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/^date\s+task\s+attempt\s+status\s+started_at\s+seconds\s+rows\s+run_id\s+error$/);
+    expect(lines).toHaveLength(7);
+    expect(lines[2]).toMatch(/^2026-11-21\s+dag\s+1\s+failed/);
+  });
+
+  it('rejects bad arguments with exit code 2', async () => {
+    capture();
+    expect(await etlCommand(['run', '--date', '2026-02-30'])).toBe(2);
+    expect(err).toContain('--date="2026-02-30" is not valid');
+    expect(await etlCommand(['backfill', '--from', '2026-11-20', '--to', '2026-11-19'])).toBe(2);
+    expect(await etlCommand(['frobnicate'])).toBe(2);
+  });
+
+  it('says clearly when the daemon (another process) holds the file', async () => {
+    const holder = spawn(process.execPath, ['--input-type=module', '-e',
+      `import { DuckDBInstance } from '@duckdb/node-api'; const i = await DuckDBInstance.create(${JSON.stringify(t.path)}); await i.connect(); console.log('open'); setTimeout(() => {}, 20000);`,
+    ], { cwd: process.cwd(), env: childEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      // The CLI in a process of its own, as an operator would run it next to the daemon.
+      const cli = spawn(process.execPath, ['--input-type=module', '-e',
+        `import { etlCommand } from './src/cli/etl.ts'; process.exitCode = await etlCommand(['status']);`,
+      ], { cwd: process.cwd(), env: { ...childEnv(), GAMESTREAM_WAREHOUSE: `duckdb:${t.path}` }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      cli.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = await new Promise<number | null>((resolve) => cli.on('exit', (c) => resolve(c)));
+      expect(stderr).toMatch(/locked by another process \(is the gamestream daemon running on it\?/);
+      expect(code).toBe(1);
+    } finally {
+      const gone = new Promise((resolve) => holder.once('exit', resolve));
+      holder.kill();
+      await gone;
+    }
+  });
+});

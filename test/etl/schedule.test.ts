@@ -1,0 +1,134 @@
+/** Cron, the sensor and the scheduler on a fake clock. */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCron, nextAfter } from '../../src/etl/cron.ts';
+import { dayReadiness, waitForData } from '../../src/etl/sensor.ts';
+import { dueDays, startScheduler } from '../../src/etl/scheduler.ts';
+import { ensureEtlTables } from '../../src/etl/warehouse.ts';
+import { loadEtlConfig } from '../../src/etl/config.ts';
+import { silentLog, testConfig } from './support/config.ts';
+import { FakeClock, waitFor } from './support/fakes.ts';
+import { generateDay, insertEvents, openTestWarehouse, setWatermark, type TestWarehouse } from './support/world.ts';
+
+const iso = (d: Date): string => d.toISOString();
+const at = (s: string): number => Date.parse(s);
+
+describe('cron', () => {
+  it('fires at the right UTC times', () => {
+    const daily = parseCron('0 2 * * *');
+    expect(iso(nextAfter(daily, at('2026-11-20T01:59:59.999Z')))).toBe('2026-11-20T02:00:00.000Z');
+    expect(iso(nextAfter(daily, at('2026-11-20T02:00:00.000Z')))).toBe('2026-11-21T02:00:00.000Z');
+    expect(iso(nextAfter(daily, at('2026-12-31T23:00:00Z')))).toBe('2027-01-01T02:00:00.000Z');
+    const steps = parseCron('*/15 9-17/4 * * 1-5');
+    expect(iso(nextAfter(steps, at('2026-11-20T09:50:00Z')))).toBe('2026-11-20T13:00:00.000Z'); // Friday
+    expect(iso(nextAfter(steps, at('2026-11-20T17:46:00Z')))).toBe('2026-11-23T09:00:00.000Z'); // to Monday
+    const lists = parseCron('5,35 0 1,15 * *');
+    expect(iso(nextAfter(lists, at('2026-11-01T00:35:00Z')))).toBe('2026-11-15T00:05:00.000Z');
+    // Both day fields restricted: either matches (13th, or any Friday).
+    const either = parseCron('0 0 13 * 5');
+    expect(iso(nextAfter(either, at('2026-11-10T00:00:00Z')))).toBe('2026-11-13T00:00:00.000Z');
+    expect(iso(nextAfter(either, at('2026-11-13T00:00:00Z')))).toBe('2026-11-20T00:00:00.000Z');
+    expect(iso(nextAfter(parseCron('0 0 29 2 *'), at('2026-03-01T00:00:00Z')))).toBe('2028-02-29T00:00:00.000Z');
+    expect(iso(nextAfter(parseCron('0 12 * * 7'), at('2026-11-20T00:00:00Z')))).toBe('2026-11-22T12:00:00.000Z');
+  });
+
+  it('rejects bad expressions, and the env var names variable, value and what is allowed', () => {
+    for (const bad of ['0 2 * *', '60 * * * *', '* 24 * * *', '*/0 * * * *', 'a * * * *', '5-1 * * * *']) expect(() => parseCron(bad)).toThrow();
+    expect(() => loadEtlConfig({ GAMESTREAM_ETL_SCHEDULE: '0 25 * * *', GAMESTREAM_ETL_RETRIES: 'x' })).toThrow(
+      /GAMESTREAM_ETL_SCHEDULE="0 25 \* \* \*" is not valid: expected a 5-field cron[\s\S]*GAMESTREAM_ETL_RETRIES="x" is not valid: expected a whole number/,
+    );
+  });
+
+  it('catch-up lists the days due since the last success', () => {
+    const cfg = loadEtlConfig({});
+    expect(dueDays(cfg, '2026-11-17', at('2026-11-20T01:00:00Z'))).toEqual(['2026-11-18']);
+    expect(dueDays(cfg, '2026-11-17', at('2026-11-20T02:00:00Z'))).toEqual(['2026-11-18', '2026-11-19']);
+    expect(dueDays(cfg, null, at('2026-11-20T03:00:00Z'))).toEqual(['2026-11-19']);
+    expect(dueDays(cfg, '2026-11-19', at('2026-11-20T03:00:00Z'))).toEqual([]);
+  });
+});
+
+describe('with a warehouse', () => {
+  let t: TestWarehouse;
+  const D = '2026-11-20';
+  beforeAll(async () => {
+    t = await openTestWarehouse();
+    await ensureEtlTables(t.wh);
+    await insertEvents(t, generateDay(D, 5));
+  });
+  afterAll(() => t.close());
+
+  it('the sensor decides completeness from watermarks and events', async () => {
+    await setWatermark(t, at('2026-11-21T00:00:30Z'), false);
+    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(false); // within the allowed lateness
+    await setWatermark(t, at('2026-11-21T00:01:00Z'), false);
+    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(true);
+    expect((await dayReadiness(t.wh, '2026-11-19', 60_000)).complete).toBe(false); // no events that day
+    await setWatermark(t, at('2026-11-19T23:59:55Z'), true); // a file that ended just after midnight
+    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(true);
+    await setWatermark(t, at('2026-11-18T12:00:00Z'), true, 'file:/other'); // ended before D: no evidence
+    await t.conn.run(`DELETE FROM gamestream_watermarks WHERE source <> 'file:/other'`);
+    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(false);
+    await t.conn.run(`DELETE FROM gamestream_watermarks`);
+  });
+
+  it('the sensor waits for the watermark, and times out when the day never completes', async () => {
+    const clock = new FakeClock(at('2026-11-21T02:00:00Z'));
+    // Queries take real time: wait until the sensor sleeps again before moving the clock on.
+    const tick = async (c: FakeClock, to: string): Promise<void> => {
+      await c.advanceTo(at(to));
+      await waitFor(() => c.pending() === 1);
+    };
+    await setWatermark(t, at('2026-11-20T23:00:00Z'), false);
+    let pokes = 0;
+    const p = waitForData(t.wh, D, { pokeIntervalMs: 300_000, timeoutMs: 3_600_000, allowedLatenessMs: 60_000, clock, onPoke: () => pokes++ });
+    await waitFor(() => clock.pending() === 1);
+    await tick(clock, '2026-11-21T02:05:00Z');
+    await tick(clock, '2026-11-21T02:10:00Z');
+    expect(pokes).toBe(3); // at 02:00, 02:05, 02:10
+    await setWatermark(t, at('2026-11-21T00:02:00Z'), false);
+    await clock.advanceTo(at('2026-11-21T02:15:00Z'));
+    expect((await p).complete).toBe(true);
+    expect(pokes).toBe(4);
+
+    await setWatermark(t, at('2026-11-20T23:00:00Z'), false);
+    const c2 = new FakeClock(at('2026-11-21T02:00:00Z'));
+    let outcome = 'waiting';
+    const timedOut = waitForData(t.wh, D, { pokeIntervalMs: 300_000, timeoutMs: 3_600_000, allowedLatenessMs: 60_000, clock: c2 })
+      .then(() => (outcome = 'completed'), (e: { code: string }) => (outcome = e.code));
+    await waitFor(() => c2.pending() === 1);
+    for (let m = 5; m <= 55; m += 5) await tick(c2, `2026-11-21T02:${String(m).padStart(2, '0')}:00Z`);
+    expect(outcome).toBe('waiting'); // still waiting at 02:55
+    await c2.advanceTo(at('2026-11-21T03:00:00Z'));
+    await timedOut;
+    expect(outcome).toBe('etl_sensor_timeout');
+    expect(c2.now()).toBe(at('2026-11-21T03:00:00Z'));
+  });
+
+  it('the scheduler fires at 02:00 UTC for the previous day, catching up first', async () => {
+    await setWatermark(t, at('2026-11-23T00:00:00Z'), false);
+    await insertEvents(t, generateDay('2026-11-21', 6));
+    const clock = new FakeClock(at('2026-11-22T01:00:00Z'));
+    const s = startScheduler({
+      warehouse: t.wh, log: silentLog, clock,
+      config: testConfig(join(t.dir, 'f'), { GAMESTREAM_ETL_CATCHUP: 'on', GAMESTREAM_ETL_MAX_NULL_RATE: '1' }),
+    });
+    try {
+      // No success yet: catch-up runs only the latest due day, 2026-11-20 (fired 2026-11-21 02:00).
+      await waitFor(() => s.state().lastResult?.date === '2026-11-20');
+      expect(s.state().nextFireAt).toBe('2026-11-22T02:00:00.000Z');
+      await clock.advanceTo(at('2026-11-22T01:59:00Z'));
+      expect(s.state().running).toBe(null);
+      expect(s.state().lastResult?.date).toBe('2026-11-20');
+      await clock.advanceTo(at('2026-11-22T02:00:00Z'));
+      await waitFor(() => s.state().lastResult?.date === '2026-11-21');
+      expect(s.state().lastResult?.status).toBe('success');
+      expect(s.state().nextFireAt).toBe('2026-11-23T02:00:00.000Z');
+      const runs = await t.wh.query(`SELECT strftime(date, '%Y-%m-%d') AS d, strftime(started_at, '%H:%M') AS hm
+        FROM etl_runs WHERE task = 'dag' ORDER BY started_at`);
+      expect(runs).toEqual([{ d: '2026-11-20', hm: '01:00' }, { d: '2026-11-21', hm: '02:00' }]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
