@@ -14,6 +14,9 @@ import type { Checkpoint, FlushFiles, FromWorker } from './protocol.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { WorkerSlot } from './worker-slot.ts';
 import { engineWatermark } from '../windows/watermark.ts';
+import { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { HealthReport } from '../observability/server.ts';
 
 export interface RunTotals {
   recordsRouted: number;
@@ -38,6 +41,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Human-readable lines (progress, restarts, summary). */
   say: (line: string) => void;
+  /** Prometheus metrics, fed from committed data only. */
+  metrics?: Metrics;
   /** Runs before the warehouse closes (stops the ETL scheduler that shares it). */
   beforeClose?: () => Promise<void>;
   /** Confluent schema id → schema JSON (GAMESTREAM_AVRO_SCHEMA_DIR). */
@@ -71,6 +76,9 @@ export class Supervisor {
   private startedAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private lastProgress = { at: Date.now(), routed: 0 };
+  private deltas = new CheckpointDeltas();
+  private consuming = false;
+  private lastCommitError: string | null = null;
 
   constructor(opts: SupervisorOptions) {
     this.o = opts;
@@ -86,7 +94,11 @@ export class Supervisor {
       engineWatermark: () => (Number.isFinite(this.engineWm) ? this.engineWm : null),
       endOfInput: () => this.endRequested,
       onCommitted: (r) => this.onCommitted(r),
-      onRetry: (err, attempt) => this.o.log.warn({ err, attempt }, 'warehouse commit failed; retrying'),
+      onRetry: (err, attempt) => {
+        this.lastCommitError = (err as Error)?.message ?? String(err);
+        this.o.metrics?.sinkRetry('warehouse');
+        this.o.log.warn({ err, attempt }, 'warehouse commit failed; retrying');
+      },
       onFatal: (err) => this.fail(err),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
       commitDelayMs: opts.config.testCommitDelayMs,
@@ -101,7 +113,10 @@ export class Supervisor {
   }
 
   private fail(err: unknown): void {
-    if (!this.fatal) this.fatal = err;
+    if (!this.fatal) {
+      this.fatal = err;
+      this.o.metrics?.processorFailed((err as { code?: string })?.code ?? 'internal');
+    }
     this.stopRequested = true;
     this.o.source.interrupt?.();
     this.notify();
@@ -136,6 +151,8 @@ export class Supervisor {
     if (maxKnown >= this.partitions) {
       throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source.name}, but it now has ${this.partitions} partitions; use the partition count of the earlier runs`);
     }
+    this.deltas = new CheckpointDeltas(this.initial.values());
+    this.o.metrics?.setWorkerCount(this.workers);
     const resumeAt = new Map([...this.initial].map(([p, c]) => [p, c.nextOffset]));
     source.resumeFrom?.(resumeAt);
     this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt);
@@ -147,6 +164,7 @@ export class Supervisor {
     await Promise.all(this.slots.map((s) => this.startWorker(s)));
     this.timers.push(setInterval(() => this.tick(), 1000));
     if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
+    this.consuming = true;
     try {
       await this.pump();
       await this.finish();
@@ -344,6 +362,7 @@ export class Supervisor {
       return;
     }
     this.restartCount++;
+    this.o.metrics?.workerRestarted(slot.index);
     const why = err?.message ?? `exit code ${code}`;
     this.o.log.error({ worker: slot.index, err: why }, 'worker crashed; restarting');
     this.startWorker(slot).then(
@@ -354,6 +373,8 @@ export class Supervisor {
 
   private onCommitted(r: CommitResult): void {
     this.o.log.debug({ rows: r.rows, partitions: r.checkpoints.length, ms: r.durationMs }, 'committed');
+    this.lastCommitError = null;
+    this.o.metrics?.recordCommit({ durationMs: r.durationMs, partitions: this.deltas.next(r.checkpoints), deadLettersByCode: r.deadLetterCodes });
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
     this.o.source.durable?.(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
     for (const s of this.slots) s.release(this.durableNext);
@@ -371,8 +392,22 @@ export class Supervisor {
     return e.idlePartitions;
   }
 
+  /** For /readyz: the source is being read and the warehouse takes commits. */
+  health(): HealthReport {
+    const fatal = this.fatal ? ((this.fatal as Error).message ?? String(this.fatal)) : null;
+    return {
+      source: { ok: this.consuming && !this.stopRequested, detail: fatal ?? (this.stopRequested ? 'stopping' : this.consuming ? 'consuming' : 'starting') },
+      warehouse: { ok: this.lastCommitError === null && !fatal, detail: this.lastCommitError ?? fatal ?? 'committing' },
+    };
+  }
+
   private tick(): void {
     const idle = this.updateEngineWatermark();
+    const m = this.o.metrics;
+    if (m) {
+      m.setEngineWatermark(Number.isFinite(this.engineWm) ? this.engineWm : null);
+      for (const s of this.slots) m.setMailboxDepth(s.index, s.inflight + s.pendingCount);
+    }
     if (!Number.isFinite(this.engineWm) || idle.length === 0) return;
     for (const s of this.slots) if (s.ready) s.post({ t: 'watermark', engineWatermarkMs: this.engineWm, idlePartitions: idle });
   }

@@ -2,6 +2,7 @@
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { loadEtlConfig } from '../etl/config.ts';
+import { loadObservabilityConfig } from '../observability/config.ts';
 import { allEnvVars } from '../config/all-vars.ts';
 import { etlCommand } from './etl.ts';
 import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
@@ -68,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       // Both schemas first, so every configuration problem is reported before anything starts.
       const cfg = loadConfig();
-      return runDaemon(cfg, loadEtlConfig());
+      return runDaemon(cfg, loadEtlConfig(), loadObservabilityConfig(process.env));
     }
     case 'etl':
       return etlCommand(argv.slice(1));

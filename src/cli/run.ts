@@ -2,6 +2,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Config } from '../config/schema.ts';
 import type { EtlConfig } from '../etl/config.ts';
+import { startObservability, type ObservabilityConfig } from '../observability/index.ts';
 import { startScheduler, type Scheduler } from '../etl/scheduler.ts';
 import { duckdbEtlWarehouse } from '../etl/warehouse.ts';
 import { defaultDeviceTablePath } from '../enrich/devices.ts';
@@ -53,7 +54,7 @@ function makeSource(cfg: Config, log: Logger): Source {
   }
 }
 
-export async function runDaemon(cfg: Config, etl: EtlConfig): Promise<number> {
+export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig): Promise<number> {
   const log = createLogger(cfg.logLevel);
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
   const source = makeSource(cfg, log);
@@ -85,7 +86,14 @@ export async function runDaemon(cfg: Config, etl: EtlConfig): Promise<number> {
     await scheduler?.stop();
     etlConnection?.closeSync();
   };
-  const sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, beforeClose });
+  let sup: Supervisor | null = null;
+  const obs = await startObservability({
+    config: observability,
+    log,
+    health: () => sup?.health() ?? { source: { ok: false, detail: 'starting' }, warehouse: { ok: false, detail: 'starting' } },
+  });
+  if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
+  sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, beforeClose, metrics: obs.metrics });
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -120,6 +128,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig): Promise<number> {
     );
     return 0;
   } finally {
+    await obs.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     removeSpoolDir(spoolDir);

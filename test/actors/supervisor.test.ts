@@ -26,7 +26,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(env: Record<string, string>): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, 'run'], {
-    env: { PATH: process.env.PATH, GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_WORKERS: '2', ...env },
+    env: { PATH: process.env.PATH, GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_WORKERS: '2', GAMESTREAM_METRICS_PORT: '0', ...env },
     encoding: 'utf8',
     timeout: 60_000,
   });

@@ -237,4 +237,47 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(r.stdout).toMatch(/stopped:/);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
+
+  it('metrics of a live daemon: dead letters per code and events written equal the truth; readyz is ready', async () => {
+    const topic = `metrics-${Date.now()}`;
+    await produceDataset(topic);
+    const wh = join(dir, 'metrics.duckdb');
+    let url = '';
+    let scraped = '';
+    let ready = 0;
+    const total = truth.dlqRows.length;
+    const run = runEngine(
+      // Progress lines every 500 ms: the stop signal is sent on the first one after the scrape.
+      settings(topic, wh, `g-${topic}`, { GAMESTREAM_KAFKA_STOP: 'never', GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off', GAMESTREAM_PROGRESS_INTERVAL: '500ms' }),
+      TIMEOUT - 10_000,
+      (out) => {
+        const m = /status page on (http:\/\/[^\s]+)/.exec(out);
+        if (m) url = m[1];
+        return scraped !== '';
+      },
+      'SIGTERM',
+    );
+    const deadline = Date.now() + 90_000;
+    const dlqSum = (text: string): number =>
+      [...text.matchAll(/^gamestream_dead_letters_total\{code="[a-z_]+"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (!url) continue;
+      const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
+      if (dlqSum(text) >= total) {
+        ready = (await fetch(`${url}/readyz`)).status;
+        scraped = text;
+        break;
+      }
+    }
+    const r = await run;
+    expect(scraped, describeRun(r)).not.toBe('');
+    expect(ready).toBe(200);
+    for (const [code, n] of Object.entries(truth.dlqCounts)) {
+      const m = new RegExp(`^gamestream_dead_letters_total\\{code="${code}"\\} (\\d+)`, 'm').exec(scraped);
+      expect(m ? Number(m[1]) : 0, code).toBe(n);
+    }
+    const written = [...scraped.matchAll(/^gamestream_events_written_total\{partition="\d+"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    expect(written).toBe(truth.events.length);
+  });
 });

@@ -36,6 +36,8 @@ export function runEngine(
 ): Promise<EngineRun> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_')) env[k] = v;
+  // Daemons of test files running side by side must not fight over the default metrics port.
+  env.GAMESTREAM_METRICS_PORT = '0';
   Object.assign(env, settings);
   const started = Date.now();
   return new Promise((resolve, reject) => {

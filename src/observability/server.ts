@@ -1,0 +1,117 @@
+/**
+ * The observability HTTP server: GET /metrics (Prometheus text), /healthz (liveness), /readyz (readiness,
+ * 503 naming the part that is not ready), /api/status (JSON) and / (the status page). Read-only, no auth:
+ * it listens on 127.0.0.1 unless GAMESTREAM_METRICS_HOST says otherwise.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GamestreamError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from './metrics.ts';
+import { STATUS_PAGE_HTML } from './status-page.ts';
+import type { StatusSnapshot } from './status.ts';
+
+export interface PartHealth {
+  ok: boolean;
+  detail: string;
+}
+
+export interface HealthReport {
+  source: PartHealth;
+  warehouse: PartHealth;
+}
+
+export interface ObservabilityServerOptions {
+  port: number;
+  host?: string;
+  metrics: Metrics;
+  /** Readiness: the source is consuming and the warehouse reachable. Must be cheap: called per request. */
+  health: () => HealthReport | Promise<HealthReport>;
+  status: () => StatusSnapshot;
+  log?: Logger;
+}
+
+export interface ObservabilityServer {
+  url: string;
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.end(head ? undefined : body);
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, head: boolean): void =>
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body), head);
+
+async function readiness(health: ObservabilityServerOptions['health']): Promise<{ ready: boolean; body: object }> {
+  let h: HealthReport;
+  try {
+    h = await health();
+  } catch (err) {
+    // A health check that throws is itself a reason not to take traffic.
+    const detail = `health check failed: ${(err as Error).message}`;
+    h = { source: { ok: false, detail }, warehouse: { ok: false, detail } };
+  }
+  const notReady = (['source', 'warehouse'] as const).filter((k) => !h[k].ok);
+  return { ready: notReady.length === 0, body: { ready: notReady.length === 0, notReady, source: h.source, warehouse: h.warehouse } };
+}
+
+export async function startObservabilityServer(o: ObservabilityServerOptions): Promise<ObservabilityServer> {
+  const host = o.host ?? '127.0.0.1';
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
+      res.setHeader('allow', 'GET, HEAD');
+      return json(res, 405, { error: 'method not allowed' }, false);
+    }
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    switch (path) {
+      case '/metrics':
+        return send(res, 200, o.metrics.contentType, await o.metrics.text(), head);
+      case '/healthz':
+        return json(res, 200, { ok: true }, head);
+      case '/readyz': {
+        const r = await readiness(o.health);
+        return json(res, r.ready ? 200 : 503, r.body, head);
+      }
+      case '/api/status':
+        return json(res, 200, o.status(), head);
+      case '/':
+      case '/index.html':
+        return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, head);
+      default:
+        return json(res, 404, { error: 'not found', paths: ['/', '/metrics', '/healthz', '/readyz', '/api/status'] }, head);
+    }
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      o.log?.warn({ err: (err as Error).message, path: req.url }, 'observability request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal error' }, false);
+      else res.destroy();
+    });
+  });
+  // Scrapers keep connections open; they must not hold the process or close() open.
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new GamestreamError('observability_listen_failed', `the observability server cannot listen on ${host}:${o.port} (${err.code ?? err.message}); set GAMESTREAM_METRICS_PORT to a free port, 0 for any, or off`, { cause: err })),
+    );
+    server.listen(o.port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  o.log?.info({ host: addr.address, port: addr.port }, 'observability server listening');
+  return {
+    url: `http://${urlHost}:${addr.port}`,
+    host: addr.address,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

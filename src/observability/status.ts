@@ -1,0 +1,140 @@
+/**
+ * The status snapshot behind GET /api/status and the status page: current rates, a short history of them,
+ * lag, watermark, workers, alerts and the last ETL run. Rates come from sampling the committed totals on a
+ * timer, so the page shows what reached the warehouse, the same numbers as the counters.
+ */
+import { GAMESTREAM_VERSION } from '../version.ts';
+import type { AlertEngine, AlertNotification, AlertStatus } from './alerts.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface StatusSnapshot {
+  version: string;
+  generatedAt: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  rates: { recordsInPerSec: number; eventsWrittenPerSec: number; deadLettersPerSec: number; dlqRatio: number | null };
+  /** Oldest first; t is Unix seconds; one point per sample interval. */
+  history: { t: number[]; recordsInPerSec: number[]; eventsWrittenPerSec: number[]; deadLettersPerSec: number[] };
+  totals: { recordsIn: number; eventsWritten: number; deadLetters: number; duplicates: number; lateEvents: number; windowRows: number; commits: number };
+  lastRecordAt: string | null;
+  lag: { total: number | null; top: { partition: number; lag: number }[] };
+  watermark: { engineWatermark: string | null; delaySeconds: number | null };
+  openWindows: number;
+  workers: { restarts: number; mailboxDepth: { worker: number; batches: number }[]; fatal: string | null };
+  alerts: { rules: AlertStatus[]; firing: AlertStatus[]; recent: (AlertNotification & { at: string })[] };
+  etl: { enabled: boolean; lastRun: { status: string; at: string; durationSeconds: number } | null; lastSuccessAt: string | null };
+}
+
+export interface StatusTrackerOptions {
+  metrics: Metrics;
+  alerts?: AlertEngine;
+  now?: () => number;
+  sampleIntervalMs?: number;
+  /** Points kept for the chart. */
+  historyPoints?: number;
+}
+
+interface Sample {
+  atMs: number;
+  recordsIn: number;
+  eventsWritten: number;
+  deadLetters: number;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const round = (x: number): number => Math.round(x * 100) / 100;
+
+export class StatusTracker {
+  private readonly o: StatusTrackerOptions;
+  private readonly now: () => number;
+  private readonly points: number;
+  private prev: Sample | null = null;
+  private readonly hist: { t: number[]; r: number[]; w: number[]; d: number[] } = { t: [], r: [], w: [], d: [] };
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(opts: StatusTrackerOptions) {
+    this.o = opts;
+    this.now = opts.now ?? Date.now;
+    this.points = opts.historyPoints ?? 300;
+    this.sample();
+  }
+
+  /** Takes one sample; the timer calls this, tests call it directly. */
+  sample(): void {
+    const s = this.o.metrics.state();
+    const cur: Sample = { atMs: this.now(), recordsIn: s.recordsIn, eventsWritten: s.eventsWritten, deadLetters: s.deadLetters };
+    const p = this.prev;
+    this.prev = cur;
+    if (!p || cur.atMs <= p.atMs) return;
+    const secs = (cur.atMs - p.atMs) / 1000;
+    const h = this.hist;
+    h.t.push(Math.round(cur.atMs / 1000));
+    h.r.push(round((cur.recordsIn - p.recordsIn) / secs));
+    h.w.push(round((cur.eventsWritten - p.eventsWritten) / secs));
+    h.d.push(round((cur.deadLetters - p.deadLetters) / secs));
+    if (h.t.length > this.points) for (const a of [h.t, h.r, h.w, h.d]) a.shift();
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sample(), this.o.sampleIntervalMs ?? 2000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Rates averaged over the last few samples, so one commit landing between samples does not spike. */
+  private rate(xs: number[], n = 5): number {
+    const tail = xs.slice(-n);
+    return tail.length === 0 ? 0 : round(tail.reduce((a, b) => a + b, 0) / tail.length);
+  }
+
+  snapshot(): StatusSnapshot {
+    const s = this.o.metrics.state();
+    const now = this.now();
+    const h = this.hist;
+    const recordsInPerSec = this.rate(h.r);
+    const deadLettersPerSec = this.rate(h.d);
+    const lagEntries = [...s.lag].map(([partition, lag]) => ({ partition, lag })).sort((a, b) => b.lag - a.lag);
+    const total = lagEntries.length === 0 ? null : lagEntries.reduce((a, e) => a + e.lag, 0);
+    const alerts = this.o.alerts;
+    return {
+      version: GAMESTREAM_VERSION,
+      generatedAt: new Date(now).toISOString(),
+      startedAt: new Date(s.startedAtMs).toISOString(),
+      uptimeSeconds: Math.round((now - s.startedAtMs) / 1000),
+      rates: {
+        recordsInPerSec,
+        eventsWrittenPerSec: this.rate(h.w),
+        deadLettersPerSec,
+        dlqRatio: recordsInPerSec > 0 ? round((deadLettersPerSec / recordsInPerSec) * 10000) / 10000 : null,
+      },
+      history: { t: [...h.t], recordsInPerSec: [...h.r], eventsWrittenPerSec: [...h.w], deadLettersPerSec: [...h.d] },
+      totals: {
+        recordsIn: s.recordsIn, eventsWritten: s.eventsWritten, deadLetters: s.deadLetters, duplicates: s.duplicates,
+        lateEvents: s.lateEvents, windowRows: s.windowRows, commits: s.commits,
+      },
+      lastRecordAt: iso(s.lastRecordAtMs),
+      lag: { total, top: lagEntries.slice(0, 10) },
+      watermark: {
+        engineWatermark: iso(s.engineWatermarkMs),
+        delaySeconds: s.engineWatermarkMs === null ? null : round((now - s.engineWatermarkMs) / 1000),
+      },
+      openWindows: s.openWindows,
+      workers: {
+        restarts: s.workerRestarts,
+        mailboxDepth: [...s.mailboxDepth].map(([worker, batches]) => ({ worker, batches })).sort((a, b) => a.worker - b.worker),
+        fatal: s.fatal?.code ?? null,
+      },
+      alerts: { rules: alerts?.statuses() ?? [], firing: alerts?.firing() ?? [], recent: alerts?.history() ?? [] },
+      etl: {
+        enabled: s.etlEnabled,
+        lastRun: s.etlLastRun ? { status: s.etlLastRun.status, at: new Date(s.etlLastRun.atMs).toISOString(), durationSeconds: round(s.etlLastRun.durationMs / 1000) } : null,
+        lastSuccessAt: iso(s.etlLastSuccessMs),
+      },
+    };
+  }
+}
