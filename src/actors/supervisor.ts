@@ -392,6 +392,21 @@ export class Supervisor {
     return e.idlePartitions;
   }
 
+  private lagAt = 0;
+
+  /** Consumer lag (log-end minus what the warehouse holds), every 10 s: it costs a broker round trip. */
+  private refreshLag(m: Metrics): void {
+    const source = this.o.source;
+    if (!source.endOffsets || Date.now() - this.lagAt < 10_000) return;
+    this.lagAt = Date.now();
+    source.endOffsets().then(
+      (ends) => {
+        for (const [p, end] of ends) if (p < this.partitions) m.setLag(p, Math.max(0, end - this.durableNext[p]));
+      },
+      (err: Error) => this.o.log.debug({ err: err.message }, 'could not read log-end offsets for the lag metric'),
+    );
+  }
+
   /** For /readyz: the source is being read and the warehouse takes commits. */
   health(): HealthReport {
     const fatal = this.fatal ? ((this.fatal as Error).message ?? String(this.fatal)) : null;
@@ -407,6 +422,7 @@ export class Supervisor {
     if (m) {
       m.setEngineWatermark(Number.isFinite(this.engineWm) ? this.engineWm : null);
       for (const s of this.slots) m.setMailboxDepth(s.index, s.inflight + s.pendingCount);
+      this.refreshLag(m);
     }
     if (!Number.isFinite(this.engineWm) || idle.length === 0) return;
     for (const s of this.slots) if (s.ready) s.post({ t: 'watermark', engineWatermarkMs: this.engineWm, idlePartitions: idle });

@@ -37,6 +37,8 @@ export interface Source {
   resume?(partitions: number[]): void;
   /** Rows up to these offsets are durably in the warehouse (Kafka: commit them to the group). */
   durable?(nextOffsets: Map<number, number>): void;
+  /** Log-end offset per partition, when the source has one (Kafka), for the lag metric. */
+  endOffsets?(): Promise<Map<number, number>>;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

@@ -238,7 +238,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
-  it('metrics of a live daemon: dead letters per code and events written equal the truth; readyz is ready', async () => {
+  it('metrics of a live daemon: dead letters per code and events written equal the truth, lag reaches 0, readyz is ready', async () => {
     const topic = `metrics-${Date.now()}`;
     await produceDataset(topic);
     const wh = join(dir, 'metrics.duckdb');
@@ -264,7 +264,9 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
       await new Promise((r) => setTimeout(r, 500));
       if (!url) continue;
       const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
-      if (dlqSum(text) >= total) {
+      const lags = [...text.matchAll(/^gamestream_kafka_consumer_lag\{partition="\d+"\} (\d+)/gm)].map((m) => Number(m[1]));
+      // Lag is read from the broker every 10 s: wait until it shows every partition caught up too.
+      if (dlqSum(text) >= total && lags.length === PARTITIONS && lags.every((l) => l === 0)) {
         ready = (await fetch(`${url}/readyz`)).status;
         scraped = text;
         break;
@@ -279,5 +281,6 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     }
     const written = [...scraped.matchAll(/^gamestream_events_written_total\{partition="\d+"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     expect(written).toBe(truth.events.length);
+    expect([...scraped.matchAll(/^gamestream_kafka_consumer_lag\{partition="\d+"\} 0$/gm)].length).toBe(PARTITIONS);
   });
 });

@@ -42,7 +42,7 @@ export class KafkaSource implements Source {
   private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
   private resumeAt = new Map<number, number>();
-  private endOffsets = new Map<number, number>();
+  private endAtStart = new Map<number, number>();
   private readonly position = new Map<number, number>();
   private queue: PendingBatch[] = [];
   private wakeReader: (() => void) | null = null;
@@ -84,7 +84,7 @@ export class KafkaSource implements Source {
       const meta = await admin.fetchTopicMetadata({ topics: [this.o.topic] });
       this.partitionCount = meta.topics[0]?.partitions.length ?? 0;
       if (this.partitionCount === 0) throw new Error('the topic has no partitions');
-      for (const o of await admin.fetchTopicOffsets(this.o.topic)) this.endOffsets.set(o.partition, Number(o.high));
+      for (const o of await admin.fetchTopicOffsets(this.o.topic)) this.endAtStart.set(o.partition, Number(o.high));
     } catch (err) {
       if ((err as { code?: string }).code === 'topic_invalid') throw err;
       throw new GamestreamError('source_unavailable', `cannot read Kafka topic ${this.o.topic} at ${this.o.brokers.join(',')}: ${(err as Error).message}`, { cause: err, retryable: true });
@@ -154,7 +154,7 @@ export class KafkaSource implements Source {
   }
 
   private caughtUp(): boolean {
-    for (const [p, end] of this.endOffsets) if ((this.position.get(p) ?? 0) < end) return false;
+    for (const [p, end] of this.endAtStart) if ((this.position.get(p) ?? 0) < end) return false;
     return true;
   }
 
@@ -200,6 +200,16 @@ export class KafkaSource implements Source {
     this.position.set(b.partition, b.offsets[n - 1] + 1);
     b.done();
     return { data, starts, ends, count: n, firstIndex: 0, keys: null, partitions, offsets };
+  }
+
+  async endOffsets(): Promise<Map<number, number>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      return new Map((await admin.fetchTopicOffsets(this.o.topic)).map((o) => [o.partition, Number(o.high)]));
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   pause(partitions: number[]): void {
