@@ -74,27 +74,20 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         })
       : undefined;
   const confluentSchemas = cfg.avroSchemaDir ? loadSchemaDir(cfg.avroSchemaDir) : undefined;
-  // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
-  await warehouse.open();
+  let sup: Supervisor | null = null;
   let scheduler: Scheduler | null = null;
   let etlConnection: DuckDBConnection | null = null;
-  if (etl.enabled) {
-    etlConnection = await warehouse.connect();
-    scheduler = startScheduler({ warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log });
-  }
-  const beforeClose = async (): Promise<void> => {
+  const stopEtl = async (): Promise<void> => {
     await scheduler?.stop();
+    scheduler = null;
     etlConnection?.closeSync();
+    etlConnection = null;
   };
-  let sup: Supervisor | null = null;
   const obs = await startObservability({
     config: observability,
     log,
     health: () => sup?.health() ?? { source: { ok: false, detail: 'starting' }, warehouse: { ok: false, detail: 'starting' } },
   });
-  if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
-  sup = new Supervisor({ config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, beforeClose, metrics: obs.metrics });
-
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
@@ -103,7 +96,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       process.exit(130);
     }
     say(`${sig}: draining (stop reading, flush, commit); press Ctrl-C again to exit at once`);
-    sup.requestStop();
+    sup?.requestStop();
     setTimeout(() => {
       say(`the drain took longer than GAMESTREAM_SHUTDOWN_TIMEOUT (${cfg.shutdownTimeoutMs / 1000}s); exiting; the next start resumes from the last commit`);
       process.exit(1);
@@ -111,10 +104,25 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-
-  const partitions = source.partitionCount || cfg.partitions;
-  say(`source ${source.name} → ${warehouse.name}; ${partitions} partitions on ${Math.min(cfg.workers, partitions)} worker thread(s)`);
+  // Everything started from here on is stopped in the finally, also when start-up itself fails.
   try {
+    if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
+    // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
+    await warehouse.open();
+    obs.metrics.setEtlEnabled(etl.enabled);
+    if (etl.enabled) {
+      etlConnection = await warehouse.connect();
+      scheduler = startScheduler({
+        warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log,
+        onTask: (t) => obs.metrics.etlTask(t),
+      });
+    }
+    sup = new Supervisor({
+      config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics,
+      beforeClose: stopEtl,
+    });
+    const partitions = source.partitionCount || cfg.partitions;
+    say(`source ${source.name} → ${warehouse.name}; ${partitions} partitions on ${Math.min(cfg.workers, partitions)} worker thread(s)`);
     const t = await sup.run();
     const secs = t.elapsedMs / 1000;
     say(
@@ -128,10 +136,12 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     );
     return 0;
   } finally {
+    await stopEtl();
     await obs.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     removeSpoolDir(spoolDir);
     await source.close();
+    tables.close();
   }
 }

@@ -50,6 +50,8 @@ export interface DagDeps {
   signal?: AbortSignal;
   /** Pause between alert POST attempts (3 attempts). */
   alertRetryDelayMs?: number;
+  /** Each finished task attempt, and the whole run as task 'dag' (metrics). */
+  onTask?: (t: { task: string; status: 'success' | 'failed' | 'skipped' | 'cancelled'; durationMs: number }) => void;
 }
 
 export interface DagResult {
@@ -101,14 +103,18 @@ async function runTask(
   let lastError = '';
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (deps.signal?.aborted) return 'cancelled';
+    const startedAt = clock.now();
+    const report = (status: 'success' | 'failed' | 'skipped' | 'cancelled'): void => deps.onTask?.({ task, status, durationMs: clock.now() - startedAt });
     await recordStart(wh, runId, day, task, attempt, clock.now());
     try {
       const out = await body();
       if (out.status === 'skipped') {
+        report('skipped');
         await recordEnd(wh, runId, task, attempt, 'skipped', clock.now(), null, out.reason);
         log.info({ runId, day, task, reason: out.reason }, 'ETL task skipped');
         return 'skipped';
       }
+      report('success');
       await recordEnd(wh, runId, task, attempt, 'success', clock.now(), out.rows, null);
       log.info({ runId, day, task, attempt, rows: out.rows }, 'ETL task succeeded');
       return 'success';
@@ -116,6 +122,7 @@ async function runTask(
       const code = errorCode(err);
       lastError = `${code}: ${(err as Error).message}`;
       const cancelledNow = code === 'etl_cancelled';
+      report(cancelledNow ? 'cancelled' : 'failed');
       await recordEnd(wh, runId, task, attempt, cancelledNow ? 'cancelled' : 'failed', clock.now(), null, lastError).catch(() => undefined);
       if (cancelledNow) return 'cancelled';
       // A sensor that timed out already waited its whole budget; the spec says the run fails.
@@ -140,6 +147,7 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
   const tasks = Object.fromEntries(TASKS.map((t) => [t, 'upstream_failed'])) as Record<TaskName, TaskStatus>;
   await recordStart(wh, runId, day, 'dag', 1, clock.now());
   deps.log.info({ runId, day }, 'ETL run started');
+  const runStartedAt = deps.clock.now();
 
   const ok = (...names: TaskName[]): boolean => names.every((n) => tasks[n] === 'success');
   const run = async (task: TaskName, body: () => Promise<TaskOutcome>): Promise<void> => {
@@ -178,6 +186,7 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
   if (status === 'success') deps.counters.runsSucceeded++;
   if (status === 'failed') deps.counters.runsFailed++;
   deps.log.info({ runId, day, status, tasks }, 'ETL run finished');
+  deps.onTask?.({ task: 'dag', status, durationMs: clock.now() - runStartedAt });
   return { runId, date: day, status, tasks };
 }
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { cancelled, systemClock, type Clock } from './clock.ts';
 import type { EtlConfig } from './config.ts';
 import { nextAfter } from './cron.ts';
-import { lastSuccessfulDay, newCounters, runDag, successfulDays, type DagResult, type EtlCounters } from './dag.ts';
+import { lastSuccessfulDay, newCounters, runDag, successfulDays, type DagDeps, type DagResult, type EtlCounters } from './dag.ts';
 import type { FetchFn } from './outputs.ts';
 import { addDays, dayOf, dayStartMs, ensureEtlTables, type EtlWarehouse } from './warehouse.ts';
 
@@ -17,6 +17,7 @@ export interface SchedulerOptions {
   clock?: Clock;
   fetch?: FetchFn;
   alertRetryDelayMs?: number;
+  onTask?: DagDeps['onTask'];
 }
 
 export type RunDayResult = DagResult | { date: string; status: 'already_done' };
@@ -77,7 +78,7 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       log.info({ day: date }, 'ETL day already done; skipped (use force to rerun)');
       return { date, status: 'already_done' };
     }
-    return runDag({ warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs }, date);
+    return runDag({ warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs, onTask: opts.onTask }, date);
   };
 
   // One day at a time: runs share the warehouse and a later day's quality check reads earlier days.
