@@ -1,10 +1,14 @@
 /**
  * The observability HTTP server: GET /metrics (Prometheus text), /healthz (liveness), /readyz (readiness,
- * 503 naming the part that is not ready), /api/status (JSON) and / (the status page). Read-only, no auth:
- * it listens on 127.0.0.1 unless GAMESTREAM_METRICS_HOST says otherwise.
+ * 503 naming the part that is not ready), /api/status (JSON), / (the status page) and /assets/… (the status
+ * page's chart library, uPlot, served from node_modules). Read-only, no auth: it listens on 127.0.0.1 unless
+ * GAMESTREAM_METRICS_HOST says otherwise.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
@@ -38,8 +42,48 @@ export interface ObservabilityServer {
   close(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+/** The files the status page loads besides itself: URL path under the server → file in the uplot package. */
+export const STATUS_PAGE_ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
+  '/assets/uPlot.iife.min.js': { file: 'dist/uPlot.iife.min.js', type: 'text/javascript; charset=utf-8' },
+  '/assets/uPlot.min.css': { file: 'dist/uPlot.min.css', type: 'text/css; charset=utf-8' },
+};
+
+interface Asset {
+  type: string;
+  body: Buffer;
+}
+
+/**
+ * Reads uPlot's files from node_modules once, at server start. A missing or broken install is logged and the
+ * page then shows its numbers without charts: the daemon does not stop over its status page.
+ */
+async function loadAssets(log: Logger | undefined): Promise<Map<string, Asset>> {
+  const assets = new Map<string, Asset>();
+  let dir: string;
+  try {
+    dir = dirname(createRequire(import.meta.url).resolve('uplot/package.json'));
+  } catch (err) {
+    log?.warn({ err: (err as Error).message }, 'uplot is not installed; the status page has no charts');
+    return assets;
+  }
+  for (const [path, a] of Object.entries(STATUS_PAGE_ASSETS)) {
+    try {
+      assets.set(path, { type: a.type, body: await readFile(join(dir, a.file)) });
+    } catch (err) {
+      log?.warn({ err: (err as Error).message, file: join(dir, a.file) }, 'cannot read a status page asset; the page has no charts');
+    }
+  }
+  return assets;
+}
+
+/**
+ * The page may load only from this server (and run its own inline script and styles), so a stray external URL
+ * fails in the browser instead of leaking a request.
+ */
+const PAGE_CSP = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, head: boolean, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(head ? undefined : body);
 }
 
@@ -61,6 +105,7 @@ async function readiness(health: ObservabilityServerOptions['health']): Promise<
 
 export async function startObservabilityServer(o: ObservabilityServerOptions): Promise<ObservabilityServer> {
   const host = o.host ?? '127.0.0.1';
+  const assets = await loadAssets(o.log);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const head = req.method === 'HEAD';
     if (req.method !== 'GET' && !head) {
@@ -81,9 +126,12 @@ export async function startObservabilityServer(o: ObservabilityServerOptions): P
         return json(res, 200, o.status(), head);
       case '/':
       case '/index.html':
-        return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, head);
-      default:
-        return json(res, 404, { error: 'not found', paths: ['/', '/metrics', '/healthz', '/readyz', '/api/status'] }, head);
+        return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, head, { 'content-security-policy': PAGE_CSP });
+      default: {
+        const asset = assets.get(path);
+        if (asset) return send(res, 200, asset.type, asset.body, head, { 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' });
+        return json(res, 404, { error: 'not found', paths: ['/', '/metrics', '/healthz', '/readyz', '/api/status', ...assets.keys()] }, head);
+      }
     }
   };
   const server = createServer((req, res) => {

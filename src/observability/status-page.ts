@@ -1,8 +1,10 @@
 /**
- * The status page: one self-contained HTML document (inline CSS and JS, a small canvas chart, no fonts or
- * scripts from elsewhere), so it works on a host without internet. It polls api/status (relative, so it also
- * works behind a path-prefixing proxy) every two seconds. Text goes in through textContent only: alert messages
- * are not HTML.
+ * The status page: one HTML document with inline CSS and JS whose only other resources are uPlot's script and
+ * stylesheet, served by this same server from node_modules (see STATUS_PAGE_ASSETS in server.ts): no fonts or
+ * scripts from elsewhere, so it works on a host without internet. All URLs are relative (assets/…, api/status),
+ * so it also works behind a path-prefixing proxy. It polls api/status every two seconds. Text goes in through
+ * textContent only: alert messages are not HTML. If uPlot did not load, the numbers still show and the chart
+ * cards say so.
  */
 export const STATUS_PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -10,6 +12,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gamestream status</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="assets/uPlot.min.css">
+<script src="assets/uPlot.iife.min.js"></script>
 <style>
   :root { --bg: #0f1419; --panel: #1a2129; --text: #e6e6e6; --dim: #8b97a3; --ok: #3fb950; --warn: #d29922; --bad: #f85149; --line: #58a6ff; }
   * { box-sizing: border-box; }
@@ -22,7 +27,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .card h2 { font-size: 12px; text-transform: uppercase; letter-spacing: .05em; color: var(--dim); margin: 0 0 6px; }
   .big { font-size: 26px; font-variant-numeric: tabular-nums; }
   .wide { grid-column: 1 / -1; }
-  canvas { width: 100%; height: 180px; display: block; }
+  .chart { min-height: 200px; }
+  .chart .note { color: var(--dim); padding: 8px 0; }
+  .uplot { color: var(--text); }
+  .u-legend { font-size: 12px; }
   table { width: 100%; border-collapse: collapse; }
   td, th { text-align: left; padding: 3px 6px; border-bottom: 1px solid #2d333b; font-variant-numeric: tabular-nums; }
   .firing { color: var(--bad); font-weight: 600; } .ok { color: var(--ok); } .warning { color: var(--warn); }
@@ -38,7 +46,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <div class="card"><h2>Consumer lag</h2><div class="big" id="lag">–</div><div class="dim" id="lagtop"></div></div>
   <div class="card"><h2>Watermark delay</h2><div class="big" id="wm">–</div><div class="dim" id="wmat"></div></div>
   <div class="card"><h2>Workers</h2><div class="big" id="restarts">–</div><div class="dim" id="mailbox"></div></div>
-  <div class="card wide"><h2>Recent history (records in / s, dead letters / s)</h2><canvas id="chart"></canvas></div>
+  <div class="card wide"><h2>Events / s (recent history)</h2><div class="chart" id="chart-events"></div></div>
+  <div class="card wide"><h2>Dead letters / s (recent history)</h2><div class="chart" id="chart-dlq"></div></div>
   <div class="card wide"><h2>Alerts</h2><table><thead><tr><th>alert</th><th>severity</th><th>state</th><th>since</th><th>detail</th></tr></thead><tbody id="alerts"></tbody></table></div>
   <div class="card"><h2>Last ETL run</h2><div class="big" id="etl">–</div><div class="dim" id="etlat"></div></div>
   <div class="card"><h2>Totals (committed)</h2><table><tbody id="totals"></tbody></table></div>
@@ -59,23 +68,35 @@ function row(cells, cls) {
   cells.forEach((c, i) => { const td = document.createElement("td"); td.textContent = c; if (cls && cls[i]) td.className = cls[i]; tr.appendChild(td); });
   return tr;
 }
-function draw(h) {
-  const c = $("chart"), dpr = window.devicePixelRatio || 1;
-  const w = c.clientWidth, ht = c.clientHeight;
-  c.width = w * dpr; c.height = ht * dpr;
-  const g = c.getContext("2d"); g.scale(dpr, dpr); g.clearRect(0, 0, w, ht);
-  const n = h.t.length; if (n < 2) { g.fillStyle = "#8b97a3"; g.fillText("collecting samples…", 10, 20); return; }
-  const max = Math.max(1, ...h.recordsInPerSec, ...h.deadLettersPerSec);
-  const pad = 40, x = (i) => pad + (i / (n - 1)) * (w - pad - 8), y = (v) => ht - 18 - (v / max) * (ht - 30);
-  g.strokeStyle = "#2d333b"; g.fillStyle = "#8b97a3"; g.font = "11px system-ui";
-  for (const f of [0, 0.5, 1]) { g.beginPath(); g.moveTo(pad, y(max * f)); g.lineTo(w - 8, y(max * f)); g.stroke(); g.fillText(nf.format(max * f), 2, y(max * f) + 4); }
-  const span = h.t[n - 1] - h.t[0];
-  g.fillText("-" + dur(span), pad, ht - 4); g.fillText("now", w - 30, ht - 4);
-  for (const [series, color] of [[h.recordsInPerSec, "#58a6ff"], [h.deadLettersPerSec, "#f85149"]]) {
-    g.strokeStyle = color; g.lineWidth = 1.5; g.beginPath();
-    series.forEach((v, i) => (i ? g.lineTo(x(i), y(v)) : g.moveTo(x(i), y(v)))); g.stroke();
+const charts = {};
+function chart(id, series, h, cols) {
+  const el = $(id);
+  if (typeof uPlot !== "function") { el.textContent = "chart library (assets/uPlot.iife.min.js) did not load"; return; }
+  const data = [h.t].concat(cols);
+  const width = Math.max(200, el.clientWidth);
+  let note = el.querySelector(".note");
+  if (!note) { note = document.createElement("div"); note.className = "note"; el.appendChild(note); }
+  note.textContent = h.t.length < 2 ? "collecting samples…" : "";
+  if (!charts[id]) {
+    const axis = { stroke: "#8b97a3", grid: { stroke: "#2d333b", width: 1 }, ticks: { stroke: "#2d333b", width: 1 } };
+    charts[id] = new uPlot({
+      width, height: 180,
+      series: [{}].concat(series.map(([label, color]) => ({ label, stroke: color, width: 1.5, value: (u, v) => fmt(v) }))),
+      axes: [axis, Object.assign({}, axis, { size: 60, values: (u, vs) => vs.map(fmt) })],
+      scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+      cursor: { drag: { x: false, y: false } },
+    }, data, el);
+  } else {
+    charts[id].setData(data);
+    if (Math.abs(charts[id].width - width) > 1) charts[id].setSize({ width, height: 180 });
   }
 }
+function draw(h) {
+  chart("chart-events", [["records in / s", "#8b97a3"], ["events written / s", "#58a6ff"]], h, [h.recordsInPerSec, h.eventsWrittenPerSec]);
+  chart("chart-dlq", [["dead letters / s", "#f85149"]], h, [h.deadLettersPerSec]);
+}
+let last = null;
+window.addEventListener("resize", () => { if (last) draw(last.history); });
 function render(s) {
   $("meta").textContent = "v" + s.version + " · up " + dur(s.uptimeSeconds) + " · " + s.generatedAt;
   $("rin").textContent = fmt(s.rates.recordsInPerSec);
@@ -96,8 +117,10 @@ function render(s) {
   $("etl").className = "big " + (e.lastRun && e.lastRun.status === "failed" ? "firing" : "");
   $("etlat").textContent = e.lastRun ? e.lastRun.at + " (" + dur(e.lastRun.durationSeconds) + "); last success " + (e.lastSuccessAt || "never") : "";
   const t = $("totals"); t.replaceChildren();
-  for (const [k, v] of Object.entries(s.totals)) t.appendChild(row([k, fmt(v)]));
+  for (const [k, v] of Object.entries(s.totals)) { const tr = row([k, fmt(v)]); tr.lastChild.id = "total-" + k; t.appendChild(tr); }
+  last = s;
   draw(s.history);
+  document.body.dataset.generatedAt = s.generatedAt;
 }
 async function poll() {
   try {

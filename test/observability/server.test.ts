@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlertEngine, inputsFromMetrics } from '../../src/observability/alerts.ts';
 import { loadObservabilityConfig } from '../../src/observability/config.ts';
@@ -79,11 +82,31 @@ describe('observability server', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
     const html = await page.text();
-    expect(html).toContain('<canvas id="chart">');
+    expect(html).toContain('<div class="chart" id="chart-events">');
+    expect(html).toContain('<div class="chart" id="chart-dlq">');
     expect(html).toContain('fetch("api/status"');
-    // Self-contained: no resource from another host, no external script or stylesheet.
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    // Self-contained: no resource from another host; the only external files are uPlot's, from this server.
     expect(html).not.toMatch(/https?:\/\//i);
-    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|@import|url\(/i);
+    expect(html).not.toMatch(/@import|url\(/i);
+    const refs = [...html.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]*)"/gi)].map((m) => m[1]);
+    expect(refs.sort()).toEqual(['assets/uPlot.iife.min.js', 'assets/uPlot.min.css', 'data:,']); // data:, is an empty favicon
+
+    // uPlot, served from node_modules with the right types.
+    const uplotDir = dirname(createRequire(import.meta.url).resolve('uplot/package.json'));
+    const js = await fetch(`${server.url}/assets/uPlot.iife.min.js`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await js.text()).toBe(readFileSync(join(uplotDir, 'dist/uPlot.iife.min.js'), 'utf8'));
+    const css = await fetch(`${server.url}/assets/uPlot.min.css`);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(await css.text()).toBe(readFileSync(join(uplotDir, 'dist/uPlot.min.css'), 'utf8'));
+    const headJs = await fetch(`${server.url}/assets/uPlot.iife.min.js`, { method: 'HEAD' });
+    expect(headJs.status).toBe(200);
+    expect(Number(headJs.headers.get('content-length'))).toBeGreaterThan(10_000);
+    expect((await fetch(`${server.url}/assets/uPlot.esm.js`)).status).toBe(404);
+    expect((await fetch(`${server.url}/assets/../package.json`)).status).toBe(404);
 
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
     expect((await fetch(`${server.url}/metrics`, { method: 'POST' })).status).toBe(405);
