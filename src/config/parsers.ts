@@ -64,3 +64,29 @@ export function nonEmpty(raw: string): string {
   if (raw.trim() === '') throw new ValueError('a non-empty value');
   return raw.trim();
 }
+
+/** An http(s) URL, or empty for none. */
+export function httpUrlOrEmpty(raw: string): string | null {
+  const s = raw.trim();
+  if (s === '') return null;
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ValueError('an http:// or https:// URL, or empty for none');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValueError('an http:// or https:// URL, or empty for none');
+  return s;
+}
+
+/** A fraction from `min` (inclusive unless `exclusiveMin`) to 1. */
+export function fraction(opts: { exclusiveMin?: boolean } = {}) {
+  return (raw: string): number => {
+    const n = Number(raw.trim());
+    const low = opts.exclusiveMin ? n <= 0 : n < 0;
+    if (raw.trim() === '' || !Number.isFinite(n) || low || n > 1) {
+      throw new ValueError(opts.exclusiveMin ? 'a fraction above 0 and at most 1 (0.01 is 1%)' : 'a fraction from 0 to 1');
+    }
+    return n;
+  };
+}

@@ -5,7 +5,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { GamestreamError } from '../errors.ts';
-import { boolFlag, byteSize, duration, fmtMs, integer, nonEmpty, oneOf, ValueError } from './parsers.ts';
+import { boolFlag, byteSize, duration, fmtMs, fraction, integer, nonEmpty, oneOf, ValueError } from './parsers.ts';
 import { parseVars, type VarSpec } from './vars.ts';
 
 export type SourceConfig =
@@ -117,11 +117,6 @@ function topicOrOff(raw: string): string | null {
   return raw.trim() === 'off' ? null : topicName(raw);
 }
 
-function share(raw: string): number {
-  const n = Number(raw.trim());
-  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new ValueError('a fraction from 0 to 1');
-  return n;
-}
 
 export const ENV_VARS = [
   v({ name: 'GAMESTREAM_SOURCE', key: 'source', default: 'generator', allowed: 'generator | kafka | file:<path>',
@@ -183,7 +178,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_GENERATOR_SEED', key: 'generatorSeed', default: '', allowed: 'empty (random) or a whole number',
     doc: 'Seed of the generator, for reproducible demos.', parse: (raw) => (raw.trim() === '' ? null : integer(0, 2 ** 32 - 1)(raw)) }),
   v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.005', allowed: '0–1',
-    doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: share }),
+    doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: fraction() }),
   v({ name: 'GAMESTREAM_TEST_COMMIT_DELAY', key: 'testCommitDelayMs', default: '0', allowed: '0–1m, for tests only',
     doc: 'Fault injection for tests: every warehouse commit waits this long first, as a slow warehouse would.', parse: duration(0, 60_000) }),
   v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'kafkaBrokers', default: '', allowed: 'host:port[,host:port…]',

@@ -2,7 +2,7 @@
  * Env vars of the daily ETL, parsed once. Shaped like ENV_VARS in src/config/schema.ts and using the same
  * parsers, so values and error messages read the same; every problem is reported together.
  */
-import { boolFlag, duration, integer, ValueError } from '../config/parsers.ts';
+import { boolFlag, duration, fraction, httpUrlOrEmpty, integer, ValueError } from '../config/parsers.ts';
 import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
 import { parseCron, type CronSchedule } from './cron.ts';
@@ -35,29 +35,12 @@ function cron(raw: string): CronSchedule {
   }
 }
 
-function urlOrEmpty(raw: string): string | null {
-  const s = raw.trim();
-  if (s === '') return null;
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new ValueError('an http:// or https:// URL, or empty');
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValueError('an http:// or https:// URL, or empty');
-  return s;
-}
 
 function dirPath(raw: string): string {
   if (raw.trim() === '') throw new ValueError('a directory path');
   return resolve(raw.trim());
 }
 
-function share(raw: string): number {
-  const n = Number(raw.trim());
-  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new ValueError('a fraction from 0 to 1');
-  return n;
-}
 
 export const ETL_ENV_VARS = [
   v({ name: 'GAMESTREAM_ETL', key: 'enabled', default: 'on', allowed: 'on | off',
@@ -77,13 +60,13 @@ export const ETL_ENV_VARS = [
   v({ name: 'GAMESTREAM_ETL_ALLOWED_LATENESS', key: 'allowedLatenessMs', default: '60s', allowed: '0–1d',
     doc: 'A day counts as complete once a source watermark has passed its end by this much.', parse: duration(0, 86_400_000) }),
   v({ name: 'GAMESTREAM_ETL_ML_WEBHOOK', key: 'mlWebhook', default: '', allowed: 'an http(s) URL, or empty (skip)',
-    doc: 'On Sundays (by the processed day) a JSON POST here starts the difficulty-prediction training.', parse: urlOrEmpty }),
+    doc: 'On Sundays (by the processed day) a JSON POST here starts the difficulty-prediction training.', parse: httpUrlOrEmpty, show: () => '<hidden>' }),
   v({ name: 'GAMESTREAM_ETL_ALERT_WEBHOOK', key: 'alertWebhook', default: '', allowed: 'an http(s) URL, or empty',
-    doc: 'A task that fails after all its retries is POSTed here as JSON.', parse: urlOrEmpty }),
+    doc: 'A task that fails after all its retries is POSTed here as JSON.', parse: httpUrlOrEmpty, show: () => '<hidden>' }),
   v({ name: 'GAMESTREAM_ETL_EXPORT_DIR', key: 'exportDir', default: './data/features', allowed: 'a directory path',
     doc: 'Where export_features writes level_features/date=D/part-0.parquet.', parse: dirPath }),
   v({ name: 'GAMESTREAM_ETL_MAX_NULL_RATE', key: 'maxNullRate', default: '0.05', allowed: 'a fraction from 0 to 1',
-    doc: 'Largest share of a day\'s events with NULL country or device_category that passes the quality check (1 turns it off).', parse: share }),
+    doc: 'Largest share of a day\'s events with NULL country or device_category that passes the quality check (1 turns it off).', parse: fraction() }),
 ] as const;
 
 export function loadEtlConfig(env: NodeJS.ProcessEnv = process.env): EtlConfig {

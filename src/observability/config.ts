@@ -4,8 +4,9 @@
  * is allowed. Kept apart from the daemon's ENV_VARS so this module can be wired in without touching them; the
  * lead may merge OBSERVABILITY_ENV_VARS into `gamestream env` output.
  */
+import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
-import { duration, integer, nonEmpty, ValueError } from '../config/parsers.ts';
+import { duration, fraction, httpUrlOrEmpty, integer, nonEmpty, ValueError } from '../config/parsers.ts';
 
 export interface ObservabilityConfig {
   /** null: no HTTP server at all. 0: any free port. */
@@ -23,16 +24,7 @@ export interface ObservabilityConfig {
   alertEtlStaleMs: number;
 }
 
-interface VarSpec<K extends keyof ObservabilityConfig> {
-  name: string;
-  key: K;
-  default: string;
-  allowed: string;
-  doc: string;
-  parse: (raw: string) => ObservabilityConfig[K];
-}
-
-function v<K extends keyof ObservabilityConfig>(spec: VarSpec<K>): VarSpec<K> {
+function v<K extends keyof ObservabilityConfig>(spec: VarSpec<ObservabilityConfig, K>): VarSpec<ObservabilityConfig, K> {
   return spec;
 }
 
@@ -45,24 +37,7 @@ function portOrOff(raw: string): number | null {
   }
 }
 
-function webhook(raw: string): string | null {
-  const s = raw.trim();
-  if (s === '') return null;
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new ValueError('an http:// or https:// URL, or empty for none');
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValueError('an http:// or https:// URL, or empty for none');
-  return s;
-}
 
-function ratio(raw: string): number {
-  const n = Number(raw.trim());
-  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new ValueError('a fraction above 0 and at most 1 (0.01 is 1%)');
-  return n;
-}
 
 export const OBSERVABILITY_ENV_VARS = [
   v({ name: 'GAMESTREAM_METRICS_PORT', key: 'metricsPort', default: '9464', allowed: '0–65535 (0: any free port) | off',
@@ -70,13 +45,13 @@ export const OBSERVABILITY_ENV_VARS = [
   v({ name: 'GAMESTREAM_METRICS_HOST', key: 'metricsHost', default: '127.0.0.1', allowed: 'a host name or IP address',
     doc: 'Address the observability server listens on. 0.0.0.0 listens on every interface (needed when Prometheus scrapes from another host).', parse: nonEmpty }),
   v({ name: 'GAMESTREAM_ALERT_WEBHOOK', key: 'alertWebhook', default: '', allowed: 'an http(s) URL, or empty',
-    doc: 'Every alert that fires or resolves is POSTed here as JSON {alert, severity, state, message, value, since}. Empty: alerts are only logged and shown on the status page.', parse: webhook }),
+    doc: 'Every alert that fires or resolves is POSTed here as JSON {alert, severity, state, message, value, since}. Empty: alerts are only logged and shown on the status page.', parse: httpUrlOrEmpty, show: () => '<hidden>' }),
   v({ name: 'GAMESTREAM_ALERT_INTERVAL', key: 'alertIntervalMs', default: '15s', allowed: '1s–10m',
     doc: 'How often the in-process alert rules are evaluated.', parse: duration(1000, 600_000) }),
   v({ name: 'GAMESTREAM_ALERT_LAG', key: 'alertLagMessages', default: '100000', allowed: '1–1000000000000',
     doc: 'ConsumerLagHigh (critical) fires when the total Kafka consumer lag over all partitions exceeds this many messages.', parse: integer(1, 1e12) }),
   v({ name: 'GAMESTREAM_ALERT_DLQ_RATIO', key: 'alertDlqRatio', default: '0.01', allowed: 'above 0, at most 1',
-    doc: 'DeadLetterRateHigh (warning) fires when dead letters exceed this share of the records committed over GAMESTREAM_ALERT_DLQ_WINDOW.', parse: ratio }),
+    doc: 'DeadLetterRateHigh (warning) fires when dead letters exceed this share of the records committed over GAMESTREAM_ALERT_DLQ_WINDOW.', parse: fraction({ exclusiveMin: true }) }),
   v({ name: 'GAMESTREAM_ALERT_DLQ_WINDOW', key: 'alertDlqWindowMs', default: '1m', allowed: '10s–1h',
     doc: 'The window of DeadLetterRateHigh.', parse: duration(10_000, 3_600_000) }),
   v({ name: 'GAMESTREAM_ALERT_DLQ_MIN_RECORDS', key: 'alertDlqMinRecords', default: '100', allowed: '1–1000000000',
@@ -92,21 +67,9 @@ export const OBSERVABILITY_ENV_VARS = [
 ] as const;
 
 export function loadObservabilityConfig(env: NodeJS.ProcessEnv = process.env): ObservabilityConfig {
-  const problems: string[] = [];
-  const cfg: Partial<Record<keyof ObservabilityConfig, unknown>> = {};
-  for (const spec of OBSERVABILITY_ENV_VARS) {
-    const raw = env[spec.name] ?? spec.default;
-    try {
-      cfg[spec.key] = (spec.parse as (r: string) => unknown)(raw);
-    } catch (err) {
-      const allowed = err instanceof ValueError ? err.message : spec.allowed;
-      // The webhook URL may carry a token: name it without echoing it.
-      const shown = spec.name === 'GAMESTREAM_ALERT_WEBHOOK' ? '<hidden>' : JSON.stringify(raw);
-      problems.push(`${spec.name}=${shown} is not valid: expected ${allowed}`);
-    }
-  }
+  const { values, problems } = parseVars<ObservabilityConfig>(OBSERVABILITY_ENV_VARS as readonly VarSpec<ObservabilityConfig, keyof ObservabilityConfig>[], env);
   if (problems.length > 0) {
     throw new GamestreamError('config_invalid', `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  return cfg as ObservabilityConfig;
+  return values as ObservabilityConfig;
 }
