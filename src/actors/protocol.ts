@@ -85,7 +85,15 @@ export type FromWorker =
       /** Dead letters in these files per reason code. */
       deadLetterCodes: Record<string, number>;
     }
-  | { t: 'watermarks'; partitions: number[]; watermarksMs: number[] }
+  | {
+      t: 'watermarks';
+      partitions: number[];
+      watermarksMs: number[];
+      /** Windows open over this worker's actors. */
+      openWindows: number;
+      /** Longest event-loop delay of the thread since its last report. */
+      eventLoopLagMs: number;
+    }
   | { t: 'ended'; workerIndex: number }
   | { t: 'drained'; workerIndex: number }
   | { t: 'revoked'; workerIndex: number; partitions: number[] }

@@ -3,6 +3,7 @@
  * backpressure, commits their flushes, and restarts a worker that dies, rebuilding its actors from the
  * warehouse and replaying what was not yet durable. Nothing is lost and nothing is counted twice.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config/schema.ts';
 import type { TableFiles } from '../enrich/tables.ts';
 import { fromWire, GamestreamError } from '../errors.ts';
@@ -165,11 +166,13 @@ export class Supervisor {
     this.timers.push(setInterval(() => this.tick(), 1000));
     if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
     this.consuming = true;
+    this.loopDelay.enable();
     try {
       await this.pump();
       await this.finish();
     } finally {
       for (const t of this.timers) clearInterval(t);
+      this.loopDelay.disable();
       this.o.tables.close();
       await Promise.all(this.slots.map((s) => s.terminate()));
       await this.o.beforeClose?.();
@@ -329,6 +332,8 @@ export class Supervisor {
         return;
       case 'watermarks':
         for (let i = 0; i < msg.partitions.length; i++) this.partitionWm[msg.partitions[i]] = msg.watermarksMs[i];
+        slot.openWindows = msg.openWindows;
+        this.o.metrics?.setEventLoopLag(`worker-${slot.index}`, msg.eventLoopLagMs / 1000);
         return;
       case 'ended':
         slot.ended = true;
@@ -393,6 +398,7 @@ export class Supervisor {
   }
 
   private lagAt = 0;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
 
   /** Consumer lag (log-end minus what the warehouse holds), every 10 s: it costs a broker round trip. */
   private refreshLag(m: Metrics): void {
@@ -422,6 +428,9 @@ export class Supervisor {
     if (m) {
       m.setEngineWatermark(Number.isFinite(this.engineWm) ? this.engineWm : null);
       for (const s of this.slots) m.setMailboxDepth(s.index, s.inflight + s.pendingCount);
+      m.setOpenWindows(this.slots.reduce((a, s) => a + s.openWindows, 0));
+      m.setEventLoopLag('main', this.loopDelay.max / 1e9);
+      this.loopDelay.reset();
       this.refreshLag(m);
     }
     if (!Number.isFinite(this.engineWm) || idle.length === 0) return;

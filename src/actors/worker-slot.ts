@@ -25,6 +25,8 @@ export class WorkerSlot {
   /** Batches routed to this worker that wait for room in its mailbox, oldest first. */
   private pending: RetainedBatch[] = [];
   pendingBytes = 0;
+  /** From the worker's last report. */
+  openWindows = 0;
   /** Its partitions are paused at the source (Kafka) while it is behind. */
   paused = false;
   ended = false;

@@ -4,6 +4,7 @@
  * checkpoints those rows cover.
  */
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
@@ -50,14 +51,22 @@ function flush(): void {
   send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints, deadLetterCodes });
 }
 
+// This thread's event-loop delay, for the per-thread lag metric (a busy worker shows it here first).
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
+
 function reportWatermarks(): void {
   const partitions: number[] = [];
   const watermarksMs: number[] = [];
+  let openWindows = 0;
   for (const [p, a] of actors) {
     partitions.push(p);
     watermarksMs.push(a.watermarkMs);
+    openWindows += a.openWindows;
   }
-  send({ t: 'watermarks', partitions, watermarksMs });
+  const eventLoopLagMs = loopDelay.max / 1e6;
+  loopDelay.reset();
+  send({ t: 'watermarks', partitions, watermarksMs, openWindows, eventLoopLagMs });
 }
 
 function onBatch(msg: Extract<ToWorker, { t: 'batch' }>): void {

@@ -194,7 +194,7 @@ export class Metrics {
     this.workerRestarts = c('gamestream_worker_restarts_total', 'Worker threads restarted after a crash.', ['worker']);
     this.processorFailedGauge = g('gamestream_processor_failed', '1 after a fatal error that stops the daemon (crash loop, warehouse write failure), else 0.');
     this.processorFailedGauge.set(0);
-    this.eventLoopLag = g('gamestream_event_loop_lag_seconds', 'Event-loop delay per thread (p99 over the last interval, as measured by the caller).', ['thread']);
+    this.eventLoopLag = g('gamestream_event_loop_lag_seconds', 'Longest event-loop delay per thread since its previous report (about every second).', ['thread']);
     this.etlDuration = h('gamestream_etl_task_duration_seconds', 'Duration of a finished ETL task attempt; task "dag" is the whole daily run.', ETL_SECONDS, ['task']);
     this.etlRuns = c('gamestream_etl_task_runs_total', 'Finished ETL task attempts per status.', ['task', 'status']);
     this.etlLastSuccess = g('gamestream_etl_last_success_timestamp_seconds', 'Unix time of the last successful run of an ETL task.', ['task']);

@@ -282,5 +282,8 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     const written = [...scraped.matchAll(/^gamestream_events_written_total\{partition="\d+"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     expect(written).toBe(truth.events.length);
     expect([...scraped.matchAll(/^gamestream_kafka_consumer_lag\{partition="\d+"\} 0$/gm)].length).toBe(PARTITIONS);
+    // Gauges the threads report: every worker thread and the supervisor have an event-loop lag.
+    for (const thread of ['main', 'worker-0', 'worker-1']) expect(scraped).toMatch(new RegExp(`^gamestream_event_loop_lag_seconds\\{thread="${thread}"\\} `, 'm'));
+    expect(scraped).toMatch(/^gamestream_open_windows \d+/m);
   });
 });
