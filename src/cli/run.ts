@@ -15,6 +15,7 @@ import { loadSchemaDir } from '../sources/kafka/schemas.ts';
 import { fmt, Supervisor } from '../actors/supervisor.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { KafkaOutputs } from '../sinks/kafka-outputs.ts';
+import { readStatusView } from '../sinks/duckdb/status-view.ts';
 import { AvroFileSource } from '../sources/file-avro.ts';
 import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
@@ -77,16 +78,23 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   let sup: Supervisor | null = null;
   let scheduler: Scheduler | null = null;
   let etlConnection: DuckDBConnection | null = null;
+  let statusConnection: DuckDBConnection | null = null;
   const stopEtl = async (): Promise<void> => {
     await scheduler?.stop();
     scheduler = null;
     etlConnection?.closeSync();
     etlConnection = null;
+    statusConnection?.closeSync();
+    statusConnection = null;
   };
   const obs = await startObservability({
     config: observability,
     log,
     health: () => sup?.health() ?? { source: { ok: false, detail: 'starting' }, warehouse: { ok: false, detail: 'starting' } },
+    warehouse: async () => {
+      if (!statusConnection) throw new Error('the warehouse is not open yet');
+      return readStatusView(statusConnection);
+    },
   });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -109,6 +117,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
     // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
     await warehouse.open();
+    statusConnection = await warehouse.connect();
+    void obs.status.readWarehouse();
     obs.metrics.setEtlEnabled(etl.enabled);
     if (etl.enabled) {
       etlConnection = await warehouse.connect();

@@ -8,7 +8,7 @@ import { AlertEngine, inputsFromMetrics } from './alerts.ts';
 import type { ObservabilityConfig } from './config.ts';
 import { Metrics } from './metrics.ts';
 import { startObservabilityServer, type HealthReport, type ObservabilityServer } from './server.ts';
-import { StatusTracker } from './status.ts';
+import { StatusTracker, type WarehouseView } from './status.ts';
 import type { FetchFn } from './webhook.ts';
 
 export { Metrics } from './metrics.ts';
@@ -21,7 +21,7 @@ export type { ObservabilityConfig } from './config.ts';
 export { startObservabilityServer } from './server.ts';
 export type { HealthReport, ObservabilityServer } from './server.ts';
 export { StatusTracker } from './status.ts';
-export type { StatusSnapshot } from './status.ts';
+export type { StatusSnapshot, WarehouseView } from './status.ts';
 
 export interface Observability {
   metrics: Metrics;
@@ -39,6 +39,8 @@ export interface StartObservabilityOptions {
   health: () => HealthReport | Promise<HealthReport>;
   now?: () => number;
   fetch?: FetchFn;
+  /** The warehouse's own view for the status page (24 h volume, latest quality checks). */
+  warehouse?: () => Promise<WarehouseView>;
   /** Tests turn prom-client's process metrics off to keep the text short. */
   defaultMetrics?: boolean;
 }
@@ -49,7 +51,7 @@ export async function startObservability(o: StartObservabilityOptions): Promise<
     thresholds: o.config, inputs: inputsFromMetrics(metrics), log: o.log, now: o.now,
     webhookUrl: o.config.alertWebhook, fetch: o.fetch, metrics,
   });
-  const status = new StatusTracker({ metrics, alerts, now: o.now });
+  const status = new StatusTracker({ metrics, alerts, now: o.now, warehouse: o.warehouse });
   const server = o.config.metricsPort === null
     ? null
     : await startObservabilityServer({ port: o.config.metricsPort, host: o.config.metricsHost, metrics, health: o.health, status: () => status.snapshot(), log: o.log });

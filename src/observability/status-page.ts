@@ -49,7 +49,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <div class="card wide"><h2>Events / s (recent history)</h2><div class="chart" id="chart-events"></div></div>
   <div class="card wide"><h2>Dead letters / s (recent history)</h2><div class="chart" id="chart-dlq"></div></div>
   <div class="card wide"><h2>Alerts</h2><table><thead><tr><th>alert</th><th>severity</th><th>state</th><th>since</th><th>detail</th></tr></thead><tbody id="alerts"></tbody></table></div>
+  <div class="card wide"><h2>Event volume, last 24 h (events per hour of event time, from the warehouse)</h2><div class="chart" id="chart-volume"></div><div class="dim" id="volat"></div></div>
   <div class="card"><h2>Last ETL run</h2><div class="big" id="etl">–</div><div class="dim" id="etlat"></div></div>
+  <div class="card"><h2>Data quality</h2><div class="dim" id="dqday"></div><table><tbody id="checks"></tbody></table></div>
   <div class="card"><h2>Totals (committed)</h2><table><tbody id="totals"></tbody></table></div>
 </main>
 <script>
@@ -91,12 +93,15 @@ function chart(id, series, h, cols) {
     if (Math.abs(charts[id].width - width) > 1) charts[id].setSize({ width, height: 180 });
   }
 }
-function draw(h) {
+function draw(s) {
+  const h = s.history;
   chart("chart-events", [["records in / s", "#8b97a3"], ["events written / s", "#58a6ff"]], h, [h.recordsInPerSec, h.eventsWrittenPerSec]);
   chart("chart-dlq", [["dead letters / s", "#f85149"]], h, [h.deadLettersPerSec]);
+  const v = s.warehouse ? s.warehouse.volume24h : { t: [], events: [] };
+  chart("chart-volume", [["events / hour", "#3fb950"]], v, [v.events]);
 }
 let last = null;
-window.addEventListener("resize", () => { if (last) draw(last.history); });
+window.addEventListener("resize", () => { if (last) draw(last); });
 function render(s) {
   $("meta").textContent = "v" + s.version + " · up " + dur(s.uptimeSeconds) + " · " + s.generatedAt;
   $("rin").textContent = fmt(s.rates.recordsInPerSec);
@@ -116,10 +121,15 @@ function render(s) {
   $("etl").textContent = !e.enabled ? "not enabled" : e.lastRun ? e.lastRun.status : "not run yet";
   $("etl").className = "big " + (e.lastRun && e.lastRun.status === "failed" ? "firing" : "");
   $("etlat").textContent = e.lastRun ? e.lastRun.at + " (" + dur(e.lastRun.durationSeconds) + "); last success " + (e.lastSuccessAt || "never") : "";
+  const w = s.warehouse;
+  $("volat").textContent = w ? "read " + w.readAt : "not read yet";
+  const ct = $("checks"); ct.replaceChildren();
+  $("dqday").textContent = w && w.checks ? "checks of " + w.checks.date : "no ETL checks yet";
+  if (w && w.checks) for (const c of w.checks.items) ct.appendChild(row([c.name, c.status, c.value === null ? "" : fmt(c.value)], [null, c.status === "failed" ? "firing" : c.status === "passed" ? "ok" : null]));
   const t = $("totals"); t.replaceChildren();
   for (const [k, v] of Object.entries(s.totals)) { const tr = row([k, fmt(v)]); tr.lastChild.id = "total-" + k; t.appendChild(tr); }
   last = s;
-  draw(s.history);
+  draw(s);
   document.body.dataset.generatedAt = s.generatedAt;
 }
 async function poll() {

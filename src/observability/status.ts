@@ -23,10 +23,23 @@ export interface StatusSnapshot {
   workers: { restarts: number; mailboxDepth: { worker: number; batches: number }[]; fatal: string | null };
   alerts: { rules: AlertStatus[]; firing: AlertStatus[]; recent: (AlertNotification & { at: string })[] };
   etl: { enabled: boolean; lastRun: { status: string; at: string; durationSeconds: number } | null; lastSuccessAt: string | null };
+  warehouse: WarehouseView | null;
+}
+
+/** What the page shows from the warehouse itself (read by the daemon about once a minute). */
+export interface WarehouseView {
+  /** Events per hour of event time over the last 24 h; t is Unix seconds at the start of the hour. */
+  volume24h: { t: number[]; events: number[] };
+  /** The data-quality checks of the latest ETL day, when the ETL has run. */
+  checks: { date: string; items: { name: string; status: string; value: number | null; threshold: number | null }[] } | null;
+  readAt: string;
 }
 
 export interface StatusTrackerOptions {
   metrics: Metrics;
+  /** Reads the warehouse view; called at start and every `warehouseIntervalMs`. */
+  warehouse?: () => Promise<WarehouseView>;
+  warehouseIntervalMs?: number;
   alerts?: AlertEngine;
   now?: () => number;
   sampleIntervalMs?: number;
@@ -51,6 +64,8 @@ export class StatusTracker {
   private prev: Sample | null = null;
   private readonly hist: { t: number[]; r: number[]; w: number[]; d: number[] } = { t: [], r: [], w: [], d: [] };
   private timer: NodeJS.Timeout | null = null;
+  private whTimer: NodeJS.Timeout | null = null;
+  private view: WarehouseView | null = null;
 
   constructor(opts: StatusTrackerOptions) {
     this.o = opts;
@@ -79,11 +94,27 @@ export class StatusTracker {
     if (this.timer) return;
     this.timer = setInterval(() => this.sample(), this.o.sampleIntervalMs ?? 2000);
     this.timer.unref();
+    if (this.o.warehouse) {
+      void this.readWarehouse();
+      this.whTimer = setInterval(() => void this.readWarehouse(), this.o.warehouseIntervalMs ?? 60_000);
+      this.whTimer.unref();
+    }
+  }
+
+  /** Refreshes the warehouse view; a failed read keeps the previous one (the page shows when it was read). */
+  async readWarehouse(): Promise<void> {
+    try {
+      if (this.o.warehouse) this.view = await this.o.warehouse();
+    } catch {
+      // The next interval tries again.
+    }
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.whTimer) clearInterval(this.whTimer);
     this.timer = null;
+    this.whTimer = null;
   }
 
   /** Rates averaged over the last few samples, so one commit landing between samples does not spike. */
@@ -135,6 +166,7 @@ export class StatusTracker {
         lastRun: s.etlLastRun ? { status: s.etlLastRun.status, at: new Date(s.etlLastRun.atMs).toISOString(), durationSeconds: round(s.etlLastRun.durationMs / 1000) } : null,
         lastSuccessAt: iso(s.etlLastSuccessMs),
       },
+      warehouse: this.view,
     };
   }
 }

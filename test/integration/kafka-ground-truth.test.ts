@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
+import { chromium } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { compareWarehouse } from '../support/truth/compare.ts';
 import { officialCityDbGzPath } from '../support/truth/catalog.ts';
@@ -104,6 +106,29 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+
+  /** Opens the live daemon's status page in headless Chromium and reads the totals it shows. */
+  async function statusPageTotals(url: string): Promise<Record<string, string>> {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      await page.goto(`${url}/`, { waitUntil: 'load' });
+      // Rendered from /api/status, with the warehouse view read (the 24 h chart is drawn, even if flat).
+      await page.waitForFunction(() => {
+        const d = (globalThis as unknown as { document: { getElementById(id: string): { textContent: string | null } | null; querySelector(q: string): unknown } }).document;
+        return (d.getElementById('total-eventsWritten')?.textContent ?? '') !== '' && (d.getElementById('volat')?.textContent ?? '').startsWith('read ') && d.querySelector('#chart-volume canvas') !== null;
+      }, undefined, { timeout: 20_000 });
+      const read = async (id: string) => ((await page.locator(`#${id}`).innerText()) ?? '').replace(/,/g, '');
+      await mkdir(new URL('../../test-artifacts/', import.meta.url), { recursive: true });
+      await page.screenshot({ path: new URL('../../test-artifacts/status-page-live.png', import.meta.url).pathname, fullPage: true });
+      return { eventsWritten: await read('total-eventsWritten'), deadLetters: await read('total-deadLetters'), volumeChart: 'drawn' };
+    } finally {
+      await browser.close();
+    }
+  }
 
   async function readAll(topic: string, expected: number): Promise<{ key: string | null; value: Buffer; headers: Record<string, string> }[]> {
     const consumer = kafka.consumer({ groupId: `reader-${topic}` });
@@ -238,13 +263,14 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
-  it('metrics of a live daemon: dead letters per code and events written equal the truth, lag reaches 0, readyz is ready', async () => {
+  it('a live daemon: metrics and the status page in Chromium equal the truth, lag reaches 0, readyz is ready', async () => {
     const topic = `metrics-${Date.now()}`;
     await produceDataset(topic);
     const wh = join(dir, 'metrics.duckdb');
     let url = '';
     let scraped = '';
     let ready = 0;
+    let pageTotals: Record<string, string> = {};
     const total = truth.dlqRows.length;
     const run = runEngine(
       // Progress lines every 500 ms: the stop signal is sent on the first one after the scrape.
@@ -268,6 +294,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
       // Lag is read from the broker every 10 s: wait until it shows every partition caught up too.
       if (dlqSum(text) >= total && lags.length === PARTITIONS && lags.every((l) => l === 0)) {
         ready = (await fetch(`${url}/readyz`)).status;
+        pageTotals = await statusPageTotals(url);
         scraped = text;
         break;
       }
@@ -285,5 +312,9 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     // Gauges the threads report: every worker thread and the supervisor have an event-loop lag.
     for (const thread of ['main', 'worker-0', 'worker-1']) expect(scraped).toMatch(new RegExp(`^gamestream_event_loop_lag_seconds\\{thread="${thread}"\\} `, 'm'));
     expect(scraped).toMatch(/^gamestream_open_windows \d+/m);
+    // The status page of the same live daemon, in a real browser, shows the same committed totals.
+    expect(pageTotals.eventsWritten).toBe(String(truth.events.length));
+    expect(pageTotals.deadLetters).toBe(String(truth.dlqRows.length));
+    expect(pageTotals.volumeChart).toBe('drawn');
   });
 });

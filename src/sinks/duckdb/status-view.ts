@@ -1,0 +1,44 @@
+/**
+ * The warehouse's side of the status page: events per hour over the last 24 h of event time, and the
+ * data-quality checks of the latest ETL day. Read on a connection of its own, so it never waits on commits.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { WarehouseView } from '../../observability/status.ts';
+
+const HOUR = 3_600_000;
+
+export async function readStatusView(conn: DuckDBConnection, nowMs = Date.now()): Promise<WarehouseView> {
+  const from = Math.floor((nowMs - 24 * HOUR) / HOUR) * HOUR;
+  const rows = (
+    await conn.runAndReadAll(
+      `SELECT epoch_ms(date_trunc('hour', "timestamp")) AS h, count(*) AS n FROM events
+       WHERE "timestamp" >= epoch_ms(${from}) AND "timestamp" < epoch_ms(${nowMs + HOUR}) GROUP BY 1`,
+    )
+  ).getRows();
+  const byHour = new Map(rows.map((r) => [Number(r[0]), Number(r[1])]));
+  // Every hour of the window, zeros included, so a silent hour shows as a dip rather than a gap.
+  const t: number[] = [];
+  const events: number[] = [];
+  for (let h = from; h <= nowMs; h += HOUR) {
+    t.push(h / 1000);
+    events.push(byHour.get(h) ?? 0);
+  }
+  let checks: WarehouseView['checks'] = null;
+  try {
+    const c = (
+      await conn.runAndReadAll(
+        `SELECT strftime(date, '%Y-%m-%d'), check_name, status, value, threshold FROM etl_checks
+         WHERE run_id = (SELECT run_id FROM etl_checks ORDER BY date DESC, run_id DESC LIMIT 1) ORDER BY check_name`,
+      )
+    ).getRows();
+    if (c.length > 0) {
+      checks = {
+        date: String(c[0][0]),
+        items: c.map((r) => ({ name: String(r[1]), status: String(r[2]), value: r[3] === null ? null : Number(r[3]), threshold: r[4] === null ? null : Number(r[4]) })),
+      };
+    }
+  } catch {
+    // No ETL tables yet (the ETL is off or has not run): no checks to show.
+  }
+  return { volume24h: { t, events }, checks, readAt: new Date(nowMs).toISOString() };
+}
