@@ -15,6 +15,7 @@ export interface QueuedFlush {
   rows: { events: number; dlq: number; agg: number };
   checkpoints: Checkpoint[];
   deadLetterCodes: Record<string, number>;
+  windowsClosedAtMs: number[];
 }
 
 export interface CommitResult {
@@ -22,6 +23,8 @@ export interface CommitResult {
   rows: { events: number; dlq: number; agg: number };
   /** Dead letters committed, per reason code: exact, for metrics. */
   deadLetterCodes: Record<string, number>;
+  /** Wall clock from each committed window's closing to its commit. */
+  windowEmitLatencyMs: number[];
   durationMs: number;
 }
 
@@ -138,13 +141,16 @@ export class Committer {
     await removeFiles(files);
     const rows = { events: 0, dlq: 0, agg: 0 };
     const deadLetterCodes: Record<string, number> = {};
+    const committedAt = Date.now();
+    const windowEmitLatencyMs: number[] = [];
     for (const f of batch) {
+      for (const t of f.windowsClosedAtMs) windowEmitLatencyMs.push(committedAt - t);
       rows.events += f.rows.events;
       rows.dlq += f.rows.dlq;
       rows.agg += f.rows.agg;
       for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
-    this.o.onCommitted({ checkpoints, rows, deadLetterCodes, durationMs: Date.now() - started });
+    this.o.onCommitted({ checkpoints, rows, deadLetterCodes, windowEmitLatencyMs, durationMs: Date.now() - started });
   }
 }
 

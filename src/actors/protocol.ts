@@ -84,6 +84,8 @@ export type FromWorker =
       checkpoints: Checkpoint[];
       /** Dead letters in these files per reason code. */
       deadLetterCodes: Record<string, number>;
+      /** When each window in these files closed (wall clock), for the emit latency. */
+      windowsClosedAtMs: number[];
     }
   | {
       t: 'watermarks';

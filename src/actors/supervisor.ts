@@ -328,7 +328,10 @@ export class Supervisor {
           void removeFiles([msg.files]);
           return;
         }
-        this.committer.enqueue({ workerIndex: msg.workerIndex, files: msg.files, rows: msg.rows, checkpoints: msg.checkpoints, deadLetterCodes: msg.deadLetterCodes });
+        this.committer.enqueue({
+          workerIndex: msg.workerIndex, files: msg.files, rows: msg.rows, checkpoints: msg.checkpoints,
+          deadLetterCodes: msg.deadLetterCodes, windowsClosedAtMs: msg.windowsClosedAtMs,
+        });
         return;
       case 'watermarks':
         for (let i = 0; i < msg.partitions.length; i++) this.partitionWm[msg.partitions[i]] = msg.watermarksMs[i];
@@ -379,7 +382,10 @@ export class Supervisor {
   private onCommitted(r: CommitResult): void {
     this.o.log.debug({ rows: r.rows, partitions: r.checkpoints.length, ms: r.durationMs }, 'committed');
     this.lastCommitError = null;
-    this.o.metrics?.recordCommit({ durationMs: r.durationMs, partitions: this.deltas.next(r.checkpoints), deadLettersByCode: r.deadLetterCodes });
+    this.o.metrics?.recordCommit({
+      durationMs: r.durationMs, partitions: this.deltas.next(r.checkpoints), deadLettersByCode: r.deadLetterCodes,
+      windowEmitLatencyMs: r.windowEmitLatencyMs,
+    });
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
     this.o.source.durable?.(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
     for (const s of this.slots) s.release(this.durableNext);

@@ -48,7 +48,8 @@ function flush(): void {
   if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.ndjson`));
   const deadLetterCodes = Object.fromEntries(out.deadLetterCodes);
   out.deadLetterCodes.clear();
-  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints, deadLetterCodes });
+  const windowsClosedAtMs = out.windowsClosedAtMs.splice(0);
+  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints, deadLetterCodes, windowsClosedAtMs });
 }
 
 // This thread's event-loop delay, for the per-thread lag metric (a busy worker shows it here first).

@@ -49,7 +49,7 @@ export interface CommitRecord {
   rowsByTable?: Partial<Record<TableName, number>>;
   /** Bytes per table (e.g. the NDJSON file sizes loaded). */
   bytesByTable?: Partial<Record<TableName, number>>;
-  /** Wall clock at commit minus each emitted window's end, in ms. */
+  /** Per committed window: wall clock from its closing to the commit, in ms. */
   windowEmitLatencyMs?: number[];
 }
 
@@ -183,7 +183,7 @@ export class Metrics {
       name: 'gamestream_watermark_delay_seconds', help: 'Wall clock minus the engine watermark; absent before the first watermark.', registers,
       collect() { this.reset(); if (self.s.engineWatermarkMs !== null) this.set((self.now() - self.s.engineWatermarkMs) / 1000); },
     });
-    this.windowEmitLatency = h('gamestream_window_emit_latency_seconds', 'Wall clock at the commit of a window row minus the window end.', EMIT_SECONDS);
+    this.windowEmitLatency = h('gamestream_window_emit_latency_seconds', 'From the moment a partition\'s watermark passed a window\'s end plus the allowed lateness (the window closed) to the commit of its rows, wall clock.', EMIT_SECONDS);
     this.openWindows = g('gamestream_open_windows', 'Windows held open over all partition actors.');
     this.sinkFlushDuration = h('gamestream_sink_flush_duration_seconds', 'Duration of a flush to a sink: the warehouse commit, or a copy to Kafka.', SINK_SECONDS, ['sink']);
     this.sinkRows = c('gamestream_sink_rows_total', 'Rows written to a sink, per table.', ['sink', 'table']);

@@ -35,11 +35,13 @@ export interface ActorOutput {
   tables: () => EnrichmentTables;
   /** Dead letters per reason code since the last flush, so metrics can count exactly what was committed. */
   deadLetterCodes: Map<string, number>;
+  /** Wall-clock times at which windows closed since the last flush (one per window, for the emit latency). */
+  windowsClosedAtMs: number[];
 }
 
 /** Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends). */
 export function actorOutput(tables: () => EnrichmentTables): ActorOutput {
-  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables, deadLetterCodes: new Map() };
+  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables, deadLetterCodes: new Map(), windowsClosedAtMs: [] };
 }
 
 export class PartitionActor implements ActorLifecycle {
@@ -58,7 +60,12 @@ export class PartitionActor implements ActorLifecycle {
   private windowRows = 0;
   private dirty = false;
   private closed = false;
+  private lastClosedWindow = NaN;
   private readonly emitRow = (r: WindowRow): void => {
+    if (r.windowStart !== this.lastClosedWindow) {
+      this.lastClosedWindow = r.windowStart;
+      this.out.windowsClosedAtMs.push(Date.now());
+    }
     this.out.agg.push({
       window_start_ms: r.windowStart,
       window_end_ms: r.windowEnd,

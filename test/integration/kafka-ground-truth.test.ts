@@ -312,6 +312,8 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     // Gauges the threads report: every worker thread and the supervisor have an event-loop lag.
     for (const thread of ['main', 'worker-0', 'worker-1']) expect(scraped).toMatch(new RegExp(`^gamestream_event_loop_lag_seconds\\{thread="${thread}"\\} `, 'm'));
     expect(scraped).toMatch(/^gamestream_open_windows \d+/m);
+    // Windows closed while the stream ran: each one's emit latency was observed at its commit.
+    expect(Number(/^gamestream_window_emit_latency_seconds_count (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(0);
     // The status page of the same live daemon, in a real browser, shows the same committed totals.
     expect(pageTotals.eventsWritten).toBe(String(truth.events.length));
     expect(pageTotals.deadLetters).toBe(String(truth.dlqRows.length));
