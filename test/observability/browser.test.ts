@@ -130,7 +130,7 @@ describe('status page in headless Chromium', () => {
     // uPlot drew both charts (a canvas each, with the points of the history) with the legend values set.
     await expect.poll(() => page.locator('#chart-events .uplot canvas').count()).toBe(1);
     await expect.poll(() => page.locator('#chart-dlq .uplot canvas').count()).toBe(1);
-    const drawn = await page.evaluate(() => [...(globalThis as unknown as { document: PageDocument }).document.querySelectorAll('.uplot canvas')].map((cv) => {
+    const drawn = await page.evaluate(() => [...(globalThis as unknown as { document: PageDocument }).document.querySelectorAll('#chart-events .uplot canvas, #chart-dlq .uplot canvas')].map((cv) => {
       const px = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height).data;
       let painted = 0;
       for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
@@ -144,6 +144,9 @@ describe('status page in headless Chromium', () => {
     }
     expect(await page.locator('#chart-dlq .u-legend').innerText()).toContain('dead letters / s');
     expect(await page.locator('#chart-events .note').innerText()).toBe('');
+    // No warehouse reader in this process: the 24 h chart is there, empty, and says it has not been read.
+    await expect.poll(() => page.locator('#chart-volume .uplot canvas').count()).toBe(1);
+    expect(await page.locator('#volat').innerText()).toBe('not read yet');
 
     await mkdir(dirname(ARTIFACT), { recursive: true });
     await page.screenshot({ path: ARTIFACT, fullPage: true });
