@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { KafkaConfig } from 'kafkajs';
 import { GamestreamError, errorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { Metrics } from '../observability/metrics.ts';
 import { ApiKeyStore, keyPrefix } from './auth.ts';
 import { Batcher, type BatcherStats } from './batcher.ts';
 import { REJECT_STATUS, decodeBody, readBody, splitEvents } from './body.ts';
@@ -26,6 +27,8 @@ export interface IngestServerOptions {
   logger: Logger;
   /** Extra kafkajs client settings (the tests pass a socketFactory to cut the network). */
   kafkaOverrides?: Partial<KafkaConfig>;
+  /** Request metrics, served at GET /metrics (a fresh registry when not given). */
+  metrics?: Metrics;
   /** The seed's producer batching: linger 5 ms, 64 KiB. */
   lingerMs?: number;
   batchBytes?: number;
@@ -55,6 +58,7 @@ const RETRY_AFTER: Record<string, number> = { ingest_overloaded: 1, kafka_timeou
 export async function startIngestServer(opts: IngestServerOptions): Promise<IngestServer> {
   const cfg = opts.config;
   const log = opts.logger.child({ component: 'ingest' });
+  const metrics = opts.metrics ?? new Metrics();
   const keys = new ApiKeyStore(cfg.apiKeys);
   const session = new ProducerSession({ brokers: cfg.brokers, topic: cfg.topic, ackTimeoutMs: cfg.ackTimeoutMs, logger: opts.logger, kafkaOverrides: opts.kafkaOverrides });
   const batcher = new Batcher({
@@ -116,10 +120,12 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
       const given = req.headers['x-api-key'];
       log.debug({ key: typeof given === 'string' && given !== '' ? keyPrefix(given) : null }, 'refused: no or unknown API key');
       send(res, 401, { error: 'unauthorized', message: given ? 'unknown API key' : 'missing X-Api-Key header' });
+      metrics.ingestRequest({ status: 401, durationMs: performance.now() - t0, rejectReason: 'unauthorized' });
       return;
     }
     let events = 0;
     let status = 0;
+    let reject: string | undefined;
     try {
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > cfg.maxBodyBytes) throw new GamestreamError('body_too_large', `the request body is larger than ${cfg.maxBodyBytes} bytes`);
@@ -136,7 +142,9 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
       status = 202;
     } catch (err) {
       status = sendError(res, err);
+      reject = errorCode(err);
     }
+    metrics.ingestRequest({ status, durationMs: performance.now() - t0, events: status === 202 ? events : 0, rejectReason: reject });
     log.debug({ app, events, status, ms: Math.round(performance.now() - t0) }, 'events request');
   }
 
@@ -157,7 +165,13 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
         ...(session.lastError ? { lastError: session.lastError } : {}),
       });
     }
-    send(res, 404, { error: 'not_found', message: 'POST /v1/events or GET /healthz' });
+    if (path === '/metrics' && req.method === 'GET') {
+      const text = await metrics.text();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    send(res, 404, { error: 'not_found', message: 'POST /v1/events, GET /healthz or GET /metrics' });
   }
 
   const server: Server = createServer((req, res) => {
