@@ -3,6 +3,7 @@
  * each commit atomic with its checkpoints. Only after a commit does the supervisor release replay memory (and,
  * with Kafka, commit offsets): nothing is acknowledged before it is durable.
  */
+import { statSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCode, GamestreamError } from '../errors.ts';
@@ -25,6 +26,8 @@ export interface CommitResult {
   deadLetterCodes: Record<string, number>;
   /** Wall clock from each committed window's closing to its commit. */
   windowEmitLatencyMs: number[];
+  /** Bytes of row files loaded per table. */
+  bytesByTable: { events: number; events_dlq: number; events_agg_1min: number };
   durationMs: number;
 }
 
@@ -131,6 +134,12 @@ export class Committer {
     const checkpoints = [...latest.values()];
     const files = batch.map((f) => f.files);
     const started = Date.now();
+    const bytesByTable = { events: 0, events_dlq: 0, events_agg_1min: 0 };
+    for (const f of files) {
+      bytesByTable.events += sizeOf(f.events);
+      bytesByTable.events_dlq += sizeOf(f.dlq);
+      bytesByTable.events_agg_1min += sizeOf(f.agg);
+    }
     if (this.o.commitDelayMs) await sleep(this.o.commitDelayMs);
     await this.retrying('warehouse commit', 'warehouse_write_failed', () =>
       this.wh.commit({ files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput() }),
@@ -150,7 +159,16 @@ export class Committer {
       rows.agg += f.rows.agg;
       for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
-    this.o.onCommitted({ checkpoints, rows, deadLetterCodes, windowEmitLatencyMs, durationMs: Date.now() - started });
+    this.o.onCommitted({ checkpoints, rows, deadLetterCodes, windowEmitLatencyMs, bytesByTable, durationMs: Date.now() - started });
+  }
+}
+
+function sizeOf(path: string | null): number {
+  if (path === null) return 0;
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 

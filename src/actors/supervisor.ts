@@ -384,7 +384,7 @@ export class Supervisor {
     this.lastCommitError = null;
     this.o.metrics?.recordCommit({
       durationMs: r.durationMs, partitions: this.deltas.next(r.checkpoints), deadLettersByCode: r.deadLetterCodes,
-      windowEmitLatencyMs: r.windowEmitLatencyMs,
+      windowEmitLatencyMs: r.windowEmitLatencyMs, bytesByTable: r.bytesByTable,
     });
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
     this.o.source.durable?.(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));

@@ -2,7 +2,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Config } from '../config/schema.ts';
 import type { EtlConfig } from '../etl/config.ts';
-import { startObservability, type ObservabilityConfig } from '../observability/index.ts';
+import { startObservability, type Metrics, type ObservabilityConfig } from '../observability/index.ts';
 import { startScheduler, type Scheduler } from '../etl/scheduler.ts';
 import { duckdbEtlWarehouse } from '../etl/warehouse.ts';
 import { defaultDeviceTablePath } from '../enrich/devices.ts';
@@ -30,6 +30,9 @@ function topicSpecs(cfg: Config): TopicSpec[] {
   return specs;
 }
 
+/** Set once the metrics exist; sources and outputs made before that report through it. */
+let metricsRef: Metrics | null = null;
+
 function makeSource(cfg: Config, log: Logger): Source {
   switch (cfg.source.kind) {
     case 'kafka':
@@ -41,6 +44,11 @@ function makeSource(cfg: Config, log: Logger): Source {
         stop: cfg.kafkaStop,
         sessionTimeoutMs: cfg.kafkaSessionTimeoutMs,
         ensure: cfg.kafkaCreateTopics ? topicSpecs(cfg) : [],
+        hooks: {
+          fetched: (n) => metricsRef?.kafkaFetch(n),
+          committed: () => metricsRef?.kafkaOffsetCommit(),
+          rebalanced: () => metricsRef?.rebalance(),
+        },
         log,
       });
     case 'generator':
@@ -72,6 +80,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       ? new KafkaOutputs({
           brokers: cfg.kafkaBrokers, clientId: cfg.kafkaClientId, enrichedTopic: cfg.kafkaEnrichedTopic,
           dlqTopic: cfg.kafkaDlqTopic, source: source.name, log,
+          onSkipped: (kind) => metricsRef?.sinkRejected.inc({ sink: `kafka_${kind}` }),
         })
       : undefined;
   const confluentSchemas = cfg.avroSchemaDir ? loadSchemaDir(cfg.avroSchemaDir) : undefined;
@@ -114,7 +123,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   process.on('SIGTERM', onSignal);
   // Everything started from here on is stopped in the finally, also when start-up itself fails.
   try {
-    if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
+    metricsRef = obs.metrics;
+  if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
     // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
     await warehouse.open();
     statusConnection = await warehouse.connect();

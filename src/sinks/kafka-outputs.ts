@@ -23,6 +23,8 @@ export interface KafkaOutputsOptions {
   dlqTopic: string | null;
   source: string;
   log: Logger;
+  /** A record skipped because the topic would refuse it (metrics). */
+  onSkipped?: (kind: 'enriched' | 'dlq') => void;
 }
 
 function sizeOf(m: Message): number {
@@ -142,6 +144,7 @@ export class KafkaOutputs {
       if (size > limit - 1024) {
         // One record over the topic's max.message.bytes must not stop the stream: the warehouse has it.
         this.skipped++;
+        this.o.onSkipped?.(kind);
         this.o.log.warn({ topic, bytes: size, limit }, 'record larger than the topic allows; not copied to Kafka (it is in the warehouse)');
         continue;
       }

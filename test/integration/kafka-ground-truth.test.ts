@@ -271,6 +271,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     let scraped = '';
     let ready = 0;
     let pageTotals: Record<string, string> = {};
+    let alive = 0;
     const total = truth.dlqRows.length;
     const run = runEngine(
       // Progress lines every 500 ms: the stop signal is sent on the first one after the scrape.
@@ -294,6 +295,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
       // Lag is read from the broker every 10 s: wait until it shows every partition caught up too.
       if (dlqSum(text) >= total && lags.length === PARTITIONS && lags.every((l) => l === 0)) {
         ready = (await fetch(`${url}/readyz`)).status;
+        alive = (await fetch(`${url}/healthz`)).status;
         pageTotals = await statusPageTotals(url);
         scraped = text;
         break;
@@ -302,6 +304,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     const r = await run;
     expect(scraped, describeRun(r)).not.toBe('');
     expect(ready).toBe(200);
+    expect(alive).toBe(200);
     for (const [code, n] of Object.entries(truth.dlqCounts)) {
       const m = new RegExp(`^gamestream_dead_letters_total\\{code="${code}"\\} (\\d+)`, 'm').exec(scraped);
       expect(m ? Number(m[1]) : 0, code).toBe(n);
@@ -312,6 +315,11 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     // Gauges the threads report: every worker thread and the supervisor have an event-loop lag.
     for (const thread of ['main', 'worker-0', 'worker-1']) expect(scraped).toMatch(new RegExp(`^gamestream_event_loop_lag_seconds\\{thread="${thread}"\\} `, 'm'));
     expect(scraped).toMatch(/^gamestream_open_windows \d+/m);
+    // Fetches, group commits and the first assignment were counted; rows and bytes went to the warehouse.
+    expect(Number(/^gamestream_kafka_fetched_records_total (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThanOrEqual(ds.records.length);
+    expect(Number(/^gamestream_kafka_offset_commits_total (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(Number(/^gamestream_kafka_rebalances_total (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(0);
+    expect(Number(/^gamestream_sink_bytes_total\{sink="warehouse",table="events"\} (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(1_000_000);
     // Windows closed while the stream ran: each one's emit latency was observed at its commit.
     expect(Number(/^gamestream_window_emit_latency_seconds_count (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(0);
     // The status page of the same live daemon, in a real browser, shows the same committed totals.

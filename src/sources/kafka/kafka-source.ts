@@ -21,6 +21,8 @@ export interface KafkaSourceOptions {
   sessionTimeoutMs: number;
   /** Topics to create when missing and verify when present (the raw topic first), or none. */
   ensure: TopicSpec[];
+  /** Counted in the metrics: fetched batches, group offset commits, rebalances. */
+  hooks?: { fetched(records: number): void; committed(): void; rebalanced(): void };
   log: Logger;
 }
 
@@ -112,6 +114,7 @@ export class KafkaSource implements Source {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[this.o.topic] ?? [];
+      this.o.hooks?.rebalanced();
       this.o.log.info({ partitions: assigned.length }, 'kafka partitions assigned');
       // The warehouse decides where each partition resumes, whatever the group committed.
       for (const p of assigned) consumer.seek({ topic: this.o.topic, partition: p, offset: String(this.resumeAt.get(p) ?? 0) });
@@ -130,6 +133,7 @@ export class KafkaSource implements Source {
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
+    this.o.hooks?.fetched(batch.messages.length);
     // Bounded hand-over: while the supervisor is behind, this handler waits and kafkajs fetches nothing more.
     while (this.queue.length >= QUEUE_BATCHES && !this.stopped) {
       await new Promise<void>((r) => this.wakeWriters.push(r));
@@ -228,6 +232,7 @@ export class KafkaSource implements Source {
     // Chained, so commits reach the group in order and close() can wait for the last one.
     this.commits = this.commits
       .then(() => c.commitOffsets(offsets))
+      .then(() => this.o.hooks?.committed())
       .catch((err: Error) => this.o.log.warn({ err: err.message }, 'kafka offset commit failed; the warehouse checkpoints still hold the position'));
   }
 
