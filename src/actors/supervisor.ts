@@ -393,7 +393,7 @@ export class Supervisor {
   }
 
   private updateEngineWatermark(): number[] {
-    const e = engineWatermark(this.partitionWm, this.router.lastRoutedAt, Date.now(), this.cfg.idleTimeoutMs, this.engineWm);
+    const e = engineWatermark(this.partitionWm, this.router.lastRoutedAt, Date.now(), this.cfg.idleTimeoutMs, this.engineWm, this.startedAt);
     this.engineWm = e.watermarkMs;
     if (this.endRequested && this.slots.every((s) => s.ended)) {
       // After the end of input every window is closed: the watermark is as far as any partition got.

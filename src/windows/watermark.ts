@@ -1,7 +1,8 @@
 /**
  * The engine-wide watermark: the minimum over partitions that are not idle. A partition is idle when nothing
- * was routed to it for the idle timeout (wall clock), or never; idle partitions do not hold the engine back,
- * and they are told to follow it so their own windows close.
+ * was routed to it for the idle timeout (wall clock), counted from the daemon's start for a partition not seen
+ * yet: Kafka fetches partitions one by one, and one not fetched yet is not quiet, only late to be read.
+ * Idle partitions do not hold the engine back, and they are told to follow it so their own windows close.
  */
 
 export interface EngineWatermark {
@@ -16,12 +17,13 @@ export function engineWatermark(
   nowMs: number,
   idleTimeoutMs: number,
   previousMs: number,
+  startedAtMs: number,
 ): EngineWatermark {
   const idle: number[] = [];
   let min = Infinity;
   for (let p = 0; p < partitionWatermarks.length; p++) {
-    const last = lastRecordAtMs[p];
-    if (last === 0 || nowMs - last >= idleTimeoutMs) {
+    const last = lastRecordAtMs[p] === 0 ? startedAtMs : lastRecordAtMs[p];
+    if (nowMs - last >= idleTimeoutMs) {
       idle.push(p);
       continue;
     }
