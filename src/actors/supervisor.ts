@@ -221,7 +221,8 @@ export class Supervisor {
 
   /** Moves queued batches into the worker's mailbox while it has room, and pauses or resumes its partitions. */
   private pumpSlot(slot: WorkerSlot): void {
-    if (!slot.ready) return;
+    // Draining: what is still queued is not sent; it was never durable, so the next start reads it again.
+    if (!slot.ready || this.drainRequested) return;
     while (slot.inflight < this.cfg.mailboxBatches) {
       const r = slot.dequeue();
       if (!r) break;
