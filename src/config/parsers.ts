@@ -90,3 +90,20 @@ export function fraction(opts: { exclusiveMin?: boolean } = {}) {
     return n;
   };
 }
+
+/** Kafka bootstrap servers, `host:port[,host:port…]` (an IPv6 host in brackets); empty gives none. */
+export function brokerList(raw: string): string[] {
+  if (raw.trim() === '') return [];
+  const list = raw.split(',').map((b) => b.trim());
+  for (const b of list) if (!/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(b)) throw new ValueError(`host:port[,host:port…] (${JSON.stringify(b)} is not host:port)`);
+  return list;
+}
+
+/** Kafka's own rule for topic names. */
+export function kafkaTopic(raw: string): string {
+  const t = raw.trim();
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(t) || t === '.' || t === '..') {
+    throw new ValueError('a Kafka topic name: 1–249 characters from a–z, A–Z, 0–9, ".", "_", "-"');
+  }
+  return t;
+}

@@ -5,7 +5,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { GamestreamError } from '../errors.ts';
-import { boolFlag, byteSize, duration, fmtMs, fraction, integer, nonEmpty, oneOf, ValueError } from './parsers.ts';
+import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, integer, kafkaTopic, nonEmpty, oneOf, ValueError } from './parsers.ts';
 import { parseVars, type VarSpec } from './vars.ts';
 
 export type SourceConfig =
@@ -100,21 +100,10 @@ function crashSpec(raw: string): Config['testCrashWorker'] {
   return { worker: Number(m[1]), afterBatches: Number(m[2]), always: m[3] !== undefined };
 }
 
-function brokers(raw: string): string[] {
-  if (raw.trim() === '') return [];
-  const list = raw.split(',').map((b) => b.trim());
-  for (const b of list) if (!/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/.test(b)) throw new ValueError(`host:port[,host:port…] (${JSON.stringify(b)} is not host:port)`);
-  return list;
-}
 
-function topicName(raw: string): string {
-  const t = raw.trim();
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(t)) throw new ValueError('a Kafka topic name: 1–249 of letters, digits, ".", "_" and "-"');
-  return t;
-}
 
 function topicOrOff(raw: string): string | null {
-  return raw.trim() === 'off' ? null : topicName(raw);
+  return raw.trim() === 'off' ? null : kafkaTopic(raw);
 }
 
 
@@ -182,9 +171,9 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_TEST_COMMIT_DELAY', key: 'testCommitDelayMs', default: '0', allowed: '0–1m, for tests only',
     doc: 'Fault injection for tests: every warehouse commit waits this long first, as a slow warehouse would.', parse: duration(0, 60_000) }),
   v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'kafkaBrokers', default: '', allowed: 'host:port[,host:port…]',
-    doc: 'Kafka bootstrap servers; required when GAMESTREAM_SOURCE=kafka.', parse: brokers }),
+    doc: 'Kafka bootstrap servers; required when GAMESTREAM_SOURCE=kafka.', parse: brokerList }),
   v({ name: 'GAMESTREAM_KAFKA_TOPIC', key: 'kafkaTopic', default: 'game-events-raw', allowed: 'a Kafka topic name',
-    doc: 'The topic of raw events.', parse: topicName }),
+    doc: 'The topic of raw events.', parse: kafkaTopic }),
   v({ name: 'GAMESTREAM_KAFKA_GROUP', key: 'kafkaGroup', default: 'gamestream', allowed: 'a consumer group id',
     doc: 'Consumer group. Daemons in one group share the partitions.', parse: nonEmpty }),
   v({ name: 'GAMESTREAM_KAFKA_CLIENT_ID', key: 'kafkaClientId', default: () => `gamestream-${hostname()}`, allowed: 'a client id',

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LOG_LEVELS } from '../config/schema.ts';
-import { byteSize, duration, fmtMs, integer, nonEmpty, oneOf, ValueError } from '../config/parsers.ts';
+import { brokerList, byteSize, duration, fmtMs, integer, kafkaTopic, nonEmpty, oneOf, ValueError } from '../config/parsers.ts';
 import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
 import { parseKeyPairs, redactPair, type ApiKeyEntry } from './auth.ts';
@@ -31,13 +31,6 @@ function v<K extends keyof IngestConfig>(spec: VarSpec<IngestConfig, K>): VarSpe
   return spec;
 }
 
-function parseBrokers(raw: string): string[] {
-  const list = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (list.length === 0 || list.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) {
-    throw new ValueError('a comma-separated list of host:port, for example 127.0.0.1:9092,kafka-2:9092');
-  }
-  return list;
-}
 
 function parseHost(raw: string): string {
   const s = nonEmpty(raw);
@@ -45,14 +38,6 @@ function parseHost(raw: string): string {
   return s;
 }
 
-function parseTopic(raw: string): string {
-  const s = raw.trim();
-  // Kafka's own rule for topic names.
-  if (!/^[a-zA-Z0-9._-]{1,249}$/.test(s) || s === '.' || s === '..') {
-    throw new ValueError('a Kafka topic name: 1–249 characters from a–z, A–Z, 0–9, ".", "_", "-"');
-  }
-  return s;
-}
 
 function parseKeysFile(raw: string): string | null {
   return raw.trim() === '' ? null : resolve(raw.trim());
@@ -60,13 +45,13 @@ function parseKeysFile(raw: string): string | null {
 
 export const INGEST_ENV_VARS = [
   v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'brokers', default: '', required: true, allowed: 'host:port[,host:port…] (required)',
-    doc: 'Kafka bootstrap brokers the tracking server produces to.', parse: parseBrokers }),
+    doc: 'Kafka bootstrap brokers the tracking server produces to.', parse: brokerList }),
   v({ name: 'GAMESTREAM_INGEST_HOST', key: 'host', default: '127.0.0.1', allowed: 'a host name or IP address',
     doc: 'Address the tracking server listens on. 0.0.0.0 listens on every interface.', parse: parseHost }),
   v({ name: 'GAMESTREAM_INGEST_PORT', key: 'port', default: '8088', allowed: '0–65535 (0: any free port)',
     doc: 'TCP port of the tracking server.', parse: integer(0, 65_535) }),
   v({ name: 'GAMESTREAM_INGEST_TOPIC', key: 'topic', default: 'game-events-raw', allowed: 'a Kafka topic name',
-    doc: 'Topic every accepted event is produced to, keyed by its user_id.', parse: parseTopic }),
+    doc: 'Topic every accepted event is produced to, keyed by its user_id.', parse: kafkaTopic }),
   v({ name: 'GAMESTREAM_KAFKA_RAW_PARTITIONS', key: 'topicPartitions', default: '64', allowed: '1–10000',
     doc: 'Partitions of the raw topic when it is created at start, or the least it must have when it exists.', parse: integer(1, 10_000) }),
   v({ name: 'GAMESTREAM_INGEST_MAX_BODY_BYTES', key: 'maxBodyBytes', default: '5MiB', allowed: '1KiB–256MiB',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DLQ_COLUMNS, EVENTS_COLUMNS, WATERMARK_COLUMNS } from '../../../src/sinks/tables.ts';
 import { duckdbEtlWarehouse, type EtlWarehouse } from '../../../src/etl/warehouse.ts';
+import { mulberry32 as prng } from '../../../src/sources/generator.ts';
 
 export interface GenEvent {
   event_id: string;
@@ -88,17 +89,6 @@ export async function setWatermark(t: TestWarehouse, watermarkMs: number | null,
     ${watermarkMs === null ? 'NULL' : `epoch_ms(${watermarkMs})`}, ${endOfInput}, now()::TIMESTAMP)`);
 }
 
-/** mulberry32: small, seedable, good enough for test traffic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * One UTC day of play. Users play sessions; in a session they start levels, and each start ends in a
