@@ -1,19 +1,18 @@
 /**
  * Whole pipeline from a real local Kafka broker to DuckDB: a 64-partition topic pre-filled with N events
- * (keyed by user_id, LZ4-free plain batches), then the daemon consumes it until caught up.
+ * (keyed by user_id, uncompressed batches), then the daemon consumes it until caught up.
  *   node bench/kafka.ts [events=1000000]
  * Uses GAMESTREAM_KAFKA_BROKERS when set; otherwise starts scripts/kafka/start.sh and stops it after.
  */
-import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
 import { startLocalBroker, stopLocalBroker } from '../test/setup/kafka-broker.ts';
+import { runDaemonChild } from './daemon-child.ts';
 import { makeEventsFile } from './make-events.ts';
 
-const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
 export async function kafkaBench(events: number): Promise<{ events: number; produceSeconds: number; consumeSeconds: number; eventsPerSec: number; summary: string }> {
   const given = process.env.GAMESTREAM_KAFKA_BROKERS?.trim();
@@ -50,9 +49,7 @@ export async function kafkaBench(events: number): Promise<{ events: number; prod
     await producer.disconnect();
     const produceSeconds = (performance.now() - t0) / 1000;
 
-    const work = mkdtempSync(join(tmpdir(), 'gamestream-kbench-'));
-    const env = {
-      ...process.env,
+    const run = await runDaemonChild({
       GAMESTREAM_SOURCE: 'kafka',
       GAMESTREAM_KAFKA_BROKERS: brokers,
       GAMESTREAM_KAFKA_TOPIC: topic,
@@ -60,19 +57,9 @@ export async function kafkaBench(events: number): Promise<{ events: number; prod
       GAMESTREAM_KAFKA_STOP: 'caught-up',
       GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off',
       GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
-      GAMESTREAM_WAREHOUSE: `duckdb:${join(work, 'bench.duckdb')}`,
-      GAMESTREAM_PROGRESS_INTERVAL: '0',
-      GAMESTREAM_LOG_LEVEL: 'warn',
-    };
-    const t1 = performance.now();
-    const child = spawn(process.execPath, [CLI, 'run'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 1)));
-    const consumeSeconds = (performance.now() - t1) / 1000;
-    rmSync(work, { recursive: true, force: true });
-    if (code !== 0) throw new Error(`gamestream exited ${code}: ${out}`);
-    return { events, produceSeconds, consumeSeconds, eventsPerSec: Math.round(events / consumeSeconds), summary: out.trim().split('\n').pop() ?? '' };
+    });
+    const consumeSeconds = run.wallSeconds;
+    return { events, produceSeconds, consumeSeconds, eventsPerSec: Math.round(events / consumeSeconds), summary: run.summary };
   } finally {
     if (broker) stopLocalBroker(broker);
   }
