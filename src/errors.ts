@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'device_table_invalid'
   | 'warehouse_unavailable'
   | 'warehouse_write_failed'
+  | 'warehouse_commit_failed'
+  | 'warehouse_schema_mismatch'
   | 'worker_crashed'
   | 'crash_loop'
   | 'internal'
@@ -25,13 +27,16 @@ export type ErrorCode =
   | 'shutting_down'
   | 'body_too_large'
   | 'client_aborted'
+  // schema registry: unreachable or refusing; the supervisor retries, never dead-letters for it
+  | 'schema_registry_unavailable'
   // dead-letter reason codes (stable: stored in events_dlq.error_code)
   | 'parse_error'
   | 'too_large'
   | 'missing_fields'
   | 'invalid_field'
   | 'invalid_timestamp'
-  | 'future_timestamp';
+  | 'future_timestamp'
+  | 'unknown_schema';
 
 export interface WireError {
   name: string;

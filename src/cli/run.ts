@@ -21,6 +21,13 @@ import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
 import { createSpoolDir, removeSpoolDir } from './spool.ts';
+import { BigQueryWarehouse } from '../sinks/bigquery/bigquery-warehouse.ts';
+import { readBigQueryStatusView } from '../sinks/bigquery/status-view.ts';
+import type { Warehouse } from '../sinks/sink.ts';
+import { GamestreamError } from '../errors.ts';
+import type { WarehouseView } from '../observability/status.ts';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 /** The seed's topic layout with the configured names and partition counts; the raw topic first. */
 function topicSpecs(cfg: Config): TopicSpec[] {
@@ -73,8 +80,36 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     devicePath: cfg.deviceTable === 'default' ? defaultDeviceTablePath() : cfg.deviceTable,
     pollIntervalMs: cfg.tableReloadIntervalMs,
   });
-  const warehouse = new DuckDbWarehouse({ path: cfg.warehouse.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads });
-  const spoolDir = createSpoolDir(cfg.spoolDir, cfg.warehouse.path);
+  const wc = cfg.warehouse;
+  const duck = wc.kind === 'duckdb'
+    ? new DuckDbWarehouse({ path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads })
+    : null;
+  const big = wc.kind === 'bigquery'
+    ? new BigQueryWarehouse({
+        target: { project: wc.project, dataset: wc.dataset, endpoint: cfg.bigqueryEndpoint, writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation },
+        source: source.name,
+        tables: { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter },
+        writers: cfg.bigqueryWriters, maxRequestBytes: cfg.bigqueryMaxRequestBytes, timeoutMs: cfg.bigqueryTimeoutMs, retryForMs: cfg.bigqueryRetryForMs,
+        onRetry: (what, err, attempt) => {
+          metricsRef?.sinkRetry('bigquery');
+          log.warn({ err: (err as Error).message, attempt }, `BigQuery: retrying ${what}`);
+        },
+        onRejected: (table, rows) => {
+          metricsRef?.sinkRejected.inc({ sink: `bigquery_${table}` }, rows);
+          log.warn({ table, rows }, 'BigQuery refused rows; they were written to events_dlq with error_code warehouse_rejected');
+        },
+        onDdl: (r) => {
+          for (const name of r.created) say(`BigQuery: created ${name}`);
+          for (const u of r.updated) say(`BigQuery: updated ${u.table}: ${u.change}`);
+        },
+      })
+    : null;
+  const warehouse: Warehouse = (duck ?? big)!;
+  if (big && etl.enabled) {
+    throw new GamestreamError('config_invalid',
+      'GAMESTREAM_ETL=on: the daily ETL runs on DuckDB only so far; with GAMESTREAM_WAREHOUSE=bigquery:… set GAMESTREAM_ETL=off');
+  }
+  const spoolDir = createSpoolDir(cfg.spoolDir, wc.kind === 'duckdb' ? join(dirname(wc.path), '.spool') : tmpdir());
   const outputs =
     cfg.kafkaBrokers.length > 0 && (cfg.kafkaEnrichedTopic || cfg.kafkaDlqTopic)
       ? new KafkaOutputs({
@@ -100,7 +135,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     config: observability,
     log,
     health: () => sup?.health() ?? { source: { ok: false, detail: 'starting' }, warehouse: { ok: false, detail: 'starting' } },
-    warehouse: async () => {
+    warehouse: async (): Promise<WarehouseView> => {
+      if (big) return readBigQueryStatusView(big.bq, `\`${big.name.slice('bigquery:'.length)}\``);
       if (!statusConnection) throw new Error('the warehouse is not open yet');
       return readStatusView(statusConnection);
     },
@@ -127,11 +163,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
     // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
     await warehouse.open();
-    statusConnection = await warehouse.connect();
+    if (duck) statusConnection = await duck.connect();
     void obs.status.readWarehouse();
     obs.metrics.setEtlEnabled(etl.enabled);
-    if (etl.enabled) {
-      etlConnection = await warehouse.connect();
+    if (etl.enabled && duck) {
+      etlConnection = await duck.connect();
       scheduler = startScheduler({
         warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log,
         onTask: (t) => obs.metrics.etlTask(t),

@@ -4,7 +4,7 @@
  * is replayed).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 function alive(pid: number): boolean {
   try {
@@ -15,8 +15,9 @@ function alive(pid: number): boolean {
   }
 }
 
-export function createSpoolDir(configured: string | null, warehousePath: string): string {
-  const parent = configured ?? (existsSync('/dev/shm') ? '/dev/shm' : join(dirname(warehousePath), '.spool'));
+/** `fallbackParent`: where the folder goes when neither a configured one nor /dev/shm exists. */
+export function createSpoolDir(configured: string | null, fallbackParent: string): string {
+  const parent = configured ?? (existsSync('/dev/shm') ? '/dev/shm' : fallbackParent);
   mkdirSync(parent, { recursive: true });
   // Folders of earlier runs that died without cleaning up.
   for (const name of readdirSync(parent)) {

@@ -5,7 +5,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { GamestreamError } from '../errors.ts';
-import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, integer, kafkaTopic, nonEmpty, oneOf, ValueError } from './parsers.ts';
+import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, httpUrlOrEmpty, integer, kafkaTopic, nonEmpty, oneOf, ValueError } from './parsers.ts';
 import { parseVars, type VarSpec } from './vars.ts';
 
 export type SourceConfig =
@@ -13,7 +13,7 @@ export type SourceConfig =
   | { kind: 'file'; path: string; format: 'ndjson' | 'avro' }
   | { kind: 'kafka' };
 
-export type WarehouseConfig = { kind: 'duckdb'; path: string };
+export type WarehouseConfig = { kind: 'duckdb'; path: string } | { kind: 'bigquery'; project: string; dataset: string };
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -57,12 +57,23 @@ export interface Config {
   kafkaStop: 'never' | 'caught-up';
   kafkaSessionTimeoutMs: number;
   avroSchemaDir: string | null;
+  schemaRegistryUrl: string | null;
+  schemaRegistryTimeoutMs: number;
   kafkaCreateTopics: boolean;
   kafkaRawPartitions: number;
   kafkaEnrichedPartitions: number;
   kafkaDlqPartitions: number;
   kafkaEnrichedTopic: string | null;
   kafkaDlqTopic: string | null;
+  bigqueryEndpoint: string | null;
+  bigqueryWriteEndpoint: string | null;
+  bigqueryLocation: string;
+  bigqueryPartitionExpirationDays: number | null;
+  bigqueryRequirePartitionFilter: boolean;
+  bigqueryWriters: number;
+  bigqueryMaxRequestBytes: number;
+  bigqueryTimeoutMs: number;
+  bigqueryRetryForMs: number;
 }
 
 function v<K extends keyof Config>(spec: VarSpec<Config, K>): VarSpec<Config, K> {
@@ -83,7 +94,17 @@ function parseSource(raw: string): SourceConfig {
 function parseWarehouse(raw: string): WarehouseConfig {
   const s = raw.trim();
   if (s.startsWith('duckdb:') && s.length > 7) return { kind: 'duckdb', path: resolve(s.slice(7)) };
-  throw new ValueError('duckdb:<path> (for example duckdb:./data/gamestream.duckdb)');
+  if (s.startsWith('bigquery:')) {
+    const rest = s.slice(9);
+    const dot = rest.lastIndexOf('.');
+    const project = rest.slice(0, dot);
+    const dataset = rest.slice(dot + 1);
+    // Project ids may carry a domain prefix (example.com:my-project); dataset ids are letters, digits and _.
+    if (dot > 0 && /^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{3,61}[a-z0-9]$/.test(project) && /^[A-Za-z0-9_]{1,1024}$/.test(dataset)) {
+      return { kind: 'bigquery', project, dataset };
+    }
+  }
+  throw new ValueError('duckdb:<path> (for example duckdb:./data/gamestream.duckdb) or bigquery:<project>.<dataset> (for example bigquery:my-project.game_analytics)');
 }
 
 function pathOrOff(raw: string): string | null {
@@ -102,6 +123,24 @@ function crashSpec(raw: string): Config['testCrashWorker'] {
 
 
 
+/** An http(s) URL without query or fragment: they would end up inside every request path. */
+function registryUrl(raw: string): string | null {
+  const url = httpUrlOrEmpty(raw);
+  if (url && (url.includes('?') || url.includes('#'))) throw new ValueError('an http(s) URL without ?query or #fragment, or empty');
+  return url;
+}
+
+/** Errors may name the URL, never its password. */
+function showRegistryUrl(raw: string): string {
+  try {
+    const u = new URL(raw.trim());
+    if (u.password) u.password = '***';
+    return JSON.stringify(u.toString());
+  } catch {
+    return '<hidden>';
+  }
+}
+
 function topicOrOff(raw: string): string | null {
   return raw.trim() === 'off' ? null : kafkaTopic(raw);
 }
@@ -110,8 +149,8 @@ function topicOrOff(raw: string): string | null {
 export const ENV_VARS = [
   v({ name: 'GAMESTREAM_SOURCE', key: 'source', default: 'generator', allowed: 'generator | kafka | file:<path>',
     doc: 'Where events come from. file: reads NDJSON, or an Avro object container file when the path ends in .avro; at the end of the file every window closes and the process exits 0. kafka: the GAMESTREAM_KAFKA_* settings.', parse: parseSource }),
-  v({ name: 'GAMESTREAM_WAREHOUSE', key: 'warehouse', default: 'duckdb:./data/gamestream.duckdb', allowed: 'duckdb:<path>',
-    doc: 'Where rows are written. The DuckDB file and its folder are created when missing.', parse: parseWarehouse }),
+  v({ name: 'GAMESTREAM_WAREHOUSE', key: 'warehouse', default: 'duckdb:./data/gamestream.duckdb', allowed: 'duckdb:<path> | bigquery:<project>.<dataset>',
+    doc: 'Where rows are written. DuckDB: the file and its folder are created when missing. BigQuery: the dataset and tables are created when missing and verified when present (the GAMESTREAM_BIGQUERY_* settings).', parse: parseWarehouse }),
   v({ name: 'GAMESTREAM_PARTITIONS', key: 'partitions', default: '64', allowed: '1–4096',
     doc: 'Partition count for non-Kafka sources; records are placed as Kafka\'s default partitioner would place them by user_id.', parse: integer(1, 4096) }),
   v({ name: 'GAMESTREAM_WORKERS', key: 'workers', default: () => String(availableParallelism()), allowed: '1–64',
@@ -182,6 +221,11 @@ export const ENV_VARS = [
     doc: 'How long the group waits for a silent member (a killed daemon) before giving its partitions to the others.', parse: duration(6000, 300_000) }),
   v({ name: 'GAMESTREAM_AVRO_SCHEMA_DIR', key: 'avroSchemaDir', default: '', allowed: 'a directory of <schema id>.avsc files, or empty',
     doc: 'Kafka records in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) are decoded with <id>.avsc from this folder; JSON records on the same topic are read as JSON.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
+  v({ name: 'GAMESTREAM_SCHEMA_REGISTRY_URL', key: 'schemaRegistryUrl', default: '', allowed: 'an http(s) URL of a Confluent-compatible schema registry API, or empty',
+    doc: 'Confluent-framed Avro records whose schema id is not in GAMESTREAM_AVRO_SCHEMA_DIR (which wins when both are set) are decoded with the schema from GET <url>/schemas/ids/<id>, fetched once per id. Basic auth: https://user:password@host/… (never logged). While the registry cannot answer, records wait and the source backs off; an id it answers "not found" for is dead-lettered as unknown_schema.',
+    parse: registryUrl, show: showRegistryUrl }),
+  v({ name: 'GAMESTREAM_SCHEMA_REGISTRY_TIMEOUT', key: 'schemaRegistryTimeoutMs', default: '10s', allowed: '100ms–5m',
+    doc: 'Time limit of one schema registry request; a request that exceeds it is retried with backoff like an outage.', parse: duration(100, 300_000) }),
   v({ name: 'GAMESTREAM_KAFKA_CREATE_TOPICS', key: 'kafkaCreateTopics', default: 'on', allowed: 'on | off',
     doc: 'At start, create the raw, enriched and dead-letter topics when missing (partitions below, retention 7, 3 and 30 days as in the seed) and verify them when present: fewer partitions than configured stops the daemon.', parse: boolFlag }),
   v({ name: 'GAMESTREAM_KAFKA_RAW_PARTITIONS', key: 'kafkaRawPartitions', default: '64', allowed: '1–10000',
@@ -198,6 +242,24 @@ export const ENV_VARS = [
     doc: 'caught-up: once every partition has reached the end offset it had at start, finish like the end of a file (close every window, write, exit 0). For backfills and tests.', parse: oneOf(['never', 'caught-up'] as const) }),
   v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>[:always], for tests only',
     doc: 'Fault injection for tests: the given worker thread crashes after processing that many batches, once (or after every restart with :always).', parse: crashSpec }),
+  v({ name: 'GAMESTREAM_BIGQUERY_ENDPOINT', key: 'bigqueryEndpoint', default: '', allowed: 'empty (Google, with Application Default Credentials) or an http(s) URL',
+    doc: 'BigQuery REST endpoint. Set it (with GAMESTREAM_BIGQUERY_WRITE_ENDPOINT) for an emulator: the clients then send a dummy token instead of credentials.', parse: httpUrlOrEmpty }),
+  v({ name: 'GAMESTREAM_BIGQUERY_WRITE_ENDPOINT', key: 'bigqueryWriteEndpoint', default: '', allowed: 'empty (Google) or an http:// (plaintext gRPC) or https:// URL',
+    doc: 'Storage Write API (gRPC) endpoint of an emulator, for example http://127.0.0.1:9060.', parse: httpUrlOrEmpty }),
+  v({ name: 'GAMESTREAM_BIGQUERY_LOCATION', key: 'bigqueryLocation', default: 'US', allowed: 'a BigQuery location (US, EU, europe-west1, …)',
+    doc: 'Where the dataset is created when it is missing, and where queries run.', parse: nonEmpty }),
+  v({ name: 'GAMESTREAM_BIGQUERY_PARTITION_EXPIRATION_DAYS', key: 'bigqueryPartitionExpirationDays', default: '365', allowed: '1–36500, or 0 (partitions never expire)',
+    doc: 'partition_expiration_days of events, events_dlq, events_agg_1min, level_metrics and user_daily_metrics; an existing table is updated to it at start.', parse: (raw) => { const n = integer(0, 36_500)(raw); return n === 0 ? null : n; } }),
+  v({ name: 'GAMESTREAM_BIGQUERY_REQUIRE_PARTITION_FILTER', key: 'bigqueryRequirePartitionFilter', default: 'on', allowed: 'on | off',
+    doc: 'require_partition_filter of the same tables: queries must filter on the partition column, so nobody scans a year by accident.', parse: boolFlag }),
+  v({ name: 'GAMESTREAM_BIGQUERY_WRITERS', key: 'bigqueryWriters', default: '4', allowed: '1–64',
+    doc: 'Storage Write streams (each on its own connection) that may carry one table\'s rows of a commit in parallel; a connection carries about 10 MB/s.', parse: integer(1, 64) }),
+  v({ name: 'GAMESTREAM_BIGQUERY_MAX_REQUEST_BYTES', key: 'bigqueryMaxRequestBytes', default: '8MiB', allowed: '256KiB–19MiB',
+    doc: 'Rows per AppendRows request are capped at this size (the API refuses requests over 20 MB).', parse: byteSize(256 * 1024, 19 * 1024 ** 2) }),
+  v({ name: 'GAMESTREAM_BIGQUERY_TIMEOUT', key: 'bigqueryTimeoutMs', default: '60s', allowed: '1s–10m',
+    doc: 'Deadline of one BigQuery call (an append, a stream commit, a query); a call that takes longer is retried.', parse: duration(1000, 600_000) }),
+  v({ name: 'GAMESTREAM_BIGQUERY_RETRY_FOR', key: 'bigqueryRetryForMs', default: 'forever', allowed: 'forever | 1s–7d',
+    doc: 'How long transient BigQuery failures (UNAVAILABLE, 429, 5xx, timeouts) are retried, with capped exponential back-off and jitter, before the daemon stops with an error. Meanwhile the partitions pause, so memory stays bounded.', parse: (raw) => (raw.trim() === 'forever' ? Infinity : duration(1000, 7 * 86_400_000)(raw)) }),
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -225,6 +287,15 @@ function crossFieldProblems(c: Config): string[] {
   }
   if (c.maxUncommittedBytes < 4 * c.maxEventBytes) {
     out.push(`GAMESTREAM_MAX_UNCOMMITTED_BYTES (${c.maxUncommittedBytes}) must be at least 4 × GAMESTREAM_MAX_EVENT_BYTES (${c.maxEventBytes})`);
+  }
+  if ((c.bigqueryEndpoint === null) !== (c.bigqueryWriteEndpoint === null)) {
+    out.push('GAMESTREAM_BIGQUERY_ENDPOINT and GAMESTREAM_BIGQUERY_WRITE_ENDPOINT go together: set both (an emulator) or neither (Google)');
+  }
+  if (c.warehouse.kind !== 'bigquery' && (c.bigqueryEndpoint !== null || c.bigqueryWriteEndpoint !== null)) {
+    out.push(`GAMESTREAM_BIGQUERY_ENDPOINT is set, but GAMESTREAM_WAREHOUSE=${c.warehouse.kind}:…; use GAMESTREAM_WAREHOUSE=bigquery:<project>.<dataset>`);
+  }
+  if (c.warehouse.kind === 'bigquery' && c.bigqueryMaxRequestBytes < 2 * c.maxEventBytes + 128 * 1024) {
+    out.push(`GAMESTREAM_BIGQUERY_MAX_REQUEST_BYTES (${c.bigqueryMaxRequestBytes}) must be at least 2 × GAMESTREAM_MAX_EVENT_BYTES + 128KiB (${2 * c.maxEventBytes + 128 * 1024}), so that any row fits a request`);
   }
   if (c.testCrashWorker && c.testCrashWorker.worker >= c.workers) {
     out.push(`GAMESTREAM_TEST_CRASH_WORKER names worker ${c.testCrashWorker.worker}, but GAMESTREAM_WORKERS=${c.workers} (workers are numbered from 0)`);

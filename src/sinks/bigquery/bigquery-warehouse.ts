@@ -1,0 +1,311 @@
+/**
+ * The production warehouse: Google BigQuery, rows through the Storage Write API, DDL and reads through REST.
+ *
+ * Exactly-once across crashes, with BigQuery committing atomically only per table:
+ *   1. every table's rows go to new PENDING streams, which are finalized (invisible, repeatable);
+ *   2. the commit's rows in `gamestream_commits` (one append, applied whole) name those streams and the
+ *      checkpoints they reach: the commit point;
+ *   3. each table's streams are committed (BatchCommitWriteStreams, atomic per table).
+ * A crash before 2 leaves streams nobody commits (BigQuery drops them); the restart replays. A crash after 2 is
+ * rolled forward: loading the checkpoints first commits the streams of each partition's latest commit row,
+ * and BigQuery answers "already committed" for those that were. Kafka offsets move only after step 3.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { BigQuery } from '@google-cloud/bigquery';
+import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
+import { GamestreamError } from '../../errors.ts';
+import { GAMESTREAM_VERSION } from '../../version.ts';
+import type { CommitBatch, RestoreRules, Warehouse } from '../sink.ts';
+import { FAILURE_SCHEMA } from '../tables.ts';
+import { createClients, quotedDataset, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
+import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
+import { aggMapper, dlqMapper, encodeFiles, encodeObjects, eventsMapper, rowCodec, type BadRow, type RowObject } from './rows.ts';
+import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE } from './tables.ts';
+import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
+
+export interface BigQueryOptions {
+  target: BigQueryTarget;
+  source: string;
+  tables: TableOptions;
+  /** Parallel streams per table per commit. */
+  writers: number;
+  maxRequestBytes: number;
+  timeoutMs: number;
+  /** How long transient failures are retried before the commit fails (Infinity: until stopped). */
+  retryForMs: number;
+  onRetry?: (what: string, err: unknown, attempt: number) => void;
+  onRejected?: (table: string, rows: number) => void;
+  onDdl?: (report: DdlReport) => void;
+}
+
+const DAY_MS = 86_400_000;
+
+export class BigQueryWarehouse implements Warehouse {
+  readonly name: string;
+  private readonly o: BigQueryOptions;
+  private clients: BigQueryClients | null = null;
+  private ctx: WriterContext | null = null;
+  private writers: { events: TableWriter; dlq: TableWriter; agg: TableWriter; commits: TableWriter } | null = null;
+  private readonly writerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private closing = false;
+
+  constructor(o: BigQueryOptions) {
+    this.o = o;
+    this.name = `bigquery:${o.target.project}.${o.target.dataset}`;
+  }
+
+  get bq(): BigQuery {
+    if (!this.clients) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    return this.clients.bq;
+  }
+
+  private get ds(): string {
+    return quotedDataset(this.o.target);
+  }
+
+  private retryPolicy(): RetryPolicy {
+    return {
+      baseDelayMs: 200,
+      maxDelayMs: 10_000,
+      giveUpAfterMs: this.o.retryForMs,
+      stopped: () => this.closing,
+      onRetry: (what, err, attempt) => this.o.onRetry?.(what, err, attempt),
+    };
+  }
+
+  async open(): Promise<void> {
+    if (this.clients) return;
+    this.closing = false;
+    this.clients = createClients(this.o.target);
+    const retry = this.retryPolicy();
+    this.ctx = {
+      writer: this.clients.writer, target: this.o.target, retry, timeoutMs: this.o.timeoutMs,
+      maxRequestBytes: this.o.maxRequestBytes, parallel: this.o.writers, inflight: 4,
+    };
+    const tw = (spec: typeof EVENTS_TABLE): TableWriter => new TableWriter(this.ctx!, spec, rowCodec(spec));
+    this.writers = { events: tw(EVENTS_TABLE), dlq: tw(DLQ_TABLE), agg: tw(AGG_TABLE), commits: tw(COMMITS_TABLE) };
+    try {
+      const report = await withRetries('creating or verifying the dataset and tables', retry, () =>
+        ensureSchema(this.bq, this.o.target, ENGINE_TABLES, this.o.tables));
+      this.o.onDdl?.(report);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'warehouse_schema_mismatch') throw err;
+      const inner = (err as { cause?: Error }).cause ?? err;
+      throw new GamestreamError('warehouse_unavailable', `cannot open BigQuery warehouse ${this.name}: ${(inner as Error).message}`, { cause: err });
+    }
+  }
+
+  private async query(sql: string, params?: Record<string, unknown>): Promise<Record<string, unknown>[]> {
+    const [rows] = await withRetries('querying', this.retryPolicy(), () => this.bq.query({ query: sql, params }));
+    return rows as Record<string, unknown>[];
+  }
+
+  async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
+    const rows = await this.query(
+      `SELECT source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
+              dead_letters, duplicates, late_events, window_rows, commit_id, streams
+       FROM ${this.ds}.gamestream_commits
+       WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
+       QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
+      { source },
+    );
+    await this.rollForward(rows.map((r) => ({ commitId: String(r.commit_id), streams: (r.streams as string[] | null) ?? [] })));
+    const out = new Map<number, Checkpoint>();
+    const num = (v: unknown): number => Number(v);
+    const opt = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+    for (const r of rows) {
+      const cp: Checkpoint = {
+        partition: num(r.source_partition),
+        nextOffset: num(r.next_offset),
+        maxEventMs: opt(r.max_event_ms),
+        watermarkMs: opt(r.watermark_ms),
+        closedThroughMs: opt(r.closed_through_ms),
+        events: num(r.events),
+        deadLetters: num(r.dead_letters),
+        duplicates: num(r.duplicates),
+        lateEvents: num(r.late_events),
+        windowRows: num(r.window_rows),
+      };
+      out.set(cp.partition, cp);
+    }
+    return out;
+  }
+
+  /** Finishes step 3 of any commit whose record landed: committing a committed stream is a no-op. */
+  private async rollForward(commits: { commitId: string; streams: string[] }[]): Promise<void> {
+    const seen = new Set<string>();
+    const byTable = new Map<string, string[]>();
+    for (const c of commits) {
+      if (seen.has(c.commitId)) continue;
+      seen.add(c.commitId);
+      for (const s of c.streams) {
+        const table = /\/tables\/([^/]+)\/streams\//.exec(s)?.[1];
+        if (!table) throw new GamestreamError('warehouse_commit_failed', `commit ${c.commitId} lists an unreadable stream name ${s}`);
+        if (!byTable.has(table)) byTable.set(table, []);
+        byTable.get(table)!.push(s);
+      }
+    }
+    await Promise.all([...byTable].map(([table, streams]) => commitStreams(this.ctx!, table, streams)));
+  }
+
+  async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
+    if (checkpoints.length === 0) return [];
+    const restores = new Map<number, ActorRestore>();
+    const cuts: { p: number; dedupe: number | null; closed: number }[] = [];
+    for (const cp of checkpoints) {
+      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [] });
+      cuts.push({ p: cp.partition, dedupe: cp.maxEventMs === null ? null : cp.maxEventMs - rules.dedupeHorizonMs, closed: cp.closedThroughMs ?? -9e15 });
+    }
+    // One scan of the recent events of these partitions; the partition filter keeps it to the days involved.
+    const lowest = Math.min(...cuts.map((c) => Math.min(c.dedupe ?? Infinity, c.closed)));
+    const fromDay = new Date(Math.max(0, Math.floor(lowest / DAY_MS) * DAY_MS)).toISOString().slice(0, 10);
+    const cutList = cuts.map((c) => `STRUCT(${c.p} AS p, ${c.dedupe ?? 9e15} AS dedupe, ${c.closed} AS closed)`).join(', ');
+    const rows = await this.query(
+      `SELECT e.source_partition AS p, e.event_id, UNIX_MILLIS(e.timestamp) AS ms, e.event_type,
+              TO_JSON_STRING(e.parameters) AS params, UNIX_MILLIS(e.timestamp) >= c.dedupe AS in_dedupe,
+              UNIX_MILLIS(e.timestamp) >= c.closed AS in_window
+       FROM ${this.ds}.events e JOIN UNNEST([${cutList}]) c ON e.source_partition = c.p
+       WHERE e.source = @source AND e.event_date >= DATE '${fromDay}'
+         AND (UNIX_MILLIS(e.timestamp) >= c.dedupe OR UNIX_MILLIS(e.timestamp) >= c.closed)`,
+      { source },
+    );
+    const size = rules.windowSizeMs;
+    const windows = new Map<string, { p: number; windowStart: number; eventType: number; levelId: number | null; count: number }>();
+    const ids = new Map<number, { ids: string[]; ts: number[] }>();
+    for (const r of rows) {
+      const p = Number(r.p);
+      const ms = Number(r.ms);
+      if (r.in_dedupe === true) {
+        let d = ids.get(p);
+        if (!d) ids.set(p, (d = { ids: [], ts: [] }));
+        d.ids.push(String(r.event_id));
+        d.ts.push(ms);
+      }
+      if (r.in_window === true) {
+        // The level exactly as the engine reads it (partition/validate.ts): a safe integer, else none.
+        const params = r.params === null || r.params === undefined ? null : (JSON.parse(String(r.params)) as Record<string, unknown> | null);
+        const lv = params && typeof params === 'object' && Object.hasOwn(params, 'level_id') ? params.level_id : undefined;
+        const levelId = typeof lv === 'number' && Number.isSafeInteger(lv) ? lv : null;
+        const windowStart = Math.floor(ms / size) * size;
+        const eventType = Number(r.event_type);
+        const key = `${p}|${windowStart}|${eventType}|${levelId}`;
+        const w = windows.get(key);
+        if (w) w.count++;
+        else windows.set(key, { p, windowStart, eventType, levelId, count: 1 });
+      }
+    }
+    for (const [p, d] of ids) {
+      const rs = restores.get(p)!;
+      rs.dedupeIds = d.ids;
+      rs.dedupeTs = Float64Array.from(d.ts);
+    }
+    for (const w of windows.values()) {
+      restores.get(w.p)!.windows.push({ windowStart: w.windowStart, eventType: w.eventType, levelId: w.levelId, count: w.count });
+    }
+    return [...restores.values()];
+  }
+
+  async commit(batch: CommitBatch): Promise<void> {
+    const w = this.writers;
+    if (!w || !this.ctx) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    const src = this.o.source;
+    const pick = (k: 'events' | 'dlq' | 'agg'): string[] => batch.files.map((f) => f[k]).filter((f): f is string => f !== null);
+    const events = encodeFiles(pick('events'), eventsMapper(src), w.events.codec);
+    const agg = encodeFiles(pick('agg'), aggMapper(src), w.agg.codec);
+    const dlqMap = dlqMapper(src, GAMESTREAM_VERSION, FAILURE_SCHEMA);
+    const dlqObjects = encodeFiles(pick('dlq'), dlqMap, w.dlq.codec);
+
+    // 1. Rows to PENDING streams. Rows BigQuery refuses become dead letters, so they are never dropped.
+    const [ev, ag] = await Promise.all([w.events.writePending(events), w.agg.writePending(agg)]);
+    const refused = [
+      ...events.bad.map((b) => this.refusal('events', b)), ...ev.rejected.map((b) => this.refusal('events', b)),
+      ...agg.bad.map((b) => this.refusal('events_agg_1min', b)), ...ag.rejected.map((b) => this.refusal('events_agg_1min', b)),
+    ];
+    for (const [table, n] of [['events', events.bad.length + ev.rejected.length], ['events_agg_1min', agg.bad.length + ag.rejected.length]] as const) {
+      if (n > 0) this.o.onRejected?.(table, n);
+    }
+    let dlqRows = dlqObjects;
+    if (refused.length > 0) {
+      const extra = encodeObjects(refused, w.dlq.codec);
+      dlqRows = { rows: [...dlqObjects.rows, ...extra.rows], objects: [...dlqObjects.objects, ...extra.objects], bytes: dlqObjects.bytes + extra.bytes, bad: [...dlqObjects.bad, ...extra.bad] };
+    }
+    const dl = await w.dlq.writePending(dlqRows);
+    const lostDeadLetters = [...dlqRows.bad, ...dl.rejected];
+    if (lostDeadLetters.length > 0) {
+      throw new GamestreamError('warehouse_write_failed',
+        `BigQuery refused ${lostDeadLetters.length} dead-letter row(s) (first: ${lostDeadLetters[0]!.reason}); nothing was committed`);
+    }
+
+    // 2. The commit record: from here on the batch is durable, and a restart finishes step 3.
+    const streams = [...ev.streams, ...ag.streams, ...dl.streams];
+    const common: RowObject = {
+      commit_id: randomUUID(),
+      source: src,
+      writer: this.writerId,
+      committed_at: Date.now() * 1000,
+      streams,
+      engine_watermark: batch.engineWatermarkMs === null ? null : batch.engineWatermarkMs * 1000,
+      end_of_input: batch.endOfInput,
+    };
+    const records: RowObject[] = batch.checkpoints.map((cp) => ({
+      ...common, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs, watermark_ms: cp.watermarkMs,
+      closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters, duplicates: cp.duplicates,
+      late_events: cp.lateEvents, window_rows: cp.windowRows,
+    }));
+    if (records.length === 0) records.push({ ...common });
+    const enc = encodeObjects(records, w.commits.codec);
+    if (enc.bad.length > 0) throw new GamestreamError('internal', `cannot encode the commit record: ${enc.bad[0]!.reason}`);
+    await w.commits.appendDefault(enc);
+
+    // 3. Make the rows visible, table by table.
+    await Promise.all([
+      commitStreams(this.ctx, EVENTS_TABLE.name, ev.streams),
+      commitStreams(this.ctx, AGG_TABLE.name, ag.streams),
+      commitStreams(this.ctx, DLQ_TABLE.name, dl.streams),
+    ]);
+  }
+
+  private refusal(table: string, b: BadRow): RowObject {
+    const r = b.row;
+    return {
+      error_code: 'warehouse_rejected',
+      error: `BigQuery refused the ${table} row: ${b.reason}`.slice(0, 10_000),
+      stage: 'warehouse',
+      raw_message: JSON.stringify(r),
+      raw_encoding: 'utf8',
+      source: this.o.source,
+      source_partition: r.source_partition ?? -1,
+      source_offset: r.source_offset ?? -1,
+      received_at: Date.now() * 1000,
+      gamestream_version: GAMESTREAM_VERSION,
+      failure_schema: FAILURE_SCHEMA,
+    };
+  }
+
+  /**
+   * Deletes commit records that no partition needs any more: older than two days (out of the streaming
+   * buffer, where DML may not touch rows) and not the latest of any partition.
+   */
+  async compactCommitLog(): Promise<number> {
+    const [job] = await this.bq.createQueryJob({
+      query: `DELETE FROM ${this.ds}.gamestream_commits
+        WHERE committed_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 2 DAY)
+          AND commit_id NOT IN (SELECT commit_id FROM ${this.ds}.gamestream_commits
+            WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
+            QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1)`,
+    });
+    await job.promise();
+    const [md] = await job.getMetadata();
+    return Number((md.statistics?.query as { numDmlAffectedRows?: string } | undefined)?.numDmlAffectedRows ?? 0);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.clients?.writer.close();
+    this.clients = null;
+    this.writers = null;
+    this.ctx = null;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The status page's warehouse panel on BigQuery: events per hour over the last 24 h of event time, and the
+ * latest ETL day's data-quality checks. The partition filters keep each read to the last two days.
+ */
+import type { BigQuery } from '@google-cloud/bigquery';
+import type { WarehouseView } from '../../observability/status.ts';
+
+const HOUR = 3_600_000;
+
+export async function readBigQueryStatusView(bq: BigQuery, dataset: string, nowMs = Date.now()): Promise<WarehouseView> {
+  const from = Math.floor((nowMs - 24 * HOUR) / HOUR) * HOUR;
+  const fromDay = new Date(from).toISOString().slice(0, 10);
+  const [rows] = await bq.query({
+    query: `SELECT UNIX_MILLIS(TIMESTAMP_TRUNC(timestamp, HOUR)) AS h, COUNT(*) AS n FROM ${dataset}.events
+      WHERE event_date >= DATE '${fromDay}' AND timestamp >= TIMESTAMP_MILLIS(${from}) AND timestamp < TIMESTAMP_MILLIS(${nowMs + HOUR})
+      GROUP BY h`,
+  });
+  const byHour = new Map((rows as { h: unknown; n: unknown }[]).map((r) => [Number(r.h), Number(r.n)]));
+  const t: number[] = [];
+  const events: number[] = [];
+  for (let h = from; h <= nowMs; h += HOUR) {
+    t.push(h / 1000);
+    events.push(byHour.get(h) ?? 0);
+  }
+  let checks: WarehouseView['checks'] = null;
+  try {
+    const [c] = await bq.query({
+      query: `SELECT FORMAT_DATE('%Y-%m-%d', date) AS d, check_name, status, value, threshold FROM ${dataset}.etl_checks
+        WHERE date >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
+        QUALIFY run_id = FIRST_VALUE(run_id) OVER (ORDER BY date DESC, run_id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        ORDER BY check_name`,
+    });
+    const list = c as { d: string; check_name: string; status: string; value: number | null; threshold: number | null }[];
+    if (list.length > 0) {
+      checks = {
+        date: list[0]!.d,
+        items: list.map((r) => ({ name: r.check_name, status: r.status, value: r.value === null ? null : Number(r.value), threshold: r.threshold === null ? null : Number(r.threshold) })),
+      };
+    }
+  } catch {
+    // No ETL tables yet: no checks to show.
+  }
+  return { volume24h: { t, events }, checks, readAt: new Date(nowMs).toISOString() };
+}

@@ -1,0 +1,189 @@
+/**
+ * gamestream's BigQuery tables: the same columns as the DuckDB warehouse (sinks/tables.ts), with BigQuery
+ * types, modes, partitioning and clustering. gamestream owns this DDL: it creates the tables or verifies them at
+ * start (ddl.ts).
+ *
+ * BigQuery can commit several streams atomically only when they belong to one table, so a commit spans tables
+ * in two steps (see commit-log.ts): the commit record in `gamestream_commits` is the point of no return, and the
+ * checkpoints and watermarks DuckDB keeps as tables are views over that log here.
+ */
+import { AGG_COLUMNS, DLQ_COLUMNS, EVENTS_COLUMNS } from '../tables.ts';
+
+export type BqType = 'STRING' | 'INT64' | 'FLOAT64' | 'BOOL' | 'TIMESTAMP' | 'DATE' | 'JSON' | 'RECORD';
+export type BqMode = 'NULLABLE' | 'REQUIRED' | 'REPEATED';
+
+export interface BqField {
+  name: string;
+  type: BqType;
+  mode: BqMode;
+  fields?: BqField[];
+}
+
+export interface BqTableSpec {
+  name: string;
+  fields: BqField[];
+  /** DAY partitioning on this DATE or TIMESTAMP column. */
+  partitionBy: string;
+  clusterBy: string[];
+  /** Whether GAMESTREAM_BIGQUERY_PARTITION_EXPIRATION_DAYS and _REQUIRE_PARTITION_FILTER apply. */
+  userTable: boolean;
+  description: string;
+}
+
+const DUCK_TO_BQ: Record<string, BqType> = {
+  VARCHAR: 'STRING', BIGINT: 'INT64', INTEGER: 'INT64', DOUBLE: 'FLOAT64', BOOLEAN: 'BOOL',
+  TIMESTAMP: 'TIMESTAMP', DATE: 'DATE', JSON: 'JSON',
+};
+
+/** Maps a DuckDB column list ('VARCHAR NOT NULL', …) to BigQuery fields. */
+export function fromDuckColumns(cols: readonly (readonly [string, string])[]): BqField[] {
+  return cols.map(([name, decl]) => {
+    const [base] = decl.split(' ');
+    const type = DUCK_TO_BQ[base!];
+    if (!type) throw new Error(`no BigQuery type for ${name} ${decl}`);
+    return { name, type, mode: decl.includes('NOT NULL') ? 'REQUIRED' : 'NULLABLE' };
+  });
+}
+
+function f(name: string, type: BqType, mode: BqMode = 'NULLABLE', fields?: BqField[]): BqField {
+  return fields ? { name, type, mode, fields } : { name, type, mode };
+}
+
+export const EVENTS_TABLE: BqTableSpec = {
+  name: 'events',
+  fields: fromDuckColumns(EVENTS_COLUMNS),
+  partitionBy: 'event_date',
+  clusterBy: ['event_type', 'user_id'],
+  userTable: true,
+  description: 'Validated, enriched, deduplicated game events (gamestream).',
+};
+
+export const DLQ_TABLE: BqTableSpec = {
+  name: 'events_dlq',
+  fields: fromDuckColumns(DLQ_COLUMNS),
+  partitionBy: 'received_at',
+  clusterBy: ['error_code'],
+  userTable: true,
+  description: 'Dead letters: every rejected input with its reason code, replayable (gamestream).',
+};
+
+export const AGG_TABLE: BqTableSpec = {
+  name: 'events_agg_1min',
+  fields: fromDuckColumns(AGG_COLUMNS),
+  partitionBy: 'window_start',
+  clusterBy: ['event_type'],
+  userTable: true,
+  description: 'Tumbling-window event counts per partition; sum over partitions (events_agg_1min_total) (gamestream).',
+};
+
+/**
+ * One row per partition of each commit (one row with a NULL partition when a commit moves no partition), all
+ * rows of a commit appended in one request, which BigQuery applies whole or not at all. Each row names the
+ * finalized streams that hold the commit's rows. (Flat rather than a repeated RECORD: simpler to read back.)
+ */
+export const COMMITS_TABLE: BqTableSpec = {
+  name: 'gamestream_commits',
+  fields: [
+    f('commit_id', 'STRING', 'REQUIRED'),
+    f('source', 'STRING', 'REQUIRED'),
+    f('writer', 'STRING', 'REQUIRED'),
+    f('committed_at', 'TIMESTAMP', 'REQUIRED'),
+    f('streams', 'STRING', 'REPEATED'),
+    f('engine_watermark', 'TIMESTAMP'),
+    f('end_of_input', 'BOOL', 'REQUIRED'),
+    f('source_partition', 'INT64'),
+    f('next_offset', 'INT64'),
+    f('max_event_ms', 'INT64'),
+    f('watermark_ms', 'INT64'),
+    f('closed_through_ms', 'INT64'),
+    f('events', 'INT64'),
+    f('dead_letters', 'INT64'),
+    f('duplicates', 'INT64'),
+    f('late_events', 'INT64'),
+    f('window_rows', 'INT64'),
+  ],
+  partitionBy: 'committed_at',
+  clusterBy: ['source', 'source_partition'],
+  userTable: false,
+  description: 'gamestream commit log: read at start to resume exactly; the checkpoint views read it (gamestream).',
+};
+
+export const ENGINE_TABLES: BqTableSpec[] = [EVENTS_TABLE, DLQ_TABLE, AGG_TABLE, COMMITS_TABLE];
+
+/** The ETL's tables (etl/warehouse.ts has their DuckDB twins). */
+export const ETL_TABLES: BqTableSpec[] = [
+  {
+    name: 'level_metrics',
+    fields: [
+      f('level_id', 'INT64', 'REQUIRED'), f('date', 'DATE', 'REQUIRED'), f('attempts', 'INT64'), f('completions', 'INT64'),
+      f('pass_rate', 'FLOAT64'), f('avg_moves', 'FLOAT64'), f('avg_time_seconds', 'FLOAT64'), f('p50_moves', 'INT64'),
+      f('p95_moves', 'INT64'), f('unique_players', 'INT64'), f('booster_usage_rate', 'FLOAT64'), f('retry_rate', 'FLOAT64'),
+    ],
+    partitionBy: 'date',
+    clusterBy: ['level_id'],
+    userTable: true,
+    description: 'Daily per-level metrics from the gamestream ETL.',
+  },
+  {
+    name: 'user_daily_metrics',
+    fields: [
+      f('user_id', 'STRING', 'REQUIRED'), f('date', 'DATE', 'REQUIRED'), f('sessions', 'INT64'), f('events', 'INT64'),
+      f('levels_played', 'INT64'), f('levels_completed', 'INT64'), f('playtime_minutes', 'FLOAT64'), f('revenue_usd', 'FLOAT64'),
+    ],
+    partitionBy: 'date',
+    clusterBy: ['user_id'],
+    userTable: true,
+    description: 'Daily per-user metrics from the gamestream ETL.',
+  },
+  {
+    name: 'etl_checks',
+    fields: [
+      f('date', 'DATE', 'REQUIRED'), f('check_name', 'STRING', 'REQUIRED'), f('passed', 'BOOL'), f('status', 'STRING', 'REQUIRED'),
+      f('value', 'FLOAT64'), f('threshold', 'FLOAT64'), f('run_id', 'STRING', 'REQUIRED'),
+    ],
+    partitionBy: 'date',
+    clusterBy: [],
+    userTable: false,
+    description: 'Data-quality check results of the gamestream ETL.',
+  },
+  {
+    name: 'etl_runs',
+    fields: [
+      f('run_id', 'STRING', 'REQUIRED'), f('date', 'DATE', 'REQUIRED'), f('task', 'STRING', 'REQUIRED'),
+      f('attempt', 'INT64', 'REQUIRED'), f('status', 'STRING', 'REQUIRED'), f('started_at', 'TIMESTAMP', 'REQUIRED'),
+      f('ended_at', 'TIMESTAMP'), f('rows_written', 'INT64'), f('error', 'STRING'),
+    ],
+    partitionBy: 'date',
+    clusterBy: [],
+    userTable: false,
+    description: 'Run history of the gamestream ETL, one row per task attempt.',
+  },
+];
+
+/**
+ * Views that give BigQuery users the same names DuckDB users have. `{ds}` is the quoted dataset path.
+ * The latest commit per partition wins by offset, which only moves forward for a partition.
+ */
+export const VIEWS: { name: string; sql: string }[] = [
+  {
+    name: 'gamestream_checkpoints',
+    sql: `SELECT source, source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms,
+        events, dead_letters, duplicates, late_events, window_rows, committed_at AS updated_at
+      FROM {ds}.gamestream_commits
+      WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
+      QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
+  },
+  {
+    name: 'gamestream_watermarks',
+    sql: `SELECT source, engine_watermark AS watermark, end_of_input, committed_at AS updated_at
+      FROM {ds}.gamestream_commits
+      WHERE committed_at >= TIMESTAMP '1970-01-01'
+      QUALIFY ROW_NUMBER() OVER (PARTITION BY source ORDER BY committed_at DESC) = 1`,
+  },
+  {
+    name: 'events_agg_1min_total',
+    sql: `SELECT window_start, window_end, event_type, level_id, SUM(event_count) AS event_count
+      FROM {ds}.events_agg_1min WHERE window_start >= TIMESTAMP '1970-01-01'
+      GROUP BY window_start, window_end, event_type, level_id`,
+  },
+];
