@@ -5,10 +5,9 @@
 //   node scripts/bqemulator/smoke.mjs          # starts an emulator, checks, stops it
 //   BQ_REST_ENDPOINT=http://127.0.0.1:9050 node scripts/bqemulator/smoke.mjs   # running one
 //
-// @google-cloud/bigquery is not a dependency of the repo. The smoke loads it from a
-// throwaway directory, BQ_SMOKE_DEPS (default /tmp/bqsmoke), and installs it there
-// with npm on first use:  npm install --prefix /tmp/bqsmoke @google-cloud/bigquery@9.3.0
-// It needs Node >= 22 (run it with the repo's node: node_modules/.bin/node).
+// @google-cloud/bigquery and google-auth-library come from the repo's node_modules
+// (run `npm ci` first). It needs Node >= 22 (run it with the repo's node:
+// node_modules/.bin/node).
 //
 // The client is pointed at the emulator with apiEndpoint and an auth client that
 // holds a dummy token (BIGQUERY_EMULATOR_HOST is not used). Each check prints
@@ -16,26 +15,17 @@
 // failing the run. Exit code 0 only when every check passed.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
+import { BigQuery } from '@google-cloud/bigquery';
+import { OAuth2Client } from 'google-auth-library';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BQ_CLIENT_VERSION = '9.3.0';
-const depsDir = process.env.BQ_SMOKE_DEPS ?? '/tmp/bqsmoke';
-
-if (!existsSync(join(depsDir, 'node_modules/@google-cloud/bigquery/package.json'))) {
-  console.log(`installing @google-cloud/bigquery@${BQ_CLIENT_VERSION} into ${depsDir} (throwaway, outside the repo)`);
-  mkdirSync(depsDir, { recursive: true });
-  if (!existsSync(join(depsDir, 'package.json'))) writeFileSync(join(depsDir, 'package.json'), '{"name":"bqsmoke","private":true}\n');
-  execFileSync('npm', ['install', '--prefix', depsDir, '--no-audit', '--no-fund', '--loglevel=error', `@google-cloud/bigquery@${BQ_CLIENT_VERSION}`], { stdio: 'inherit' });
-}
-const requireDeps = createRequire(join(depsDir, 'package.json'));
-const { BigQuery } = requireDeps('@google-cloud/bigquery');
-const { OAuth2Client } = requireDeps('google-auth-library');
-const clientVersion = requireDeps('@google-cloud/bigquery/package.json').version;
+// The installed version, for the summary line (package.json only gives a range).
+const clientVersion = createRequire(import.meta.url)('@google-cloud/bigquery/package.json').version;
 
 const results = [];
 const infos = [];

@@ -98,6 +98,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
           metricsRef?.sinkRejected.inc({ sink: `bigquery_${table}` }, rows);
           log.warn({ table, rows }, 'BigQuery refused rows; they were written to events_dlq with error_code warehouse_rejected');
         },
+        killAfterCommitRecord: cfg.testKillAfterCommitRecord,
         onDdl: (r) => {
           for (const name of r.created) say(`BigQuery: created ${name}`);
           for (const u of r.updated) say(`BigQuery: updated ${u.table}: ${u.change}`);

@@ -74,6 +74,7 @@ export interface Config {
   bigqueryMaxRequestBytes: number;
   bigqueryTimeoutMs: number;
   bigqueryRetryForMs: number;
+  testKillAfterCommitRecord: number;
 }
 
 function v<K extends keyof Config>(spec: VarSpec<Config, K>): VarSpec<Config, K> {
@@ -130,15 +131,9 @@ function registryUrl(raw: string): string | null {
   return url;
 }
 
-/** Errors may name the URL, never its password. */
+/** Errors may name the URL as given, never its password. */
 function showRegistryUrl(raw: string): string {
-  try {
-    const u = new URL(raw.trim());
-    if (u.password) u.password = '***';
-    return JSON.stringify(u.toString());
-  } catch {
-    return '<hidden>';
-  }
+  return JSON.stringify(raw.replace(/^([^:/?#]+:\/\/[^:/?#@]*:)[^/?#]*@/, '$1***@'));
 }
 
 function topicOrOff(raw: string): string | null {
@@ -260,6 +255,8 @@ export const ENV_VARS = [
     doc: 'Deadline of one BigQuery call (an append, a stream commit, a query); a call that takes longer is retried.', parse: duration(1000, 600_000) }),
   v({ name: 'GAMESTREAM_BIGQUERY_RETRY_FOR', key: 'bigqueryRetryForMs', default: 'forever', allowed: 'forever | 1s–7d',
     doc: 'How long transient BigQuery failures (UNAVAILABLE, 429, 5xx, timeouts) are retried, with capped exponential back-off and jitter, before the daemon stops with an error. Meanwhile the partitions pause, so memory stays bounded.', parse: (raw) => (raw.trim() === 'forever' ? Infinity : duration(1000, 7 * 86_400_000)(raw)) }),
+  v({ name: 'GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD', key: 'testKillAfterCommitRecord', default: '0', allowed: '0 (off) or a count, for tests only',
+    doc: 'Fault injection for tests (BigQuery): the daemon kills itself with SIGKILL right after its n-th commit record landed, before the streams it names are committed, so that the next start must roll the commit forward.', parse: integer(0, 1_000_000) }),
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

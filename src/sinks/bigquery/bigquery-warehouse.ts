@@ -37,6 +37,8 @@ export interface BigQueryOptions {
   onRetry?: (what: string, err: unknown, attempt: number) => void;
   onRejected?: (table: string, rows: number) => void;
   onDdl?: (report: DdlReport) => void;
+  /** Tests: SIGKILL this process right after the n-th commit record (0: never). */
+  killAfterCommitRecord?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -49,6 +51,7 @@ export class BigQueryWarehouse implements Warehouse {
   private writers: { events: TableWriter; dlq: TableWriter; agg: TableWriter; commits: TableWriter } | null = null;
   private readonly writerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private closing = false;
+  private commitRecords = 0;
 
   constructor(o: BigQueryOptions) {
     this.o = o;
@@ -258,6 +261,7 @@ export class BigQueryWarehouse implements Warehouse {
     const enc = encodeObjects(records, w.commits.codec);
     if (enc.bad.length > 0) throw new GamestreamError('internal', `cannot encode the commit record: ${enc.bad[0]!.reason}`);
     await w.commits.appendDefault(enc);
+    if (++this.commitRecords === this.o.killAfterCommitRecord) process.kill(process.pid, 'SIGKILL');
 
     // 3. Make the rows visible, table by table.
     await Promise.all([

@@ -188,21 +188,35 @@ export class TableWriter {
 /** Commits finalized PENDING streams of one table atomically. Streams already committed count as done. */
 export async function commitStreams(ctx: WriterContext, table: string, streams: string[]): Promise<void> {
   if (streams.length === 0) return;
+  let todo = streams;
   await withRetries(`committing ${streams.length} stream(s) of ${table}`, ctx.retry, async () => {
-    const res = await withTimeout('BatchCommitWriteStreams', ctx.timeoutMs,
-      ctx.writer.batchCommitWriteStream({ parent: tablePath(ctx.target, table), writeStreams: streams }));
-    const failures = (res.streamErrors ?? []).filter((e) => {
-      const code = String(e.code);
-      if (code === 'STREAM_ALREADY_COMMITTED' || code === '2') return false;
-      // Some servers report a second commit as an invalid state of a COMMITTED stream.
-      if ((code === 'INVALID_STREAM_STATE' || code === '5') && /COMMITTED/.test(e.errorMessage ?? '')) return false;
-      return true;
-    });
-    if (failures.length > 0) {
-      const what = failures.map((e) => `${e.entity}: ${e.code} ${e.errorMessage ?? ''}`).join('; ');
-      throw new GamestreamError('warehouse_commit_failed',
-        `BigQuery did not commit stream(s) of ${table}: ${what}. Their rows are not in the table; the commit log still lists them.`);
+    // A batch commit is all or nothing: when some streams were committed already (a roll-forward of a commit
+    // that got halfway), BigQuery commits none of the batch. Those are dropped and the rest sent again.
+    while (todo.length > 0) {
+      const res = await withTimeout('BatchCommitWriteStreams', ctx.timeoutMs,
+        ctx.writer.batchCommitWriteStream({ parent: tablePath(ctx.target, table), writeStreams: todo }));
+      const errors = res.streamErrors ?? [];
+      if (errors.length === 0) {
+        if (!res.commitTime) throw transient(`BatchCommitWriteStreams for ${table} returned no commit time`);
+        return;
+      }
+      const done = new Set<string>();
+      const failures = errors.filter((e) => {
+        const code = String(e.code);
+        const committed = code === 'STREAM_ALREADY_COMMITTED' || code === '2' ||
+          // Some servers report a second commit as an invalid state of a COMMITTED stream.
+          ((code === 'INVALID_STREAM_STATE' || code === '5') && /state=COMMITTED|already committed/i.test(e.errorMessage ?? ''));
+        if (committed && e.entity) done.add(e.entity);
+        return !committed;
+      });
+      if (failures.length > 0) {
+        const what = failures.map((e) => `${e.entity}: ${e.code} ${e.errorMessage ?? ''}`).join('; ');
+        throw new GamestreamError('warehouse_commit_failed',
+          `BigQuery did not commit stream(s) of ${table}: ${what}. Their rows are not in the table; the commit log still lists them.`);
+      }
+      const rest = todo.filter((s) => !done.has(s));
+      if (rest.length === todo.length) throw transient(`BatchCommitWriteStreams for ${table}: errors for unknown streams`);
+      todo = rest;
     }
-    if (!res.commitTime && (res.streamErrors ?? []).length === 0) throw transient(`BatchCommitWriteStreams for ${table} returned no commit time`);
   });
 }
