@@ -14,9 +14,9 @@ import { officialCityDbGzPath } from '../support/truth/catalog.ts';
 import { describeRun, gunzipFile, runEngine, runWithKills } from '../support/truth/engine.ts';
 import { expectedFor, type Expected } from '../support/truth/expected.ts';
 import { generateDataset, type Dataset } from '../support/truth/generate.ts';
-import { partitionKeyBytes } from '../support/truth/key.ts';
-import { createPartitioner } from '../support/truth/partition.ts';
-import { ensureTopics } from '../../src/kafka/topics.ts';
+import {
+  committedOffsets as committedOffsetsOn, createTopics as createTopicsOn, endOffsets as endOffsetsOn, produceDataset as produceDatasetOn,
+} from '../support/kafka/dataset.ts';
 import { registerLz4Codec } from '../../src/kafka/client.ts';
 
 const TIMEOUT = 180_000;
@@ -33,30 +33,10 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
   let devices: string;
   let cityDb: string;
 
-  async function createTopics(specs: { name: string; partitions: number }[]): Promise<void> {
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, specs.map((t) => ({ ...t, retentionMs: 86_400_000, config: { 'max.message.bytes': String(8 << 20) } })));
-    await admin.disconnect();
-  }
-
-  async function produceDataset(topic: string): Promise<void> {
-    // Records up to a few MiB, as the dataset's oversized ones are (they must reach the engine to be
-    // dead-lettered). ensureTopics also waits until every partition has a leader that answers.
-    await createTopics([{ name: topic, partitions: PARTITIONS }]);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await producer.connect();
-    const partitioner = createPartitioner(PARTITIONS);
-    // Place each record where the contract puts it; keyless ones by record number, as a file would.
-    const messages = ds.records.map((r, i) => {
-      const key = partitionKeyBytes(r.line);
-      return { key, value: r.line, partition: partitioner.of(key, i) };
-    });
-    for (let i = 0; i < messages.length; i += 2000) {
-      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 2000) });
-    }
-    await producer.disconnect();
-  }
+  const createTopics = (specs: { name: string; partitions: number }[]): Promise<void> => createTopicsOn(kafka, specs);
+  const produceDataset = (topic: string): Promise<void> => produceDatasetOn(kafka, topic, ds, PARTITIONS);
+  const committedOffsets = (group: string, topic: string): Promise<Map<number, number>> => committedOffsetsOn(kafka, group, topic);
+  const endOffsets = (topic: string): Promise<Map<number, number>> => endOffsetsOn(kafka, topic);
 
   function settings(topic: string, warehouse: string, group: string, extra: Record<string, string> = {}): Record<string, string> {
     return {
@@ -76,22 +56,6 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
       GAMESTREAM_IDLE_TIMEOUT: '1h',
       ...extra,
     };
-  }
-
-  async function committedOffsets(group: string, topic: string): Promise<Map<number, number>> {
-    const admin = kafka.admin();
-    await admin.connect();
-    const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    await admin.disconnect();
-    return new Map(t.partitions.map((p) => [p.partition, Number(p.offset)]));
-  }
-
-  async function endOffsets(topic: string): Promise<Map<number, number>> {
-    const admin = kafka.admin();
-    await admin.connect();
-    const o = await admin.fetchTopicOffsets(topic);
-    await admin.disconnect();
-    return new Map(o.map((p) => [p.partition, Number(p.high)]));
   }
 
   beforeAll(async () => {
