@@ -25,8 +25,8 @@ export interface WorkerSettings {
   source: string;
   format: 'ndjson' | 'avro';
   avroWriterSchema: string | null;
-  /** Confluent schema id → Avro schema JSON, for framed records on Kafka. */
-  confluentSchemas: Record<string, string>;
+  /** Confluent-framed Avro on Kafka, or null when no schema source is configured (framed records are then JSON). */
+  confluent: ConfluentSchemaSet | null;
   spoolDir: string;
   windowSizeMs: number;
   maxOutOfOrdernessMs: number;
@@ -38,6 +38,16 @@ export interface WorkerSettings {
   flushIntervalMs: number;
   crashAfterBatches: number | null;
   logLevel: string;
+}
+
+/** Schemas for Confluent-framed records: every id the supervisor knows when the worker starts. */
+export interface ConfluentSchemaSet {
+  /** Schema id → Avro schema JSON. */
+  schemas: Record<string, string>;
+  /** Schema id → why it cannot decode Avro (for the dead letter's message). */
+  unusable: Record<string, string>;
+  /** Where an unknown id was looked for, for the dead letter's message. */
+  unknownHint: string;
 }
 
 /** State rebuilt from the warehouse for a partition that resumes. */
@@ -62,6 +72,8 @@ export type ToWorker =
     }
   | { t: 'watermark'; engineWatermarkMs: number; idlePartitions: number[] }
   | { t: 'tables'; tables: TableSnapshot }
+  // Schemas resolved since start; always posted before the first batch that uses them.
+  | { t: 'schemas'; schemas: Record<string, string>; unusable: Record<string, string> }
   | { t: 'end' } // end of input: close every window, flush
   | { t: 'drain' } // shutdown: flush, keep windows open (they are rebuilt on restart)
   | { t: 'revoke'; partitions: number[] };

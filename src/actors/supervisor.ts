@@ -4,12 +4,15 @@
  * warehouse and replaying what was not yet durable. Nothing is lost and nothing is counted twice.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
 import type { TableFiles } from '../enrich/tables.ts';
 import { fromWire, GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Warehouse } from '../sinks/sink.ts';
-import type { Source } from '../sources/source.ts';
+import type { RecordChunk, Source } from '../sources/source.ts';
+import { ConfluentSchemas } from '../sources/kafka/schemas.ts';
+import { SchemaRegistryClient } from '../sources/kafka/schema-registry.ts';
 import { Committer, removeFiles, type CommitResult } from './committer.ts';
 import type { Checkpoint, FlushFiles, FromWorker } from './protocol.ts';
 import { Router, type SealedBatch } from './router.ts';
@@ -80,6 +83,10 @@ export class Supervisor {
   private deltas = new CheckpointDeltas();
   private consuming = false;
   private lastCommitError: string | null = null;
+  /** Confluent schema ids known to the workers, or null when framed records are not decoded as Avro. */
+  private readonly schemas: ConfluentSchemas | null;
+  /** Set while records wait for the schema registry (for /readyz). */
+  private registryProblem: string | null = null;
 
   constructor(opts: SupervisorOptions) {
     this.o = opts;
@@ -87,6 +94,11 @@ export class Supervisor {
     this.partitions = opts.source.partitionCount || this.cfg.partitions;
     this.workers = Math.min(this.cfg.workers, this.partitions);
     this.slots = Array.from({ length: this.workers }, (_, i) => new WorkerSlot(i));
+    const registry = this.cfg.schemaRegistryUrl
+      ? new SchemaRegistryClient({ url: this.cfg.schemaRegistryUrl, timeoutMs: this.cfg.schemaRegistryTimeoutMs })
+      : null;
+    this.schemas = opts.confluentSchemas || registry ? new ConfluentSchemas(opts.confluentSchemas ?? {}, registry) : null;
+    if (registry) opts.log.info({ url: registry.displayUrl }, 'Confluent-framed Avro: unknown schema ids are asked of the schema registry');
     this.durableNext = new Float64Array(this.partitions);
     this.partitionWm = new Float64Array(this.partitions).fill(-Infinity);
     this.committer = new Committer(opts.warehouse, {
@@ -192,10 +204,52 @@ export class Supervisor {
         if (!this.stopRequested) this.endRequested = true;
         break;
       }
+      if (!(await this.resolveSchemas(chunk))) break;
       const now = Date.now();
       for (const b of this.router.route(chunk, now)) await this.send(b, now);
       for (const b of this.router.sealAll()) await this.send(b, now);
     }
+  }
+
+  /**
+   * Before a chunk is routed, every Confluent schema id in it that the workers do not know is asked of the
+   * registry, and the answers reach every worker before the chunk's batches do (same mailbox, in order). So
+   * each record is decoded against the same schemas whichever worker or replay handles it. While the registry
+   * cannot answer, the chunk waits, and with it the source (backpressure): an outage dead-letters nothing.
+   * Returns false when a stop came meanwhile; the chunk is then not routed and is read again on the next start.
+   */
+  private async resolveSchemas(chunk: RecordChunk): Promise<boolean> {
+    const store = this.schemas;
+    // Only JSON-or-framed sources (Kafka) decode framing; an Avro file's datums may start with a zero byte too.
+    if (!store || this.o.source.format !== 'ndjson') return true;
+    let ids = store.unresolved(chunk.data, chunk.starts, chunk.ends, chunk.count, Date.now());
+    let delayMs = REGISTRY_RETRY_MIN_MS;
+    for (let attempt = 1; ids.length > 0; attempt++) {
+      const r = await store.resolve(ids, Date.now());
+      if (Object.keys(r.schemas).length + Object.keys(r.unusable).length > 0) {
+        for (const s of this.slots) s.post({ t: 'schemas', schemas: r.schemas, unusable: r.unusable });
+      }
+      if (Object.keys(r.schemas).length > 0) this.o.log.info({ ids: Object.keys(r.schemas).map(Number) }, 'schemas resolved from the schema registry');
+      if (Object.keys(r.unusable).length > 0) {
+        this.o.log.warn({ unusable: r.unusable }, 'schema ids that are not usable Avro; their records are dead-lettered as unknown_schema');
+      }
+      if (r.notFound.length > 0) {
+        this.o.log.warn({ ids: r.notFound.slice(0, 20) }, 'schema ids the schema registry does not have; their records are dead-lettered as unknown_schema');
+      }
+      if (r.failed.length === 0) break;
+      const err = r.error as Error;
+      this.registryProblem = err?.message ?? String(err);
+      this.o.log.warn({ err: this.registryProblem, ids: r.failed.length, attempt, retryInMs: delayMs }, 'schema registry cannot answer; holding records back and retrying');
+      for (const until = Date.now() + delayMs; Date.now() < until && !this.stopRequested; ) await sleep(Math.min(100, until - Date.now()));
+      if (this.stopRequested) return false;
+      delayMs = Math.min(delayMs * 2, REGISTRY_RETRY_MAX_MS);
+      ids = r.failed;
+    }
+    if (this.registryProblem) {
+      this.registryProblem = null;
+      this.o.log.info('the schema registry answers again; records flow');
+    }
+    return true;
   }
 
   private heldBytes(): number {
@@ -290,7 +344,9 @@ export class Supervisor {
         source: this.o.source.name,
         format: this.o.source.format,
         avroWriterSchema: this.o.source.avroWriterSchema,
-        confluentSchemas: this.o.confluentSchemas ?? {},
+        confluent: this.schemas
+          ? { schemas: this.schemas.schemas, unusable: this.schemas.unusable, unknownHint: this.schemas.unknownHint }
+          : null,
         spoolDir: this.o.spoolDir,
         windowSizeMs: this.cfg.windowSizeMs,
         maxOutOfOrdernessMs: this.cfg.maxOutOfOrdernessMs,
@@ -424,7 +480,10 @@ export class Supervisor {
   health(): HealthReport {
     const fatal = this.fatal ? ((this.fatal as Error).message ?? String(this.fatal)) : null;
     return {
-      source: { ok: this.consuming && !this.stopRequested, detail: fatal ?? (this.stopRequested ? 'stopping' : this.consuming ? 'consuming' : 'starting') },
+      source: {
+        ok: this.consuming && !this.stopRequested && this.registryProblem === null,
+        detail: fatal ?? (this.stopRequested ? 'stopping' : this.registryProblem ? `waiting for the schema registry: ${this.registryProblem}` : this.consuming ? 'consuming' : 'starting'),
+      },
       warehouse: { ok: this.lastCommitError === null && !fatal, detail: this.lastCommitError ?? fatal ?? 'committing' },
     };
   }
@@ -485,6 +544,10 @@ export class Supervisor {
     );
   }
 }
+
+/** Backoff between schema registry attempts while it cannot answer. */
+const REGISTRY_RETRY_MIN_MS = 250;
+const REGISTRY_RETRY_MAX_MS = 10_000;
 
 export function fmt(n: number): string {
   return n.toLocaleString('en-US');

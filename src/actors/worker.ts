@@ -100,7 +100,9 @@ function handle(msg: ToWorker): void {
       settings = msg.settings;
       tables = EnrichmentTables.fromSnapshot(msg.tables);
       avro = settings.avroWriterSchema ? new AvroDecoder(settings.avroWriterSchema) : null;
-      confluent = Object.keys(settings.confluentSchemas).length > 0 ? new ConfluentAvro(settings.confluentSchemas) : null;
+      confluent = settings.confluent
+        ? new ConfluentAvro(settings.confluent.schemas, { unusable: settings.confluent.unusable, unknownHint: settings.confluent.unknownHint })
+        : null;
       timer = setInterval(() => {
         if (Date.now() - lastFlushAt >= settings.flushIntervalMs) flush();
         reportWatermarks();
@@ -140,6 +142,10 @@ function handle(msg: ToWorker): void {
     }
     case 'tables':
       tables = EnrichmentTables.fromSnapshot(msg.tables);
+      return;
+    case 'schemas':
+      // Shared by every actor of this thread, so all of them see the new ids at once.
+      confluent?.add(msg.schemas, msg.unusable);
       return;
     case 'end':
       for (const a of actors.values()) a.endOfInput();

@@ -85,22 +85,45 @@ function unwrap(v: unknown): unknown {
 /**
  * Confluent wire format on a Kafka topic that also carries JSON: magic byte 0, a 4-byte big-endian schema id,
  * then the Avro datum. JSON never starts with a 0 byte, so one topic can mix both.
+ *
+ * Schemas arrive from the supervisor (GAMESTREAM_AVRO_SCHEMA_DIR at start, the schema registry later) before
+ * any batch that needs them, so an id missing here is one nobody knows: a per-record `unknown_schema`.
  */
 export class ConfluentAvro {
   private readonly decoders = new Map<number, AvroDecoder>();
+  /** Ids whose schema exists but cannot decode Avro (another schema type, unresolvable references): why. */
+  private readonly unusable = new Map<number, string>();
+  private readonly unknownHint: string;
 
-  constructor(schemas: Record<string, string>) {
-    for (const [id, schema] of Object.entries(schemas)) this.decoders.set(Number(id), new AvroDecoder(schema));
+  constructor(schemas: Record<string, string>, opts: { unusable?: Record<string, string>; unknownHint?: string } = {}) {
+    this.unknownHint = opts.unknownHint ?? 'GAMESTREAM_AVRO_SCHEMA_DIR';
+    this.add(schemas, opts.unusable ?? {});
+  }
+
+  add(schemas: Record<string, string>, unusable: Record<string, string> = {}): void {
+    for (const [id, schema] of Object.entries(schemas)) {
+      if (!this.decoders.has(Number(id))) this.decoders.set(Number(id), new AvroDecoder(schema));
+    }
+    for (const [id, why] of Object.entries(unusable)) this.unusable.set(Number(id), why);
   }
 
   static isFramed(bytes: Uint8Array): boolean {
     return bytes.length >= 5 && bytes[0] === 0;
   }
 
+  static schemaId(bytes: Uint8Array): number {
+    return ((bytes[1] << 24) | (bytes[2] << 16) | (bytes[3] << 8) | bytes[4]) >>> 0;
+  }
+
   decode(bytes: Uint8Array, maxBytes: number): Decoded {
-    const id = ((bytes[1] << 24) | (bytes[2] << 16) | (bytes[3] << 8) | bytes[4]) >>> 0;
+    const big = checkSize(bytes, maxBytes);
+    if (big) return big;
+    const id = ConfluentAvro.schemaId(bytes);
     const decoder = this.decoders.get(id);
-    if (!decoder) return reject('parse_error', `Avro schema id ${id} is not among the configured schemas (GAMESTREAM_AVRO_SCHEMA_DIR)`);
+    if (!decoder) {
+      const why = this.unusable.get(id);
+      return reject('unknown_schema', why ? `Avro schema id ${id} cannot be used: ${why}` : `Avro schema id ${id} is unknown (${this.unknownHint})`);
+    }
     return decoder.decode(bytes.subarray(5), maxBytes);
   }
 }

@@ -25,7 +25,7 @@ export interface ValidEvent {
 
 /** Why a record was rejected; becomes an events_dlq row. */
 export interface Rejection {
-  code: 'parse_error' | 'too_large' | 'missing_fields' | 'invalid_field' | 'invalid_timestamp' | 'future_timestamp';
+  code: 'parse_error' | 'too_large' | 'missing_fields' | 'invalid_field' | 'invalid_timestamp' | 'future_timestamp' | 'unknown_schema';
   stage: 'decode' | 'validate' | 'enrich' | 'sink';
   message: string;
 }

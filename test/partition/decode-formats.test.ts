@@ -39,11 +39,33 @@ describe('JSON and Avro decode to the same events', () => {
     expect(compared).toBeGreaterThan(3500);
   });
 
-  it('an unknown schema id is a parse_error that names it', () => {
-    const framed = new ConfluentAvro({ 1: SCHEMA });
+  it('an unknown schema id is unknown_schema, naming the id and where it was looked for', () => {
+    const framed = new ConfluentAvro({ 1: SCHEMA }, { unknownHint: 'the schema registry answered "not found"' });
     const d = framed.decode(Buffer.from([0, 0, 0, 0, 7, 1, 2]), 1 << 20);
     expect(d.ok).toBe(false);
-    if (!d.ok) expect(d.rejection.message).toContain('schema id 7');
+    if (!d.ok) {
+      expect(d.rejection.code).toBe('unknown_schema');
+      expect(d.rejection.stage).toBe('decode');
+      expect(d.rejection.message).toContain('schema id 7');
+      expect(d.rejection.message).toContain('not found');
+    }
     expect(ConfluentAvro.isFramed(Buffer.from('{"id":1}'))).toBe(false);
+    // Oversized wins over the id: the size limit holds whatever the schema.
+    const big = framed.decode(Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.alloc(2048)]), 1024);
+    expect(!big.ok && big.rejection.code).toBe('too_large');
+  });
+
+  it('schemas added later decode at once; an unusable id says why', () => {
+    const framed = new ConfluentAvro({});
+    const type = avro.Type.forSchema(gameEventSchema(), { wrapUnions: true });
+    const body = type.toBuffer({ id: { string: 'e1' }, user_id: { string: 'u1' }, session_id: null, timestamp: { long: NOW }, type: { long: 1 }, name: null, parameters: null, app_version: null, platform: null, ip_address: null, device_model: null });
+    const rec = Buffer.concat([Buffer.from([0, 0, 0, 1, 0]), body]);
+    expect(framed.decode(rec, 1 << 20).ok).toBe(false);
+    framed.add({ 256: SCHEMA }, { 9: 'it is a PROTOBUF schema, not Avro' });
+    const d = framed.decode(rec, 1 << 20);
+    expect(d.ok && d.obj.user_id).toBe('u1');
+    const u = framed.decode(Buffer.from([0, 0, 0, 0, 9, 1]), 1 << 20);
+    expect(!u.ok && u.rejection.code).toBe('unknown_schema');
+    expect(!u.ok && u.rejection.message).toContain('PROTOBUF');
   });
 });

@@ -136,11 +136,10 @@ export class KafkaSource implements Source {
     this.o.hooks?.fetched(batch.messages.length);
     // Bounded hand-over: while the supervisor is behind, this handler waits and kafkajs fetches nothing more.
     while (this.queue.length >= QUEUE_BATCHES && !this.stopped) {
-      await new Promise<void>((r) => this.wakeWriters.push(r));
-      await heartbeat();
+      await this.heartbeatWhile(new Promise<void>((r) => this.wakeWriters.push(r)), heartbeat);
     }
     if (!isRunning() || isStale() || this.stopped) return;
-    await new Promise<void>((done) => {
+    const handedOver = new Promise<void>((done) => {
       this.queue.push({
         partition: batch.partition,
         values: batch.messages.map((m) => m.value),
@@ -149,7 +148,25 @@ export class KafkaSource implements Source {
       });
       this.wakeReader?.();
     });
+    await this.heartbeatWhile(handedOver, heartbeat);
     resolveOffset(batch.lastOffset());
+  }
+
+  /**
+   * kafkajs heartbeats only between batches or when asked: a wait longer than the session timeout (a slow
+   * warehouse, a schema registry outage) would otherwise cost the group membership and force a rebalance.
+   */
+  private async heartbeatWhile(wait: Promise<void>, heartbeat: () => Promise<void>): Promise<void> {
+    let settled = false;
+    void wait.then(() => (settled = true));
+    const everyMs = Math.max(1000, Math.floor(this.o.sessionTimeoutMs / 10));
+    while (!settled) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([wait, new Promise<void>((r) => (timer = setTimeout(r, everyMs)))]);
+      clearTimeout(timer);
+      if (!settled && !this.stopped) await heartbeat();
+      if (this.stopped) return;
+    }
   }
 
   private fail(err: unknown): void {
