@@ -169,7 +169,8 @@ stage_extensions
 
 # ---------------------------------------------------------------- start
 T0=$(date +%s.%N)
-nohup "$VENV/bin/bqemulator" start --ephemeral \
+# launch.py: bqemulator with its DuckDB connection serialised (see the file for the deadlock it avoids).
+nohup "$VENV/bin/python" "$SCRIPT_DIR/launch.py" start --ephemeral \
     --rest-host 127.0.0.1 --rest-port "$REST_PORT" \
     --grpc-host 127.0.0.1 --grpc-port "$GRPC_PORT" \
     --log-level "$LOG_LEVEL" --log-format json \

@@ -143,6 +143,12 @@ export class Router {
     return full;
   }
 
+  /** Where a partition resumes after a hand-off; Infinity drops its records (it belongs to another daemon). */
+  setResume(partition: number, nextOffset: number): void {
+    this.resumeAt[partition] = nextOffset;
+    this.lastRoutedAt[partition] = 0;
+  }
+
   /** Partial batches, for the end of a chunk burst or the end of input. */
   sealAll(): SealedBatch[] {
     const out: SealedBatch[] = [];

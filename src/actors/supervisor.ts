@@ -87,6 +87,12 @@ export class Supervisor {
   private readonly schemas: ConfluentSchemas | null;
   /** Set while records wait for the schema registry (for /readyz). */
   private registryProblem: string | null = null;
+  /** Partitions this daemon runs actors for: all of them, unless a consumer group assigns them (Kafka). */
+  private readonly owned = new Set<number>();
+  /** Assignment changes, applied one after another. */
+  private handoff: Promise<void> = Promise.resolve();
+  /** Partitions whose revoke a worker has not acknowledged yet, per worker. */
+  private readonly revoking = new Map<number, { partitions: number[]; done: () => void }>();
 
   constructor(opts: SupervisorOptions) {
     this.o = opts;
@@ -170,6 +176,17 @@ export class Supervisor {
     source.resumeFrom?.(resumeAt);
     this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt);
     if (this.initial.size > 0) log.info({ partitions: this.initial.size }, 'resuming from warehouse checkpoints');
+    if (source.onAssignment) {
+      // The group decides: nothing is owned until the first assignment, and unowned partitions hold no
+      // watermark back.
+      this.partitionWm.fill(Infinity);
+      for (let p = 0; p < this.partitions; p++) this.router.setResume(p, Infinity);
+      source.onAssignment((parts) => {
+        this.handoff = this.handoff.then(() => this.applyAssignment(new Set(parts))).catch((err: unknown) => this.fail(err));
+      });
+    } else {
+      for (let p = 0; p < this.partitions; p++) this.owned.add(p);
+    }
     this.o.tables.watch((snapshot) => {
       log.info({ version: snapshot.version }, 'enrichment tables reloaded');
       for (const s of this.slots) s.post({ t: 'tables', tables: snapshot });
@@ -314,8 +331,96 @@ export class Supervisor {
     await this.committer.commitMarker();
   }
 
+  /**
+   * A new assignment from the consumer group. Partitions taken away are flushed, committed and released (so
+   * their next owner starts at once); partitions given are started once their previous owner released them,
+   * from the warehouse's checkpoint and state as they are now, not as they were when this daemon started.
+   */
+  private async applyAssignment(next: Set<number>): Promise<void> {
+    const revoked = [...this.owned].filter((p) => !next.has(p)).sort((a, b) => a - b);
+    const added = [...next].filter((p) => !this.owned.has(p) && p < this.partitions).sort((a, b) => a - b);
+    if (revoked.length > 0) await this.revoke(revoked);
+    if (added.length > 0 && !this.stopRequested) await this.adopt(added);
+  }
+
+  private async revoke(partitions: number[]): Promise<void> {
+    const { log, warehouse, source } = this.o;
+    for (const p of partitions) this.router.setResume(p, Infinity);
+    const byWorker = new Map<number, number[]>();
+    for (const p of partitions) {
+      const w = this.router.workerOf(p);
+      if (!byWorker.has(w)) byWorker.set(w, []);
+      byWorker.get(w)!.push(p);
+    }
+    // Their records already queued reach the actors first (same mailbox), then the actors flush and close.
+    await Promise.all([...byWorker].map(async ([w, parts]) => {
+      const slot = this.slots[w]!;
+      await this.waitFor(() => slot.pendingCount === 0 || this.stopRequested);
+      await new Promise<void>((done) => {
+        this.revoking.set(w, { partitions: parts, done });
+        if (slot.ready) slot.post({ t: 'revoke', partitions: parts });
+      });
+    }));
+    await this.committer.drain();
+    for (const p of partitions) {
+      this.owned.delete(p);
+      this.partitionWm[p] = Infinity;
+      // Nothing more of it will be durable here: batches kept for replay no longer wait for it.
+      this.durableNext[p] = Infinity;
+    }
+    for (const s of this.slots) s.release(this.durableNext);
+    const last = partitions.map((p) => this.committer.durable.get(p) ?? this.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+    await warehouse.release?.(source.name, last);
+    log.info({ partitions }, 'partitions handed off: flushed, committed and released');
+  }
+
+  private async adopt(partitions: number[]): Promise<void> {
+    const { log, warehouse, source } = this.o;
+    let waitedSince = 0;
+    await warehouse.awaitRelease?.(source.name, partitions, this.cfg.kafkaSessionTimeoutMs, (holders) => {
+      if (waitedSince === 0) waitedSince = Date.now();
+      log.info({ holders: holders.slice(0, 8) }, 'waiting for the previous owner to release partitions');
+    });
+    if (waitedSince > 0) log.info({ waitedMs: Date.now() - waitedSince }, 'partitions released by their previous owner');
+    const restores = await this.committer.exclusive(async () => {
+      const all = await warehouse.loadCheckpoints(source.name);
+      const cps = partitions.map((p) => all.get(p)).filter((c): c is Checkpoint => c !== undefined);
+      for (const p of partitions) {
+        const cp = all.get(p);
+        this.committer.durable.delete(p);
+        if (cp) {
+          this.initial.set(p, cp);
+          this.deltas.reset(cp);
+        } else {
+          this.initial.delete(p);
+        }
+        this.durableNext[p] = cp?.nextOffset ?? 0;
+      }
+      return warehouse.loadRestore(source.name, cps, { dedupeHorizonMs: this.cfg.dedupeHorizonMs, windowSizeMs: this.cfg.windowSizeMs });
+    });
+    const resumeAt = new Map<number, number>();
+    const byWorker = new Map<number, number[]>();
+    for (const p of partitions) {
+      resumeAt.set(p, this.durableNext[p]!);
+      this.router.setResume(p, this.durableNext[p]!);
+      this.partitionWm[p] = -Infinity;
+      this.owned.add(p);
+      const w = this.router.workerOf(p);
+      if (!byWorker.has(w)) byWorker.set(w, []);
+      byWorker.get(w)!.push(p);
+    }
+    for (const [w, parts] of byWorker) {
+      const slot = this.slots[w]!;
+      const set = new Set(parts);
+      // A worker that is (re)starting right now gets them from startWorker instead.
+      if (slot.ready) slot.post({ t: 'start-actors', partitions: parts, restore: restores.filter((r) => set.has(r.checkpoint.partition)) });
+    }
+    source.startPartitions?.(resumeAt);
+    log.info({ partitions: partitions.length }, 'partitions started from the warehouse checkpoints');
+  }
+
   private async startWorker(slot: WorkerSlot): Promise<void> {
-    const partitions = this.partitionsOf(slot.index);
+    const partitions = this.partitionsOf(slot.index).filter((p) => this.owned.has(p));
     // Inside exclusive(): every flush queued before the crash is committed first, so these are final.
     const restore = await this.committer.exclusive(() => {
       const checkpoints = partitions
@@ -365,6 +470,9 @@ export class Supervisor {
     slot.post({ t: 'start-actors', partitions, restore });
     await readyOnce;
     slot.ready = true;
+    // A revoke the crashed incarnation never acknowledged: its actors were just rebuilt, so revoke them again.
+    const pendingRevoke = this.revoking.get(slot.index);
+    if (pendingRevoke) slot.post({ t: 'revoke', partitions: pendingRevoke.partitions });
     // Replay everything sent to this worker that is not yet durable; actors skip what they already have.
     for (const r of slot.retained) slot.sendBatch(r);
     this.pumpSlot(slot);
@@ -403,6 +511,12 @@ export class Supervisor {
         slot.drained = true;
         this.notify();
         return;
+      case 'revoked': {
+        const r = this.revoking.get(slot.index);
+        this.revoking.delete(slot.index);
+        r?.done();
+        return;
+      }
       case 'fatal': {
         const err = fromWire(msg.error);
         this.o.log.error({ worker: slot.index, code: err.code, err: err.message }, 'worker failed');
@@ -454,8 +568,9 @@ export class Supervisor {
     this.engineWm = e.watermarkMs;
     if (this.endRequested && this.slots.every((s) => s.ended)) {
       // After the end of input every window is closed: the watermark is as far as any partition got.
-      const max = Math.max(...this.partitionWm);
-      if (max > this.engineWm) this.engineWm = max;
+      let max = -Infinity;
+      for (const p of this.owned) if (this.partitionWm[p]! > max) max = this.partitionWm[p]!;
+      if (Number.isFinite(max) && max > this.engineWm) this.engineWm = max;
     }
     return e.idlePartitions;
   }
@@ -470,7 +585,7 @@ export class Supervisor {
     this.lagAt = Date.now();
     source.endOffsets().then(
       (ends) => {
-        for (const [p, end] of ends) if (p < this.partitions) m.setLag(p, Math.max(0, end - this.durableNext[p]));
+        for (const [p, end] of ends) if (this.owned.has(p)) m.setLag(p, Math.max(0, end - this.durableNext[p]));
       },
       (err: Error) => this.o.log.debug({ err: err.message }, 'could not read log-end offsets for the lag metric'),
     );

@@ -1,25 +1,28 @@
 /**
- * `gamestream etl …`: the daily ETL by hand, on the DuckDB file in GAMESTREAM_WAREHOUSE. It opens the file
- * itself, so the daemon must not be running on it (DuckDB allows one process per file).
+ * `gamestream etl …`: the daily ETL by hand, on the warehouse in GAMESTREAM_WAREHOUSE. A DuckDB file is opened
+ * here, so the daemon must not be running on it (DuckDB allows one process per file); a BigQuery dataset is
+ * reached with the daemon's GAMESTREAM_BIGQUERY_* settings and may be shared with running daemons.
  *   etl run --date D [--force]
  *   etl backfill --from D1 --to D2 [--force]   resumable: successful days are skipped unless --force
  *   etl status [--limit N]
  */
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { resolve } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { loadConfig, type Config } from '../config/schema.ts';
+import { bigQueryEtlWarehouse, missingEngineTables } from '../etl/bigquery-warehouse.ts';
 import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
 import { successfulDays } from '../etl/dag.ts';
 import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
-import { addDays, duckdbEtlWarehouse, ensureEtlTables, isDay, type EtlWarehouse } from '../etl/warehouse.ts';
+import { addDays, dialectOf, duckdbEtlWarehouse, ensureEtlTables, isDay, type EtlWarehouse } from '../etl/warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { createClients } from '../sinks/bigquery/client.ts';
 
 const USAGE = `Usage:
   gamestream etl run --date YYYY-MM-DD [--force]
   gamestream etl backfill --from YYYY-MM-DD --to YYYY-MM-DD [--force]
   gamestream etl status [--limit N]
-Runs on the DuckDB file in GAMESTREAM_WAREHOUSE; stop the daemon first (one process per DuckDB file).
-Settings: GAMESTREAM_ETL_* (see docs/ETL.md).`;
+Runs on the warehouse in GAMESTREAM_WAREHOUSE: a DuckDB file (stop the daemon first: one process per file) or
+a BigQuery dataset (with the GAMESTREAM_BIGQUERY_* settings). Settings: GAMESTREAM_ETL_* (see docs/ETL.md).`;
 
 /** Where the command writes and what it reads; tests pass their own. */
 export interface EtlIo {
@@ -41,17 +44,9 @@ function dayFlag(args: string[], name: string): string {
   return v;
 }
 
-function warehousePath(env: NodeJS.ProcessEnv): string {
-  const raw = (env.GAMESTREAM_WAREHOUSE ?? 'duckdb:./data/gamestream.duckdb').trim();
-  if (!raw.startsWith('duckdb:') || raw.length <= 7) {
-    throw new GamestreamError('config_invalid', `GAMESTREAM_WAREHOUSE=${JSON.stringify(raw)} is not valid: expected duckdb:<path>`);
-  }
-  return resolve(raw.slice(7));
-}
+interface Opened { wh: EtlWarehouse; close(): void }
 
-interface Opened { conn: DuckDBConnection; wh: EtlWarehouse; close(): void }
-
-async function openWarehouse(path: string): Promise<Opened> {
+async function openDuckDb(path: string): Promise<Opened> {
   let instance: DuckDBInstance;
   try {
     instance = await DuckDBInstance.create(path);
@@ -75,7 +70,40 @@ async function openWarehouse(path: string): Promise<Opened> {
     throw new GamestreamError('warehouse_unavailable', `${path} has no gamestream tables: run the daemon on it first`);
   }
   await ensureEtlTables(wh);
-  return { conn, wh, close };
+  return { wh, close };
+}
+
+async function openBigQuery(cfg: Config): Promise<Opened> {
+  if (cfg.warehouse.kind !== 'bigquery') throw new Error('not a BigQuery warehouse');
+  const target = {
+    project: cfg.warehouse.project, dataset: cfg.warehouse.dataset, endpoint: cfg.bigqueryEndpoint,
+    writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation,
+  };
+  const name = `bigquery:${target.project}.${target.dataset}`;
+  // Only the REST client is used; the Storage Write client is closed unused.
+  const { bq, writer } = createClients(target);
+  const close = (): void => writer.close();
+  try {
+    const missing = await missingEngineTables(bq, target);
+    if (missing.length > 0) {
+      throw new GamestreamError('warehouse_unavailable', `${name} has no gamestream tables (missing ${missing.join(', ')}): run the daemon on it first`);
+    }
+    const wh = bigQueryEtlWarehouse({
+      bq, target,
+      tables: { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter },
+    });
+    await ensureEtlTables(wh);
+    return { wh, close };
+  } catch (err) {
+    close();
+    if (errorCode(err) === 'warehouse_unavailable' || errorCode(err) === 'warehouse_schema_mismatch') throw err;
+    throw new GamestreamError('warehouse_unavailable', `cannot open BigQuery warehouse ${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The warehouse the daemon's settings name (GAMESTREAM_WAREHOUSE and, for BigQuery, GAMESTREAM_BIGQUERY_*). */
+function openWarehouse(cfg: Config): Promise<Opened> {
+  return cfg.warehouse.kind === 'duckdb' ? openDuckDb(cfg.warehouse.path) : openBigQuery(cfg);
 }
 
 function fmtDuration(ms: number): string {
@@ -143,10 +171,11 @@ function table(rows: Record<string, unknown>[], cols: string[]): string {
 }
 
 async function status(io: EtlIo, wh: EtlWarehouse, limit: number): Promise<number> {
+  const d = dialectOf(wh);
   // Newest run first; within a run the 'dag' row, then its tasks in the order they started.
-  const rows = await wh.query(`SELECT strftime(date, '%Y-%m-%d') AS date, task, attempt, status, started_at,
-      CASE WHEN ended_at IS NULL THEN NULL ELSE round(epoch_ms(ended_at) - epoch_ms(started_at)) / 1000 END AS seconds,
-      rows_written AS rows, run_id, error
+  const rows = await wh.query(`SELECT ${d.dayText('date')} AS date, task, attempt, status, started_at,
+      CASE WHEN ended_at IS NULL THEN NULL ELSE round(${d.epochMs('ended_at')} - ${d.epochMs('started_at')}) / 1000 END AS seconds,
+      rows_written AS ${d.ident('rows')}, run_id, error
     FROM (SELECT *, min(started_at) OVER (PARTITION BY run_id) AS run_start FROM etl_runs)
     ORDER BY run_start DESC, run_id, task = 'dag' DESC, started_at, task, attempt LIMIT ${limit}`);
   if (rows.length === 0) io.stdout.write('no ETL runs yet\n');
@@ -173,7 +202,7 @@ export async function etlCommand(args: string[], io: EtlIo = processIo()): Promi
     }
     const limitRaw = flag(args, 'limit') ?? '30';
     if (!/^\d+$/.test(limitRaw) || Number(limitRaw) < 1) throw new GamestreamError('config_invalid', `--limit=${JSON.stringify(limitRaw)} is not valid: expected a whole number ≥ 1`);
-    const opened = await openWarehouse(warehousePath(io.env));
+    const opened = await openWarehouse(loadConfig(io.env));
     try {
       if (sub === 'status') return await status(io, opened.wh, Number(limitRaw));
       return await runDays(io, opened.wh, config, days, args.includes('--force'), sub === 'backfill');

@@ -5,6 +5,7 @@ import type { EtlConfig } from '../etl/config.ts';
 import { startObservability, type Metrics, type ObservabilityConfig } from '../observability/index.ts';
 import { startScheduler, type Scheduler } from '../etl/scheduler.ts';
 import { duckdbEtlWarehouse } from '../etl/warehouse.ts';
+import { bigQueryEtlWarehouse } from '../etl/bigquery-warehouse.ts';
 import { defaultDeviceTablePath } from '../enrich/devices.ts';
 import { defaultGeoIpPath } from '../enrich/geoip.ts';
 import { TableFiles } from '../enrich/tables.ts';
@@ -24,7 +25,6 @@ import { createSpoolDir, removeSpoolDir } from './spool.ts';
 import { BigQueryWarehouse } from '../sinks/bigquery/bigquery-warehouse.ts';
 import { readBigQueryStatusView } from '../sinks/bigquery/status-view.ts';
 import type { Warehouse } from '../sinks/sink.ts';
-import { GamestreamError } from '../errors.ts';
 import type { WarehouseView } from '../observability/status.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -81,14 +81,18 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     pollIntervalMs: cfg.tableReloadIntervalMs,
   });
   const wc = cfg.warehouse;
+  const bqTarget = wc.kind === 'bigquery'
+    ? { project: wc.project, dataset: wc.dataset, endpoint: cfg.bigqueryEndpoint, writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation }
+    : null;
+  const bqTables = { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter };
   const duck = wc.kind === 'duckdb'
     ? new DuckDbWarehouse({ path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads })
     : null;
-  const big = wc.kind === 'bigquery'
+  const big = bqTarget
     ? new BigQueryWarehouse({
-        target: { project: wc.project, dataset: wc.dataset, endpoint: cfg.bigqueryEndpoint, writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation },
+        target: bqTarget,
         source: source.name,
-        tables: { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter },
+        tables: bqTables,
         writers: cfg.bigqueryWriters, maxRequestBytes: cfg.bigqueryMaxRequestBytes, timeoutMs: cfg.bigqueryTimeoutMs, retryForMs: cfg.bigqueryRetryForMs,
         onRetry: (what, err, attempt) => {
           metricsRef?.sinkRetry('bigquery');
@@ -106,10 +110,6 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       })
     : null;
   const warehouse: Warehouse = (duck ?? big)!;
-  if (big && etl.enabled) {
-    throw new GamestreamError('config_invalid',
-      'GAMESTREAM_ETL=on: the daily ETL runs on DuckDB only so far; with GAMESTREAM_WAREHOUSE=bigquery:… set GAMESTREAM_ETL=off');
-  }
   const spoolDir = createSpoolDir(cfg.spoolDir, wc.kind === 'duckdb' ? join(dirname(wc.path), '.spool') : tmpdir());
   const outputs =
     cfg.kafkaBrokers.length > 0 && (cfg.kafkaEnrichedTopic || cfg.kafkaDlqTopic)
@@ -171,6 +171,14 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       etlConnection = await duck.connect();
       scheduler = startScheduler({
         warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log,
+        onTask: (t) => obs.metrics.etlTask(t),
+      });
+    }
+    if (etl.enabled && big && bqTarget) {
+      // The ETL's SQL runs in BigQuery, as jobs on the warehouse's REST client; the stream's writes never wait on it.
+      if (etl.exportUri === null) say('ETL: export_features is skipped on BigQuery until GAMESTREAM_ETL_EXPORT_URI names a gs:// location');
+      scheduler = startScheduler({
+        warehouse: bigQueryEtlWarehouse({ bq: big.bq, target: bqTarget, tables: bqTables }), config: etl, log,
         onTask: (t) => obs.metrics.etlTask(t),
       });
     }

@@ -20,6 +20,8 @@ export interface EtlConfig {
   mlWebhook: string | null;
   alertWebhook: string | null;
   exportDir: string;
+  /** BigQuery: the gs:// base export_features writes under; null skips the export. */
+  exportUri: string | null;
   maxNullRate: number;
 }
 
@@ -39,6 +41,23 @@ function cron(raw: string): CronSchedule {
 function dirPath(raw: string): string {
   if (raw.trim() === '') throw new ValueError('a directory path');
   return resolve(raw.trim());
+}
+
+/**
+ * gs://bucket or gs://bucket/prefix (Cloud Storage bucket naming; no wildcard, quotes or control characters in
+ * the prefix, since the export appends its own path and `*`). Trailing slashes are dropped.
+ */
+function gsUriOrEmpty(raw: string): string | null {
+  const s = raw.trim().replace(/\/+$/, '');
+  if (s === '') return null;
+  const m = /^gs:\/\/([^/]+)(\/.*)?$/.exec(s);
+  const bucket = m?.[1] ?? '';
+  const prefix = m?.[2] ?? '';
+  const bucketOk = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(bucket) && !bucket.includes('..');
+  if (!m || !bucketOk || /[*?\[\]'"`\\\x00-\x1f]|\/\//.test(prefix)) {
+    throw new ValueError('gs://<bucket> or gs://<bucket>/<prefix> (no wildcards, quotes or empty path segments), or empty');
+  }
+  return s;
 }
 
 
@@ -64,7 +83,9 @@ export const ETL_ENV_VARS = [
   v({ name: 'GAMESTREAM_ETL_ALERT_WEBHOOK', key: 'alertWebhook', default: '', allowed: 'an http(s) URL, or empty',
     doc: 'A task that fails after all its retries is POSTed here as JSON.', parse: httpUrlOrEmpty, show: () => '<hidden>' }),
   v({ name: 'GAMESTREAM_ETL_EXPORT_DIR', key: 'exportDir', default: './data/features', allowed: 'a directory path',
-    doc: 'Where export_features writes level_features/date=D/part-0.parquet.', parse: dirPath }),
+    doc: 'DuckDB warehouse: where export_features writes level_features/date=D/part-0.parquet.', parse: dirPath }),
+  v({ name: 'GAMESTREAM_ETL_EXPORT_URI', key: 'exportUri', default: '', allowed: 'gs://<bucket>[/<prefix>], or empty (skip)',
+    doc: 'BigQuery warehouse: export_features runs EXPORT DATA to <uri>/level_features/date=D/*.parquet (overwrite). Empty: the task is skipped. Not used with DuckDB (GAMESTREAM_ETL_EXPORT_DIR).', parse: gsUriOrEmpty }),
   v({ name: 'GAMESTREAM_ETL_MAX_NULL_RATE', key: 'maxNullRate', default: '0.05', allowed: 'a fraction from 0 to 1',
     doc: 'Largest share of a day\'s events with NULL country or device_category that passes the quality check (1 turns it off).', parse: fraction() }),
 ] as const;

@@ -12,10 +12,10 @@ import { errorCode } from '../errors.ts';
 import type { Clock } from './clock.ts';
 import type { EtlConfig } from './config.ts';
 import { computeLevelMetrics, computeUserMetrics } from './metrics.ts';
-import { exportFeatures, postJson, triggerMlTraining, type FetchFn, type TaskOutcome } from './outputs.ts';
+import { exportFeaturesTask, postJson, triggerMlTraining, type FetchFn, type TaskOutcome } from './outputs.ts';
 import { dataQualityCheck } from './quality.ts';
 import { waitForData } from './sensor.ts';
-import { sqlDate, sqlString, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
+import { dialectOf, sqlDate, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
 
 export const TASKS = [
   'wait_for_data',
@@ -66,16 +66,18 @@ export function newRunId(day: string, nowMs: number): string {
 }
 
 async function recordStart(wh: EtlWarehouse, runId: string, day: string, task: string, attempt: number, at: number): Promise<void> {
-  await wh.exec(`INSERT INTO etl_runs VALUES (${sqlString(runId)}, ${sqlDate(day)}, ${sqlString(task)}, ${attempt},
-    'running', ${sqlTimestamp(at)}, NULL, NULL, NULL)`);
+  const { str } = dialectOf(wh);
+  await wh.exec(`INSERT INTO etl_runs (run_id, date, task, attempt, status, started_at)
+    VALUES (${str(runId)}, ${sqlDate(day)}, ${str(task)}, ${attempt}, 'running', ${sqlTimestamp(at)})`);
 }
 
 async function recordEnd(
   wh: EtlWarehouse, runId: string, task: string, attempt: number, status: string, at: number, rows: number | null, error: string | null,
 ): Promise<void> {
-  await wh.exec(`UPDATE etl_runs SET status = ${sqlString(status)}, ended_at = ${sqlTimestamp(at)},
-    rows_written = ${rows === null ? 'NULL' : rows}, error = ${error === null ? 'NULL' : sqlString(error.slice(0, 4000))}
-    WHERE run_id = ${sqlString(runId)} AND task = ${sqlString(task)} AND attempt = ${attempt}`);
+  const { str } = dialectOf(wh);
+  await wh.exec(`UPDATE etl_runs SET status = ${str(status)}, ended_at = ${sqlTimestamp(at)},
+    rows_written = ${rows === null ? 'NULL' : rows}, error = ${error === null ? 'NULL' : str(error.slice(0, 4000))}
+    WHERE run_id = ${str(runId)} AND task = ${str(task)} AND attempt = ${attempt}`);
 }
 
 async function sendAlert(deps: DagDeps, body: Record<string, unknown>): Promise<void> {
@@ -175,7 +177,7 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
   if (ok('data_quality_check')) {
     await Promise.all([
       run('trigger_ml_training', () => triggerMlTraining(deps.fetch, config.mlWebhook, day)),
-      run('export_features', () => rows(exportFeatures(wh, config.exportDir, day))),
+      run('export_features', () => exportFeaturesTask(wh, config, day)),
     ]);
   }
   const statuses = Object.values(tasks);
@@ -192,13 +194,13 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
 
 /** Days whose latest 'dag' row is a success. */
 export async function successfulDays(wh: EtlWarehouse, from: string, to: string): Promise<Set<string>> {
-  const rows = await wh.query(`SELECT strftime(date, '%Y-%m-%d') AS day FROM etl_runs
+  const rows = await wh.query(`SELECT ${dialectOf(wh).dayText('date')} AS day FROM etl_runs
     WHERE task = 'dag' AND status = 'success' AND date BETWEEN ${sqlDate(from)} AND ${sqlDate(to)} GROUP BY date`);
   return new Set(rows.map((r) => String(r.day)));
 }
 
 export async function lastSuccessfulDay(wh: EtlWarehouse): Promise<string | null> {
-  const rows = await wh.query(`SELECT strftime(max(date), '%Y-%m-%d') AS day FROM etl_runs WHERE task = 'dag' AND status = 'success'`);
+  const rows = await wh.query(`SELECT ${dialectOf(wh).dayText('max(date)')} AS day FROM etl_runs WHERE task = 'dag' AND status = 'success'`);
   const d = rows[0]?.day;
   return typeof d === 'string' ? d : null;
 }

@@ -3,7 +3,7 @@
  * replaced, so reruns keep one row per check and day); any failed check fails the task.
  */
 import { GamestreamError } from '../errors.ts';
-import { addDays, dayStartMs, execTransaction, sqlDate, sqlString, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
+import { addDays, dayStartMs, dialectOf, execTransaction, sqlDate, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
 
 export interface CheckResult {
   name: string;
@@ -24,11 +24,12 @@ function check(name: string, passed: boolean, value: number | null, threshold: n
 
 export async function runQualityChecks(wh: EtlWarehouse, day: string, maxNullRate: number): Promise<CheckResult[]> {
   const d = sqlDate(day);
+  const { countIf } = dialectOf(wh);
   const start = dayStartMs(day);
-  const [lm] = await wh.query(`SELECT count(*) AS n, count_if(level_id IS NULL) AS null_levels,
-      count_if(pass_rate < 0 OR pass_rate > 1) AS bad_pass_rates FROM level_metrics WHERE date = ${d}`);
+  const [lm] = await wh.query(`SELECT count(*) AS n, ${countIf('level_id IS NULL')} AS null_levels,
+      ${countIf('pass_rate < 0 OR pass_rate > 1')} AS bad_pass_rates FROM level_metrics WHERE date = ${d}`);
   const [ev] = await wh.query(`SELECT count(*) AS n,
-      ${ENRICHMENT_COLUMNS.map((c) => `count_if(${c} IS NULL) AS null_${c}`).join(', ')}
+      ${ENRICHMENT_COLUMNS.map((c) => `${countIf(`${c} IS NULL`)} AS null_${c}`).join(', ')}
     FROM events WHERE event_date = ${d}`);
   const [dl] = await wh.query(`SELECT count(*) AS n FROM events_dlq
     WHERE received_at >= ${sqlTimestamp(start)} AND received_at < ${sqlTimestamp(start + 86_400_000)}`);
@@ -63,12 +64,13 @@ function lit(x: number | null): string {
 }
 
 export async function storeChecks(wh: EtlWarehouse, day: string, runId: string, checks: CheckResult[]): Promise<void> {
+  const { str } = dialectOf(wh);
   const values = checks.map(
-    (c) => `(${sqlDate(day)}, ${sqlString(c.name)}, ${c.passed === null ? 'NULL' : c.passed}, ${sqlString(c.status)}, ${lit(c.value)}, ${lit(c.threshold)}, ${sqlString(runId)})`,
+    (c) => `(${sqlDate(day)}, ${str(c.name)}, ${c.passed === null ? 'NULL' : c.passed}, ${str(c.status)}, ${lit(c.value)}, ${lit(c.threshold)}, ${str(runId)})`,
   );
   await execTransaction(wh, [
     `DELETE FROM etl_checks WHERE date = ${sqlDate(day)}`,
-    `INSERT INTO etl_checks VALUES ${values.join(', ')}`,
+    `INSERT INTO etl_checks (date, check_name, passed, status, value, threshold, run_id) VALUES ${values.join(', ')}`,
   ]);
 }
 

@@ -2,13 +2,23 @@
  * How the ETL reaches the warehouse. Inside the daemon the engine owns the only DuckDB connection, so the ETL
  * never opens one: it is handed an EtlWarehouse. Each `exec` call may hold a whole `BEGIN … COMMIT`; whoever
  * implements the interface must run one call without interleaving other statements on the same connection.
+ * The BigQuery implementation is in bigquery-warehouse.ts; `dialect` says which SQL to write (dialect.ts).
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { GamestreamError } from '../errors.ts';
+import { DUCKDB, type SqlDialect } from './dialect.ts';
 
 export interface EtlWarehouse {
   query(sql: string): Promise<Record<string, unknown>[]>;
   exec(sql: string): Promise<void>;
+  /** The SQL this warehouse speaks; DuckDB when absent. */
+  readonly dialect?: SqlDialect;
+  /** Creates or verifies the ETL's tables; when absent, ETL_DDL is run through exec. */
+  ensureTables?(): Promise<void>;
+}
+
+export function dialectOf(wh: EtlWarehouse): SqlDialect {
+  return wh.dialect ?? DUCKDB;
 }
 
 /** BIGINT arrives as bigint; the ETL's numbers all fit a double, and tests compare plain numbers. */
@@ -37,6 +47,7 @@ export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
         return out;
       });
     }),
+    dialect: DUCKDB,
     exec: (sql) => serial(async () => {
       try {
         await conn.run(sql);
@@ -59,8 +70,9 @@ export async function execTransaction(wh: EtlWarehouse, statements: string[]): P
   }
 }
 
+/** A DuckDB string literal; SQL that may run on BigQuery uses `dialectOf(wh).str`. */
 export function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
+  return DUCKDB.str(s);
 }
 
 export const ETL_DDL = [
@@ -81,6 +93,7 @@ export const ETL_DDL = [
 
 /** Creates the ETL's own tables. The engine's tables (events, …) are the engine's to create. */
 export async function ensureEtlTables(wh: EtlWarehouse): Promise<void> {
+  if (wh.ensureTables) return wh.ensureTables();
   for (const ddl of ETL_DDL) await wh.exec(ddl);
 }
 

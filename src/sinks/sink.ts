@@ -24,5 +24,15 @@ export interface Warehouse {
   /** State of each partition at its checkpoint, derived from the rows already written. */
   loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]>;
   commit(batch: CommitBatch): Promise<void>;
+  /**
+   * Shared warehouses (several daemons in one consumer group): marks partitions as handed off after their last
+   * commit, so that the next owner may start them at once. Warehouses one process owns do without.
+   */
+  release?(source: string, checkpoints: Checkpoint[]): Promise<void>;
+  /**
+   * Resolves once no other daemon may still write these partitions: each one's latest commit is a release, is
+   * this daemon's own, or is older than `graceMs` (its writer is presumed dead). Reports waits through `onWait`.
+   */
+  awaitRelease?(source: string, partitions: number[], graceMs: number, onWait: (holders: string[]) => void): Promise<void>;
   close(): Promise<void>;
 }

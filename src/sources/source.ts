@@ -39,6 +39,14 @@ export interface Source {
   durable?(nextOffsets: Map<number, number>): void;
   /** Log-end offset per partition, when the source has one (Kafka), for the lag metric. */
   endOffsets?(): Promise<Map<number, number>>;
+  /**
+   * Sources whose partitions are assigned by a consumer group (Kafka) report each new assignment. A partition
+   * newly assigned stays paused until `startPartitions` names the offset it resumes from (the warehouse's
+   * checkpoint, read after the previous owner released it); records of partitions no longer assigned are
+   * dropped. Sources without it own every partition for the whole run.
+   */
+  onAssignment?(listener: (partitions: number[]) => void): void;
+  startPartitions?(nextOffsets: Map<number, number>): void;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

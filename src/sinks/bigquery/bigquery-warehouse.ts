@@ -271,6 +271,37 @@ export class BigQueryWarehouse implements Warehouse {
     ]);
   }
 
+  async release(source: string, checkpoints: Checkpoint[]): Promise<void> {
+    const w = this.writers;
+    if (!w || checkpoints.length === 0) return;
+    const rows: RowObject[] = checkpoints.map((cp) => ({
+      commit_id: randomUUID(), source, writer: this.writerId, committed_at: Date.now() * 1000, streams: [], engine_watermark: null,
+      end_of_input: false, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
+      watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
+      duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released: true,
+    }));
+    await w.commits.appendDefault(encodeObjects(rows, w.commits.codec));
+  }
+
+  async awaitRelease(source: string, partitions: number[], graceMs: number, onWait: (holders: string[]) => void): Promise<void> {
+    if (partitions.length === 0) return;
+    for (let round = 0; !this.closing; round++) {
+      const rows = await this.query(
+        `SELECT source_partition, writer, released, TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), committed_at, MILLISECOND) AS age_ms
+         FROM ${this.ds}.gamestream_commits
+         WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IN UNNEST(@partitions)
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
+        { source, partitions },
+      );
+      const holders = rows
+        .filter((r) => r.released !== true && r.writer !== this.writerId && Number(r.age_ms) < graceMs)
+        .map((r) => `partition ${r.source_partition} (last written by ${r.writer} ${Math.round(Number(r.age_ms) / 1000)} s ago)`);
+      if (holders.length === 0) return;
+      onWait(holders);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
   private refusal(table: string, b: BadRow): RowObject {
     const r = b.row;
     return {

@@ -101,6 +101,8 @@ export const COMMITS_TABLE: BqTableSpec = {
     f('duplicates', 'INT64'),
     f('late_events', 'INT64'),
     f('window_rows', 'INT64'),
+    // Set on the row a daemon writes when the consumer group moved the partition to another daemon.
+    f('released', 'BOOL'),
   ],
   partitionBy: 'committed_at',
   clusterBy: ['source', 'source_partition'],

@@ -54,6 +54,11 @@ export class KafkaSource implements Source {
   private interrupted = false;
   private bytesRead = 0;
   private commits: Promise<void> = Promise.resolve();
+  /** Partitions of the current assignment, and those of them the supervisor has started. */
+  private assigned = new Set<number>();
+  private readonly started = new Set<number>();
+  private joined = false;
+  private assignmentListener: ((partitions: number[]) => void) | null = null;
 
   constructor(opts: KafkaSourceOptions) {
     this.o = opts;
@@ -116,8 +121,28 @@ export class KafkaSource implements Source {
       const assigned = e.payload.memberAssignment[this.o.topic] ?? [];
       this.o.hooks?.rebalanced();
       this.o.log.info({ partitions: assigned.length }, 'kafka partitions assigned');
-      // The warehouse decides where each partition resumes, whatever the group committed.
-      for (const p of assigned) consumer.seek({ topic: this.o.topic, partition: p, offset: String(this.resumeAt.get(p) ?? 0) });
+      const next = new Set(assigned);
+      for (const p of this.assigned) if (!next.has(p)) this.started.delete(p);
+      // Batches of partitions this member no longer has are not handed on: their new owner reads them.
+      this.queue = this.queue.filter((b) => {
+        if (next.has(b.partition)) return true;
+        b.done();
+        return false;
+      });
+      const fresh = assigned.filter((p) => !this.started.has(p));
+      this.assigned = next;
+      this.joined = true;
+      if (this.assignmentListener) {
+        // Nothing is fetched for a new partition until the supervisor knows where it resumes.
+        if (fresh.length > 0) consumer.pause([{ topic: this.o.topic, partitions: fresh }]);
+        this.assignmentListener(assigned);
+      } else {
+        // The warehouse decides where each partition resumes, whatever the group committed.
+        for (const p of assigned) {
+          consumer.seek({ topic: this.o.topic, partition: p, offset: String(this.resumeAt.get(p) ?? 0) });
+          this.started.add(p);
+        }
+      }
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.fail(e.payload.error);
@@ -174,8 +199,32 @@ export class KafkaSource implements Source {
     this.wakeReader?.();
   }
 
+  onAssignment(listener: (partitions: number[]) => void): void {
+    this.assignmentListener = listener;
+  }
+
+  startPartitions(nextOffsets: Map<number, number>): void {
+    const c = this.consumer;
+    if (!c) return;
+    const go: number[] = [];
+    for (const [p, offset] of nextOffsets) {
+      // Assigned away again while the supervisor was getting it ready.
+      if (!this.assigned.has(p)) continue;
+      c.seek({ topic: this.o.topic, partition: p, offset: String(offset) });
+      this.position.set(p, offset);
+      this.started.add(p);
+      go.push(p);
+    }
+    if (go.length > 0) c.resume([{ topic: this.o.topic, partitions: go }]);
+  }
+
+  /** Every partition this member has reached the end offset it had at start (all of them when alone). */
   private caughtUp(): boolean {
-    for (const [p, end] of this.endAtStart) if ((this.position.get(p) ?? 0) < end) return false;
+    if (!this.joined || this.assigned.size === 0) return false;
+    for (const p of this.assigned) {
+      if (!this.started.has(p)) return false;
+      if ((this.position.get(p) ?? 0) < (this.endAtStart.get(p) ?? 0)) return false;
+    }
     return true;
   }
 
@@ -193,6 +242,10 @@ export class KafkaSource implements Source {
       const b = this.queue.shift();
       if (b) {
         this.wakeWriters.shift()?.();
+        if (!this.assigned.has(b.partition)) {
+          b.done();
+          continue;
+        }
         return this.toChunk(b);
       }
       await new Promise<void>((r) => {
@@ -239,13 +292,17 @@ export class KafkaSource implements Source {
   }
 
   resume(partitions: number[]): void {
-    this.consumer?.resume([{ topic: this.o.topic, partitions }]);
+    // Backpressure never resumes a partition that is still waiting for its hand-off.
+    const ready = partitions.filter((p) => this.started.has(p));
+    if (ready.length > 0) this.consumer?.resume([{ topic: this.o.topic, partitions: ready }]);
   }
 
   durable(nextOffsets: Map<number, number>): void {
     const c = this.consumer;
     if (!c) return;
-    const offsets = [...nextOffsets].map(([partition, offset]) => ({ topic: this.o.topic, partition, offset: String(offset) }));
+    // Only partitions this member still has: the group refuses commits for the others.
+    const offsets = [...nextOffsets].filter(([p]) => this.assigned.has(p)).map(([partition, offset]) => ({ topic: this.o.topic, partition, offset: String(offset) }));
+    if (offsets.length === 0) return;
     // Chained, so commits reach the group in order and close() can wait for the last one.
     this.commits = this.commits
       .then(() => c.commitOffsets(offsets))

