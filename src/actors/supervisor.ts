@@ -329,6 +329,13 @@ export class Supervisor {
     this.o.log.debug({ elu: Math.round(performance.eventLoopUtilization().utilization * 100) }, 'supervisor utilisation');
     this.updateEngineWatermark();
     await this.committer.commitMarker();
+    // Leaving the group: released partitions start at once on the daemons that get them, without waiting out
+    // this daemon's session.
+    if (this.o.source.onAssignment && this.o.warehouse.release && !this.fatal) {
+      const last = [...this.owned].map((p) => this.committer.durable.get(p) ?? this.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+      await this.o.warehouse.release(this.o.source.name, last).catch((err: Error) =>
+        this.o.log.warn({ err: err.message }, 'could not release the partitions; their next owner waits GAMESTREAM_KAFKA_SESSION_TIMEOUT'));
+    }
   }
 
   /**

@@ -155,6 +155,8 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     // Everything is in; the windows still open close at the end of input, as with any Kafka run.
     const last = await runEngine(settings(topic, { GAMESTREAM_KAFKA_STOP: 'caught-up', GAMESTREAM_TEST_COMMIT_DELAY: '0' }), 120_000);
     expect(last.code, describeRun(last)).toBe(0);
+    // B's SIGTERM released its partitions, so this daemon did not wait out B's session.
+    expect(last.stderr, describeRun(last)).not.toMatch(/waiting for the previous owner/);
     const file = join(dir, 'scale-out.duckdb');
     await snapshotToDuckDb(bq, bqCtx.project, dataset.id, file);
     expect(await compareWarehouse(file, truth, { geoLayout: 'official' })).toEqual([]);
