@@ -74,6 +74,11 @@ export class Committer {
     return this.queue.length;
   }
 
+  /** Nothing queued and no commit running. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.running === null;
+  }
+
   /** Resolves when everything queued so far is committed. */
   async drain(): Promise<void> {
     while (this.running) await this.running;

@@ -68,6 +68,9 @@ export class Supervisor {
   private readonly durableNext: Float64Array;
   private readonly partitionWm: Float64Array;
   private engineWm = -Infinity;
+  /** The engine watermark the last commit recorded, and when a watermark-only commit last ran. */
+  private persistedWm = -Infinity;
+  private markerAt = 0;
   private seq = 0;
   private waiters: (() => void)[] = [];
   private stopRequested = false;
@@ -110,7 +113,10 @@ export class Supervisor {
     this.committer = new Committer(opts.warehouse, {
       maxFlushesPerCommit: 64,
       maxRetries: 8,
-      engineWatermark: () => (Number.isFinite(this.engineWm) ? this.engineWm : null),
+      engineWatermark: () => {
+        this.persistedWm = this.engineWm;
+        return Number.isFinite(this.engineWm) ? this.engineWm : null;
+      },
       endOfInput: () => this.endRequested,
       onCommitted: (r) => this.onCommitted(r),
       onRetry: (err, attempt) => {
@@ -621,8 +627,21 @@ export class Supervisor {
       this.loopDelay.reset();
       this.refreshLag(m);
     }
+    this.persistWatermark();
     if (!Number.isFinite(this.engineWm) || idle.length === 0) return;
     for (const s of this.slots) if (s.ready) s.post({ t: 'watermark', engineWatermarkMs: this.engineWm, idlePartitions: idle });
+  }
+
+  /**
+   * A quiet stream still moves the engine watermark (idle partitions, the last events' out-of-orderness), and
+   * the daily ETL's sensor reads it from the warehouse: when no commit is coming to carry it, an empty commit
+   * records it, at most once per flush interval.
+   */
+  private persistWatermark(): void {
+    const now = Date.now();
+    if (!(this.engineWm > this.persistedWm) || !this.committer.idle || this.stopRequested || now - this.markerAt < this.cfg.flushIntervalMs) return;
+    this.markerAt = now;
+    this.committer.commitMarker().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'could not record the engine watermark'));
   }
 
   totals(): RunTotals {
