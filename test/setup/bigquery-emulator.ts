@@ -4,7 +4,7 @@
  * (stop.sh checks the pid is still the emulator), never by name, so other emulators on the machine are left alone.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,13 +20,15 @@ export interface LocalBigQueryEmulator {
   pid: number;
   /** Holds the pid file and the emulator's log. */
   dir: string;
+  /** Local folder the emulator maps gs://bucket/path onto (EXPORT DATA writes there). */
+  gcsRoot: string;
   startMs: number;
 }
 
-function runStart(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runStart(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // 180 s: the first use on a machine builds the venv (about 60 s with an empty pip cache).
-    execFile(join(SCRIPTS, 'start.sh'), args, { encoding: 'utf8', timeout: 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(join(SCRIPTS, 'start.sh'), args, { encoding: 'utf8', timeout: 180_000, maxBuffer: 16 << 20, env }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -40,7 +42,10 @@ export async function startBigQueryEmulator(): Promise<LocalBigQueryEmulator> {
     const dir = mkdtempSync(join(tmpdir(), 'gamestream-bqemulator-test-'));
     const [restPort, grpcPort] = [await freePort(), await freePort()];
     const t0 = performance.now();
-    const r = await runStart(['--rest-port', String(restPort), '--grpc-port', String(grpcPort), '--dir', dir]);
+    const gcsRoot = join(dir, 'gcs');
+    mkdirSync(gcsRoot);
+    const r = await runStart(['--rest-port', String(restPort), '--grpc-port', String(grpcPort), '--dir', dir],
+      { ...process.env, BQEMU_GCS_LOCAL_ROOT: gcsRoot });
     const startMs = performance.now() - t0;
     const vars = Object.fromEntries(r.stdout.trim().split('\n').filter((l) => l.includes('=')).map((l) => {
       const i = l.indexOf('=');
@@ -49,7 +54,7 @@ export async function startBigQueryEmulator(): Promise<LocalBigQueryEmulator> {
     if (r.code === 0 && vars.BQ_REST_ENDPOINT && vars.BQ_GRPC_ENDPOINT && vars.BQ_PID) {
       // start.sh prints the gRPC address as host:port; clients take a URL.
       const grpc = vars.BQ_GRPC_ENDPOINT.includes('://') ? vars.BQ_GRPC_ENDPOINT : `http://${vars.BQ_GRPC_ENDPOINT}`;
-      return { restEndpoint: vars.BQ_REST_ENDPOINT, grpcEndpoint: grpc, pid: Number(vars.BQ_PID), dir: vars.BQ_DIR || dir, startMs };
+      return { restEndpoint: vars.BQ_REST_ENDPOINT, grpcEndpoint: grpc, pid: Number(vars.BQ_PID), dir: vars.BQ_DIR || dir, gcsRoot, startMs };
     }
     // start.sh stops its own emulator when it fails; only the folder is left to remove.
     rmSync(dir, { recursive: true, force: true });

@@ -18,7 +18,7 @@ import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { CommitBatch, RestoreRules, Warehouse } from '../sink.ts';
 import { FAILURE_SCHEMA } from '../tables.ts';
-import { createClients, quotedDataset, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
+import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
 import { aggMapper, dlqMapper, encodeFiles, encodeObjects, eventsMapper, rowCodec, type BadRow, type RowObject } from './rows.ts';
 import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE } from './tables.ts';
@@ -101,8 +101,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   private async query(sql: string, params?: Record<string, unknown>): Promise<Record<string, unknown>[]> {
-    const [rows] = await withRetries('querying', this.retryPolicy(), () => this.bq.query({ query: sql, params }));
-    return rows as Record<string, unknown>[];
+    return withRetries('querying', this.retryPolicy(), () => runQuery(this.bq, sql, params, this.o.target.location));
   }
 
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {

@@ -129,6 +129,17 @@ export async function withTimeout<T>(what: string, ms: number, p: Promise<T>): P
   }
 }
 
+/**
+ * A query job, created and then awaited. Not `bq.query()`: an emulator that answers a failed statement with
+ * HTTP 200 and `errors` in the body makes `bq.query()` return no rows instead of failing, and an empty
+ * checkpoint read would replay a topic from the start.
+ */
+export async function runQuery(bq: BigQuery, sql: string, params?: Record<string, unknown>, location?: string): Promise<Record<string, unknown>[]> {
+  const [job] = await bq.createQueryJob({ query: sql, params, location });
+  const [rows] = await job.getQueryResults();
+  return rows as Record<string, unknown>[];
+}
+
 export function tablePath(t: BigQueryTarget, table: string): string {
   return `projects/${t.project}/datasets/${t.dataset}/tables/${table}`;
 }

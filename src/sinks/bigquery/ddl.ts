@@ -8,7 +8,7 @@
  */
 import type { BigQuery, Table, TableMetadata } from '@google-cloud/bigquery';
 import { GamestreamError } from '../../errors.ts';
-import { quotedDataset, type BigQueryTarget } from './client.ts';
+import { quotedDataset, runQuery, type BigQueryTarget } from './client.ts';
 import type { BqField, BqTableSpec } from './tables.ts';
 import { VIEWS } from './tables.ts';
 
@@ -164,7 +164,7 @@ export async function ensureSchema(bq: BigQuery, t: BigQueryTarget, specs: BqTab
   for (const spec of specs) await ensureTable(bq, t, spec, opts, report);
   if (views) {
     for (const v of VIEWS) {
-      await bq.query({ query: `CREATE OR REPLACE VIEW ${quotedDataset(t)}.${v.name} AS ${v.sql.replaceAll('{ds}', quotedDataset(t))}` });
+      await runQuery(bq, `CREATE OR REPLACE VIEW ${quotedDataset(t)}.${v.name} AS ${v.sql.replaceAll('{ds}', quotedDataset(t))}`, undefined, t.location);
     }
   }
   return report;

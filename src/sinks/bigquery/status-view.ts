@@ -4,17 +4,16 @@
  */
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { WarehouseView } from '../../observability/status.ts';
+import { runQuery } from './client.ts';
 
 const HOUR = 3_600_000;
 
 export async function readBigQueryStatusView(bq: BigQuery, dataset: string, nowMs = Date.now()): Promise<WarehouseView> {
   const from = Math.floor((nowMs - 24 * HOUR) / HOUR) * HOUR;
   const fromDay = new Date(from).toISOString().slice(0, 10);
-  const [rows] = await bq.query({
-    query: `SELECT UNIX_MILLIS(TIMESTAMP_TRUNC(timestamp, HOUR)) AS h, COUNT(*) AS n FROM ${dataset}.events
+  const rows = await runQuery(bq, `SELECT UNIX_MILLIS(TIMESTAMP_TRUNC(timestamp, HOUR)) AS h, COUNT(*) AS n FROM ${dataset}.events
       WHERE event_date >= DATE '${fromDay}' AND timestamp >= TIMESTAMP_MILLIS(${from}) AND timestamp < TIMESTAMP_MILLIS(${nowMs + HOUR})
-      GROUP BY h`,
-  });
+      GROUP BY h`);
   const byHour = new Map((rows as { h: unknown; n: unknown }[]).map((r) => [Number(r.h), Number(r.n)]));
   const t: number[] = [];
   const events: number[] = [];
@@ -24,12 +23,10 @@ export async function readBigQueryStatusView(bq: BigQuery, dataset: string, nowM
   }
   let checks: WarehouseView['checks'] = null;
   try {
-    const [c] = await bq.query({
-      query: `SELECT FORMAT_DATE('%Y-%m-%d', date) AS d, check_name, status, value, threshold FROM ${dataset}.etl_checks
+    const c = await runQuery(bq, `SELECT FORMAT_DATE('%Y-%m-%d', date) AS d, check_name, status, value, threshold FROM ${dataset}.etl_checks
         WHERE date >= DATE_SUB(CURRENT_DATE(), INTERVAL 30 DAY)
         QUALIFY run_id = FIRST_VALUE(run_id) OVER (ORDER BY date DESC, run_id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-        ORDER BY check_name`,
-    });
+        ORDER BY check_name`);
     const list = c as { d: string; check_name: string; status: string; value: number | null; threshold: number | null }[];
     if (list.length > 0) {
       checks = {

@@ -176,11 +176,21 @@ export const VIEWS: { name: string; sql: string }[] = [
       QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
   },
   {
+    // Several daemons write one source: the day is only complete when every daemon still writing has passed
+    // it, so this is the lowest of the latest watermarks of the daemons that committed within 15 minutes of the
+    // newest commit (a stopped or dead daemon drops out). Release rows carry no watermark.
     name: 'gamestream_watermarks',
-    sql: `SELECT source, engine_watermark AS watermark, end_of_input, committed_at AS updated_at
-      FROM {ds}.gamestream_commits
-      WHERE committed_at >= TIMESTAMP '1970-01-01'
-      QUALIFY ROW_NUMBER() OVER (PARTITION BY source ORDER BY committed_at DESC) = 1`,
+    sql: `WITH latest AS (
+        SELECT source, writer, engine_watermark, end_of_input, committed_at
+        FROM {ds}.gamestream_commits
+        WHERE committed_at >= TIMESTAMP '1970-01-01' AND released IS NOT TRUE
+        QUALIFY ROW_NUMBER() OVER (PARTITION BY source, writer ORDER BY committed_at DESC) = 1
+      ), active AS (
+        SELECT *, MAX(committed_at) OVER (PARTITION BY source) AS newest FROM latest
+      )
+      SELECT source, MIN(engine_watermark) AS watermark, LOGICAL_AND(end_of_input) AS end_of_input, MAX(committed_at) AS updated_at
+      FROM active WHERE committed_at >= TIMESTAMP_SUB(newest, INTERVAL 15 MINUTE)
+      GROUP BY source`,
   },
   {
     name: 'events_agg_1min_total',

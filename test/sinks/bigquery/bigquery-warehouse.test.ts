@@ -124,4 +124,27 @@ describe('BigQueryWarehouse', () => {
     expect(view.volume24h.events.reduce((a, b) => a + b, 0)).toBe(120);
     await wh.close();
   });
+
+  it('two daemons on one dataset: the watermark view is the lower of their watermarks, and a release hides nothing', async () => {
+    const { wh: a, id } = await warehouse('wh_two');
+    const b = new BigQueryWarehouse({
+      target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
+      source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
+      writers: 1, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000,
+    });
+    await b.open();
+    // The lagging daemon commits first: the newest commit is not the answer.
+    await b.commit({ files: [], checkpoints: [checkpoint(1, 10, 10)], engineWatermarkMs: T0 + 60_000, endOfInput: false });
+    await a.commit({ files: [], checkpoints: [checkpoint(0, 10, 10)], engineWatermarkMs: T0 + 600_000, endOfInput: false });
+    await a.release(SOURCE, [checkpoint(0, 10, 10)]);
+    const [rows] = await bq.query(`SELECT UNIX_MILLIS(watermark) AS w, end_of_input FROM \`${ctx.project}.${id}.gamestream_watermarks\``);
+    expect(rows).toEqual([{ w: T0 + 60_000, end_of_input: false }]);
+    // The released partition is free for b at once; b's own partition needs no wait either.
+    let waited = false;
+    await b.awaitRelease(SOURCE, [0, 1], 60_000, () => (waited = true));
+    expect(waited).toBe(false);
+    await a.close();
+    await b.close();
+  });
 });
+
