@@ -22,9 +22,9 @@ function capture(): void {
   err = '';
 }
 
-const etlCommand = (args: string[]): Promise<number> => command(args, {
+const etlCommand = (args: string[], tty = false): Promise<number> => command(args, {
   stdout: { write: (s: string) => (out += s) },
-  stderr: { write: (s: string) => (err += s), isTTY: false },
+  stderr: { write: (s: string) => (err += s), isTTY: tty },
   env: {
     GAMESTREAM_WAREHOUSE: `duckdb:${t.path}`, GAMESTREAM_ETL_EXPORT_DIR: join(t.dir, 'features'),
     GAMESTREAM_ETL_RETRY_DELAY: '1ms', GAMESTREAM_ETL_SENSOR_TIMEOUT: '0', GAMESTREAM_LOG_LEVEL: 'silent',
@@ -69,6 +69,18 @@ describe('gamestream etl', () => {
     expect(err).toContain('--date="2026-02-30" is not valid');
     expect(await etlCommand(['backfill', '--from', '2026-11-20', '--to', '2026-11-19'])).toBe(2);
     expect(await etlCommand(['frobnicate'])).toBe(2);
+  });
+
+  it('on a terminal, redraws one progress bar with an ETA instead of printing a line per day', async () => {
+    capture();
+    expect(await etlCommand(['backfill', '--from', '2026-11-18', '--to', '2026-11-20', '--force'], true)).toBe(0);
+    const frames = err.split('\r').filter((f) => f !== '');
+    expect(frames).toHaveLength(3);
+    expect(frames[0]).toMatch(/^\[#{10}\.{20}\] 1\/3 2026-11-18 success {2}ETA \S+ +$/);
+    expect(frames[1]).toMatch(/^\[#{20}\.{10}\] 2\/3 2026-11-19 success {2}ETA \S+ +$/);
+    // The last frame completes the bar and ends the line.
+    expect(frames[2]).toMatch(/^\[#{30}\] 3\/3 2026-11-20 success {2}ETA 0s +\n$/);
+    expect(err.split('\n')).toHaveLength(2);
   });
 
   it('says clearly when the daemon (another process) holds the file', async () => {
