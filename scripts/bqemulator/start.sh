@@ -29,6 +29,8 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SERVICE=bqemulator
+source "$SCRIPT_DIR/../lib/service.sh"
 
 # ---- pinned versions (verified together; see README.md) ----------------------
 BQEMULATOR_VERSION=1.4.0
@@ -76,16 +78,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "start.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "[bqemulator] $*" >&2; }
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-# HTTP status of GET http://127.0.0.1:$1$2 (empty when nothing answers), no curl needed.
-http_status() {
-  timeout 2 bash -c '
-    exec 3<>/dev/tcp/127.0.0.1/'"$1"' || exit 1
-    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" "'"$2"'" >&3
-    IFS=" " read -r _ code _ <&3 && echo "$code"' 2>/dev/null || true
-}
 
 # ---------------------------------------------------------------- venv
 ensure_venv() {
@@ -145,15 +137,13 @@ PY
 # ---------------------------------------------------------------- dir, ports
 if [[ -n "$DIR" && -f "$DIR/bqemulator.pid" ]]; then
   old_pid="$(cat "$DIR/bqemulator.pid")"
-  if [[ -n "$old_pid" ]] && kill -0 "$old_pid" 2>/dev/null && grep -qa 'bqemulator' "/proc/$old_pid/cmdline" 2>/dev/null; then
+  if pid_is "$old_pid" 'bqemulator'; then
     log "an emulator is already running for $DIR (pid $old_pid); stop it first with scripts/bqemulator/stop.sh --dir $DIR"
     exit 1
   fi
   rm -f "$DIR/bqemulator.pid"
 fi
-for p in "$REST_PORT" "$GRPC_PORT"; do
-  if port_open "$p"; then log "port 127.0.0.1:$p is already in use"; exit 1; fi
-done
+require_free_ports "$REST_PORT" "$GRPC_PORT"
 if [[ -z "$DIR" ]]; then
   DIR="$(mktemp -d "${TMPDIR:-/tmp}/gamestream-bqemulator.XXXXXX")"
 else
@@ -183,25 +173,18 @@ log "started pid $BPID; waiting for GET /healthz on 127.0.0.1:$REST_PORT (up to 
 fail() {
   log "FAILED: $*"
   if [[ -s "$LOG" ]]; then echo "----- tail of $LOG -----" >&2; tail -n 30 "$LOG" | cut -c1-600 >&2; fi
-  if kill -0 "$BPID" 2>/dev/null; then
-    kill -TERM "$BPID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$BPID" 2>/dev/null || true
-  fi
+  terminate "$BPID" 10 || true
   rm -f "$PID_FILE"
   exit 1
 }
 
-deadline=$((SECONDS + TIMEOUT))
-ready=0
-while (( SECONDS < deadline )); do
-  kill -0 "$BPID" 2>/dev/null || fail "emulator process $BPID exited"
-  if [[ "$(http_status "$REST_PORT" /healthz)" == 200 ]] && port_open "$GRPC_PORT"; then ready=1; break; fi
-  sleep 0.2
-done
-(( ready )) || fail "no healthy answer after ${TIMEOUT}s"
+healthy() { [[ "$(http_status "$REST_PORT" /healthz)" == 200 ]] && port_open "$GRPC_PORT"; }
+rc=0
+wait_ready "$BPID" "$TIMEOUT" 0.2 healthy || rc=$?
+if (( rc == 1 )); then fail "emulator process $BPID exited"; fi
+if (( rc == 2 )); then fail "no healthy answer after ${TIMEOUT}s"; fi
 
-ELAPSED=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+ELAPSED=$(elapsed_since "$T0")
 log "ready in ${ELAPSED}s (bqemulator $BQEMULATOR_VERSION, duckdb $DUCKDB_VERSION, pid $BPID)"
 echo "BQ_REST_ENDPOINT=http://127.0.0.1:$REST_PORT"
 echo "BQ_GRPC_ENDPOINT=127.0.0.1:$GRPC_PORT"

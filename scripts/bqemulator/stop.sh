@@ -8,6 +8,9 @@
 # also deletes DIR (pid file and log).
 set -euo pipefail
 
+SERVICE=bqemulator
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/service.sh"
+
 CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
 DIR=""
 REMOVE=0
@@ -21,8 +24,6 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-log() { echo "[bqemulator] $*" >&2; }
-
 if [[ -z "$DIR" ]]; then
   if [[ -f "$CACHE_ROOT/bqemulator/last-dir" ]]; then
     DIR="$(cat "$CACHE_ROOT/bqemulator/last-dir")"
@@ -32,26 +33,7 @@ if [[ -z "$DIR" ]]; then
 fi
 PID_FILE="$DIR/bqemulator.pid"
 
-if [[ ! -f "$PID_FILE" ]]; then
-  log "no pid file in $DIR: nothing to stop"
-else
-  pid="$(cat "$PID_FILE")"
-  # Only signal the pid if it still is the emulator (pids get reused).
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qa 'bqemulator' "/proc/$pid/cmdline" 2>/dev/null; then
-    log "stopping emulator pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "still running after 15 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    fi
-    log "stopped"
-  else
-    log "pid ${pid:-?} from $PID_FILE is not running"
-  fi
-  rm -f "$PID_FILE"
-fi
+stop_pid "$PID_FILE" 'bqemulator' emulator 15 || true
 
 if (( REMOVE )) && [[ -d "$DIR" && -f "$DIR/bqemulator.log" ]]; then
   rm -rf "$DIR"

@@ -28,6 +28,8 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SERVICE=kafka
+source "$SCRIPT_DIR/../lib/service.sh"
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 KAFKA_CDS="${KAFKA_CDS:-1}"
@@ -57,11 +59,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "start.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "[kafka] $*" >&2; }
-
-# Is something accepting TCP connections on 127.0.0.1:$1 ? (to refuse busy ports)
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- jars
 fetch_jars() {
@@ -97,18 +94,13 @@ fetch_jars() {
 # ---------------------------------------------------------------- data dir, ports
 if [[ -n "$DATA_DIR" && -f "$DATA_DIR/kafka.pid" ]]; then
   old_pid="$(cat "$DATA_DIR/kafka.pid")"
-  if [[ -n "$old_pid" ]] && kill -0 "$old_pid" 2>/dev/null && grep -qa 'kafka.Kafka' "/proc/$old_pid/cmdline" 2>/dev/null; then
+  if pid_is "$old_pid" 'kafka.Kafka'; then
     log "a broker is already running for $DATA_DIR (pid $old_pid); stop it first with scripts/kafka/stop.sh --data-dir $DATA_DIR"
     exit 1
   fi
   rm -f "$DATA_DIR/kafka.pid"
 fi
-for p in "$PORT" "$CPORT"; do
-  if port_open "$p"; then
-    log "port 127.0.0.1:$p is already in use"
-    exit 1
-  fi
-done
+require_free_ports "$PORT" "$CPORT"
 
 if [[ -z "$DATA_DIR" ]]; then
   DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gamestream-kafka.XXXXXX")"
@@ -238,11 +230,7 @@ fail() {
   for f in "$BROKER_LOG" "$STDOUT_LOG"; do
     if [[ -s "$f" ]]; then echo "----- tail of $f -----" >&2; tail -n 40 "$f" >&2; fi
   done
-  if kill -0 "$KPID" 2>/dev/null; then
-    kill -TERM "$KPID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$KPID" 2>/dev/null || true
-  fi
+  terminate "$KPID" 20 || true
   rm -f "$PID_FILE"
   # Class-data archives recorded by a failed run are not kept.
   if [[ -f "$DATA_DIR/cds-pending" ]]; then rm -f "$(cut -d' ' -f1 "$DATA_DIR/cds-pending")" "$DATA_DIR/cds-pending"; fi
@@ -261,34 +249,36 @@ reconnect.backoff.max.ms=250
 request.timeout.ms=10000
 default.api.timeout.ms=30000
 EOF
-deadline=$((SECONDS + TIMEOUT))
-ready=0
 probe_pid=""
 stop_probe() { if [[ -n "$probe_pid" ]]; then kill "$probe_pid" 2>/dev/null || true; probe_pid=""; fi; }
-trap stop_probe EXIT
-while (( SECONDS < deadline )); do
-  if ! kill -0 "$KPID" 2>/dev/null; then stop_probe; fail "broker process $KPID exited"; fi
+# One step of the probe: start it, or collect its result once it has exited (0 = ready).
+probe_ready() {
   if [[ -z "$probe_pid" ]]; then
-    probe_cds=()
+    local probe_cds=()
     [[ -n "$TOOL_CDS_PART" ]] && probe_cds=(-XX:ArchiveClassesAtExit="$TOOL_CDS_PART" -Xlog:cds=off -Xlog:cds+dynamic=off)
     "$JAVA" "${probe_cds[@]}" "${TOOL_JVM[@]}" org.apache.kafka.tools.TopicCommand \
         --bootstrap-server "127.0.0.1:$PORT" --command-config "$DATA_DIR/probe.properties" \
         --list >"$DATA_DIR/ready.out" 2>&1 &
     probe_pid=$!
-  elif ! kill -0 "$probe_pid" 2>/dev/null; then
-    rc=0; wait "$probe_pid" || rc=$?
-    probe_pid=""
-    if (( rc == 0 )); then ready=1; break; fi
+    return 1
   fi
-  sleep 0.1
-done
-if (( ! ready )); then stop_probe; fail "broker not ready after ${TIMEOUT}s"; fi
+  if kill -0 "$probe_pid" 2>/dev/null; then return 1; fi
+  local rc=0
+  wait "$probe_pid" || rc=$?
+  probe_pid=""
+  (( rc == 0 ))
+}
+trap stop_probe EXIT
+rc=0
+wait_ready "$KPID" "$TIMEOUT" 0.1 probe_ready || rc=$?
+if (( rc == 1 )); then stop_probe; fail "broker process $KPID exited"; fi
+if (( rc == 2 )); then stop_probe; fail "broker not ready after ${TIMEOUT}s"; fi
 trap - EXIT
 if [[ -n "$TOOL_CDS_PART" ]]; then
   if [[ -s "$TOOL_CDS_PART" ]]; then mv -f "$TOOL_CDS_PART" "${TOOL_CDS_PART%.*.part}"; else rm -f "$TOOL_CDS_PART"; fi
 fi
 
-ELAPSED=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+ELAPSED=$(elapsed_since "$T0")
 log "ready in ${ELAPSED}s (Kafka $KAFKA_VERSION, pid $KPID)"
 echo "KAFKA_BOOTSTRAP=127.0.0.1:$PORT"
 echo "KAFKA_DATA_DIR=$DATA_DIR"

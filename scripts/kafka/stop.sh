@@ -9,6 +9,9 @@
 # --remove-data also deletes the data dir afterwards.
 set -euo pipefail
 
+SERVICE=kafka
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/service.sh"
+
 CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
 DATA_DIR=""
 REMOVE=0
@@ -22,8 +25,6 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-log() { echo "[kafka] $*" >&2; }
-
 if [[ -z "$DATA_DIR" ]]; then
   if [[ -f "$CACHE_ROOT/kafka/last-data-dir" ]]; then
     DATA_DIR="$(cat "$CACHE_ROOT/kafka/last-data-dir")"
@@ -33,38 +34,18 @@ if [[ -z "$DATA_DIR" ]]; then
 fi
 PID_FILE="$DATA_DIR/kafka.pid"
 
-if [[ ! -f "$PID_FILE" ]]; then
-  log "no pid file in $DATA_DIR: nothing to stop"
-else
-  pid="$(cat "$PID_FILE")"
-  # Only signal the pid if it still is a Kafka broker (pids get reused).
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qa 'kafka.Kafka' "/proc/$pid/cmdline" 2>/dev/null; then
-    log "stopping broker pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    killed=0
-    if kill -0 "$pid" 2>/dev/null; then
-      log "still running after 20 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      killed=1
-      for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+if stop_pid "$PID_FILE" 'kafka.Kafka' broker 20; then
+  # start.sh asked this JVM to record a class-data archive at exit (first run):
+  # keep it only after a clean SIGTERM exit.
+  if [[ -f "$DATA_DIR/cds-pending" ]]; then
+    read -r part final <"$DATA_DIR/cds-pending" || true
+    if (( ! STOP_KILLED )) && [[ -n "${part:-}" && -s "$part" ]]; then
+      mv -f "$part" "$final" && log "recorded class-data archive $final"
+    else
+      rm -f "${part:-}"
     fi
-    log "stopped"
-    # start.sh asked this JVM to record a class-data archive at exit (first run):
-    # keep it only after a clean SIGTERM exit.
-    if [[ -f "$DATA_DIR/cds-pending" ]]; then
-      read -r part final <"$DATA_DIR/cds-pending" || true
-      if (( ! killed )) && [[ -n "${part:-}" && -s "$part" ]]; then
-        mv -f "$part" "$final" && log "recorded class-data archive $final"
-      else
-        rm -f "${part:-}"
-      fi
-      rm -f "$DATA_DIR/cds-pending"
-    fi
-  else
-    log "pid ${pid:-?} from $PID_FILE is not running"
+    rm -f "$DATA_DIR/cds-pending"
   fi
-  rm -f "$PID_FILE"
 fi
 
 if (( REMOVE )) && [[ -d "$DATA_DIR" && -f "$DATA_DIR/server.properties" ]]; then

@@ -23,6 +23,8 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SERVICE=schema-registry
+source "$SCRIPT_DIR/../lib/service.sh"
 APICURIO_VERSION="${APICURIO_VERSION:-2.6.13.Final}"
 REGISTRY_HEAP="${REGISTRY_HEAP:-256m}"
 CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
@@ -49,9 +51,6 @@ while [[ $# -gt 0 ]]; do
     *) echo "start.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
-
-log() { echo "[schema-registry] $*" >&2; }
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- fetch
 fetch_app() {
@@ -83,13 +82,13 @@ fetch_app() {
 # ---------------------------------------------------------------- data dir, port
 if [[ -n "$DATA_DIR" && -f "$DATA_DIR/registry.pid" ]]; then
   old_pid="$(cat "$DATA_DIR/registry.pid")"
-  if [[ -n "$old_pid" ]] && kill -0 "$old_pid" 2>/dev/null && grep -qa 'apicurio-registry-app' "/proc/$old_pid/cmdline" 2>/dev/null; then
+  if pid_is "$old_pid" 'apicurio-registry-app'; then
     log "a registry is already running for $DATA_DIR (pid $old_pid); stop it first with scripts/schema-registry/stop.sh --data-dir $DATA_DIR"
     exit 1
   fi
   rm -f "$DATA_DIR/registry.pid"
 fi
-if port_open "$PORT"; then log "port 127.0.0.1:$PORT is already in use"; exit 1; fi
+require_free_ports "$PORT"
 
 if [[ -z "$DATA_DIR" ]]; then
   DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gamestream-schema-registry.XXXXXX")"
@@ -121,28 +120,19 @@ log "started pid $RPID; waiting for http://127.0.0.1:$PORT to answer (up to ${TI
 fail() {
   log "FAILED: $*"
   if [[ -s "$LOG_FILE" ]]; then echo "----- tail of $LOG_FILE -----" >&2; tail -n 40 "$LOG_FILE" >&2; fi
-  if kill -0 "$RPID" 2>/dev/null; then
-    kill -TERM "$RPID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$RPID" 2>/dev/null || true
-  fi
+  terminate "$RPID" 10 || true
   rm -f "$PID_FILE"
   exit 1
 }
 
 # Ready = the Confluent API answers 200 (storage initialised and REST up).
-http_status() {
-  timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT && printf 'GET /apis/ccompat/v7/subjects HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && head -n 1 <&3" 2>/dev/null | awk '{print $2}'
-}
-deadline=$((SECONDS + TIMEOUT))
-while :; do
-  if ! kill -0 "$RPID" 2>/dev/null; then fail "process $RPID exited"; fi
-  if [[ "$(http_status || true)" == 200 ]]; then break; fi
-  if (( SECONDS >= deadline )); then fail "not ready after ${TIMEOUT}s"; fi
-  sleep 0.2
-done
+api_ready() { [[ "$(http_status "$PORT" /apis/ccompat/v7/subjects 3)" == 200 ]]; }
+rc=0
+wait_ready "$RPID" "$TIMEOUT" 0.2 api_ready || rc=$?
+if (( rc == 1 )); then fail "process $RPID exited"; fi
+if (( rc == 2 )); then fail "not ready after ${TIMEOUT}s"; fi
 
-ELAPSED=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+ELAPSED=$(elapsed_since "$T0")
 log "ready in ${ELAPSED}s (Apicurio Registry $APICURIO_VERSION, pid $RPID)"
 echo "SCHEMA_REGISTRY_URL=http://127.0.0.1:$PORT/apis/ccompat/v7"
 echo "SCHEMA_REGISTRY_DATA_DIR=$DATA_DIR"

@@ -7,6 +7,9 @@
 # Apicurio Registry JVM (pids get reused). --remove-data also deletes the data dir (its schemas) afterwards.
 set -euo pipefail
 
+SERVICE=schema-registry
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/service.sh"
+
 DATA_DIR=""
 REMOVE=0
 while [[ $# -gt 0 ]]; do
@@ -19,29 +22,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-log() { echo "[schema-registry] $*" >&2; }
 if [[ -z "$DATA_DIR" ]]; then log "--data-dir is required"; exit 2; fi
 PID_FILE="$DATA_DIR/registry.pid"
 
-if [[ ! -f "$PID_FILE" ]]; then
-  log "no pid file in $DATA_DIR: nothing to stop"
-else
-  pid="$(cat "$PID_FILE")"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qa 'apicurio-registry-app' "/proc/$pid/cmdline" 2>/dev/null; then
-    log "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "still running after 20 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    fi
-    log "stopped"
-  else
-    log "pid ${pid:-?} from $PID_FILE is not running"
-  fi
-  rm -f "$PID_FILE"
-fi
+stop_pid "$PID_FILE" 'apicurio-registry-app' '' 20 || true
 
 if (( REMOVE )) && [[ -d "$DATA_DIR" && -f "$DATA_DIR/.schema-registry" ]]; then
   rm -rf "$DATA_DIR"

@@ -256,25 +256,6 @@ describe('DedupeStore: boundaries', () => {
     expect(store.seen(U, T0 + 1, T0 + 1)).toBe(false);
   });
 
-  it('an entry exactly at the cutoff survives when timestamps are re-based (every ~12 days of event time)', () => {
-    for (const h of [2 ** 29, 2 ** 28 + 12_345, 86_400_000]) {
-      const store = new DedupeStore(h);
-      const rnd = prng(h);
-      let prev = '';
-      // Steps of exactly one horizon: whenever a step re-bases, the previous id sits at maxTs - horizon.
-      for (let k = 0; k < 40; k++) {
-        const m = T0 + k * h;
-        const id = k % 2 === 0 ? uuid(rnd) : uuid(rnd).toUpperCase();
-        expect(store.seen(id, m, m)).toBe(false);
-        if (prev !== '') {
-          expect(store.seen(prev, m - h, m)).toBe(true);
-          expect(store.seen(prev, m - h, m + 1)).toBe(false);
-        }
-        prev = id;
-      }
-    }
-  });
-
   it('add() then seen(): restored ids are duplicates inside the horizon only', () => {
     const store = new DedupeStore(60_000);
     store.add(U, T0);
@@ -321,20 +302,6 @@ describe('DedupeStore: boundaries', () => {
     for (const v of variants) expect(store.seen(v, T0 + 1, T0 + 1)).toBe(true);
     expect(store.seen('12345678-1234-1234-1234-123456789012'.toUpperCase(), T0, T0 + 1)).toBe(true); // same string
     expect(store.size).toBe(variants.length);
-  });
-
-  it('near misses never match: ids one hex digit apart, in each 32-bit word', () => {
-    // Thousands of pairs, so that some pairs share a table line and the full comparison is what decides.
-    const rnd = prng(7);
-    const store = new DedupeStore(60_000, { seed: 7 });
-    const ids = Array.from({ length: 5000 }, () => uuid(rnd));
-    for (const id of ids) expect(store.seen(id, T0, T0)).toBe(false);
-    let dups = 0;
-    for (const id of ids) {
-      for (const pos of [3, 10, 16, 21, 26, 31]) if (store.seen(changeAt(id, pos), T0, T0)) dups++;
-    }
-    expect(dups).toBe(0);
-    for (const id of ids) expect(store.seen(id, T0, T0)).toBe(true);
   });
 
   it('size counts each held id exactly once through growth, displacement and the Map fallback', () => {
