@@ -31,11 +31,11 @@ function rowLines(eventsFile: string, rows: number): string[] {
       continue;
     }
     const ts = typeof e.timestamp === 'string' ? Date.parse(e.timestamp) : Number(e.timestamp);
-    if (!Number.isFinite(ts) || typeof e.event_id !== 'string' || typeof e.user_id !== 'string') continue;
+    if (!Number.isFinite(ts) || typeof e.id !== 'string' || typeof e.user_id !== 'string') continue;
     const d = new Date(ts);
     out.push(JSON.stringify({
-      event_id: e.event_id, user_id: e.user_id, session_id: e.session_id ?? null, event_type: Number(e.event_type) || 1001,
-      event_name: e.event_name ?? null, ts_ms: ts, event_date: d.toISOString().slice(0, 10), event_hour: d.getUTCHours(),
+      event_id: e.id, user_id: e.user_id, session_id: e.session_id ?? null, event_type: Number(e.type) || 1001,
+      event_name: e.name ?? null, ts_ms: ts, event_date: d.toISOString().slice(0, 10), event_hour: d.getUTCHours(),
       day_of_week: d.getUTCDay(), parameters: e.parameters ?? {}, platform: e.platform ?? null, app_version: e.app_version ?? null,
       country: 'DE', region: 'Berlin', city: 'Berlin', device_model: e.device_model ?? null, device_category: 'phone',
       device_tier: 'high', source_partition: out.length % 64, source_offset: out.length,
