@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'warehouse_write_failed'
   | 'warehouse_commit_failed'
   | 'warehouse_schema_mismatch'
+  | 'partition_fenced'
   | 'worker_crashed'
   | 'crash_loop'
   | 'internal'

@@ -43,6 +43,8 @@ export interface CommitterOptions {
   afterCommit?: (files: FlushFiles[]) => Promise<void>;
   /** Test-only: a slow warehouse. */
   commitDelayMs?: number;
+  /** Throws when the batch's partitions may belong to another daemon now (see CommitBatch.fence). */
+  fence?: (checkpoints: Checkpoint[]) => Promise<void>;
 }
 
 export class Committer {
@@ -147,7 +149,10 @@ export class Committer {
     }
     if (this.o.commitDelayMs) await sleep(this.o.commitDelayMs);
     await this.retrying('warehouse commit', 'warehouse_write_failed', () =>
-      this.wh.commit({ files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput() }),
+      this.wh.commit({
+        files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput(),
+        fence: this.o.fence ? () => this.o.fence!(checkpoints) : undefined,
+      }),
     );
     this.commits++;
     for (const c of checkpoints) this.durable.set(c.partition, c);

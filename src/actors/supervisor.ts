@@ -127,6 +127,7 @@ export class Supervisor {
       onFatal: (err) => this.fail(err),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
       commitDelayMs: opts.config.testCommitDelayMs,
+      fence: opts.source.leaseExpiresAt && opts.warehouse.fencedPartitions ? (cps) => this.fence(cps) : undefined,
     });
   }
 
@@ -345,6 +346,26 @@ export class Supervisor {
   }
 
   /**
+   * Before a commit point: while the group surely still counts this daemon (its last heartbeat plus the session
+   * timeout is comfortably ahead), nothing to check. Otherwise (a stall, a lapsed session) the warehouse says
+   * whether another daemon has written or claimed one of the batch's partitions since; then this daemon stops
+   * (`partition_fenced`) without committing, and a restart resumes from what the warehouse holds.
+   */
+  private async fence(checkpoints: Checkpoint[]): Promise<void> {
+    const { source, warehouse } = this.o;
+    if (checkpoints.length === 0) return;
+    const margin = Math.min(2000, this.cfg.kafkaSessionTimeoutMs / 3);
+    if (Date.now() < source.leaseExpiresAt!() - margin) return;
+    const partitions = checkpoints.map((c) => c.partition);
+    const fenced = await warehouse.fencedPartitions!(source.name, partitions);
+    if (fenced.length > 0) {
+      throw new GamestreamError('partition_fenced',
+        `partitions ${fenced.join(', ')} were taken over by another daemon while this one was not heard from by the consumer group (a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without committing them. A restart resumes from the warehouse.`);
+    }
+    source.settleLapse?.();
+  }
+
+  /**
    * A new assignment from the consumer group. Partitions taken away are flushed, committed and released (so
    * their next owner starts at once); partitions given are started once their previous owner released them,
    * from the warehouse's checkpoint and state as they are now, not as they were when this daemon started.
@@ -409,6 +430,12 @@ export class Supervisor {
         }
         this.durableNext[p] = cp?.nextOffset ?? 0;
       }
+      // A previous owner that only stalled finds these claims at its next commit point and stops.
+      const fresh = (p: number): Checkpoint => ({
+        partition: p, nextOffset: 0, maxEventMs: null, watermarkMs: null, closedThroughMs: null,
+        events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
+      });
+      await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? fresh(p)));
       return warehouse.loadRestore(source.name, cps, { dedupeHorizonMs: this.cfg.dedupeHorizonMs, windowSizeMs: this.cfg.windowSizeMs });
     });
     const resumeAt = new Map<number, number>();

@@ -10,6 +10,11 @@ export interface CommitBatch {
   checkpoints: Checkpoint[];
   engineWatermarkMs: number | null;
   endOfInput: boolean;
+  /**
+   * Shared warehouses call this right before the commit point; it throws when this daemon may have lost the
+   * batch's partitions to another (it stalled past its consumer-group session), and nothing is committed.
+   */
+  fence?: () => Promise<void>;
 }
 
 export interface RestoreRules {
@@ -34,5 +39,9 @@ export interface Warehouse {
    * this daemon's own, or is older than `graceMs` (its writer is presumed dead). Reports waits through `onWait`.
    */
   awaitRelease?(source: string, partitions: number[], graceMs: number, onWait: (holders: string[]) => void): Promise<void>;
+  /** Marks partitions as taken by this daemon, so that a stalled previous owner finds itself fenced. */
+  claim?(source: string, checkpoints: Checkpoint[]): Promise<void>;
+  /** Of these partitions, those whose latest commit record another daemon wrote. */
+  fencedPartitions?(source: string, partitions: number[]): Promise<number[]>;
   close(): Promise<void>;
 }

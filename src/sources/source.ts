@@ -47,6 +47,9 @@ export interface Source {
    */
   onAssignment?(listener: (partitions: number[]) => void): void;
   startPartitions?(nextOffsets: Map<number, number>): void;
+  /** Consumer groups: until when the group surely still counts this member (epoch ms; 0 after a lapse). */
+  leaseExpiresAt?(): number;
+  settleLapse?(): void;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

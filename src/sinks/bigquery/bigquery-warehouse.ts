@@ -240,6 +240,8 @@ export class BigQueryWarehouse implements Warehouse {
         `BigQuery refused ${lostDeadLetters.length} dead-letter row(s) (first: ${lostDeadLetters[0]!.reason}); nothing was committed`);
     }
 
+    // A daemon that stalled past its group session must not commit partitions another daemon took meanwhile.
+    await batch.fence?.();
     // 2. The commit record: from here on the batch is durable, and a restart finishes step 3.
     const streams = [...ev.streams, ...ag.streams, ...dl.streams];
     const common: RowObject = {
@@ -271,13 +273,33 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async release(source: string, checkpoints: Checkpoint[]): Promise<void> {
+    await this.markPartitions(source, checkpoints, true);
+  }
+
+  async claim(source: string, checkpoints: Checkpoint[]): Promise<void> {
+    await this.markPartitions(source, checkpoints, null);
+  }
+
+  async fencedPartitions(source: string, partitions: number[]): Promise<number[]> {
+    if (partitions.length === 0) return [];
+    const rows = await this.query(
+      `SELECT source_partition, writer FROM ${this.ds}.gamestream_commits
+       WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IN UNNEST(@partitions)
+       QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
+      { source, partitions },
+    );
+    return rows.filter((r) => r.writer !== this.writerId).map((r) => Number(r.source_partition));
+  }
+
+  /** Checkpoint rows without streams: a release (true) or a claim (null) of partitions. */
+  private async markPartitions(source: string, checkpoints: Checkpoint[], released: true | null): Promise<void> {
     const w = this.writers;
     if (!w || checkpoints.length === 0) return;
     const rows: RowObject[] = checkpoints.map((cp) => ({
       commit_id: randomUUID(), source, writer: this.writerId, committed_at: Date.now() * 1000, streams: [], engine_watermark: null,
       end_of_input: false, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
       watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
-      duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released: true,
+      duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released,
     }));
     await w.commits.appendDefault(encodeObjects(rows, w.commits.codec));
   }

@@ -59,6 +59,9 @@ export class KafkaSource implements Source {
   private readonly started = new Set<number>();
   private joined = false;
   private assignmentListener: ((partitions: number[]) => void) | null = null;
+  /** When the group last confirmed this member (join or heartbeat), and whether it went unconfirmed too long. */
+  private confirmedAt = 0;
+  private lapsed = false;
 
   constructor(opts: KafkaSourceOptions) {
     this.o = opts;
@@ -117,7 +120,13 @@ export class KafkaSource implements Source {
       maxBytesPerPartition: 1_048_576,
     });
     this.consumer = consumer;
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      this.confirmedAt = Date.now();
+    });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      // Rejoining after the session ran out: the group may have given this member's partitions to another.
+      if (this.confirmedAt > 0 && Date.now() > this.confirmedAt + this.o.sessionTimeoutMs) this.lapsed = true;
+      this.confirmedAt = Date.now();
       const assigned = e.payload.memberAssignment[this.o.topic] ?? [];
       this.o.hooks?.rebalanced();
       this.o.log.info({ partitions: assigned.length }, 'kafka partitions assigned');
@@ -197,6 +206,19 @@ export class KafkaSource implements Source {
   private fail(err: unknown): void {
     this.failed = err;
     this.wakeReader?.();
+  }
+
+  /**
+   * Until when the group surely still counts this member: its last confirmation plus the session timeout. A
+   * process that stalled (GC, a frozen VM) past it may have lost its partitions without knowing yet.
+   */
+  leaseExpiresAt(): number {
+    return this.confirmedAt === 0 || this.lapsed ? 0 : this.confirmedAt + this.o.sessionTimeoutMs;
+  }
+
+  /** The warehouse showed that no other daemon took this member's partitions while its session had lapsed. */
+  settleLapse(): void {
+    this.lapsed = false;
   }
 
   onAssignment(listener: (partitions: number[]) => void): void {
