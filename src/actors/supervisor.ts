@@ -403,7 +403,10 @@ export class Supervisor {
       this.durableNext[p] = Infinity;
     }
     for (const s of this.slots) s.release(this.durableNext);
-    const last = partitions.map((p) => this.committer.durable.get(p) ?? this.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+    let last = partitions.map((p) => this.committer.durable.get(p) ?? this.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+    // After a lapse another daemon may already have claimed some of them: those are not this daemon's to release.
+    const taken = new Set(warehouse.fencedPartitions ? await warehouse.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
+    last = last.filter((c) => !taken.has(c.partition));
     await warehouse.release?.(source.name, last);
     log.info({ partitions }, 'partitions handed off: flushed, committed and released');
   }

@@ -148,7 +148,8 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     await produceDataset(kafka, topic, ds, PARTITIONS);
     const ends = await endOffsets(kafka, topic);
 
-    const a = new Daemon(settings(topic));
+    // A's commits each wait 4 s first, so when it is frozen it holds processed rows that are not committed.
+    const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }));
     daemons.push(a);
     await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
     const b = new Daemon(settings(topic));
