@@ -2,6 +2,7 @@
  * Every message between the supervisor (main thread) and the worker threads. Batches carry transferred
  * ArrayBuffers, never one message per event.
  */
+import type { ActorRules } from '../partition/actor.ts';
 import type { WireError } from '../errors.ts';
 import type { TableSnapshot } from '../enrich/tables.ts';
 
@@ -20,7 +21,7 @@ export interface Checkpoint {
 }
 
 /** What a worker needs to know about the engine, sent once at start. */
-export interface WorkerSettings {
+export interface WorkerSettings extends ActorRules {
   workerIndex: number;
   source: string;
   format: 'ndjson' | 'avro';
@@ -28,12 +29,6 @@ export interface WorkerSettings {
   /** Confluent-framed Avro on Kafka, or null when no schema source is configured (framed records are then JSON). */
   confluent: ConfluentSchemaSet | null;
   spoolDir: string;
-  windowSizeMs: number;
-  maxOutOfOrdernessMs: number;
-  allowedLatenessMs: number;
-  dedupeHorizonMs: number;
-  futureToleranceMs: number;
-  maxEventBytes: number;
   flushRows: number;
   flushIntervalMs: number;
   crashAfterBatches: number | null;

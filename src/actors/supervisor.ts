@@ -4,16 +4,18 @@
  * warehouse and replaying what was not yet durable. Nothing is lost and nothing is counted twice.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
 import type { TableFiles } from '../enrich/tables.ts';
 import { fromWire, GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Warehouse } from '../sinks/sink.ts';
-import type { RecordChunk, Source } from '../sources/source.ts';
+import type { Source } from '../sources/source.ts';
 import { ConfluentSchemas } from '../sources/kafka/schemas.ts';
 import { SchemaRegistryClient } from '../sources/kafka/schema-registry.ts';
 import { Committer, removeFiles, type CommitResult } from './committer.ts';
+import { actorRules } from '../partition/actor.ts';
+import { PartitionOwnership } from './ownership.ts';
+import { SchemaResolver } from './schema-resolver.ts';
 import type { Checkpoint, FlushFiles, FromWorker } from './protocol.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { WorkerSlot } from './worker-slot.ts';
@@ -88,14 +90,13 @@ export class Supervisor {
   private lastCommitError: string | null = null;
   /** Confluent schema ids known to the workers, or null when framed records are not decoded as Avro. */
   private readonly schemas: ConfluentSchemas | null;
-  /** Set while records wait for the schema registry (for /readyz). */
-  private registryProblem: string | null = null;
-  /** Partitions this daemon runs actors for: all of them, unless a consumer group assigns them (Kafka). */
-  private readonly owned = new Set<number>();
-  /** Assignment changes, applied one after another. */
-  private handoff: Promise<void> = Promise.resolve();
-  /** Partitions whose revoke a worker has not acknowledged yet, per worker. */
-  private readonly revoking = new Map<number, { partitions: number[]; done: () => void }>();
+  /** Asks the schema registry for unknown Confluent schema ids before routing (Kafka with framed Avro). */
+  private readonly resolver: SchemaResolver | null;
+  /** Partitions this daemon runs actors for, and their hand-offs between daemons. */
+  private readonly ownership: PartitionOwnership;
+  private get owned(): Set<number> {
+    return this.ownership.owned;
+  }
 
   constructor(opts: SupervisorOptions) {
     this.o = opts;
@@ -107,7 +108,29 @@ export class Supervisor {
       ? new SchemaRegistryClient({ url: this.cfg.schemaRegistryUrl, timeoutMs: this.cfg.schemaRegistryTimeoutMs })
       : null;
     this.schemas = opts.confluentSchemas || registry ? new ConfluentSchemas(opts.confluentSchemas ?? {}, registry) : null;
+    // Only JSON-or-framed sources (Kafka) decode framing; an Avro file's datums may start with a zero byte too.
+    this.resolver = this.schemas && opts.source.format === 'ndjson'
+      ? new SchemaResolver(this.schemas, {
+          log: opts.log,
+          postToWorkers: (msg) => { for (const s of this.slots) s.post(msg); },
+          stopped: () => this.stopRequested,
+        })
+      : null;
     if (registry) opts.log.info({ url: registry.displayUrl }, 'Confluent-framed Avro: unknown schema ids are asked of the schema registry');
+    const sup = this;
+    this.ownership = new PartitionOwnership({
+      cfg: this.cfg, source: opts.source, warehouse: opts.warehouse, log: opts.log, partitions: this.partitions,
+      get router() { return sup.router; },
+      get slots() { return sup.slots; },
+      get committer() { return sup.committer; },
+      get durableNext() { return sup.durableNext; },
+      get partitionWm() { return sup.partitionWm; },
+      get initial() { return sup.initial; },
+      get deltas() { return sup.deltas; },
+      waitFor: (cond) => this.waitFor(cond),
+      stopRequested: () => this.stopRequested,
+      fail: (err) => this.fail(err),
+    });
     this.durableNext = new Float64Array(this.partitions);
     this.partitionWm = new Float64Array(this.partitions).fill(-Infinity);
     this.committer = new Committer(opts.warehouse, {
@@ -127,7 +150,7 @@ export class Supervisor {
       onFatal: (err) => this.fail(err),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
       commitDelayMs: opts.config.testCommitDelayMs,
-      fence: opts.source.leaseExpiresAt && opts.warehouse.fencedPartitions ? (cps) => this.fence(cps) : undefined,
+      fence: opts.source.leaseExpiresAt && opts.warehouse.fencedPartitions ? (cps) => this.ownership.fence(cps) : undefined,
     });
   }
 
@@ -188,11 +211,9 @@ export class Supervisor {
       // watermark back.
       this.partitionWm.fill(Infinity);
       for (let p = 0; p < this.partitions; p++) this.router.setResume(p, Infinity);
-      source.onAssignment((parts) => {
-        this.handoff = this.handoff.then(() => this.applyAssignment(new Set(parts))).catch((err: unknown) => this.fail(err));
-      });
+      source.onAssignment((parts) => this.ownership.assign(parts));
     } else {
-      for (let p = 0; p < this.partitions; p++) this.owned.add(p);
+      this.ownership.ownAll();
     }
     this.o.tables.watch((snapshot) => {
       log.info({ version: snapshot.version }, 'enrichment tables reloaded');
@@ -228,52 +249,11 @@ export class Supervisor {
         if (!this.stopRequested) this.endRequested = true;
         break;
       }
-      if (!(await this.resolveSchemas(chunk))) break;
+      if (this.resolver && !(await this.resolver.resolve(chunk))) break;
       const now = Date.now();
       for (const b of this.router.route(chunk, now)) await this.send(b, now);
       for (const b of this.router.sealAll()) await this.send(b, now);
     }
-  }
-
-  /**
-   * Before a chunk is routed, every Confluent schema id in it that the workers do not know is asked of the
-   * registry, and the answers reach every worker before the chunk's batches do (same mailbox, in order). So
-   * each record is decoded against the same schemas whichever worker or replay handles it. While the registry
-   * cannot answer, the chunk waits, and with it the source (backpressure): an outage dead-letters nothing.
-   * Returns false when a stop came meanwhile; the chunk is then not routed and is read again on the next start.
-   */
-  private async resolveSchemas(chunk: RecordChunk): Promise<boolean> {
-    const store = this.schemas;
-    // Only JSON-or-framed sources (Kafka) decode framing; an Avro file's datums may start with a zero byte too.
-    if (!store || this.o.source.format !== 'ndjson') return true;
-    let ids = store.unresolved(chunk.data, chunk.starts, chunk.ends, chunk.count, Date.now());
-    let delayMs = REGISTRY_RETRY_MIN_MS;
-    for (let attempt = 1; ids.length > 0; attempt++) {
-      const r = await store.resolve(ids, Date.now());
-      if (Object.keys(r.schemas).length + Object.keys(r.unusable).length > 0) {
-        for (const s of this.slots) s.post({ t: 'schemas', schemas: r.schemas, unusable: r.unusable });
-      }
-      if (Object.keys(r.schemas).length > 0) this.o.log.info({ ids: Object.keys(r.schemas).map(Number) }, 'schemas resolved from the schema registry');
-      if (Object.keys(r.unusable).length > 0) {
-        this.o.log.warn({ unusable: r.unusable }, 'schema ids that are not usable Avro; their records are dead-lettered as unknown_schema');
-      }
-      if (r.notFound.length > 0) {
-        this.o.log.warn({ ids: r.notFound.slice(0, 20) }, 'schema ids the schema registry does not have; their records are dead-lettered as unknown_schema');
-      }
-      if (r.failed.length === 0) break;
-      const err = r.error as Error;
-      this.registryProblem = err?.message ?? String(err);
-      this.o.log.warn({ err: this.registryProblem, ids: r.failed.length, attempt, retryInMs: delayMs }, 'schema registry cannot answer; holding records back and retrying');
-      for (const until = Date.now() + delayMs; Date.now() < until && !this.stopRequested; ) await sleep(Math.min(100, until - Date.now()));
-      if (this.stopRequested) return false;
-      delayMs = Math.min(delayMs * 2, REGISTRY_RETRY_MAX_MS);
-      ids = r.failed;
-    }
-    if (this.registryProblem) {
-      this.registryProblem = null;
-      this.o.log.info('the schema registry answers again; records flow');
-    }
-    return true;
   }
 
   private heldBytes(): number {
@@ -338,128 +318,7 @@ export class Supervisor {
     await this.committer.commitMarker();
     // Leaving the group: released partitions start at once on the daemons that get them, without waiting out
     // this daemon's session.
-    if (this.o.source.onAssignment && this.o.warehouse.release && !this.fatal) {
-      const last = [...this.owned].map((p) => this.committer.durable.get(p) ?? this.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
-      await this.o.warehouse.release(this.o.source.name, last).catch((err: Error) =>
-        this.o.log.warn({ err: err.message }, 'could not release the partitions; their next owner waits GAMESTREAM_KAFKA_SESSION_TIMEOUT'));
-    }
-  }
-
-  /**
-   * Before a commit point: while the group surely still counts this daemon (its last heartbeat plus the session
-   * timeout is comfortably ahead), nothing to check. Otherwise (a stall, a lapsed session) the warehouse says
-   * whether another daemon has written or claimed one of the batch's partitions since; then this daemon stops
-   * (`partition_fenced`) without committing, and a restart resumes from what the warehouse holds.
-   */
-  private async fence(checkpoints: Checkpoint[]): Promise<void> {
-    const { source, warehouse } = this.o;
-    if (checkpoints.length === 0) return;
-    const margin = Math.min(2000, this.cfg.kafkaSessionTimeoutMs / 3);
-    if (Date.now() < source.leaseExpiresAt!() - margin) return;
-    const partitions = checkpoints.map((c) => c.partition);
-    const fenced = await warehouse.fencedPartitions!(source.name, partitions);
-    if (fenced.length > 0) {
-      throw new GamestreamError('partition_fenced',
-        `partitions ${fenced.join(', ')} were taken over by another daemon while this one was not heard from by the consumer group (a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without committing them. A restart resumes from the warehouse.`);
-    }
-    source.settleLapse?.();
-  }
-
-  /**
-   * A new assignment from the consumer group. Partitions taken away are flushed, committed and released (so
-   * their next owner starts at once); partitions given are started once their previous owner released them,
-   * from the warehouse's checkpoint and state as they are now, not as they were when this daemon started.
-   */
-  private async applyAssignment(next: Set<number>): Promise<void> {
-    const revoked = [...this.owned].filter((p) => !next.has(p)).sort((a, b) => a - b);
-    const added = [...next].filter((p) => !this.owned.has(p) && p < this.partitions).sort((a, b) => a - b);
-    if (revoked.length > 0) await this.revoke(revoked);
-    if (added.length > 0 && !this.stopRequested) await this.adopt(added);
-  }
-
-  private async revoke(partitions: number[]): Promise<void> {
-    const { log, warehouse, source } = this.o;
-    for (const p of partitions) this.router.setResume(p, Infinity);
-    const byWorker = new Map<number, number[]>();
-    for (const p of partitions) {
-      const w = this.router.workerOf(p);
-      if (!byWorker.has(w)) byWorker.set(w, []);
-      byWorker.get(w)!.push(p);
-    }
-    // Their records already queued reach the actors first (same mailbox), then the actors flush and close.
-    await Promise.all([...byWorker].map(async ([w, parts]) => {
-      const slot = this.slots[w]!;
-      await this.waitFor(() => slot.pendingCount === 0 || this.stopRequested);
-      await new Promise<void>((done) => {
-        this.revoking.set(w, { partitions: parts, done });
-        if (slot.ready) slot.post({ t: 'revoke', partitions: parts });
-      });
-    }));
-    await this.committer.drain();
-    for (const p of partitions) {
-      this.owned.delete(p);
-      this.partitionWm[p] = Infinity;
-      // Nothing more of it will be durable here: batches kept for replay no longer wait for it.
-      this.durableNext[p] = Infinity;
-    }
-    for (const s of this.slots) s.release(this.durableNext);
-    let last = partitions.map((p) => this.committer.durable.get(p) ?? this.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
-    // After a lapse another daemon may already have claimed some of them: those are not this daemon's to release.
-    const taken = new Set(warehouse.fencedPartitions ? await warehouse.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
-    last = last.filter((c) => !taken.has(c.partition));
-    await warehouse.release?.(source.name, last);
-    log.info({ partitions }, 'partitions handed off: flushed, committed and released');
-  }
-
-  private async adopt(partitions: number[]): Promise<void> {
-    const { log, warehouse, source } = this.o;
-    let waitedSince = 0;
-    await warehouse.awaitRelease?.(source.name, partitions, this.cfg.kafkaSessionTimeoutMs, (holders) => {
-      if (waitedSince === 0) waitedSince = Date.now();
-      log.info({ holders: holders.slice(0, 8) }, 'waiting for the previous owner to release partitions');
-    });
-    if (waitedSince > 0) log.info({ waitedMs: Date.now() - waitedSince }, 'partitions released by their previous owner');
-    const restores = await this.committer.exclusive(async () => {
-      const all = await warehouse.loadCheckpoints(source.name);
-      const cps = partitions.map((p) => all.get(p)).filter((c): c is Checkpoint => c !== undefined);
-      for (const p of partitions) {
-        const cp = all.get(p);
-        this.committer.durable.delete(p);
-        if (cp) {
-          this.initial.set(p, cp);
-          this.deltas.reset(cp);
-        } else {
-          this.initial.delete(p);
-        }
-        this.durableNext[p] = cp?.nextOffset ?? 0;
-      }
-      // A previous owner that only stalled finds these claims at its next commit point and stops.
-      const fresh = (p: number): Checkpoint => ({
-        partition: p, nextOffset: 0, maxEventMs: null, watermarkMs: null, closedThroughMs: null,
-        events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
-      });
-      await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? fresh(p)));
-      return warehouse.loadRestore(source.name, cps, { dedupeHorizonMs: this.cfg.dedupeHorizonMs, windowSizeMs: this.cfg.windowSizeMs });
-    });
-    const resumeAt = new Map<number, number>();
-    const byWorker = new Map<number, number[]>();
-    for (const p of partitions) {
-      resumeAt.set(p, this.durableNext[p]!);
-      this.router.setResume(p, this.durableNext[p]!);
-      this.partitionWm[p] = -Infinity;
-      this.owned.add(p);
-      const w = this.router.workerOf(p);
-      if (!byWorker.has(w)) byWorker.set(w, []);
-      byWorker.get(w)!.push(p);
-    }
-    for (const [w, parts] of byWorker) {
-      const slot = this.slots[w]!;
-      const set = new Set(parts);
-      // A worker that is (re)starting right now gets them from startWorker instead.
-      if (slot.ready) slot.post({ t: 'start-actors', partitions: parts, restore: restores.filter((r) => set.has(r.checkpoint.partition)) });
-    }
-    source.startPartitions?.(resumeAt);
-    log.info({ partitions: partitions.length }, 'partitions started from the warehouse checkpoints');
+    if (!this.fatal) await this.ownership.releaseAll();
   }
 
   private async startWorker(slot: WorkerSlot): Promise<void> {
@@ -496,12 +355,7 @@ export class Supervisor {
           ? { schemas: this.schemas.schemas, unusable: this.schemas.unusable, unknownHint: this.schemas.unknownHint }
           : null,
         spoolDir: this.o.spoolDir,
-        windowSizeMs: this.cfg.windowSizeMs,
-        maxOutOfOrdernessMs: this.cfg.maxOutOfOrdernessMs,
-        allowedLatenessMs: this.cfg.allowedLatenessMs,
-        dedupeHorizonMs: this.cfg.dedupeHorizonMs,
-        futureToleranceMs: this.cfg.futureToleranceMs,
-        maxEventBytes: this.cfg.maxEventBytes,
+        ...actorRules(this.cfg),
         flushRows: this.cfg.flushRows,
         flushIntervalMs: this.cfg.flushIntervalMs,
         // Fault injection fires in the first incarnation only (so the restarted worker can finish), unless
@@ -514,8 +368,8 @@ export class Supervisor {
     await readyOnce;
     slot.ready = true;
     // A revoke the crashed incarnation never acknowledged: its actors were just rebuilt, so revoke them again.
-    const pendingRevoke = this.revoking.get(slot.index);
-    if (pendingRevoke) slot.post({ t: 'revoke', partitions: pendingRevoke.partitions });
+    const pendingRevoke = this.ownership.pendingRevoke(slot.index);
+    if (pendingRevoke) slot.post({ t: 'revoke', partitions: pendingRevoke });
     // Replay everything sent to this worker that is not yet durable; actors skip what they already have.
     for (const r of slot.retained) slot.sendBatch(r);
     this.pumpSlot(slot);
@@ -554,12 +408,9 @@ export class Supervisor {
         slot.drained = true;
         this.notify();
         return;
-      case 'revoked': {
-        const r = this.revoking.get(slot.index);
-        this.revoking.delete(slot.index);
-        r?.done();
+      case 'revoked':
+        this.ownership.revoked(slot.index);
         return;
-      }
       case 'fatal': {
         const err = fromWire(msg.error);
         this.o.log.error({ worker: slot.index, code: err.code, err: err.message }, 'worker failed');
@@ -639,8 +490,8 @@ export class Supervisor {
     const fatal = this.fatal ? ((this.fatal as Error).message ?? String(this.fatal)) : null;
     return {
       source: {
-        ok: this.consuming && !this.stopRequested && this.registryProblem === null,
-        detail: fatal ?? (this.stopRequested ? 'stopping' : this.registryProblem ? `waiting for the schema registry: ${this.registryProblem}` : this.consuming ? 'consuming' : 'starting'),
+        ok: this.consuming && !this.stopRequested && !this.resolver?.problem,
+        detail: fatal ?? (this.stopRequested ? 'stopping' : this.resolver?.problem ? `waiting for the schema registry: ${this.resolver.problem}` : this.consuming ? 'consuming' : 'starting'),
       },
       warehouse: { ok: this.lastCommitError === null && !fatal, detail: this.lastCommitError ?? fatal ?? 'committing' },
     };
@@ -716,9 +567,6 @@ export class Supervisor {
   }
 }
 
-/** Backoff between schema registry attempts while it cannot answer. */
-const REGISTRY_RETRY_MIN_MS = 250;
-const REGISTRY_RETRY_MAX_MS = 10_000;
 
 export function fmt(n: number): string {
   return n.toLocaleString('en-US');

@@ -8,7 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
-import { actorOutput, PartitionActor } from '../partition/actor.ts';
+import { actorOutput, actorRules, PartitionActor } from '../partition/actor.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
 import type { Checkpoint, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
@@ -116,20 +116,7 @@ function handle(msg: ToWorker): void {
     case 'start-actors': {
       const restoreByPartition = new Map(msg.restore.map((r) => [r.checkpoint.partition, r]));
       for (const p of msg.partitions) {
-        const actor = new PartitionActor(
-          {
-            partition: p,
-            windowSizeMs: settings.windowSizeMs,
-            maxOutOfOrdernessMs: settings.maxOutOfOrdernessMs,
-            allowedLatenessMs: settings.allowedLatenessMs,
-            dedupeHorizonMs: settings.dedupeHorizonMs,
-            futureToleranceMs: settings.futureToleranceMs,
-            maxEventBytes: settings.maxEventBytes,
-            avro,
-            confluent,
-          },
-          out,
-        );
+        const actor = new PartitionActor({ ...actorRules(settings), partition: p, avro, confluent }, out);
         actor.start(restoreByPartition.get(p) ?? null);
         actors.set(p, actor);
       }

@@ -15,14 +15,25 @@ import type { ActorLifecycle } from './lifecycle.ts';
 import type { RawRecord, Rejection, ValidEvent } from './record.ts';
 import { isRejection, validate } from './validate.ts';
 
-export interface ActorSettings {
-  partition: number;
+/** The engine's rules every actor follows; the supervisor sends them to each worker once. */
+export interface ActorRules {
   windowSizeMs: number;
   maxOutOfOrdernessMs: number;
   allowedLatenessMs: number;
   dedupeHorizonMs: number;
   futureToleranceMs: number;
   maxEventBytes: number;
+}
+
+export function actorRules(r: ActorRules): ActorRules {
+  return {
+    windowSizeMs: r.windowSizeMs, maxOutOfOrdernessMs: r.maxOutOfOrdernessMs, allowedLatenessMs: r.allowedLatenessMs,
+    dedupeHorizonMs: r.dedupeHorizonMs, futureToleranceMs: r.futureToleranceMs, maxEventBytes: r.maxEventBytes,
+  };
+}
+
+export interface ActorSettings extends ActorRules {
+  partition: number;
   avro: AvroDecoder | null;
   /** Kafka: Confluent-framed Avro among JSON records, by schema id. */
   confluent?: ConfluentAvro | null;

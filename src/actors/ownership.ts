@@ -1,0 +1,196 @@
+/**
+ * Which partitions this daemon runs actors for, and how they move between daemons of one consumer group:
+ * revoked partitions are flushed, committed and released; assigned ones start once their previous owner
+ * released them (or went silent for the session timeout), from the warehouse's checkpoint and state as they are
+ * then; and a daemon that may have lost its partitions while it stalled is fenced before it commits.
+ * Sources without a consumer group own every partition for the whole run.
+ */
+import type { Config } from '../config/schema.ts';
+import { GamestreamError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
+import type { Warehouse } from '../sinks/sink.ts';
+import type { Source } from '../sources/source.ts';
+import type { Committer } from './committer.ts';
+import type { Checkpoint } from './protocol.ts';
+import type { Router } from './router.ts';
+import type { WorkerSlot } from './worker-slot.ts';
+
+/** What the ownership works on: the supervisor's state, read through getters (some are replaced at start). */
+export interface OwnershipHost {
+  readonly cfg: Config;
+  readonly source: Source;
+  readonly warehouse: Warehouse;
+  readonly log: Logger;
+  readonly partitions: number;
+  readonly router: Router;
+  readonly slots: WorkerSlot[];
+  readonly committer: Committer;
+  readonly durableNext: Float64Array;
+  readonly partitionWm: Float64Array;
+  readonly initial: Map<number, Checkpoint>;
+  readonly deltas: CheckpointDeltas;
+  waitFor(cond: () => boolean): Promise<void>;
+  stopRequested(): boolean;
+  fail(err: unknown): void;
+}
+
+export class PartitionOwnership {
+  private readonly h: OwnershipHost;
+  readonly owned = new Set<number>();
+  /** Assignment changes, applied one after another. */
+  private handoff: Promise<void> = Promise.resolve();
+  /** Partitions whose revoke a worker has not acknowledged yet, per worker. */
+  private readonly revoking = new Map<number, { partitions: number[]; done: () => void }>();
+
+  constructor(host: OwnershipHost) {
+    this.h = host;
+  }
+
+  /** All partitions, for the whole run (sources without a consumer group). */
+  ownAll(): void {
+    for (let p = 0; p < this.h.partitions; p++) this.owned.add(p);
+  }
+
+  /** A new assignment from the consumer group; applied after the ones before it. */
+  assign(partitions: number[]): void {
+    this.handoff = this.handoff.then(() => this.applyAssignment(new Set(partitions))).catch((err: unknown) => this.h.fail(err));
+  }
+
+  /** The revoke a worker's previous incarnation never acknowledged, to send to the new one. */
+  pendingRevoke(worker: number): number[] | undefined {
+    return this.revoking.get(worker)?.partitions;
+  }
+
+  revoked(worker: number): void {
+    const r = this.revoking.get(worker);
+    this.revoking.delete(worker);
+    r?.done();
+  }
+
+  /** Leaving the group (drain, end of input): the next owners may start at once. */
+  async releaseAll(): Promise<void> {
+    const { source, warehouse, log } = this.h;
+    if (!source.onAssignment || !warehouse.release) return;
+    const last = [...this.owned].map((p) => this.h.committer.durable.get(p) ?? this.h.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+    await warehouse.release(source.name, last).catch((err: Error) =>
+      log.warn({ err: err.message }, 'could not release the partitions; their next owner waits GAMESTREAM_KAFKA_SESSION_TIMEOUT'));
+  }
+
+  /**
+   * Before a commit point: while the group surely still counts this daemon (its last heartbeat plus the session
+   * timeout is comfortably ahead), nothing to check. Otherwise (a stall, a lapsed session) the warehouse says
+   * whether another daemon has written or claimed one of the batch's partitions since; then this daemon stops
+   * (`partition_fenced`) without committing, and a restart resumes from what the warehouse holds.
+   */
+  async fence(checkpoints: Checkpoint[]): Promise<void> {
+    const { source, warehouse } = this.h;
+    if (checkpoints.length === 0) return;
+    const margin = Math.min(2000, this.h.cfg.kafkaSessionTimeoutMs / 3);
+    if (Date.now() < source.leaseExpiresAt!() - margin) return;
+    const partitions = checkpoints.map((c) => c.partition);
+    const fenced = await warehouse.fencedPartitions!(source.name, partitions);
+    if (fenced.length > 0) {
+      throw new GamestreamError('partition_fenced',
+        `partitions ${fenced.join(', ')} were taken over by another daemon while this one was not heard from by the consumer group (a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without committing them. A restart resumes from the warehouse.`);
+    }
+    source.settleLapse?.();
+  }
+
+  /**
+   * A new assignment from the consumer group. Partitions taken away are flushed, committed and released (so
+   * their next owner starts at once); partitions given are started once their previous owner released them,
+   * from the warehouse's checkpoint and state as they are now, not as they were when this daemon started.
+   */
+  private async applyAssignment(next: Set<number>): Promise<void> {
+    const revoked = [...this.owned].filter((p) => !next.has(p)).sort((a, b) => a - b);
+    const added = [...next].filter((p) => !this.owned.has(p) && p < this.h.partitions).sort((a, b) => a - b);
+    if (revoked.length > 0) await this.revoke(revoked);
+    if (added.length > 0 && !this.h.stopRequested()) await this.adopt(added);
+  }
+
+  private async revoke(partitions: number[]): Promise<void> {
+    const { log, warehouse, source } = this.h;
+    for (const p of partitions) this.h.router.setResume(p, Infinity);
+    const byWorker = new Map<number, number[]>();
+    for (const p of partitions) {
+      const w = this.h.router.workerOf(p);
+      if (!byWorker.has(w)) byWorker.set(w, []);
+      byWorker.get(w)!.push(p);
+    }
+    // Their records already queued reach the actors first (same mailbox), then the actors flush and close.
+    await Promise.all([...byWorker].map(async ([w, parts]) => {
+      const slot = this.h.slots[w]!;
+      await this.h.waitFor(() => slot.pendingCount === 0 || this.h.stopRequested());
+      await new Promise<void>((done) => {
+        this.revoking.set(w, { partitions: parts, done });
+        if (slot.ready) slot.post({ t: 'revoke', partitions: parts });
+      });
+    }));
+    await this.h.committer.drain();
+    for (const p of partitions) {
+      this.owned.delete(p);
+      this.h.partitionWm[p] = Infinity;
+      // Nothing more of it will be durable here: batches kept for replay no longer wait for it.
+      this.h.durableNext[p] = Infinity;
+    }
+    for (const s of this.h.slots) s.release(this.h.durableNext);
+    let last = partitions.map((p) => this.h.committer.durable.get(p) ?? this.h.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+    // After a lapse another daemon may already have claimed some of them: those are not this daemon's to release.
+    const taken = new Set(warehouse.fencedPartitions ? await warehouse.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
+    last = last.filter((c) => !taken.has(c.partition));
+    await warehouse.release?.(source.name, last);
+    log.info({ partitions }, 'partitions handed off: flushed, committed and released');
+  }
+
+  private async adopt(partitions: number[]): Promise<void> {
+    const { log, warehouse, source } = this.h;
+    let waitedSince = 0;
+    await warehouse.awaitRelease?.(source.name, partitions, this.h.cfg.kafkaSessionTimeoutMs, (holders) => {
+      if (waitedSince === 0) waitedSince = Date.now();
+      log.info({ holders: holders.slice(0, 8) }, 'waiting for the previous owner to release partitions');
+    });
+    if (waitedSince > 0) log.info({ waitedMs: Date.now() - waitedSince }, 'partitions released by their previous owner');
+    const restores = await this.h.committer.exclusive(async () => {
+      const all = await warehouse.loadCheckpoints(source.name);
+      const cps = partitions.map((p) => all.get(p)).filter((c): c is Checkpoint => c !== undefined);
+      for (const p of partitions) {
+        const cp = all.get(p);
+        this.h.committer.durable.delete(p);
+        if (cp) {
+          this.h.initial.set(p, cp);
+          this.h.deltas.reset(cp);
+        } else {
+          this.h.initial.delete(p);
+        }
+        this.h.durableNext[p] = cp?.nextOffset ?? 0;
+      }
+      // A previous owner that only stalled finds these claims at its next commit point and stops.
+      const fresh = (p: number): Checkpoint => ({
+        partition: p, nextOffset: 0, maxEventMs: null, watermarkMs: null, closedThroughMs: null,
+        events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
+      });
+      await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? fresh(p)));
+      return warehouse.loadRestore(source.name, cps, { dedupeHorizonMs: this.h.cfg.dedupeHorizonMs, windowSizeMs: this.h.cfg.windowSizeMs });
+    });
+    const resumeAt = new Map<number, number>();
+    const byWorker = new Map<number, number[]>();
+    for (const p of partitions) {
+      resumeAt.set(p, this.h.durableNext[p]!);
+      this.h.router.setResume(p, this.h.durableNext[p]!);
+      this.h.partitionWm[p] = -Infinity;
+      this.owned.add(p);
+      const w = this.h.router.workerOf(p);
+      if (!byWorker.has(w)) byWorker.set(w, []);
+      byWorker.get(w)!.push(p);
+    }
+    for (const [w, parts] of byWorker) {
+      const slot = this.h.slots[w]!;
+      const set = new Set(parts);
+      // A worker that is (re)starting right now gets them from startWorker instead.
+      if (slot.ready) slot.post({ t: 'start-actors', partitions: parts, restore: restores.filter((r) => set.has(r.checkpoint.partition)) });
+    }
+    source.startPartitions?.(resumeAt);
+    log.info({ partitions: partitions.length }, 'partitions started from the warehouse checkpoints');
+  }
+}
