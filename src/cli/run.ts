@@ -103,6 +103,10 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
           log.warn({ table, rows }, 'BigQuery refused rows; they were written to events_dlq with error_code warehouse_rejected');
         },
         killAfterCommitRecord: cfg.testKillAfterCommitRecord,
+        onCompacted: (rows, err) => {
+          if (err) log.warn({ err: err.message }, 'BigQuery: could not clean up old gamestream_commits rows; retried in six hours');
+          else if (rows > 0) log.info({ rows }, 'BigQuery: old gamestream_commits rows deleted');
+        },
         onDdl: (r) => {
           for (const name of r.created) say(`BigQuery: created ${name}`);
           for (const u of r.updated) say(`BigQuery: updated ${u.table}: ${u.change}`);

@@ -37,6 +37,8 @@ export interface BigQueryOptions {
   onRetry?: (what: string, err: unknown, attempt: number) => void;
   onRejected?: (table: string, rows: number) => void;
   onDdl?: (report: DdlReport) => void;
+  /** After each clean-up of the commit log: rows deleted, or why it failed (the log then just stays longer). */
+  onCompacted?: (rows: number, err: Error | null) => void;
   /** Tests: SIGKILL this process right after the n-th commit record (0: never). */
   killAfterCommitRecord?: number;
 }
@@ -51,6 +53,7 @@ export class BigQueryWarehouse implements Warehouse {
   private writers: { events: TableWriter; dlq: TableWriter; agg: TableWriter; commits: TableWriter } | null = null;
   private readonly writerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private closing = false;
+  private compactTimer: NodeJS.Timeout | null = null;
   private commitRecords = 0;
 
   constructor(o: BigQueryOptions) {
@@ -98,6 +101,14 @@ export class BigQueryWarehouse implements Warehouse {
       const inner = (err as { cause?: Error }).cause ?? err;
       throw new GamestreamError('warehouse_unavailable', `cannot open BigQuery warehouse ${this.name}: ${(inner as Error).message}`, { cause: err });
     }
+    // The commit log grows by a row per partition per commit: old rows no partition needs go at start and
+    // every six hours, in the background.
+    const compact = (): void => {
+      this.compactCommitLog().then((n) => this.o.onCompacted?.(n, null), (err: Error) => this.o.onCompacted?.(0, err));
+    };
+    compact();
+    this.compactTimer = setInterval(compact, 6 * 3_600_000);
+    this.compactTimer.unref();
   }
 
   private async query(sql: string, params?: Record<string, unknown>): Promise<Record<string, unknown>[]> {
@@ -344,21 +355,23 @@ export class BigQueryWarehouse implements Warehouse {
    * Deletes commit records that no partition needs any more: older than two days (out of the streaming
    * buffer, where DML may not touch rows) and not the latest of any partition.
    */
-  async compactCommitLog(): Promise<number> {
+  async compactCommitLog(olderThanDays = 2): Promise<number> {
     const [job] = await this.bq.createQueryJob({
       query: `DELETE FROM ${this.ds}.gamestream_commits
-        WHERE committed_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 2 DAY)
+        WHERE committed_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL ${Math.max(0, Math.floor(olderThanDays))} DAY)
           AND commit_id NOT IN (SELECT commit_id FROM ${this.ds}.gamestream_commits
             WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
             QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1)`,
     });
-    await job.promise();
+    await job.getQueryResults();
     const [md] = await job.getMetadata();
     return Number((md.statistics?.query as { numDmlAffectedRows?: string } | undefined)?.numDmlAffectedRows ?? 0);
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.compactTimer) clearInterval(this.compactTimer);
+    this.compactTimer = null;
     this.clients?.writer.close();
     this.clients = null;
     this.writers = null;

@@ -146,5 +146,28 @@ describe('BigQueryWarehouse', () => {
     await a.close();
     await b.close();
   });
+
+  it('cleans up the commit log: old rows go, each partition keeps its latest, the checkpoints stay the same', async () => {
+    // The clean-up the warehouse runs by itself at open must be over before the old rows go in.
+    let opened!: () => void;
+    const firstCleanUp = new Promise<void>((r) => (opened = r));
+    const { wh, id } = await warehouse('wh_compact', { onCompacted: () => opened() });
+    await firstCleanUp;
+    const old = (partition: number, nextOffset: number, daysAgo: number): Record<string, unknown> => ({
+      commit_id: `old-${partition}-${nextOffset}`, source: SOURCE, writer: 'an-earlier-daemon',
+      committed_at: new Date(Date.now() - daysAgo * 86_400_000).toISOString(), streams: [], engine_watermark: null,
+      end_of_input: false, source_partition: partition, next_offset: nextOffset, max_event_ms: null, watermark_ms: null,
+      closed_through_ms: null, events: nextOffset, dead_letters: 0, duplicates: 0, late_events: 0, window_rows: 0,
+    });
+    // Partition 0: three old rows, then a recent commit. Partition 5: one old row, its latest.
+    await bq.dataset(id).table('gamestream_commits').insert([old(0, 10, 5), old(0, 20, 4), old(0, 30, 3), old(5, 7, 6)]);
+    await wh.commit({ files: [], checkpoints: [checkpoint(0, 40, 40)], engineWatermarkMs: null, endOfInput: false });
+    const before = await wh.loadCheckpoints(SOURCE);
+    expect(await wh.compactCommitLog()).toBe(3);
+    const [rows] = await bq.query(`SELECT commit_id FROM \`${ctx.project}.${id}.gamestream_commits\` WHERE source_partition IS NOT NULL ORDER BY commit_id`);
+    expect((rows as { commit_id: string }[]).map((r) => r.commit_id).filter((c) => c.startsWith('old-'))).toEqual(['old-5-7']);
+    expect(await wh.loadCheckpoints(SOURCE)).toEqual(before);
+    await wh.close();
+  });
 });
 
