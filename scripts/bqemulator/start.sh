@@ -52,7 +52,6 @@ PIP_SPECS=(
 STAGED_EXTENSIONS=(spatial avro)
 # -----------------------------------------------------------------------------
 
-CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
 CACHE_DIR="$CACHE_ROOT/bqemulator"
 VENV="$CACHE_DIR/venv"
 PYTHON="${PYTHON:-python3}"

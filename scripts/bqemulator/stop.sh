@@ -11,7 +11,6 @@ set -euo pipefail
 SERVICE=bqemulator
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/service.sh"
 
-CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
 DIR=""
 REMOVE=0
 while [[ $# -gt 0 ]]; do

@@ -33,10 +33,9 @@ source "$SCRIPT_DIR/../lib/service.sh"
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 KAFKA_CDS="${KAFKA_CDS:-1}"
-CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
 CACHE_DIR="$CACHE_ROOT/kafka/$KAFKA_VERSION"
 LIB_DIR="$CACHE_DIR/lib"
-if [[ -n "${JAVA:-}" ]]; then :; elif [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA=java; fi
+JAVA="$(java_bin)"
 MVN="${MVN:-mvn}"
 
 PORT=9092

@@ -12,7 +12,6 @@ set -euo pipefail
 SERVICE=kafka
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/service.sh"
 
-CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
 DATA_DIR=""
 REMOVE=0
 while [[ $# -gt 0 ]]; do

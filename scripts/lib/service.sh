@@ -4,6 +4,14 @@
 
 log() { echo "[$SERVICE] $*" >&2; }
 
+# Where the services keep what they fetch (jars, venvs) and their last data dir.
+CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
+
+# The java binary for the JVM services: $JAVA, else $JAVA_HOME/bin/java, else java on the PATH.
+java_bin() {
+  if [[ -n "${JAVA:-}" ]]; then echo "$JAVA"; elif [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then echo "$JAVA_HOME/bin/java"; else echo java; fi
+}
+
 # Is something accepting TCP connections on 127.0.0.1:$1 ? (to refuse busy ports)
 port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 

@@ -27,11 +27,10 @@ SERVICE=schema-registry
 source "$SCRIPT_DIR/../lib/service.sh"
 APICURIO_VERSION="${APICURIO_VERSION:-2.6.13.Final}"
 REGISTRY_HEAP="${REGISTRY_HEAP:-256m}"
-CACHE_ROOT="${GAMESTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gamestream}"
 CACHE_DIR="$CACHE_ROOT/schema-registry/$APICURIO_VERSION"
 APP_DIR="$CACHE_DIR/app"
 RUNNER="$APP_DIR/apicurio-registry-app-$APICURIO_VERSION-runner.jar"
-if [[ -n "${JAVA:-}" ]]; then :; elif [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA=java; fi
+JAVA="$(java_bin)"
 MVN="${MVN:-mvn}"
 
 PORT=8081

@@ -78,6 +78,17 @@ export class PartitionOwnership {
   }
 
   /**
+   * Whether the group may no longer count this daemon: its lease (last confirmation plus the session timeout)
+   * is not comfortably ahead, or it rejoined after a lapse. Only then does a commit ask the warehouse.
+   */
+  private leaseInDoubt(): boolean {
+    const lease = this.h.source.leaseExpiresAt;
+    if (!lease) return false;
+    const margin = Math.min(2000, this.h.cfg.kafkaSessionTimeoutMs / 3);
+    return Date.now() >= lease.call(this.h.source) - margin;
+  }
+
+  /**
    * Before a commit point: while the group surely still counts this daemon (its last heartbeat plus the session
    * timeout is comfortably ahead), nothing to check. Otherwise (a stall, a lapsed session) the warehouse says
    * whether another daemon has written or claimed one of the batch's partitions since; then this daemon stops
@@ -86,8 +97,7 @@ export class PartitionOwnership {
   async fence(checkpoints: Checkpoint[]): Promise<void> {
     const { source, warehouse } = this.h;
     if (checkpoints.length === 0) return;
-    const margin = Math.min(2000, this.h.cfg.kafkaSessionTimeoutMs / 3);
-    if (Date.now() < source.leaseExpiresAt!() - margin) return;
+    if (!this.leaseInDoubt()) return;
     const partitions = checkpoints.map((c) => c.partition);
     const fenced = await warehouse.fencedPartitions!(source.name, partitions);
     if (fenced.length > 0) {

@@ -14,10 +14,10 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import { GamestreamError } from '../errors.ts';
 import { ensureSchema, type TableOptions } from '../sinks/bigquery/ddl.ts';
-import type { BigQueryTarget } from '../sinks/bigquery/client.ts';
+import { runQuery, type BigQueryTarget } from '../sinks/bigquery/client.ts';
 import { ENGINE_TABLES, ETL_TABLES, VIEWS } from '../sinks/bigquery/tables.ts';
 import { BIGQUERY } from './dialect.ts';
-import type { EtlWarehouse } from './warehouse.ts';
+import { serialQueue, type EtlWarehouse } from './warehouse.ts';
 
 export interface BigQueryEtlOptions {
   bq: BigQuery;
@@ -50,16 +50,12 @@ export function bigQueryEtlWarehouse(o: BigQueryEtlOptions): EtlWarehouse {
 
   const run = async (sql: string): Promise<Record<string, unknown>[]> => {
     try {
-      const [job] = await bq.createQueryJob({
-        query: sql,
+      const rows = await runQuery(bq, sql, {
         defaultDataset: { projectId: target.project, datasetId: target.dataset },
         location: target.location,
         jobTimeoutMs: timeoutMs,
       });
-      // No timeoutMs here: with one, the client fails as soon as one poll finds the job still running; the
-      // job's own jobTimeoutMs bounds it instead.
-      const [rows] = await job.getQueryResults();
-      return (rows as Record<string, unknown>[]).map((row) => {
+      return rows.map((row) => {
         const out: Record<string, unknown> = {};
         for (const [k, val] of Object.entries(row)) out[k] = plain(val);
         return out;
@@ -73,12 +69,7 @@ export function bigQueryEtlWarehouse(o: BigQueryEtlOptions): EtlWarehouse {
     }
   };
 
-  let tail: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = tail.then(fn, fn);
-    tail = p.catch(() => undefined);
-    return p;
-  };
+  const serial = serialQueue();
 
   return {
     dialect: BIGQUERY,

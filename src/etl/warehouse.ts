@@ -27,17 +27,22 @@ function plain(v: unknown): unknown {
   return v;
 }
 
+/** Runs the functions it is given one at a time, in call order; a failure does not stop the ones after it. */
+export function serialQueue(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = tail.then(fn, fn);
+    tail = p.catch(() => undefined);
+    return p;
+  };
+}
+
 /**
  * Over a connection the caller owns. Calls are queued: the DAG runs tasks in parallel, and a transaction sent
  * as one exec must not have another task's statement land inside it.
  */
 export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
-  let tail: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = tail.then(fn, fn);
-    tail = p.catch(() => undefined);
-    return p;
-  };
+  const serial = serialQueue();
   return {
     query: (sql) => serial(async () => {
       const r = await conn.runAndReadAll(sql);

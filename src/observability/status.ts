@@ -26,6 +26,27 @@ export interface StatusSnapshot {
   warehouse: WarehouseView | null;
 }
 
+const HOUR = 3_600_000;
+
+/** Start of the status page's 24 h volume window: the hour 24 h before `nowMs`. */
+export function volumeWindowStart(nowMs: number): number {
+  return Math.floor((nowMs - 24 * HOUR) / HOUR) * HOUR;
+}
+
+/**
+ * Events per hour from `from` to `nowMs`, from counts by hour start (epoch ms). Every hour is there, zeros
+ * included, so a silent hour shows as a dip rather than a gap.
+ */
+export function hourlyVolume(from: number, nowMs: number, byHour: Map<number, number>): WarehouseView['volume24h'] {
+  const t: number[] = [];
+  const events: number[] = [];
+  for (let h = from; h <= nowMs; h += HOUR) {
+    t.push(h / 1000);
+    events.push(byHour.get(h) ?? 0);
+  }
+  return { t, events };
+}
+
 /** What the page shows from the warehouse itself (read by the daemon about once a minute). */
 export interface WarehouseView {
   /** Events per hour of event time over the last 24 h; t is Unix seconds at the start of the hour. */

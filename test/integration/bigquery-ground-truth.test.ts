@@ -1,18 +1,17 @@
 // Ground truth through BigQuery (the real emulator): the engine, run as a child process with
 // GAMESTREAM_WAREHOUSE=bigquery:…, must build the same exact warehouse as with DuckDB. The BigQuery tables
 // are copied into a DuckDB file and compared with the independent truth by the same code as DuckDB runs.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { truthFixture } from '../support/truth/fixture.ts';
 import { emulatorClients, freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
 import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
-import { officialCityDbGzPath } from '../support/truth/catalog.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
-import { describeRun, gunzipFile, runEngine, runWithKills, type EngineRun } from '../support/truth/engine.ts';
-import { expectedFor, type Expected } from '../support/truth/expected.ts';
-import { generateDataset, type Dataset } from '../support/truth/generate.ts';
+import { describeRun, runEngine, runWithKills, type EngineRun } from '../support/truth/engine.ts';
+import type { Expected } from '../support/truth/expected.ts';
+import type { Dataset } from '../support/truth/generate.ts';
 
 const TIMEOUT = 150_000;
 const ctx = inject('bigquery');
@@ -30,13 +29,9 @@ describe('ground truth through BigQuery', { timeout: TIMEOUT }, () => {
 
   beforeAll(async () => {
     bq = emulatorClients(ctx).bq;
-    dir = mkdtempSync(join(tmpdir(), 'gamestream-bq-truth-'));
-    ds = generateDataset({ seed: 20261127, events: 12_000 });
-    ndjson = join(dir, 'events.ndjson');
-    devices = join(dir, 'devices.csv');
-    cityDb = join(dir, 'GeoLite2-City.mmdb');
-    await Promise.all([ds.toNdjson(ndjson), ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
-    truth = expectedFor(ds, 'json');
+    const fx = await truthFixture('gamestream-bq-truth-', { seed: 20261127, events: 12_000 }, { ndjson: true });
+    ({ dir, ds, truth, devices, cityDb } = fx);
+    ndjson = fx.ndjson!;
   }, TIMEOUT);
 
   afterAll(async () => {

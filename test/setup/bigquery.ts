@@ -7,6 +7,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { startBigQueryEmulator, stopBigQueryEmulator, type LocalBigQueryEmulator } from './bigquery-emulator.ts';
+import { stopOnce } from './teardown.ts';
 
 export interface BigQueryTestContext {
   /** apiEndpoint for @google-cloud/bigquery. */
@@ -42,16 +43,5 @@ export default async function setup(project: TestProject): Promise<() => void> {
   const emu: LocalBigQueryEmulator = await startBigQueryEmulator();
   process.stderr.write(`[bigquery] test emulator ${emu.restEndpoint} + ${emu.grpcEndpoint} (pid ${emu.pid}) ready in ${(emu.startMs / 1000).toFixed(1)} s\n`);
   project.provide('bigquery', { restEndpoint: emu.restEndpoint, writeEndpoint: emu.grpcEndpoint, project: PROJECT, gcsRoot: emu.gcsRoot });
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    stopBigQueryEmulator(emu);
-  };
-  // Teardown runs after failed tests too; this covers a vitest process that exits without reaching it.
-  process.once('exit', stop);
-  return () => {
-    process.off('exit', stop);
-    stop();
-  };
+  return stopOnce(() => stopBigQueryEmulator(emu));
 }

@@ -5,6 +5,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { startLocalBroker, stopLocalBroker, type LocalBroker } from './kafka-broker.ts';
+import { stopOnce } from './teardown.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,16 +23,5 @@ export default async function setup(project: TestProject): Promise<() => void> {
   const broker: LocalBroker = await startLocalBroker();
   process.stderr.write(`[kafka] test broker ${broker.bootstrap} (pid ${broker.pid}) ready in ${(broker.startMs / 1000).toFixed(1)} s\n`);
   project.provide('kafkaBrokers', broker.bootstrap);
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    stopLocalBroker(broker);
-  };
-  // Teardown runs after failed tests too; this covers a vitest process that exits without reaching it.
-  process.once('exit', stop);
-  return () => {
-    process.off('exit', stop);
-    stop();
-  };
+  return stopOnce(() => stopLocalBroker(broker));
 }

@@ -6,6 +6,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { startLocalSchemaRegistry, stopLocalSchemaRegistry, type LocalSchemaRegistry } from './schema-registry-server.ts';
+import { stopOnce } from './teardown.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,16 +18,5 @@ export default async function setup(project: TestProject): Promise<() => void> {
   const reg: LocalSchemaRegistry = await startLocalSchemaRegistry();
   process.stderr.write(`[schema-registry] test registry ${reg.url} (pid ${reg.pid}) ready in ${(reg.startMs / 1000).toFixed(1)} s\n`);
   project.provide('schemaRegistry', { url: reg.url, port: reg.port, dataDir: reg.dataDir });
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    stopLocalSchemaRegistry(reg);
-  };
-  // Teardown runs after failed tests too; this covers a vitest process that exits without reaching it.
-  process.once('exit', stop);
-  return () => {
-    process.off('exit', stop);
-    stop();
-  };
+  return stopOnce(() => stopLocalSchemaRegistry(reg));
 }

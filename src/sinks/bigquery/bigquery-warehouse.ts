@@ -11,6 +11,7 @@
  * and BigQuery answers "already committed" for those that were. Kafka offsets move only after step 3.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
@@ -112,7 +113,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   private async query(sql: string, params?: Record<string, unknown>): Promise<Record<string, unknown>[]> {
-    return withRetries('querying', this.retryPolicy(), () => runQuery(this.bq, sql, params, this.o.target.location));
+    return withRetries('querying', this.retryPolicy(), () => runQuery(this.bq, sql, { params, location: this.o.target.location }));
   }
 
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
@@ -330,7 +331,7 @@ export class BigQueryWarehouse implements Warehouse {
         .map((r) => `partition ${r.source_partition} (last written by ${r.writer} ${Math.round(Number(r.age_ms) / 1000)} s ago)`);
       if (holders.length === 0) return;
       onWait(holders);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     }
   }
 

@@ -4,6 +4,7 @@
  * Credentials. With an explicit endpoint (an emulator) they get a dummy token and plaintext gRPC:
  * `BIGQUERY_EMULATOR_HOST` is not used, the Node client mishandles it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BigQuery } from '@google-cloud/bigquery';
 import { managedwriter } from '@google-cloud/bigquery-storage';
 import { credentials } from '@grpc/grpc-js';
@@ -87,10 +88,6 @@ export interface RetryPolicy {
   onRetry: (what: string, err: unknown, attempt: number) => void;
 }
 
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
 /**
  * Runs `fn` until it succeeds, retrying transient failures with capped exponential back-off and full jitter,
  * so that many writers do not hammer a recovering service in step. Permanent failures throw at once.
@@ -134,8 +131,17 @@ export async function withTimeout<T>(what: string, ms: number, p: Promise<T>): P
  * HTTP 200 and `errors` in the body makes `bq.query()` return no rows instead of failing, and an empty
  * checkpoint read would replay a topic from the start.
  */
-export async function runQuery(bq: BigQuery, sql: string, params?: Record<string, unknown>, location?: string): Promise<Record<string, unknown>[]> {
-  const [job] = await bq.createQueryJob({ query: sql, params, location });
+export interface QueryOptions {
+  params?: Record<string, unknown>;
+  location?: string;
+  /** Unqualified table names resolve here. */
+  defaultDataset?: { projectId: string; datasetId: string };
+  /** Bounds the job on the server (a client-side timeout would fail on the first poll that finds it running). */
+  jobTimeoutMs?: number;
+}
+
+export async function runQuery(bq: BigQuery, sql: string, o: QueryOptions = {}): Promise<Record<string, unknown>[]> {
+  const [job] = await bq.createQueryJob({ query: sql, ...o });
   const [rows] = await job.getQueryResults();
   return rows as Record<string, unknown>[];
 }

@@ -164,7 +164,7 @@ export async function ensureSchema(bq: BigQuery, t: BigQueryTarget, specs: BqTab
   for (const spec of specs) await ensureTable(bq, t, spec, opts, report);
   if (views) {
     for (const v of VIEWS) {
-      await runQuery(bq, `CREATE OR REPLACE VIEW ${quotedDataset(t)}.${v.name} AS ${v.sql.replaceAll('{ds}', quotedDataset(t))}`, undefined, t.location);
+      await runQuery(bq, `CREATE OR REPLACE VIEW ${quotedDataset(t)}.${v.name} AS ${v.sql.replaceAll('{ds}', quotedDataset(t))}`, { location: t.location });
     }
   }
   return report;

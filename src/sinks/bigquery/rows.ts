@@ -98,6 +98,17 @@ export interface EncodedRows {
   bad: BadRow[];
 }
 
+function encodeInto(out: EncodedRows, obj: RowObject, codec: RowCodec): void {
+  try {
+    const bytes = codec.encode(obj);
+    out.rows.push(bytes);
+    out.objects.push(obj);
+    out.bytes += bytes.length;
+  } catch (err) {
+    out.bad.push({ row: obj, reason: (err as Error).message });
+  }
+}
+
 /** Reads NDJSON row files and encodes every line; lines that fail to encode are returned in `bad`. */
 export function encodeFiles(paths: string[], map: RowMapper, codec: RowCodec): EncodedRows {
   const out: EncodedRows = { rows: [], objects: [], bytes: 0, bad: [] };
@@ -107,17 +118,7 @@ export function encodeFiles(paths: string[], map: RowMapper, codec: RowCodec): E
     while (start < text.length) {
       let end = text.indexOf('\n', start);
       if (end < 0) end = text.length;
-      if (end > start) {
-        const obj = map(JSON.parse(text.slice(start, end)) as RowObject);
-        try {
-          const bytes = codec.encode(obj);
-          out.rows.push(bytes);
-          out.objects.push(obj);
-          out.bytes += bytes.length;
-        } catch (err) {
-          out.bad.push({ row: obj, reason: (err as Error).message });
-        }
-      }
+      if (end > start) encodeInto(out, map(JSON.parse(text.slice(start, end)) as RowObject), codec);
       start = end + 1;
     }
   }
@@ -126,16 +127,7 @@ export function encodeFiles(paths: string[], map: RowMapper, codec: RowCodec): E
 
 export function encodeObjects(objs: RowObject[], codec: RowCodec): EncodedRows {
   const out: EncodedRows = { rows: [], objects: [], bytes: 0, bad: [] };
-  for (const obj of objs) {
-    try {
-      const bytes = codec.encode(obj);
-      out.rows.push(bytes);
-      out.objects.push(obj);
-      out.bytes += bytes.length;
-    } catch (err) {
-      out.bad.push({ row: obj, reason: (err as Error).message });
-    }
-  }
+  for (const obj of objs) encodeInto(out, obj, codec);
   return out;
 }
 

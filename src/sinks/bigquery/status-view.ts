@@ -3,24 +3,18 @@
  * latest ETL day's data-quality checks. The partition filters keep each read to the last two days.
  */
 import type { BigQuery } from '@google-cloud/bigquery';
-import type { WarehouseView } from '../../observability/status.ts';
+import { hourlyVolume, volumeWindowStart, type WarehouseView } from '../../observability/status.ts';
 import { runQuery } from './client.ts';
 
 const HOUR = 3_600_000;
 
 export async function readBigQueryStatusView(bq: BigQuery, dataset: string, nowMs = Date.now()): Promise<WarehouseView> {
-  const from = Math.floor((nowMs - 24 * HOUR) / HOUR) * HOUR;
+  const from = volumeWindowStart(nowMs);
   const fromDay = new Date(from).toISOString().slice(0, 10);
   const rows = await runQuery(bq, `SELECT UNIX_MILLIS(TIMESTAMP_TRUNC(timestamp, HOUR)) AS h, COUNT(*) AS n FROM ${dataset}.events
       WHERE event_date >= DATE '${fromDay}' AND timestamp >= TIMESTAMP_MILLIS(${from}) AND timestamp < TIMESTAMP_MILLIS(${nowMs + HOUR})
       GROUP BY h`);
   const byHour = new Map((rows as { h: unknown; n: unknown }[]).map((r) => [Number(r.h), Number(r.n)]));
-  const t: number[] = [];
-  const events: number[] = [];
-  for (let h = from; h <= nowMs; h += HOUR) {
-    t.push(h / 1000);
-    events.push(byHour.get(h) ?? 0);
-  }
   let checks: WarehouseView['checks'] = null;
   try {
     const c = await runQuery(bq, `SELECT FORMAT_DATE('%Y-%m-%d', date) AS d, check_name, status, value, threshold FROM ${dataset}.etl_checks
@@ -37,5 +31,5 @@ export async function readBigQueryStatusView(bq: BigQuery, dataset: string, nowM
   } catch {
     // No ETL tables yet: no checks to show.
   }
-  return { volume24h: { t, events }, checks, readAt: new Date(nowMs).toISOString() };
+  return { volume24h: hourlyVolume(from, nowMs, byHour), checks, readAt: new Date(nowMs).toISOString() };
 }

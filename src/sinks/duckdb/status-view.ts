@@ -3,12 +3,12 @@
  * data-quality checks of the latest ETL day. Read on a connection of its own, so it never waits on commits.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { WarehouseView } from '../../observability/status.ts';
+import { hourlyVolume, volumeWindowStart, type WarehouseView } from '../../observability/status.ts';
 
 const HOUR = 3_600_000;
 
 export async function readStatusView(conn: DuckDBConnection, nowMs = Date.now()): Promise<WarehouseView> {
-  const from = Math.floor((nowMs - 24 * HOUR) / HOUR) * HOUR;
+  const from = volumeWindowStart(nowMs);
   const rows = (
     await conn.runAndReadAll(
       `SELECT epoch_ms(date_trunc('hour', "timestamp")) AS h, count(*) AS n FROM events
@@ -16,13 +16,6 @@ export async function readStatusView(conn: DuckDBConnection, nowMs = Date.now())
     )
   ).getRows();
   const byHour = new Map(rows.map((r) => [Number(r[0]), Number(r[1])]));
-  // Every hour of the window, zeros included, so a silent hour shows as a dip rather than a gap.
-  const t: number[] = [];
-  const events: number[] = [];
-  for (let h = from; h <= nowMs; h += HOUR) {
-    t.push(h / 1000);
-    events.push(byHour.get(h) ?? 0);
-  }
   let checks: WarehouseView['checks'] = null;
   try {
     const c = (
@@ -40,5 +33,5 @@ export async function readStatusView(conn: DuckDBConnection, nowMs = Date.now())
   } catch {
     // No ETL tables yet (the ETL is off or has not run): no checks to show.
   }
-  return { volume24h: { t, events }, checks, readAt: new Date(nowMs).toISOString() };
+  return { volume24h: hourlyVolume(from, nowMs, byHour), checks, readAt: new Date(nowMs).toISOString() };
 }

@@ -13,26 +13,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { BigQuery } from '@google-cloud/bigquery';
-
-/** Column names and DuckDB types: the same as TABLES in test/support/truth/compare.ts (snapshot.test.ts checks it). */
-export const SNAPSHOT_TABLES: Record<string, Record<string, string>> = {
-  events: {
-    event_id: 'VARCHAR', user_id: 'VARCHAR', session_id: 'VARCHAR', event_type: 'BIGINT', event_name: 'VARCHAR',
-    timestamp: 'TIMESTAMP', event_date: 'DATE', event_hour: 'INTEGER', day_of_week: 'INTEGER', parameters: 'JSON',
-    platform: 'VARCHAR', app_version: 'VARCHAR', country: 'VARCHAR', region: 'VARCHAR', city: 'VARCHAR',
-    device_model: 'VARCHAR', device_category: 'VARCHAR', device_tier: 'VARCHAR', source: 'VARCHAR',
-    source_partition: 'INTEGER', source_offset: 'BIGINT',
-  },
-  events_dlq: {
-    error_code: 'VARCHAR', error: 'VARCHAR', stage: 'VARCHAR', raw_message: 'VARCHAR', raw_encoding: 'VARCHAR',
-    source: 'VARCHAR', source_partition: 'INTEGER', source_offset: 'BIGINT', received_at: 'TIMESTAMP',
-    gamestream_version: 'VARCHAR', failure_schema: 'VARCHAR',
-  },
-  events_agg_1min: {
-    window_start: 'TIMESTAMP', window_end: 'TIMESTAMP', event_type: 'BIGINT', level_id: 'BIGINT', event_count: 'BIGINT',
-    source: 'VARCHAR', source_partition: 'INTEGER',
-  },
-};
+// The tables, column names and DuckDB types compareWarehouse checks.
+import { TABLES } from '../truth/compare.ts';
 
 /**
  * The partitioning column of each table. Production tables require a partition filter; the snapshot reads all rows
@@ -134,7 +116,7 @@ async function checkSource(bq: BigQuery, project: string, dataset: string, table
   }
   const have = new Map(fields.map((f) => [f.name ?? '', f]));
   const problems: string[] = [];
-  for (const [col, duckType] of Object.entries(SNAPSHOT_TABLES[table])) {
+  for (const [col, duckType] of Object.entries(TABLES[table])) {
     const f = have.get(col);
     if (!f) problems.push(`column ${col} is missing`);
     else if (!SOURCE_TYPES[duckType].includes(String(f.type))) problems.push(`${col} is ${f.type}, expected ${SOURCE_TYPES[duckType].join(' or ')}`);
@@ -147,7 +129,7 @@ async function checkSource(bq: BigQuery, project: string, dataset: string, table
 async function copyTable(
   bq: BigQuery, conn: DuckDBConnection, project: string, dataset: string, table: string, pageRows: number,
 ): Promise<number> {
-  const spec = Object.entries(SNAPSHOT_TABLES[table]);
+  const spec = Object.entries(TABLES[table]);
   const cols = spec.map(([c]) => c);
   const stage = `stage_${table}`;
   await conn.run(`CREATE TEMP TABLE "${stage}" (${cols.map((c) => `"${c}" VARCHAR`).join(', ')})`);
@@ -215,14 +197,14 @@ export async function snapshotToDuckDb(
   const pageRows = opts.pageRows ?? PAGE_ROWS;
   if (existsSync(duckdbPath)) throw new Error(`snapshot: ${duckdbPath} already exists`);
   // Every table is checked before anything is written, so a wrong warehouse leaves no half-made file.
-  for (const table of Object.keys(SNAPSHOT_TABLES)) await checkSource(bq, project, dataset, table);
+  for (const table of Object.keys(TABLES)) await checkSource(bq, project, dataset, table);
   mkdirSync(dirname(duckdbPath), { recursive: true });
   const instance = await DuckDBInstance.create(duckdbPath);
   const conn = await instance.connect();
   const counts: Record<string, number> = {};
   let done = false;
   try {
-    for (const [table, spec] of Object.entries(SNAPSHOT_TABLES)) {
+    for (const [table, spec] of Object.entries(TABLES)) {
       await conn.run(`CREATE TABLE "${table}" (${Object.entries(spec).map(([c, t]) => `"${c}" ${t}`).join(', ')})`);
       counts[table] = await copyTable(bq, conn, project, dataset, table, pageRows);
     }

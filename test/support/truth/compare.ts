@@ -14,7 +14,8 @@ export interface CompareOptions {
   maxDifferences?: number;
 }
 
-const TABLES: Record<string, Record<string, string>> = {
+/** Every warehouse table the truth covers: column name → DuckDB type. */
+export const TABLES: Record<string, Record<string, string>> = {
   events: {
     event_id: 'VARCHAR', user_id: 'VARCHAR', session_id: 'VARCHAR', event_type: 'BIGINT', event_name: 'VARCHAR',
     timestamp: 'TIMESTAMP', event_date: 'DATE', event_hour: 'INTEGER', day_of_week: 'INTEGER', parameters: 'JSON',
