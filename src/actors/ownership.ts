@@ -156,9 +156,13 @@ export class PartitionOwnership {
   private async adopt(partitions: number[]): Promise<void> {
     const { log, warehouse, source } = this.h;
     let waitedSince = 0;
-    await warehouse.awaitRelease?.(source.name, partitions, this.h.cfg.kafkaSessionTimeoutMs, (holders) => {
-      if (waitedSince === 0) waitedSince = Date.now();
-      log.info({ holders: holders.slice(0, 8) }, 'waiting for the previous owner to release partitions');
+    await warehouse.awaitRelease?.(source.name, partitions, {
+      graceMs: this.h.cfg.kafkaSessionTimeoutMs,
+      liveMembers: source.liveMembers ? () => source.liveMembers!() : undefined,
+      onWait: (holders) => {
+        if (waitedSince === 0) waitedSince = Date.now();
+        log.info({ holders: holders.slice(0, 8) }, 'waiting for the previous owner to release partitions');
+      },
     });
     if (waitedSince > 0) log.info({ waitedMs: Date.now() - waitedSince }, 'partitions released by their previous owner');
     const restores = await this.h.committer.exclusive(async () => {

@@ -102,6 +102,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
           metricsRef?.sinkRejected.inc({ sink: `bigquery_${table}` }, rows);
           log.warn({ table, rows }, 'BigQuery refused rows; they were written to events_dlq with error_code warehouse_rejected');
         },
+        member: () => source.memberId?.() ?? null,
         killAfterCommitRecord: cfg.testKillAfterCommitRecord,
         onCompacted: (rows, err) => {
           if (err) log.warn({ err: err.message }, 'BigQuery: could not clean up old gamestream_commits rows; retried in six hours');

@@ -17,6 +17,13 @@ export interface CommitBatch {
   fence?: () => Promise<void>;
 }
 
+export interface AwaitReleaseOptions {
+  graceMs: number;
+  /** The consumer group's members now, when the source has a group. */
+  liveMembers?: () => Promise<Set<string>>;
+  onWait: (holders: string[]) => void;
+}
+
 export interface RestoreRules {
   dedupeHorizonMs: number;
   windowSizeMs: number;
@@ -36,9 +43,10 @@ export interface Warehouse {
   release?(source: string, checkpoints: Checkpoint[]): Promise<void>;
   /**
    * Resolves once no other daemon may still write these partitions: each one's latest commit is a release, is
-   * this daemon's own, or is older than `graceMs` (its writer is presumed dead). Reports waits through `onWait`.
+   * this daemon's own, or was written by a consumer-group member that `liveMembers` no longer lists (rows
+   * without a member: older than `graceMs`). Reports waits through `onWait`.
    */
-  awaitRelease?(source: string, partitions: number[], graceMs: number, onWait: (holders: string[]) => void): Promise<void>;
+  awaitRelease?(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void>;
   /** Marks partitions as taken by this daemon, so that a stalled previous owner finds itself fenced. */
   claim?(source: string, checkpoints: Checkpoint[]): Promise<void>;
   /** Of these partitions, those whose latest commit record another daemon wrote. */

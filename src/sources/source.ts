@@ -50,6 +50,9 @@ export interface Source {
   /** Consumer groups: until when the group surely still counts this member (epoch ms; 0 after a lapse). */
   leaseExpiresAt?(): number;
   settleLapse?(): void;
+  /** Consumer groups: this member's id, and the ids of the group's members now. */
+  memberId?(): string | null;
+  liveMembers?(): Promise<Set<string>>;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

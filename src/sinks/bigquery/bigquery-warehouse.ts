@@ -17,7 +17,7 @@ import type { BigQuery } from '@google-cloud/bigquery';
 import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { CommitBatch, RestoreRules, Warehouse } from '../sink.ts';
+import type { AwaitReleaseOptions, CommitBatch, RestoreRules, Warehouse } from '../sink.ts';
 import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
@@ -38,6 +38,8 @@ export interface BigQueryOptions {
   onRetry?: (what: string, err: unknown, attempt: number) => void;
   onRejected?: (table: string, rows: number) => void;
   onDdl?: (report: DdlReport) => void;
+  /** This daemon's consumer-group member id, recorded with its commits (null without a group). */
+  member?: () => string | null;
   /** After each clean-up of the commit log: rows deleted, or why it failed (the log then just stays longer). */
   onCompacted?: (rows: number, err: Error | null) => void;
   /** Tests: SIGKILL this process right after the n-th commit record (0: never). */
@@ -260,6 +262,7 @@ export class BigQueryWarehouse implements Warehouse {
       commit_id: randomUUID(),
       source: src,
       writer: this.writerId,
+      member: this.o.member?.() ?? null,
       committed_at: Date.now() * 1000,
       streams,
       engine_watermark: batch.engineWatermarkMs === null ? null : batch.engineWatermarkMs * 1000,
@@ -308,7 +311,7 @@ export class BigQueryWarehouse implements Warehouse {
     const w = this.writers;
     if (!w || checkpoints.length === 0) return;
     const rows: RowObject[] = checkpoints.map((cp) => ({
-      commit_id: randomUUID(), source, writer: this.writerId, committed_at: Date.now() * 1000, streams: [], engine_watermark: null,
+      commit_id: randomUUID(), source, writer: this.writerId, member: this.o.member?.() ?? null, committed_at: Date.now() * 1000, streams: [], engine_watermark: null,
       end_of_input: false, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
       watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
       duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released,
@@ -316,21 +319,25 @@ export class BigQueryWarehouse implements Warehouse {
     await w.commits.appendDefault(encodeObjects(rows, w.commits.codec));
   }
 
-  async awaitRelease(source: string, partitions: number[], graceMs: number, onWait: (holders: string[]) => void): Promise<void> {
+  async awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void> {
     if (partitions.length === 0) return;
     for (let round = 0; !this.closing; round++) {
       const rows = await this.query(
-        `SELECT source_partition, writer, released, TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), committed_at, MILLISECOND) AS age_ms
+        `SELECT source_partition, writer, member, released, TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), committed_at, MILLISECOND) AS age_ms
          FROM ${this.ds}.gamestream_commits
          WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IN UNNEST(@partitions)
          QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
         { source, partitions },
       );
-      const holders = rows
-        .filter((r) => r.released !== true && r.writer !== this.writerId && Number(r.age_ms) < graceMs)
+      const others = rows.filter((r) => r.released !== true && r.writer !== this.writerId);
+      // A writer still in the group is alive and releases what it had once it has committed it, however long
+      // that takes (a slow warehouse); one the group dropped is gone. Rows without a member: by their age.
+      const live = others.some((r) => typeof r.member === 'string') && o.liveMembers ? await o.liveMembers() : null;
+      const holders = others
+        .filter((r) => (typeof r.member === 'string' && live ? live.has(r.member) : Number(r.age_ms) < o.graceMs))
         .map((r) => `partition ${r.source_partition} (last written by ${r.writer} ${Math.round(Number(r.age_ms) / 1000)} s ago)`);
       if (holders.length === 0) return;
-      onWait(holders);
+      o.onWait(holders);
       await sleep(1000);
     }
   }

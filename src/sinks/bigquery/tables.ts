@@ -103,6 +103,8 @@ export const COMMITS_TABLE: BqTableSpec = {
     f('window_rows', 'INT64'),
     // Set on the row a daemon writes when the consumer group moved the partition to another daemon.
     f('released', 'BOOL'),
+    // The writer's consumer-group member id: while that member is in the group, it still owns what it wrote.
+    f('member', 'STRING'),
   ],
   partitionBy: 'committed_at',
   clusterBy: ['source', 'source_partition'],

@@ -62,6 +62,8 @@ export class KafkaSource implements Source {
   /** When the group last confirmed this member (join or heartbeat), and whether it went unconfirmed too long. */
   private confirmedAt = 0;
   private lapsed = false;
+  /** This member's id in the group (from its latest join). */
+  private member: string | null = null;
 
   constructor(opts: KafkaSourceOptions) {
     this.o = opts;
@@ -127,6 +129,7 @@ export class KafkaSource implements Source {
       // Rejoining after the session ran out: the group may have given this member's partitions to another.
       if (this.confirmedAt > 0 && Date.now() > this.confirmedAt + this.o.sessionTimeoutMs) this.lapsed = true;
       this.confirmedAt = Date.now();
+      this.member = e.payload.memberId;
       const assigned = e.payload.memberAssignment[this.o.topic] ?? [];
       this.o.hooks?.rebalanced();
       this.o.log.info({ partitions: assigned.length }, 'kafka partitions assigned');
@@ -214,6 +217,22 @@ export class KafkaSource implements Source {
    */
   leaseExpiresAt(): number {
     return this.confirmedAt === 0 || this.lapsed ? 0 : this.confirmedAt + this.o.sessionTimeoutMs;
+  }
+
+  memberId(): string | null {
+    return this.member;
+  }
+
+  /** The ids of the group's members now: a previous owner among them is alive and will release what it had. */
+  async liveMembers(): Promise<Set<string>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.describeGroups([this.o.groupId]);
+      return new Set((groups[0]?.members ?? []).map((m) => m.memberId));
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   /** The warehouse showed that no other daemon took this member's partitions while its session had lapsed. */

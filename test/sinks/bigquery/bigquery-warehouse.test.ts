@@ -141,7 +141,7 @@ describe('BigQueryWarehouse', () => {
     expect(rows).toEqual([{ w: T0 + 60_000, end_of_input: false }]);
     // The released partition is free for b at once; b's own partition needs no wait either.
     let waited = false;
-    await b.awaitRelease(SOURCE, [0, 1], 60_000, () => (waited = true));
+    await b.awaitRelease(SOURCE, [0, 1], { graceMs: 60_000, onWait: () => (waited = true) });
     expect(waited).toBe(false);
     await a.close();
     await b.close();
@@ -168,6 +168,29 @@ describe('BigQueryWarehouse', () => {
     expect((rows as { commit_id: string }[]).map((r) => r.commit_id).filter((c) => c.startsWith('old-'))).toEqual(['old-5-7']);
     expect(await wh.loadCheckpoints(SOURCE)).toEqual(before);
     await wh.close();
+  });
+
+  it('a partition whose last writer is still a member of the consumer group is held, however old its last commit', async () => {
+    const { wh: a, id } = await warehouse('wh_member', { member: () => 'member-a' });
+    const b = new BigQueryWarehouse({
+      target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
+      source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
+      writers: 1, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000, member: () => 'member-b',
+    });
+    await b.open();
+    await a.commit({ files: [], checkpoints: [checkpoint(2, 10, 10)], engineWatermarkMs: null, endOfInput: false });
+    // Grace 0: by age alone the partition would be free at once; but member-a is in the group.
+    const held = await b.awaitRelease(SOURCE, [2], {
+      graceMs: 0, liveMembers: async () => new Set(['member-a', 'member-b']),
+      onWait: (holders) => { throw new Error(`held: ${holders.join('; ')}`); },
+    }).catch((e: Error) => e.message);
+    expect(held).toMatch(/^held: partition 2 \(last written by /);
+    // Once the group no longer lists member-a, it is free, however recent its commit.
+    let waited = false;
+    await b.awaitRelease(SOURCE, [2], { graceMs: 3_600_000, liveMembers: async () => new Set(['member-b']), onWait: () => (waited = true) });
+    expect(waited).toBe(false);
+    await a.close();
+    await b.close();
   });
 });
 
