@@ -57,6 +57,10 @@ export class Committer {
   private chain: Promise<unknown> = Promise.resolve();
   readonly durable = new Map<number, Checkpoint>();
   commits = 0;
+  /** Flushes enqueued, and flushes committed (or dropped by a failure), in queue order: for settled(). */
+  private enqueued = 0;
+  private finished = 0;
+  private progress = signal();
 
   constructor(warehouse: Warehouse, opts: CommitterOptions) {
     this.wh = warehouse;
@@ -68,6 +72,7 @@ export class Committer {
       void removeFiles([f.files]);
       return;
     }
+    this.enqueued++;
     this.queue.push(f);
     if (!this.running) this.running = this.loop().finally(() => (this.running = null));
   }
@@ -81,9 +86,20 @@ export class Committer {
     return this.queue.length === 0 && this.running === null;
   }
 
-  /** Resolves when everything queued so far is committed. */
+  /** Resolves when the queue is empty and no commit runs (input stopped: drain, end of input). */
   async drain(): Promise<void> {
     while (this.running) await this.running;
+    if (this.failed) throw this.failed;
+  }
+
+  /**
+   * Resolves when every flush queued before this call is committed, whatever was queued after it. Unlike
+   * drain(), this ends while the other partitions keep flushing: a hand-over or a worker restart must not wait
+   * for a quiet moment that a steady stream never has.
+   */
+  async settled(): Promise<void> {
+    const upTo = this.enqueued;
+    while (this.finished < upTo && !this.failed) await this.progress.wait;
     if (this.failed) throw this.failed;
   }
 
@@ -95,13 +111,13 @@ export class Committer {
 
   /** Runs `fn` after everything queued so far is committed, with no commit in flight. */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    await this.drain();
+    await this.settled();
     return this.withLock(fn);
   }
 
   /** An empty commit that records the engine watermark and end-of-input state. */
   async commitMarker(): Promise<void> {
-    await this.drain();
+    await this.settled();
     await this.withLock(() => this.commitBatch([]));
   }
 
@@ -110,9 +126,12 @@ export class Committer {
       const batch = this.queue.splice(0, this.o.maxFlushesPerCommit);
       try {
         await this.withLock(() => this.commitBatch(batch));
+        this.finished += batch.length;
+        this.progress = this.progress.fire();
       } catch (err) {
         this.failed = err;
         this.queue = [];
+        this.progress = this.progress.fire();
         this.o.onFatal(err);
         return;
       }
@@ -171,6 +190,18 @@ export class Committer {
     }
     this.o.onCommitted({ checkpoints, rows, deadLetterCodes, windowEmitLatencyMs, bytesByTable, durationMs: Date.now() - started });
   }
+}
+
+interface Signal {
+  readonly wait: Promise<void>;
+  /** Wakes the waiters; returns the next signal. */
+  fire(): Signal;
+}
+
+function signal(): Signal {
+  let fire!: () => void;
+  const wait = new Promise<void>((r) => (fire = r));
+  return { wait, fire: () => (fire(), signal()) };
 }
 
 function sizeOf(path: string | null): number {

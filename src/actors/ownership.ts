@@ -95,11 +95,14 @@ export class PartitionOwnership {
    * (`partition_fenced`) without committing, and a restart resumes from what the warehouse holds.
    */
   async fence(checkpoints: Checkpoint[]): Promise<void> {
+    await this.fencePartitions(checkpoints.map((c) => c.partition));
+  }
+
+  private async fencePartitions(partitions: number[]): Promise<void> {
     const { source, warehouse } = this.h;
-    if (checkpoints.length === 0) return;
+    if (partitions.length === 0 || !warehouse.fencedPartitions) return;
     if (!this.leaseInDoubt()) return;
-    const partitions = checkpoints.map((c) => c.partition);
-    const fenced = await warehouse.fencedPartitions!(source.name, partitions);
+    const fenced = await warehouse.fencedPartitions(source.name, partitions);
     if (fenced.length > 0) {
       throw new GamestreamError('partition_fenced',
         `partitions ${fenced.join(', ')} were taken over by another daemon while this one was not heard from by the consumer group (a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without committing them. A restart resumes from the warehouse.`);
@@ -113,6 +116,10 @@ export class PartitionOwnership {
    * from the warehouse's checkpoint and state as they are now, not as they were when this daemon started.
    */
   private async applyAssignment(next: Set<number>): Promise<void> {
+    // Rejoining after a lapse: what this daemon holds in memory may be stale, since the group may have given
+    // its partitions to another daemon meanwhile. Check now, not at the next commit, which an idle topic may
+    // never bring.
+    await this.fencePartitions([...this.owned]);
     const revoked = [...this.owned].filter((p) => !next.has(p)).sort((a, b) => a - b);
     const added = [...next].filter((p) => !this.owned.has(p) && p < this.h.partitions).sort((a, b) => a - b);
     if (revoked.length > 0) await this.revoke(revoked);
@@ -137,7 +144,8 @@ export class PartitionOwnership {
         if (slot.ready) slot.post({ t: 'revoke', partitions: parts });
       });
     }));
-    await this.h.committer.drain();
+    // Their last flushes are queued now; the other partitions' later flushes need not be waited for.
+    await this.h.committer.settled();
     for (const p of partitions) {
       this.owned.delete(p);
       this.h.partitionWm[p] = Infinity;

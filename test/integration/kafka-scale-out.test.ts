@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { truthFixture } from '../support/truth/fixture.ts';
 import { emulatorClients, freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
 import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
@@ -39,6 +39,10 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     bq = emulatorClients(bqCtx).bq;
     ({ dir, ds, truth, devices, cityDb } = await truthFixture('gamestream-scale-out-', { seed: 9090, events: 24_000, partitions: PARTITIONS }));
   }, TIMEOUT);
+
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') for (const d of daemons) d.saveLog();
+  });
 
   afterAll(async () => {
     for (const d of daemons) d.child.kill('SIGKILL');
@@ -94,9 +98,9 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
         }
       })(),
     ]);
-    expect(done, `the warehouse never caught up with the topic\n${b.describe()}`).toBe(true);
+    expect(done, `the warehouse never caught up with the topic\n${b.report()}`).toBe(true);
     b.child.kill('SIGTERM');
-    expect(await b.exited, b.describe()).toBe(0);
+    expect(await b.exited, b.report()).toBe(0);
 
     // Everything is in; the windows still open close at the end of input, as with any Kafka run.
     const last = await runEngine(settings(topic, { GAMESTREAM_KAFKA_STOP: 'caught-up', GAMESTREAM_TEST_COMMIT_DELAY: '0' }), 120_000);
@@ -115,12 +119,10 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     await produceDataset(kafka, topic, ds, PARTITIONS);
     const ends = await endOffsets(kafka, topic);
 
-    const a = new Daemon(settings(topic));
-    daemons.push(a);
+    const a = new Daemon(settings(topic), 'daemon A', daemons);
     await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
 
-    const b = new Daemon(settings(topic));
-    daemons.push(b);
+    const b = new Daemon(settings(topic), 'daemon B', daemons);
     // A hands half the partitions over: it flushes, commits and releases them; B starts them from there.
     await a.until('daemon A to hand partitions off', () => /partitions handed off/.test(a.stderr));
     await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
@@ -143,11 +145,9 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     const ends = await endOffsets(kafka, topic);
 
     // A's commits each wait 4 s first, so when it is frozen it holds processed rows that are not committed.
-    const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }));
-    daemons.push(a);
+    const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }), 'daemon A', daemons);
     await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
-    const b = new Daemon(settings(topic));
-    daemons.push(b);
+    const b = new Daemon(settings(topic), 'daemon B', daemons);
     await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
 
     // A freezes with rows in flight. The group drops it after its session; B claims its partitions.
@@ -155,10 +155,11 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     const starts = (): number => (b.stderr.match(/partitions started from the warehouse checkpoints/g) ?? []).length;
     await b.until("daemon B to take over A's partitions", () => starts() >= 2, 90_000);
     a.child.kill('SIGCONT');
-    // On waking, A's next commit point finds B's claims and stops without committing.
+    // On waking, A rejoins the group (or reaches a commit point first), finds B's claims and stops without
+    // committing.
     const code = await Promise.race([a.exited, sleep(60_000).then(() => 'still running')]);
-    expect(code, a.describe()).toBe(1);
-    expect(a.stderr, a.describe()).toMatch(/partition_fenced/);
+    expect(code, a.report()).toBe(1);
+    expect(a.stderr, a.report()).toMatch(/partition_fenced/);
 
     await finishAndCompare(topic, ends, b);
   });

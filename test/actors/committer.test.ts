@@ -1,0 +1,81 @@
+/**
+ * The committer's barriers. settled() must end once what was queued before it is committed, even while other
+ * partitions keep flushing: a hand-over that waited for an empty queue never ended under a steady stream.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { Committer, type QueuedFlush } from '../../src/actors/committer.ts';
+import type { Checkpoint } from '../../src/actors/protocol.ts';
+import type { CommitBatch, Warehouse } from '../../src/sinks/sink.ts';
+
+function cp(partition: number, nextOffset: number): Checkpoint {
+  return { partition, nextOffset, maxEventMs: null, watermarkMs: null, closedThroughMs: null, events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0 };
+}
+
+function flush(partition: number, nextOffset: number): QueuedFlush {
+  return { workerIndex: 0, files: { events: null, dlq: null, agg: null }, rows: { events: 0, dlq: 0, agg: 0 }, checkpoints: [cp(partition, nextOffset)], deadLetterCodes: {}, windowsClosedAtMs: [] };
+}
+
+/** Records each commit's checkpoints; every commit takes `ms`; fails on demand. */
+function slowWarehouse(ms: number, failAt = Infinity): { wh: Warehouse; commits: Checkpoint[][] } {
+  const commits: Checkpoint[][] = [];
+  const wh = {
+    name: 'test', open: async () => undefined, close: async () => undefined,
+    loadCheckpoints: async () => new Map(), loadRestore: async () => [],
+    commit: async (b: CommitBatch) => {
+      await sleep(ms);
+      if (commits.length + 1 >= failAt) throw Object.assign(new Error('warehouse down'), { code: 'warehouse_commit_failed', retryable: false });
+      commits.push(b.checkpoints);
+    },
+  } satisfies Warehouse;
+  return { wh, commits };
+}
+
+function committer(wh: Warehouse, onFatal: (e: unknown) => void = () => undefined): Committer {
+  return new Committer(wh, {
+    maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false,
+    onCommitted: () => undefined, onRetry: () => undefined, onFatal,
+  });
+}
+
+describe('Committer', () => {
+  it('settled() ends when the flushes queued before it are committed, while a steady stream keeps queueing', async () => {
+    const { wh, commits } = slowWarehouse(20);
+    const c = committer(wh);
+    c.enqueue(flush(5, 100));
+    c.enqueue(flush(1, 50));
+    // Partition 1 keeps flushing every 10 ms, faster than commits end: the queue is never empty.
+    let offset = 50;
+    const stream = setInterval(() => c.enqueue(flush(1, (offset += 10))), 10);
+    try {
+      await c.settled();
+      expect(c.durable.get(5)?.nextOffset).toBe(100);
+      expect(c.durable.get(1)?.nextOffset).toBeGreaterThanOrEqual(50);
+      expect(c.idle, 'the stream was still queueing').toBe(false);
+      expect(commits.length).toBeLessThan(6);
+    } finally {
+      clearInterval(stream);
+    }
+    await c.drain();
+    expect(c.idle).toBe(true);
+  });
+
+  it('settled() and exclusive() return at once when nothing is queued', async () => {
+    const { wh } = slowWarehouse(1);
+    const c = committer(wh);
+    await c.settled();
+    expect(await c.exclusive(async () => 'ran')).toBe('ran');
+  });
+
+  it('settled() rejects with the commit failure instead of hanging', async () => {
+    const { wh } = slowWarehouse(5, 2);
+    let fatal: unknown;
+    const c = committer(wh, (e) => (fatal = e));
+    c.enqueue(flush(0, 10));
+    c.enqueue(flush(0, 20));
+    c.enqueue(flush(0, 30));
+    await expect(c.settled()).rejects.toMatchObject({ code: 'warehouse_write_failed' });
+    expect((fatal as { code: string }).code).toBe('warehouse_write_failed');
+    expect(c.durable.get(0)?.nextOffset).toBe(10);
+  });
+});
