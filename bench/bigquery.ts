@@ -2,9 +2,11 @@
  * BigQuery sink throughput against the local emulator (an emulator is not BigQuery: these numbers say what
  * gamestream's side costs and how the parallel streams scale, not what Google's service does).
  *   node bench/bigquery.ts [rows=200000] [pipelineEvents=200000]
- * 1. Encoding: worker row lines → Storage Write protos, on one core.
+ * 1. Encoding: worker row lines → Storage Write protos, on the calling thread and on the piscina pool (1, 2
+ *    threads), with how busy the calling thread stays meanwhile.
  * 2. Writer: the same rows through PENDING streams and a commit, with 1, 2 and 4 parallel streams.
- * 3. Whole pipeline: file → daemon → BigQuery, in events/s.
+ * 3. Whole pipeline: file → daemon → BigQuery, in events/s, with the encoding on the supervisor thread and on
+ *    the pool.
  * Uses GAMESTREAM_BIGQUERY_ENDPOINT / _WRITE_ENDPOINT when set; otherwise starts scripts/bqemulator.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
@@ -12,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClients, type BigQueryTarget } from '../src/sinks/bigquery/client.ts';
 import { ensureSchema } from '../src/sinks/bigquery/ddl.ts';
-import { encodeFiles, eventsMapper, rowCodec } from '../src/sinks/bigquery/rows.ts';
+import { EncodePool } from '../src/sinks/bigquery/encode-pool.ts';
+import type { EncodeTask } from '../src/sinks/bigquery/encode-task.ts';
+import { rowCodec, type EncodedRows } from '../src/sinks/bigquery/rows.ts';
 import { EVENTS_TABLE } from '../src/sinks/bigquery/tables.ts';
 import { commitStreams, TableWriter, type WriterContext } from '../src/sinks/bigquery/table-writer.ts';
 import { startBigQueryEmulator, stopBigQueryEmulator } from '../test/setup/bigquery-emulator.ts';
@@ -56,19 +60,38 @@ export async function bigqueryBench(rows: number, pipelineEvents: number): Promi
     mkdirSync(dataDir, { recursive: true });
     const input = join(dataDir, `events-${Math.max(rows, pipelineEvents)}.ndjson`);
     if (!existsSync(input)) await makeEventsFile(input, Math.max(rows, pipelineEvents), 42);
-    const rowFile = join(work, 'events.rows.ndjson');
-    writeFileSync(rowFile, rowLines(input, rows).join('\n') + '\n');
-
+    // Eight row files, as eight worker flushes of one commit would be.
+    const lines = rowLines(input, rows);
+    const rowFiles = Array.from({ length: 8 }, (_, i) => {
+      const f = join(work, `events-${i}.rows.ndjson`);
+      writeFileSync(f, lines.filter((_, j) => j % 8 === i).join('\n') + '\n');
+      return f;
+    });
+    const task = (paths: string[]): EncodeTask => ({ table: 'events', paths, source: 'bench', version: 'bench', failureSchema: 'bench' });
+    const result: Record<string, unknown> = {};
+    const encodes: Record<string, unknown>[] = [];
+    let enc: EncodedRows | null = null;
+    for (const threads of [0, 1, 2]) {
+      const pool = new EncodePool(threads);
+      await pool.encode(task(rowFiles.slice(0, 1))); // threads started, codecs built
+      const elu0 = performance.eventLoopUtilization();
+      const t0 = performance.now();
+      const parts = await Promise.all(rowFiles.map((f) => pool.encode(task([f]))));
+      const secs = (performance.now() - t0) / 1000;
+      const busy = performance.eventLoopUtilization(elu0).utilization;
+      await pool.close();
+      const n = parts.reduce((a, p) => a + p.rows.length, 0);
+      const bytes = parts.reduce((a, p) => a + p.bytes, 0);
+      const r = { threads, rows: n, rowsPerSec: Math.round(n / secs), protoBytesPerRow: Math.round(bytes / n), callingThreadBusy: +busy.toFixed(2) };
+      console.log(`encode, ${threads === 0 ? 'calling thread' : `pool of ${threads}`}: ${r.rowsPerSec.toLocaleString('en-US')} rows/s, ${r.protoBytesPerRow} B/row, calling thread busy ${Math.round(busy * 100)}%`);
+      encodes.push(r);
+      if (threads === 0) {
+        enc = parts.reduce((a, p) => ({ rows: [...a.rows, ...p.rows], objectAt: () => ({}), bytes: a.bytes + p.bytes, bad: [] }));
+      }
+    }
+    result.encode = encodes;
     const codec = rowCodec(EVENTS_TABLE);
-    const t0 = performance.now();
-    const enc = encodeFiles([rowFile], eventsMapper('bench'), codec);
-    const encodeSeconds = (performance.now() - t0) / 1000;
-    const result: Record<string, unknown> = {
-      rows: enc.rows.length,
-      protoBytesPerRow: Math.round(enc.bytes / enc.rows.length),
-      encodeRowsPerSec: Math.round(enc.rows.length / encodeSeconds),
-    };
-    console.log(`encode: ${enc.rows.length.toLocaleString('en-US')} rows in ${encodeSeconds.toFixed(2)} s = ${(result.encodeRowsPerSec as number).toLocaleString('en-US')} rows/s, ${result.protoBytesPerRow} B/row`);
+    const all = enc!;
 
     const target: BigQueryTarget = { project: 'gamestream-bench', dataset: `bench_${Date.now()}`, endpoint, writeEndpoint, location: 'US' };
     const { bq, writer } = createClients(target);
@@ -80,30 +103,35 @@ export async function bigqueryBench(rows: number, pipelineEvents: number): Promi
         retry: { baseDelayMs: 200, maxDelayMs: 5000, giveUpAfterMs: 60_000, stopped: () => false, onRetry: () => undefined },
       };
       // Enough bytes that every stream gets a share: the writer splits by request size.
-      ctx.maxRequestBytes = Math.max(256 * 1024, Math.ceil(enc.bytes / (parallel * 4)));
+      ctx.maxRequestBytes = Math.max(256 * 1024, Math.ceil(all.bytes / (parallel * 4)));
       const tw = new TableWriter(ctx, EVENTS_TABLE, codec);
       const s = performance.now();
-      const { streams } = await tw.writePending(enc);
+      const { streams } = await tw.writePending(all);
       await commitStreams(ctx, EVENTS_TABLE.name, streams);
       const secs = (performance.now() - s) / 1000;
-      const r = { parallelStreams: streams.length, seconds: +secs.toFixed(2), rowsPerSec: Math.round(enc.rows.length / secs), mbPerSec: +(enc.bytes / 1e6 / secs).toFixed(1) };
+      const r = { parallelStreams: streams.length, seconds: +secs.toFixed(2), rowsPerSec: Math.round(all.rows.length / secs), mbPerSec: +(all.bytes / 1e6 / secs).toFixed(1) };
       console.log(`writer, ${streams.length} stream(s): ${r.rowsPerSec.toLocaleString('en-US')} rows/s, ${r.mbPerSec} MB/s (${r.seconds} s)`);
       writers.push(r);
     }
     writer.close();
     result.writers = writers;
 
-    const run = await runDaemonChild({
-      GAMESTREAM_SOURCE: `file:${input}`,
-      GAMESTREAM_WAREHOUSE: `bigquery:gamestream-bench.pipeline_${Date.now()}`,
-      GAMESTREAM_BIGQUERY_ENDPOINT: endpoint,
-      GAMESTREAM_BIGQUERY_WRITE_ENDPOINT: writeEndpoint,
-      GAMESTREAM_ETL: 'off',
-      GAMESTREAM_METRICS_PORT: '0',
-    });
-    const routed = Number(/([\d,]+) records in/.exec(run.summary)?.[1]?.replaceAll(',', '') ?? 0);
-    result.pipeline = { events: routed, seconds: +run.wallSeconds.toFixed(2), eventsPerSec: Math.round(routed / run.wallSeconds), summary: run.summary };
-    console.log(`whole pipeline file → BigQuery emulator: ${Math.round(routed / run.wallSeconds).toLocaleString('en-US')} events/s\n  ${run.summary}`);
+    const pipeline: Record<string, unknown>[] = [];
+    for (const threads of ['0', '1']) {
+      const run = await runDaemonChild({
+        GAMESTREAM_SOURCE: `file:${input}`,
+        GAMESTREAM_WAREHOUSE: `bigquery:gamestream-bench.pipeline_${Date.now()}`,
+        GAMESTREAM_BIGQUERY_ENDPOINT: endpoint,
+        GAMESTREAM_BIGQUERY_WRITE_ENDPOINT: writeEndpoint,
+        GAMESTREAM_BIGQUERY_ENCODE_THREADS: threads,
+        GAMESTREAM_ETL: 'off',
+        GAMESTREAM_METRICS_PORT: '0',
+      });
+      const routed = Number(/([\d,]+) records in/.exec(run.summary)?.[1]?.replaceAll(',', '') ?? 0);
+      pipeline.push({ encodeThreads: Number(threads), events: routed, seconds: +run.wallSeconds.toFixed(2), eventsPerSec: Math.round(routed / run.wallSeconds), summary: run.summary });
+      console.log(`whole pipeline file → BigQuery emulator, encode threads ${threads}: ${Math.round(routed / run.wallSeconds).toLocaleString('en-US')} events/s\n  ${run.summary}`);
+    }
+    result.pipeline = pipeline;
     return result;
   } finally {
     rmSync(work, { recursive: true, force: true });

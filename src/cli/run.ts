@@ -93,7 +93,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         target: bqTarget,
         source: source.name,
         tables: bqTables,
-        writers: cfg.bigqueryWriters, maxRequestBytes: cfg.bigqueryMaxRequestBytes, timeoutMs: cfg.bigqueryTimeoutMs, retryForMs: cfg.bigqueryRetryForMs,
+        writers: cfg.bigqueryWriters, encodeThreads: cfg.bigqueryEncodeThreads, maxRequestBytes: cfg.bigqueryMaxRequestBytes, timeoutMs: cfg.bigqueryTimeoutMs, retryForMs: cfg.bigqueryRetryForMs,
         onRetry: (what, err, attempt) => {
           metricsRef?.sinkRetry('bigquery');
           log.warn({ err: (err as Error).message, attempt }, `BigQuery: retrying ${what}`);

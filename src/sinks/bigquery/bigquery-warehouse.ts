@@ -21,7 +21,8 @@ import type { AwaitReleaseOptions, CommitBatch, RestoreRules, Warehouse } from '
 import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
-import { aggMapper, dlqMapper, encodeFiles, encodeObjects, eventsMapper, rowCodec, type BadRow, type RowObject } from './rows.ts';
+import { EncodePool } from './encode-pool.ts';
+import { concatEncoded, encodeObjects, rowCodec, type BadRow, type RowObject } from './rows.ts';
 import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE } from './tables.ts';
 import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
 
@@ -31,6 +32,8 @@ export interface BigQueryOptions {
   tables: TableOptions;
   /** Parallel streams per table per commit. */
   writers: number;
+  /** Threads that encode rows (0: the calling thread). */
+  encodeThreads: number;
   maxRequestBytes: number;
   timeoutMs: number;
   /** How long transient failures are retried before the commit fails (Infinity: until stopped). */
@@ -54,6 +57,7 @@ export class BigQueryWarehouse implements Warehouse {
   private clients: BigQueryClients | null = null;
   private ctx: WriterContext | null = null;
   private writers: { events: TableWriter; dlq: TableWriter; agg: TableWriter; commits: TableWriter } | null = null;
+  private encoder: EncodePool | null = null;
   private readonly writerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private closing = false;
   private compactTimer: NodeJS.Timeout | null = null;
@@ -94,6 +98,7 @@ export class BigQueryWarehouse implements Warehouse {
     };
     const tw = (spec: typeof EVENTS_TABLE): TableWriter => new TableWriter(this.ctx!, spec, rowCodec(spec));
     this.writers = { events: tw(EVENTS_TABLE), dlq: tw(DLQ_TABLE), agg: tw(AGG_TABLE), commits: tw(COMMITS_TABLE) };
+    this.encoder = new EncodePool(this.o.encodeThreads);
     try {
       const report = await withRetries('creating or verifying the dataset and tables', retry, () =>
         ensureSchema(this.bq, this.o.target, ENGINE_TABLES, this.o.tables));
@@ -228,10 +233,13 @@ export class BigQueryWarehouse implements Warehouse {
     if (!w || !this.ctx) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
     const src = this.o.source;
     const pick = (k: 'events' | 'dlq' | 'agg'): string[] => batch.files.map((f) => f[k]).filter((f): f is string => f !== null);
-    const events = encodeFiles(pick('events'), eventsMapper(src), w.events.codec);
-    const agg = encodeFiles(pick('agg'), aggMapper(src), w.agg.codec);
-    const dlqMap = dlqMapper(src, GAMESTREAM_VERSION, FAILURE_SCHEMA);
-    const dlqObjects = encodeFiles(pick('dlq'), dlqMap, w.dlq.codec);
+    const task = { source: src, version: GAMESTREAM_VERSION, failureSchema: FAILURE_SCHEMA };
+    const pool = this.encoder!;
+    const [events, agg, dlqObjects] = await Promise.all([
+      pool.encode({ ...task, table: 'events', paths: pick('events') }),
+      pool.encode({ ...task, table: 'agg', paths: pick('agg') }),
+      pool.encode({ ...task, table: 'dlq', paths: pick('dlq') }),
+    ]);
 
     // 1. Rows to PENDING streams. Rows BigQuery refuses become dead letters, so they are never dropped.
     const [ev, ag] = await Promise.all([w.events.writePending(events), w.agg.writePending(agg)]);
@@ -244,8 +252,7 @@ export class BigQueryWarehouse implements Warehouse {
     }
     let dlqRows = dlqObjects;
     if (refused.length > 0) {
-      const extra = encodeObjects(refused, w.dlq.codec);
-      dlqRows = { rows: [...dlqObjects.rows, ...extra.rows], objects: [...dlqObjects.objects, ...extra.objects], bytes: dlqObjects.bytes + extra.bytes, bad: [...dlqObjects.bad, ...extra.bad] };
+      dlqRows = concatEncoded(dlqObjects, encodeObjects(refused, w.dlq.codec));
     }
     const dl = await w.dlq.writePending(dlqRows);
     const lostDeadLetters = [...dlqRows.bad, ...dl.rejected];
@@ -381,6 +388,8 @@ export class BigQueryWarehouse implements Warehouse {
     if (this.compactTimer) clearInterval(this.compactTimer);
     this.compactTimer = null;
     this.clients?.writer.close();
+    await this.encoder?.close();
+    this.encoder = null;
     this.clients = null;
     this.writers = null;
     this.ctx = null;

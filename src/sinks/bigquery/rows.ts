@@ -92,43 +92,61 @@ export interface BadRow {
 
 export interface EncodedRows {
   rows: Uint8Array[];
-  /** The mapped rows, same order as `rows`, to dead-letter any the API rejects. */
-  objects: RowObject[];
+  /** The mapped row behind rows[i], to dead-letter any the API rejects (rebuilt on demand: rarely needed). */
+  objectAt(i: number): RowObject;
   bytes: number;
   bad: BadRow[];
 }
 
-function encodeInto(out: EncodedRows, obj: RowObject, codec: RowCodec): void {
-  try {
-    const bytes = codec.encode(obj);
-    out.rows.push(bytes);
-    out.objects.push(obj);
-    out.bytes += bytes.length;
-  } catch (err) {
-    out.bad.push({ row: obj, reason: (err as Error).message });
-  }
-}
-
-/** Reads NDJSON row files and encodes every line; lines that fail to encode are returned in `bad`. */
-export function encodeFiles(paths: string[], map: RowMapper, codec: RowCodec): EncodedRows {
-  const out: EncodedRows = { rows: [], objects: [], bytes: 0, bad: [] };
+/** Calls `fn` with each non-empty line of the NDJSON files, numbered over all of them. */
+export function encodeFileLines(paths: string[], fn: (line: number, text: string) => void): void {
+  let line = 0;
   for (const path of paths) {
     const text = readFileSync(path, 'utf8');
     let start = 0;
     while (start < text.length) {
       let end = text.indexOf('\n', start);
       if (end < 0) end = text.length;
-      if (end > start) encodeInto(out, map(JSON.parse(text.slice(start, end)) as RowObject), codec);
+      if (end > start) fn(line++, text.slice(start, end));
       start = end + 1;
     }
   }
+}
+
+/** Every non-empty line of the files, numbered as encodeFileLines numbers them. */
+export function readLines(paths: string[]): string[] {
+  const out: string[] = [];
+  encodeFileLines(paths, (_, text) => out.push(text));
   return out;
 }
 
 export function encodeObjects(objs: RowObject[], codec: RowCodec): EncodedRows {
-  const out: EncodedRows = { rows: [], objects: [], bytes: 0, bad: [] };
-  for (const obj of objs) encodeInto(out, obj, codec);
-  return out;
+  const rows: Uint8Array[] = [];
+  const kept: RowObject[] = [];
+  const bad: BadRow[] = [];
+  let bytes = 0;
+  for (const obj of objs) {
+    try {
+      const b = codec.encode(obj);
+      rows.push(b);
+      kept.push(obj);
+      bytes += b.length;
+    } catch (err) {
+      bad.push({ row: obj, reason: (err as Error).message });
+    }
+  }
+  return { rows, objectAt: (i) => kept[i]!, bytes, bad };
+}
+
+/** `a` then `b`, as one. */
+export function concatEncoded(a: EncodedRows, b: EncodedRows): EncodedRows {
+  const n = a.rows.length;
+  return {
+    rows: [...a.rows, ...b.rows],
+    objectAt: (i) => (i < n ? a.objectAt(i) : b.objectAt(i - n)),
+    bytes: a.bytes + b.bytes,
+    bad: [...a.bad, ...b.bad],
+  };
 }
 
 /** Index ranges [from, to) of rows, each range at most `maxBytes` (a lone larger row gets its own request). */

@@ -60,12 +60,16 @@ export class TableWriter {
     const bounds: [number, number][] = [];
     for (let i = 0; i < parts; i++) bounds.push([Math.floor((n * i) / parts), Math.floor((n * (i + 1)) / parts)]);
     const results = await Promise.all(
-      bounds.map(([a, b]) => this.writeOneStream(enc.rows.slice(a, b), enc.objects.slice(a, b))),
+      bounds.map(([a, b]) => this.writeOneStream(enc, a, b)),
     );
     return { streams: results.map((r) => r.stream), rejected: results.flatMap((r) => r.rejected) };
   }
 
-  private async writeOneStream(rows: Uint8Array[], objects: Record<string, unknown>[]): Promise<{ stream: string; rejected: BadRow[] }> {
+  /** Rows [from, to) of `enc` to one new PENDING stream. */
+  private async writeOneStream(enc: EncodedRows, from: number, to: number): Promise<{ stream: string; rejected: BadRow[] }> {
+    let rows = enc.rows.slice(from, to);
+    // Index in `enc` of each row still to write (rows refused by the API drop out).
+    let index = Array.from({ length: to - from }, (_, i) => from + i);
     const { writer, retry, timeoutMs } = this.ctx;
     const stream = await withRetries(`creating a write stream for ${this.spec.name}`, retry, () =>
       withTimeout('CreateWriteStream', timeoutMs, writer.createWriteStream({ streamType: managedwriter.PendingStream, destinationTable: this.path })),
@@ -86,10 +90,10 @@ export class TableWriter {
         if (r.rowErrors.length > 0) {
           // The request failed as a whole; drop only the rows it names and send the rest again.
           const drop = new Set(r.rowErrors.map((e) => e.index));
-          for (const e of r.rowErrors) rejected.push({ row: objects[e.index]!, reason: e.message });
+          for (const e of r.rowErrors) rejected.push({ row: enc.objectAt(index[e.index]!), reason: e.message });
           const keep = (_: unknown, i: number): boolean => !drop.has(i);
           rows = rows.filter(keep);
-          objects = objects.filter(keep);
+          index = index.filter(keep);
         }
       }
     });

@@ -35,7 +35,7 @@ async function warehouse(prefix: string, extra: Partial<ConstructorParameters<ty
     target: { project: ctx.project, dataset: d.id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
     source: SOURCE,
     tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
-    writers: 1, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000,
+    writers: 1, encodeThreads: 1, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000,
     ...extra,
   });
   await wh.open();
@@ -130,7 +130,7 @@ describe('BigQueryWarehouse', () => {
     const b = new BigQueryWarehouse({
       target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
       source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
-      writers: 1, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000,
+      writers: 1, encodeThreads: 0, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000,
     });
     await b.open();
     // The lagging daemon commits first: the newest commit is not the answer.
@@ -175,7 +175,7 @@ describe('BigQueryWarehouse', () => {
     const b = new BigQueryWarehouse({
       target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
       source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
-      writers: 1, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000, member: () => 'member-b',
+      writers: 1, encodeThreads: 0, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000, member: () => 'member-b',
     });
     await b.open();
     await a.commit({ files: [], checkpoints: [checkpoint(2, 10, 10)], engineWatermarkMs: null, endOfInput: false });
