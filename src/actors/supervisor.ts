@@ -20,23 +20,10 @@ import type { Checkpoint, FlushFiles, FromWorker } from './protocol.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { WorkerSlot } from './worker-slot.ts';
 import { engineWatermark } from '../windows/watermark.ts';
+import { ProgressLine, runTotals, type RunTotals } from './run-totals.ts';
 import { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HealthReport } from '../observability/server.ts';
-
-export interface RunTotals {
-  recordsRouted: number;
-  recordsSkipped: number;
-  events: number;
-  deadLetters: number;
-  duplicates: number;
-  lateEvents: number;
-  windowRows: number;
-  engineWatermarkMs: number | null;
-  workerRestarts: number;
-  elapsedMs: number;
-  endOfInput: boolean;
-}
 
 export interface SupervisorOptions {
   config: Config;
@@ -84,7 +71,7 @@ export class Supervisor {
   private restartCount = 0;
   private startedAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
-  private lastProgress = { at: Date.now(), routed: 0 };
+  private readonly progressLine = new ProgressLine();
   private deltas = new CheckpointDeltas();
   private consuming = false;
   private lastCommitError: string | null = null;
@@ -526,48 +513,14 @@ export class Supervisor {
   }
 
   totals(): RunTotals {
-    const t: RunTotals = {
-      recordsRouted: this.router?.routed ?? 0,
-      recordsSkipped: this.router?.skipped ?? 0,
-      events: 0,
-      deadLetters: 0,
-      duplicates: 0,
-      lateEvents: 0,
-      windowRows: 0,
-      engineWatermarkMs: Number.isFinite(this.engineWm) ? this.engineWm : null,
-      workerRestarts: this.restartCount,
-      elapsedMs: Date.now() - this.startedAt,
-      endOfInput: this.endRequested,
-    };
-    const all = new Map(this.initial);
-    for (const [p, c] of this.committer.durable) all.set(p, c);
-    for (const c of all.values()) {
-      t.events += c.events;
-      t.deadLetters += c.deadLetters;
-      t.duplicates += c.duplicates;
-      t.lateEvents += c.lateEvents;
-      t.windowRows += c.windowRows;
-    }
-    return t;
+    return runTotals({
+      recordsRouted: this.router?.routed ?? 0, recordsSkipped: this.router?.skipped ?? 0, engineWatermarkMs: this.engineWm,
+      workerRestarts: this.restartCount, startedAt: this.startedAt, endOfInput: this.endRequested,
+      initial: this.initial, durable: this.committer.durable,
+    });
   }
 
   private progress(): void {
-    const now = Date.now();
-    const t = this.totals();
-    const rate = ((t.recordsRouted - this.lastProgress.routed) * 1000) / Math.max(1, now - this.lastProgress.at);
-    this.lastProgress = { at: now, routed: t.recordsRouted };
-    const p = this.o.source.progress();
-    const pct = p.totalBytes ? ` (${((100 * p.bytesRead) / Math.max(1, p.totalBytes)).toFixed(0)}% of input)` : '';
-    const wm = t.engineWatermarkMs === null ? '-' : new Date(t.engineWatermarkMs).toISOString().slice(0, 19) + 'Z';
-    this.o.say(
-      `${(t.elapsedMs / 1000).toFixed(0)}s  in ${fmt(t.recordsRouted)}${pct}  ${fmt(Math.round(rate))}/s  ` +
-        `written ${fmt(t.events)}  dead letters ${fmt(t.deadLetters)}  duplicates ${fmt(t.duplicates)}  late ${fmt(t.lateEvents)}  ` +
-        `watermark ${wm}  windows ${fmt(t.windowRows)}`,
-    );
+    this.o.say(this.progressLine.next(this.totals(), this.o.source.progress()));
   }
-}
-
-
-export function fmt(n: number): string {
-  return n.toLocaleString('en-US');
 }

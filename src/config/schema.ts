@@ -251,7 +251,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_BIGQUERY_WRITERS', key: 'bigqueryWriters', default: '4', allowed: '1–64',
     doc: 'Storage Write streams (each on its own connection) that may carry one table\'s rows of a commit in parallel; a connection carries about 10 MB/s.', parse: integer(1, 64) }),
   v({ name: 'GAMESTREAM_BIGQUERY_ENCODE_THREADS', key: 'bigqueryEncodeThreads', default: '1', allowed: '0–16 (0: on the supervisor thread)',
-    doc: 'Threads (a piscina pool) that turn the workers\' row files into Storage Write rows, about 7 µs a row, so that this CPU work stays off the supervisor thread.', parse: integer(0, 16) }),
+    doc: 'Threads (a piscina pool) that turn the workers\' row files into Storage Write rows, about 6–7 µs a row, so that this CPU work stays off the supervisor thread.', parse: integer(0, 16) }),
   v({ name: 'GAMESTREAM_BIGQUERY_MAX_REQUEST_BYTES', key: 'bigqueryMaxRequestBytes', default: '8MiB', allowed: '256KiB–19MiB',
     doc: 'Rows per AppendRows request are capped at this size (the API refuses requests over 20 MB).', parse: byteSize(256 * 1024, 19 * 1024 ** 2) }),
   v({ name: 'GAMESTREAM_BIGQUERY_TIMEOUT', key: 'bigqueryTimeoutMs', default: '60s', allowed: '1s–10m',

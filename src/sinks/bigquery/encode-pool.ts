@@ -1,7 +1,7 @@
 /**
  * Where row files become Storage Write API rows: a piscina pool of `threads` threads, or the calling thread when
- * `threads` is 0. Encoding is about 7 µs a row, all CPU; on the supervisor thread it would cap a daemon's
- * BigQuery rate near 140k rows/s and delay everything else the supervisor does (routing, commits, metrics).
+ * `threads` is 0. Encoding is about 6–7 µs a row, all CPU; on the supervisor thread it would cap a daemon's
+ * BigQuery rate near 160k rows/s and delay everything else the supervisor does (routing, commits, metrics).
  * The task is stateless (files in, bytes out), which is what a pool suits; the partition actors, which keep
  * state, have their fixed worker threads instead.
  */
