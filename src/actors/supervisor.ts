@@ -276,8 +276,10 @@ export class Supervisor {
     }
     const { pause, resume } = this.o.source;
     if (!pause || !resume) return;
-    // Hysteresis: pause when the mailbox is full with more waiting, resume once it is half empty.
-    if (!slot.paused && slot.pendingCount > 0) {
+    // Hysteresis: pause when a whole mailbox more is waiting, resume once nothing waits and the mailbox is half
+    // empty. Not sooner: kafkajs drops what it fetched for a paused partition and fetches it again on resume,
+    // so pausing at every full mailbox cost a third of the Kafka throughput (docs/PERFORMANCE.md).
+    if (!slot.paused && slot.pendingCount > this.cfg.mailboxBatches) {
       slot.paused = true;
       pause.call(this.o.source, this.partitionsOf(slot.index));
     } else if (slot.paused && slot.pendingCount === 0 && slot.inflight <= this.cfg.mailboxBatches / 2) {
