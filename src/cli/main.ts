@@ -1,4 +1,5 @@
 /** The `gamestream` command. */
+import './quiet-warnings.ts';
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { loadEtlConfig } from '../etl/config.ts';
