@@ -34,7 +34,8 @@ export interface CommitResult {
 export interface CommitterOptions {
   maxFlushesPerCommit: number;
   maxRetries: number;
-  engineWatermark: () => number | null;
+  /** The engine watermark to record with a commit of these checkpoints. */
+  engineWatermark: (checkpoints: Checkpoint[]) => number | null;
   endOfInput: () => boolean;
   onCommitted: (r: CommitResult) => void;
   onRetry: (err: unknown, attempt: number) => void;
@@ -169,7 +170,7 @@ export class Committer {
     if (this.o.commitDelayMs) await sleep(this.o.commitDelayMs);
     await this.retrying('warehouse commit', 'warehouse_write_failed', () =>
       this.wh.commit({
-        files, checkpoints, engineWatermarkMs: this.o.engineWatermark(), endOfInput: this.o.endOfInput(),
+        files, checkpoints, engineWatermarkMs: this.o.engineWatermark(checkpoints), endOfInput: this.o.endOfInput(),
         fence: this.o.fence ? () => this.o.fence!(checkpoints) : undefined,
       }),
     );

@@ -123,9 +123,10 @@ export class Supervisor {
     this.committer = new Committer(opts.warehouse, {
       maxFlushesPerCommit: 64,
       maxRetries: 8,
-      engineWatermark: () => {
-        this.persistedWm = this.engineWm;
-        return Number.isFinite(this.engineWm) ? this.engineWm : null;
+      engineWatermark: (checkpoints) => {
+        const wm = this.durableEngineWatermark(checkpoints);
+        this.persistedWm = wm;
+        return Number.isFinite(wm) ? wm : null;
       },
       endOfInput: () => this.endRequested,
       onCommitted: (r) => this.onCommitted(r),
@@ -456,6 +457,25 @@ export class Supervisor {
       if (Number.isFinite(max) && max > this.engineWm) this.engineWm = max;
     }
     return e.idlePartitions;
+  }
+
+  /**
+   * The engine watermark that a commit of `checkpoints` may record: computed like the live one, but from each
+   * partition's watermark as of its last committed flush (this batch's included). The live watermark also
+   * covers records whose rows still sit in a worker or in the commit queue, and the ETL takes a day as complete
+   * from the recorded one, so recording the live one could run the day before all its rows are in.
+   */
+  private durableEngineWatermark(checkpoints: Checkpoint[]): number {
+    // After the end of input everything is flushed and committed: the live watermark is durable.
+    if (this.endRequested && this.slots.every((s) => s.ended)) return this.engineWm;
+    const batch = new Map(checkpoints.map((c) => [c.partition, c]));
+    const wm = new Float64Array(this.partitions).fill(Infinity);
+    for (const p of this.owned) {
+      const c = batch.get(p) ?? this.committer.durable.get(p) ?? this.initial.get(p);
+      wm[p] = c?.watermarkMs ?? -Infinity;
+    }
+    const e = engineWatermark(wm, this.router.lastRoutedAt, Date.now(), this.cfg.idleTimeoutMs, this.persistedWm, this.startedAt);
+    return Math.min(e.watermarkMs, this.engineWm);
   }
 
   private lagAt = 0;
