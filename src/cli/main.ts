@@ -96,13 +96,27 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** How long a finished command may take to let go of its last handles before it is made to exit. */
+const EXIT_GRACE_MS = 5000;
+
+/**
+ * Everything a command starts is stopped and awaited before it returns. Should a library still hold a handle
+ * (a socket, a timer), the process must exit all the same: a daemon that stopped with an error and never exits
+ * is never restarted by its process manager.
+ */
+function exitWith(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => {
+    process.stderr.write(`gamestream: still running ${EXIT_GRACE_MS} ms after finishing (open: ${process.getActiveResourcesInfo().join(', ')}); exiting\n`);
+    process.exit(code);
+  }, EXIT_GRACE_MS).unref();
+}
+
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => exitWith(code),
   (err: unknown) => {
     const code = errorCode(err);
     process.stderr.write(`gamestream: ${code}: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exitCode = code === 'config_invalid' ? 2 : 1;
+    exitWith(code === 'config_invalid' ? 2 : 1);
   },
 );

@@ -164,6 +164,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Test hook: a handle nobody closes, as a library might leave; main() must exit anyway.
+  if (cfg.testLeakHandle) setInterval(() => undefined, 1 << 30);
   // Everything started from here on is stopped in the finally, also when start-up itself fails.
   try {
     metricsRef = obs.metrics;

@@ -50,6 +50,7 @@ export interface Config {
   generatorBadShare: number;
   testCrashWorker: { worker: number; afterBatches: number; always: boolean } | null;
   testCommitDelayMs: number;
+  testLeakHandle: boolean;
   kafkaBrokers: string[];
   kafkaTopic: string;
   kafkaGroup: string;
@@ -205,6 +206,8 @@ export const ENV_VARS = [
     doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: fraction() }),
   v({ name: 'GAMESTREAM_TEST_COMMIT_DELAY', key: 'testCommitDelayMs', default: '0', allowed: '0–1m, for tests only',
     doc: 'Fault injection for tests: every warehouse commit waits this long first, as a slow warehouse would.', parse: duration(0, 60_000) }),
+  v({ name: 'GAMESTREAM_TEST_LEAK_HANDLE', key: 'testLeakHandle', default: 'off', allowed: 'on | off, for tests only',
+    doc: 'Fault injection for tests: the daemon leaves a timer running, as a library that does not let go of a handle would; the command must exit all the same.', parse: boolFlag }),
   v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'kafkaBrokers', default: '', allowed: 'host:port[,host:port…]',
     doc: 'Kafka bootstrap servers; required when GAMESTREAM_SOURCE=kafka.', parse: brokerList }),
   v({ name: 'GAMESTREAM_KAFKA_TOPIC', key: 'kafkaTopic', default: 'game-events-raw', allowed: 'a Kafka topic name',

@@ -121,7 +121,6 @@ describe('ground truth through BigQuery', { timeout: TIMEOUT }, () => {
       const floor = Math.min(...durable);
       if (c.wm > floor) ahead.push(`${commitId}: watermark ${new Date(c.wm).toISOString()} > ${Number.isFinite(floor) ? new Date(floor).toISOString() : floor} (partition ${durable.indexOf(floor)})`);
     }
-    console.log(JSON.stringify([...commits.values()].slice(0, 6).map((c) => [c.wm, c.end, c.parts.length])), commits.size);
     expect(checked, 'commits with a watermark before the end of input').toBeGreaterThan(3);
     expect(ahead).toEqual([]);
   }, 2 * TIMEOUT);
