@@ -54,6 +54,8 @@ export class Committer {
   private queue: QueuedFlush[] = [];
   private running: Promise<void> | null = null;
   private failed: unknown = null;
+  /** Set by stop(): no new commit starts and retries end. */
+  private stopping = false;
   /** Every use of the warehouse connection goes through this chain: one statement sequence at a time. */
   private chain: Promise<unknown> = Promise.resolve();
   readonly durable = new Map<number, Checkpoint>();
@@ -69,7 +71,7 @@ export class Committer {
   }
 
   enqueue(f: QueuedFlush): void {
-    if (this.failed) {
+    if (this.failed || this.stopping) {
       void removeFiles([f.files]);
       return;
     }
@@ -100,14 +102,27 @@ export class Committer {
    */
   async settled(): Promise<void> {
     const upTo = this.enqueued;
-    while (this.finished < upTo && !this.failed) await this.progress.wait;
+    while (this.finished < upTo && !this.failed && !this.stopping) await this.progress.wait;
     if (this.failed) throw this.failed;
+    if (this.finished < upTo) throw new GamestreamError('shutting_down', 'the committer stopped before these flushes were committed');
   }
 
   private withLock<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.chain.then(fn);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * After a fatal error: lets the commit in flight end (its retries end early) and drops the queued flushes,
+   * which were never durable, so a restart reads their records again. Nothing may use the warehouse after it.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const dropped = this.queue.splice(0);
+    this.progress = this.progress.fire();
+    await removeFiles(dropped.map((f) => f.files));
+    while (this.running) await this.running.catch(() => undefined);
   }
 
   /** Runs `fn` after everything queued so far is committed, with no commit in flight. */
@@ -123,7 +138,7 @@ export class Committer {
   }
 
   private async loop(): Promise<void> {
-    while (this.queue.length > 0 && !this.failed) {
+    while (this.queue.length > 0 && !this.failed && !this.stopping) {
       const batch = this.queue.splice(0, this.o.maxFlushesPerCommit);
       try {
         await this.withLock(() => this.commitBatch(batch));
@@ -146,7 +161,7 @@ export class Committer {
         return await fn();
       } catch (err) {
         const retryable = (err as { retryable?: boolean }).retryable === true;
-        if (!retryable || attempt > this.o.maxRetries) {
+        if (!retryable || attempt > this.o.maxRetries || this.stopping) {
           throw new GamestreamError(code, `${what} failed after ${attempt} attempt(s) (${errorCode(err)}): ${(err as Error).message}`, { cause: err });
         }
         this.o.onRetry(err, attempt);

@@ -220,6 +220,8 @@ export class Supervisor {
       this.loopDelay.disable();
       this.o.tables.close();
       await Promise.all(this.slots.map((s) => s.terminate()));
+      // After a fatal error commits may still be queued or retrying; none may reach the closing warehouse.
+      await this.committer.stop();
       await this.o.beforeClose?.();
       await warehouse.close();
       await this.o.outputs?.close();

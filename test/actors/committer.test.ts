@@ -78,4 +78,35 @@ describe('Committer', () => {
     expect((fatal as { code: string }).code).toBe('warehouse_write_failed');
     expect(c.durable.get(0)?.nextOffset).toBe(10);
   });
+
+  it('stop() lets the commit in flight end, drops what is queued, and ends retries, so nothing outlives it', async () => {
+    let calls = 0;
+    const wh = {
+      ...slowWarehouse(0).wh,
+      commit: async () => {
+        calls++;
+        await sleep(50);
+        throw Object.assign(new Error('warehouse closing'), { code: 'warehouse_unavailable', retryable: true });
+      },
+    } satisfies Warehouse;
+    const c = new Committer(wh, {
+      maxFlushesPerCommit: 1, maxRetries: 8, engineWatermark: () => null, endOfInput: () => false,
+      onCommitted: () => undefined, onRetry: () => undefined, onFatal: () => undefined,
+    });
+    c.enqueue(flush(0, 10));
+    c.enqueue(flush(0, 20));
+    const waiting = c.settled().catch((e: unknown) => e);
+    await sleep(10);
+    const t0 = Date.now();
+    await c.stop();
+    // Eight retries with back-off would take seconds; stop() ends them after the attempt in flight.
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(calls).toBe(1);
+    expect(c.idle).toBe(true);
+    // What waited for the dropped flushes learns that they will never be committed.
+    expect(await waiting).toMatchObject({ code: 'shutting_down' });
+    c.enqueue(flush(0, 30));
+    expect(c.idle, 'nothing starts after stop()').toBe(true);
+    await expect(c.settled(), 'rejects instead of waiting forever').rejects.toHaveProperty('code');
+  });
 });
