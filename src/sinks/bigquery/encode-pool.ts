@@ -5,7 +5,6 @@
  * The task is stateless (files in, bytes out), which is what a pool suits; the partition actors, which keep
  * state, have their fixed worker threads instead.
  */
-import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { encodeBlock, mapperOf, type EncodedBlock, type EncodeTask } from './encode-task.ts';
 import { readLines, type EncodedRows, type RowObject } from './rows.ts';
@@ -19,10 +18,6 @@ export class EncodePool {
     this.pool = threads > 0
       ? new Piscina({ filename: TASK_FILE, minThreads: threads, maxThreads: threads, idleTimeout: Infinity })
       : null;
-  }
-
-  static defaultThreads(): number {
-    return Math.max(1, Math.min(4, availableParallelism() - 1));
   }
 
   async encode(task: EncodeTask): Promise<EncodedRows> {

@@ -4,7 +4,7 @@
  * buffer with end offsets (one message, not one per row), with the line number of each row so that
  * the caller can rebuild the few rows BigQuery may refuse.
  */
-import { aggMapper, dlqMapper, encodeFileLines, eventsMapper, rowCodec, type RowCodec, type RowMapper } from './rows.ts';
+import { aggMapper, dlqMapper, forEachLine, eventsMapper, rowCodec, type RowCodec, type RowMapper } from './rows.ts';
 import { AGG_TABLE, DLQ_TABLE, EVENTS_TABLE } from './tables.ts';
 
 export type EncodeTable = 'events' | 'agg' | 'dlq';
@@ -48,7 +48,7 @@ export function encodeBlock(task: EncodeTask): EncodedBlock {
   const ends: number[] = [];
   const lines: number[] = [];
   const bad: EncodedBlock['bad'] = [];
-  encodeFileLines(task.paths, (line, text) => {
+  forEachLine(task.paths, (line, text) => {
     let bytes: Uint8Array;
     try {
       bytes = codec.encode(map(JSON.parse(text)));

@@ -99,7 +99,7 @@ export interface EncodedRows {
 }
 
 /** Calls `fn` with each non-empty line of the NDJSON files, numbered over all of them. */
-export function encodeFileLines(paths: string[], fn: (line: number, text: string) => void): void {
+export function forEachLine(paths: string[], fn: (line: number, text: string) => void): void {
   let line = 0;
   for (const path of paths) {
     const text = readFileSync(path, 'utf8');
@@ -113,10 +113,10 @@ export function encodeFileLines(paths: string[], fn: (line: number, text: string
   }
 }
 
-/** Every non-empty line of the files, numbered as encodeFileLines numbers them. */
+/** Every non-empty line of the files, numbered as forEachLine numbers them. */
 export function readLines(paths: string[]): string[] {
   const out: string[] = [];
-  encodeFileLines(paths, (_, text) => out.push(text));
+  forEachLine(paths, (_, text) => out.push(text));
   return out;
 }
 
