@@ -33,6 +33,8 @@ export interface OwnershipHost {
   waitFor(cond: () => boolean): Promise<void>;
   stopRequested(): boolean;
   fail(err: unknown): void;
+  /** The partitions' latest durable checkpoints (those that have one). */
+  checkpointsOf(partitions: Iterable<number>): Checkpoint[];
 }
 
 export class PartitionOwnership {
@@ -72,7 +74,7 @@ export class PartitionOwnership {
   async releaseAll(): Promise<void> {
     const { source, warehouse, log } = this.h;
     if (!source.onAssignment || !warehouse.release) return;
-    const last = [...this.owned].map((p) => this.h.committer.durable.get(p) ?? this.h.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+    const last = this.h.checkpointsOf(this.owned);
     await warehouse.release(source.name, last).catch((err: Error) =>
       log.warn({ err: err.message }, 'could not release the partitions; their next owner waits GAMESTREAM_KAFKA_SESSION_TIMEOUT'));
   }
@@ -153,7 +155,7 @@ export class PartitionOwnership {
       this.h.durableNext[p] = Infinity;
     }
     for (const s of this.h.slots) s.release(this.h.durableNext);
-    let last = partitions.map((p) => this.h.committer.durable.get(p) ?? this.h.initial.get(p)).filter((c): c is Checkpoint => c !== undefined);
+    let last = this.h.checkpointsOf(partitions);
     // After a lapse another daemon may already have claimed some of them: those are not this daemon's to release.
     const taken = new Set(warehouse.fencedPartitions ? await warehouse.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
     last = last.filter((c) => !taken.has(c.partition));

@@ -117,6 +117,7 @@ export class Supervisor {
       waitFor: (cond) => this.waitFor(cond),
       stopRequested: () => this.stopRequested,
       fail: (err) => this.fail(err),
+      checkpointsOf: (partitions) => this.checkpointsOf(partitions),
     });
     this.durableNext = new Float64Array(this.partitions);
     this.partitionWm = new Float64Array(this.partitions).fill(-Infinity);
@@ -317,10 +318,7 @@ export class Supervisor {
     const partitions = this.partitionsOf(slot.index).filter((p) => this.owned.has(p));
     // Inside exclusive(): every flush queued before the crash is committed first, so these are final.
     const restore = await this.committer.exclusive(() => {
-      const checkpoints = partitions
-        .map((p) => this.committer.durable.get(p) ?? this.initial.get(p))
-        .filter((c): c is Checkpoint => c !== undefined);
-      return this.o.warehouse.loadRestore(this.o.source.name, checkpoints, {
+      return this.o.warehouse.loadRestore(this.o.source.name, this.checkpointsOf(partitions), {
         dedupeHorizonMs: this.cfg.dedupeHorizonMs,
         windowSizeMs: this.cfg.windowSizeMs,
       });
@@ -461,6 +459,15 @@ export class Supervisor {
     return e.idlePartitions;
   }
 
+  /** A partition's latest durable checkpoint: the last one committed in this run, else the one it started from. */
+  private checkpointOf(p: number): Checkpoint | undefined {
+    return this.committer.durable.get(p) ?? this.initial.get(p);
+  }
+
+  private checkpointsOf(partitions: Iterable<number>): Checkpoint[] {
+    return [...partitions].map((p) => this.checkpointOf(p)).filter((c): c is Checkpoint => c !== undefined);
+  }
+
   /**
    * The engine watermark that a commit of `checkpoints` may record: computed like the live one, but from each
    * partition's watermark as of its last committed flush (this batch's included). The live watermark also
@@ -473,7 +480,7 @@ export class Supervisor {
     const batch = new Map(checkpoints.map((c) => [c.partition, c]));
     const wm = new Float64Array(this.partitions).fill(Infinity);
     for (const p of this.owned) {
-      const c = batch.get(p) ?? this.committer.durable.get(p) ?? this.initial.get(p);
+      const c = batch.get(p) ?? this.checkpointOf(p);
       wm[p] = c?.watermarkMs ?? -Infinity;
     }
     const e = engineWatermark(wm, this.router.lastRoutedAt, Date.now(), this.cfg.idleTimeoutMs, this.persistedWm, this.startedAt);
