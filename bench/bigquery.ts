@@ -16,7 +16,7 @@ import { createClients, type BigQueryTarget } from '../src/sinks/bigquery/client
 import { ensureSchema } from '../src/sinks/bigquery/ddl.ts';
 import { EncodePool } from '../src/sinks/bigquery/encode-pool.ts';
 import type { EncodeTask } from '../src/sinks/bigquery/encode-task.ts';
-import { rowCodec, type EncodedRows } from '../src/sinks/bigquery/rows.ts';
+import { concatEncoded, rowCodec, type EncodedRows } from '../src/sinks/bigquery/rows.ts';
 import { EVENTS_TABLE } from '../src/sinks/bigquery/tables.ts';
 import { commitStreams, TableWriter, type WriterContext } from '../src/sinks/bigquery/table-writer.ts';
 import { startBigQueryEmulator, stopBigQueryEmulator } from '../test/setup/bigquery-emulator.ts';
@@ -86,7 +86,7 @@ export async function bigqueryBench(rows: number, pipelineEvents: number): Promi
       console.log(`encode, ${threads === 0 ? 'calling thread' : `pool of ${threads}`}: ${r.rowsPerSec.toLocaleString('en-US')} rows/s, ${r.protoBytesPerRow} B/row, calling thread busy ${Math.round(busy * 100)}%`);
       encodes.push(r);
       if (threads === 0) {
-        enc = parts.reduce((a, p) => ({ rows: [...a.rows, ...p.rows], objectAt: () => ({}), bytes: a.bytes + p.bytes, bad: [] }));
+        enc = parts.reduce(concatEncoded);
       }
     }
     result.encode = encodes;
