@@ -51,6 +51,7 @@ function makeSource(cfg: Config, log: Logger): Source {
         clientId: cfg.kafkaClientId,
         stop: cfg.kafkaStop,
         sessionTimeoutMs: cfg.kafkaSessionTimeoutMs,
+        rebalanceTimeoutMs: cfg.kafkaRebalanceTimeoutMs ?? cfg.kafkaSessionTimeoutMs,
         ensure: cfg.kafkaCreateTopics ? topicSpecs(cfg) : [],
         hooks: {
           fetched: (n) => metricsRef?.kafkaFetch(n),

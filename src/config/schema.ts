@@ -57,6 +57,8 @@ export interface Config {
   kafkaClientId: string;
   kafkaStop: 'never' | 'caught-up';
   kafkaSessionTimeoutMs: number;
+  /** null: the session timeout. */
+  kafkaRebalanceTimeoutMs: number | null;
   avroSchemaDir: string | null;
   schemaRegistryUrl: string | null;
   schemaRegistryTimeoutMs: number;
@@ -218,6 +220,9 @@ export const ENV_VARS = [
     doc: 'Kafka client id, shown in broker logs and quotas. Default: gamestream-<hostname>.', parse: nonEmpty }),
   v({ name: 'GAMESTREAM_KAFKA_SESSION_TIMEOUT', key: 'kafkaSessionTimeoutMs', default: '30s', allowed: '6s–5m (the broker\'s group session limits apply)',
     doc: 'How long the group waits for a silent member (a killed daemon) before giving its partitions to the others.', parse: duration(6000, 300_000) }),
+  v({ name: 'GAMESTREAM_KAFKA_REBALANCE_TIMEOUT', key: 'kafkaRebalanceTimeoutMs', default: '', allowed: 'empty (the session timeout) or 1s–5m',
+    doc: 'How long a rebalance waits for the members to rejoin. A member that stalls (SIGSTOP, a frozen VM) right after it rejoined is only dropped once this has passed and then its session has run out, so this bounds how long its partitions wait: they move within this plus GAMESTREAM_KAFKA_SESSION_TIMEOUT. A daemon rejoins within a heartbeat (a tenth of the session timeout), so the default is ample.',
+    parse: (raw) => (raw.trim() === '' ? null : duration(1000, 300_000)(raw)) }),
   v({ name: 'GAMESTREAM_AVRO_SCHEMA_DIR', key: 'avroSchemaDir', default: '', allowed: 'a directory of <schema id>.avsc files, or empty',
     doc: 'Kafka records in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) are decoded with <id>.avsc from this folder; JSON records on the same topic are read as JSON.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
   v({ name: 'GAMESTREAM_SCHEMA_REGISTRY_URL', key: 'schemaRegistryUrl', default: '', allowed: 'an http(s) URL of a Confluent-compatible schema registry API, or empty',

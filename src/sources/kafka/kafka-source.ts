@@ -19,6 +19,11 @@ export interface KafkaSourceOptions {
   /** 'caught-up': finish like the end of a file once every partition reached its end offset at start. */
   stop: 'never' | 'caught-up';
   sessionTimeoutMs: number;
+  /**
+   * How long a rebalance waits for members to rejoin (kafkajs would default to 60 s). A member that stalls right
+   * after it rejoined stays in the group until this has passed, so a short one lets its partitions move sooner.
+   */
+  rebalanceTimeoutMs: number;
   /** Topics to create when missing and verify when present (the raw topic first), or none. */
   ensure: TopicSpec[];
   /** Counted in the metrics: fetched batches, group offset commits, rebalances. */
@@ -115,6 +120,7 @@ export class KafkaSource implements Source {
       groupId: this.o.groupId,
       allowAutoTopicCreation: false,
       sessionTimeout: this.o.sessionTimeoutMs,
+      rebalanceTimeout: this.o.rebalanceTimeoutMs,
       heartbeatInterval: Math.max(1000, Math.floor(this.o.sessionTimeoutMs / 10)),
       // The seed's fetch settings: wait for 64 KiB or 500 ms, at most 1 MiB per partition.
       minBytes: 65_536,
@@ -132,7 +138,7 @@ export class KafkaSource implements Source {
       this.member = e.payload.memberId;
       const assigned = e.payload.memberAssignment[this.o.topic] ?? [];
       this.o.hooks?.rebalanced();
-      this.o.log.info({ partitions: assigned.length }, 'kafka partitions assigned');
+      this.o.log.info({ partitions: assigned.length, member: e.payload.memberId, leader: e.payload.leaderId, joinMs: e.payload.duration }, 'kafka partitions assigned');
       const next = new Set(assigned);
       for (const p of this.assigned) if (!next.has(p)) this.started.delete(p);
       // Batches of partitions this member no longer has are not handed on: their new owner reads them.
@@ -155,6 +161,9 @@ export class KafkaSource implements Source {
           this.started.add(p);
         }
       }
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.o.log.info({ member: this.member }, 'kafka group rebalancing: rejoining');
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.fail(e.payload.error);
