@@ -183,6 +183,17 @@ rootLogger.appenderRef.file.ref = FILE
 # Keep the startup/shutdown lines: they help to read a failed start.
 logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
+# The group coordinator's decisions (joins, rebalances, members it drops) to their own file: a test that waits on
+# a hand-over between consumers can then show what the broker decided, and when.
+appender.groups.type = File
+appender.groups.name = GROUPS
+appender.groups.fileName = $DATA_DIR/groups.log
+appender.groups.layout.type = PatternLayout
+appender.groups.layout.pattern = [%d] %p %m%n
+logger.groups.name = org.apache.kafka.coordinator.group
+logger.groups.level = INFO
+logger.groups.additivity = false
+logger.groups.appenderRef.groups.ref = GROUPS
 EOF
 
 # CLI tools (StorageTool, TopicCommand): errors only, to stderr.

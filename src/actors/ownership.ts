@@ -130,6 +130,9 @@ export class PartitionOwnership {
 
   private async revoke(partitions: number[]): Promise<void> {
     const { log, warehouse, source } = this.h;
+    // How long each step took, logged with the hand-off: a slow one is what keeps the next owner waiting.
+    const t0 = Date.now();
+    const took = { queuedMs: 0, flushedMs: 0, committedMs: 0, releasedMs: 0 };
     for (const p of partitions) this.h.router.setResume(p, Infinity);
     const byWorker = new Map<number, number[]>();
     for (const p of partitions) {
@@ -141,13 +144,16 @@ export class PartitionOwnership {
     await Promise.all([...byWorker].map(async ([w, parts]) => {
       const slot = this.h.slots[w]!;
       await this.h.waitFor(() => slot.pendingCount === 0 || this.h.stopRequested());
+      took.queuedMs = Math.max(took.queuedMs, Date.now() - t0);
       await new Promise<void>((done) => {
         this.revoking.set(w, { partitions: parts, done });
         if (slot.ready) slot.post({ t: 'revoke', partitions: parts });
       });
     }));
+    took.flushedMs = Date.now() - t0;
     // Their last flushes are queued now; the other partitions' later flushes need not be waited for.
     await this.h.committer.settled();
+    took.committedMs = Date.now() - t0;
     for (const p of partitions) {
       this.owned.delete(p);
       this.h.partitionWm[p] = Infinity;
@@ -160,7 +166,8 @@ export class PartitionOwnership {
     const taken = new Set(warehouse.fencedPartitions ? await warehouse.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
     last = last.filter((c) => !taken.has(c.partition));
     await warehouse.release?.(source.name, last);
-    log.info({ partitions }, 'partitions handed off: flushed, committed and released');
+    took.releasedMs = Date.now() - t0;
+    log.info({ partitions, ...took }, 'partitions handed off: flushed, committed and released');
   }
 
   private async adopt(partitions: number[]): Promise<void> {

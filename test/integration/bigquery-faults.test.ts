@@ -70,33 +70,51 @@ describe('BigQuery behind a faulty network', { timeout: TIMEOUT }, () => {
       GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
       GAMESTREAM_PROGRESS_INTERVAL: '200ms',
     };
-    const phases: { ms: number; rest: Faults; grpc: Faults }[] = [
-      { ms: 1500, rest: { errorRate: 0.3, errorStatus: 503 }, grpc: { resetRate: 0.3 } },
-      { ms: 1500, rest: { errorRate: 0.3, errorStatus: 429 }, grpc: { delayMs: 150 } },
-      { ms: 4000, rest: {}, grpc: { down: true } },
-      { ms: 1000, rest: {}, grpc: {} },
-      { ms: 4000, rest: { stall: true }, grpc: { stall: true } },
-      { ms: 1000, rest: { errorRate: 0.5 }, grpc: { resetRate: 0.5 } },
+    // Each phase lasts at least its time and until the daemon has met its faults: a busy machine may take many
+    // seconds to start, REST carries the start-up (tables, checkpoints) and gRPC the writes after it, and a
+    // reset rate only meets the connections opened while it is on (the outage resets the open ones).
+    const seen = (): { grpcResets: number; grpcConnections: number } => ({ grpcResets: grpc.stats.resets, grpcConnections: grpc.stats.connections });
+    const status = (n: number): number => rest.stats.errorsByStatus[n] ?? 0;
+    const phases: { name: string; ms: number; rest: Faults; grpc: Faults; met: (since: ReturnType<typeof seen>) => boolean }[] = [
+      { name: 'start-up: 503s, 429s and gRPC resets', ms: 1500, rest: { errorRate: 0.3, errorStatuses: [503, 429] }, grpc: { resetRate: 0.3 },
+        met: (s0) => status(503) > 0 && status(429) > 0 && grpc.stats.connections > s0.grpcConnections },
+      { name: 'gRPC latency', ms: 1000, rest: {}, grpc: { delayMs: 150 }, met: () => true },
+      { name: 'gRPC outage', ms: 4000, rest: {}, grpc: { down: true }, met: (s0) => grpc.stats.resets > s0.grpcResets },
+      { name: 'no faults', ms: 1000, rest: {}, grpc: {}, met: () => true },
+      { name: 'hung servers', ms: 4000, rest: { stall: true }, grpc: { stall: true }, met: () => true },
+      { name: 'errors and resets', ms: 1000, rest: { errorRate: 0.5 }, grpc: { resetRate: 0.5 }, met: () => true },
     ];
     let done = false;
     const running = runEngine(env, TIMEOUT - 30_000).finally(() => {
       done = true;
     });
     let writtenDuringOutage = '';
+    const unmet: string[] = [];
     for (const p of phases) {
       if (done) break;
       rest.setFaults(p.rest);
       grpc.setFaults(p.grpc);
-      await sleep(p.ms);
-      if (p.grpc.down) writtenDuringOutage = 'checked';
+      const since = seen();
+      const minEnd = Date.now() + p.ms;
+      const maxEnd = Date.now() + 60_000;
+      while (!done && (Date.now() < minEnd || !p.met(since))) {
+        if (Date.now() > maxEnd) {
+          unmet.push(p.name);
+          break;
+        }
+        await sleep(100);
+      }
+      if (p.grpc.down && p.met(since)) writtenDuringOutage = 'checked';
     }
     rest.setFaults({});
     grpc.setFaults({});
     const r = await running;
     expect(r.code, describeRun(r)).toBe(0);
+    expect(unmet, 'phases whose faults the daemon never met within a minute').toEqual([]);
     expect(writtenDuringOutage, 'the run ended before the outage phase: the faults never met it').toBe('checked');
     // The faults did happen, and the daemon retried through them.
-    expect(rest.stats.errors).toBeGreaterThan(0);
+    expect(status(503)).toBeGreaterThan(0);
+    expect(status(429)).toBeGreaterThan(0);
     expect(grpc.stats.resets).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/BigQuery: retrying/);
     // Memory stayed bounded: the source waited instead of reading ahead through the outage.

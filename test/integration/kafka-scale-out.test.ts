@@ -13,7 +13,8 @@ import { emulatorClients, freshDataset, type FreshDataset } from '../support/big
 import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
 import { endOffsets, produceDataset } from '../support/kafka/dataset.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
-import { Daemon } from '../support/daemon.ts';
+import { Daemon, saveArtifact } from '../support/daemon.ts';
+import { groupLogLines } from '../support/kafka/group-log.ts';
 import { describeRun, runEngine, writtenSoFar } from '../support/truth/engine.ts';
 import type { Expected } from '../support/truth/expected.ts';
 import type { Dataset } from '../support/truth/generate.ts';
@@ -40,8 +41,18 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     ({ dir, ds, truth, devices, cityDb } = await truthFixture('gamestream-scale-out-', { seed: 9090, events: 24_000, partitions: PARTITIONS }));
   }, TIMEOUT);
 
+  const groupLog = inject('kafkaGroupLog');
+  let group = '';
+
   afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') for (const d of daemons) d.saveLog();
+    if (ctx.task.result?.state !== 'fail') return;
+    for (const d of daemons) d.saveLog();
+    // What the broker decided for the group (who joined, who it dropped and when): the cause of a slow hand-over.
+    const lines = groupLogLines(groupLog, group);
+    if (lines.length > 0) {
+      const path = saveArtifact(`coordinator-${group}.log`, lines.join('\n') + '\n');
+      console.error(`group coordinator, ${group} (whole: ${path}):\n${lines.slice(-40).join('\n')}`);
+    }
   });
 
   afterAll(async () => {
@@ -55,7 +66,7 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
       GAMESTREAM_SOURCE: 'kafka',
       GAMESTREAM_KAFKA_BROKERS: brokers,
       GAMESTREAM_KAFKA_TOPIC: topic,
-      GAMESTREAM_KAFKA_GROUP: `g-${topic}`,
+      GAMESTREAM_KAFKA_GROUP: (group = `g-${topic}`),
       GAMESTREAM_KAFKA_RAW_PARTITIONS: String(PARTITIONS),
       GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off',
       GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',

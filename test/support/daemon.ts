@@ -49,3 +49,11 @@ export class Daemon {
 }
 
 const LOG_DIR = join(REPO_ROOT, 'test-artifacts', 'daemons');
+
+/** Saves another text of a failed test (a broker's log lines, say) beside the daemons' logs; returns its path. */
+export function saveArtifact(name: string, text: string): string {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const path = join(LOG_DIR, name);
+  writeFileSync(path, text);
+  return path;
+}

@@ -248,7 +248,16 @@ describe('fault proxy, http mode', { timeout: 5000 }, () => {
     expect(r500.headers['retry-after']).toBeUndefined();
 
     expect(target.hits()).toBe(0);
-    expect(p.stats).toMatchObject({ requests: 3, errors: 3, forwarded: 0 });
+    expect(p.stats).toMatchObject({ requests: 3, errors: 3, forwarded: 0, errorsByStatus: { 503: 1, 429: 1, 500: 1 } });
+  });
+
+  it('errorStatuses takes the statuses in turn, and counts each', async () => {
+    const target = await httpTarget();
+    const p = await proxy({ targetHost: '127.0.0.1', targetPort: target.port, mode: 'http', faults: { errorRate: 1, errorStatuses: [503, 429] } });
+    const got: number[] = [];
+    for (let i = 0; i < 4; i++) got.push((await request(p.url)).status);
+    expect(got).toEqual([503, 429, 503, 429]);
+    expect(p.stats.errorsByStatus).toEqual({ 503: 2, 429: 2 });
   });
 
   it('resetRate=1 makes the request fail with a socket error client-side', async () => {

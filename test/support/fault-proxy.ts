@@ -23,6 +23,8 @@ export interface Faults {
   errorRate?: number;
   /** Status for injected errors; default 503. 503 and 429 carry `Retry-After: 1`. */
   errorStatus?: 503 | 429 | 500;
+  /** Statuses taken in turn for the injected errors, instead of errorStatus. */
+  errorStatuses?: (503 | 429 | 500)[];
   /** Refuse service: every new and existing client socket is reset (both modes). */
   down?: boolean;
   /**
@@ -41,6 +43,8 @@ export interface FaultStats {
   resets: number;
   /** Injected error answers (http mode only). */
   errors: number;
+  /** The same, per status. */
+  errorsByStatus: Record<number, number>;
   /** Connections piped to the target (tcp) or requests forwarded to it (http). */
   forwarded: number;
 }
@@ -104,7 +108,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   const rand = mulberry32(opts.seed ?? 1);
   let faults = checkFaults(opts.faults ?? {});
   let closed = false;
-  const stats: FaultStats = { connections: 0, requests: 0, resets: 0, errors: 0, forwarded: 0 };
+  const stats: FaultStats = { connections: 0, requests: 0, resets: 0, errors: 0, errorsByStatus: {}, forwarded: 0 };
   /** Live client sockets, for `down` and close(). */
   const clients = new Set<net.Socket>();
   /**
@@ -197,8 +201,10 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   };
 
   const answerError = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const status = faults.errorStatus ?? 503;
+    const turn = faults.errorStatuses;
+    const status = turn && turn.length > 0 ? turn[stats.errors % turn.length]! : (faults.errorStatus ?? 503);
     stats.errors++;
+    stats.errorsByStatus[status] = (stats.errorsByStatus[status] ?? 0) + 1;
     req.resume(); // drain the body so the connection stays usable
     const body = JSON.stringify({ error: { code: status, message: 'fault-proxy: injected error', status: STATUS_NAMES[status] } });
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(body) };

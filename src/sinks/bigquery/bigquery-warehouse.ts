@@ -342,7 +342,7 @@ export class BigQueryWarehouse implements Warehouse {
       const live = others.some((r) => typeof r.member === 'string') && o.liveMembers ? await o.liveMembers() : null;
       const holders = others
         .filter((r) => (typeof r.member === 'string' && live ? live.has(r.member) : Number(r.age_ms) < o.graceMs))
-        .map((r) => `partition ${r.source_partition} (last written by ${r.writer} ${Math.round(Number(r.age_ms) / 1000)} s ago)`);
+        .map((r) => `partition ${r.source_partition} (last written by ${r.writer}${typeof r.member === 'string' ? ` as group member ${r.member}, still in the group` : ''} ${Math.round(Number(r.age_ms) / 1000)} s ago)`);
       if (holders.length === 0) return;
       o.onWait(holders);
       await sleep(1000);
