@@ -13,7 +13,7 @@ import type { Checkpoint, FlushFiles } from './protocol.ts';
 export interface QueuedFlush {
   workerIndex: number;
   files: FlushFiles;
-  rows: { events: number; dlq: number; agg: number };
+  rows: { events: number; dlq: number; agg: number; aggUpdates: number };
   checkpoints: Checkpoint[];
   deadLetterCodes: Record<string, number>;
   windowsClosedAtMs: number[];
@@ -21,7 +21,7 @@ export interface QueuedFlush {
 
 export interface CommitResult {
   checkpoints: Checkpoint[];
-  rows: { events: number; dlq: number; agg: number };
+  rows: { events: number; dlq: number; agg: number; aggUpdates: number };
   /** Dead letters committed, per reason code: exact, for metrics. */
   deadLetterCodes: Record<string, number>;
   /** Wall clock from each committed window's closing to its commit. */
@@ -193,7 +193,7 @@ export class Committer {
     for (const c of checkpoints) this.durable.set(c.partition, c);
     if (this.o.afterCommit && files.length > 0) await this.retrying('publishing copies of the rows to Kafka', 'output_failed', () => this.o.afterCommit!(files));
     await removeFiles(files);
-    const rows = { events: 0, dlq: 0, agg: 0 };
+    const rows = { events: 0, dlq: 0, agg: 0, aggUpdates: 0 };
     const deadLetterCodes: Record<string, number> = {};
     const committedAt = Date.now();
     const windowEmitLatencyMs: number[] = [];
@@ -202,6 +202,7 @@ export class Committer {
       rows.events += f.rows.events;
       rows.dlq += f.rows.dlq;
       rows.agg += f.rows.agg;
+      rows.aggUpdates += f.rows.aggUpdates;
       for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
     this.o.onCommitted({ checkpoints, rows, deadLetterCodes, windowEmitLatencyMs, bytesByTable, durationMs: Date.now() - started });
@@ -230,6 +231,6 @@ function sizeOf(path: string | null): number {
 }
 
 export async function removeFiles(files: FlushFiles[]): Promise<void> {
-  const paths = files.flatMap((f) => [f.events, f.dlq, f.agg]).filter((p): p is string => p !== null);
+  const paths = files.flatMap((f) => [f.events, f.dlq, f.agg, f.aggUpdates]).filter((p): p is string => p !== null);
   await Promise.all(paths.map((p) => unlink(p).catch(() => undefined)));
 }

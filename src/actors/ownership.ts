@@ -8,6 +8,7 @@
 import type { Config } from '../config/schema.ts';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { resumableCheckpoints } from '../partition/stored-checkpoint.ts';
 import type { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
@@ -183,7 +184,7 @@ export class PartitionOwnership {
     });
     if (waitedSince > 0) log.info({ waitedMs: Date.now() - waitedSince }, 'partitions released by their previous owner');
     const restores = await this.h.committer.exclusive(async () => {
-      const all = await warehouse.loadCheckpoints(source.name);
+      const all = resumableCheckpoints(await warehouse.loadCheckpoints(source.name), this.h.cfg.windowSizeMs, this.h.cfg.allowedLatenessMs);
       const cps = partitions.map((p) => all.get(p)).filter((c): c is Checkpoint => c !== undefined);
       for (const p of partitions) {
         const cp = all.get(p);
@@ -199,7 +200,7 @@ export class PartitionOwnership {
       // A previous owner that only stalled finds these claims at its next commit point and stops.
       const fresh = (p: number): Checkpoint => ({
         partition: p, nextOffset: 0, maxEventMs: null, watermarkMs: null, closedThroughMs: null,
-        events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
+        provisionalFromMs: null, provisionalToMs: null, events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
       });
       await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? fresh(p)));
       return warehouse.loadRestore(source.name, cps, { dedupeHorizonMs: this.h.cfg.dedupeHorizonMs, windowSizeMs: this.h.cfg.windowSizeMs });

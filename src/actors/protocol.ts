@@ -13,6 +13,12 @@ export interface Checkpoint {
   maxEventMs: number | null;
   watermarkMs: number | null;
   closedThroughMs: number | null;
+  /**
+   * Windows starting in [from, to) were written at an end of input, as they stood then, though the watermark
+   * had not closed them: when they close, their rows are rewritten with the full counts. null: none.
+   */
+  provisionalFromMs: number | null;
+  provisionalToMs: number | null;
   events: number;
   deadLetters: number;
   duplicates: number;
@@ -51,6 +57,8 @@ export interface ActorRestore {
   dedupeIds: string[];
   dedupeTs: Float64Array;
   windows: { windowStart: number; eventType: number; levelId: number | null; count: number }[];
+  /** The keys of the provisional windows (see Checkpoint) that already have a row, to be rewritten. */
+  written: { windowStart: number; eventType: number; levelId: number | null }[];
 }
 
 export type ToWorker =
@@ -77,6 +85,8 @@ export interface FlushFiles {
   events: string | null;
   dlq: string | null;
   agg: string | null;
+  /** Window rows that replace rows already written (a provisional window that closed), same columns as agg. */
+  aggUpdates: string | null;
 }
 
 export type FromWorker =
@@ -87,7 +97,7 @@ export type FromWorker =
       workerIndex: number;
       flushSeq: number;
       files: FlushFiles;
-      rows: { events: number; dlq: number; agg: number };
+      rows: { events: number; dlq: number; agg: number; aggUpdates: number };
       checkpoints: Checkpoint[];
       /** Dead letters in these files per reason code. */
       deadLetterCodes: Record<string, number>;

@@ -16,6 +16,7 @@ import { Committer, removeFiles, type CommitResult } from './committer.ts';
 import { actorRules } from '../partition/actor.ts';
 import { PartitionOwnership } from './ownership.ts';
 import { SchemaResolver } from './schema-resolver.ts';
+import { resumableCheckpoints } from '../partition/stored-checkpoint.ts';
 import type { Checkpoint, FlushFiles, FromWorker } from './protocol.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { WorkerSlot } from './worker-slot.ts';
@@ -183,7 +184,7 @@ export class Supervisor {
   async run(): Promise<RunTotals> {
     const { source, warehouse, log } = this.o;
     await warehouse.open();
-    this.initial = await warehouse.loadCheckpoints(source.name);
+    this.initial = resumableCheckpoints(await warehouse.loadCheckpoints(source.name), this.cfg.windowSizeMs, this.cfg.allowedLatenessMs);
     for (const [p, c] of this.initial) if (p < this.partitions) this.durableNext[p] = c.nextOffset;
     const maxKnown = Math.max(-1, ...this.initial.keys());
     if (maxKnown >= this.partitions) {

@@ -11,7 +11,7 @@ import { toWire } from '../errors.ts';
 import { actorOutput, actorRules, PartitionActor } from '../partition/actor.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
-import type { Checkpoint, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
+import type { Checkpoint, FlushFiles, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
@@ -38,14 +38,15 @@ function flush(): void {
     if (c) checkpoints.push(c);
   }
   lastFlushAt = Date.now();
-  if (checkpoints.length === 0 && out.events.rows + out.dlq.rows + out.agg.rows === 0) return;
+  if (checkpoints.length === 0 && out.events.rows + out.dlq.rows + out.agg.rows + out.aggUpdates.rows === 0) return;
   const seq = ++flushSeq;
   const base = join(settings.spoolDir, `w${settings.workerIndex}-${process.pid}-${Date.now()}-${seq}`);
-  const files = { events: null as string | null, dlq: null as string | null, agg: null as string | null };
-  const rows = { events: out.events.rows, dlq: out.dlq.rows, agg: out.agg.rows };
+  const files: FlushFiles = { events: null, dlq: null, agg: null, aggUpdates: null };
+  const rows = { events: out.events.rows, dlq: out.dlq.rows, agg: out.agg.rows, aggUpdates: out.aggUpdates.rows };
   if (rows.events > 0) out.events.writeTo((files.events = `${base}.events.ndjson`));
   if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.ndjson`));
   if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.ndjson`));
+  if (rows.aggUpdates > 0) out.aggUpdates.writeTo((files.aggUpdates = `${base}.agg-updates.ndjson`));
   const deadLetterCodes = Object.fromEntries(out.deadLetterCodes);
   out.deadLetterCodes.clear();
   const windowsClosedAtMs = out.windowsClosedAtMs.splice(0);

@@ -243,7 +243,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_KAFKA_DLQ_TOPIC', key: 'kafkaDlqTopic', default: 'game-events-dlq', allowed: 'a topic name | off',
     doc: 'When GAMESTREAM_KAFKA_BROKERS is set, every dead letter is also published here: the raw record (IPs masked) as the value, the reason in headers (at least once).', parse: topicOrOff }),
   v({ name: 'GAMESTREAM_KAFKA_STOP', key: 'kafkaStop', default: 'never', allowed: 'never | caught-up',
-    doc: 'caught-up: once every partition of the topic has reached the end offset it had at start (partitions held by another member count by the warehouse checkpoints), finish like the end of a file (close every window, write, exit 0). For backfills and tests by one daemon.', parse: oneOf(['never', 'caught-up'] as const) }),
+    doc: 'caught-up: once every partition of the topic has reached the end offset it had at start (partitions held by another member count by the warehouse checkpoints), finish like the end of a file (write every open window, commit, exit 0; a later run on more records completes those windows). For backfills and tests by one daemon.', parse: oneOf(['never', 'caught-up'] as const) }),
   v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>[:always], for tests only',
     doc: 'Fault injection for tests: the given worker thread crashes after processing that many batches, once (or after every restart with :always).', parse: crashSpec }),
   v({ name: 'GAMESTREAM_BIGQUERY_ENDPOINT', key: 'bigqueryEndpoint', default: '', allowed: 'empty (Google, with Application Default Credentials) or an http(s) URL',

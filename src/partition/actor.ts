@@ -43,6 +43,8 @@ export interface ActorOutput {
   events: RowBuffer;
   dlq: RowBuffer;
   agg: RowBuffer;
+  /** Window rows that replace rows written before (see Checkpoint.provisionalFromMs). */
+  aggUpdates: RowBuffer;
   tables: () => EnrichmentTables;
   /** Dead letters per reason code since the last flush, so metrics can count exactly what was committed. */
   deadLetterCodes: Map<string, number>;
@@ -52,7 +54,7 @@ export interface ActorOutput {
 
 /** Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends). */
 export function actorOutput(tables: () => EnrichmentTables): ActorOutput {
-  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), tables, deadLetterCodes: new Map(), windowsClosedAtMs: [] };
+  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), tables, deadLetterCodes: new Map(), windowsClosedAtMs: [] };
 }
 
 export class PartitionActor implements ActorLifecycle {
@@ -72,19 +74,31 @@ export class PartitionActor implements ActorLifecycle {
   private dirty = false;
   private closed = false;
   private lastClosedWindow = NaN;
+  /**
+   * Windows written early at an end of input (start in [provisionalFrom, provisionalTo)), and which of their keys
+   * have a row: when such a window is written again, those rows are rewritten and the other keys added.
+   */
+  private provisionalFrom = NaN;
+  private provisionalTo = NaN;
+  private readonly written = new Set<string>();
   private readonly emitRow = (r: WindowRow): void => {
     if (r.windowStart !== this.lastClosedWindow) {
       this.lastClosedWindow = r.windowStart;
       this.out.windowsClosedAtMs.push(Date.now());
     }
-    this.out.agg.push({
+    const row = {
       window_start_ms: r.windowStart,
       window_end_ms: r.windowEnd,
       event_type: r.eventType,
       level_id: r.levelId,
       event_count: r.count,
       source_partition: this.partition,
-    });
+    };
+    if (r.windowStart >= this.provisionalFrom && r.windowStart < this.provisionalTo && this.written.has(writtenKey(r.windowStart, r.eventType, r.levelId))) {
+      this.out.aggUpdates.push(row);
+      return;
+    }
+    this.out.agg.push(row);
     this.windowRows++;
   };
 
@@ -109,6 +123,11 @@ export class PartitionActor implements ActorLifecycle {
     this.windowRows = c.windowRows;
     for (let i = 0; i < restore.dedupeIds.length; i++) this.dedupe.add(restore.dedupeIds[i], restore.dedupeTs[i]);
     this.windows.restore(c.closedThroughMs ?? -Infinity, restore.windows);
+    if (c.provisionalFromMs !== null && c.provisionalToMs !== null) {
+      this.provisionalFrom = c.provisionalFromMs;
+      this.provisionalTo = c.provisionalToMs;
+      for (const k of restore.written) this.written.add(writtenKey(k.windowStart, k.eventType, k.levelId));
+    }
   }
 
   processBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
@@ -221,8 +240,21 @@ export class PartitionActor implements ActorLifecycle {
     return this.checkpoint();
   }
 
+  /**
+   * End of input: every open window is written as it stands, so the run's results are complete, but stays
+   * open. A later run (more lines in the file, more records on the topic) resumes from the same boundary,
+   * counts what arrives in those windows, and rewrites their rows when they close (docs/SEMANTICS.md).
+   */
   endOfInput(): void {
-    if (this.windows.closeAll(this.emitRow) > 0 || this.windows.closedThrough !== -Infinity) this.dirty = true;
+    const first = this.windows.firstOpenStart;
+    if (first === Infinity) return;
+    const to = this.windows.lastOpenStart + this.s.windowSizeMs;
+    // Rows of windows written early before (a run that ended twice) are rewritten by emitRow, the rest added.
+    this.windows.emitOpen(this.emitRow);
+    // Every window written early is open still, so the open ones are the whole provisional range.
+    this.provisionalFrom = first;
+    this.provisionalTo = to;
+    this.dirty = true;
   }
 
   revoke(): Checkpoint {
@@ -238,12 +270,20 @@ export class PartitionActor implements ActorLifecycle {
 
   private checkpoint(): Checkpoint {
     const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
+    // Provisional windows the watermark has closed since have their final rows: nothing is left to rewrite.
+    if (this.windows.closedThrough >= this.provisionalTo) {
+      this.provisionalFrom = NaN;
+      this.provisionalTo = NaN;
+      this.written.clear();
+    }
     return {
       partition: this.partition,
       nextOffset: this.nextOffset,
       maxEventMs: fin(this.maxTs),
       watermarkMs: fin(this.watermark),
       closedThroughMs: fin(this.windows.closedThrough),
+      provisionalFromMs: fin(this.provisionalFrom),
+      provisionalToMs: fin(this.provisionalTo),
       events: this.events,
       deadLetters: this.deadLetters,
       duplicates: this.duplicates,
@@ -251,4 +291,8 @@ export class PartitionActor implements ActorLifecycle {
       windowRows: this.windowRows,
     };
   }
+}
+
+function writtenKey(windowStart: number, eventType: number, levelId: number | null): string {
+  return `${windowStart}|${eventType}|${levelId}`;
 }

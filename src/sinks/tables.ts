@@ -67,6 +67,9 @@ export const CHECKPOINT_COLUMNS = [
   ['late_events', 'BIGINT NOT NULL'],
   ['window_rows', 'BIGINT NOT NULL'],
   ['updated_at', 'TIMESTAMP NOT NULL'],
+  // Added later (a warehouse created before gets them at start): windows written early at an end of input.
+  ['provisional_from_ms', 'BIGINT'],
+  ['provisional_to_ms', 'BIGINT'],
 ] as const;
 
 /** The engine-wide watermark per source, for the daily ETL's "is the day complete" sensor. */

@@ -82,8 +82,36 @@ export class TumblingWindows {
     return rows;
   }
 
-  closeAll(emit: (row: WindowRow) => void): number {
-    return this.advance(END_OF_TIME, emit);
+  /**
+   * Emits every open window as it stands, without closing it (the end of the input): the closed boundary, and
+   * with it what counts as late, stays where the watermark put it, so input that comes later (a file that grew,
+   * a topic with more records) is counted as in one continuous run.
+   */
+  emitOpen(emit: (row: WindowRow) => void): number {
+    let rows = 0;
+    for (const start of [...this.open.keys()].sort((a, b) => a - b)) {
+      for (const [eventType, byLevel] of this.open.get(start)!) {
+        for (const [levelId, count] of byLevel) {
+          emit({ windowStart: start, windowEnd: start + this.sizeMs, eventType, levelId, count });
+          rows++;
+        }
+      }
+    }
+    return rows;
+  }
+
+  /** The start of the first open window, or Infinity when none is open. */
+  get firstOpenStart(): number {
+    let first = Infinity;
+    for (const s of this.open.keys()) if (s < first) first = s;
+    return first;
+  }
+
+  /** The start of the last open window, or -Infinity when none is open. */
+  get lastOpenStart(): number {
+    let last = -Infinity;
+    for (const s of this.open.keys()) if (s > last) last = s;
+    return last;
   }
 
   /** Rebuilds state after a restart: the closed boundary plus the open windows' counts. */

@@ -9,11 +9,11 @@ import type { Checkpoint } from '../../src/actors/protocol.ts';
 import type { CommitBatch, Warehouse } from '../../src/sinks/sink.ts';
 
 function cp(partition: number, nextOffset: number): Checkpoint {
-  return { partition, nextOffset, maxEventMs: null, watermarkMs: null, closedThroughMs: null, events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0 };
+  return { partition, nextOffset, maxEventMs: null, watermarkMs: null, closedThroughMs: null, provisionalFromMs: null, provisionalToMs: null, events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0 };
 }
 
 function flush(partition: number, nextOffset: number): QueuedFlush {
-  return { workerIndex: 0, files: { events: null, dlq: null, agg: null }, rows: { events: 0, dlq: 0, agg: 0 }, checkpoints: [cp(partition, nextOffset)], deadLetterCodes: {}, windowsClosedAtMs: [] };
+  return { workerIndex: 0, files: { events: null, dlq: null, agg: null, aggUpdates: null }, rows: { events: 0, dlq: 0, agg: 0, aggUpdates: 0 }, checkpoints: [cp(partition, nextOffset)], deadLetterCodes: {}, windowsClosedAtMs: [] };
 }
 
 /** Records each commit's checkpoints; every commit takes `ms`; fails on demand. */

@@ -1,7 +1,7 @@
 // Ground truth through BigQuery (the real emulator): the engine, run as a child process with
 // GAMESTREAM_WAREHOUSE=bigquery:…, must build the same exact warehouse as with DuckDB. The BigQuery tables
 // are copied into a DuckDB file and compared with the independent truth by the same code as DuckDB runs.
-import { rmSync } from 'node:fs';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -154,6 +154,27 @@ describe('ground truth through BigQuery', { timeout: TIMEOUT }, () => {
     const { kills, last } = await runWithKills(env, TIMEOUT - 20_000);
     expect(last.code, describeRun(last)).toBe(0);
     expect(kills, 'the daemon was never killed mid-run').toBeGreaterThanOrEqual(2);
+    expect(await differences(id)).toEqual([]);
+  }, 4 * TIMEOUT);
+
+  it('(d) a file that grows, read again killed at commit records: windows written early are rewritten exactly once', async () => {
+    const id = await dataset('truth_d');
+    const grown = join(dir, 'growing.ndjson');
+    const lines = (from: number, to: number): Buffer => Buffer.concat(ds.records.slice(from, to).flatMap((r) => [r.line, Buffer.from('\n')]));
+    const cut = Math.floor(ds.records.length * 0.5);
+    writeFileSync(grown, lines(0, cut));
+    const env = settings(id, { GAMESTREAM_SOURCE: `file:${grown}`, GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_FLUSH_INTERVAL: '300ms', GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB' });
+    await run(env);
+    appendFileSync(grown, lines(cut, ds.records.length));
+    // The rewrites come with the first commits after the cut; dying right after those commit records leaves
+    // them to the restart's roll-forward.
+    for (const n of ['1', '2']) {
+      const r = await runEngine({ ...env, GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD: n }, TIMEOUT - 20_000);
+      expect(r.signal, describeRun(r)).toBe('SIGKILL');
+    }
+    await run(env);
+    const rewrote = await count(id, "SELECT COUNT(*) FROM {ds}.gamestream_commits WHERE committed_at >= '1970-01-01' AND window_updates IS NOT NULL");
+    expect(rewrote, 'commits that rewrote window rows').toBeGreaterThan(0);
     expect(await differences(id)).toEqual([]);
   }, 4 * TIMEOUT);
 });

@@ -1,8 +1,9 @@
 // Ground truth: the real engine, run as a child process on a generated dataset, must build exactly the
 // warehouse docs/SEMANTICS.md implies, as computed by test/support/truth (which shares no code with src/).
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDataset } from '../support/truth/generate.ts';
 import type { Dataset } from '../support/truth/generate.ts';
@@ -67,6 +68,18 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
     return r;
   }
 
+  async function provisionalPartitions(warehouse: string): Promise<number> {
+    const inst = await DuckDBInstance.create(warehouse, { access_mode: 'READ_ONLY' });
+    const conn = await inst.connect();
+    try {
+      const r = await conn.runAndReadAll('SELECT count(*) FROM gamestream_checkpoints WHERE provisional_from_ms IS NOT NULL');
+      return Number(r.getRows()[0]![0]);
+    } finally {
+      conn.closeSync();
+      inst.closeSync();
+    }
+  }
+
   async function expectWarehouse(warehouse: string, truth: Expected, geoLayout: GeoLayout): Promise<void> {
     expect(await compareWarehouse(warehouse, truth, { geoLayout })).toEqual([]);
   }
@@ -125,6 +138,42 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
     expect(first.stdout).toMatch(/draining/);
     expect(first.stdout).toMatch(/stopped:/);
     await run(env);
+    await expectWarehouse(wh, truthJson, 'official');
+  }, 2 * TIMEOUT);
+
+  it('(g) a file that grows: read to its end, appended to and read again, twice, equals one run over the whole file', async () => {
+    const wh = join(dir, 'g.duckdb');
+    const grown = join(dir, 'growing.ndjson');
+    const lines = (from: number, to: number): Buffer => Buffer.concat(ds.records.slice(from, to).flatMap((r) => [r.line, Buffer.from('\n')]));
+    // Each end of input writes the windows still open as they stand; the next run counts what arrives for them
+    // (only what the watermark had already closed is late) and rewrites their rows when they close.
+    const cuts = [Math.floor(ds.records.length * 0.4), Math.floor(ds.records.length * 0.75), ds.records.length];
+    writeFileSync(grown, lines(0, cuts[0]!));
+    await run(settings(`file:${grown}`, wh, cityDb));
+    // The cut landed where windows were open: the run wrote some of them early, for every partition.
+    expect(await provisionalPartitions(wh)).toBe(ds.options.partitions);
+    appendFileSync(grown, lines(cuts[0]!, cuts[1]!));
+    await run(settings(`file:${grown}`, wh, cityDb));
+    appendFileSync(grown, lines(cuts[1]!, cuts[2]!));
+    await run(settings(`file:${grown}`, wh, cityDb));
+    // The truth is one run over the whole file; the runs saw it under the same path, so as one source.
+    await expectWarehouse(wh, truthJson, 'official');
+  }, 3 * TIMEOUT);
+
+  it('(h) the same from a warehouse whose first run closed every window for good at its end (as earlier versions did)', async () => {
+    const wh = join(dir, 'h.duckdb');
+    const grown = join(dir, 'growing-h.ndjson');
+    const cut = Math.floor(ds.records.length * 0.5);
+    writeFileSync(grown, Buffer.concat(ds.records.slice(0, cut).flatMap((r) => [r.line, Buffer.from('\n')])));
+    await run(settings(`file:${grown}`, wh, cityDb));
+    // What those versions left: the closed boundary at the end of time (8.64e15 ms), nothing marked early.
+    const inst = await DuckDBInstance.create(wh);
+    const conn = await inst.connect();
+    await conn.run('UPDATE gamestream_checkpoints SET closed_through_ms = 8640000000000000, provisional_from_ms = NULL, provisional_to_ms = NULL');
+    conn.closeSync();
+    inst.closeSync();
+    appendFileSync(grown, Buffer.concat(ds.records.slice(cut).flatMap((r) => [r.line, Buffer.from('\n')])));
+    await run(settings(`file:${grown}`, wh, cityDb));
     await expectWarehouse(wh, truthJson, 'official');
   }, 2 * TIMEOUT);
 });

@@ -33,7 +33,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
   let cityDb: string;
 
   const createTopics = (specs: { name: string; partitions: number }[]): Promise<void> => createTopicsOn(kafka, specs);
-  const produceDataset = (topic: string): Promise<void> => produceDatasetOn(kafka, topic, ds, PARTITIONS);
+  const produceDataset = (topic: string, range: { from?: number; to?: number } = {}): Promise<void> => produceDatasetOn(kafka, topic, ds, PARTITIONS, range);
   const committedOffsets = (group: string, topic: string): Promise<Map<number, number>> => committedOffsetsOn(kafka, group, topic);
   const endOffsets = (topic: string): Promise<Map<number, number>> => endOffsetsOn(kafka, topic);
 
@@ -203,6 +203,26 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(second.code, describeRun(second)).toBe(0);
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
   });
+
+  it('caught up, then more records, then a normal daemon: the windows the first wrote early are completed exactly', async () => {
+    const topic = `grow-${Date.now()}`;
+    const cut = Math.floor(ds.records.length / 2);
+    await produceDataset(topic, { to: cut });
+    const wh = join(dir, 'grow.duckdb');
+    const env = settings(topic, wh, `g-${topic}`, { GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off', GAMESTREAM_PROGRESS_INTERVAL: '200ms' });
+    const first = await runEngine(env, TIMEOUT - 10_000);
+    expect(first.code, describeRun(first)).toBe(0);
+    await produceDataset(topic, { from: cut });
+    // A normal daemon reads the rest; SIGTERM once it has read all of it (it drains: everything read is
+    // committed). Its windows stay open, as for any stopped daemon, and a last caught-up run closes them.
+    const read = (out: string): number => Math.max(0, ...[...out.matchAll(/ in ([\d,]+) /g)].map((m) => Number(m[1]!.replaceAll(',', ''))));
+    const normal = await runEngine({ ...env, GAMESTREAM_KAFKA_STOP: 'never' }, TIMEOUT - 10_000, (out) => read(out) >= ds.records.length - cut, 'SIGTERM');
+    expect(normal.code, describeRun(normal)).toBe(0);
+    expect(read(normal.stdout), describeRun(normal)).toBe(ds.records.length - cut);
+    const last = await runEngine(env, TIMEOUT - 10_000);
+    expect(last.code, describeRun(last)).toBe(0);
+    expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
+  }, 2 * TIMEOUT);
 
   it('SIGTERM on an idle topic stops at once instead of waiting for data', async () => {
     const topic = `idle-${Date.now()}`;

@@ -6,7 +6,7 @@ import type { Checkpoint } from '../../src/actors/protocol.ts';
 import { sampleValue } from './prom-text.ts';
 
 const cp = (partition: number, nextOffset: number, events: number, deadLetters: number, duplicates = 0, lateEvents = 0, windowRows = 0): Checkpoint => ({
-  partition, nextOffset, maxEventMs: null, watermarkMs: null, closedThroughMs: null, events, deadLetters, duplicates, lateEvents, windowRows,
+  partition, nextOffset, maxEventMs: null, watermarkMs: null, closedThroughMs: null, provisionalFromMs: null, provisionalToMs: null, events, deadLetters, duplicates, lateEvents, windowRows,
 });
 
 describe('Metrics', () => {

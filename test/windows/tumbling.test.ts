@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { END_OF_TIME, TumblingWindows, type WindowRow } from '../../src/windows/tumbling.ts';
+import { TumblingWindows, type WindowRow } from '../../src/windows/tumbling.ts';
 
 const M = 60_000;
 
@@ -15,13 +15,34 @@ describe('TumblingWindows', () => {
     expect(rows).toEqual([{ windowStart: 0, windowEnd: M, eventType: 1001, levelId: 5, count: 2 }]);
     expect(w.add(59_999, 1001, 5)).toBe(false); // late: its window was emitted
     expect(w.add(60_000, 1001, 5)).toBe(true);
-    w.closeAll((r) => rows.push(r));
+    w.emitOpen((r) => rows.push(r));
     expect(rows.slice(1)).toEqual([
       { windowStart: M, windowEnd: 2 * M, eventType: 1002, levelId: null, count: 1 },
       { windowStart: M, windowEnd: 2 * M, eventType: 1001, levelId: 5, count: 1 },
     ]);
-    expect(w.closedThrough).toBe(END_OF_TIME);
-    expect(w.openWindows).toBe(0);
+  });
+
+  it('at the end of the input emits the open windows but keeps them open: what comes later is not late', () => {
+    const w = new TumblingWindows(M, M);
+    const rows: WindowRow[] = [];
+    w.add(10_000, 1, null);
+    w.add(70_000, 1, null);
+    w.advance(2 * M, (r) => rows.push(r)); // closes [0, M)
+    expect(w.emitOpen((r) => rows.push(r))).toBe(1);
+    expect(rows).toEqual([
+      { windowStart: 0, windowEnd: M, eventType: 1, levelId: null, count: 1 },
+      { windowStart: M, windowEnd: 2 * M, eventType: 1, levelId: null, count: 1 },
+    ]);
+    // The boundary is the watermark's, not the end of time: the window emitted early still counts, the one the
+    // watermark closed does not.
+    expect(w.closedThrough).toBe(M);
+    expect(w.openWindows).toBe(1);
+    expect(w.lastOpenStart).toBe(M);
+    expect(w.add(80_000, 1, null)).toBe(true);
+    expect(w.add(20_000, 1, null)).toBe(false);
+    rows.length = 0;
+    w.advance(3 * M, (r) => rows.push(r));
+    expect(rows).toEqual([{ windowStart: M, windowEnd: 2 * M, eventType: 1, levelId: null, count: 2 }]);
   });
 
   it('never emits a window twice and never loses a count (randomised against a model)', () => {
@@ -50,7 +71,7 @@ describe('TumblingWindows', () => {
           });
         }
       }
-      w.closeAll((r) => emitted.set(`${r.windowStart}|${r.eventType}`, r.count));
+      w.emitOpen((r) => emitted.set(`${r.windowStart}|${r.eventType}`, r.count));
       expect([...emitted.values()].reduce((a, b) => a + b, 0)).toBe(accepted);
       expect(new Map([...emitted].sort())).toEqual(new Map([...expectCounts].sort()));
       expect(accepted + late).toBe(5000);
@@ -66,7 +87,7 @@ describe('TumblingWindows', () => {
     expect(w.add(M + 1, 1, null)).toBe(false);
     expect(w.add(2 * M + 1, 1, 3)).toBe(true);
     const rows: WindowRow[] = [];
-    w.closeAll((r) => rows.push(r));
+    w.emitOpen((r) => rows.push(r));
     expect(rows).toEqual([{ windowStart: 2 * M, windowEnd: 3 * M, eventType: 1, levelId: 3, count: 5 }]);
   });
 });

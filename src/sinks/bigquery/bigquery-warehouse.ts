@@ -22,7 +22,7 @@ import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
 import { EncodePool } from './encode-pool.ts';
-import { concatEncoded, encodeObjects, rowCodec, type BadRow, type RowObject } from './rows.ts';
+import { concatEncoded, encodeObjects, forEachLine, rowCodec, type BadRow, type RowObject } from './rows.ts';
 import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE } from './tables.ts';
 import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
 
@@ -50,6 +50,21 @@ export interface BigQueryOptions {
 }
 
 const DAY_MS = 86_400_000;
+
+/** A window row to rewrite: [window_start_ms, event_type, level_id, event_count]. */
+type WindowUpdate = [number, number, number | null, number];
+
+/** The rows of agg-update files (small: the provisional windows of a partition), by partition. */
+function readWindowUpdates(paths: string[]): Map<number, WindowUpdate[]> {
+  const out = new Map<number, WindowUpdate[]>();
+  forEachLine(paths, (_line, text) => {
+    const r = JSON.parse(text) as { window_start_ms: number; event_type: number; level_id: number | null; event_count: number; source_partition: number };
+    let list = out.get(r.source_partition);
+    if (!list) out.set(r.source_partition, (list = []));
+    list.push([r.window_start_ms, r.event_type, r.level_id, r.event_count]);
+  });
+  return out;
+}
 
 export class BigQueryWarehouse implements Warehouse {
   readonly name: string;
@@ -126,13 +141,19 @@ export class BigQueryWarehouse implements Warehouse {
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
     const rows = await this.query(
       `SELECT source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
-              dead_letters, duplicates, late_events, window_rows, commit_id, streams
+              dead_letters, duplicates, late_events, window_rows, commit_id, streams,
+              provisional_from_ms, provisional_to_ms, window_updates
        FROM ${this.ds}.gamestream_commits
        WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
        QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
       { source },
     );
-    await this.rollForward(rows.map((r) => ({ commitId: String(r.commit_id), streams: (r.streams as string[] | null) ?? [] })));
+    await this.rollForward(source, rows.map((r) => ({
+      commitId: String(r.commit_id),
+      streams: (r.streams as string[] | null) ?? [],
+      partition: Number(r.source_partition),
+      updates: typeof r.window_updates === 'string' ? (JSON.parse(r.window_updates) as WindowUpdate[]) : [],
+    })));
     const out = new Map<number, Checkpoint>();
     const num = (v: unknown): number => Number(v);
     const opt = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -143,6 +164,8 @@ export class BigQueryWarehouse implements Warehouse {
         maxEventMs: opt(r.max_event_ms),
         watermarkMs: opt(r.watermark_ms),
         closedThroughMs: opt(r.closed_through_ms),
+        provisionalFromMs: opt(r.provisional_from_ms),
+        provisionalToMs: opt(r.provisional_to_ms),
         events: num(r.events),
         deadLetters: num(r.dead_letters),
         duplicates: num(r.duplicates),
@@ -154,8 +177,11 @@ export class BigQueryWarehouse implements Warehouse {
     return out;
   }
 
-  /** Finishes step 3 of any commit whose record landed: committing a committed stream is a no-op. */
-  private async rollForward(commits: { commitId: string; streams: string[] }[]): Promise<void> {
+  /**
+   * Finishes step 3 of any commit whose record landed: committing a committed stream is a no-op, and the window
+   * rows a commit rewrites are set to absolute counts, so setting them again changes nothing.
+   */
+  private async rollForward(source: string, commits: { commitId: string; streams: string[]; partition: number; updates: WindowUpdate[] }[]): Promise<void> {
     const seen = new Set<string>();
     const byTable = new Map<string, string[]>();
     for (const c of commits) {
@@ -169,14 +195,36 @@ export class BigQueryWarehouse implements Warehouse {
       }
     }
     await Promise.all([...byTable].map(([table, streams]) => commitStreams(this.ctx!, table, streams)));
+    await this.applyWindowUpdates(source, commits.flatMap((c) => c.updates.map((u) => ({ p: c.partition, u }))));
+  }
+
+  /** Rewrites window rows written early at an end of input with their final counts (one DML statement). */
+  private async applyWindowUpdates(source: string, updates: { p: number; u: WindowUpdate }[]): Promise<void> {
+    if (updates.length === 0) return;
+    const int = (x: number | null): string => (x === null ? 'CAST(NULL AS INT64)' : String(Math.trunc(x)));
+    const list = updates.map(({ p, u }) => `STRUCT(${int(p)} AS p, ${int(u[0])} AS ws, ${int(u[1])} AS et, ${int(u[2])} AS lv, ${int(u[3])} AS c)`);
+    const lo = Math.min(...updates.map(({ u }) => u[0]));
+    const hi = Math.max(...updates.map(({ u }) => u[0]));
+    // The literal window range also serves as the partition filter (require_partition_filter).
+    await this.query(
+      `UPDATE ${this.ds}.events_agg_1min a SET event_count = u.c FROM UNNEST([${list.join(', ')}]) u
+       WHERE a.source = @source AND a.window_start >= TIMESTAMP_MILLIS(${int(lo)}) AND a.window_start <= TIMESTAMP_MILLIS(${int(hi)})
+         AND a.source_partition = u.p AND a.window_start = TIMESTAMP_MILLIS(u.ws) AND a.event_type = u.et
+         AND ((a.level_id IS NULL AND u.lv IS NULL) OR a.level_id = u.lv)`,
+      { source },
+    );
   }
 
   async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
     if (checkpoints.length === 0) return [];
     const restores = new Map<number, ActorRestore>();
     const cuts: { p: number; dedupe: number | null; closed: number }[] = [];
+    const provisional: string[] = [];
     for (const cp of checkpoints) {
-      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [] });
+      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [], written: [] });
+      if (cp.provisionalFromMs !== null && cp.provisionalToMs !== null) {
+        provisional.push(`STRUCT(${cp.partition} AS p, ${cp.provisionalFromMs} AS lo, ${cp.provisionalToMs} AS hi)`);
+      }
       cuts.push({ p: cp.partition, dedupe: cp.maxEventMs === null ? null : cp.maxEventMs - rules.dedupeHorizonMs, closed: cp.closedThroughMs ?? -9e15 });
     }
     // One scan of the recent events of these partitions; the partition filter keeps it to the days involved.
@@ -225,6 +273,23 @@ export class BigQueryWarehouse implements Warehouse {
     for (const w of windows.values()) {
       restores.get(w.p)!.windows.push({ windowStart: w.windowStart, eventType: w.eventType, levelId: w.levelId, count: w.count });
     }
+    if (provisional.length > 0) {
+      // Rows of windows written early at an end of input: when those windows close they are rewritten.
+      const lo = Math.min(...checkpoints.map((c) => c.provisionalFromMs ?? Infinity));
+      const hi = Math.max(...checkpoints.map((c) => c.provisionalToMs ?? -Infinity));
+      const written = await this.query(
+        `SELECT a.source_partition AS p, UNIX_MILLIS(a.window_start) AS ws, a.event_type, a.level_id
+         FROM ${this.ds}.events_agg_1min a JOIN UNNEST([${provisional.join(', ')}]) c ON a.source_partition = c.p
+         WHERE a.source = @source AND a.window_start >= TIMESTAMP_MILLIS(${lo}) AND a.window_start < TIMESTAMP_MILLIS(${hi})
+           AND UNIX_MILLIS(a.window_start) >= c.lo AND UNIX_MILLIS(a.window_start) < c.hi`,
+        { source },
+      );
+      for (const r of written) {
+        restores.get(Number(r.p))!.written.push({
+          windowStart: Number(r.ws), eventType: Number(r.event_type), levelId: r.level_id === null || r.level_id === undefined ? null : Number(r.level_id),
+        });
+      }
+    }
     return [...restores.values()];
   }
 
@@ -261,6 +326,9 @@ export class BigQueryWarehouse implements Warehouse {
         `BigQuery refused ${lostDeadLetters.length} dead-letter row(s) (first: ${lostDeadLetters[0]!.reason}); nothing was committed`);
     }
 
+    // Window rows this commit rewrites (provisional windows that closed), per partition, for the commit record.
+    const updates = readWindowUpdates(batch.files.map((f) => f.aggUpdates).filter((f): f is string => f !== null));
+
     // A daemon that stalled past its group session must not commit partitions another daemon took meanwhile.
     await batch.fence?.();
     // 2. The commit record: from here on the batch is durable, and a restart finishes step 3.
@@ -278,20 +346,25 @@ export class BigQueryWarehouse implements Warehouse {
     const records: RowObject[] = batch.checkpoints.map((cp) => ({
       ...common, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs, watermark_ms: cp.watermarkMs,
       closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters, duplicates: cp.duplicates,
-      late_events: cp.lateEvents, window_rows: cp.windowRows,
+      late_events: cp.lateEvents, window_rows: cp.windowRows, provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs,
+      window_updates: updates.has(cp.partition) ? JSON.stringify(updates.get(cp.partition)) : null,
     }));
+    for (const p of updates.keys()) {
+      if (!batch.checkpoints.some((c) => c.partition === p)) throw new GamestreamError('internal', `window rows of partition ${p} to rewrite without its checkpoint in the commit`);
+    }
     if (records.length === 0) records.push({ ...common });
     const enc = encodeObjects(records, w.commits.codec);
     if (enc.bad.length > 0) throw new GamestreamError('internal', `cannot encode the commit record: ${enc.bad[0]!.reason}`);
     await w.commits.appendDefault(enc);
     if (++this.commitRecords === this.o.killAfterCommitRecord) process.kill(process.pid, 'SIGKILL');
 
-    // 3. Make the rows visible, table by table.
+    // 3. Make the rows visible, table by table, then rewrite the window rows.
     await Promise.all([
       commitStreams(this.ctx, EVENTS_TABLE.name, ev.streams),
       commitStreams(this.ctx, AGG_TABLE.name, ag.streams),
       commitStreams(this.ctx, DLQ_TABLE.name, dl.streams),
     ]);
+    await this.applyWindowUpdates(src, [...updates].flatMap(([p, list]) => list.map((u) => ({ p, u }))));
   }
 
   async release(source: string, checkpoints: Checkpoint[]): Promise<void> {
@@ -322,6 +395,7 @@ export class BigQueryWarehouse implements Warehouse {
       end_of_input: false, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
       watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
       duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released,
+      provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs, window_updates: null,
     }));
     await w.commits.appendDefault(encodeObjects(rows, w.commits.codec));
   }

@@ -105,6 +105,12 @@ export const COMMITS_TABLE: BqTableSpec = {
     f('released', 'BOOL'),
     // The writer's consumer-group member id: while that member is in the group, it still owns what it wrote.
     f('member', 'STRING'),
+    // Windows written early at an end of input (Checkpoint.provisionalFromMs), and the rows of such windows
+    // this commit rewrites, as JSON [[window_start_ms, event_type, level_id, event_count], …]: applied after
+    // the streams, and again by a restart that rolls the commit forward (the values are absolute).
+    f('provisional_from_ms', 'INT64'),
+    f('provisional_to_ms', 'INT64'),
+    f('window_updates', 'STRING'),
   ],
   partitionBy: 'committed_at',
   clusterBy: ['source', 'source_partition'],
@@ -172,7 +178,8 @@ export const VIEWS: { name: string; sql: string }[] = [
   {
     name: 'gamestream_checkpoints',
     sql: `SELECT source, source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms,
-        events, dead_letters, duplicates, late_events, window_rows, committed_at AS updated_at
+        events, dead_letters, duplicates, late_events, window_rows, committed_at AS updated_at,
+        provisional_from_ms, provisional_to_ms
       FROM {ds}.gamestream_commits
       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
       QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,

@@ -78,6 +78,10 @@ export class DuckDbWarehouse implements Warehouse {
     await this.c.run(ddl('events_dlq', DLQ_COLUMNS));
     await this.c.run(ddl('events_agg_1min', AGG_COLUMNS));
     await this.c.run(ddl('gamestream_checkpoints', CHECKPOINT_COLUMNS, ', PRIMARY KEY (source, source_partition)'));
+    // Columns added since a warehouse may have been created (nullable, so old rows read as "none").
+    for (const [col, type] of CHECKPOINT_COLUMNS) {
+      if (!type.includes('NOT NULL')) await this.c.run(`ALTER TABLE gamestream_checkpoints ADD COLUMN IF NOT EXISTS "${col}" ${type}`);
+    }
     await this.c.run(ddl('gamestream_watermarks', WATERMARK_COLUMNS, ', PRIMARY KEY (source)'));
     // The per-window answer over all partitions, for dashboards that do not want to sum themselves.
     await this.c.run(`CREATE VIEW IF NOT EXISTS events_agg_1min_total AS
@@ -97,7 +101,7 @@ export class DuckDbWarehouse implements Warehouse {
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
     const r = await this.c.runAndReadAll(
       `SELECT source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events, dead_letters,
-              duplicates, late_events, window_rows
+              duplicates, late_events, window_rows, provisional_from_ms, provisional_to_ms
        FROM gamestream_checkpoints WHERE source = ${sqlString(source)}`,
     );
     const out = new Map<number, Checkpoint>();
@@ -110,6 +114,8 @@ export class DuckDbWarehouse implements Warehouse {
         maxEventMs: opt(row[2]),
         watermarkMs: opt(row[3]),
         closedThroughMs: opt(row[4]),
+        provisionalFromMs: opt(row[10]),
+        provisionalToMs: opt(row[11]),
         events: num(row[5]),
         deadLetters: num(row[6]),
         duplicates: num(row[7]),
@@ -126,10 +132,12 @@ export class DuckDbWarehouse implements Warehouse {
     const restores = new Map<number, ActorRestore>();
     const dedupeCut: string[] = [];
     const windowCut: string[] = [];
+    const provisional: string[] = [];
     for (const cp of checkpoints) {
-      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [] });
+      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [], written: [] });
       if (cp.maxEventMs !== null) dedupeCut.push(`(${cp.partition}, ${cp.maxEventMs - rules.dedupeHorizonMs})`);
       windowCut.push(`(${cp.partition}, ${cp.closedThroughMs ?? -9e15})`);
+      if (cp.provisionalFromMs !== null && cp.provisionalToMs !== null) provisional.push(`(${cp.partition}, ${cp.provisionalFromMs}, ${cp.provisionalToMs})`);
     }
     const src = sqlString(source);
     if (dedupeCut.length > 0) {
@@ -171,6 +179,17 @@ export class DuckDbWarehouse implements Warehouse {
         count: Number(row[4]),
       });
     }
+    if (provisional.length > 0) {
+      // Rows of windows written early at an end of input: when those windows close they are rewritten.
+      const r = await this.c.runAndReadAll(
+        `SELECT a.source_partition, epoch_ms(a.window_start), a.event_type, a.level_id FROM events_agg_1min a
+         JOIN (VALUES ${provisional.join(', ')}) c(p, lo, hi) ON a.source_partition = c.p
+         WHERE a.source = ${src} AND epoch_ms(a.window_start) >= c.lo AND epoch_ms(a.window_start) < c.hi`,
+      );
+      for (const row of r.getRows()) {
+        restores.get(Number(row[0]))!.written.push({ windowStart: Number(row[1]), eventType: Number(row[2]), levelId: row[3] === null ? null : Number(row[3]) });
+      }
+    }
     return [...restores.values()];
   }
 
@@ -184,6 +203,7 @@ export class DuckDbWarehouse implements Warehouse {
     const events = batch.files.map((f) => f.events).filter((f): f is string => f !== null);
     const dlq = batch.files.map((f) => f.dlq).filter((f): f is string => f !== null);
     const agg = batch.files.map((f) => f.agg).filter((f): f is string => f !== null);
+    const aggUpdates = batch.files.map((f) => f.aggUpdates).filter((f): f is string => f !== null);
     const c = this.c;
     await c.run('BEGIN TRANSACTION');
     try {
@@ -202,14 +222,23 @@ export class DuckDbWarehouse implements Warehouse {
         await c.run(`INSERT INTO events_agg_1min SELECT epoch_ms(window_start_ms), epoch_ms(window_end_ms), event_type,
           level_id, event_count, ${src}, source_partition FROM ${this.readRows(agg, AGG_FILE)}`);
       }
+      if (aggUpdates.length > 0) {
+        // Windows written early at an end of input, now closed: their rows get the full counts.
+        await c.run(`UPDATE events_agg_1min AS a SET event_count = u.event_count
+          FROM ${this.readRows(aggUpdates, AGG_FILE)} AS u
+          WHERE a.source = ${src} AND a.source_partition = u.source_partition AND a.window_start = epoch_ms(u.window_start_ms)
+            AND a.event_type = u.event_type AND a.level_id IS NOT DISTINCT FROM u.level_id`);
+      }
       if (batch.checkpoints.length > 0) {
         const v = (x: number | null): string => (x === null ? 'NULL' : String(x));
         const values = batch.checkpoints.map(
           (cp) =>
             `(${src}, ${cp.partition}, ${cp.nextOffset}, ${v(cp.maxEventMs)}, ${v(cp.watermarkMs)}, ${v(cp.closedThroughMs)}, ` +
-            `${cp.events}, ${cp.deadLetters}, ${cp.duplicates}, ${cp.lateEvents}, ${cp.windowRows}, now()::TIMESTAMP)`,
+            `${cp.events}, ${cp.deadLetters}, ${cp.duplicates}, ${cp.lateEvents}, ${cp.windowRows}, now()::TIMESTAMP, ` +
+            `${v(cp.provisionalFromMs)}, ${v(cp.provisionalToMs)})`,
         );
-        await c.run(`INSERT OR REPLACE INTO gamestream_checkpoints VALUES ${values.join(', ')}`);
+        const cols = CHECKPOINT_COLUMNS.map(([name]) => `"${name}"`).join(', ');
+        await c.run(`INSERT OR REPLACE INTO gamestream_checkpoints (${cols}) VALUES ${values.join(', ')}`);
       }
       const wm = batch.engineWatermarkMs === null ? 'NULL' : `epoch_ms(${batch.engineWatermarkMs})`;
       await c.run(`INSERT OR REPLACE INTO gamestream_watermarks VALUES (${src}, ${wm}, ${batch.endOfInput}, now()::TIMESTAMP)`);

@@ -61,7 +61,7 @@ function writeLines(name: string, lines: object[]): string {
 function checkpoint(partition: number, nextOffset: number, events: number, extra: Partial<Checkpoint> = {}): Checkpoint {
   return {
     partition, nextOffset, maxEventMs: T0 + (nextOffset - 1) * 1000, watermarkMs: T0, closedThroughMs: T0 - 60_000,
-    events, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0, ...extra,
+    provisionalFromMs: null, provisionalToMs: null, events, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0, ...extra,
   };
 }
 
@@ -78,7 +78,7 @@ describe('BigQueryWarehouse', () => {
     const lines = Array.from({ length: 3000 }, (_, i) => eventLine(i, 1));
     const file = writeLines('split.ndjson', lines);
     (wh as unknown as { ctx: { onRequest?: () => void } }).ctx.onRequest = () => void requests++;
-    await wh.commit({ files: [{ events: file, dlq: null, agg: null }], checkpoints: [checkpoint(1, 3000, 3000)], engineWatermarkMs: T0, endOfInput: false });
+    await wh.commit({ files: [{ events: file, dlq: null, agg: null, aggUpdates: null }], checkpoints: [checkpoint(1, 3000, 3000)], engineWatermarkMs: T0, endOfInput: false });
     expect(requests).toBeGreaterThanOrEqual(6);
     expect(await scalar(id, "SELECT COUNT(*) FROM {ds}.events WHERE event_date >= '2000-01-01'")).toBe(3000);
     expect(await scalar(id, "SELECT COUNT(DISTINCT event_id) FROM {ds}.events WHERE event_date >= '2000-01-01'")).toBe(3000);
@@ -90,7 +90,7 @@ describe('BigQueryWarehouse', () => {
   it('a row BigQuery cannot take goes to events_dlq as warehouse_rejected with the row, and the rest are written', async () => {
     const { wh, id } = await warehouse('wh_reject');
     const file = writeLines('reject.ndjson', [eventLine(0, 2), eventLine(1, 2, null), eventLine(2, 2)]);
-    await wh.commit({ files: [{ events: file, dlq: null, agg: null }], checkpoints: [checkpoint(2, 3, 3)], engineWatermarkMs: null, endOfInput: false });
+    await wh.commit({ files: [{ events: file, dlq: null, agg: null, aggUpdates: null }], checkpoints: [checkpoint(2, 3, 3)], engineWatermarkMs: null, endOfInput: false });
     expect(await scalar(id, "SELECT COUNT(*) FROM {ds}.events WHERE event_date >= '2000-01-01'")).toBe(2);
     const [dlq] = await bq.query(`SELECT error_code, stage, raw_message, source_partition, source_offset FROM \`${ctx.project}.${id}.events_dlq\` WHERE received_at >= '2000-01-01'`);
     expect(dlq).toHaveLength(1);
@@ -108,7 +108,7 @@ describe('BigQueryWarehouse', () => {
     const lines = Array.from({ length: 120 }, (_, i) => eventLine(i, 3));
     const file = writeLines('restore.ndjson', lines);
     const cp = checkpoint(3, 120, 120, { maxEventMs: T0 + 119_000, closedThroughMs: T0 + 60_000 });
-    await wh.commit({ files: [{ events: file, dlq: null, agg: null }], checkpoints: [cp], engineWatermarkMs: T0 + 60_000, endOfInput: false });
+    await wh.commit({ files: [{ events: file, dlq: null, agg: null, aggUpdates: null }], checkpoints: [cp], engineWatermarkMs: T0 + 60_000, endOfInput: false });
     const [restore] = await wh.loadRestore(SOURCE, [cp], { dedupeHorizonMs: 30_000, windowSizeMs: 60_000 });
     // Dedupe: events at or after maxEventMs - 30 s, i.e. offsets 89..119.
     expect(restore!.dedupeIds.sort()).toEqual(lines.slice(89).map((l) => (l as { event_id: string }).event_id).sort());

@@ -49,8 +49,8 @@ function newActor(): { actor: PartitionActor; out: ActorOutput } {
   return { actor: new PartitionActor(settings, out), out };
 }
 
-function drain(out: { events: RowBuffer; dlq: RowBuffer; agg: RowBuffer }, tag: string): { events: string; dlq: string; agg: string } {
-  const f = { events: join(dir, `${tag}.events.ndjson`), dlq: join(dir, `${tag}.dlq.ndjson`), agg: join(dir, `${tag}.agg.ndjson`) };
+function drain(out: { events: RowBuffer; dlq: RowBuffer; agg: RowBuffer }, tag: string): { events: string; dlq: string; agg: string; aggUpdates: null } {
+  const f = { events: join(dir, `${tag}.events.ndjson`), dlq: join(dir, `${tag}.dlq.ndjson`), agg: join(dir, `${tag}.agg.ndjson`), aggUpdates: null };
   out.events.writeTo(f.events);
   out.dlq.writeTo(f.dlq);
   out.agg.writeTo(f.agg);

@@ -14,7 +14,8 @@ export async function createTopics(kafka: Kafka, specs: { name: string; partitio
   await admin.disconnect();
 }
 
-export async function produceDataset(kafka: Kafka, topic: string, ds: Dataset, partitions: number): Promise<void> {
+/** Produces the dataset's records `from` to `to` (all by default), each where the whole dataset would put it. */
+export async function produceDataset(kafka: Kafka, topic: string, ds: Dataset, partitions: number, range: { from?: number; to?: number } = {}): Promise<void> {
   // Records up to a few MiB, as the dataset's oversized ones are (they must reach the engine to be
   // dead-lettered). ensureTopics also waits until every partition has a leader that answers.
   await createTopics(kafka, [{ name: topic, partitions }]);
@@ -25,7 +26,7 @@ export async function produceDataset(kafka: Kafka, topic: string, ds: Dataset, p
   const messages = ds.records.map((r, i) => {
     const key = partitionKeyBytes(r.line);
     return { key, value: r.line, partition: partitioner.of(key, i) };
-  });
+  }).slice(range.from ?? 0, range.to ?? ds.records.length);
   for (let i = 0; i < messages.length; i += 2000) {
     await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 2000) });
   }
