@@ -30,6 +30,10 @@ export type ErrorCode =
   | 'client_aborted'
   // schema registry: unreachable or refusing; the supervisor retries, never dead-letters for it
   | 'schema_registry_unavailable'
+  // the daily ETL
+  | 'etl_sensor_timeout'
+  | 'etl_no_data'
+  | 'etl_cancelled'
   // dead-letter reason codes (stable: stored in events_dlq.error_code)
   | 'parse_error'
   | 'too_large'

@@ -128,7 +128,7 @@ function progress(total: number, out: EtlIo['stderr']): (done: number, day: stri
   };
 }
 
-function ok(r: RunDayResult): boolean {
+function ok(r: { status: string }): boolean {
   return r.status === 'success' || r.status === 'already_done';
 }
 
@@ -140,17 +140,40 @@ async function runDays(io: EtlIo, wh: EtlWarehouse, config: EtlConfig, days: str
   const report = progress(days.length, io.stderr);
   const t0 = Date.now();
   let failed = 0;
+  // Ctrl-C or SIGTERM: the run in progress ends as 'cancelled' in etl_runs (not left 'running'), no further
+  // day starts. A second signal exits at once.
+  let interrupted: string | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) process.exit(1);
+    interrupted = sig;
+    io.stderr.write(`gamestream etl: ${sig}: cancelling; the run in progress is recorded as cancelled\n`);
+    void s.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     for (let i = 0; i < days.length; i++) {
+      if (interrupted) break;
       const day = days[i];
       let status: string;
       if (done.has(day)) status = 'already done';
       else {
-        const r = await s.runDay(day, { force });
+        const r = await s.runDay(day, { force }).catch((err: unknown) => {
+          // Stopped by a signal before the day's run began: nothing was recorded for it.
+          if (interrupted && errorCode(err) === 'etl_cancelled') return { date: day, status: 'cancelled' as const, tasks: null };
+          throw err;
+        });
         status = r.status;
         if (!ok(r)) {
           failed++;
-          if ('tasks' in r) status += ` (${Object.entries(r.tasks).filter(([, v]) => v === 'failed').map(([k]) => k).join(', ')})`;
+          if ('tasks' in r && r.tasks) {
+            const bad = Object.entries(r.tasks).filter(([, v]) => v === 'failed').map(([k]) => k);
+            if (bad.length > 0) status += ` (${bad.join(', ')})`;
+          }
+          if (r.status === 'failed' && 'runId' in r) {
+            const why = await failureOf(wh, r.runId);
+            if (why) status += `: ${why}`;
+          }
         }
       }
       if (showProgress) report(i + 1, day, status, Date.now() - t0);
@@ -158,9 +181,21 @@ async function runDays(io: EtlIo, wh: EtlWarehouse, config: EtlConfig, days: str
     }
   } finally {
     await s.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  if (showProgress) io.stdout.write(`[gamestream etl] ${days.length - failed}/${days.length} days done, ${failed} failed\n`);
-  return failed > 0 ? 1 : 0;
+  if (showProgress) io.stdout.write(`[gamestream etl] ${days.length - failed}/${days.length} days done, ${failed} failed${interrupted ? ', cancelled' : ''}\n`);
+  if (interrupted) io.stdout.write(`[gamestream etl] cancelled by ${interrupted}\n`);
+  return failed > 0 || interrupted ? 1 : 0;
+}
+
+/** The error of a run's first failed task, for the progress line (so a day without data says so at once). */
+async function failureOf(wh: EtlWarehouse, runId: string): Promise<string | null> {
+  const { str } = dialectOf(wh);
+  const rows = await wh.query(`SELECT error FROM etl_runs WHERE run_id = ${str(runId)} AND task <> 'dag' AND status = 'failed'
+    ORDER BY started_at, attempt DESC LIMIT 1`);
+  const e = rows[0]?.error;
+  return typeof e === 'string' ? e : null;
 }
 
 function table(rows: Record<string, unknown>[], cols: string[]): string {

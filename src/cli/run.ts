@@ -180,7 +180,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       etlConnection = await duck.connect();
       scheduler = startScheduler({
         warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log,
-        onTask: (t) => obs.metrics.etlTask(t),
+        onTask: (t) => obs.metrics.etlTask(t), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }
     if (etl.enabled && big && bqTarget) {
@@ -188,7 +188,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       if (etl.exportUri === null) say('ETL: export_features is skipped on BigQuery until GAMESTREAM_ETL_EXPORT_URI names a gs:// location');
       scheduler = startScheduler({
         warehouse: bigQueryEtlWarehouse({ bq: big.bq, target: bqTarget, tables: bqTables }), config: etl, log,
-        onTask: (t) => obs.metrics.etlTask(t),
+        onTask: (t) => obs.metrics.etlTask(t), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }
     sup = new Supervisor({

@@ -14,7 +14,7 @@ import type { EtlConfig } from './config.ts';
 import { computeLevelMetrics, computeUserMetrics } from './metrics.ts';
 import { exportFeaturesTask, postJson, triggerMlTraining, type FetchFn, type TaskOutcome } from './outputs.ts';
 import { dataQualityCheck } from './quality.ts';
-import { waitForData } from './sensor.ts';
+import { waitForData, type DayReadiness } from './sensor.ts';
 import { dialectOf, sqlDate, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
 
 export const TASKS = [
@@ -52,6 +52,10 @@ export interface DagDeps {
   alertRetryDelayMs?: number;
   /** Each finished task attempt, and the whole run as task 'dag' (metrics). */
   onTask?: (t: { task: string; status: 'success' | 'failed' | 'skipped' | 'cancelled'; durationMs: number }) => void;
+  /** The daemon's own source, which counts as running before its first commit (sensor.ts). */
+  ownSource?: string | null;
+  /** Each poke of wait_for_data that found the day not complete yet: what it waits for (status page). */
+  onWait?: (day: string, r: DayReadiness) => void;
 }
 
 export interface DagResult {
@@ -127,8 +131,9 @@ async function runTask(
       report(cancelledNow ? 'cancelled' : 'failed');
       await recordEnd(wh, runId, task, attempt, cancelledNow ? 'cancelled' : 'failed', clock.now(), null, lastError).catch(() => undefined);
       if (cancelledNow) return 'cancelled';
-      // A sensor that timed out already waited its whole budget; the spec says the run fails.
-      const final = attempt === maxAttempts || code === 'etl_sensor_timeout';
+      // A sensor that timed out already waited its whole budget, and a day without data has none to wait for:
+      // retrying either changes nothing.
+      const final = attempt === maxAttempts || code === 'etl_sensor_timeout' || code === 'etl_no_data';
       log.warn({ runId, day, task, attempt, err, final, retryInMs: final ? null : config.retryDelayMs }, final ? 'ETL task failed' : 'ETL task attempt failed; retrying');
       if (final) break;
       try {
@@ -160,8 +165,12 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
   await run('wait_for_data', async () => {
     const r = await waitForData(wh, day, {
       pokeIntervalMs: config.pokeIntervalMs, timeoutMs: config.sensorTimeoutMs, allowedLatenessMs: config.allowedLatenessMs,
-      clock, signal: deps.signal,
-      onPoke: (p) => deps.log.debug({ runId, day, ...p }, 'wait_for_data poke'),
+      clock, signal: deps.signal, ownSource: deps.ownSource,
+      onPoke: (p) => {
+        if (p.complete || p.noData) return;
+        deps.onWait?.(day, p);
+        deps.log.info({ runId, day, eventRows: p.eventRows, waitingFor: p.waitingFor }, `ETL ${day} waits for ${p.waitingFor.join('; ')}`);
+      },
     });
     return { status: 'success', rows: r.eventRows };
   });

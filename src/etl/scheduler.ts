@@ -7,6 +7,7 @@ import { cancelled, systemClock, type Clock } from './clock.ts';
 import type { EtlConfig } from './config.ts';
 import { nextAfter } from './cron.ts';
 import { lastSuccessfulDay, newCounters, runDag, successfulDays, type DagDeps, type DagResult, type EtlCounters } from './dag.ts';
+import { dayReadiness, type DayReadiness } from './sensor.ts';
 import type { FetchFn } from './outputs.ts';
 import { addDays, dayOf, dayStartMs, ensureEtlTables, type EtlWarehouse } from './warehouse.ts';
 
@@ -18,6 +19,10 @@ export interface SchedulerOptions {
   fetch?: FetchFn;
   alertRetryDelayMs?: number;
   onTask?: DagDeps['onTask'];
+  /** The daemon's own source (it counts as running before its first commit); null for the CLI. */
+  ownSource?: string | null;
+  /** The day the ETL waits for and why, on every check; null once it waits no more (status page). */
+  onWait?: (w: { day: string; waitingFor: string[] } | null) => void;
 }
 
 export type RunDayResult = DagResult | { date: string; status: 'already_done' };
@@ -30,6 +35,8 @@ export interface SchedulerState {
   lastResult: RunDayResult | null;
   counters: EtlCounters;
   stopped: boolean;
+  /** What the day being waited for still needs, when the ETL waits (before its run, or in wait_for_data). */
+  waiting: { day: string; waitingFor: string[] } | null;
 }
 
 export interface Scheduler {
@@ -68,6 +75,13 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
   let nextFire: number | null = null;
   let lastResult: RunDayResult | null = null;
   let stopped = false;
+  let waiting: { day: string; waitingFor: string[] } | null = null;
+  const setWaiting = (w: typeof waiting): void => {
+    waiting = w;
+    opts.onWait?.(w);
+  };
+  /** Days due on the schedule, checked one after another (so they run in day order) before they are queued. */
+  let dueTail: Promise<unknown> = Promise.resolve();
   const tablesReady = ensureEtlTables(wh);
   tablesReady.catch((err: unknown) => log.error({ err }, 'cannot create the ETL tables'));
 
@@ -78,7 +92,14 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       log.info({ day: date }, 'ETL day already done; skipped (use force to rerun)');
       return { date, status: 'already_done' };
     }
-    return runDag({ warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs, onTask: opts.onTask }, date);
+    try {
+      return await runDag({
+        warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs,
+        onTask: opts.onTask, ownSource: opts.ownSource, onWait: (day, r) => setWaiting({ day, waitingFor: r.waitingFor }),
+      }, date);
+    } finally {
+      setWaiting(null);
+    }
   };
 
   // One day at a time: runs share the warehouse and a later day's quality check reads earlier days.
@@ -98,8 +119,48 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
     return p;
   };
 
-  const background = (date: string): void => {
+  /**
+   * A day the schedule is due for is queued once it has events. A day without any, when nothing can bring one
+   * any more (every source is past it or ended), is not run at all: there is nothing to compute, and a run would
+   * only fail. While events may still come (a source behind, or the daemon's own source before its first
+   * commit), it is checked again every poke interval; after the sensor timeout it is queued anyway, and its
+   * sensor says why it cannot complete.
+   */
+  const whenDue = async (date: string): Promise<void> => {
+    await tablesReady;
+    const deadline = clock.now() + config.sensorTimeoutMs;
+    for (;;) {
+      if (stopped) return;
+      let r: DayReadiness;
+      try {
+        r = await dayReadiness(wh, date, { allowedLatenessMs: config.allowedLatenessMs, nowMs: clock.now(), ownSource: opts.ownSource });
+      } catch (err) {
+        log.warn({ err, day: date }, 'ETL: cannot check the day; queued as it is');
+        break;
+      }
+      if (r.noData) {
+        setWaiting(null);
+        log.info({ day: date }, `ETL ${date} not run: it has no events, and no source can still bring any`);
+        return;
+      }
+      if (r.eventRows > 0 || clock.now() >= deadline) break;
+      setWaiting({ day: date, waitingFor: r.waitingFor });
+      log.info({ day: date, waitingFor: r.waitingFor }, `ETL ${date} waits for ${r.waitingFor.join('; ')}`);
+      // Before the daemon's first commit its own source has no watermark: that changes within seconds.
+      const own = r.sources.find((x) => x.source === opts.ownSource);
+      const every = own && own.watermarkMs === null ? Math.min(config.pokeIntervalMs, 15_000) : config.pokeIntervalMs;
+      try {
+        await clock.sleep(Math.min(every, Math.max(0, deadline - clock.now())), abort.signal);
+      } catch {
+        return;
+      }
+    }
+    setWaiting(null);
     runDay(date).catch(() => undefined); // logged by the queue
+  };
+
+  const background = (date: string): void => {
+    dueTail = dueTail.then(() => whenDue(date)).catch((err: unknown) => log.error({ err, day: date }, 'ETL day could not be queued'));
   };
 
   const loop = async (): Promise<void> => {
@@ -134,12 +195,14 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       lastResult,
       counters: { ...counters },
       stopped,
+      waiting,
     }),
     async stop() {
       stopped = true;
       abort.abort();
       // The table set-up may still be running; the caller may close the connection right after stop().
       await tablesReady.catch(() => undefined);
+      await dueTail;
       await tail;
     },
   };

@@ -82,6 +82,8 @@ export interface MetricsState {
   fatal: { code: string; atMs: number } | null;
   etlEnabled: boolean;
   etlLastRun: EtlRunInfo | null;
+  /** The day the ETL waits for, and what for. */
+  etlWaiting: { day: string; waitingFor: string[] } | null;
   etlLastSuccessMs: number | null;
 }
 
@@ -148,7 +150,7 @@ export class Metrics {
     this.s = {
       startedAtMs: now, recordsIn: 0, eventsWritten: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
       commits: 0, lastRecordAtMs: null, lag: new Map(), engineWatermarkMs: null, openWindows: 0, mailboxDepth: new Map(),
-      workerRestartsMs: [], workerRestarts: 0, fatal: null, etlEnabled: false, etlLastRun: null, etlLastSuccessMs: null,
+      workerRestartsMs: [], workerRestarts: 0, fatal: null, etlEnabled: false, etlLastRun: null, etlWaiting: null, etlLastSuccessMs: null,
     };
     const registers = [this.registry];
     const self = this;
@@ -335,6 +337,10 @@ export class Metrics {
 
   setEventLoopLag(thread: string, seconds: number): void {
     this.eventLoopLag.set({ thread: label(thread) }, seconds);
+  }
+
+  setEtlWaiting(w: { day: string; waitingFor: string[] } | null): void {
+    this.s.etlWaiting = w;
   }
 
   setEtlEnabled(enabled: boolean): void {

@@ -50,7 +50,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <div class="card wide"><h2>Dead letters / s (recent history)</h2><div class="chart" id="chart-dlq"></div></div>
   <div class="card wide"><h2>Alerts</h2><table><thead><tr><th>alert</th><th>severity</th><th>state</th><th>since</th><th>detail</th></tr></thead><tbody id="alerts"></tbody></table></div>
   <div class="card wide"><h2>Event volume, last 24 h (events per hour of event time, from the warehouse)</h2><div class="chart" id="chart-volume"></div><div class="dim" id="volat"></div></div>
-  <div class="card"><h2>Last ETL run</h2><div class="big" id="etl">–</div><div class="dim" id="etlat"></div></div>
+  <div class="card"><h2>Last ETL run</h2><div class="big" id="etl">–</div><div class="dim" id="etlat"></div><div class="dim" id="etlwait"></div></div>
   <div class="card"><h2>Data quality</h2><div class="dim" id="dqday"></div><table><tbody id="checks"></tbody></table></div>
   <div class="card"><h2>Totals (committed)</h2><table><tbody id="totals"></tbody></table></div>
 </main>
@@ -121,6 +121,7 @@ function render(s) {
   $("etl").textContent = !e.enabled ? "not enabled" : e.lastRun ? e.lastRun.status : "not run yet";
   $("etl").className = "big " + (e.lastRun && e.lastRun.status === "failed" ? "firing" : "");
   $("etlat").textContent = e.lastRun ? e.lastRun.at + " (" + dur(e.lastRun.durationSeconds) + "); last success " + (e.lastSuccessAt || "never") : "";
+  $("etlwait").textContent = e.waiting ? "waiting: " + e.waiting.day + " needs " + e.waiting.waitingFor.join("; ") : "";
   const w = s.warehouse;
   $("volat").textContent = w ? "read " + w.readAt : "not read yet";
   const ct = $("checks"); ct.replaceChildren();

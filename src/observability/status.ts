@@ -22,7 +22,13 @@ export interface StatusSnapshot {
   openWindows: number;
   workers: { restarts: number; mailboxDepth: { worker: number; batches: number }[]; fatal: string | null };
   alerts: { rules: AlertStatus[]; firing: AlertStatus[]; recent: (AlertNotification & { at: string })[] };
-  etl: { enabled: boolean; lastRun: { status: string; at: string; durationSeconds: number } | null; lastSuccessAt: string | null };
+  etl: {
+    enabled: boolean;
+    lastRun: { status: string; at: string; durationSeconds: number } | null;
+    lastSuccessAt: string | null;
+    /** The day the ETL waits for, and what for (wait_for_data, or before queuing a day). */
+    waiting: { day: string; waitingFor: string[] } | null;
+  };
   warehouse: WarehouseView | null;
 }
 
@@ -186,6 +192,7 @@ export class StatusTracker {
         enabled: s.etlEnabled,
         lastRun: s.etlLastRun ? { status: s.etlLastRun.status, at: new Date(s.etlLastRun.atMs).toISOString(), durationSeconds: round(s.etlLastRun.durationMs / 1000) } : null,
         lastSuccessAt: iso(s.etlLastSuccessMs),
+        waiting: s.etlWaiting,
       },
       warehouse: this.view,
     };

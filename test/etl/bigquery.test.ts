@@ -201,18 +201,19 @@ describe('wait_for_data on BigQuery', () => {
     try {
       const day = '2026-11-10';
       const end = Date.parse('2026-11-11T00:00:00Z');
-      expect(await dayReadiness(s.wh, day, 60_000)).toEqual({ complete: false, watermarkReady: false, eventRows: 0 });
+      // Nothing has written to the dataset: no source can bring events of the day.
+      expect(await dayReadiness(s.wh, day, { allowedLatenessMs: 60_000, nowMs: Date.now() })).toMatchObject({ complete: false, noData: true, eventRows: 0 });
       await s.insertEvents(generateDay(day, 7, 3));
-      const rows = (await dayReadiness(s.wh, day, 60_000)).eventRows;
+      const rows = (await dayReadiness(s.wh, day, { allowedLatenessMs: 60_000, nowMs: Date.now() })).eventRows;
       expect(rows).toBeGreaterThan(0);
       await s.setWatermark(end + 30_000, false); // past midnight, within the allowed lateness
-      expect(await dayReadiness(s.wh, day, 60_000)).toEqual({ complete: false, watermarkReady: false, eventRows: rows });
+      expect(await dayReadiness(s.wh, day, { allowedLatenessMs: 60_000, nowMs: Date.now() })).toMatchObject({ complete: false, noData: false, watermarkReady: false, eventRows: rows });
       await s.setWatermark(end + 60_000, false);
-      expect(await dayReadiness(s.wh, day, 60_000)).toEqual({ complete: true, watermarkReady: true, eventRows: rows });
+      expect(await dayReadiness(s.wh, day, { allowedLatenessMs: 60_000, nowMs: Date.now() })).toMatchObject({ complete: true, noData: false, watermarkReady: true, eventRows: rows, waitingFor: [] });
       // A file that ended before midnight: its watermark is behind, but it ended and wrote events of the day.
       await s.setWatermark(end - 3_600_000, true);
-      expect((await dayReadiness(s.wh, day, 60_000)).complete).toBe(true);
-      expect((await dayReadiness(s.wh, '2026-11-12', 60_000)).complete).toBe(false);
+      expect((await dayReadiness(s.wh, day, { allowedLatenessMs: 60_000, nowMs: Date.now() })).complete).toBe(true);
+      expect((await dayReadiness(s.wh, '2026-11-12', { allowedLatenessMs: 60_000, nowMs: Date.now() })).complete).toBe(false);
     } finally {
       await s.close();
     }

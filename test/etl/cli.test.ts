@@ -104,4 +104,65 @@ describe('gamestream etl', () => {
       await gone;
     }
   });
+
+  it('a backfill fails a day without data at once, says why, and goes on with the next', async () => {
+    const w = await openTestWarehouse();
+    await insertEvents(w, [...generateDay('2026-11-18', 31), ...generateDay('2026-11-20', 33)]);
+    await setWatermark(w, Date.parse('2026-11-21T06:00:00Z'), false);
+    w.release();
+    capture();
+    const started = Date.now();
+    // The sensor's real timeout and poke interval: a day it waited on would take an hour.
+    const code = await command(['backfill', '--from', '2026-11-18', '--to', '2026-11-20'], {
+      stdout: { write: (x: string) => (out += x) },
+      stderr: { write: (x: string) => (err += x), isTTY: false },
+      env: { GAMESTREAM_WAREHOUSE: `duckdb:${w.path}`, GAMESTREAM_ETL_EXPORT_DIR: join(w.dir, 'features'), GAMESTREAM_LOG_LEVEL: 'silent', GAMESTREAM_ETL_MAX_NULL_RATE: '1' },
+    });
+    const lines = err.trim().split('\n');
+    try {
+      expect(code).toBe(1);
+      expect(lines[0]).toContain('1/3 2026-11-18 success');
+      expect(lines[1]).toMatch(/2\/3 2026-11-19 failed \(wait_for_data\): etl_no_data: day 2026-11-19 has no events in the warehouse and no more can come/);
+      expect(lines[2]).toContain('3/3 2026-11-20 success');
+      expect(Date.now() - started).toBeLessThan(120_000);
+      expect(out).toContain('2/3 days done, 1 failed');
+    } finally {
+      w.close();
+    }
+  }, 180_000);
+
+  it('Ctrl-C while a run waits for its data records the run as cancelled, not running', async () => {
+    const w = await openTestWarehouse();
+    await insertEvents(w, generateDay('2026-11-20', 41));
+    await setWatermark(w, Date.parse('2026-11-20T12:00:00Z'), false); // still running, half a day behind
+    w.release();
+    const env = { ...childEnv(), GAMESTREAM_WAREHOUSE: `duckdb:${w.path}`, GAMESTREAM_LOG_LEVEL: 'info', GAMESTREAM_ETL_POKE_INTERVAL: '1s', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h' };
+    const cli = spawn(process.execPath, ['src/cli/main.ts', 'etl', 'run', '--date', '2026-11-20'], { cwd: process.cwd(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    cli.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => cli.on('exit', (c) => resolve(c)));
+    try {
+      // It says what it waits for, then the operator gives up.
+      const deadline = Date.now() + 60_000;
+      while (!/ETL 2026-11-20 waits for source file:\/test\/events.ndjson: watermark 2026-11-20T12:00:00.000Z/.test(stderr)) {
+        if (Date.now() > deadline) throw new Error(`the run never said what it waits for:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      cli.kill('SIGINT');
+      expect(await exited).toBe(1);
+      expect(stdout).toContain('cancelled by SIGINT');
+      capture();
+      expect(await command(['status'], {
+        stdout: { write: (x: string) => (out += x) }, stderr: { write: (x: string) => (err += x) }, env: { GAMESTREAM_WAREHOUSE: `duckdb:${w.path}` },
+      })).toBe(0);
+      expect(out).toMatch(/^2026-11-20\s+dag\s+1\s+cancelled/m);
+      expect(out).toMatch(/^2026-11-20\s+wait_for_data\s+1\s+cancelled/m);
+      expect(out).not.toMatch(/running/);
+    } finally {
+      cli.kill('SIGKILL');
+      w.close();
+    }
+  }, 120_000);
 });

@@ -60,15 +60,15 @@ describe('with a warehouse', () => {
 
   it('the sensor decides completeness from watermarks and events', async () => {
     await setWatermark(t, at('2026-11-21T00:00:30Z'), false);
-    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(false); // within the allowed lateness
+    expect((await dayReadiness(t.wh, D, { allowedLatenessMs: 60_000, nowMs: Date.now() })).complete).toBe(false); // within the allowed lateness
     await setWatermark(t, at('2026-11-21T00:01:00Z'), false);
-    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(true);
-    expect((await dayReadiness(t.wh, '2026-11-19', 60_000)).complete).toBe(false); // no events that day
+    expect((await dayReadiness(t.wh, D, { allowedLatenessMs: 60_000, nowMs: Date.now() })).complete).toBe(true);
+    expect((await dayReadiness(t.wh, '2026-11-19', { allowedLatenessMs: 60_000, nowMs: Date.now() })).complete).toBe(false); // no events that day
     await setWatermark(t, at('2026-11-19T23:59:55Z'), true); // a file that ended just after midnight
-    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(true);
+    expect((await dayReadiness(t.wh, D, { allowedLatenessMs: 60_000, nowMs: Date.now() })).complete).toBe(true);
     await setWatermark(t, at('2026-11-18T12:00:00Z'), true, 'file:/other'); // ended before D: no evidence
     await t.conn.run(`DELETE FROM gamestream_watermarks WHERE source <> 'file:/other'`);
-    expect((await dayReadiness(t.wh, D, 60_000)).complete).toBe(false);
+    expect((await dayReadiness(t.wh, D, { allowedLatenessMs: 60_000, nowMs: Date.now() })).complete).toBe(false);
     await t.conn.run(`DELETE FROM gamestream_watermarks`);
   });
 
@@ -130,5 +130,93 @@ describe('with a warehouse', () => {
     } finally {
       await s.stop();
     }
+  });
+});
+
+describe('completeness rules', () => {
+  let t: TestWarehouse;
+  const D = '2026-11-24';
+  const A = 'kafka:live';
+  const B = 'file:/late.ndjson';
+  const opts = (now: string, ownSource: string | null = null) => ({ allowedLatenessMs: 60_000, nowMs: at(now), ownSource });
+  beforeAll(async () => {
+    t = await openTestWarehouse();
+    await ensureEtlTables(t.wh);
+    await insertEvents(t, generateDay(D, 8), A);
+  });
+  afterAll(() => t.close());
+
+  it('a day is not complete before it is over plus the allowed lateness, whatever the watermarks say', async () => {
+    await setWatermark(t, at('2026-11-24T05:20:00Z'), true, A); // a run that ended at 05:20 on D
+    const early = await dayReadiness(t.wh, D, opts('2026-11-24T05:20:00Z'));
+    expect(early).toMatchObject({ complete: false, noData: false, wallClockReady: false, watermarkReady: true });
+    expect(early.waitingFor.join('\n')).toMatch(/the wall clock to pass 2026-11-25T00:01:00.000Z/);
+    expect((await dayReadiness(t.wh, D, opts('2026-11-25T00:00:59Z'))).complete).toBe(false);
+    expect((await dayReadiness(t.wh, D, opts('2026-11-25T00:01:00Z'))).complete).toBe(true);
+  });
+
+  it('every source must have ended or passed the day: one behind holds it, and the sensor says which', async () => {
+    await setWatermark(t, at('2026-11-25T01:00:00Z'), false, A);
+    await setWatermark(t, at('2026-11-24T22:00:00Z'), false, B); // still running, two hours short
+    const r = await dayReadiness(t.wh, D, opts('2026-11-25T03:00:00Z'));
+    expect(r).toMatchObject({ complete: false, wallClockReady: true, watermarkReady: false });
+    expect(r.sources.find((s) => s.source === A)).toMatchObject({ ready: true });
+    expect(r.sources.find((s) => s.source === B)).toMatchObject({ ready: false, watermarkMs: at('2026-11-24T22:00:00Z'), behindMs: 2 * 3_600_000 + 60_000 });
+    expect(r.waitingFor).toEqual([`source ${B}: watermark 2026-11-24T22:00:00.000Z, 2 h 1 min short of 2026-11-25T00:01:00.000Z`]);
+    await setWatermark(t, at('2026-11-24T22:00:00Z'), true, B); // it ended: it brings nothing more
+    expect((await dayReadiness(t.wh, D, opts('2026-11-25T03:00:00Z'))).complete).toBe(true);
+    // The daemon's own source before its first commit counts as running.
+    const own = await dayReadiness(t.wh, D, opts('2026-11-25T03:00:00Z', 'kafka:own'));
+    expect(own.complete).toBe(false);
+    expect(own.waitingFor).toEqual(['source kafka:own: no watermark yet']);
+  });
+
+  it('a day without events that no source can still reach fails at once, without waiting for the timeout', async () => {
+    const clock = new FakeClock(at('2026-11-27T02:00:00Z'));
+    const none = '2026-11-23';
+    await expect(waitForData(t.wh, none, { pokeIntervalMs: 300_000, timeoutMs: 3_600_000, allowedLatenessMs: 60_000, clock }))
+      .rejects.toMatchObject({ code: 'etl_no_data', message: expect.stringMatching(/day 2026-11-23 has no events in the warehouse and no more can come/) });
+    expect(clock.now()).toBe(at('2026-11-27T02:00:00Z'));
+    // A day a running source has not reached yet may still get events: that one waits.
+    await setWatermark(t, at('2026-11-26T12:00:00Z'), false, A);
+    const r = await dayReadiness(t.wh, '2026-11-26', opts('2026-11-27T02:00:00Z'));
+    expect(r).toMatchObject({ complete: false, noData: false });
+    expect(r.waitingFor).toContain('events dated 2026-11-26: none yet');
+  });
+
+  it('the scheduler waits for its own source, runs a day once it is complete, and does not run a day without data', async () => {
+    await t.conn.run('DELETE FROM gamestream_watermarks');
+    const clock = new FakeClock(at('2026-11-25T02:00:00Z'));
+    const waits: ({ day: string; waitingFor: string[] } | null)[] = [];
+    const s = startScheduler({
+      warehouse: t.wh, log: silentLog, clock, ownSource: A, onWait: (w) => waits.push(w),
+      config: testConfig(join(t.dir, 'f'), { GAMESTREAM_ETL_CATCHUP: 'on', GAMESTREAM_ETL_POKE_INTERVAL: '5m', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h', GAMESTREAM_ETL_MAX_NULL_RATE: '1' }),
+    });
+    const waitingNow = (): string => (s.state().waiting ? `${s.state().waiting!.day}: ${s.state().waiting!.waitingFor.join('; ')}` : '');
+    try {
+      // Catch-up: the 24th is due and has events, so it runs; its sensor waits, because the daemon's own
+      // source has not committed anything yet. The state (and the status page) says so.
+      await waitFor(() => waitingNow() === `${D}: source ${A}: no watermark yet`);
+      await setWatermark(t, at('2026-11-25T00:30:00Z'), false, A);
+      await clock.advanceTo(at('2026-11-25T02:05:00Z'));
+      await waitFor(() => s.state().lastResult?.date === D);
+      expect(s.state().lastResult?.status).toBe('success');
+      expect(s.state().waiting).toBe(null);
+      // The 25th has no events. Due at 02:00 on the 26th, it waits while the source has not passed it…
+      await clock.advanceTo(at('2026-11-26T02:00:00Z'));
+      await waitFor(() => waitingNow().startsWith('2026-11-25: '));
+      expect(waitingNow()).toContain('events dated 2026-11-25: none yet');
+      // …and once the source is past it, it is dropped without a run.
+      await setWatermark(t, at('2026-11-26T00:30:00Z'), false, A);
+      await clock.advanceTo(at('2026-11-26T02:05:00Z'));
+      await waitFor(() => s.state().waiting === null);
+      expect(s.state().running).toBe(null);
+      expect(s.state().queued).toEqual([]);
+      const runs = await t.wh.query(`SELECT strftime(date, '%Y-%m-%d') AS d, status FROM etl_runs WHERE task = 'dag' ORDER BY started_at`);
+      expect(runs).toEqual([{ d: D, status: 'success' }]);
+    } finally {
+      await s.stop();
+    }
+    expect(waits.filter((w) => w !== null).map((w) => w!.day)).toEqual(expect.arrayContaining([D, '2026-11-25']));
   });
 });

@@ -77,6 +77,12 @@ describe('observability server', () => {
     expect(st.lag).toEqual({ total: 777, top: [{ partition: 3, lag: 777 }] });
     expect(st.alerts.rules).toHaveLength(5);
     expect(st.alerts.firing.map((a) => a.alert)).toEqual(['DeadLetterRateHigh']);
+    // What the ETL waits for, while it waits.
+    expect(st.etl.waiting).toBe(null);
+    s.metrics.setEtlWaiting({ day: '2026-11-20', waitingFor: ['source kafka:raw: watermark 2026-11-20T23:00:00.000Z, 61 min short of 2026-11-21T00:01:00.000Z'] });
+    const waiting = (await (await fetch(`${server.url}/api/status`)).json()) as StatusSnapshot;
+    expect(waiting.etl.waiting).toEqual({ day: '2026-11-20', waitingFor: ['source kafka:raw: watermark 2026-11-20T23:00:00.000Z, 61 min short of 2026-11-21T00:01:00.000Z'] });
+    s.metrics.setEtlWaiting(null);
 
     const page = await fetch(`${server.url}/`);
     expect(page.status).toBe(200);
