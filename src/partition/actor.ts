@@ -73,6 +73,7 @@ export class PartitionActor implements ActorLifecycle {
   private windowRows = 0;
   private dirty = false;
   private closed = false;
+  private ended = false;
   private lastClosedWindow = NaN;
   /**
    * Windows written early at an end of input (start in [provisionalFrom, provisionalTo)), and which of their keys
@@ -217,7 +218,8 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   onWatermark(engineWatermarkMs: number, idle: boolean): void {
-    if (!idle || engineWatermarkMs <= this.watermark) return;
+    // After the end of input the windows written early stay as written: only a later run closes them.
+    if (this.ended || !idle || engineWatermarkMs <= this.watermark) return;
     this.watermark = engineWatermarkMs;
     if (this.windows.advance(engineWatermarkMs, this.emitRow) > 0) this.dirty = true;
   }
@@ -251,6 +253,7 @@ export class PartitionActor implements ActorLifecycle {
     const to = this.windows.lastOpenStart + this.s.windowSizeMs;
     // Rows of windows written early before (a run that ended twice) are rewritten by emitRow, the rest added.
     this.windows.emitOpen(this.emitRow);
+    this.ended = true;
     // Every window written early is open still, so the open ones are the whole provisional range.
     this.provisionalFrom = first;
     this.provisionalTo = to;

@@ -108,3 +108,19 @@ describe('the end of input', () => {
     expect(secondCp.events).toBe(wholeCp.events);
   });
 });
+
+describe('after the end of input', () => {
+  it('an idle partition following the engine watermark does not write the windows written early again', () => {
+    const { a, out } = actor();
+    const all = records(100);
+    const now = T0 + 3_600_000;
+    a.processBatch(all.map((r) => ({ partition: 0, offset: r.offset, bytes: r.bytes })), now, now);
+    a.endOfInput();
+    const early = take(out.agg).length + take(out.aggUpdates).length;
+    expect(early).toBeGreaterThan(0);
+    // The supervisor keeps ticking while it drains; the engine watermark is then the highest partition's.
+    a.onWatermark(T0 + 24 * 3_600_000, true);
+    expect(out.agg.rows + out.aggUpdates.rows).toBe(0);
+    expect(a.flush()!.provisionalToMs).not.toBeNull();
+  });
+});

@@ -63,6 +63,11 @@ function readWindowUpdates(paths: string[]): Map<number, WindowUpdate[]> {
     if (!list) out.set(r.source_partition, (list = []));
     list.push([r.window_start_ms, r.event_type, r.level_id, r.event_count]);
   });
+  // One update per row (the latest), or BigQuery refuses the UPDATE (a target row matching two source rows).
+  for (const [p, list] of out) {
+    const last = new Map(list.map((u) => [`${u[0]}|${u[1]}|${u[2]}`, u]));
+    out.set(p, [...last.values()]);
+  }
   return out;
 }
 
