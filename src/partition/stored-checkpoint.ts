@@ -5,16 +5,15 @@
  * what it means now: the boundary the watermark had reached, and the windows after it written early.
  */
 import type { Checkpoint } from '../actors/protocol.ts';
-import { END_OF_TIME } from '../windows/tumbling.ts';
+import { END_OF_TIME, windowStartOf } from '../windows/tumbling.ts';
 
 export function resumableCheckpoint(cp: Checkpoint, windowSizeMs: number, allowedLatenessMs: number): Checkpoint {
   if (cp.closedThroughMs === null || cp.closedThroughMs < END_OF_TIME) return cp;
-  const start = (ts: number): number => ts - (((ts % windowSizeMs) + windowSizeMs) % windowSizeMs);
   if (cp.watermarkMs === null || cp.maxEventMs === null) {
     return { ...cp, closedThroughMs: null, provisionalFromMs: null, provisionalToMs: null };
   }
-  const closedThrough = start(cp.watermarkMs - allowedLatenessMs);
-  const to = start(cp.maxEventMs) + windowSizeMs;
+  const closedThrough = windowStartOf(cp.watermarkMs - allowedLatenessMs, windowSizeMs);
+  const to = windowStartOf(cp.maxEventMs, windowSizeMs) + windowSizeMs;
   return { ...cp, closedThroughMs: closedThrough, provisionalFromMs: closedThrough, provisionalToMs: Math.max(closedThrough, to) };
 }
 

@@ -17,6 +17,11 @@ export interface WindowRow {
 
 type KeyCounts = Map<number, Map<number | null, number>>;
 
+/** The start of the epoch-aligned window of `sizeMs` that holds `tsMs` (negative times included). */
+export function windowStartOf(tsMs: number, sizeMs: number): number {
+  return tsMs - (((tsMs % sizeMs) + sizeMs) % sizeMs);
+}
+
 export class TumblingWindows {
   readonly sizeMs: number;
   readonly latenessMs: number;
@@ -32,7 +37,7 @@ export class TumblingWindows {
   }
 
   windowStart(tsMs: number): number {
-    return tsMs - (((tsMs % this.sizeMs) + this.sizeMs) % this.sizeMs);
+    return windowStartOf(tsMs, this.sizeMs);
   }
 
   /** Counts the event; returns false (and counts nothing) when its window has already closed. */
