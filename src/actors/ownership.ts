@@ -8,7 +8,7 @@
 import type { Config } from '../config/schema.ts';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { resumableCheckpoints } from '../partition/stored-checkpoint.ts';
+import { emptyCheckpoint, resumableCheckpoints } from '../partition/stored-checkpoint.ts';
 import type { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
@@ -71,12 +71,21 @@ export class PartitionOwnership {
     r?.done();
   }
 
+  /**
+   * What a release records for each partition: its latest durable checkpoint, or an empty one when nothing of it
+   * became durable here. A partition left out would keep this daemon's claim as its latest row, and its next
+   * owner would wait for this daemon for as long as it stays in the group.
+   */
+  private lastCheckpoints(partitions: Iterable<number>): Checkpoint[] {
+    const known = new Map(this.h.checkpointsOf(partitions).map((c) => [c.partition, c]));
+    return [...partitions].map((p) => known.get(p) ?? emptyCheckpoint(p));
+  }
+
   /** Leaving the group (drain, end of input): the next owners may start at once. */
   async releaseAll(): Promise<void> {
     const { source, warehouse, log } = this.h;
     if (!source.onAssignment || !warehouse.release) return;
-    const last = this.h.checkpointsOf(this.owned);
-    await warehouse.release(source.name, last).catch((err: Error) =>
+    await warehouse.release(source.name, this.lastCheckpoints(this.owned)).catch((err: Error) =>
       log.warn({ err: err.message }, 'could not release the partitions; their next owner waits GAMESTREAM_KAFKA_SESSION_TIMEOUT'));
   }
 
@@ -162,7 +171,7 @@ export class PartitionOwnership {
       this.h.durableNext[p] = Infinity;
     }
     for (const s of this.h.slots) s.release(this.h.durableNext);
-    let last = this.h.checkpointsOf(partitions);
+    let last = this.lastCheckpoints(partitions);
     // After a lapse another daemon may already have claimed some of them: those are not this daemon's to release.
     const taken = new Set(warehouse.fencedPartitions ? await warehouse.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
     last = last.filter((c) => !taken.has(c.partition));
@@ -198,11 +207,7 @@ export class PartitionOwnership {
         this.h.durableNext[p] = cp?.nextOffset ?? 0;
       }
       // A previous owner that only stalled finds these claims at its next commit point and stops.
-      const fresh = (p: number): Checkpoint => ({
-        partition: p, nextOffset: 0, maxEventMs: null, watermarkMs: null, closedThroughMs: null,
-        provisionalFromMs: null, provisionalToMs: null, events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
-      });
-      await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? fresh(p)));
+      await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
       return warehouse.loadRestore(source.name, cps, { dedupeHorizonMs: this.h.cfg.dedupeHorizonMs, windowSizeMs: this.h.cfg.windowSizeMs });
     });
     const resumeAt = new Map<number, number>();

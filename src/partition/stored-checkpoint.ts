@@ -20,3 +20,11 @@ export function resumableCheckpoint(cp: Checkpoint, windowSizeMs: number, allowe
 export function resumableCheckpoints(all: Map<number, Checkpoint>, windowSizeMs: number, allowedLatenessMs: number): Map<number, Checkpoint> {
   return new Map([...all].map(([p, cp]) => [p, resumableCheckpoint(cp, windowSizeMs, allowedLatenessMs)]));
 }
+
+/** The checkpoint of a partition nothing of which is in the warehouse yet: it starts at offset 0. */
+export function emptyCheckpoint(partition: number): Checkpoint {
+  return {
+    partition, nextOffset: 0, maxEventMs: null, watermarkMs: null, closedThroughMs: null,
+    provisionalFromMs: null, provisionalToMs: null, events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0,
+  };
+}

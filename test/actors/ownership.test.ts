@@ -1,0 +1,96 @@
+/**
+ * Hand-offs between daemons, in process. A partition this daemon claimed but never committed (no rows of it
+ * had become durable yet: a slow warehouse, a partition without records) must be released like any other when
+ * it is revoked or the daemon leaves: otherwise its claim stays the partition's latest commit row, and the next
+ * owner waits for this live daemon for as long as it lives (the scale-out test's "waiting for daemon B to start
+ * partitions" on a loaded machine).
+ */
+import { describe, expect, it } from 'vitest';
+import { Committer } from '../../src/actors/committer.ts';
+import { PartitionOwnership, type OwnershipHost } from '../../src/actors/ownership.ts';
+import type { Checkpoint, ToWorker } from '../../src/actors/protocol.ts';
+import { Router } from '../../src/actors/router.ts';
+import type { WorkerSlot } from '../../src/actors/worker-slot.ts';
+import { loadConfig } from '../../src/config/schema.ts';
+import { CheckpointDeltas } from '../../src/observability/checkpoint-deltas.ts';
+import type { Warehouse } from '../../src/sinks/sink.ts';
+import type { Source } from '../../src/sources/source.ts';
+
+const PARTITIONS = 4;
+
+function cp(partition: number, nextOffset: number): Checkpoint {
+  return { partition, nextOffset, maxEventMs: null, watermarkMs: null, closedThroughMs: null, provisionalFromMs: null, provisionalToMs: null, events: 0, deadLetters: 0, duplicates: 0, lateEvents: 0, windowRows: 0 };
+}
+
+/** A shared warehouse that records claims and releases, holding checkpoints for `stored` partitions only. */
+function sharedWarehouse(stored: Map<number, Checkpoint>) {
+  const released: Checkpoint[][] = [];
+  const claimed: Checkpoint[][] = [];
+  const wh = {
+    name: 'shared', open: async () => undefined, close: async () => undefined, commit: async () => undefined,
+    loadCheckpoints: async () => new Map(stored), loadRestore: async (_s: string, cps: Checkpoint[]) => cps.map((c) => ({ checkpoint: c, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [], written: [] })),
+    release: async (_s: string, cps: Checkpoint[]) => void released.push(cps),
+    claim: async (_s: string, cps: Checkpoint[]) => void claimed.push(cps),
+    awaitRelease: async () => undefined,
+    fencedPartitions: async () => [],
+  } satisfies Warehouse;
+  return { wh, released, claimed };
+}
+
+/** Ownership over two workers that acknowledge revokes at once; `commit` marks a partition durable up to an offset. */
+function host(wh: Warehouse): { own: () => PartitionOwnership; commit: (c: Checkpoint) => void } {
+  const cfg = loadConfig({ GAMESTREAM_SOURCE: 'kafka', GAMESTREAM_KAFKA_BROKERS: '127.0.0.1:9' });
+  const source = { name: 'kafka:t', format: 'ndjson', avroWriterSchema: null, open: async () => undefined, next: async () => null, progress: () => ({ bytesRead: 0, totalBytes: null }), close: async () => undefined, startPartitions: () => undefined, onAssignment: () => undefined } satisfies Source;
+  const committer = new Committer(wh, { maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false, onCommitted: () => undefined, onRetry: () => undefined, onFatal: () => undefined });
+  let ownership!: PartitionOwnership;
+  // A worker that acknowledges every revoke at once.
+  const slots = [0, 1].map((index) => ({
+    index, ready: true, pendingCount: 0,
+    post: (msg: ToWorker) => { if (msg.t === 'revoke') queueMicrotask(() => ownership.revoked(index)); },
+    release: () => undefined,
+  })) as unknown as WorkerSlot[];
+  const initial = new Map<number, Checkpoint>();
+  const h: OwnershipHost = {
+    cfg, source, warehouse: wh, log: { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } as unknown as OwnershipHost['log'],
+    partitions: PARTITIONS, router: new Router(PARTITIONS, 2, 100, new Map()), slots, committer,
+    durableNext: new Float64Array(PARTITIONS), partitionWm: new Float64Array(PARTITIONS), initial, deltas: new CheckpointDeltas(),
+    waitFor: async (cond) => { while (!cond()) await new Promise((r) => setTimeout(r, 1)); },
+    stopRequested: () => false, fail: (err) => { throw err; },
+    checkpointsOf: (parts) => [...parts].map((p) => committer.durable.get(p) ?? initial.get(p)).filter((c): c is Checkpoint => c !== undefined),
+  };
+  ownership = new PartitionOwnership(h);
+  return { own: () => ownership, commit: (c) => void committer.durable.set(c.partition, c) };
+}
+
+async function settle(o: PartitionOwnership): Promise<void> {
+  // assign() chains hand-offs; an empty assignment after them resolves once they are all applied.
+  await (o as unknown as { handoff: Promise<void> }).handoff;
+}
+
+describe('partition ownership', () => {
+  it('releases a revoked partition that never committed, from offset 0', async () => {
+    const { wh, released } = sharedWarehouse(new Map());
+    const { own, commit } = host(wh);
+    const o = own();
+    o.assign([0, 1, 2, 3]);
+    await settle(o);
+    // Partition 1 committed up to offset 7; partition 3 was claimed and nothing of it became durable.
+    commit(cp(1, 7));
+    o.assign([0, 2]);
+    await settle(o);
+    const last = released.flat().sort((a, b) => a.partition - b.partition);
+    expect(last.map((c) => [c.partition, c.nextOffset])).toEqual([[1, 7], [3, 0]]);
+  });
+
+  it('releases every owned partition when the daemon leaves, committed or not', async () => {
+    const { wh, released } = sharedWarehouse(new Map());
+    const { own, commit } = host(wh);
+    const o = own();
+    o.assign([0, 1]);
+    await settle(o);
+    commit(cp(0, 12));
+    await o.releaseAll();
+    const last = released.flat().sort((a, b) => a.partition - b.partition);
+    expect(last.map((c) => [c.partition, c.nextOffset])).toEqual([[0, 12], [1, 0]]);
+  });
+});
