@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'warehouse_commit_failed'
   | 'warehouse_schema_mismatch'
   | 'partition_fenced'
+  | 'dedupe_index_unavailable'
   | 'worker_crashed'
   | 'crash_loop'
   | 'internal'

@@ -12,7 +12,10 @@ import type { Checkpoint, FlushFiles } from './protocol.ts';
 
 export interface QueuedFlush {
   workerIndex: number;
+  flushSeq: number;
   files: FlushFiles;
+  /** The flush's dedupe-index run (see FromWorker 'flush'). */
+  idRun: string | null;
   rows: { events: number; dlq: number; agg: number; aggUpdates: number };
   checkpoints: Checkpoint[];
   deadLetterCodes: Record<string, number>;
@@ -21,6 +24,8 @@ export interface QueuedFlush {
 
 export interface CommitResult {
   checkpoints: Checkpoint[];
+  /** The flushes committed, in queue order. */
+  flushes: { workerIndex: number; flushSeq: number; idRun: string | null }[];
   rows: { events: number; dlq: number; agg: number; aggUpdates: number };
   /** Dead letters committed, per reason code: exact, for metrics. */
   deadLetterCodes: Record<string, number>;
@@ -40,6 +45,8 @@ export interface CommitterOptions {
   onCommitted: (r: CommitResult) => void;
   onRetry: (err: unknown, attempt: number) => void;
   onFatal: (err: unknown) => void;
+  /** Runs right before the warehouse commit (the dedupe index names the batch's runs). */
+  beforeCommit?: (batch: QueuedFlush[], checkpoints: Checkpoint[]) => void;
   /** Runs after a commit, before its row files are removed (copies to Kafka). Retried like the commit. */
   afterCommit?: (files: FlushFiles[]) => Promise<void>;
   /** Test-only: a slow warehouse. */
@@ -183,6 +190,7 @@ export class Committer {
       bytesByTable.events_agg_1min += sizeOf(f.agg);
     }
     if (this.o.commitDelayMs) await sleep(this.o.commitDelayMs);
+    this.o.beforeCommit?.(batch, checkpoints);
     await this.retrying('warehouse commit', 'warehouse_write_failed', () =>
       this.wh.commit({
         files, checkpoints, engineWatermarkMs: this.o.engineWatermark(checkpoints), endOfInput: this.o.endOfInput(),
@@ -205,7 +213,8 @@ export class Committer {
       rows.aggUpdates += f.rows.aggUpdates;
       for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
-    this.o.onCommitted({ checkpoints, rows, deadLetterCodes, windowEmitLatencyMs, bytesByTable, durationMs: Date.now() - started });
+    const flushes = batch.map((f) => ({ workerIndex: f.workerIndex, flushSeq: f.flushSeq, idRun: f.idRun }));
+    this.o.onCommitted({ checkpoints, flushes, rows, deadLetterCodes, windowEmitLatencyMs, bytesByTable, durationMs: Date.now() - started });
   }
 }
 

@@ -36,6 +36,8 @@ export interface OwnershipHost {
   fail(err: unknown): void;
   /** The partitions' latest durable checkpoints (those that have one). */
   checkpointsOf(partitions: Iterable<number>): Checkpoint[];
+  /** Reads into the dedupe index what the warehouse committed that it lacks (a partition another daemon wrote). */
+  catchUpIndex(): Promise<void>;
 }
 
 export class PartitionOwnership {
@@ -208,7 +210,9 @@ export class PartitionOwnership {
       }
       // A previous owner that only stalled finds these claims at its next commit point and stops.
       await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
-      return warehouse.loadRestore(source.name, cps, { dedupeHorizonMs: this.h.cfg.dedupeHorizonMs, windowSizeMs: this.h.cfg.windowSizeMs });
+      // What the previous owner committed of them, for duplicates across the hand-over.
+      await this.h.catchUpIndex();
+      return warehouse.loadRestore(source.name, cps, { windowSizeMs: this.h.cfg.windowSizeMs });
     });
     const resumeAt = new Map<number, number>();
     const byWorker = new Map<number, number[]>();

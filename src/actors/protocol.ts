@@ -39,6 +39,16 @@ export interface WorkerSettings extends ActorRules {
   flushIntervalMs: number;
   crashAfterBatches: number | null;
   logLevel: string;
+  /** The dedupe index: its runs and filter, this source's origin, and where this worker writes its flush runs. */
+  index: WorkerIndex;
+}
+
+export interface WorkerIndex {
+  runs: string[];
+  filter: SharedArrayBuffer;
+  origin: number;
+  /** Flush runs are written to `${runPrefix}-${flushSeq}.ids`. */
+  runPrefix: string;
 }
 
 /** Schemas for Confluent-framed records: every id the supervisor knows when the worker starts. */
@@ -54,8 +64,6 @@ export interface ConfluentSchemaSet {
 /** State rebuilt from the warehouse for a partition that resumes. */
 export interface ActorRestore {
   checkpoint: Checkpoint;
-  dedupeIds: string[];
-  dedupeTs: Float64Array;
   windows: { windowStart: number; eventType: number; levelId: number | null; count: number }[];
   /** The keys of the provisional windows (see Checkpoint) that already have a row, to be rewritten. */
   written: { windowStart: number; eventType: number; levelId: number | null }[];
@@ -79,7 +87,10 @@ export type ToWorker =
   | { t: 'schemas'; schemas: Record<string, string>; unusable: Record<string, string> }
   | { t: 'end' } // end of input: close every window, flush
   | { t: 'drain' } // shutdown: flush, keep windows open (they are rebuilt on restart)
-  | { t: 'revoke'; partitions: number[] };
+  | { t: 'revoke'; partitions: number[] }
+  // The dedupe index changed: runs added (committed flushes, merges) or removed (merged, expired), a rebuilt
+  // filter; and this worker's flushes up to releasedSeq are in it, so their pending ids may go.
+  | { t: 'index'; add: string[]; remove: string[]; filter: SharedArrayBuffer | null; releasedSeq: number | null };
 
 export interface FlushFiles {
   events: string | null;
@@ -97,6 +108,8 @@ export type FromWorker =
       workerIndex: number;
       flushSeq: number;
       files: FlushFiles;
+      /** The run file of the ids this flush accepted, for the dedupe index (null: none). */
+      idRun: string | null;
       rows: { events: number; dlq: number; agg: number; aggUpdates: number };
       checkpoints: Checkpoint[];
       /** Dead letters in these files per reason code. */

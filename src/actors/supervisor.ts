@@ -13,6 +13,7 @@ import type { Source } from '../sources/source.ts';
 import { ConfluentSchemas } from '../sources/kafka/schemas.ts';
 import { SchemaRegistryClient } from '../sources/kafka/schema-registry.ts';
 import { Committer, removeFiles, type CommitResult } from './committer.ts';
+import type { CommittedPosition, IdIndex } from '../dedupe/id-index.ts';
 import { actorRules } from '../partition/actor.ts';
 import { PartitionOwnership } from './ownership.ts';
 import { SchemaResolver } from './schema-resolver.ts';
@@ -43,6 +44,8 @@ export interface SupervisorOptions {
   confluentSchemas?: Record<string, string>;
   /** Copies of committed rows for Kafka topics, when configured. */
   outputs?: { publish(files: FlushFiles[]): Promise<void>; close(): Promise<void> };
+  /** The dedupe index (not yet opened): every id the warehouse holds within the horizon. */
+  index: IdIndex;
 }
 
 export class Supervisor {
@@ -119,6 +122,7 @@ export class Supervisor {
       stopRequested: () => this.stopRequested,
       fail: (err) => this.fail(err),
       checkpointsOf: (partitions) => this.checkpointsOf(partitions),
+      catchUpIndex: () => this.catchUpIndex(),
     });
     this.durableNext = new Float64Array(this.partitions);
     this.partitionWm = new Float64Array(this.partitions).fill(-Infinity);
@@ -138,6 +142,7 @@ export class Supervisor {
         this.o.log.warn({ err, attempt }, 'warehouse commit failed; retrying');
       },
       onFatal: (err) => this.fail(err),
+      beforeCommit: (batch, checkpoints) => opts.index.prepare(opts.source.name, batch.map((f) => f.idRun), checkpoints),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
       commitDelayMs: opts.config.testCommitDelayMs,
       fence: opts.source.leaseExpiresAt && opts.warehouse.fencedPartitions ? (cps) => this.ownership.fence(cps) : undefined,
@@ -191,6 +196,7 @@ export class Supervisor {
       throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source.name}, but it now has ${this.partitions} partitions; use the partition count of the earlier runs`);
     }
     this.deltas = new CheckpointDeltas(this.initial.values());
+    await this.openIndex();
     this.o.metrics?.setWorkerCount(this.workers);
     const resumeAt = new Map([...this.initial].map(([p, c]) => [p, c.nextOffset]));
     source.resumeFrom?.(resumeAt);
@@ -224,6 +230,7 @@ export class Supervisor {
       await Promise.all(this.slots.map((s) => s.terminate()));
       // After a fatal error commits may still be queued or retrying; none may reach the closing warehouse.
       await this.committer.stop();
+      await this.o.index.close();
       await this.o.beforeClose?.();
       await warehouse.close();
       await this.o.outputs?.close();
@@ -319,10 +326,7 @@ export class Supervisor {
     const partitions = this.partitionsOf(slot.index).filter((p) => this.owned.has(p));
     // Inside exclusive(): every flush queued before the crash is committed first, so these are final.
     const restore = await this.committer.exclusive(() => {
-      return this.o.warehouse.loadRestore(this.o.source.name, this.checkpointsOf(partitions), {
-        dedupeHorizonMs: this.cfg.dedupeHorizonMs,
-        windowSizeMs: this.cfg.windowSizeMs,
-      });
+      return this.o.warehouse.loadRestore(this.o.source.name, this.checkpointsOf(partitions), { windowSizeMs: this.cfg.windowSizeMs });
     });
     const readyOnce = new Promise<void>((resolve) => {
       slot.spawn(
@@ -353,6 +357,7 @@ export class Supervisor {
         // the test wants a crash loop.
         crashAfterBatches: crash && crash.worker === slot.index && (slot.incarnation === 1 || crash.always) ? crash.afterBatches : null,
         logLevel: this.cfg.logLevel,
+        index: { ...this.o.index.handle(this.o.source.name), runPrefix: this.o.index.runPrefix(slot.index) },
       },
     });
     slot.post({ t: 'start-actors', partitions, restore });
@@ -382,7 +387,7 @@ export class Supervisor {
           return;
         }
         this.committer.enqueue({
-          workerIndex: msg.workerIndex, files: msg.files, rows: msg.rows, checkpoints: msg.checkpoints,
+          workerIndex: msg.workerIndex, flushSeq: msg.flushSeq, files: msg.files, idRun: msg.idRun, rows: msg.rows, checkpoints: msg.checkpoints,
           deadLetterCodes: msg.deadLetterCodes, windowsClosedAtMs: msg.windowsClosedAtMs,
         });
         return;
@@ -443,9 +448,59 @@ export class Supervisor {
       windowEmitLatencyMs: r.windowEmitLatencyMs, bytesByTable: r.bytesByTable,
     });
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
+    this.registerInIndex(r);
     this.o.source.durable?.(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
     for (const s of this.slots) s.release(this.durableNext);
     this.notify();
+  }
+
+  /**
+   * Opens the dedupe index and brings it up to what the warehouse holds; from then on every change to it
+   * (runs added or merged, a rebuilt filter) reaches the workers.
+   */
+  private async openIndex(): Promise<void> {
+    const { index, warehouse, log } = this.o;
+    index.open(await warehouse.identity());
+    index.onChange((c) => {
+      for (const s of this.slots) if (s.ready) s.post({ t: 'index', add: c.add, remove: c.remove, filter: c.filter, releasedSeq: null });
+    });
+    await this.catchUpIndex();
+    log.info({ ...index.stats(), horizonMs: index.horizonMs }, 'dedupe index ready');
+  }
+
+  /** Ids the warehouse committed that the index lacks (every source), read back from the warehouse. */
+  private async catchUpIndex(): Promise<void> {
+    const { index, warehouse, log, source } = this.o;
+    const positions: CommittedPosition[] = [];
+    // As the warehouse has them now (at a hand-over, another daemon committed since this one started).
+    for (const s of await warehouse.sources()) {
+      for (const c of (await warehouse.loadCheckpoints(s)).values()) positions.push({ source: s, partition: c.partition, nextOffset: c.nextOffset, maxEventMs: c.maxEventMs });
+    }
+    let said = 0;
+    const rows = await index.catchUp(positions, (ranges, onRows) => warehouse.readCommittedIds(ranges, onRows), (n) => {
+      if (n - said >= 1_000_000) {
+        said = n;
+        this.o.say(`dedupe index: ${n.toLocaleString('en-US')} ids read back from the warehouse so far`);
+      }
+    });
+    if (rows > 0) log.info({ ids: rows }, 'dedupe index: ids the warehouse committed were read back into it');
+  }
+
+  /** Committed flushes join the dedupe index; then their workers may forget the ids they kept meanwhile. */
+  private registerInIndex(r: CommitResult): void {
+    if (r.flushes.length === 0) return;
+    try {
+      this.o.index.register(this.o.source.name, r.flushes.map((f) => f.idRun), r.checkpoints);
+    } catch (err) {
+      this.fail(new GamestreamError('dedupe_index_unavailable', `could not add committed ids to the dedupe index (the warehouse has them; the next start reads them back): ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    const released = new Map<number, number>();
+    for (const f of r.flushes) released.set(f.workerIndex, Math.max(released.get(f.workerIndex) ?? 0, f.flushSeq));
+    for (const [w, seq] of released) {
+      const slot = this.slots[w];
+      if (slot?.ready) slot.post({ t: 'index', add: [], remove: [], filter: null, releasedSeq: seq });
+    }
   }
 
   private updateEngineWatermark(): number[] {

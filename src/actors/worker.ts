@@ -8,7 +8,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
-import { actorOutput, actorRules, PartitionActor } from '../partition/actor.ts';
+import { IndexView } from '../dedupe/lookup.ts';
+import { writeRun } from '../dedupe/run-file.ts';
+import { actorOutput, actorRules, PartitionActor, type ActorOutput } from '../partition/actor.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
 import type { Checkpoint, FlushFiles, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
@@ -21,7 +23,7 @@ let tables!: EnrichmentTables;
 let avro: AvroDecoder | null = null;
 let confluent: ConfluentAvro | null = null;
 const actors = new Map<number, PartitionActor>();
-const out = actorOutput(() => tables);
+let out!: ActorOutput;
 let flushSeq = 0;
 let batchesProcessed = 0;
 let lastFlushAt = Date.now();
@@ -47,10 +49,13 @@ function flush(): void {
   if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.ndjson`));
   if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.ndjson`));
   if (rows.aggUpdates > 0) out.aggUpdates.writeTo((files.aggUpdates = `${base}.agg-updates.ndjson`));
+  // The ids accepted since the last flush, for the dedupe index once this flush is committed.
+  let idRun: string | null = null;
+  if (out.index.pending.size > 0) writeRun((idRun = `${settings.index.runPrefix}-${seq}.ids`), out.index.pending.seal(seq));
   const deadLetterCodes = Object.fromEntries(out.deadLetterCodes);
   out.deadLetterCodes.clear();
   const windowsClosedAtMs = out.windowsClosedAtMs.splice(0);
-  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, rows, checkpoints, deadLetterCodes, windowsClosedAtMs });
+  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, idRun, rows, checkpoints, deadLetterCodes, windowsClosedAtMs });
 }
 
 // This thread's event-loop delay, for the per-thread lag metric (a busy worker shows it here first).
@@ -102,6 +107,7 @@ function handle(msg: ToWorker): void {
     case 'init': {
       settings = msg.settings;
       tables = EnrichmentTables.fromSnapshot(msg.tables);
+      out = actorOutput(() => tables, new IndexView(settings.index.filter, settings.index.runs));
       avro = settings.avroWriterSchema ? new AvroDecoder(settings.avroWriterSchema) : null;
       confluent = settings.confluent
         ? new ConfluentAvro(settings.confluent.schemas, { unusable: settings.confluent.unusable, unknownHint: settings.confluent.unknownHint })
@@ -117,7 +123,7 @@ function handle(msg: ToWorker): void {
     case 'start-actors': {
       const restoreByPartition = new Map(msg.restore.map((r) => [r.checkpoint.partition, r]));
       for (const p of msg.partitions) {
-        const actor = new PartitionActor({ ...actorRules(settings), partition: p, avro, confluent }, out);
+        const actor = new PartitionActor({ ...actorRules(settings), partition: p, origin: settings.index.origin, avro, confluent }, out);
         actor.start(restoreByPartition.get(p) ?? null);
         actors.set(p, actor);
       }
@@ -147,6 +153,12 @@ function handle(msg: ToWorker): void {
     case 'drain':
       flush();
       send({ t: 'drained', workerIndex: settings.workerIndex });
+      return;
+    case 'index':
+      out.index.removeRuns(msg.remove);
+      out.index.addRuns(msg.add);
+      if (msg.filter) out.index.setFilter(msg.filter);
+      if (msg.releasedSeq !== null) out.index.pending.release(msg.releasedSeq);
       return;
     case 'revoke': {
       flush();

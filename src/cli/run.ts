@@ -14,6 +14,7 @@ import { KafkaSource } from '../sources/kafka/kafka-source.ts';
 import { SEED_TOPICS, type TopicSpec } from '../kafka/topics.ts';
 import { loadSchemaDir } from '../sources/kafka/schemas.ts';
 import { Supervisor } from '../actors/supervisor.ts';
+import { IdIndex } from '../dedupe/id-index.ts';
 import { fmt } from '../actors/run-totals.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { KafkaOutputs } from '../sinks/kafka-outputs.ts';
@@ -28,7 +29,7 @@ import { readBigQueryStatusView } from '../sinks/bigquery/status-view.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** The seed's topic layout with the configured names and partition counts; the raw topic first. */
 function topicSpecs(cfg: Config): TopicSpec[] {
@@ -127,6 +128,10 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         })
       : undefined;
   const confluentSchemas = cfg.avroSchemaDir ? loadSchemaDir(cfg.avroSchemaDir) : undefined;
+  const index = new IdIndex({
+    dir: cfg.dedupeDir ?? (wc.kind === 'duckdb' ? `${wc.path}.dedupe` : resolve('data', 'dedupe', `${wc.project}.${wc.dataset}`)),
+    setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: cfg.dedupeHorizonMs, filterBytes: cfg.dedupeFilterBytes, log,
+  });
   let sup: Supervisor | null = null;
   let scheduler: Scheduler | null = null;
   let etlConnection: DuckDBConnection | null = null;
@@ -192,7 +197,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       });
     }
     sup = new Supervisor({
-      config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics,
+      config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics, index,
       beforeClose: stopEtl,
     });
     const partitions = source.partitionCount || cfg.partitions;

@@ -30,6 +30,9 @@ export interface Config {
   allowedLatenessMs: number;
   idleTimeoutMs: number;
   dedupeHorizonMs: number;
+  /** null: the default beside the warehouse. */
+  dedupeDir: string | null;
+  dedupeFilterBytes: number;
   futureToleranceMs: number;
   maxEventBytes: number;
   flushRows: number;
@@ -168,8 +171,12 @@ export const ENV_VARS = [
     doc: 'A window is emitted when the watermark passes its end plus this; later events for it are counted as late.', parse: duration(0, 86_400_000) }),
   v({ name: 'GAMESTREAM_IDLE_TIMEOUT', key: 'idleTimeoutMs', default: '60s', allowed: '1s–1d',
     doc: 'A partition with no records for this long (wall clock) is idle and no longer holds back the engine watermark.', parse: duration(1000, 86_400_000) }),
-  v({ name: 'GAMESTREAM_DEDUPE_HORIZON', key: 'dedupeHorizonMs', default: '5m', allowed: '0–1d',
-    doc: 'Event-time horizon within which a repeated event id is dropped as a client duplicate.', parse: duration(0, 86_400_000) }),
+  v({ name: 'GAMESTREAM_DEDUPE_HORIZON', key: 'dedupeHorizonMs', default: '7d', allowed: '0–365d',
+    doc: 'Event-time horizon within which an event id the warehouse already holds (from any source, path, topic or run) is dropped as a duplicate. The ids are kept on disk in the dedupe index (GAMESTREAM_DEDUPE_DIR), 32 bytes each.', parse: duration(0, 365 * 86_400_000) }),
+  v({ name: 'GAMESTREAM_DEDUPE_DIR', key: 'dedupeDir', default: '', allowed: 'a directory path, or empty for the default',
+    doc: 'Where the dedupe index lives; one daemon per directory. Default: beside the DuckDB file (<file>.dedupe), or ./data/dedupe/<project>.<dataset> with BigQuery. Deleting it is safe: it is rebuilt from the warehouse at the next start.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
+  v({ name: 'GAMESTREAM_DEDUPE_FILTER_MEMORY', key: 'dedupeFilterBytes', default: '32MiB', allowed: '64KiB–16GiB',
+    doc: 'Memory for the dedupe index\'s filter, which answers "new id" without a disk read. 16 bits per id in the horizon keeps disk reads for new ids near 0.1%; with more ids they grow, duplicates are still all found.', parse: byteSize(64 * 1024, 16 * 1024 ** 3) }),
   v({ name: 'GAMESTREAM_FUTURE_TOLERANCE', key: 'futureToleranceMs', default: '1h', allowed: '0–7d',
     doc: 'Events further ahead of the wall clock are dead-lettered as future_timestamp.', parse: duration(0, 7 * 86_400_000) }),
   v({ name: 'GAMESTREAM_MAX_EVENT_BYTES', key: 'maxEventBytes', default: '1MiB', allowed: '1KiB–64MiB',

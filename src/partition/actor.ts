@@ -6,11 +6,13 @@
 import type { ActorRestore, Checkpoint } from '../actors/protocol.ts';
 import { deriveTimeFields } from '../enrich/derived.ts';
 import type { EnrichmentTables } from '../enrich/tables.ts';
+import { KEY, keyOf } from '../dedupe/id-key.ts';
+import { KeyFilter } from '../dedupe/filter.ts';
+import { IndexView } from '../dedupe/lookup.ts';
 import { RowBuffer } from '../sinks/row-files.ts';
 import { TumblingWindows, type WindowRow } from '../windows/tumbling.ts';
 import { rawForDeadLetter } from './dead-letter.ts';
 import { ConfluentAvro, decodeJson, type AvroDecoder, type Decoded } from './decode.ts';
-import { DedupeStore } from './dedupe.ts';
 import type { ActorLifecycle } from './lifecycle.ts';
 import type { RawRecord, Rejection, ValidEvent } from './record.ts';
 import { isRejection, validate } from './validate.ts';
@@ -34,6 +36,8 @@ export function actorRules(r: ActorRules): ActorRules {
 
 export interface ActorSettings extends ActorRules {
   partition: number;
+  /** The source's number in the dedupe index. */
+  origin: number;
   avro: AvroDecoder | null;
   /** Kafka: Confluent-framed Avro among JSON records, by schema id. */
   confluent?: ConfluentAvro | null;
@@ -50,11 +54,13 @@ export interface ActorOutput {
   deadLetterCodes: Map<string, number>;
   /** Wall-clock times at which windows closed since the last flush (one per window, for the emit latency). */
   windowsClosedAtMs: number[];
+  /** The dedupe index as this thread sees it; its pending ids are those its actors accepted. */
+  index: IndexView;
 }
 
 /** Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends). */
-export function actorOutput(tables: () => EnrichmentTables): ActorOutput {
-  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), tables, deadLetterCodes: new Map(), windowsClosedAtMs: [] };
+export function actorOutput(tables: () => EnrichmentTables, index: IndexView = new IndexView(KeyFilter.create(1 << 16).buffer, [])): ActorOutput {
+  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), tables, deadLetterCodes: new Map(), windowsClosedAtMs: [], index };
 }
 
 export class PartitionActor implements ActorLifecycle {
@@ -62,7 +68,6 @@ export class PartitionActor implements ActorLifecycle {
   private readonly s: ActorSettings;
   private readonly out: ActorOutput;
   private readonly windows: TumblingWindows;
-  private readonly dedupe: DedupeStore;
   private nextOffset = 0;
   private maxTs = -Infinity;
   private watermark = -Infinity;
@@ -108,7 +113,6 @@ export class PartitionActor implements ActorLifecycle {
     this.s = settings;
     this.out = out;
     this.windows = new TumblingWindows(settings.windowSizeMs, settings.allowedLatenessMs);
-    this.dedupe = new DedupeStore(settings.dedupeHorizonMs);
   }
 
   start(restore: ActorRestore | null): void {
@@ -122,7 +126,6 @@ export class PartitionActor implements ActorLifecycle {
     this.duplicates = c.duplicates;
     this.late = c.lateEvents;
     this.windowRows = c.windowRows;
-    for (let i = 0; i < restore.dedupeIds.length; i++) this.dedupe.add(restore.dedupeIds[i], restore.dedupeTs[i]);
     this.windows.restore(c.closedThroughMs ?? -Infinity, restore.windows);
     if (c.provisionalFromMs !== null && c.provisionalToMs !== null) {
       this.provisionalFrom = c.provisionalFromMs;
@@ -139,7 +142,6 @@ export class PartitionActor implements ActorLifecycle {
       this.dirty = true;
       this.processRecord(rec, receivedAtMs, nowMs);
     }
-    this.dedupe.evict(this.maxTs);
   }
 
   private processRecord(rec: RawRecord, receivedAtMs: number, nowMs: number): void {
@@ -162,10 +164,17 @@ export class PartitionActor implements ActorLifecycle {
         this.windows.advance(wm, this.emitRow);
       }
     }
-    if (this.dedupe.seen(v.id, v.tsMs, this.maxTs)) {
+    // An id the warehouse already holds (any source) or this partition accepted before, within the horizon.
+    keyOf(v.id);
+    const h = KEY[0]! >>> 0;
+    const k0 = KEY[1]!, k1 = KEY[2]!, k2 = KEY[3]!, k3 = KEY[4]!;
+    const index = this.out.index;
+    if (index.isDuplicate(h, k0, k1, k2, k3, this.s.origin, this.partition, rec.offset, this.maxTs - this.s.dedupeHorizonMs)) {
       this.duplicates++;
       return;
     }
+    // Seen at the partition's event time now (its maxTs): the horizon counts from there (docs/SEMANTICS.md).
+    index.pending.add(h, k0, k1, k2, k3, this.maxTs, this.s.origin, rec.offset, this.partition);
     this.writeEvent(v, rec);
     if (!this.windows.add(v.tsMs, v.type, v.levelId)) this.late++;
     this.events++;
@@ -225,7 +234,7 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   onTick(_nowMs: number): void {
-    this.dedupe.evict(this.maxTs);
+    // Nothing on a timer: duplicates live in the dedupe index, windows move with the watermark.
   }
 
   get watermarkMs(): number {
@@ -268,7 +277,6 @@ export class PartitionActor implements ActorLifecycle {
 
   close(): void {
     this.closed = true;
-    this.dedupe.clear();
   }
 
   private checkpoint(): Checkpoint {

@@ -25,14 +25,50 @@ export interface AwaitReleaseOptions {
 }
 
 export interface RestoreRules {
-  dedupeHorizonMs: number;
   windowSizeMs: number;
+}
+
+/** Committed events of one source partition, offsets [fromOffset, toOffset): read back for the dedupe index. */
+export interface IdRange {
+  source: string;
+  partition: number;
+  fromOffset: number;
+  toOffset: number;
+  /** The partition's max event time before fromOffset (its checkpoint there), or null at the start. */
+  anchorMs: number | null;
+  /** Only events seen at this time or later are wanted. */
+  minSeenMs: number;
+}
+
+export interface CommittedId {
+  id: string;
+  /**
+   * When the event was seen: its partition's max event time once it was accepted, that is the greatest of the
+   * range's anchor and the event times of the range's events up to this one (docs/SEMANTICS.md, "Duplicates").
+   */
+  seenMs: number;
+  source: string;
+  partition: number;
+  offset: number;
 }
 
 export interface Warehouse {
   readonly name: string;
   open(): Promise<void>;
   loadCheckpoints(source: string): Promise<Map<number, Checkpoint>>;
+  /**
+   * A stable id of this warehouse, made at its first use: the dedupe index kept beside it checks it, so an index
+   * left from a warehouse that was deleted and made anew is not trusted.
+   */
+  identity(): Promise<string>;
+  /** Every source the warehouse has checkpoints for. */
+  sources(): Promise<string[]>;
+  /**
+   * The ids of committed events in these ranges seen at their range's minSeenMs or later, in chunks. A warehouse
+   * that cannot read whole ranges cheaply (BigQuery, where that means scanning every day) may leave out the
+   * events whose own time is before that; the dedupe index says so (docs/SEMANTICS.md).
+   */
+  readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void>;
   /** State of each partition at its checkpoint, derived from the rows already written. */
   loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]>;
   commit(batch: CommitBatch): Promise<void>;

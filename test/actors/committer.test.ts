@@ -13,7 +13,7 @@ function cp(partition: number, nextOffset: number): Checkpoint {
 }
 
 function flush(partition: number, nextOffset: number): QueuedFlush {
-  return { workerIndex: 0, files: { events: null, dlq: null, agg: null, aggUpdates: null }, rows: { events: 0, dlq: 0, agg: 0, aggUpdates: 0 }, checkpoints: [cp(partition, nextOffset)], deadLetterCodes: {}, windowsClosedAtMs: [] };
+  return { workerIndex: 0, flushSeq: 0, idRun: null, files: { events: null, dlq: null, agg: null, aggUpdates: null }, rows: { events: 0, dlq: 0, agg: 0, aggUpdates: 0 }, checkpoints: [cp(partition, nextOffset)], deadLetterCodes: {}, windowsClosedAtMs: [] };
 }
 
 /** Records each commit's checkpoints; every commit takes `ms`; fails on demand. */
@@ -22,6 +22,7 @@ function slowWarehouse(ms: number, failAt = Infinity): { wh: Warehouse; commits:
   const wh = {
     name: 'test', open: async () => undefined, close: async () => undefined,
     loadCheckpoints: async () => new Map(), loadRestore: async () => [],
+    identity: async () => 'test', sources: async () => [], readCommittedIds: async () => undefined,
     commit: async (b: CommitBatch) => {
       await sleep(ms);
       if (commits.length + 1 >= failAt) throw Object.assign(new Error('warehouse down'), { code: 'warehouse_commit_failed', retryable: false });

@@ -23,7 +23,9 @@ describe('config', () => {
     expect(c.maxOutOfOrdernessMs).toBe(10_000);
     expect(c.allowedLatenessMs).toBe(60_000);
     expect(c.idleTimeoutMs).toBe(60_000);
-    expect(c.dedupeHorizonMs).toBe(300_000);
+    expect(c.dedupeHorizonMs).toBe(7 * 86_400_000);
+    expect(c.dedupeDir).toBe(null);
+    expect(c.dedupeFilterBytes).toBe(32 * 1024 * 1024);
     expect(c.maxEventBytes).toBe(1 << 20);
   });
 

@@ -4,6 +4,9 @@
  * ETL tables and runs its catch-up day in BigQuery.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
 import { ENGINE_MAIN, nodeBinary, REPO_ROOT, runEngine } from '../support/truth/engine.ts';
@@ -96,18 +99,21 @@ describe('the daemon with GAMESTREAM_ETL=on and a BigQuery warehouse', { timeout
       b.bq.query({ query: `SELECT count(*) AS n FROM \`${ctx.project}.${ds.id}.etl_runs\` WHERE task = 'dag' AND status != 'running'` })
         .then(([rows]) => { if (Number((rows[0] as { n: number } | undefined)?.n) > 0) done = true; }, () => undefined);
     }, 500);
+    const dedupeDir = mkdtempSync(join(tmpdir(), 'gs-etl-dedupe-'));
     try {
       const r = await runEngine({
         ...settings(ds.id),
         GAMESTREAM_SOURCE: 'generator', GAMESTREAM_GENERATOR_RATE: '200', GAMESTREAM_GENERATOR_SEED: '7',
         GAMESTREAM_WORKERS: '1', GAMESTREAM_PARTITIONS: '2', GAMESTREAM_PROGRESS_INTERVAL: '200ms',
         GAMESTREAM_ETL: 'on', GAMESTREAM_ETL_SCHEDULE: '0 0 * * *', GAMESTREAM_ETL_CATCHUP: 'on', GAMESTREAM_LOG_LEVEL: 'warn',
+        GAMESTREAM_DEDUPE_DIR: dedupeDir,
       }, 100_000, () => done, 'SIGTERM');
       expect(r.timedOut, r.stderr.slice(-2000)).toBe(false);
       expect(r.code, r.stderr.slice(-2000)).toBe(0);
       expect(r.stdout).toContain('export_features is skipped on BigQuery until GAMESTREAM_ETL_EXPORT_URI');
     } finally {
       clearInterval(poll);
+      rmSync(dedupeDir, { recursive: true, force: true });
     }
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     const [rows] = await b.bq.query({ query: `SELECT task, status, error FROM \`${ctx.project}.${ds.id}.etl_runs\`

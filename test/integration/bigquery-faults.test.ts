@@ -64,6 +64,9 @@ describe('BigQuery behind a faulty network', { timeout: TIMEOUT }, () => {
       GAMESTREAM_WORKERS: '2',
       GAMESTREAM_LOG_LEVEL: 'warn',
       GAMESTREAM_IDLE_TIMEOUT: '1h',
+      // The truth's dedupe horizon (5 min), so that retries on both sides of it are exercised.
+      GAMESTREAM_DEDUPE_HORIZON: `${ds.options.horizonMs}ms`,
+      GAMESTREAM_DEDUPE_DIR: join(dir, 'dedupe'),
       // Small commits, many of them, so that every phase below meets several.
       GAMESTREAM_BATCH_RECORDS: '300',
       GAMESTREAM_FLUSH_INTERVAL: '200ms',

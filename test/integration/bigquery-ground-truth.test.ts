@@ -59,6 +59,10 @@ describe('ground truth through BigQuery', { timeout: TIMEOUT }, () => {
       GAMESTREAM_WORKERS: '2',
       GAMESTREAM_LOG_LEVEL: 'warn',
       GAMESTREAM_IDLE_TIMEOUT: '1h',
+      // The truth's dedupe horizon (5 min), so that retries on both sides of it are exercised.
+      GAMESTREAM_DEDUPE_HORIZON: `${ds.options.horizonMs}ms`,
+      // One dedupe index per dataset, as one daemon per warehouse would keep.
+      GAMESTREAM_DEDUPE_DIR: join(dir, `dedupe-${datasetId}`),
       ...extra,
     };
   }

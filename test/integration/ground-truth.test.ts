@@ -57,6 +57,8 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
       // Idleness is wall-clock time, which the reference does not model; a slow CI machine must not make
       // partitions idle mid-file.
       GAMESTREAM_IDLE_TIMEOUT: '1h',
+      // The truth's dedupe horizon (5 min), so that retries on both sides of it are exercised.
+      GAMESTREAM_DEDUPE_HORIZON: `${ds.options.horizonMs}ms`,
       ...extra,
     };
   }

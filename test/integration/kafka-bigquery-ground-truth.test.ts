@@ -61,6 +61,9 @@ describe('ground truth from Kafka into BigQuery', { timeout: TIMEOUT }, () => {
       GAMESTREAM_WORKERS: '2',
       GAMESTREAM_LOG_LEVEL: 'warn',
       GAMESTREAM_IDLE_TIMEOUT: '1h',
+      // The truth's dedupe horizon (5 min), so that retries on both sides of it are exercised.
+      GAMESTREAM_DEDUPE_HORIZON: `${ds.options.horizonMs}ms`,
+      GAMESTREAM_DEDUPE_DIR: join(dir, `dedupe-${dataset}`),
       ...extra,
     };
   }

@@ -61,8 +61,10 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function settings(topic: string, extra: Record<string, string> = {}): Record<string, string> {
+  /** One daemon's settings: each keeps its own dedupe index, as each would on its own machine. */
+  function settings(topic: string, extra: Record<string, string> = {}, daemon = 'last'): Record<string, string> {
     return {
+      GAMESTREAM_DEDUPE_DIR: join(dir, `dedupe-${topic}-${daemon}`),
       GAMESTREAM_SOURCE: 'kafka',
       GAMESTREAM_KAFKA_BROKERS: brokers,
       GAMESTREAM_KAFKA_TOPIC: topic,
@@ -80,6 +82,8 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
       GAMESTREAM_WORKERS: '2',
       GAMESTREAM_LOG_LEVEL: 'info',
       GAMESTREAM_IDLE_TIMEOUT: '1h',
+      // The truth's dedupe horizon (5 min), so that retries on both sides of it are exercised.
+      GAMESTREAM_DEDUPE_HORIZON: `${ds.options.horizonMs}ms`,
       // Paced: small batches, slow commits and a small replay buffer spread the input over many commits, so
       // that the hand-overs below land mid-run.
       GAMESTREAM_BATCH_RECORDS: '200',
@@ -130,10 +134,10 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     await produceDataset(kafka, topic, ds, PARTITIONS);
     const ends = await endOffsets(kafka, topic);
 
-    const a = new Daemon(settings(topic), 'daemon A', daemons);
+    const a = new Daemon(settings(topic, {}, 'a'), 'daemon A', daemons);
     await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
 
-    const b = new Daemon(settings(topic), 'daemon B', daemons);
+    const b = new Daemon(settings(topic, {}, 'b'), 'daemon B', daemons);
     // A hands half the partitions over: it flushes, commits and releases them; B starts them from there.
     await a.until('daemon A to hand partitions off', () => /partitions handed off/.test(a.stderr));
     await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
@@ -156,9 +160,9 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     const ends = await endOffsets(kafka, topic);
 
     // A's commits each wait 4 s first, so when it is frozen it holds processed rows that are not committed.
-    const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }), 'daemon A', daemons);
+    const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }, 'a'), 'daemon A', daemons);
     await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
-    const b = new Daemon(settings(topic), 'daemon B', daemons);
+    const b = new Daemon(settings(topic, {}, 'b'), 'daemon B', daemons);
     await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
 
     // A freezes with rows in flight. The group drops it after its session; B claims its partitions.

@@ -28,7 +28,7 @@ function actor(): { a: PartitionActor; out: ActorOutput } {
   const out = actorOutput(() => EnrichmentTables.empty());
   const a = new PartitionActor({
     partition: 0, windowSizeMs: M, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: M, dedupeHorizonMs: 5 * M,
-    futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null,
+    futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null, origin: 0,
   }, out);
   return { a, out };
 }
@@ -80,7 +80,7 @@ describe('the end of input', () => {
       counts.set(k, c);
     }
     const restore: ActorRestore = {
-      checkpoint: cp as Checkpoint, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [...counts.values()],
+      checkpoint: cp as Checkpoint, windows: [...counts.values()],
       written: [...table.keys()].map((k) => k.split('|')).map(([ws, et]) => ({ windowStart: Number(ws), eventType: Number(et), levelId: null }))
         .filter((w) => w.windowStart >= cp.provisionalFromMs! && w.windowStart < cp.provisionalToMs!),
     };

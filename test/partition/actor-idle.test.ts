@@ -9,7 +9,7 @@ describe('an idle partition', () => {
     const out = actorOutput(() => EnrichmentTables.empty());
     const actor = new PartitionActor(
       { partition: 0, windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 60_000, dedupeHorizonMs: 300_000,
-        futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null },
+        futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null, origin: 0 },
       out,
     );
     const ev = { id: 'e1', user_id: 'u', timestamp: new Date(T0 + 5000).toISOString(), type: 1001 };

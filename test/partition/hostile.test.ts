@@ -50,7 +50,7 @@ describe('hostile input through the partition actor', () => {
     const out = actorOutput(() => EnrichmentTables.empty());
     const actor = new PartitionActor(
       { partition: 0, windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 60_000, dedupeHorizonMs: 300_000,
-        futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null },
+        futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null, origin: 0 },
       out,
     );
     const total = 120_000;

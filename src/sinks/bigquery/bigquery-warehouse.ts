@@ -17,7 +17,7 @@ import type { BigQuery } from '@google-cloud/bigquery';
 import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { AwaitReleaseOptions, CommitBatch, RestoreRules, Warehouse } from '../sink.ts';
+import type { AwaitReleaseOptions, CommitBatch, CommittedId, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
@@ -220,60 +220,86 @@ export class BigQueryWarehouse implements Warehouse {
     );
   }
 
+  async identity(): Promise<string> {
+    // The events table's creation time: a dataset deleted and made anew has another.
+    const [meta] = await withRetries('reading the events table', this.retryPolicy(), () =>
+      this.bq.dataset(this.o.target.dataset).table(EVENTS_TABLE.name).getMetadata());
+    return `${this.o.target.project}.${this.o.target.dataset}@${(meta as { creationTime?: string }).creationTime ?? 'unknown'}`;
+  }
+
+  async sources(): Promise<string[]> {
+    const rows = await this.query(
+      `SELECT DISTINCT source FROM ${this.ds}.gamestream_commits
+       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL ORDER BY source`,
+    );
+    return rows.map((r) => String(r.source));
+  }
+
+  async readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {
+    if (ranges.length === 0) return;
+    const minSeen = (r: IdRange): number => Math.max(0, Math.floor(r.minSeenMs));
+    const list = ranges.map((r) => `STRUCT(${JSON.stringify(r.source)} AS s, ${r.partition} AS p, ${r.fromOffset} AS lo, ${r.toOffset} AS hi, ${r.anchorMs ?? -9e15} AS anchor, ${minSeen(r)} AS min_seen)`).join(', ');
+    // Only the days each range wants (reading whole ranges would scan every day): an event whose own time is
+    // older is left out. For the events read, "seen" is exact: older ones cannot raise the running max past it.
+    const from = Math.min(...ranges.map(minSeen));
+    const sql = `SELECT * FROM (
+       SELECT event_id, GREATEST(anchor, MAX(ms) OVER (PARTITION BY source, p ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS seen,
+              source, p, o, min_seen
+       FROM (SELECT e.event_id, UNIX_MILLIS(e.timestamp) AS ms, e.source, e.source_partition AS p, e.source_offset AS o, r.anchor, r.min_seen
+             FROM ${this.ds}.events e JOIN UNNEST([${list}]) r ON e.source = r.s AND e.source_partition = r.p
+             WHERE e.event_date >= DATE(TIMESTAMP_MILLIS(${from})) AND UNIX_MILLIS(e.timestamp) >= r.min_seen
+               AND e.source_offset >= r.lo AND e.source_offset < r.hi))
+       WHERE seen >= min_seen`;
+    const [job] = await withRetries('reading committed event ids', this.retryPolicy(), () =>
+      this.bq.createQueryJob({ query: sql, location: this.o.target.location }));
+    let pageToken: string | undefined;
+    do {
+      const [rows, next] = await withRetries('reading committed event ids', this.retryPolicy(), () =>
+        job.getQueryResults({ maxResults: 50_000, autoPaginate: false, pageToken }));
+      onRows((rows as Record<string, unknown>[]).map((r) => ({
+        id: String(r.event_id), seenMs: Number(r.seen), source: String(r.source), partition: Number(r.p), offset: Number(r.o),
+      })));
+      pageToken = (next as { pageToken?: string } | null)?.pageToken;
+    } while (pageToken);
+  }
+
   async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
     if (checkpoints.length === 0) return [];
     const restores = new Map<number, ActorRestore>();
-    const cuts: { p: number; dedupe: number | null; closed: number }[] = [];
+    const cuts: { p: number; closed: number }[] = [];
     const provisional: string[] = [];
     for (const cp of checkpoints) {
-      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [], written: [] });
+      restores.set(cp.partition, { checkpoint: cp, windows: [], written: [] });
       if (cp.provisionalFromMs !== null && cp.provisionalToMs !== null) {
         provisional.push(`STRUCT(${cp.partition} AS p, ${cp.provisionalFromMs} AS lo, ${cp.provisionalToMs} AS hi)`);
       }
-      cuts.push({ p: cp.partition, dedupe: cp.maxEventMs === null ? null : cp.maxEventMs - rules.dedupeHorizonMs, closed: cp.closedThroughMs ?? -9e15 });
+      cuts.push({ p: cp.partition, closed: cp.closedThroughMs ?? -9e15 });
     }
     // One scan of the recent events of these partitions; the partition filter keeps it to the days involved.
-    const lowest = Math.min(...cuts.map((c) => Math.min(c.dedupe ?? Infinity, c.closed)));
+    const lowest = Math.min(...cuts.map((c) => c.closed));
     const fromDay = new Date(Math.max(0, Math.floor(lowest / DAY_MS) * DAY_MS)).toISOString().slice(0, 10);
-    const cutList = cuts.map((c) => `STRUCT(${c.p} AS p, ${c.dedupe ?? 9e15} AS dedupe, ${c.closed} AS closed)`).join(', ');
+    const cutList = cuts.map((c) => `STRUCT(${c.p} AS p, ${c.closed} AS closed)`).join(', ');
     const rows = await this.query(
-      `SELECT e.source_partition AS p, e.event_id, UNIX_MILLIS(e.timestamp) AS ms, e.event_type,
-              TO_JSON_STRING(e.parameters) AS params, UNIX_MILLIS(e.timestamp) >= c.dedupe AS in_dedupe,
-              UNIX_MILLIS(e.timestamp) >= c.closed AS in_window
+      `SELECT e.source_partition AS p, UNIX_MILLIS(e.timestamp) AS ms, e.event_type, TO_JSON_STRING(e.parameters) AS params
        FROM ${this.ds}.events e JOIN UNNEST([${cutList}]) c ON e.source_partition = c.p
-       WHERE e.source = @source AND e.event_date >= DATE '${fromDay}'
-         AND (UNIX_MILLIS(e.timestamp) >= c.dedupe OR UNIX_MILLIS(e.timestamp) >= c.closed)`,
+       WHERE e.source = @source AND e.event_date >= DATE '${fromDay}' AND UNIX_MILLIS(e.timestamp) >= c.closed`,
       { source },
     );
     const size = rules.windowSizeMs;
     const windows = new Map<string, { p: number; windowStart: number; eventType: number; levelId: number | null; count: number }>();
-    const ids = new Map<number, { ids: string[]; ts: number[] }>();
     for (const r of rows) {
       const p = Number(r.p);
       const ms = Number(r.ms);
-      if (r.in_dedupe === true) {
-        let d = ids.get(p);
-        if (!d) ids.set(p, (d = { ids: [], ts: [] }));
-        d.ids.push(String(r.event_id));
-        d.ts.push(ms);
-      }
-      if (r.in_window === true) {
-        // The level exactly as the engine reads it (partition/validate.ts): a safe integer, else none.
-        const params = r.params === null || r.params === undefined ? null : (JSON.parse(String(r.params)) as Record<string, unknown> | null);
-        const lv = params && typeof params === 'object' && Object.hasOwn(params, 'level_id') ? params.level_id : undefined;
-        const levelId = typeof lv === 'number' && Number.isSafeInteger(lv) ? lv : null;
-        const windowStart = Math.floor(ms / size) * size;
-        const eventType = Number(r.event_type);
-        const key = `${p}|${windowStart}|${eventType}|${levelId}`;
-        const w = windows.get(key);
-        if (w) w.count++;
-        else windows.set(key, { p, windowStart, eventType, levelId, count: 1 });
-      }
-    }
-    for (const [p, d] of ids) {
-      const rs = restores.get(p)!;
-      rs.dedupeIds = d.ids;
-      rs.dedupeTs = Float64Array.from(d.ts);
+      // The level exactly as the engine reads it (partition/validate.ts): a safe integer, else none.
+      const params = r.params === null || r.params === undefined ? null : (JSON.parse(String(r.params)) as Record<string, unknown> | null);
+      const lv = params && typeof params === 'object' && Object.hasOwn(params, 'level_id') ? params.level_id : undefined;
+      const levelId = typeof lv === 'number' && Number.isSafeInteger(lv) ? lv : null;
+      const windowStart = Math.floor(ms / size) * size;
+      const eventType = Number(r.event_type);
+      const key = `${p}|${windowStart}|${eventType}|${levelId}`;
+      const w = windows.get(key);
+      if (w) w.count++;
+      else windows.set(key, { p, windowStart, eventType, levelId, count: 1 });
     }
     for (const w of windows.values()) {
       restores.get(w.p)!.windows.push({ windowStart: w.windowStart, eventType: w.eventType, levelId: w.levelId, count: w.count });

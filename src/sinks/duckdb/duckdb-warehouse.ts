@@ -2,13 +2,14 @@
  * The embedded warehouse. One thread (the supervisor's) owns the DuckDB instance: two instances on one file
  * corrupt it. Workers hand over CSV files; DuckDB's native reader loads them in its own threads.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { CommitBatch, RestoreRules, Warehouse } from '../sink.ts';
+import type { CommitBatch, CommittedId, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import {
   AGG_COLUMNS,
   CHECKPOINT_COLUMNS,
@@ -20,6 +21,9 @@ import {
 import { columnsStruct, LEVEL_ID_SQL, sqlList, sqlString } from './sql.ts';
 
 type Cols = readonly (readonly [string, string])[];
+
+/** Before any event time (an anchor of "none"). */
+const NO_TIME = -9e15;
 
 function ddl(table: string, cols: Cols, extra = ''): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (${cols.map(([c, t]) => `"${c}" ${t}`).join(', ')}${extra})`;
@@ -127,42 +131,51 @@ export class DuckDbWarehouse implements Warehouse {
     return out;
   }
 
+  async identity(): Promise<string> {
+    await this.c.run('CREATE TABLE IF NOT EXISTS gamestream_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)');
+    await this.c.run(`INSERT OR IGNORE INTO gamestream_meta VALUES ('warehouse_id', ${sqlString(randomUUID())})`);
+    const r = await this.c.runAndReadAll(`SELECT value FROM gamestream_meta WHERE key = 'warehouse_id'`);
+    return String(r.getRows()[0]![0]);
+  }
+
+  async sources(): Promise<string[]> {
+    const r = await this.c.runAndReadAll('SELECT DISTINCT source FROM gamestream_checkpoints ORDER BY source');
+    return r.getRows().map((row) => String(row[0]));
+  }
+
+  async readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {
+    if (ranges.length === 0) return;
+    const values = ranges.map((r) => `(${sqlString(r.source)}, ${r.partition}, ${r.fromOffset}, ${r.toOffset}, ${r.anchorMs ?? NO_TIME}, ${Math.max(NO_TIME, Math.floor(r.minSeenMs))})`).join(', ');
+    // Whole ranges (a local scan): an event's "seen" is the running max of event times in offset order.
+    const result = await this.c.stream(
+      `SELECT event_id, seen, source, source_partition, source_offset FROM (
+         SELECT e.event_id, e.source, e.source_partition, e.source_offset, r.min_seen,
+                greatest(r.anchor, max(epoch_ms(e.timestamp)) OVER (PARTITION BY e.source, e.source_partition ORDER BY e.source_offset
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS seen
+         FROM events e JOIN (VALUES ${values}) r(s, p, lo, hi, anchor, min_seen) ON e.source = r.s AND e.source_partition = r.p
+         WHERE e.source_offset >= r.lo AND e.source_offset < r.hi)
+       WHERE seen >= min_seen`,
+    );
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      onRows(chunk.getRows().map((row) => ({
+        id: String(row[0]), seenMs: Number(row[1]), source: String(row[2]), partition: Number(row[3]), offset: Number(row[4]),
+      })));
+    }
+  }
+
   async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
     if (checkpoints.length === 0) return [];
     const restores = new Map<number, ActorRestore>();
-    const dedupeCut: string[] = [];
     const windowCut: string[] = [];
     const provisional: string[] = [];
     for (const cp of checkpoints) {
-      restores.set(cp.partition, { checkpoint: cp, dedupeIds: [], dedupeTs: new Float64Array(0), windows: [], written: [] });
-      if (cp.maxEventMs !== null) dedupeCut.push(`(${cp.partition}, ${cp.maxEventMs - rules.dedupeHorizonMs})`);
+      restores.set(cp.partition, { checkpoint: cp, windows: [], written: [] });
       windowCut.push(`(${cp.partition}, ${cp.closedThroughMs ?? -9e15})`);
       if (cp.provisionalFromMs !== null && cp.provisionalToMs !== null) provisional.push(`(${cp.partition}, ${cp.provisionalFromMs}, ${cp.provisionalToMs})`);
     }
     const src = sqlString(source);
-    if (dedupeCut.length > 0) {
-      const r = await this.c.runAndReadAll(
-        `SELECT e.source_partition, e.event_id, epoch_ms(e.timestamp) FROM events e
-         JOIN (VALUES ${dedupeCut.join(', ')}) c(p, cutoff) ON e.source_partition = c.p
-         WHERE e.source = ${src} AND epoch_ms(e.timestamp) >= c.cutoff`,
-      );
-      const ids = new Map<number, string[]>();
-      const ts = new Map<number, number[]>();
-      for (const row of r.getRows()) {
-        const p = Number(row[0]);
-        if (!ids.has(p)) {
-          ids.set(p, []);
-          ts.set(p, []);
-        }
-        ids.get(p)!.push(String(row[1]));
-        ts.get(p)!.push(Number(row[2]));
-      }
-      for (const [p, list] of ids) {
-        const rs = restores.get(p)!;
-        rs.dedupeIds = list;
-        rs.dedupeTs = Float64Array.from(ts.get(p)!);
-      }
-    }
     const size = rules.windowSizeMs;
     const w = await this.c.runAndReadAll(
       `SELECT e.source_partition, (epoch_ms(e.timestamp) // ${size}) * ${size} AS ws, e.event_type,

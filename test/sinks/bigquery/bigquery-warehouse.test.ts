@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Checkpoint } from '../../../src/actors/protocol.ts';
+import type { CommittedId } from '../../../src/sinks/sink.ts';
 import { BigQueryWarehouse } from '../../../src/sinks/bigquery/bigquery-warehouse.ts';
 import { readBigQueryStatusView } from '../../../src/sinks/bigquery/status-view.ts';
 import { emulatorClients, freshDataset, type FreshDataset } from '../../support/bigquery/client.ts';
@@ -102,16 +103,32 @@ describe('BigQueryWarehouse', () => {
     await wh.close();
   });
 
-  it('restores dedupe ids within the horizon and the counts of windows still open, per partition', async () => {
+  it('reads back committed ids for the dedupe index and restores the counts of windows still open, per partition', async () => {
     const { wh, id } = await warehouse('wh_restore');
     // Partition 3: 120 events one second apart from T0; windows before T0+60s are closed.
     const lines = Array.from({ length: 120 }, (_, i) => eventLine(i, 3));
     const file = writeLines('restore.ndjson', lines);
     const cp = checkpoint(3, 120, 120, { maxEventMs: T0 + 119_000, closedThroughMs: T0 + 60_000 });
     await wh.commit({ files: [{ events: file, dlq: null, agg: null, aggUpdates: null }], checkpoints: [cp], engineWatermarkMs: T0 + 60_000, endOfInput: false });
-    const [restore] = await wh.loadRestore(SOURCE, [cp], { dedupeHorizonMs: 30_000, windowSizeMs: 60_000 });
-    // Dedupe: events at or after maxEventMs - 30 s, i.e. offsets 89..119.
-    expect(restore!.dedupeIds.sort()).toEqual(lines.slice(89).map((l) => (l as { event_id: string }).event_id).sort());
+    const [restore] = await wh.loadRestore(SOURCE, [cp], { windowSizeMs: 60_000 });
+    // The dedupe index reads back ids by offset range and event time: offsets 10..99 from T0+89s on are 89..99.
+    const ids: CommittedId[] = [];
+    await wh.readCommittedIds([
+      { source: SOURCE, partition: 3, fromOffset: 10, toOffset: 100, anchorMs: T0 + 9_500, minSeenMs: T0 + 89_000 },
+      { source: 'other', partition: 3, fromOffset: 0, toOffset: 120, anchorMs: null, minSeenMs: 0 },
+    ], (rows) => ids.push(...rows));
+    expect(ids.map((r) => r.offset).sort((a, b) => a - b)).toEqual(Array.from({ length: 11 }, (_, i) => 89 + i));
+    expect(ids[0]).toMatchObject({ source: SOURCE, partition: 3 });
+    const byOffset = new Map(ids.map((r) => [r.offset, r]));
+    // Seen: the running max of event times from the anchor on (events here are in time order).
+    expect(byOffset.get(95)).toMatchObject({ id: (lines[95] as { event_id: string }).event_id, seenMs: T0 + 95_000 });
+    // An anchor above the range's event times: every event of it was seen then.
+    const anchored: CommittedId[] = [];
+    await wh.readCommittedIds([{ source: SOURCE, partition: 3, fromOffset: 0, toOffset: 3, anchorMs: T0 + 200_000, minSeenMs: 0 }], (rows) => anchored.push(...rows));
+    expect(anchored.map((r) => r.seenMs)).toEqual([T0 + 200_000, T0 + 200_000, T0 + 200_000]);
+    // The warehouse's identity is stable while the dataset lives.
+    expect(await wh.identity()).toBe(await wh.identity());
+    expect(await wh.sources()).toEqual([SOURCE]);
     // Open windows: T0+60s..T0+120s, by event type and level, counted exactly.
     const want = new Map<string, number>();
     for (let i = 60; i < 120; i++) {

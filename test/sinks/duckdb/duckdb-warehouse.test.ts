@@ -12,6 +12,9 @@ import { actorOutput, PartitionActor, type ActorOutput, type ActorSettings } fro
 import type { RawRecord } from '../../../src/partition/record.ts';
 import { DuckDbWarehouse } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
 import { RowBuffer } from '../../../src/sinks/row-files.ts';
+import { IdIndex } from '../../../src/dedupe/id-index.ts';
+import { IndexView } from '../../../src/dedupe/lookup.ts';
+import { pino } from 'pino';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-wh-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,7 +22,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const T0 = Date.UTC(2026, 10, 20, 10);
 const settings: ActorSettings = {
   partition: 3, windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 60_000, dedupeHorizonMs: 300_000,
-  futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null,
+  futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null, origin: 0,
 };
 
 /** Out-of-order events with retries inside and outside the horizon, late events and a few bad records. */
@@ -44,10 +47,12 @@ function records(n: number): RawRecord[] {
   return out;
 }
 
-function newActor(): { actor: PartitionActor; out: ActorOutput } {
-  const out = actorOutput(() => EnrichmentTables.empty());
+function newActor(index?: IndexView): { actor: PartitionActor; out: ActorOutput } {
+  const out = actorOutput(() => EnrichmentTables.empty(), index);
   return { actor: new PartitionActor(settings, out), out };
 }
+
+const silent = pino({ level: 'silent' });
 
 function drain(out: { events: RowBuffer; dlq: RowBuffer; agg: RowBuffer }, tag: string): { events: string; dlq: string; agg: string; aggUpdates: null } {
   const f = { events: join(dir, `${tag}.events.ndjson`), dlq: join(dir, `${tag}.dlq.ndjson`), agg: join(dir, `${tag}.agg.ndjson`), aggUpdates: null };
@@ -81,10 +86,16 @@ describe('DuckDbWarehouse', () => {
     const cps = await wh.loadCheckpoints('test-src');
     expect(cps.get(3)).toEqual(refCp1);
     // A new actor, rebuilt from the warehouse, given the whole input again (a replay): it must skip the
-    // durable half and then produce exactly what the reference produced.
-    const [restore] = await wh.loadRestore('test-src', [cps.get(3) as Checkpoint], { dedupeHorizonMs: 300_000, windowSizeMs: 60_000 });
-    expect(restore.dedupeIds.length).toBeGreaterThan(0);
-    const resumed = newActor();
+    // durable half and then produce exactly what the reference produced. Its duplicates come from a dedupe
+    // index read back from the warehouse, as at a start without one.
+    const [restore] = await wh.loadRestore('test-src', [cps.get(3) as Checkpoint], { windowSizeMs: 60_000 });
+    const index = new IdIndex({ dir: join(dir, 'index'), setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: 300_000, filterBytes: 1 << 16, log: silent });
+    index.open(await wh.identity());
+    const read = await index.catchUp([{ source: 'test-src', partition: 3, nextOffset: refCp1.nextOffset, maxEventMs: refCp1.maxEventMs }], (r, f) => wh.readCommittedIds(r, f));
+    expect(read).toBeGreaterThan(0);
+    const handle = index.handle('test-src');
+    expect(handle.origin).toBe(0);
+    const resumed = newActor(new IndexView(handle.filter, handle.runs));
     resumed.actor.start(restore);
     resumed.actor.processBatch(recs, now, now);
     resumed.actor.endOfInput();
@@ -96,6 +107,7 @@ describe('DuckDbWarehouse', () => {
     expect(lines(second.agg).length).toBeGreaterThan(10);
     const refCp2 = ref.actor.flush()!;
     expect(resumed.actor.flush()).toEqual(refCp2);
+    await index.close();
     await wh.close();
   });
 
@@ -112,7 +124,7 @@ describe('DuckDbWarehouse', () => {
     await wh.close();
     const again = new DuckDbWarehouse({ path: join(dir, 'wh2.duckdb'), source: 's', maxEventBytes: 1 << 20 });
     await again.open();
-    const restore = await again.loadRestore('s', [], { dedupeHorizonMs: 1, windowSizeMs: 60_000 });
+    const restore = await again.loadRestore('s', [], { windowSizeMs: 60_000 });
     expect(restore).toEqual([]);
     await again.close();
   });

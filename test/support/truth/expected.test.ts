@@ -64,6 +64,18 @@ describe('dedupe (per partition, horizon 5 min, inclusive)', () => {
     expect(e.events[2].late).toBe(true);
   });
 
+  it('counts the horizon from when the original was accepted, not from its own timestamp (a late event\'s retry is dropped)', () => {
+    const x = hid();
+    // x is 10 minutes late when it arrives; its retry comes right after, with the same timestamp.
+    const e = computeExpected([rec(ev(T0 + 10 * MIN)), rec(ev(T0, x)), rec(ev(T0, x))], ONE);
+    expect(e.duplicates).toBe(1);
+    expect(e.events.map((r) => r.source_offset)).toEqual([0, 1]);
+    // Five minutes of event time after it was accepted (and a millisecond), the retry is stored again.
+    const f = computeExpected([rec(ev(T0 + 10 * MIN)), rec(ev(T0, x)), rec(ev(T0 + 15 * MIN + 1)), rec(ev(T0, x))], ONE);
+    expect(f.duplicates).toBe(0);
+    expect(f.reaccepted).toBe(1);
+  });
+
   it('keys dedupe on partition: the same id in another partition is not a duplicate', () => {
     const x = hid();
     const p = createPartitioner(64);

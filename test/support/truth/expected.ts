@@ -101,6 +101,7 @@ export interface ComputeOptions extends Partial<TruthOptions> {
 interface PartitionState {
   maxTs: number;
   nextOffset: number;
+  /** Accepted ids → the partition's max event time when each copy was accepted. */
   accepted: Map<string, number[]>;
   windows: Map<string, PartitionAggRow>;
 }
@@ -171,14 +172,16 @@ export function computeExpected(records: readonly TruthRecord[], opts: ComputeOp
     const id = obj.id as string;
     const wasMax = state.maxTs;
     state.maxTs = Math.max(state.maxTs, ts);
+    // An earlier accepted copy counts while the partition's max event time has moved less than the horizon
+    // since that copy was accepted (its "seen" time is the max event time then, whatever its own timestamp).
     const earlier = state.accepted.get(id);
-    if (earlier?.some((t) => t >= state.maxTs - o.horizonMs)) {
+    if (earlier?.some((seen) => seen >= state.maxTs - o.horizonMs)) {
       out.duplicates++;
       return;
     }
     if (earlier) out.reaccepted++;
-    if (earlier) earlier.push(ts);
-    else state.accepted.set(id, [ts]);
+    if (earlier) earlier.push(state.maxTs);
+    else state.accepted.set(id, [state.maxTs]);
 
     const params = Object.hasOwn(obj, 'parameters') && obj.parameters !== null ? obj.parameters : {};
     const levelId = levelIdOf(params);

@@ -1,0 +1,82 @@
+/**
+ * The dedupe index's filter: a blocked Bloom filter over every key the index's runs hold, in a
+ * SharedArrayBuffer that every worker thread reads. "No" is certain, so a new id (nearly every event) is
+ * decided without touching a disk; "maybe" sends the lookup to the runs.
+ *
+ * Each key sets 8 bits within one 512-bit block (one cache line), so a check costs one memory access. With
+ * 16 bits of filter per key a "maybe" for a new key comes about 0.1% of the time; the filter's size is fixed
+ * (GAMESTREAM_DEDUPE_FILTER_MEMORY), so holding more keys than it was sized for raises that share, and with it
+ * the reads of run blocks, but never loses a duplicate.
+ *
+ * One thread writes (the index keeper); readers may see a key's bits late, never wrongly (bits are only set).
+ * Keys a worker accepted but the index does not hold yet are in the worker's own pending table (pending.ts).
+ */
+
+const BLOCK_WORDS = 16; // 512 bits
+const BITS_PER_KEY = 16;
+const PROBES = 8;
+
+export class KeyFilter {
+  readonly buffer: SharedArrayBuffer;
+  private readonly words: Int32Array;
+  /** Blocks - 1 (the count is a power of two). */
+  private readonly mask: number;
+  /** Keys added since the filter was built (over-counts keys added twice). */
+  added = 0;
+
+  /** A new filter of at most `bytes` (rounded down to a power of two, at least one block). */
+  static create(bytes: number): KeyFilter {
+    const blocks = 2 ** Math.max(0, Math.floor(Math.log2(Math.max(64, bytes) / (BLOCK_WORDS * 4))));
+    return new KeyFilter(new SharedArrayBuffer(blocks * BLOCK_WORDS * 4));
+  }
+
+  /** A view of a filter another thread created. */
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.words = new Int32Array(buffer);
+    this.mask = this.words.length / BLOCK_WORDS - 1;
+  }
+
+  /** How many keys it holds at the designed rate of "maybe". */
+  get capacity(): number {
+    return Math.floor((this.words.length * 32) / BITS_PER_KEY);
+  }
+
+  add(h: number, k1: number, k3: number): void {
+    const base = (h & this.mask) * BLOCK_WORDS;
+    let a = firstProbe(h, k1);
+    const b = probeStep(h, k3);
+    const w = this.words;
+    for (let i = 0; i < PROBES; i++) {
+      const bit = a >>> 23;
+      w[base + (bit >>> 5)]! |= 1 << (bit & 31);
+      a = (a + b) >>> 0;
+    }
+    this.added++;
+  }
+
+  mayHave(h: number, k1: number, k3: number): boolean {
+    const base = (h & this.mask) * BLOCK_WORDS;
+    let a = firstProbe(h, k1);
+    const b = probeStep(h, k3);
+    const w = this.words;
+    for (let i = 0; i < PROBES; i++) {
+      const bit = a >>> 23;
+      if ((w[base + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return false;
+      a = (a + b) >>> 0;
+    }
+    return true;
+  }
+}
+
+// Bit positions inside the block by double hashing, from key words mixed with h (the block index used only its
+// low bits), so ids that share most of their bits (UUIDv7, counters) still set different bits.
+function firstProbe(h: number, k1: number): number {
+  const x = Math.imul(k1 ^ h, 0x9e3779b1);
+  return (x ^ (x >>> 15)) >>> 0;
+}
+
+function probeStep(h: number, k3: number): number {
+  const x = Math.imul(k3 ^ ((h << 16) | (h >>> 16)), 0x85ebca6b);
+  return ((x ^ (x >>> 13)) | 1) >>> 0;
+}

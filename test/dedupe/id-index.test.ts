@@ -1,0 +1,203 @@
+/**
+ * The dedupe index as its keeper runs it: registration, reopening, one daemon per directory, an index that
+ * belongs to another warehouse, catching up from the warehouse, merging and expiry.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Checkpoint } from '../../src/actors/protocol.ts';
+import { IdIndex, type IndexChange } from '../../src/dedupe/id-index.ts';
+import { KEY, keyOf } from '../../src/dedupe/id-key.ts';
+import { IndexView } from '../../src/dedupe/lookup.ts';
+import { PendingIds } from '../../src/dedupe/pending.ts';
+import { writeRun } from '../../src/dedupe/run-file.ts';
+import { emptyCheckpoint } from '../../src/partition/stored-checkpoint.ts';
+import type { CommittedId, IdRange } from '../../src/sinks/sink.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'gs-idindex-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const log = pino({ level: 'silent' });
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 10, 20);
+
+let n = 0;
+function newIndex(dir = join(root, `i${++n}`), horizonMs = 7 * DAY): IdIndex {
+  return new IdIndex({ dir, setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs, filterBytes: 1 << 16, log });
+}
+
+function cp(partition: number, nextOffset: number, maxEventMs: number | null = null): Checkpoint {
+  return { ...emptyCheckpoint(partition), nextOffset, maxEventMs };
+}
+
+/** A worker's flush run: the ids `id-<from>`…`id-<to-1>` of partition p at those offsets, event time T0 + offset s. */
+function flushRun(index: IdIndex, origin: number, p: number, from: number, to: number, tsOf = (o: number) => T0 + o * 1000): string {
+  const pending = new PendingIds();
+  for (let o = from; o < to; o++) {
+    keyOf(`id-${o}`);
+    pending.add(KEY[0]! >>> 0, KEY[1]!, KEY[2]!, KEY[3]!, KEY[4]!, tsOf(o), origin, o, p);
+  }
+  const path = `${index.runPrefix(0)}-${from}.ids`;
+  writeRun(path, pending.seal(1));
+  return path;
+}
+
+/** Whether a worker looking up `id` for another source would drop it. */
+function holds(index: IdIndex, id: string, cutoff = 0, source = 'another source'): boolean {
+  const h = index.handle(source);
+  const view = new IndexView(h.filter, h.runs);
+  keyOf(id);
+  const dup = view.isDuplicate(KEY[0]! >>> 0, KEY[1]!, KEY[2]!, KEY[3]!, KEY[4]!, h.origin, 1, 1e9, cutoff);
+  view.close();
+  return dup;
+}
+
+describe('the dedupe index', () => {
+  it('holds what was registered, across a reopen', async () => {
+    const dir = join(root, 'reopen');
+    const a = newIndex(dir);
+    a.open('wh-1');
+    const origin = a.origin('file:a');
+    a.register('file:a', [flushRun(a, origin, 0, 0, 100), null], [cp(0, 100)]);
+    expect(holds(a, 'id-42')).toBe(true);
+    expect(holds(a, 'id-100')).toBe(false);
+    await a.close();
+    const b = newIndex(dir);
+    b.open('wh-1');
+    expect(b.stats().ids).toBe(100);
+    expect(holds(b, 'id-42')).toBe(true);
+    // The warehouse has exactly what the index holds: nothing to read back.
+    const read = await b.catchUp([{ source: 'file:a', partition: 0, nextOffset: 100, maxEventMs: T0 }], async () => {
+      throw new Error('nothing should be read');
+    });
+    expect(read).toBe(0);
+    await b.close();
+  });
+
+  it('is one daemon\'s: a second one is told to use another directory', async () => {
+    const dir = join(root, 'locked');
+    const a = newIndex(dir);
+    a.open('wh');
+    expect(() => newIndex(dir).open('wh')).toThrow(/in use by process \d+.*set GAMESTREAM_DEDUPE_DIR to another path/s);
+    await a.close();
+    // A lock left by a process that is gone is taken over.
+    writeFileSync(join(dir, 'lock'), '999999999');
+    const b = newIndex(dir);
+    b.open('wh');
+    await b.close();
+  });
+
+  it('drops an index made for another warehouse, and files the manifest does not name', async () => {
+    const dir = join(root, 'other');
+    const a = newIndex(dir);
+    a.open('wh-old');
+    a.register('file:a', [flushRun(a, a.origin('file:a'), 0, 0, 10)], [cp(0, 10)]);
+    await a.close();
+    writeFileSync(join(dir, 'flush-1-0-0-9.ids'), 'left by a crash');
+    const b = newIndex(dir);
+    b.open('wh-new');
+    expect(b.stats().ids).toBe(0);
+    expect(holds(b, 'id-3')).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual(['lock', 'manifest.json']);
+    await b.close();
+  });
+
+  it('reads back what the warehouse committed and it lacks, within the horizon, and rebuilds when it is ahead', async () => {
+    const a = newIndex(undefined, DAY);
+    a.open('wh');
+    const origin = a.origin('file:a');
+    a.register('file:a', [flushRun(a, origin, 0, 0, 50)], [cp(0, 50)]);
+    const asked: IdRange[][] = [];
+    const warehouse = (rows: CommittedId[]) => async (ranges: IdRange[], onRows: (r: CommittedId[]) => void): Promise<void> => {
+      asked.push(ranges);
+      onRows(rows.filter((r) => ranges.some((g) => g.source === r.source && g.partition === r.partition && r.offset >= g.fromOffset && r.offset < g.toOffset && r.seenMs >= g.minSeenMs)));
+    };
+    const committed: CommittedId[] = [];
+    for (let o = 0; o < 80; o++) committed.push({ id: `id-${o}`, seenMs: T0 + o * 1000, source: 'file:a', partition: 0, offset: o });
+    committed.push({ id: 'kafka-1', seenMs: T0, source: 'kafka:t', partition: 5, offset: 0 });
+    const changes: IndexChange[] = [];
+    a.onChange((c) => changes.push(c));
+    const read = await a.catchUp([
+      { source: 'file:a', partition: 0, nextOffset: 80, maxEventMs: T0 + 79_000 },
+      { source: 'kafka:t', partition: 5, nextOffset: 1, maxEventMs: T0 },
+    ], warehouse(committed));
+    expect(read).toBe(31);
+    // Each range from where the index stopped; wanted back to the horizon and its slack (a quarter of it) behind
+    // the newest time, or further for a partition whose own clock is further behind (kafka:t/5 here).
+    expect(asked[0]).toEqual([
+      { source: 'file:a', partition: 0, fromOffset: 50, toOffset: 80, anchorMs: null, minSeenMs: T0 + 79_000 - DAY - DAY / 4 },
+      { source: 'kafka:t', partition: 5, fromOffset: 0, toOffset: 1, anchorMs: null, minSeenMs: T0 + 79_000 - DAY - DAY / 4 },
+    ]);
+    expect(changes.at(-1)!.add.length).toBe(1);
+    expect(holds(a, 'id-70')).toBe(true);
+    expect(holds(a, 'kafka-1')).toBe(true);
+    // The warehouse now has less than the index (restored from an older copy): the index starts again from it.
+    const again = await a.catchUp([
+      { source: 'file:a', partition: 0, nextOffset: 60, maxEventMs: T0 + 59_000 },
+      { source: 'kafka:t', partition: 5, nextOffset: 1, maxEventMs: T0 },
+    ], warehouse(committed.filter((r) => r.source !== 'file:a' || r.offset < 60)));
+    expect(again).toBe(61);
+    expect(holds(a, 'id-59')).toBe(true);
+    expect(holds(a, 'id-70')).toBe(false);
+    expect(changes.some((c) => c.filter !== null)).toBe(true);
+    await a.close();
+  });
+
+  it('a commit under way at a crash: its runs join the index if the warehouse has the commit, else they go', async () => {
+    const dir = join(root, 'pending');
+    const a = newIndex(dir);
+    a.open('wh');
+    const origin = a.origin('file:a');
+    const landed = flushRun(a, origin, 0, 0, 10);
+    const lost = flushRun(a, origin, 1, 100, 110);
+    a.prepare('file:a', [landed], [cp(0, 10)]);
+    a.prepare('file:a', [lost], [cp(1, 110)]);
+    // The process dies here: neither commit was registered. The warehouse has the first and not the second.
+    await a.close();
+    const b = newIndex(dir);
+    b.open('wh');
+    const read = await b.catchUp([{ source: 'file:a', partition: 0, nextOffset: 10, maxEventMs: T0 + 9000 }], async () => undefined);
+    expect(read).toBe(0);
+    expect(holds(b, 'id-5')).toBe(true);
+    expect(holds(b, 'id-105')).toBe(false);
+    expect(existsSync(lost)).toBe(false);
+    await b.close();
+  });
+
+  it('merges eight runs into one, and drops ids once the horizon and its slack have passed them', async () => {
+    const a = newIndex(undefined, DAY);
+    a.open('wh');
+    const origin = a.origin('file:a');
+    const removed: string[] = [];
+    a.onChange((c) => removed.push(...c.remove));
+    for (let r = 0; r < 8; r++) a.register('file:a', [flushRun(a, origin, 0, r * 10, r * 10 + 10)], [cp(0, r * 10 + 10)]);
+    await a.settled();
+    expect(a.stats()).toMatchObject({ runs: 1, ids: 80 });
+    expect(removed.length).toBe(8);
+    expect(holds(a, 'id-79')).toBe(true);
+    // Two days later in event time: the first runs' ids are out of the horizon and its slack.
+    a.register('file:a', [flushRun(a, origin, 0, 1000, 1001, () => T0 + 2 * DAY)], [cp(0, 1001)]);
+    await a.settled();
+    expect(a.stats()).toMatchObject({ runs: 1, ids: 1 });
+    expect(holds(a, 'id-79')).toBe(false);
+    expect(holds(a, 'id-1000')).toBe(true);
+    await a.close();
+    // Merged-away runs are deleted (at once on close, a minute later while running).
+    for (const p of removed) expect(existsSync(p)).toBe(false);
+  });
+
+  it('keeps what a lagging partition of a source still needs, however far behind the newest it is', async () => {
+    const a = newIndex(undefined, DAY);
+    a.open('wh');
+    const origin = a.origin('file:a');
+    // Partition 1 is at T0 + 1 h; partition 0 races two days ahead. Eight runs merge.
+    for (let r = 0; r < 7; r++) a.register('file:a', [flushRun(a, origin, 1, r * 10, r * 10 + 10, () => T0)], [cp(1, r * 10 + 10, T0 + 3_600_000)]);
+    a.register('file:a', [flushRun(a, origin, 0, 500, 510, () => T0 + 2 * DAY)], [cp(0, 510, T0 + 2 * DAY)]);
+    await a.settled();
+    expect(a.stats().runs).toBe(1);
+    // Partition 1 itself may still ask for ids seen within a day of its own clock: they stay.
+    expect(holds(a, 'id-5', T0 + 3_600_000 - DAY, 'file:a')).toBe(true);
+    await a.close();
+  });
+});
