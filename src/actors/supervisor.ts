@@ -460,7 +460,7 @@ export class Supervisor {
    */
   private async openIndex(): Promise<void> {
     const { index, warehouse, log } = this.o;
-    index.open(await warehouse.identity());
+    index.open(await warehouse.identity(), this.o.source.name);
     index.onChange((c) => {
       for (const s of this.slots) if (s.ready) s.post({ t: 'index', add: c.add, remove: c.remove, filter: c.filter, releasedSeq: null });
     });

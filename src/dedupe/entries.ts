@@ -93,39 +93,51 @@ export class EntryList {
   }
 
   /**
-   * The entries in index order, (h32, k0, k1, k2, k3) unsigned, as a new packed Int32Array: a radix sort on
-   * h32 (two 16-bit passes), then the rare runs of equal h32 by their whole key.
+   * The entries in index order, (h32, k0, k1, k2, k3) unsigned, as a new packed Int32Array: a radix sort of
+   * (h32, position) pairs, four passes of 8 bits (256 buckets stay in the caches), then the rare runs of equal
+   * h32 by their whole key, then one gather of the entries.
    */
   sorted(): Int32Array {
     const n = this.length;
-    const h = this.h32;
+    let keys = this.h32.slice(0, n);
     let order = new Uint32Array(n);
-    let tmp = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    for (const shift of [0, 16]) {
-      const counts = new Uint32Array(65537);
-      for (let i = 0; i < n; i++) counts[((h[order[i]!]! >>> shift) & 0xffff) + 1]!++;
-      for (let b = 0; b < 65536; b++) counts[b + 1]! += counts[b]!;
-      for (let i = 0; i < n; i++) {
-        const e = order[i]!;
-        tmp[counts[(h[e]! >>> shift) & 0xffff]!++] = e;
+    let keys2 = new Uint32Array(n);
+    let order2 = new Uint32Array(n);
+    const counts = new Uint32Array(256);
+    for (let shift = 0; shift < 32; shift += 8) {
+      counts.fill(0);
+      for (let i = 0; i < n; i++) counts[(keys[i]! >>> shift) & 255]!++;
+      for (let b = 0, sum = 0; b < 256; b++) {
+        const c = counts[b]!;
+        counts[b] = sum;
+        sum += c;
       }
-      [order, tmp] = [tmp, order];
+      for (let i = 0; i < n; i++) {
+        const k = keys[i]!;
+        const to = counts[(k >>> shift) & 255]!++;
+        keys2[to] = k;
+        order2[to] = order[i]!;
+      }
+      [keys, keys2] = [keys2, keys];
+      [order, order2] = [order2, order];
     }
     const w = this.words;
     // Equal h32 (a few pairs per million keys): insertion sort by the whole key.
     for (let i = 1; i < n; i++) {
+      if (keys[i - 1] !== keys[i]) continue;
       const e = order[i]!;
-      if (h[order[i - 1]!] !== h[e]) continue;
       let j = i;
-      while (j > 0 && h[order[j - 1]!] === h[e] && wordsAfter(w, order[j - 1]! * ENTRY_WORDS, e * ENTRY_WORDS)) {
+      while (j > 0 && keys[j - 1] === keys[i] && wordsAfter(w, order[j - 1]! * ENTRY_WORDS, e * ENTRY_WORDS)) {
         order[j] = order[j - 1]!;
         j--;
       }
       order[j] = e;
     }
     const out = new Int32Array(n * ENTRY_WORDS);
-    for (let i = 0; i < n; i++) out.set(w.subarray(order[i]! * ENTRY_WORDS, (order[i]! + 1) * ENTRY_WORDS), i * ENTRY_WORDS);
+    for (let i = 0, to = 0; i < n; i++) {
+      for (let j = order[i]! * ENTRY_WORDS, end = j + ENTRY_WORDS; j < end; j++) out[to++] = w[j]!;
+    }
     return out;
   }
 }

@@ -8,8 +8,9 @@
  * (GAMESTREAM_DEDUPE_FILTER_MEMORY), so holding more keys than it was sized for raises that share, and with it
  * the reads of run blocks, but never loses a duplicate.
  *
- * One thread writes (the index keeper); readers may see a key's bits late, never wrongly (bits are only set).
- * Keys a worker accepted but the index does not hold yet are in the worker's own pending table (pending.ts).
+ * One thread writes it (the index keeper, as runs join the index); readers may see a key's bits late, never
+ * wrongly (bits are only set), and a worker keeps the ids it accepted itself in its own pending table until
+ * the keeper has them in. The same class serves as a worker's private filter over its pending ids.
  */
 
 const BLOCK_WORDS = 16; // 512 bits
@@ -17,24 +18,29 @@ const BITS_PER_KEY = 16;
 const PROBES = 8;
 
 export class KeyFilter {
-  readonly buffer: SharedArrayBuffer;
+  readonly buffer: SharedArrayBuffer | ArrayBuffer;
   private readonly words: Int32Array;
   /** Blocks - 1 (the count is a power of two). */
   private readonly mask: number;
-  /** Keys added since the filter was built (over-counts keys added twice). */
-  added = 0;
 
-  /** A new filter of at most `bytes` (rounded down to a power of two, at least one block). */
-  static create(bytes: number): KeyFilter {
+  /** A new filter of at most `bytes` (rounded down to a power of two, at least one block); `shared`: for other threads. */
+  static create(bytes: number, shared = true): KeyFilter {
     const blocks = 2 ** Math.max(0, Math.floor(Math.log2(Math.max(64, bytes) / (BLOCK_WORDS * 4))));
-    return new KeyFilter(new SharedArrayBuffer(blocks * BLOCK_WORDS * 4));
+    const n = blocks * BLOCK_WORDS * 4;
+    return new KeyFilter(shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
   }
 
   /** A view of a filter another thread created. */
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer) {
     this.buffer = buffer;
     this.words = new Int32Array(buffer);
     this.mask = this.words.length / BLOCK_WORDS - 1;
+  }
+
+  /** The buffer to hand to other threads (a filter made with `shared`). */
+  get sharedBuffer(): SharedArrayBuffer {
+    if (!(this.buffer instanceof SharedArrayBuffer)) throw new Error('this filter is not shared');
+    return this.buffer;
   }
 
   /** How many keys it holds at the designed rate of "maybe". */
@@ -42,6 +48,7 @@ export class KeyFilter {
     return Math.floor((this.words.length * 32) / BITS_PER_KEY);
   }
 
+  /** Adds a key (one writer per filter: see above). */
   add(h: number, k1: number, k3: number): void {
     const base = (h & this.mask) * BLOCK_WORDS;
     let a = firstProbe(h, k1);
@@ -52,7 +59,10 @@ export class KeyFilter {
       w[base + (bit >>> 5)]! |= 1 << (bit & 31);
       a = (a + b) >>> 0;
     }
-    this.added++;
+  }
+
+  clear(): void {
+    this.words.fill(0);
   }
 
   mayHave(h: number, k1: number, k3: number): boolean {
@@ -67,6 +77,7 @@ export class KeyFilter {
     }
     return true;
   }
+
 }
 
 // Bit positions inside the block by double hashing, from key words mixed with h (the block index used only its

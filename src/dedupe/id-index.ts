@@ -27,8 +27,12 @@ import { RunReader, writeRun } from './run-file.ts';
 
 /** Runs of one level merged into one of the next. */
 const FANOUT = 8;
+/** Entries read at a time when a run's keys go into a filter. */
+const FILTER_CHUNK = 8192;
 /** Entries per run written while catching up from the warehouse. */
 const CATCH_UP_RUN = 1 << 20;
+/** The smallest filter (see filterBytesFor). */
+const MIN_FILTER_BYTES = 1 << 20;
 /** Merged-away runs are deleted this long after: a worker starting meanwhile may still open them. */
 const DELETE_DELAY_MS = 60_000;
 
@@ -71,8 +75,10 @@ export class IdIndex {
   private readonly dir: IndexDirectory;
   private m: ManifestData = emptyManifest('');
   private filter: KeyFilter;
-  /** Keys in the filter's runs right now (the filter may hold more: keys since expired). */
+  /** Keys in the runs right now. */
   private liveKeys = 0;
+  /** Keys put in the current filter since it was built (it also holds keys since expired or merged away). */
+  private filterKeys = 0;
   private listeners: ((c: IndexChange) => void)[] = [];
   /** Background work (merges, filter rebuilds), one job at a time. */
   private jobs: Promise<void> = Promise.resolve();
@@ -80,13 +86,24 @@ export class IdIndex {
   private closed = false;
   private trash: { path: string; at: number }[] = [];
   private pendingResolved = false;
+  /** The source this daemon runs (see keepFrom). */
+  private activeSource: string | null = null;
   /** While a rebuild runs: the new filter, which registrations fill too. */
   private rebuilding: KeyFilter | null = null;
 
   constructor(o: IdIndexOptions) {
     this.o = o;
     this.dir = new IndexDirectory(o.dir);
-    this.filter = KeyFilter.create(o.filterBytes);
+    this.filter = KeyFilter.create(this.filterBytesFor(0));
+  }
+
+  /**
+   * The filter's size for this many keys: room for twice as many at 16 bits each, at least 1 MiB, at most
+   * GAMESTREAM_DEDUPE_FILTER_MEMORY. A small filter stays in the CPU's caches (checked once per event), so it
+   * starts small and is rebuilt larger as the index grows.
+   */
+  private filterBytesFor(keys: number): number {
+    return Math.min(this.o.filterBytes, Math.max(MIN_FILTER_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, keys * 4)))));
   }
 
   get horizonMs(): number {
@@ -99,21 +116,23 @@ export class IdIndex {
   }
 
   /**
-   * The oldest "seen" time an entry of this origin's partition needs to keep, given the index's newest time and
-   * that partition's own latest event time (its clock): its own partition may still ask for anything within the
-   * horizon of its clock, however far it lags the others; other sources are served within the horizon and slack
-   * of the newest (docs/SEMANTICS.md).
+   * The oldest "seen" time an entry of a source partition needs to keep, given the index's newest time. Other
+   * sources are served within the horizon and slack of the newest. The source this daemon runs (`active`) may
+   * still ask, in the same partition, for anything within the horizon of that partition's own latest event time
+   * (`clock`), however far it lags the others (docs/SEMANTICS.md). A source no daemon runs gets no such
+   * allowance, so what a finished file or an old generator run left goes with time.
    */
-  private keepFrom(newest: number, clock: number | null | undefined): number {
+  private keepFrom(newest: number, active: boolean, clock: number | null | undefined): number {
     const all = newest - this.o.horizonMs - this.slackMs;
-    return clock === null || clock === undefined ? all : Math.min(all, clock - this.o.horizonMs);
+    return !active || clock === null || clock === undefined ? all : Math.min(all, clock - this.o.horizonMs);
   }
 
   /**
-   * Locks the directory and loads the index. An index made for another warehouse (`warehouseId`) is discarded:
-   * it is rebuilt from the warehouse by catchUp().
+   * Locks the directory and loads the index, for a daemon that runs `source`. An index made for another
+   * warehouse (`warehouseId`) is discarded: it is rebuilt from the warehouse by catchUp().
    */
-  open(warehouseId: string): void {
+  open(warehouseId: string, source: string): void {
+    this.activeSource = source;
     this.dir.lock(this.o.setting);
     const m = this.dir.load();
     if (m && m.warehouseId === warehouseId && this.runsIntact(m)) {
@@ -124,6 +143,7 @@ export class IdIndex {
       this.dir.save(this.m);
     }
     this.dir.removeStray(this.m);
+    this.filter = KeyFilter.create(this.filterBytesFor(this.m.runs.reduce((a, r) => a + r.count, 0)));
     this.buildFilter(this.filter);
   }
 
@@ -140,30 +160,33 @@ export class IdIndex {
 
   private buildFilter(f: KeyFilter): void {
     let live = 0;
-    for (const r of this.m.runs) live += this.addRunToFilter(this.dir.path(r.file), [f]);
+    for (const r of this.m.runs) live += this.addRunToFilter(this.dir.path(r.file), f);
     this.liveKeys = live;
+    this.filterKeys = live;
   }
 
-  /** Adds a run's keys to the filters; returns its entry count. */
-  private addRunToFilter(path: string, filters: KeyFilter[]): number {
+  /** Adds a run's keys to a filter; returns its entry count. */
+  private addRunToFilter(path: string, f: KeyFilter): number {
     const reader = new RunReader(path);
     try {
-      const chunk = 8192;
-      const buf = new Int32Array(chunk * ENTRY_WORDS);
-      const list = new EntryList(0);
-      for (let from = 0; from < reader.count; from += chunk) {
-        const n = Math.min(chunk, reader.count - from);
-        reader.readEntries(from, n, buf);
-        list.clear();
-        list.pushWords(buf, 0, n);
-        for (let i = 0; i < n; i++) {
-          const at = i * ENTRY_WORDS;
-          for (const f of filters) f.add(list.h32[i]!, list.words[at + 1]!, list.words[at + 3]!);
-        }
-      }
+      for (let from = 0; from < reader.count; from += FILTER_CHUNK) this.addEntriesToFilter(reader, from, Math.min(FILTER_CHUNK, reader.count - from), f);
       return reader.count;
     } finally {
       reader.close();
+    }
+  }
+
+  private readonly chunk = new Int32Array(FILTER_CHUNK * ENTRY_WORDS);
+  private readonly chunkList = new EntryList(FILTER_CHUNK);
+
+  private addEntriesToFilter(reader: RunReader, from: number, n: number, f: KeyFilter): void {
+    reader.readEntries(from, n, this.chunk);
+    const list = this.chunkList;
+    list.clear();
+    list.pushWords(this.chunk, 0, n);
+    for (let i = 0; i < n; i++) {
+      const at = i * ENTRY_WORDS;
+      f.add(list.h32[i]!, list.words[at + 1]!, list.words[at + 3]!);
     }
   }
 
@@ -175,8 +198,9 @@ export class IdIndex {
     return o;
   }
 
+  /** What a worker needs to look ids up for `source`. */
   handle(source: string): IndexHandle {
-    return { runs: this.m.runs.map((r) => this.dir.path(r.file)), filter: this.filter.buffer, origin: this.origin(source) };
+    return { runs: this.m.runs.map((r) => this.dir.path(r.file)), filter: this.filter.sharedBuffer, origin: this.origin(source) };
   }
 
   /** The start of a worker's flush run names (see WorkerIndex.runPrefix): unique across workers, restarts and processes. */
@@ -220,7 +244,7 @@ export class IdIndex {
       if (from >= p.nextOffset) continue;
       ranges.push({
         source: p.source, partition: p.partition, fromOffset: from, toOffset: p.nextOffset, anchorMs: mark?.maxEventMs ?? null,
-        minSeenMs: this.keepFrom(newest, p.maxEventMs),
+        minSeenMs: this.keepFrom(newest, p.source === this.activeSource, p.maxEventMs),
       });
     }
     if (ranges.length === 0) return 0;
@@ -251,8 +275,17 @@ export class IdIndex {
     }
     this.dir.save(this.m);
     if (added.length > 0) this.emit({ add: added, remove: [], filter: null });
+    // Many ids read back (a rebuilt index): a filter of their size before the workers rely on it.
+    if (this.filterKeys > this.filter.capacity) await this.enqueue(() => this.rebuildFilter(this.filterBytesFor(this.liveKeys)));
     this.schedule();
     return rows;
+  }
+
+  /** Runs `job` after the background work queued so far, as part of it. */
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    const p = this.jobs.then(job);
+    this.jobs = p.catch(() => undefined);
+    return p;
   }
 
   /** Runs named before a commit: kept if the warehouse reached their checkpoints (the commit landed). */
@@ -271,10 +304,11 @@ export class IdIndex {
     for (const r of this.m.runs) rmSync(this.dir.path(r.file), { force: true });
     const origins = this.m.origins;
     this.m = { ...emptyManifest(this.m.warehouseId), origins };
-    this.filter = KeyFilter.create(this.o.filterBytes);
+    this.filter = KeyFilter.create(this.filterBytesFor(0));
     this.liveKeys = 0;
+    this.filterKeys = 0;
     this.dir.save(this.m);
-    this.emit({ add: [], remove: [], filter: this.filter.buffer });
+    this.emit({ add: [], remove: [], filter: this.filter.sharedBuffer });
   }
 
   private setMark(origin: number, partition: number, next: number, maxEventMs: number | null): void {
@@ -282,9 +316,13 @@ export class IdIndex {
     if ((this.m.marks[k]?.next ?? -1) < next) this.m.marks[k] = { next, maxEventMs };
   }
 
+  /** A run joins the index: its keys go into the filter (and into one being rebuilt). */
   private addRun(r: RunEntry): void {
-    const filters = this.rebuilding ? [this.filter, this.rebuilding] : [this.filter];
-    this.liveKeys += this.addRunToFilter(this.dir.path(r.file), filters);
+    const path = this.dir.path(r.file);
+    this.addRunToFilter(path, this.filter);
+    if (this.rebuilding) this.addRunToFilter(path, this.rebuilding);
+    this.liveKeys += r.count;
+    this.filterKeys += r.count;
     this.m.runs.push(r);
     if (r.count > 0 && (this.m.maxSeenMs === null || r.maxSeenMs > this.m.maxSeenMs)) this.m.maxSeenMs = r.maxSeenMs;
   }
@@ -370,11 +408,12 @@ export class IdIndex {
     const newest = this.m.maxSeenMs;
     // Per source partition, the oldest "seen" time still needed; the lowest of them bounds whole runs.
     const keep = new Map<number, number>();
-    let lowest = newest === null ? -Infinity : this.keepFrom(newest, null);
+    let lowest = newest === null ? -Infinity : this.keepFrom(newest, false, null);
+    const active = this.activeSource === null ? -1 : this.m.origins.indexOf(this.activeSource);
     if (newest !== null) {
       for (const [k, mark] of Object.entries(this.m.marks)) {
         const [origin, partition] = k.split('/').map(Number) as [number, number];
-        const from = this.keepFrom(newest, mark.maxEventMs);
+        const from = this.keepFrom(newest, origin === active, mark.maxEventMs);
         keep.set(origin * MAX_PARTITIONS + partition, from);
         if (from < lowest) lowest = from;
       }
@@ -390,18 +429,21 @@ export class IdIndex {
       list.push(r);
       byLevel.set(r.level, list);
     }
-    const all = newest === null ? -Infinity : this.keepFrom(newest, null);
+    const all = newest === null ? -Infinity : this.keepFrom(newest, false, null);
     for (const [level, list] of [...byLevel].sort((a, b) => a[0] - b[0])) {
       if (list.length < FANOUT) continue;
       const inputs = list.slice(0, FANOUT);
       const file = `run-${this.m.nextRun++}.ids`;
-      const stats = await mergeRuns(inputs.map((r) => this.dir.path(r.file)), this.dir.path(file), (origin, partition) => keep.get(origin * MAX_PARTITIONS + partition) ?? all);
-      if (this.closed) return false;
+      const stats = await mergeRuns(inputs.map((r) => this.dir.path(r.file)), this.dir.path(file), (origin, partition) => keep.get(origin * MAX_PARTITIONS + partition) ?? all, () => this.closed);
+      if (stats === null) return false; // closing: the merge waits for the next start
       this.replaceRuns(inputs, { file, ...stats, level: level + 1 });
       return true;
     }
-    if (this.filter.added > this.filter.capacity / 2 && this.filter.added > 1.5 * this.liveKeys) {
-      await this.rebuildFilter();
+    // Outgrown (and allowed to grow), or holding many keys that have since left the index: a new one.
+    const grow = this.filterKeys > this.filter.capacity && this.filterBytesFor(this.liveKeys) > this.filter.sharedBuffer.byteLength;
+    const stale = this.filterKeys > this.filter.capacity / 2 && this.filterKeys > 1.5 * this.liveKeys;
+    if (grow || stale) {
+      await this.rebuildFilter(this.filterBytesFor(this.liveKeys));
       return true;
     }
     return false;
@@ -420,26 +462,37 @@ export class IdIndex {
     if (merged && merged.count === 0) this.trash.push({ path: this.dir.path(merged.file), at: now });
   }
 
-  /** A new filter from the runs as they are (expired keys gone); registrations meanwhile go into both. */
-  private async rebuildFilter(): Promise<void> {
-    const next = KeyFilter.create(this.o.filterBytes);
+  /**
+   * A new filter of `bytes` from the runs as they are (expired keys gone), built a chunk at a time; runs that
+   * join meanwhile go into it too. The workers then add their pending keys to it as they take it (lookup.ts).
+   */
+  private async rebuildFilter(bytes: number): Promise<void> {
+    const next = KeyFilter.create(bytes);
     this.rebuilding = next;
     try {
-      const runs = [...this.m.runs];
-      let live = 0;
-      for (const r of runs) {
+      for (const r of [...this.m.runs]) {
         if (this.closed) return;
-        // Merged away while rebuilding: its entries are in the merged run, which registration added.
-        if (!this.m.runs.includes(r)) continue;
-        live += this.addRunToFilter(this.dir.path(r.file), [next]);
-        await new Promise((resolve) => setImmediate(resolve));
+        await this.addRunToFilterInChunks(this.dir.path(r.file), next);
       }
       this.filter = next;
       this.liveKeys = this.m.runs.reduce((a, r) => a + r.count, 0);
-      this.o.log.debug({ keys: live, bytes: next.buffer.byteLength }, 'dedupe filter rebuilt');
-      this.emit({ add: [], remove: [], filter: next.buffer });
+      this.filterKeys = this.liveKeys;
+      this.o.log.debug({ keys: this.liveKeys, bytes: next.buffer.byteLength }, 'dedupe filter rebuilt');
+      this.emit({ add: [], remove: [], filter: next.sharedBuffer });
     } finally {
       this.rebuilding = null;
+    }
+  }
+
+  private async addRunToFilterInChunks(path: string, f: KeyFilter): Promise<void> {
+    const reader = new RunReader(path);
+    try {
+      for (let from = 0; from < reader.count; from += FILTER_CHUNK) {
+        this.addEntriesToFilter(reader, from, Math.min(FILTER_CHUNK, reader.count - from), f);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      reader.close();
     }
   }
 
@@ -463,7 +516,7 @@ export class IdIndex {
 
   /** Sizes, for the log and metrics. */
   stats(): { runs: number; ids: number; filterBytes: number } {
-    return { runs: this.m.runs.length, ids: this.liveKeys, filterBytes: this.filter.buffer.byteLength };
+    return { runs: this.m.runs.length, ids: this.liveKeys, filterBytes: this.filter.sharedBuffer.byteLength };
   }
 
   async close(): Promise<void> {

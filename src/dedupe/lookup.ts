@@ -45,17 +45,29 @@ export class IndexView {
 
   /** True when an earlier accepted event with this key counts (see above). */
   isDuplicate(h: number, k0: number, k1: number, k2: number, k3: number, origin: number, partition: number, offset: number, cutoffMs: number): boolean {
+    // Two filters, one over this thread's pending ids and one over the runs: "no" from both settles it for
+    // nearly every event.
+    const pending = this.pending.mayHave(h, k1, k3);
+    const inRuns = this.filter.mayHave(h, k1, k3);
+    if (!pending && !inRuns) return false;
     this.qOrigin = origin;
     this.qPartition = partition;
     this.qOffset = offset;
     this.qCutoff = cutoffMs;
-    if (this.pending.find(h, k0, k1, k2, k3, this.counts)) return true;
-    if (!this.filter.mayHave(h, k1, k3)) return false;
+    if (pending && this.pending.find(h, k0, k1, k2, k3, this.counts)) return true;
+    if (!inRuns) return false;
     this.stats.filterMaybes++;
     for (const run of this.runs) {
       this.stats.runReads++;
       if (run.find(h, k0, k1, k2, k3, this.counts)) return true;
     }
+    return false;
+  }
+
+  /** An event the rule decides on: true when it is a duplicate, otherwise it is accepted (pending). */
+  admit(h: number, k0: number, k1: number, k2: number, k3: number, seenMs: number, origin: number, partition: number, offset: number, cutoffMs: number): boolean {
+    if (this.isDuplicate(h, k0, k1, k2, k3, origin, partition, offset, cutoffMs)) return true;
+    this.pending.add(h, k0, k1, k2, k3, seenMs, origin, offset, partition);
     return false;
   }
 
@@ -72,7 +84,7 @@ export class IndexView {
     this.runs = this.runs.filter((r) => !gone.has(r.path));
   }
 
-  /** A rebuilt filter replaces the old one. */
+  /** A rebuilt filter (over the same runs) replaces the old one. */
   setFilter(buffer: SharedArrayBuffer): void {
     this.filter = new KeyFilter(buffer);
   }

@@ -58,9 +58,9 @@ function before(a: Cursor, b: Cursor): boolean {
 /**
  * Writes the entries of `inputs` seen at or after `keepFrom(origin, partition)` of their own source partition, in
  * index order, to a new run at `path`. Resolves to its stats (count 0: nothing was left; the file is then an
- * empty run).
+ * empty run), or to null when `cancelled` said so between chunks (nothing is written then).
  */
-export async function mergeRuns(inputs: string[], path: string, keepFrom: (origin: number, partition: number) => number): Promise<RunStats> {
+export async function mergeRuns(inputs: string[], path: string, keepFrom: (origin: number, partition: number) => number, cancelled: () => boolean = () => false): Promise<RunStats | null> {
   const readers = inputs.map((p) => new RunReader(p));
   const writer = new RunWriter(path);
   try {
@@ -77,6 +77,10 @@ export async function mergeRuns(inputs: string[], path: string, keepFrom: (origi
           writer.append(out, 0, n);
           n = 0;
           await yieldToLoop();
+          if (cancelled()) {
+            writer.abort();
+            return null;
+          }
         }
       }
       if (!min.advance()) live = live.filter((c) => c !== min);

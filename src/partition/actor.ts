@@ -59,7 +59,7 @@ export interface ActorOutput {
 }
 
 /** Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends). */
-export function actorOutput(tables: () => EnrichmentTables, index: IndexView = new IndexView(KeyFilter.create(1 << 16).buffer, [])): ActorOutput {
+export function actorOutput(tables: () => EnrichmentTables, index: IndexView = new IndexView(KeyFilter.create(1 << 16).sharedBuffer, [])): ActorOutput {
   return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), tables, deadLetterCodes: new Map(), windowsClosedAtMs: [], index };
 }
 
@@ -164,17 +164,13 @@ export class PartitionActor implements ActorLifecycle {
         this.windows.advance(wm, this.emitRow);
       }
     }
-    // An id the warehouse already holds (any source) or this partition accepted before, within the horizon.
+    // An id the warehouse already holds (any source) or this partition accepted before, within the horizon; if
+    // not, it is recorded as seen at the partition's event time now, its maxTs (docs/SEMANTICS.md).
     keyOf(v.id);
-    const h = KEY[0]! >>> 0;
-    const k0 = KEY[1]!, k1 = KEY[2]!, k2 = KEY[3]!, k3 = KEY[4]!;
-    const index = this.out.index;
-    if (index.isDuplicate(h, k0, k1, k2, k3, this.s.origin, this.partition, rec.offset, this.maxTs - this.s.dedupeHorizonMs)) {
+    if (this.out.index.admit(KEY[0]! >>> 0, KEY[1]!, KEY[2]!, KEY[3]!, KEY[4]!, this.maxTs, this.s.origin, this.partition, rec.offset, this.maxTs - this.s.dedupeHorizonMs)) {
       this.duplicates++;
       return;
     }
-    // Seen at the partition's event time now (its maxTs): the horizon counts from there (docs/SEMANTICS.md).
-    index.pending.add(h, k0, k1, k2, k3, this.maxTs, this.s.origin, rec.offset, this.partition);
     this.writeEvent(v, rec);
     if (!this.windows.add(v.tsMs, v.type, v.levelId)) this.late++;
     this.events++;

@@ -31,7 +31,7 @@ function cp(partition: number, nextOffset: number, maxEventMs: number | null = n
   return { ...emptyCheckpoint(partition), nextOffset, maxEventMs };
 }
 
-/** A worker's flush run: the ids `id-<from>`…`id-<to-1>` of partition p at those offsets, event time T0 + offset s. */
+/** What a worker does: accepts the ids `id-<from>`…`id-<to-1>` of partition p at those offsets, seen at T0 + offset s, and writes them as its flush run. */
 function flushRun(index: IdIndex, origin: number, p: number, from: number, to: number, tsOf = (o: number) => T0 + o * 1000): string {
   const pending = new PendingIds();
   for (let o = from; o < to; o++) {
@@ -57,14 +57,14 @@ describe('the dedupe index', () => {
   it('holds what was registered, across a reopen', async () => {
     const dir = join(root, 'reopen');
     const a = newIndex(dir);
-    a.open('wh-1');
+    a.open('wh-1', 'file:a');
     const origin = a.origin('file:a');
     a.register('file:a', [flushRun(a, origin, 0, 0, 100), null], [cp(0, 100)]);
     expect(holds(a, 'id-42')).toBe(true);
     expect(holds(a, 'id-100')).toBe(false);
     await a.close();
     const b = newIndex(dir);
-    b.open('wh-1');
+    b.open('wh-1', 'file:a');
     expect(b.stats().ids).toBe(100);
     expect(holds(b, 'id-42')).toBe(true);
     // The warehouse has exactly what the index holds: nothing to read back.
@@ -78,25 +78,25 @@ describe('the dedupe index', () => {
   it('is one daemon\'s: a second one is told to use another directory', async () => {
     const dir = join(root, 'locked');
     const a = newIndex(dir);
-    a.open('wh');
-    expect(() => newIndex(dir).open('wh')).toThrow(/in use by process \d+.*set GAMESTREAM_DEDUPE_DIR to another path/s);
+    a.open('wh', 'file:a');
+    expect(() => newIndex(dir).open('wh', 'file:a')).toThrow(/in use by process \d+.*set GAMESTREAM_DEDUPE_DIR to another path/s);
     await a.close();
     // A lock left by a process that is gone is taken over.
     writeFileSync(join(dir, 'lock'), '999999999');
     const b = newIndex(dir);
-    b.open('wh');
+    b.open('wh', 'file:a');
     await b.close();
   });
 
   it('drops an index made for another warehouse, and files the manifest does not name', async () => {
     const dir = join(root, 'other');
     const a = newIndex(dir);
-    a.open('wh-old');
+    a.open('wh-old', 'file:a');
     a.register('file:a', [flushRun(a, a.origin('file:a'), 0, 0, 10)], [cp(0, 10)]);
     await a.close();
     writeFileSync(join(dir, 'flush-1-0-0-9.ids'), 'left by a crash');
     const b = newIndex(dir);
-    b.open('wh-new');
+    b.open('wh-new', 'file:a');
     expect(b.stats().ids).toBe(0);
     expect(holds(b, 'id-3')).toBe(false);
     expect(readdirSync(dir).sort()).toEqual(['lock', 'manifest.json']);
@@ -105,7 +105,7 @@ describe('the dedupe index', () => {
 
   it('reads back what the warehouse committed and it lacks, within the horizon, and rebuilds when it is ahead', async () => {
     const a = newIndex(undefined, DAY);
-    a.open('wh');
+    a.open('wh', 'file:a');
     const origin = a.origin('file:a');
     a.register('file:a', [flushRun(a, origin, 0, 0, 50)], [cp(0, 50)]);
     const asked: IdRange[][] = [];
@@ -147,7 +147,7 @@ describe('the dedupe index', () => {
   it('a commit under way at a crash: its runs join the index if the warehouse has the commit, else they go', async () => {
     const dir = join(root, 'pending');
     const a = newIndex(dir);
-    a.open('wh');
+    a.open('wh', 'file:a');
     const origin = a.origin('file:a');
     const landed = flushRun(a, origin, 0, 0, 10);
     const lost = flushRun(a, origin, 1, 100, 110);
@@ -156,7 +156,7 @@ describe('the dedupe index', () => {
     // The process dies here: neither commit was registered. The warehouse has the first and not the second.
     await a.close();
     const b = newIndex(dir);
-    b.open('wh');
+    b.open('wh', 'file:a');
     const read = await b.catchUp([{ source: 'file:a', partition: 0, nextOffset: 10, maxEventMs: T0 + 9000 }], async () => undefined);
     expect(read).toBe(0);
     expect(holds(b, 'id-5')).toBe(true);
@@ -167,7 +167,7 @@ describe('the dedupe index', () => {
 
   it('merges eight runs into one, and drops ids once the horizon and its slack have passed them', async () => {
     const a = newIndex(undefined, DAY);
-    a.open('wh');
+    a.open('wh', 'file:a');
     const origin = a.origin('file:a');
     const removed: string[] = [];
     a.onChange((c) => removed.push(...c.remove));
@@ -189,7 +189,7 @@ describe('the dedupe index', () => {
 
   it('keeps what a lagging partition of a source still needs, however far behind the newest it is', async () => {
     const a = newIndex(undefined, DAY);
-    a.open('wh');
+    a.open('wh', 'file:a');
     const origin = a.origin('file:a');
     // Partition 1 is at T0 + 1 h; partition 0 races two days ahead. Eight runs merge.
     for (let r = 0; r < 7; r++) a.register('file:a', [flushRun(a, origin, 1, r * 10, r * 10 + 10, () => T0)], [cp(1, r * 10 + 10, T0 + 3_600_000)]);
@@ -198,6 +198,37 @@ describe('the dedupe index', () => {
     expect(a.stats().runs).toBe(1);
     // Partition 1 itself may still ask for ids seen within a day of its own clock: they stay.
     expect(holds(a, 'id-5', T0 + 3_600_000 - DAY, 'file:a')).toBe(true);
+    await a.close();
+  });
+
+  it('lets what a finished source left go once the newest time is past the horizon and slack', async () => {
+    const a = newIndex(undefined, DAY);
+    a.open('wh', 'kafka:live');
+    const file = a.origin('file:a');
+    const live = a.origin('kafka:live');
+    for (let r = 0; r < 7; r++) a.register('file:a', [flushRun(a, file, 1, r * 10, r * 10 + 10, () => T0)], [cp(1, r * 10 + 10, T0 + 3_600_000)]);
+    a.register('kafka:live', [flushRun(a, live, 0, 500, 510, () => T0 + 2 * DAY)], [cp(0, 510, T0 + 2 * DAY)]);
+    await a.settled();
+    // file:a is not what this daemon runs: its partition's lag earns it nothing.
+    expect(a.stats()).toMatchObject({ runs: 1, ids: 10 });
+    expect(holds(a, 'id-5', T0 + 3_600_000 - DAY, 'file:a')).toBe(false);
+    await a.close();
+  });
+
+  it('starts with a small filter and rebuilds it larger as ids come, up to its limit', async () => {
+    const a = new IdIndex({ dir: join(root, 'grow'), setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: DAY, filterBytes: 4 << 20, log });
+    a.open('wh', 'file:a');
+    const origin = a.origin('file:a');
+    expect(a.stats().filterBytes).toBe(1 << 20);
+    const filters: SharedArrayBuffer[] = [];
+    a.onChange((c) => c.filter && filters.push(c.filter));
+    a.register('file:a', [flushRun(a, origin, 0, 0, 300_000, () => T0)], [cp(0, 300_000)]);
+    a.register('file:a', [flushRun(a, origin, 0, 300_000, 600_000, () => T0)], [cp(0, 600_000)]);
+    await a.settled();
+    // 600k ids at 16 bits each want 1.2 MB, twice that with room: the 4 MiB limit.
+    expect(a.stats().filterBytes).toBe(4 << 20);
+    expect(filters.length).toBe(1);
+    for (const id of ['id-0', 'id-299999', 'id-599999']) expect(holds(a, id)).toBe(true);
     await a.close();
   });
 });

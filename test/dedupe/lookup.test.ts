@@ -62,7 +62,7 @@ describe('which earlier entries count', () => {
     const [h, , k1, , k3] = k(id);
     filter.add(h, k1, k3);
   }
-  const view = new IndexView(filter.buffer, [run]);
+  const view = new IndexView(filter.sharedBuffer, [run]);
   const dup = (id: string, origin: number, partition: number, offset: number, cutoff = 0): boolean => view.isDuplicate(...k(id), origin, partition, offset, cutoff);
 
   it('this source, the same partition, a lower offset: yes; a higher one (a replay of the original): no', () => {
@@ -91,6 +91,14 @@ describe('which earlier entries count', () => {
     expect(dup('fresh', 0, 3, 8)).toBe(true);
     expect(dup('fresh', 0, 3, 7)).toBe(false);
     expect(dup('fresh', 0, 5, 8)).toBe(false);
+  });
+
+  it('a rebuilt filter of the runs leaves the worker\'s pending ids found', () => {
+    const v = new IndexView(KeyFilter.create(1 << 16).sharedBuffer, []);
+    v.pending.add(...k('pending-across-a-rebuild'), 50, 0, 7, 3);
+    v.pending.seal(1);
+    v.setFilter(KeyFilter.create(1 << 16).sharedBuffer);
+    expect(v.isDuplicate(...k('pending-across-a-rebuild'), 0, 3, 8, 0)).toBe(true);
   });
 
   it('an id in no run and not pending is new, and the filter spares the disk for it', () => {

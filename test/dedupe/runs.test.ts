@@ -85,7 +85,7 @@ describe('dedupe runs', () => {
       return path;
     });
     const cutoff = 2 ** 39;
-    const stats = await mergeRuns(paths, join(dir, 'merged.ids'), () => cutoff);
+    const stats = (await mergeRuns(paths, join(dir, 'merged.ids'), () => cutoff))!;
     const kept = parts.flat().filter((r) => r.ts >= cutoff);
     expect(stats.count).toBe(kept.length);
     const merged = new RunReader(join(dir, 'merged.ids'));

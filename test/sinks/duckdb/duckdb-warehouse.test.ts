@@ -90,7 +90,7 @@ describe('DuckDbWarehouse', () => {
     // index read back from the warehouse, as at a start without one.
     const [restore] = await wh.loadRestore('test-src', [cps.get(3) as Checkpoint], { windowSizeMs: 60_000 });
     const index = new IdIndex({ dir: join(dir, 'index'), setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: 300_000, filterBytes: 1 << 16, log: silent });
-    index.open(await wh.identity());
+    index.open(await wh.identity(), 'test-src');
     const read = await index.catchUp([{ source: 'test-src', partition: 3, nextOffset: refCp1.nextOffset, maxEventMs: refCp1.maxEventMs }], (r, f) => wh.readCommittedIds(r, f));
     expect(read).toBeGreaterThan(0);
     const handle = index.handle('test-src');
