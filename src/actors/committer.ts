@@ -79,7 +79,7 @@ export class Committer {
 
   enqueue(f: QueuedFlush): void {
     if (this.failed || this.stopping) {
-      void removeFiles([f.files]);
+      void removeDropped([f]);
       return;
     }
     this.enqueued++;
@@ -128,7 +128,7 @@ export class Committer {
     this.stopping = true;
     const dropped = this.queue.splice(0);
     this.progress = this.progress.fire();
-    await removeFiles(dropped.map((f) => f.files));
+    await removeDropped(dropped);
     while (this.running) await this.running.catch(() => undefined);
   }
 
@@ -242,4 +242,10 @@ function sizeOf(path: string | null): number {
 export async function removeFiles(files: FlushFiles[]): Promise<void> {
   const paths = files.flatMap((f) => [f.events, f.dlq, f.agg, f.aggUpdates]).filter((p): p is string => p !== null);
   await Promise.all(paths.map((p) => unlink(p).catch(() => undefined)));
+}
+
+/** Flushes that will never be committed: their row files and their dedupe-index runs go. */
+export async function removeDropped(flushes: { files: FlushFiles; idRun: string | null }[]): Promise<void> {
+  await removeFiles(flushes.map((f) => f.files));
+  await Promise.all(flushes.map((f) => (f.idRun === null ? undefined : unlink(f.idRun).catch(() => undefined))));
 }

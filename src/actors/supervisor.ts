@@ -12,8 +12,8 @@ import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
 import { ConfluentSchemas } from '../sources/kafka/schemas.ts';
 import { SchemaRegistryClient } from '../sources/kafka/schema-registry.ts';
-import { Committer, removeFiles, type CommitResult } from './committer.ts';
-import type { CommittedPosition, IdIndex } from '../dedupe/id-index.ts';
+import { Committer, removeDropped, type CommitResult } from './committer.ts';
+import type { IdIndex } from '../dedupe/id-index.ts';
 import { actorRules } from '../partition/actor.ts';
 import { PartitionOwnership } from './ownership.ts';
 import { SchemaResolver } from './schema-resolver.ts';
@@ -383,7 +383,7 @@ export class Supervisor {
         return;
       case 'flush':
         if (this.fatal) {
-          void removeFiles([msg.files]);
+          void removeDropped([msg]);
           return;
         }
         this.committer.enqueue({
@@ -461,8 +461,10 @@ export class Supervisor {
   private async openIndex(): Promise<void> {
     const { index, warehouse, log } = this.o;
     index.open(await warehouse.identity(), this.o.source.name);
+    // Every worker thread that has been given its start (not only the ready ones): a worker starting now got the
+    // index as it was at its 'init', and what changes after that reaches it next, in order.
     index.onChange((c) => {
-      for (const s of this.slots) if (s.ready) s.post({ t: 'index', add: c.add, remove: c.remove, filter: c.filter, releasedSeq: null });
+      for (const s of this.slots) s.post({ t: 'index', add: c.add, remove: c.remove, filter: c.filter, releasedSeq: null });
     });
     await this.catchUpIndex();
     log.info({ ...index.stats(), horizonMs: index.horizonMs }, 'dedupe index ready');
@@ -470,12 +472,10 @@ export class Supervisor {
 
   /** Ids the warehouse committed that the index lacks (every source), read back from the warehouse. */
   private async catchUpIndex(): Promise<void> {
-    const { index, warehouse, log, source } = this.o;
-    const positions: CommittedPosition[] = [];
-    // As the warehouse has them now (at a hand-over, another daemon committed since this one started).
-    for (const s of await warehouse.sources()) {
-      for (const c of (await warehouse.loadCheckpoints(s)).values()) positions.push({ source: s, partition: c.partition, nextOffset: c.nextOffset, maxEventMs: c.maxEventMs });
-    }
+    const { index, warehouse, log } = this.o;
+    // As the warehouse has them now (at a hand-over, another daemon committed since this one started). Read
+    // only: this daemon's own source was just loaded (and, on BigQuery, rolled forward) by its caller.
+    const positions = await warehouse.committedPositions();
     let said = 0;
     const rows = await index.catchUp(positions, (ranges, onRows) => warehouse.readCommittedIds(ranges, onRows), (n) => {
       if (n - said >= 1_000_000) {

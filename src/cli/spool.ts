@@ -5,15 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { processAlive } from '../pid.ts';
 
 /** `fallbackParent`: where the folder goes when neither a configured one nor /dev/shm exists. */
 export function createSpoolDir(configured: string | null, fallbackParent: string): string {
@@ -22,7 +14,7 @@ export function createSpoolDir(configured: string | null, fallbackParent: string
   // Folders of earlier runs that died without cleaning up.
   for (const name of readdirSync(parent)) {
     const m = /^gamestream-spool-(\d+)$/.exec(name);
-    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(parent, name), { recursive: true, force: true });
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) rmSync(join(parent, name), { recursive: true, force: true });
   }
   const dir = join(parent, `gamestream-spool-${process.pid}`);
   mkdirSync(dir, { recursive: true });

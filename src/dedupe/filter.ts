@@ -4,9 +4,9 @@
  * decided without touching a disk; "maybe" sends the lookup to the runs.
  *
  * Each key sets 8 bits within one 512-bit block (one cache line), so a check costs one memory access. With
- * 16 bits of filter per key a "maybe" for a new key comes about 0.1% of the time; the filter's size is fixed
- * (GAMESTREAM_DEDUPE_FILTER_MEMORY), so holding more keys than it was sized for raises that share, and with it
- * the reads of run blocks, but never loses a duplicate.
+ * 16 bits of filter per key a "maybe" for a new key comes about 0.1% of the time; the filter's size has a limit
+ * (GAMESTREAM_DEDUPE_FILTER_MEMORY, see run-filter.ts), so holding more keys than that was sized for raises the
+ * share, and with it the reads of run blocks, but never loses a duplicate.
  *
  * One thread writes it (the index keeper, as runs join the index); readers may see a key's bits late, never
  * wrongly (bits are only set), and a worker keeps the ids it accepted itself in its own pending table until
@@ -25,9 +25,13 @@ export class KeyFilter {
 
   /** A new filter of at most `bytes` (rounded down to a power of two, at least one block); `shared`: for other threads. */
   static create(bytes: number, shared = true): KeyFilter {
-    const blocks = 2 ** Math.max(0, Math.floor(Math.log2(Math.max(64, bytes) / (BLOCK_WORDS * 4))));
-    const n = blocks * BLOCK_WORDS * 4;
+    const n = KeyFilter.sizeFor(bytes);
     return new KeyFilter(shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
+  }
+
+  /** The bytes create() gives for `bytes`: a power of two, at least one block. */
+  static sizeFor(bytes: number): number {
+    return 2 ** Math.max(0, Math.floor(Math.log2(Math.max(64, bytes) / (BLOCK_WORDS * 4)))) * BLOCK_WORDS * 4;
   }
 
   /** A view of a filter another thread created. */

@@ -1,38 +1,35 @@
 /**
  * The dedupe index, as its keeper (the supervisor's thread) sees it: every event id the warehouse holds within
  * the dedupe horizon, from any source, so that an id is stored once whichever file, topic or run brings it
- * again (docs/SEMANTICS.md, "Duplicates"). On disk, beside the warehouse; in memory only a fixed-size filter.
+ * again (docs/SEMANTICS.md, "Duplicates"). On disk, beside the warehouse; in memory a filter of bounded size.
  *
  * - Worker threads look ids up (lookup.ts) and, at each flush, write the ids they accepted as a run file.
- * - After the flush is committed to the warehouse, register() adds its run to the index: the manifest names it,
- *   its keys go into the filter, and the workers learn of it. The index therefore holds committed ids only.
+ * - Before a flush is committed, prepare() names its run in the manifest as pending; after the commit,
+ *   register() adds it to the index: its keys go into the filter and the workers learn of it. The index
+ *   therefore holds committed ids only, whenever the process dies.
  * - Runs are merged in the background (tiered: eight runs of a level make one of the next), which also drops
  *   ids that have left the horizon.
  * - The warehouse is the truth: at start, and when a partition moves here from another daemon, what the
- *   warehouse committed that the index lacks (a crash between the commit and the registration, an index
- *   deleted or made by another machine, a warehouse older than the index) is read back from `events`.
+ *   warehouse committed that the index lacks (an index deleted or made on another machine, partitions another
+ *   daemon wrote, a warehouse older than the index) is read back from `events` (catchUp()).
  */
 import { rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Checkpoint } from '../actors/protocol.ts';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { CommittedId, IdRange } from '../sinks/sink.ts';
-import { EntryList, ENTRY_WORDS, MAX_PARTITIONS } from './entries.ts';
-import { KeyFilter } from './filter.ts';
+import type { CommittedId, CommittedPosition, IdRange } from '../sinks/sink.ts';
+import { EntryList, MAX_PARTITIONS } from './entries.ts';
 import { KEY, keyOf } from './id-key.ts';
 import { emptyManifest, IndexDirectory, markKey, originOf, type ManifestData, type PendingRuns, type RunEntry } from './manifest.ts';
 import { mergeRuns } from './merge.ts';
+import { RunFilter } from './run-filter.ts';
 import { RunReader, writeRun } from './run-file.ts';
 
 /** Runs of one level merged into one of the next. */
 const FANOUT = 8;
-/** Entries read at a time when a run's keys go into a filter. */
-const FILTER_CHUNK = 8192;
 /** Entries per run written while catching up from the warehouse. */
 const CATCH_UP_RUN = 1 << 20;
-/** The smallest filter (see filterBytesFor). */
-const MIN_FILTER_BYTES = 1 << 20;
 /** Merged-away runs are deleted this long after: a worker starting meanwhile may still open them. */
 const DELETE_DELAY_MS = 60_000;
 
@@ -52,14 +49,6 @@ export interface IndexHandle {
   origin: number;
 }
 
-/** Committed positions of one source partition, as the warehouse has them. */
-export interface CommittedPosition {
-  source: string;
-  partition: number;
-  nextOffset: number;
-  maxEventMs: number | null;
-}
-
 /** Warehouse.readCommittedIds. */
 export type ReadCommittedIds = (ranges: IdRange[], onRows: (rows: CommittedId[]) => void) => Promise<void>;
 
@@ -74,13 +63,11 @@ export class IdIndex {
   private readonly o: IdIndexOptions;
   private readonly dir: IndexDirectory;
   private m: ManifestData = emptyManifest('');
-  private filter: KeyFilter;
+  private readonly filter: RunFilter;
   /** Keys in the runs right now. */
   private liveKeys = 0;
-  /** Keys put in the current filter since it was built (it also holds keys since expired or merged away). */
-  private filterKeys = 0;
   private listeners: ((c: IndexChange) => void)[] = [];
-  /** Background work (merges, filter rebuilds), one job at a time. */
+  /** Background work (merges, expiry, filter rebuilds, catching up), one job at a time. */
   private jobs: Promise<void> = Promise.resolve();
   private jobScheduled = false;
   private closed = false;
@@ -88,22 +75,11 @@ export class IdIndex {
   private pendingResolved = false;
   /** The source this daemon runs (see keepFrom). */
   private activeSource: string | null = null;
-  /** While a rebuild runs: the new filter, which registrations fill too. */
-  private rebuilding: KeyFilter | null = null;
 
   constructor(o: IdIndexOptions) {
     this.o = o;
     this.dir = new IndexDirectory(o.dir);
-    this.filter = KeyFilter.create(this.filterBytesFor(0));
-  }
-
-  /**
-   * The filter's size for this many keys: room for twice as many at 16 bits each, at least 1 MiB, at most
-   * GAMESTREAM_DEDUPE_FILTER_MEMORY. A small filter stays in the CPU's caches (checked once per event), so it
-   * starts small and is rebuilt larger as the index grows.
-   */
-  private filterBytesFor(keys: number): number {
-    return Math.min(this.o.filterBytes, Math.max(MIN_FILTER_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, keys * 4)))));
+    this.filter = new RunFilter(o.filterBytes);
   }
 
   get horizonMs(): number {
@@ -129,64 +105,31 @@ export class IdIndex {
 
   /**
    * Locks the directory and loads the index, for a daemon that runs `source`. An index made for another
-   * warehouse (`warehouseId`) is discarded: it is rebuilt from the warehouse by catchUp().
+   * warehouse (`warehouseId`), or with a run it cannot read, is discarded: catchUp() rebuilds it.
    */
   open(warehouseId: string, source: string): void {
     this.activeSource = source;
     this.dir.lock(this.o.setting);
     const m = this.dir.load();
-    if (m && m.warehouseId === warehouseId && this.runsIntact(m)) {
+    if (m && m.warehouseId === warehouseId && m.runs.every((r) => this.readable(r.file))) {
       this.m = m;
     } else {
       if (m) this.o.log.warn({ dir: this.o.dir }, 'the dedupe index does not match this warehouse (another warehouse, or damaged): rebuilding it from the warehouse');
-      this.m = emptyManifest(warehouseId);
+      this.m = { ...emptyManifest(warehouseId), nextRun: m?.nextRun ?? 1 };
       this.dir.save(this.m);
     }
     this.dir.removeStray(this.m);
-    this.filter = KeyFilter.create(this.filterBytesFor(this.m.runs.reduce((a, r) => a + r.count, 0)));
-    this.buildFilter(this.filter);
+    this.liveKeys = this.m.runs.reduce((a, r) => a + r.count, 0);
+    this.filter.reset(this.liveKeys);
+    for (const r of this.m.runs) this.filter.addRun(this.dir.path(r.file));
   }
 
-  private runsIntact(m: ManifestData): boolean {
-    for (const r of m.runs) {
-      try {
-        new RunReader(this.dir.path(r.file)).close();
-      } catch {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  private buildFilter(f: KeyFilter): void {
-    let live = 0;
-    for (const r of this.m.runs) live += this.addRunToFilter(this.dir.path(r.file), f);
-    this.liveKeys = live;
-    this.filterKeys = live;
-  }
-
-  /** Adds a run's keys to a filter; returns its entry count. */
-  private addRunToFilter(path: string, f: KeyFilter): number {
-    const reader = new RunReader(path);
+  private readable(file: string): boolean {
     try {
-      for (let from = 0; from < reader.count; from += FILTER_CHUNK) this.addEntriesToFilter(reader, from, Math.min(FILTER_CHUNK, reader.count - from), f);
-      return reader.count;
-    } finally {
-      reader.close();
-    }
-  }
-
-  private readonly chunk = new Int32Array(FILTER_CHUNK * ENTRY_WORDS);
-  private readonly chunkList = new EntryList(FILTER_CHUNK);
-
-  private addEntriesToFilter(reader: RunReader, from: number, n: number, f: KeyFilter): void {
-    reader.readEntries(from, n, this.chunk);
-    const list = this.chunkList;
-    list.clear();
-    list.pushWords(this.chunk, 0, n);
-    for (let i = 0; i < n; i++) {
-      const at = i * ENTRY_WORDS;
-      f.add(list.h32[i]!, list.words[at + 1]!, list.words[at + 3]!);
+      new RunReader(this.dir.path(file)).close();
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -200,7 +143,7 @@ export class IdIndex {
 
   /** What a worker needs to look ids up for `source`. */
   handle(source: string): IndexHandle {
-    return { runs: this.m.runs.map((r) => this.dir.path(r.file)), filter: this.filter.sharedBuffer, origin: this.origin(source) };
+    return { runs: this.m.runs.map((r) => this.dir.path(r.file)), filter: this.filter.current.sharedBuffer, origin: this.origin(source) };
   }
 
   /** The start of a worker's flush run names (see WorkerIndex.runPrefix): unique across workers, restarts and processes. */
@@ -213,14 +156,24 @@ export class IdIndex {
   }
 
   /**
-   * Brings the index up to what the warehouse committed. `positions` lists every source partition the warehouse
-   * has a checkpoint for. Runs of a commit that was under way (prepare()) join the index if the warehouse has
-   * it, else go; then the ids the warehouse committed that the index lacks are read back. An index ahead of the
-   * warehouse (a warehouse restored from an older copy) is rebuilt whole.
+   * Brings the index up to what the warehouse committed; `positions` lists every source partition the warehouse
+   * has a checkpoint for. The first time after open, the runs of a commit that was under way (prepare()) join
+   * the index if the warehouse has it, else go. Then the ids the warehouse committed that the index lacks are
+   * read back. An index ahead of the warehouse (a warehouse restored from an older copy) is rebuilt whole. Runs
+   * as a background job, so no merge or rebuild works on the runs meanwhile.
    */
-  async catchUp(positions: CommittedPosition[], read: ReadCommittedIds, onProgress?: (rows: number) => void): Promise<number> {
+  catchUp(positions: CommittedPosition[], read: ReadCommittedIds, onProgress?: (rows: number) => void): Promise<number> {
+    let rows = 0;
+    return this.enqueue(async () => {
+      rows = await this.readBack(positions, read, onProgress);
+    }).then(() => {
+      this.schedule();
+      return rows;
+    });
+  }
+
+  private async readBack(positions: CommittedPosition[], read: ReadCommittedIds, onProgress?: (rows: number) => void): Promise<number> {
     const at = new Map(positions.map((p) => [markKey(originOf(this.m, p.source), p.partition), p]));
-    // Only what a crash left (the first catch-up after open): later, a commit may be under way.
     if (!this.pendingResolved) {
       this.resolvePending(at);
       this.pendingResolved = true;
@@ -247,7 +200,10 @@ export class IdIndex {
         minSeenMs: this.keepFrom(newest, p.source === this.activeSource, p.maxEventMs),
       });
     }
-    if (ranges.length === 0) return 0;
+    if (ranges.length === 0) {
+      this.dir.save(this.m);
+      return 0;
+    }
     const list = new EntryList(64 * 1024);
     const added: string[] = [];
     let rows = 0;
@@ -269,15 +225,11 @@ export class IdIndex {
       onProgress?.(rows);
     });
     spill();
-    for (const r of ranges) {
-      const p = at.get(markKey(originOf(this.m, r.source), r.partition))!;
-      this.setMark(originOf(this.m, r.source), r.partition, r.toOffset, p.maxEventMs);
-    }
+    for (const r of ranges) this.setMark(originOf(this.m, r.source), r.partition, r.toOffset, at.get(markKey(originOf(this.m, r.source), r.partition))!.maxEventMs);
     this.dir.save(this.m);
     if (added.length > 0) this.emit({ add: added, remove: [], filter: null });
     // Many ids read back (a rebuilt index): a filter of their size before the workers rely on it.
-    if (this.filterKeys > this.filter.capacity) await this.enqueue(() => this.rebuildFilter(this.filterBytesFor(this.liveKeys)));
-    this.schedule();
+    if (this.filter.rebuildDue(this.liveKeys)) await this.rebuildFilter();
     return rows;
   }
 
@@ -288,27 +240,31 @@ export class IdIndex {
     return p;
   }
 
-  /** Runs named before a commit: kept if the warehouse reached their checkpoints (the commit landed). */
+  /**
+   * Runs named before a commit: kept if the warehouse reached their checkpoints (the commit landed); dropped
+   * otherwise, or when one cannot be read (a power cut: then the range is read back from the warehouse).
+   */
   private resolvePending(at: Map<string, CommittedPosition>): void {
     const pending = this.m.pending;
     this.m.pending = [];
     for (const p of pending) {
       const landed = p.checkpoints.every((c) => (at.get(markKey(p.origin, c.partition))?.nextOffset ?? 0) >= c.next);
-      if (landed) this.confirm(p);
+      if (landed && p.files.every((f) => this.readable(f))) this.confirm(p);
       else for (const f of p.files) rmSync(this.dir.path(f), { force: true });
     }
     this.dir.save(this.m);
   }
 
+  /** Empties the index (its origins and run numbers stay): what was read back is read again. */
   private reset(): void {
-    for (const r of this.m.runs) rmSync(this.dir.path(r.file), { force: true });
-    const origins = this.m.origins;
-    this.m = { ...emptyManifest(this.m.warehouseId), origins };
-    this.filter = KeyFilter.create(this.filterBytesFor(0));
+    const old = this.m.runs.map((r) => this.dir.path(r.file));
+    this.m = { ...emptyManifest(this.m.warehouseId), origins: this.m.origins, nextRun: this.m.nextRun };
     this.liveKeys = 0;
-    this.filterKeys = 0;
+    this.filter.reset(0);
     this.dir.save(this.m);
-    this.emit({ add: [], remove: [], filter: this.filter.sharedBuffer });
+    this.emit({ add: [], remove: old, filter: this.filter.current.sharedBuffer });
+    const now = Date.now();
+    for (const path of old) this.trash.push({ path, at: now });
   }
 
   private setMark(origin: number, partition: number, next: number, maxEventMs: number | null): void {
@@ -316,13 +272,10 @@ export class IdIndex {
     if ((this.m.marks[k]?.next ?? -1) < next) this.m.marks[k] = { next, maxEventMs };
   }
 
-  /** A run joins the index: its keys go into the filter (and into one being rebuilt). */
+  /** A run joins the index: its keys go into the filter. */
   private addRun(r: RunEntry): void {
-    const path = this.dir.path(r.file);
-    this.addRunToFilter(path, this.filter);
-    if (this.rebuilding) this.addRunToFilter(path, this.rebuilding);
+    this.filter.addRun(this.dir.path(r.file));
     this.liveKeys += r.count;
-    this.filterKeys += r.count;
     this.m.runs.push(r);
     if (r.count > 0 && (this.m.maxSeenMs === null || r.maxSeenMs > this.m.maxSeenMs)) this.m.maxSeenMs = r.maxSeenMs;
   }
@@ -342,7 +295,7 @@ export class IdIndex {
 
   /**
    * Flushes about to be committed: their runs are named in the manifest first, so that whatever happens between
-   * the warehouse commit and register() (a crash, kill -9), the next start knows them (see catchUp()).
+   * the warehouse commit and register() (a crash, kill -9), the next start knows them (see resolvePending()).
    */
   prepare(source: string, runs: (string | null)[], checkpoints: Checkpoint[]): void {
     if (this.closed) return;
@@ -392,7 +345,7 @@ export class IdIndex {
     this.purgeTrash(false);
     if (this.jobScheduled || this.closed) return;
     this.jobScheduled = true;
-    this.jobs = this.jobs.then(async () => {
+    void this.enqueue(async () => {
       this.jobScheduled = false;
       try {
         while (!this.closed && (await this.step())) { /* one merge or rebuild per step */ }
@@ -407,8 +360,9 @@ export class IdIndex {
   private async step(): Promise<boolean> {
     const newest = this.m.maxSeenMs;
     // Per source partition, the oldest "seen" time still needed; the lowest of them bounds whole runs.
+    const all = newest === null ? -Infinity : this.keepFrom(newest, false, null);
     const keep = new Map<number, number>();
-    let lowest = newest === null ? -Infinity : this.keepFrom(newest, false, null);
+    let lowest = all;
     const active = this.activeSource === null ? -1 : this.m.origins.indexOf(this.activeSource);
     if (newest !== null) {
       for (const [k, mark] of Object.entries(this.m.marks)) {
@@ -424,12 +378,7 @@ export class IdIndex {
       return true;
     }
     const byLevel = new Map<number, RunEntry[]>();
-    for (const r of this.m.runs) {
-      const list = byLevel.get(r.level) ?? [];
-      list.push(r);
-      byLevel.set(r.level, list);
-    }
-    const all = newest === null ? -Infinity : this.keepFrom(newest, false, null);
+    for (const r of this.m.runs) byLevel.set(r.level, [...(byLevel.get(r.level) ?? []), r]);
     for (const [level, list] of [...byLevel].sort((a, b) => a[0] - b[0])) {
       if (list.length < FANOUT) continue;
       const inputs = list.slice(0, FANOUT);
@@ -439,13 +388,7 @@ export class IdIndex {
       this.replaceRuns(inputs, { file, ...stats, level: level + 1 });
       return true;
     }
-    // Outgrown (and allowed to grow), or holding many keys that have since left the index: a new one.
-    const grow = this.filterKeys > this.filter.capacity && this.filterBytesFor(this.liveKeys) > this.filter.sharedBuffer.byteLength;
-    const stale = this.filterKeys > this.filter.capacity / 2 && this.filterKeys > 1.5 * this.liveKeys;
-    if (grow || stale) {
-      await this.rebuildFilter(this.filterBytesFor(this.liveKeys));
-      return true;
-    }
+    if (this.filter.rebuildDue(this.liveKeys)) return this.rebuildFilter();
     return false;
   }
 
@@ -462,38 +405,13 @@ export class IdIndex {
     if (merged && merged.count === 0) this.trash.push({ path: this.dir.path(merged.file), at: now });
   }
 
-  /**
-   * A new filter of `bytes` from the runs as they are (expired keys gone), built a chunk at a time; runs that
-   * join meanwhile go into it too. The workers then add their pending keys to it as they take it (lookup.ts).
-   */
-  private async rebuildFilter(bytes: number): Promise<void> {
-    const next = KeyFilter.create(bytes);
-    this.rebuilding = next;
-    try {
-      for (const r of [...this.m.runs]) {
-        if (this.closed) return;
-        await this.addRunToFilterInChunks(this.dir.path(r.file), next);
-      }
-      this.filter = next;
-      this.liveKeys = this.m.runs.reduce((a, r) => a + r.count, 0);
-      this.filterKeys = this.liveKeys;
-      this.o.log.debug({ keys: this.liveKeys, bytes: next.buffer.byteLength }, 'dedupe filter rebuilt');
-      this.emit({ add: [], remove: [], filter: next.sharedBuffer });
-    } finally {
-      this.rebuilding = null;
-    }
-  }
-
-  private async addRunToFilterInChunks(path: string, f: KeyFilter): Promise<void> {
-    const reader = new RunReader(path);
-    try {
-      for (let from = 0; from < reader.count; from += FILTER_CHUNK) {
-        this.addEntriesToFilter(reader, from, Math.min(FILTER_CHUNK, reader.count - from), f);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    } finally {
-      reader.close();
-    }
+  /** A filter sized for the runs as they are now, built from them; the workers take it in turn. */
+  private async rebuildFilter(): Promise<boolean> {
+    const done = await this.filter.rebuild(this.m.runs.map((r) => this.dir.path(r.file)), this.liveKeys, () => this.closed);
+    if (!done) return false;
+    this.o.log.debug({ keys: this.liveKeys, bytes: this.filter.current.buffer.byteLength }, 'dedupe filter rebuilt');
+    this.emit({ add: [], remove: [], filter: this.filter.current.sharedBuffer });
+    return true;
   }
 
   private purgeTrash(all: boolean): void {
@@ -516,7 +434,7 @@ export class IdIndex {
 
   /** Sizes, for the log and metrics. */
   stats(): { runs: number; ids: number; filterBytes: number } {
-    return { runs: this.m.runs.length, ids: this.liveKeys, filterBytes: this.filter.sharedBuffer.byteLength };
+    return { runs: this.m.runs.length, ids: this.liveKeys, filterBytes: this.filter.current.buffer.byteLength };
   }
 
   async close(): Promise<void> {
@@ -525,8 +443,4 @@ export class IdIndex {
     this.purgeTrash(true);
     this.dir.unlock();
   }
-}
-
-export function dedupeIndexError(dir: string, err: unknown): GamestreamError {
-  return new GamestreamError('dedupe_index_unavailable', `the dedupe index in ${dir} cannot be used: ${(err as Error).message}`, { cause: err });
 }

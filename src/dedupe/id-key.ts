@@ -113,13 +113,3 @@ export function keyOf(id: string): void {
   if (!parseLowerUuid(id)) murmur128(id);
   KEY[0] = h32Of(KEY[1]!, KEY[2]!, KEY[3]!, KEY[4]!);
 }
-
-/** Compares two keys in index order: (h32, k0, k1, k2, k3), h32 and the words taken as unsigned. */
-export function compareKeys(a: ArrayLike<number>, ai: number, b: ArrayLike<number>, bi: number): number {
-  for (let j = 0; j < 5; j++) {
-    const x = a[ai + j]! >>> 0;
-    const y = b[bi + j]! >>> 0;
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
-}

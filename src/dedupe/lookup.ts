@@ -2,7 +2,7 @@
  * A worker thread's view of the dedupe index: its own pending ids, the shared filter and the runs, and the rule
  * that decides whether an accepted earlier event makes this one a duplicate (docs/SEMANTICS.md, "Duplicates"):
  *
- *   an entry counts when its event time is within the horizon (at least `cutoffMs`), and it came from another
+ *   an entry counts when it was seen within the horizon (at or after `cutoffMs`), and it came from another
  *   source, or from this source's same partition at a lower offset.
  *
  * Entries of another partition of the same source never count, so what a partition decides depends only on its

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { GamestreamError } from '../errors.ts';
+import { processAlive } from '../pid.ts';
 import { MAX_ORIGINS } from './entries.ts';
 
 const VERSION = 1;
@@ -164,13 +165,4 @@ export function originOf(m: ManifestData, source: string): number {
 
 export function markKey(origin: number, partition: number): string {
   return `${origin}/${partition}`;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

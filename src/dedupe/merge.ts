@@ -61,9 +61,11 @@ function before(a: Cursor, b: Cursor): boolean {
  * empty run), or to null when `cancelled` said so between chunks (nothing is written then).
  */
 export async function mergeRuns(inputs: string[], path: string, keepFrom: (origin: number, partition: number) => number, cancelled: () => boolean = () => false): Promise<RunStats | null> {
-  const readers = inputs.map((p) => new RunReader(p));
-  const writer = new RunWriter(path);
+  const readers: RunReader[] = [];
+  let writer: RunWriter | null = null;
   try {
+    for (const p of inputs) readers.push(new RunReader(p));
+    writer = new RunWriter(path);
     let live = readers.map((r) => new Cursor(r)).filter((c) => c.start());
     const out = new Int32Array(CHUNK * ENTRY_WORDS);
     let n = 0;
@@ -72,7 +74,7 @@ export async function mergeRuns(inputs: string[], path: string, keepFrom: (origi
       for (let i = 1; i < live.length; i++) if (before(live[i]!, min)) min = live[i]!;
       const at = min.pos * ENTRY_WORDS;
       if (entrySeen(min.buf, at) >= keepFrom(entryOrigin(min.buf, at), entryPartition(min.buf, at))) {
-        out.set(min.buf.subarray(at, at + ENTRY_WORDS), n * ENTRY_WORDS);
+        for (let j = 0, to = n * ENTRY_WORDS; j < ENTRY_WORDS; j++) out[to + j] = min.buf[at + j]!;
         if (++n === CHUNK) {
           writer.append(out, 0, n);
           n = 0;
@@ -88,7 +90,7 @@ export async function mergeRuns(inputs: string[], path: string, keepFrom: (origi
     if (n > 0) writer.append(out, 0, n);
     return writer.finish();
   } catch (err) {
-    writer.abort();
+    writer?.abort();
     throw err;
   } finally {
     for (const r of readers) r.close();

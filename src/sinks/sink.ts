@@ -28,6 +28,14 @@ export interface RestoreRules {
   windowSizeMs: number;
 }
 
+/** How far the warehouse has one source partition. */
+export interface CommittedPosition {
+  source: string;
+  partition: number;
+  nextOffset: number;
+  maxEventMs: number | null;
+}
+
 /** Committed events of one source partition, offsets [fromOffset, toOffset): read back for the dedupe index. */
 export interface IdRange {
   source: string;
@@ -61,8 +69,11 @@ export interface Warehouse {
    * left from a warehouse that was deleted and made anew is not trusted.
    */
   identity(): Promise<string>;
-  /** Every source the warehouse has checkpoints for. */
-  sources(): Promise<string[]>;
+  /**
+   * Where every source partition the warehouse has a checkpoint for stands, read only (on BigQuery, a commit of
+   * another daemon that is under way right now counts as landed).
+   */
+  committedPositions(): Promise<CommittedPosition[]>;
   /**
    * The ids of committed events in these ranges seen at their range's minSeenMs or later, in chunks. A warehouse
    * that cannot read whole ranges cheaply (BigQuery, where that means scanning every day) may leave out the

@@ -29,7 +29,7 @@ function sharedWarehouse(stored: Map<number, Checkpoint>) {
   const wh = {
     name: 'shared', open: async () => undefined, close: async () => undefined, commit: async () => undefined,
     loadCheckpoints: async () => new Map(stored), loadRestore: async (_s: string, cps: Checkpoint[]) => cps.map((c) => ({ checkpoint: c, windows: [], written: [] })),
-    identity: async () => 'shared', sources: async () => [], readCommittedIds: async () => undefined,
+    identity: async () => 'shared', committedPositions: async () => [], readCommittedIds: async () => undefined,
     release: async (_s: string, cps: Checkpoint[]) => void released.push(cps),
     claim: async (_s: string, cps: Checkpoint[]) => void claimed.push(cps),
     awaitRelease: async () => undefined,

@@ -140,7 +140,10 @@ describe('the dedupe index', () => {
     expect(again).toBe(61);
     expect(holds(a, 'id-59')).toBe(true);
     expect(holds(a, 'id-70')).toBe(false);
-    expect(changes.some((c) => c.filter !== null)).toBe(true);
+    // The workers drop the old runs and take the new, empty-then-refilled filter.
+    const reset = changes.find((c) => c.filter !== null)!;
+    expect(reset.remove.length).toBeGreaterThan(0);
+    expect(changes.at(-1)!.add.every((p) => !reset.remove.includes(p))).toBe(true);
     await a.close();
   });
 
@@ -212,6 +215,21 @@ describe('the dedupe index', () => {
     // file:a is not what this daemon runs: its partition's lag earns it nothing.
     expect(a.stats()).toMatchObject({ runs: 1, ids: 10 });
     expect(holds(a, 'id-5', T0 + 3_600_000 - DAY, 'file:a')).toBe(false);
+    await a.close();
+  });
+
+  it('with a limit that is not a power of two, stays at the largest filter it allows instead of rebuilding it for ever', async () => {
+    // 1.5 MiB allows 1 MiB. 600k ids outgrow that, and a size taken as 1.5 MiB would look outgrown after every
+    // rebuild: settled() would never resolve.
+    const a = new IdIndex({ dir: join(root, 'odd-limit'), setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: DAY, filterBytes: 1.5 * (1 << 20), log });
+    a.open('wh', 'file:a');
+    const filters: SharedArrayBuffer[] = [];
+    a.onChange((c) => c.filter && filters.push(c.filter));
+    a.register('file:a', [flushRun(a, a.origin('file:a'), 0, 0, 600_000, () => T0)], [cp(0, 600_000)]);
+    await a.settled();
+    expect(a.stats().filterBytes).toBe(1 << 20);
+    expect(filters.length).toBe(0);
+    expect(holds(a, 'id-599999')).toBe(true);
     await a.close();
   });
 

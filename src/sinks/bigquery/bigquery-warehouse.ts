@@ -17,7 +17,7 @@ import type { BigQuery } from '@google-cloud/bigquery';
 import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { AwaitReleaseOptions, CommitBatch, CommittedId, IdRange, RestoreRules, Warehouse } from '../sink.ts';
+import type { AwaitReleaseOptions, CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
@@ -227,12 +227,17 @@ export class BigQueryWarehouse implements Warehouse {
     return `${this.o.target.project}.${this.o.target.dataset}@${(meta as { creationTime?: string }).creationTime ?? 'unknown'}`;
   }
 
-  async sources(): Promise<string[]> {
+  async committedPositions(): Promise<CommittedPosition[]> {
+    // Read only: rolling other daemons' commits forward here would race their own DML.
     const rows = await this.query(
-      `SELECT DISTINCT source FROM ${this.ds}.gamestream_commits
-       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL ORDER BY source`,
+      `SELECT source, source_partition, next_offset, max_event_ms FROM ${this.ds}.gamestream_commits
+       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
+       QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
     );
-    return rows.map((r) => String(r.source));
+    return rows.map((r) => ({
+      source: String(r.source), partition: Number(r.source_partition), nextOffset: Number(r.next_offset),
+      maxEventMs: r.max_event_ms === null || r.max_event_ms === undefined ? null : Number(r.max_event_ms),
+    }));
   }
 
   async readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {

@@ -9,7 +9,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { CommitBatch, CommittedId, IdRange, RestoreRules, Warehouse } from '../sink.ts';
+import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import {
   AGG_COLUMNS,
   CHECKPOINT_COLUMNS,
@@ -138,9 +138,11 @@ export class DuckDbWarehouse implements Warehouse {
     return String(r.getRows()[0]![0]);
   }
 
-  async sources(): Promise<string[]> {
-    const r = await this.c.runAndReadAll('SELECT DISTINCT source FROM gamestream_checkpoints ORDER BY source');
-    return r.getRows().map((row) => String(row[0]));
+  async committedPositions(): Promise<CommittedPosition[]> {
+    const r = await this.c.runAndReadAll('SELECT source, source_partition, next_offset, max_event_ms FROM gamestream_checkpoints');
+    return r.getRows().map((row) => ({
+      source: String(row[0]), partition: Number(row[1]), nextOffset: Number(row[2]), maxEventMs: row[3] === null ? null : Number(row[3]),
+    }));
   }
 
   async readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {

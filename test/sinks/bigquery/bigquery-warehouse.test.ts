@@ -128,7 +128,7 @@ describe('BigQueryWarehouse', () => {
     expect(anchored.map((r) => r.seenMs)).toEqual([T0 + 200_000, T0 + 200_000, T0 + 200_000]);
     // The warehouse's identity is stable while the dataset lives.
     expect(await wh.identity()).toBe(await wh.identity());
-    expect(await wh.sources()).toEqual([SOURCE]);
+    expect(await wh.committedPositions()).toEqual([{ source: SOURCE, partition: 3, nextOffset: 120, maxEventMs: T0 + 119_000 }]);
     // Open windows: T0+60s..T0+120s, by event type and level, counted exactly.
     const want = new Map<string, number>();
     for (let i = 60; i < 120; i++) {
