@@ -8,6 +8,7 @@ import { unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCode, GamestreamError } from '../errors.ts';
 import type { Warehouse } from '../sinks/sink.ts';
+import type { TableKey } from '../sinks/tables.ts';
 import type { Checkpoint, FlushFiles } from './protocol.ts';
 
 export interface QueuedFlush {
@@ -32,7 +33,7 @@ export interface CommitResult {
   /** Wall clock from each committed window's closing to its commit. */
   windowEmitLatencyMs: number[];
   /** Bytes of row files loaded per table. */
-  bytesByTable: { events: number; events_dlq: number; events_agg_1min: number };
+  bytesByTable: Record<TableKey, number>;
   durationMs: number;
 }
 
@@ -183,11 +184,11 @@ export class Committer {
     const checkpoints = [...latest.values()];
     const files = batch.map((f) => f.files);
     const started = Date.now();
-    const bytesByTable = { events: 0, events_dlq: 0, events_agg_1min: 0 };
+    const bytesByTable: Record<TableKey, number> = { events: 0, dlq: 0, agg: 0 };
     for (const f of files) {
       bytesByTable.events += sizeOf(f.events);
-      bytesByTable.events_dlq += sizeOf(f.dlq);
-      bytesByTable.events_agg_1min += sizeOf(f.agg);
+      bytesByTable.dlq += sizeOf(f.dlq);
+      bytesByTable.agg += sizeOf(f.agg) + sizeOf(f.aggUpdates);
     }
     if (this.o.commitDelayMs) await sleep(this.o.commitDelayMs);
     this.o.beforeCommit?.(batch, checkpoints);

@@ -25,6 +25,7 @@
  * `state()` returns the plain running totals the alert rules and the status page read (no async registry scan).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { TableKey } from '../sinks/tables.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 
 export interface PartitionDelta {
@@ -38,7 +39,7 @@ export interface PartitionDelta {
   windowRows: number;
 }
 
-export type TableName = 'events' | 'dlq' | 'agg';
+export type TableName = TableKey;
 
 export interface CommitRecord {
   durationMs: number;

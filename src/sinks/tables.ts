@@ -5,6 +5,10 @@
 
 export const FAILURE_SCHEMA = 'gamestream/dead_letter/1-0-0';
 
+/** The engine's three tables by one short key: how row files, commits and metrics name them. */
+export const TABLE_KEYS = ['events', 'dlq', 'agg'] as const;
+export type TableKey = (typeof TABLE_KEYS)[number];
+
 export const EVENTS_COLUMNS = [
   ['event_id', 'VARCHAR NOT NULL'],
   ['user_id', 'VARCHAR NOT NULL'],

@@ -300,6 +300,10 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(Number(/^gamestream_kafka_offset_commits_total (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(0);
     expect(Number(/^gamestream_kafka_rebalances_total (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(0);
     expect(Number(/^gamestream_sink_bytes_total\{sink="warehouse",table="events"\} (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(1_000_000);
+    // Every table's bytes move, not only the events' (the dead letters and window rows once never did).
+    for (const table of ['dlq', 'agg']) {
+      expect(Number(new RegExp(`^gamestream_sink_bytes_total\\{sink="warehouse",table="${table}"\\} (\\d+)`, 'm').exec(scraped)?.[1] ?? 0), table).toBeGreaterThan(1_000);
+    }
     // Windows closed while the stream ran: each one's emit latency was observed at its commit.
     expect(Number(/^gamestream_window_emit_latency_seconds_count (\d+)/m.exec(scraped)?.[1] ?? 0)).toBeGreaterThan(0);
     // The status page of the same live daemon, in a real browser, shows the same committed totals.
