@@ -9,10 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCode, GamestreamError } from '../errors.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { TableKey } from '../sinks/tables.ts';
-import type { Checkpoint, FlushFiles } from './protocol.ts';
+import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 
 export interface QueuedFlush {
   workerIndex: number;
+  /** Which incarnation of that worker thread flushed (see WorkerSlot). */
+  incarnation: number;
   flushSeq: number;
   files: FlushFiles;
   /** The flush's dedupe-index run (see FromWorker 'flush'). */
@@ -26,7 +28,7 @@ export interface QueuedFlush {
 export interface CommitResult {
   checkpoints: Checkpoint[];
   /** The flushes committed, in queue order. */
-  flushes: { workerIndex: number; flushSeq: number; idRun: string | null }[];
+  flushes: { workerIndex: number; incarnation: number; flushSeq: number; idRun: string | null }[];
   rows: { events: number; dlq: number; agg: number; aggUpdates: number };
   /** Dead letters committed, per reason code: exact, for metrics. */
   deadLetterCodes: Record<string, number>;
@@ -214,7 +216,7 @@ export class Committer {
       rows.aggUpdates += f.rows.aggUpdates;
       for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
-    const flushes = batch.map((f) => ({ workerIndex: f.workerIndex, flushSeq: f.flushSeq, idRun: f.idRun }));
+    const flushes = batch.map((f) => ({ workerIndex: f.workerIndex, incarnation: f.incarnation, flushSeq: f.flushSeq, idRun: f.idRun }));
     this.o.onCommitted({ checkpoints, flushes, rows, deadLetterCodes, windowEmitLatencyMs, bytesByTable, durationMs: Date.now() - started });
   }
 }

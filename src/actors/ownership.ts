@@ -13,7 +13,7 @@ import type { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
 import type { Committer } from './committer.ts';
-import type { Checkpoint } from './protocol.ts';
+import type { Checkpoint } from '../contract/checkpoint.ts';
 import type { Router } from './router.ts';
 import type { WorkerSlot } from './worker-slot.ts';
 

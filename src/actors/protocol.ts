@@ -2,29 +2,10 @@
  * Every message between the supervisor (main thread) and the worker threads. Batches carry transferred
  * ArrayBuffers, never one message per event.
  */
-import type { ActorRules } from '../partition/actor.ts';
+import type { ActorRestore, Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
+import type { ActorRules } from '../contract/rules.ts';
 import type { WireError } from '../errors.ts';
 import type { TableSnapshot } from '../enrich/tables.ts';
-
-/** Per-partition position and state, written atomically with the rows it covers. */
-export interface Checkpoint {
-  partition: number;
-  nextOffset: number;
-  maxEventMs: number | null;
-  watermarkMs: number | null;
-  closedThroughMs: number | null;
-  /**
-   * Windows starting in [from, to) were written at an end of input, as they stood then, though the watermark
-   * had not closed them: when they close, their rows are rewritten with the full counts. null: none.
-   */
-  provisionalFromMs: number | null;
-  provisionalToMs: number | null;
-  events: number;
-  deadLetters: number;
-  duplicates: number;
-  lateEvents: number;
-  windowRows: number;
-}
 
 /** What a worker needs to know about the engine, sent once at start. */
 export interface WorkerSettings extends ActorRules {
@@ -61,14 +42,6 @@ export interface ConfluentSchemaSet {
   unknownHint: string;
 }
 
-/** State rebuilt from the warehouse for a partition that resumes. */
-export interface ActorRestore {
-  checkpoint: Checkpoint;
-  windows: { windowStart: number; eventType: number; levelId: number | null; count: number }[];
-  /** The keys of the provisional windows (see Checkpoint) that already have a row, to be rewritten. */
-  written: { windowStart: number; eventType: number; levelId: number | null }[];
-}
-
 export type ToWorker =
   | { t: 'init'; settings: WorkerSettings; tables: TableSnapshot }
   | { t: 'start-actors'; partitions: number[]; restore: ActorRestore[] }
@@ -91,14 +64,6 @@ export type ToWorker =
   // The dedupe index changed: runs added (committed flushes, merges) or removed (merged, expired), a rebuilt
   // filter; and this worker's flushes up to releasedSeq are in it, so their pending ids may go.
   | { t: 'index'; add: string[]; remove: string[]; filter: SharedArrayBuffer | null; releasedSeq: number | null };
-
-export interface FlushFiles {
-  events: string | null;
-  dlq: string | null;
-  agg: string | null;
-  /** Window rows that replace rows already written (a provisional window that closed), same columns as agg. */
-  aggUpdates: string | null;
-}
 
 export type FromWorker =
   | { t: 'ready'; workerIndex: number }
@@ -131,3 +96,8 @@ export type FromWorker =
   | { t: 'revoked'; workerIndex: number; partitions: number[] }
   | { t: 'fatal'; error: WireError }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+
+/** For the default of a switch over a message type: it fails to compile when a message kind has no case. */
+export function unreachable(msg: never): never {
+  throw new Error(`unexpected message ${JSON.stringify(msg)}`);
+}

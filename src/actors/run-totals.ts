@@ -2,7 +2,7 @@
  * What a run has done so far, from committed checkpoints only (never from rows still in flight), and the
  * one-line progress report built from it.
  */
-import type { Checkpoint } from './protocol.ts';
+import type { Checkpoint } from '../contract/checkpoint.ts';
 
 export interface RunTotals {
   recordsRouted: number;

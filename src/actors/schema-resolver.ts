@@ -3,7 +3,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
-import type { ConfluentSchemas } from '../sources/kafka/schemas.ts';
+import { SchemaRegistryClient } from '../sources/kafka/schema-registry.ts';
+import { ConfluentSchemas } from '../sources/kafka/schemas.ts';
 import type { RecordChunk } from '../sources/source.ts';
 import type { ToWorker } from './protocol.ts';
 
@@ -67,4 +68,20 @@ export class SchemaResolver {
     }
     return true;
   }
+}
+
+/**
+ * The schemas a daemon decodes Confluent-framed records with: those of GAMESTREAM_AVRO_SCHEMA_DIR and, with
+ * GAMESTREAM_SCHEMA_REGISTRY_URL, those the registry has, asked for as records need them (a resolver, for
+ * sources whose records may be framed: JSON, that is Kafka; an Avro file's datums may start with a zero byte
+ * too). Both null when neither is configured: framed records are then read as JSON.
+ */
+export function confluentDecoding(
+  o: { registryUrl: string | null; registryTimeoutMs: number; schemaDir?: Record<string, string>; format: 'ndjson' | 'avro' } & SchemaResolverOptions,
+): { schemas: ConfluentSchemas | null; resolver: SchemaResolver | null } {
+  const registry = o.registryUrl ? new SchemaRegistryClient({ url: o.registryUrl, timeoutMs: o.registryTimeoutMs }) : null;
+  const schemas = o.schemaDir || registry ? new ConfluentSchemas(o.schemaDir ?? {}, registry) : null;
+  const resolver = schemas && o.format === 'ndjson' ? new SchemaResolver(schemas, o) : null;
+  if (registry) o.log.info({ url: registry.displayUrl }, 'Confluent-framed Avro: unknown schema ids are asked of the schema registry');
+  return { schemas, resolver };
 }

@@ -10,10 +10,12 @@ import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
 import { IndexView } from '../dedupe/lookup.ts';
 import { writeRun } from '../dedupe/run-file.ts';
-import { actorOutput, actorRules, PartitionActor, type ActorOutput } from '../partition/actor.ts';
+import { actorOutput, PartitionActor, type ActorOutput } from '../partition/actor.ts';
+import { actorRules } from '../contract/rules.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
-import type { Checkpoint, FlushFiles, FromWorker, ToWorker, WorkerSettings } from './protocol.ts';
+import { unreachable, type FromWorker, type ToWorker, type WorkerSettings } from './protocol.ts';
+import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
@@ -169,6 +171,8 @@ function handle(msg: ToWorker): void {
       send({ t: 'revoked', workerIndex: settings.workerIndex, partitions: msg.partitions });
       return;
     }
+    default:
+      unreachable(msg);
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import { rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { Checkpoint } from '../actors/protocol.ts';
+import type { Checkpoint } from '../contract/checkpoint.ts';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CommittedId, CommittedPosition, IdRange } from '../sinks/sink.ts';

@@ -4,7 +4,7 @@
  * between two committed checkpoints count committed data exactly once, across worker restarts and replays
  * (a replayed batch produces the same checkpoint, hence a zero delta).
  */
-import type { Checkpoint } from '../actors/protocol.ts';
+import type { Checkpoint } from '../contract/checkpoint.ts';
 import type { PartitionDelta } from './metrics.ts';
 
 export class CheckpointDeltas {

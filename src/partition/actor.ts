@@ -3,7 +3,8 @@
  * buffers. Everything it decides depends only on the partition's records in offset order, so a replay after a
  * crash decides the same way (docs/SEMANTICS.md).
  */
-import type { ActorRestore, Checkpoint } from '../actors/protocol.ts';
+import type { ActorRestore, Checkpoint } from '../contract/checkpoint.ts';
+import type { ActorRules } from '../contract/rules.ts';
 import { deriveTimeFields } from '../enrich/derived.ts';
 import type { EnrichmentTables } from '../enrich/tables.ts';
 import { KEY, keyOf } from '../dedupe/id-key.ts';
@@ -16,23 +17,6 @@ import { ConfluentAvro, decodeJson, type AvroDecoder, type Decoded } from './dec
 import type { ActorLifecycle } from './lifecycle.ts';
 import type { RawRecord, Rejection, ValidEvent } from './record.ts';
 import { isRejection, validate } from './validate.ts';
-
-/** The engine's rules every actor follows; the supervisor sends them to each worker once. */
-export interface ActorRules {
-  windowSizeMs: number;
-  maxOutOfOrdernessMs: number;
-  allowedLatenessMs: number;
-  dedupeHorizonMs: number;
-  futureToleranceMs: number;
-  maxEventBytes: number;
-}
-
-export function actorRules(r: ActorRules): ActorRules {
-  return {
-    windowSizeMs: r.windowSizeMs, maxOutOfOrdernessMs: r.maxOutOfOrdernessMs, allowedLatenessMs: r.allowedLatenessMs,
-    dedupeHorizonMs: r.dedupeHorizonMs, futureToleranceMs: r.futureToleranceMs, maxEventBytes: r.maxEventBytes,
-  };
-}
 
 export interface ActorSettings extends ActorRules {
   partition: number;

@@ -2,7 +2,7 @@
  * The lifecycle every partition actor follows, as in stream engines: the host (a worker thread) calls these in
  * order and never concurrently.
  */
-import type { ActorRestore, Checkpoint } from '../actors/protocol.ts';
+import type { ActorRestore, Checkpoint } from '../contract/checkpoint.ts';
 import type { RawRecord } from './record.ts';
 
 export interface ActorLifecycle {

@@ -4,7 +4,7 @@
  * event of a later run (a file that grew, a topic with more records) was late. Such a checkpoint is read as
  * what it means now: the boundary the watermark had reached, and the windows after it written early.
  */
-import type { Checkpoint } from '../actors/protocol.ts';
+import type { Checkpoint } from '../contract/checkpoint.ts';
 import { END_OF_TIME, windowStartOf } from '../windows/tumbling.ts';
 
 export function resumableCheckpoint(cp: Checkpoint, windowSizeMs: number, allowedLatenessMs: number): Checkpoint {

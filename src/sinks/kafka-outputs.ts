@@ -11,7 +11,7 @@ import kafkajs, { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 const { ConfigResourceTypes, CompressionTypes } = kafkajs;
 import { GamestreamError } from '../errors.ts';
 import { registerLz4Codec } from '../kafka/client.ts';
-import type { FlushFiles } from '../actors/protocol.ts';
+import type { FlushFiles } from '../contract/checkpoint.ts';
 import type { Logger } from '../log.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 import { FAILURE_SCHEMA } from './tables.ts';

@@ -3,7 +3,7 @@
  * A commit is atomic: the rows of its files and the checkpoints that cover them land together or not at all,
  * which is what makes restarts exact.
  */
-import type { ActorRestore, Checkpoint, FlushFiles } from '../actors/protocol.ts';
+import type { ActorRestore, Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 
 export interface CommitBatch {
   files: FlushFiles[];

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Committer, type QueuedFlush } from '../../src/actors/committer.ts';
-import type { Checkpoint } from '../../src/actors/protocol.ts';
+import type { Checkpoint } from '../../src/contract/checkpoint.ts';
 import type { CommitBatch, Warehouse } from '../../src/sinks/sink.ts';
 
 function cp(partition: number, nextOffset: number): Checkpoint {
@@ -13,7 +13,7 @@ function cp(partition: number, nextOffset: number): Checkpoint {
 }
 
 function flush(partition: number, nextOffset: number): QueuedFlush {
-  return { workerIndex: 0, flushSeq: 0, idRun: null, files: { events: null, dlq: null, agg: null, aggUpdates: null }, rows: { events: 0, dlq: 0, agg: 0, aggUpdates: 0 }, checkpoints: [cp(partition, nextOffset)], deadLetterCodes: {}, windowsClosedAtMs: [] };
+  return { workerIndex: 0, incarnation: 1, flushSeq: 0, idRun: null, files: { events: null, dlq: null, agg: null, aggUpdates: null }, rows: { events: 0, dlq: 0, agg: 0, aggUpdates: 0 }, checkpoints: [cp(partition, nextOffset)], deadLetterCodes: {}, windowsClosedAtMs: [] };
 }
 
 /** Records each commit's checkpoints; every commit takes `ms`; fails on demand. */

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { Committer } from '../../src/actors/committer.ts';
 import { PartitionOwnership, type OwnershipHost } from '../../src/actors/ownership.ts';
-import type { Checkpoint, ToWorker } from '../../src/actors/protocol.ts';
+import type { ToWorker } from '../../src/actors/protocol.ts';
+import type { Checkpoint } from '../../src/contract/checkpoint.ts';
 import { Router } from '../../src/actors/router.ts';
 import type { WorkerSlot } from '../../src/actors/worker-slot.ts';
 import { loadConfig } from '../../src/config/schema.ts';

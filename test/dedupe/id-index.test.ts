@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Checkpoint } from '../../src/actors/protocol.ts';
+import type { Checkpoint } from '../../src/contract/checkpoint.ts';
 import { IdIndex, type IndexChange } from '../../src/dedupe/id-index.ts';
 import { KEY, keyOf } from '../../src/dedupe/id-key.ts';
 import { IndexView } from '../../src/dedupe/lookup.ts';

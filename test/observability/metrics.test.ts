@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CheckpointDeltas } from '../../src/observability/checkpoint-deltas.ts';
 import { loadObservabilityConfig } from '../../src/observability/config.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import type { Checkpoint } from '../../src/actors/protocol.ts';
+import type { Checkpoint } from '../../src/contract/checkpoint.ts';
 import { sampleValue } from './prom-text.ts';
 
 const cp = (partition: number, nextOffset: number, events: number, deadLetters: number, duplicates = 0, lateEvents = 0, windowRows = 0): Checkpoint => ({

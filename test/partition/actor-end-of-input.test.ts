@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ActorRestore, Checkpoint } from '../../src/actors/protocol.ts';
+import type { ActorRestore, Checkpoint } from '../../src/contract/checkpoint.ts';
 import { EnrichmentTables } from '../../src/enrich/tables.ts';
 import { actorOutput, PartitionActor, type ActorOutput } from '../../src/partition/actor.ts';
 import type { RowBuffer } from '../../src/sinks/row-files.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Checkpoint } from '../../src/actors/protocol.ts';
+import type { Checkpoint } from '../../src/contract/checkpoint.ts';
 import { resumableCheckpoint } from '../../src/partition/stored-checkpoint.ts';
 
 const M = 60_000;

@@ -11,10 +11,9 @@
  * and BigQuery answers "already committed" for those that were. Kafka offsets move only after step 3.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { BigQuery } from '@google-cloud/bigquery';
-import type { ActorRestore, Checkpoint } from '../../actors/protocol.ts';
+import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { AwaitReleaseOptions, CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
@@ -25,6 +24,8 @@ import { EncodePool } from './encode-pool.ts';
 import { concatEncoded, encodeObjects, forEachLine, rowCodec, type BadRow, type RowObject } from './rows.ts';
 import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE } from './tables.ts';
 import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
+import { committedPositions, readCommittedIds, warehouseIdentity, type IdReads } from './id-reads.ts';
+import { latestPerPartition, PartitionLeases } from './partition-leases.ts';
 
 export interface BigQueryOptions {
   target: BigQueryTarget;
@@ -83,9 +84,15 @@ export class BigQueryWarehouse implements Warehouse {
   private compactTimer: NodeJS.Timeout | null = null;
   private commitRecords = 0;
 
+  private readonly leases: PartitionLeases;
+
   constructor(o: BigQueryOptions) {
     this.o = o;
     this.name = `bigquery:${o.target.project}.${o.target.dataset}`;
+    this.leases = new PartitionLeases({
+      ds: this.ds, query: (sql, params) => this.query(sql, params), writerId: this.writerId, member: () => this.o.member?.() ?? null,
+      commits: () => this.writers?.commits ?? null, closing: () => this.closing,
+    });
   }
 
   get bq(): BigQuery {
@@ -145,12 +152,9 @@ export class BigQueryWarehouse implements Warehouse {
 
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
     const rows = await this.query(
-      `SELECT source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
+      latestPerPartition(this.ds, `source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
               dead_letters, duplicates, late_events, window_rows, commit_id, streams,
-              provisional_from_ms, provisional_to_ms, window_updates
-       FROM ${this.ds}.gamestream_commits
-       WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
-       QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
+              provisional_from_ms, provisional_to_ms, window_updates`, 'source = @source'),
       { source },
     );
     await this.rollForward(source, rows.map((r) => ({
@@ -220,52 +224,20 @@ export class BigQueryWarehouse implements Warehouse {
     );
   }
 
-  async identity(): Promise<string> {
-    // The events table's creation time: a dataset deleted and made anew has another.
-    const [meta] = await withRetries('reading the events table', this.retryPolicy(), () =>
-      this.bq.dataset(this.o.target.dataset).table(EVENTS_TABLE.name).getMetadata());
-    return `${this.o.target.project}.${this.o.target.dataset}@${(meta as { creationTime?: string }).creationTime ?? 'unknown'}`;
+  identity(): Promise<string> {
+    return warehouseIdentity(this.idReads());
   }
 
-  async committedPositions(): Promise<CommittedPosition[]> {
-    // Read only: rolling other daemons' commits forward here would race their own DML.
-    const rows = await this.query(
-      `SELECT source, source_partition, next_offset, max_event_ms FROM ${this.ds}.gamestream_commits
-       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
-       QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
-    );
-    return rows.map((r) => ({
-      source: String(r.source), partition: Number(r.source_partition), nextOffset: Number(r.next_offset),
-      maxEventMs: r.max_event_ms === null || r.max_event_ms === undefined ? null : Number(r.max_event_ms),
-    }));
+  committedPositions(): Promise<CommittedPosition[]> {
+    return committedPositions(this.idReads());
   }
 
-  async readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {
-    if (ranges.length === 0) return;
-    const minSeen = (r: IdRange): number => Math.max(0, Math.floor(r.minSeenMs));
-    const list = ranges.map((r) => `STRUCT(${JSON.stringify(r.source)} AS s, ${r.partition} AS p, ${r.fromOffset} AS lo, ${r.toOffset} AS hi, ${r.anchorMs ?? -9e15} AS anchor, ${minSeen(r)} AS min_seen)`).join(', ');
-    // Only the days each range wants (reading whole ranges would scan every day): an event whose own time is
-    // older is left out. For the events read, "seen" is exact: older ones cannot raise the running max past it.
-    const from = Math.min(...ranges.map(minSeen));
-    const sql = `SELECT * FROM (
-       SELECT event_id, GREATEST(anchor, MAX(ms) OVER (PARTITION BY source, p ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS seen,
-              source, p, o, min_seen
-       FROM (SELECT e.event_id, UNIX_MILLIS(e.timestamp) AS ms, e.source, e.source_partition AS p, e.source_offset AS o, r.anchor, r.min_seen
-             FROM ${this.ds}.events e JOIN UNNEST([${list}]) r ON e.source = r.s AND e.source_partition = r.p
-             WHERE e.event_date >= DATE(TIMESTAMP_MILLIS(${from})) AND UNIX_MILLIS(e.timestamp) >= r.min_seen
-               AND e.source_offset >= r.lo AND e.source_offset < r.hi))
-       WHERE seen >= min_seen`;
-    const [job] = await withRetries('reading committed event ids', this.retryPolicy(), () =>
-      this.bq.createQueryJob({ query: sql, location: this.o.target.location }));
-    let pageToken: string | undefined;
-    do {
-      const [rows, next] = await withRetries('reading committed event ids', this.retryPolicy(), () =>
-        job.getQueryResults({ maxResults: 50_000, autoPaginate: false, pageToken }));
-      onRows((rows as Record<string, unknown>[]).map((r) => ({
-        id: String(r.event_id), seenMs: Number(r.seen), source: String(r.source), partition: Number(r.p), offset: Number(r.o),
-      })));
-      pageToken = (next as { pageToken?: string } | null)?.pageToken;
-    } while (pageToken);
+  readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {
+    return readCommittedIds(this.idReads(), ranges, onRows);
+  }
+
+  private idReads(): IdReads {
+    return { bq: this.bq, target: this.o.target, ds: this.ds, retry: this.retryPolicy(), query: (sql) => this.query(sql) };
   }
 
   async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
@@ -403,60 +375,20 @@ export class BigQueryWarehouse implements Warehouse {
     await this.applyWindowUpdates(src, [...updates].flatMap(([p, list]) => list.map((u) => ({ p, u }))));
   }
 
-  async release(source: string, checkpoints: Checkpoint[]): Promise<void> {
-    await this.markPartitions(source, checkpoints, true);
+  release(source: string, checkpoints: Checkpoint[]): Promise<void> {
+    return this.leases.release(source, checkpoints);
   }
 
-  async claim(source: string, checkpoints: Checkpoint[]): Promise<void> {
-    await this.markPartitions(source, checkpoints, null);
+  claim(source: string, checkpoints: Checkpoint[]): Promise<void> {
+    return this.leases.claim(source, checkpoints);
   }
 
-  async fencedPartitions(source: string, partitions: number[]): Promise<number[]> {
-    if (partitions.length === 0) return [];
-    const rows = await this.query(
-      `SELECT source_partition, writer FROM ${this.ds}.gamestream_commits
-       WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IN UNNEST(@partitions)
-       QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
-      { source, partitions },
-    );
-    return rows.filter((r) => r.writer !== this.writerId).map((r) => Number(r.source_partition));
+  fencedPartitions(source: string, partitions: number[]): Promise<number[]> {
+    return this.leases.fencedPartitions(source, partitions);
   }
 
-  /** Checkpoint rows without streams: a release (true) or a claim (null) of partitions. */
-  private async markPartitions(source: string, checkpoints: Checkpoint[], released: true | null): Promise<void> {
-    const w = this.writers;
-    if (!w || checkpoints.length === 0) return;
-    const rows: RowObject[] = checkpoints.map((cp) => ({
-      commit_id: randomUUID(), source, writer: this.writerId, member: this.o.member?.() ?? null, committed_at: Date.now() * 1000, streams: [], engine_watermark: null,
-      end_of_input: false, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
-      watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
-      duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released,
-      provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs, window_updates: null,
-    }));
-    await w.commits.appendDefault(encodeObjects(rows, w.commits.codec));
-  }
-
-  async awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void> {
-    if (partitions.length === 0) return;
-    for (let round = 0; !this.closing; round++) {
-      const rows = await this.query(
-        `SELECT source_partition, writer, member, released, TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), committed_at, MILLISECOND) AS age_ms
-         FROM ${this.ds}.gamestream_commits
-         WHERE source = @source AND committed_at >= TIMESTAMP '1970-01-01' AND source_partition IN UNNEST(@partitions)
-         QUALIFY ROW_NUMBER() OVER (PARTITION BY source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
-        { source, partitions },
-      );
-      const others = rows.filter((r) => r.released !== true && r.writer !== this.writerId);
-      // A writer still in the group is alive and releases what it had once it has committed it, however long
-      // that takes (a slow warehouse); one the group dropped is gone. Rows without a member: by their age.
-      const live = others.some((r) => typeof r.member === 'string') && o.liveMembers ? await o.liveMembers() : null;
-      const holders = others
-        .filter((r) => (typeof r.member === 'string' && live ? live.has(r.member) : Number(r.age_ms) < o.graceMs))
-        .map((r) => `partition ${r.source_partition} (last written by ${r.writer}${typeof r.member === 'string' ? ` as group member ${r.member}, still in the group` : ''} ${Math.round(Number(r.age_ms) / 1000)} s ago)`);
-      if (holders.length === 0) return;
-      o.onWait(holders);
-      await sleep(1000);
-    }
+  awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void> {
+    return this.leases.awaitRelease(source, partitions, o);
   }
 
   private refusal(table: string, b: BadRow): RowObject {
@@ -484,9 +416,7 @@ export class BigQueryWarehouse implements Warehouse {
     const [job] = await this.bq.createQueryJob({
       query: `DELETE FROM ${this.ds}.gamestream_commits
         WHERE committed_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL ${Math.max(0, Math.floor(olderThanDays))} DAY)
-          AND commit_id NOT IN (SELECT commit_id FROM ${this.ds}.gamestream_commits
-            WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
-            QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1)`,
+          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', '', 'source, source_partition')})`,
     });
     await job.getQueryResults();
     const [md] = await job.getMetadata();

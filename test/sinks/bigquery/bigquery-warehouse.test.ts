@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Checkpoint } from '../../../src/actors/protocol.ts';
+import type { Checkpoint } from '../../../src/contract/checkpoint.ts';
 import type { CommittedId } from '../../../src/sinks/sink.ts';
 import { BigQueryWarehouse } from '../../../src/sinks/bigquery/bigquery-warehouse.ts';
 import { readBigQueryStatusView } from '../../../src/sinks/bigquery/status-view.ts';

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Checkpoint } from '../../../src/actors/protocol.ts';
+import type { Checkpoint } from '../../../src/contract/checkpoint.ts';
 import { EnrichmentTables } from '../../../src/enrich/tables.ts';
 import { actorOutput, PartitionActor, type ActorOutput, type ActorSettings } from '../../../src/partition/actor.ts';
 import type { RawRecord } from '../../../src/partition/record.ts';

@@ -1,0 +1,59 @@
+/**
+ * How much the supervisor lets in: source bytes held (kept for replay until durable, or waiting for a worker)
+ * stay under GAMESTREAM_MAX_UNCOMMITTED_BYTES, each worker's mailbox holds at most GAMESTREAM_MAILBOX_BATCHES
+ * batches, and a source with partitions of its own (Kafka) pauses a worker's partitions while that worker is
+ * far behind, so the others keep flowing.
+ */
+import type { Source } from '../sources/source.ts';
+import type { WorkerSlot } from './worker-slot.ts';
+
+export interface BackpressureOptions {
+  slots: WorkerSlot[];
+  maxHeldBytes: number;
+  mailboxBatches: number;
+  source: Pick<Source, 'pause' | 'resume'>;
+  /** The partitions a worker thread owns. */
+  partitionsOf: (worker: number) => number[];
+}
+
+export class Backpressure {
+  private readonly o: BackpressureOptions;
+
+  constructor(o: BackpressureOptions) {
+    this.o = o;
+  }
+
+  /** Source bytes held: batches kept for replay plus batches waiting for their worker. */
+  get heldBytes(): number {
+    return this.o.slots.reduce((a, s) => a + s.retainedBytes + s.pendingBytes, 0);
+  }
+
+  /** Whether a batch of `bytes` may be queued now. An oversized one goes once nothing else is held, or it would wait forever. */
+  admits(bytes: number): boolean {
+    const held = this.heldBytes;
+    return held === 0 || held + bytes <= this.o.maxHeldBytes;
+  }
+
+  /** Moves queued batches into the worker's mailbox while it has room, and pauses or resumes its partitions. */
+  pump(slot: WorkerSlot): void {
+    const max = this.o.mailboxBatches;
+    while (slot.inflight < max) {
+      const r = slot.dequeue();
+      if (!r) break;
+      slot.retain(r);
+      slot.sendBatch(r);
+    }
+    const { pause, resume } = this.o.source;
+    if (!pause || !resume) return;
+    // Hysteresis: pause when a whole mailbox more is waiting, resume once nothing waits and the mailbox is half
+    // empty. Not sooner: kafkajs drops what it fetched for a paused partition and fetches it again on resume,
+    // so pausing at every full mailbox cost a third of the Kafka throughput (docs/PERFORMANCE.md).
+    if (!slot.paused && slot.pendingCount > max) {
+      slot.paused = true;
+      pause.call(this.o.source, this.o.partitionsOf(slot.index));
+    } else if (slot.paused && slot.pendingCount === 0 && slot.inflight <= max / 2) {
+      slot.paused = false;
+      resume.call(this.o.source, this.o.partitionsOf(slot.index));
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The engine's gauges, sampled once a second by the supervisor: the engine watermark, mailbox depths, open
+ * windows, the main thread's event-loop delay, and (every 10 s, as it costs a broker round trip) the consumer
+ * lag: log-end offset minus what the warehouse holds. Counters move with commits instead (metrics.ts).
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Source } from '../sources/source.ts';
+import type { WorkerSlot } from './worker-slot.ts';
+
+const LAG_EVERY_MS = 10_000;
+
+export class EngineTelemetry {
+  private readonly metrics: Metrics;
+  private readonly source: Source;
+  private readonly log: Logger;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  private lagAt = 0;
+
+  constructor(metrics: Metrics, source: Source, log: Logger) {
+    this.metrics = metrics;
+    this.source = source;
+    this.log = log;
+    this.loopDelay.enable();
+  }
+
+  /** `durableNext`: per partition, the next offset the warehouse holds. */
+  sample(engineWm: number, slots: WorkerSlot[], owned: Set<number>, durableNext: Float64Array): void {
+    const m = this.metrics;
+    m.setEngineWatermark(Number.isFinite(engineWm) ? engineWm : null);
+    for (const s of slots) m.setMailboxDepth(s.index, s.inflight + s.pendingCount);
+    m.setOpenWindows(slots.reduce((a, s) => a + s.openWindows, 0));
+    m.setEventLoopLag('main', this.loopDelay.max / 1e9);
+    this.loopDelay.reset();
+    if (!this.source.endOffsets || Date.now() - this.lagAt < LAG_EVERY_MS) return;
+    this.lagAt = Date.now();
+    this.source.endOffsets().then(
+      (ends) => {
+        for (const [p, end] of ends) if (owned.has(p)) m.setLag(p, Math.max(0, end - durableNext[p]!));
+      },
+      (err: Error) => this.log.debug({ err: err.message }, 'could not read log-end offsets for the lag metric'),
+    );
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}

@@ -1,0 +1,39 @@
+/** What a worker thread is told at its start (the 'init' message), from the configuration and the source. */
+import type { Config } from '../config/schema.ts';
+import { actorRules } from '../contract/rules.ts';
+import type { ConfluentSchemas } from '../sources/kafka/schemas.ts';
+import type { Source } from '../sources/source.ts';
+import type { WorkerIndex, WorkerSettings } from './protocol.ts';
+
+export interface WorkerStart {
+  cfg: Config;
+  source: Source;
+  /** Confluent schema ids known now, or null when framed records are not decoded as Avro. */
+  schemas: ConfluentSchemas | null;
+  spoolDir: string;
+  worker: number;
+  /** 1 for the first thread of this worker, 2 after its first restart, … */
+  incarnation: number;
+  index: WorkerIndex;
+}
+
+export function workerSettings(w: WorkerStart): WorkerSettings {
+  const { cfg, source, schemas } = w;
+  const crash = cfg.testCrashWorker;
+  return {
+    workerIndex: w.worker,
+    source: source.name,
+    format: source.format,
+    avroWriterSchema: source.avroWriterSchema,
+    confluent: schemas ? { schemas: schemas.schemas, unusable: schemas.unusable, unknownHint: schemas.unknownHint } : null,
+    spoolDir: w.spoolDir,
+    ...actorRules(cfg),
+    flushRows: cfg.flushRows,
+    flushIntervalMs: cfg.flushIntervalMs,
+    // Fault injection fires in the first incarnation only (so the restarted worker can finish), unless the test
+    // wants a crash loop.
+    crashAfterBatches: crash && crash.worker === w.worker && (w.incarnation === 1 || crash.always) ? crash.afterBatches : null,
+    logLevel: cfg.logLevel,
+    index: w.index,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * What the dedupe index reads of a BigQuery warehouse (src/dedupe/): its identity, where each source partition
+ * stands, and the ids of committed events, read back when the index lacks them. Reads only.
+ */
+import type { BigQuery } from '@google-cloud/bigquery';
+import type { CommittedId, CommittedPosition, IdRange } from '../sink.ts';
+import { withRetries, type BigQueryTarget, type RetryPolicy } from './client.ts';
+import { latestPerPartition } from './partition-leases.ts';
+import { EVENTS_TABLE } from './tables.ts';
+
+export interface IdReads {
+  bq: BigQuery;
+  target: BigQueryTarget;
+  /** The dataset, quoted for SQL. */
+  ds: string;
+  retry: RetryPolicy;
+  query: (sql: string) => Promise<Record<string, unknown>[]>;
+}
+
+/** The events table's creation time: a dataset deleted and made anew has another. */
+export async function warehouseIdentity(r: IdReads): Promise<string> {
+  const [meta] = await withRetries('reading the events table', r.retry, () => r.bq.dataset(r.target.dataset).table(EVENTS_TABLE.name).getMetadata());
+  return `${r.target.project}.${r.target.dataset}@${(meta as { creationTime?: string }).creationTime ?? 'unknown'}`;
+}
+
+/** Each source partition's latest commit row. Read only: rolling other daemons' commits forward here would race their own DML. */
+export async function committedPositions(r: IdReads): Promise<CommittedPosition[]> {
+  const rows = await r.query(latestPerPartition(r.ds, 'source, source_partition, next_offset, max_event_ms', '', 'source, source_partition'));
+  return rows.map((row) => ({
+    source: String(row.source), partition: Number(row.source_partition), nextOffset: Number(row.next_offset),
+    maxEventMs: row.max_event_ms === null || row.max_event_ms === undefined ? null : Number(row.max_event_ms),
+  }));
+}
+
+/**
+ * Only the days each range wants are read (reading whole ranges would scan every day), so an event whose own
+ * time is older than its range's minSeenMs is left out. For the events read, "seen" is exact: older ones cannot
+ * raise the running max past it.
+ */
+export async function readCommittedIds(r: IdReads, ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {
+  if (ranges.length === 0) return;
+  const minSeen = (g: IdRange): number => Math.max(0, Math.floor(g.minSeenMs));
+  const list = ranges.map((g) => `STRUCT(${JSON.stringify(g.source)} AS s, ${g.partition} AS p, ${g.fromOffset} AS lo, ${g.toOffset} AS hi, ${g.anchorMs ?? -9e15} AS anchor, ${minSeen(g)} AS min_seen)`).join(', ');
+  const from = Math.min(...ranges.map(minSeen));
+  const sql = `SELECT * FROM (
+     SELECT event_id, GREATEST(anchor, MAX(ms) OVER (PARTITION BY source, p ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS seen,
+            source, p, o, min_seen
+     FROM (SELECT e.event_id, UNIX_MILLIS(e.timestamp) AS ms, e.source, e.source_partition AS p, e.source_offset AS o, r.anchor, r.min_seen
+           FROM ${r.ds}.events e JOIN UNNEST([${list}]) r ON e.source = r.s AND e.source_partition = r.p
+           WHERE e.event_date >= DATE(TIMESTAMP_MILLIS(${from})) AND UNIX_MILLIS(e.timestamp) >= r.min_seen
+             AND e.source_offset >= r.lo AND e.source_offset < r.hi))
+     WHERE seen >= min_seen`;
+  const [job] = await withRetries('reading committed event ids', r.retry, () => r.bq.createQueryJob({ query: sql, location: r.target.location }));
+  let pageToken: string | undefined;
+  do {
+    const [rows, next] = await withRetries('reading committed event ids', r.retry, () => job.getQueryResults({ maxResults: 50_000, autoPaginate: false, pageToken }));
+    onRows((rows as Record<string, unknown>[]).map((row) => ({
+      id: String(row.event_id), seenMs: Number(row.seen), source: String(row.source), partition: Number(row.p), offset: Number(row.o),
+    })));
+    pageToken = (next as { pageToken?: string } | null)?.pageToken;
+  } while (pageToken);
+}

@@ -1,0 +1,85 @@
+/**
+ * The source tree's shape, checked with every test run: no import cycle between files of src/ (type imports
+ * included: a cycle of types still ties the files' meanings together), and no file longer than can be read in
+ * one sitting.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+const MAX_LINES = 450;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return sourceFiles(path);
+    return e.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** The files of src/ a file imports (static imports and re-exports, types included). */
+function importsOf(file: string, text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+'(\.[^']+)'/gms)) out.push(resolve(dirname(file), m[1]!));
+  return out;
+}
+
+/** Every cycle's files (strongly connected components of more than one file, or a file importing itself). */
+function cycles(graph: Map<string, string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const found: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    on.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (on.has(w)) {
+        low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      }
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const scc: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      on.delete(w);
+      scc.push(w);
+    } while (w !== v);
+    if (scc.length > 1 || (graph.get(v) ?? []).includes(v)) found.push(scc);
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return found;
+}
+
+describe('the source tree', () => {
+  const files = sourceFiles(SRC);
+  const texts = new Map(files.map((f) => [f, readFileSync(f, 'utf8')]));
+
+  it('has no import cycle in src/, type imports included', () => {
+    const graph = new Map(files.map((f) => [f, importsOf(f, texts.get(f)!)]));
+    expect(graph.size).toBeGreaterThan(50);
+    const found = cycles(graph).map((c) => c.map((f) => relative(SRC, f)).sort().join(' → '));
+    expect(found).toEqual([]);
+  });
+
+  it(`has no file in src/ longer than ${MAX_LINES} lines`, () => {
+    const long = files.map((f) => ({ file: relative(SRC, f), lines: texts.get(f)!.split('\n').length - 1 })).filter((f) => f.lines > MAX_LINES);
+    expect(long).toEqual([]);
+  });
+
+  it('would see a cycle (the check itself works)', () => {
+    const g = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]);
+    expect(cycles(g).map((c) => c.sort())).toEqual([['a', 'b', 'c']]);
+  });
+});
