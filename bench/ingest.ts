@@ -11,10 +11,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { createKafka } from '../src/kafka/client.ts';
+import { createKafka } from '../src/kafka-kafkajs/client.ts';
 import { formatLoadgenReport, runLoadgen, type LoadgenOptions, type LoadgenReport } from '../src/ingest/loadgen.ts';
 import { startIngestServer } from '../src/ingest/server.ts';
-import { ensureTopics } from '../src/kafka/topics.ts';
+import { ensureTopics } from '../src/kafka-kafkajs/topics.ts';
 import { createLogger } from '../src/log.ts';
 import { startLocalBroker, stopLocalBroker, type LocalBroker } from '../test/setup/kafka-broker.ts';
 

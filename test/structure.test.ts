@@ -1,7 +1,8 @@
 /**
  * The source tree's shape, checked with every test run: no import cycle between files of src/ (type imports
- * included: a cycle of types still ties the files' meanings together), and no file longer than can be read in
- * one sitting.
+ * included: a cycle of types still ties the files' meanings together), no file longer than can be read in one
+ * sitting, and each backend's library used only in its adapter folder (and in src/cli/, which puts the daemon
+ * together).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -10,6 +11,13 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 const MAX_LINES = 450;
+/** Backend libraries and the one folder of src/ that may import each. */
+const ADAPTERS: [library: string, folder: string][] = [
+  ['kafkajs', 'kafka-kafkajs/'],
+  ['@duckdb/node-api', 'sinks/duckdb/'],
+  ['@google-cloud/bigquery', 'sinks/bigquery/'],
+  ['@google-cloud/bigquery-storage', 'sinks/bigquery/'],
+];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -76,6 +84,18 @@ describe('the source tree', () => {
   it(`has no file in src/ longer than ${MAX_LINES} lines`, () => {
     const long = files.map((f) => ({ file: relative(SRC, f), lines: texts.get(f)!.split('\n').length - 1 })).filter((f) => f.lines > MAX_LINES);
     expect(long).toEqual([]);
+  });
+
+  it('imports each backend\'s library only in its adapter folder', () => {
+    const strays: string[] = [];
+    for (const f of files) {
+      const rel = relative(SRC, f);
+      for (const m of texts.get(f)!.matchAll(/\sfrom\s+'([^'.][^']*)'/g)) {
+        const adapter = ADAPTERS.find(([lib]) => m[1] === lib);
+        if (adapter && !rel.startsWith(adapter[1]) && !rel.startsWith('cli/')) strays.push(`${rel} imports ${m[1]}`);
+      }
+    }
+    expect(strays).toEqual([]);
   });
 
   it('would see a cycle (the check itself works)', () => {

@@ -26,7 +26,7 @@ import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { engineHealth } from './health.ts';
 import { RestartGuard } from './restart-guard.ts';
-import { WorkerSlot } from './worker-slot.ts';
+import { WorkerSlot, type SpawnThread } from './worker-slot.ts';
 import { ProgressLine, runTotals, type RunTotals } from './run-totals.ts';
 import { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -51,6 +51,8 @@ export interface SupervisorOptions {
   outputs?: { publish(files: FlushFiles[]): Promise<void>; close(): Promise<void> };
   /** The dedupe index (not yet opened): every id the warehouse holds within the horizon. */
   index: IdIndex;
+  /** Starts a worker thread (default: a real one); tests give a stand-in. */
+  spawnThread?: SpawnThread;
 }
 
 export class Supervisor {
@@ -98,7 +100,7 @@ export class Supervisor {
     this.cfg = opts.config;
     this.partitions = opts.source.partitionCount || this.cfg.partitions;
     this.workers = Math.min(this.cfg.workers, this.partitions);
-    this.slots = Array.from({ length: this.workers }, (_, i) => new WorkerSlot(i));
+    this.slots = Array.from({ length: this.workers }, (_, i) => new WorkerSlot(i, opts.spawnThread));
     this.restarts = new RestartGuard(this.cfg.restartLimit, this.cfg.restartWindowMs);
     this.flow = new Backpressure({
       slots: this.slots, maxHeldBytes: this.cfg.maxUncommittedBytes, mailboxBatches: this.cfg.mailboxBatches, source: opts.source,
@@ -415,10 +417,8 @@ export class Supervisor {
 
   /** For /readyz. */
   health(): HealthReport {
-    return engineHealth({
-      fatal: this.fatal, stopping: this.stopRequested, consuming: this.consuming,
-      registryProblem: this.resolver?.problem ?? null, lastCommitError: this.lastCommitError,
-    });
+    const registryProblem = this.resolver?.problem ?? null;
+    return engineHealth({ fatal: this.fatal, stopping: this.stopRequested, consuming: this.consuming, registryProblem, lastCommitError: this.lastCommitError });
   }
 
   private tick(): void {

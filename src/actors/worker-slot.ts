@@ -6,17 +6,37 @@ import { Worker } from 'node:worker_threads';
 import type { SealedBatch } from './router.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 
+/** What the slot needs of a thread: a real worker_threads Worker, or a stand-in in tests. */
+export interface WorkerThread {
+  postMessage(msg: ToWorker): void;
+  on(event: 'message', fn: (msg: FromWorker) => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+  on(event: 'exit', fn: (code: number) => void): unknown;
+  terminate(): Promise<unknown>;
+}
+
+/** Starts worker thread number `index` (src/actors/worker.ts). */
+export type SpawnThread = (index: number) => WorkerThread;
+
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
+
+/**
+ * A real thread. A larger young generation: every record allocates short-lived strings and objects, and
+ * scavenges were a large share of worker time.
+ */
+export const spawnWorkerThread: SpawnThread = (index) =>
+  new Worker(WORKER_URL, { name: `gamestream-worker-${index}`, resourceLimits: { maxYoungGenerationSizeMb: 64 } });
+
 export interface RetainedBatch {
   seq: number;
   receivedAtMs: number;
   batch: SealedBatch;
 }
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url);
-
 export class WorkerSlot {
   readonly index: number;
-  worker: Worker | null = null;
+  private readonly spawnThread: SpawnThread;
+  worker: WorkerThread | null = null;
   incarnation = 0;
   ready = false;
   inflight = 0;
@@ -34,14 +54,13 @@ export class WorkerSlot {
   /** Set while the supervisor itself stops the thread, so its exit is not taken for a crash. */
   stopping = false;
 
-  constructor(index: number) {
+  constructor(index: number, spawnThread: SpawnThread = spawnWorkerThread) {
     this.index = index;
+    this.spawnThread = spawnThread;
   }
 
-  spawn(onMessage: (msg: FromWorker) => void, onExit: (code: number, err: Error | null) => void): Worker {
-    // A larger young generation: every record allocates short-lived strings and objects, and scavenges
-    // were a large share of worker time.
-    const w = new Worker(WORKER_URL, { name: `gamestream-worker-${this.index}`, resourceLimits: { maxYoungGenerationSizeMb: 64 } });
+  spawn(onMessage: (msg: FromWorker) => void, onExit: (code: number, err: Error | null) => void): WorkerThread {
+    const w = this.spawnThread(this.index);
     const incarnation = ++this.incarnation;
     let lastError: Error | null = null;
     // Messages from an older incarnation are dropped: its actors were rebuilt from the warehouse.

@@ -8,11 +8,12 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig, type Config } from '../config/schema.ts';
-import { bigQueryEtlWarehouse, missingEngineTables } from '../etl/bigquery-warehouse.ts';
+import { bigQueryEtlWarehouse, missingEngineTables } from '../sinks/bigquery/etl-warehouse.ts';
 import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
 import { successfulDays } from '../etl/dag.ts';
 import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
-import { addDays, dialectOf, duckdbEtlWarehouse, ensureEtlTables, isDay, type EtlWarehouse } from '../etl/warehouse.ts';
+import { addDays, dialectOf, ensureEtlTables, isDay, type EtlWarehouse } from '../etl/warehouse.ts';
+import { duckdbEtlWarehouse } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { createClients } from '../sinks/bigquery/client.ts';

@@ -2,9 +2,9 @@
  * How the ETL reaches the warehouse. Inside the daemon the engine owns the only DuckDB connection, so the ETL
  * never opens one: it is handed an EtlWarehouse. Each `exec` call may hold a whole `BEGIN … COMMIT`; whoever
  * implements the interface must run one call without interleaving other statements on the same connection.
- * The BigQuery implementation is in bigquery-warehouse.ts; `dialect` says which SQL to write (dialect.ts).
+ * The implementations live with their warehouses (sinks/duckdb/etl-warehouse.ts, sinks/bigquery/etl-warehouse.ts);
+ * `dialect` says which SQL to write (dialect.ts).
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
 import { GamestreamError } from '../errors.ts';
 import { DUCKDB, type SqlDialect } from './dialect.ts';
 
@@ -21,12 +21,6 @@ export function dialectOf(wh: EtlWarehouse): SqlDialect {
   return wh.dialect ?? DUCKDB;
 }
 
-/** BIGINT arrives as bigint; the ETL's numbers all fit a double, and tests compare plain numbers. */
-function plain(v: unknown): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  return v;
-}
-
 /** Runs the functions it is given one at a time, in call order; a failure does not stop the ones after it. */
 export function serialQueue(): <T>(fn: () => Promise<T>) => Promise<T> {
   let tail: Promise<unknown> = Promise.resolve();
@@ -34,35 +28,6 @@ export function serialQueue(): <T>(fn: () => Promise<T>) => Promise<T> {
     const p = tail.then(fn, fn);
     tail = p.catch(() => undefined);
     return p;
-  };
-}
-
-/**
- * Over a connection the caller owns. Calls are queued: the DAG runs tasks in parallel, and a transaction sent
- * as one exec must not have another task's statement land inside it.
- */
-export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
-  const serial = serialQueue();
-  return {
-    query: (sql) => serial(async () => {
-      const r = await conn.runAndReadAll(sql);
-      return r.getRowObjectsJS().map((row) => {
-        const out: Record<string, unknown> = {};
-        for (const [k, val] of Object.entries(row)) out[k] = plain(val);
-        return out;
-      });
-    }),
-    dialect: DUCKDB,
-    exec: (sql) => serial(async () => {
-      try {
-        await conn.run(sql);
-      } catch (err) {
-        // A failed statement leaves DuckDB's transaction open but aborted; close it within this same call so
-        // the connection is usable by the next caller (the engine's commit, in the daemon).
-        if (/^\s*BEGIN/i.test(sql)) await conn.run('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    }),
   };
 }
 

@@ -6,8 +6,8 @@
  *
  * Also runnable on its own: `node src/ingest/main.ts`.
  */
-import { createKafka } from '../kafka/client.ts';
-import { ensureTopics, SEED_TOPICS } from '../kafka/topics.ts';
+import { createKafka } from '../kafka-kafkajs/client.ts';
+import { ensureTopics, SEED_TOPICS } from '../kafka-kafkajs/topics.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { describeIngestConfig, loadIngestConfig } from './config.ts';
 import { startIngestServer } from './server.ts';

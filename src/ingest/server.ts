@@ -9,7 +9,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KafkaConfig } from 'kafkajs';
 import { GamestreamError, errorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -17,7 +16,7 @@ import { ApiKeyStore, keyPrefix } from './auth.ts';
 import { Batcher, type BatcherStats } from './batcher.ts';
 import { REJECT_STATUS, decodeBody, readBody, splitEvents } from './body.ts';
 import type { IngestConfig } from './config.ts';
-import { ProducerSession } from './producer.ts';
+import { ProducerSession, type ProducerSessionOptions } from '../kafka-kafkajs/producer.ts';
 
 export type IngestServerConfig = Pick<IngestConfig,
   'brokers' | 'host' | 'port' | 'topic' | 'maxBodyBytes' | 'maxBatchEvents' | 'maxEventBytes' | 'maxInflightBytes' | 'apiKeys' | 'ackTimeoutMs'>;
@@ -26,7 +25,7 @@ export interface IngestServerOptions {
   config: IngestServerConfig;
   logger: Logger;
   /** Extra kafkajs client settings (the tests pass a socketFactory to cut the network). */
-  kafkaOverrides?: Partial<KafkaConfig>;
+  kafkaOverrides?: ProducerSessionOptions['kafkaOverrides'];
   /** Request metrics, served at GET /metrics (a fresh registry when not given). */
   metrics?: Metrics;
   /** The seed's producer batching: linger 5 ms, 64 KiB. */

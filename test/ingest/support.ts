@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { Admin, Kafka } from 'kafkajs';
 import { inject } from 'vitest';
-import { createKafka } from '../../src/kafka/client.ts';
+import { createKafka } from '../../src/kafka-kafkajs/client.ts';
 import { startIngestServer, type IngestServer, type IngestServerConfig, type IngestServerOptions } from '../../src/ingest/server.ts';
-import { ensureTopics } from '../../src/kafka/topics.ts';
+import { ensureTopics } from '../../src/kafka-kafkajs/topics.ts';
 import { createLogger } from '../../src/log.ts';
 
 export const logger = createLogger(process.env.GAMESTREAM_TEST_LOG_LEVEL ?? 'silent');

@@ -16,7 +16,7 @@ import type { Dataset } from '../support/truth/generate.ts';
 import {
   committedOffsets as committedOffsetsOn, createTopics as createTopicsOn, endOffsets as endOffsetsOn, produceDataset as produceDatasetOn,
 } from '../support/kafka/dataset.ts';
-import { registerLz4Codec } from '../../src/kafka/client.ts';
+import { registerLz4Codec } from '../../src/kafka-kafkajs/client.ts';
 
 const TIMEOUT = 180_000;
 const PARTITIONS = 16;
@@ -82,7 +82,7 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
         return (d.getElementById('total-eventsWritten')?.textContent ?? '') !== '' && (d.getElementById('volat')?.textContent ?? '').startsWith('read ') && d.querySelector('#chart-volume canvas') !== null;
       }, undefined, { timeout: 20_000 });
       const read = async (id: string) => ((await page.locator(`#${id}`).innerText()) ?? '').replace(/,/g, '');
-      await mkdir(new URL('../../test-artifacts/', import.meta.url), { recursive: true });
+      await mkdir(new URL('../../test-artifacts', import.meta.url), { recursive: true });
       await page.screenshot({ path: new URL('../../test-artifacts/status-page-live.png', import.meta.url).pathname, fullPage: true });
       return { eventsWritten: await read('total-eventsWritten'), deadLetters: await read('total-deadLetters'), volumeChart: 'drawn' };
     } finally {

@@ -11,7 +11,7 @@ import avro from 'avsc';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureTopics } from '../../src/kafka/topics.ts';
+import { ensureTopics } from '../../src/kafka-kafkajs/topics.ts';
 import { startLocalSchemaRegistry, stopLocalSchemaRegistry } from '../setup/schema-registry-server.ts';
 import { describeRun, runEngine, writtenSoFar, type EngineRun } from '../support/truth/engine.ts';
 import { confluentFrame, registerSchema } from '../support/schema-registry.ts';

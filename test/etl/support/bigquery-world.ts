@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BigQuery } from '@google-cloud/bigquery';
-import { bigQueryEtlWarehouse } from '../../../src/etl/bigquery-warehouse.ts';
+import { bigQueryEtlWarehouse } from '../../../src/sinks/bigquery/etl-warehouse.ts';
 import type { EtlWarehouse } from '../../../src/etl/warehouse.ts';
 import type { BigQueryTarget } from '../../../src/sinks/bigquery/client.ts';
 import { ensureSchema } from '../../../src/sinks/bigquery/ddl.ts';

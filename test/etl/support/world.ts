@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DLQ_COLUMNS, EVENTS_COLUMNS, WATERMARK_COLUMNS } from '../../../src/sinks/tables.ts';
-import { duckdbEtlWarehouse, type EtlWarehouse } from '../../../src/etl/warehouse.ts';
+import { type EtlWarehouse } from '../../../src/etl/warehouse.ts';
+import { duckdbEtlWarehouse } from '../../../src/sinks/duckdb/etl-warehouse.ts';
 import { mulberry32 as prng } from '../../../src/sources/generator.ts';
 
 export interface GenEvent {

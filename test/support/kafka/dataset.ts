@@ -1,7 +1,7 @@
 // A ground-truth dataset on a real Kafka topic, placed as the tracking server keyed by user_id would place it,
 // and the offsets the tests compare with. Shared by the Kafka ground-truth tests of every warehouse.
 import type { Kafka } from 'kafkajs';
-import { ensureTopics } from '../../../src/kafka/topics.ts';
+import { ensureTopics } from '../../../src/kafka-kafkajs/topics.ts';
 import { partitionKeyBytes } from '../truth/key.ts';
 import { createPartitioner } from '../truth/partition.ts';
 import type { Dataset } from '../truth/generate.ts';

@@ -10,11 +10,11 @@ import kafkajs, { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 // kafkajs is CommonJS and Node cannot see this one as a named export.
 const { ConfigResourceTypes, CompressionTypes } = kafkajs;
 import { GamestreamError } from '../errors.ts';
-import { registerLz4Codec } from '../kafka/client.ts';
+import { registerLz4Codec } from './client.ts';
 import type { FlushFiles } from '../contract/checkpoint.ts';
 import type { Logger } from '../log.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
-import { FAILURE_SCHEMA } from './tables.ts';
+import { FAILURE_SCHEMA } from '../sinks/tables.ts';
 
 export interface KafkaOutputsOptions {
   brokers: string[];

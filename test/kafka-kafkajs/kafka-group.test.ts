@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { Daemon } from '../../support/daemon.ts';
-import { createTopics } from '../../support/kafka/dataset.ts';
+import { Daemon } from '../support/daemon.ts';
+import { createTopics } from '../support/kafka/dataset.ts';
 
 const SESSION_MS = 6000;
 

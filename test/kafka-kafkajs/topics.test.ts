@@ -1,7 +1,7 @@
 // ensureTopics against the real broker: creates the seed layout, verifies it on a second run, refuses a topic
 // with fewer partitions, accepts one with more.
 import { describe, expect, it } from 'vitest';
-import { SEED_TOPICS, ensureTopics, retentionOf, seedTopicSpecs } from '../../src/kafka/topics.ts';
+import { SEED_TOPICS, ensureTopics, retentionOf, seedTopicSpecs } from '../../src/kafka-kafkajs/topics.ts';
 import { uniqueTopic, withAdmin } from '../ingest/support.ts';
 
 describe('ensureTopics', () => {

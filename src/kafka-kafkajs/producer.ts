@@ -14,8 +14,8 @@ import kafkajs from 'kafkajs';
 import type { KafkaConfig, Kafka as KafkaClient, Producer } from 'kafkajs';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { OutMessage } from './body.ts';
-import { createKafka } from '../kafka/client.ts';
+import type { OutMessage } from '../ingest/body.ts';
+import { createKafka } from './client.ts';
 
 const { CompressionTypes, Partitioners } = kafkajs;
 

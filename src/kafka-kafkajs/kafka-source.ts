@@ -5,11 +5,11 @@
  * offsets only follow what the warehouse already holds (they serve lag monitoring and other tools).
  */
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
-import { GamestreamError } from '../../errors.ts';
-import { registerLz4Codec } from '../../kafka/client.ts';
-import { ensureTopics, type TopicSpec } from '../../kafka/topics.ts';
-import type { Logger } from '../../log.ts';
-import type { RecordChunk, Source } from '../source.ts';
+import { GamestreamError } from '../errors.ts';
+import { registerLz4Codec } from './client.ts';
+import { ensureTopics, type TopicSpec } from './topics.ts';
+import type { Logger } from '../log.ts';
+import type { RecordChunk, Source } from '../sources/source.ts';
 
 export interface KafkaSourceOptions {
   brokers: string[];

@@ -12,12 +12,12 @@
  *   looks like success would turn a broken day into a "successful" run.
  */
 import type { BigQuery } from '@google-cloud/bigquery';
-import { GamestreamError } from '../errors.ts';
-import { ensureSchema, type TableOptions } from '../sinks/bigquery/ddl.ts';
-import { runQuery, type BigQueryTarget } from '../sinks/bigquery/client.ts';
-import { ENGINE_TABLES, ETL_TABLES, VIEWS } from '../sinks/bigquery/tables.ts';
-import { BIGQUERY } from './dialect.ts';
-import { serialQueue, type EtlWarehouse } from './warehouse.ts';
+import { GamestreamError } from '../../errors.ts';
+import { ensureSchema, type TableOptions } from './ddl.ts';
+import { runQuery, type BigQueryTarget } from './client.ts';
+import { ENGINE_TABLES, ETL_TABLES, VIEWS } from './tables.ts';
+import { BIGQUERY } from '../../etl/dialect.ts';
+import { serialQueue, type EtlWarehouse } from '../../etl/warehouse.ts';
 
 export interface BigQueryEtlOptions {
   bq: BigQuery;

@@ -1,0 +1,93 @@
+/**
+ * The router, in process: records land in the partition Kafka's default partitioner gives their user_id (or
+ * the given one, for Kafka), numbered per partition, packed into one batch per worker thread; records below a
+ * partition's resume offset are skipped, and a partition handed to another daemon (resume at Infinity) is dropped.
+ */
+import { describe, expect, it } from 'vitest';
+import { Router, type SealedBatch } from '../../src/actors/router.ts';
+import type { RecordChunk } from '../../src/sources/source.ts';
+
+function chunk(lines: string[], firstIndex = 0, given?: { partitions: number[]; offsets: number[] }): RecordChunk {
+  const bufs = lines.map((l) => Buffer.from(l));
+  const data = Buffer.concat(bufs);
+  const starts = new Uint32Array(lines.length);
+  const ends = new Uint32Array(lines.length);
+  for (let i = 0, at = 0; i < bufs.length; i++) {
+    starts[i] = at;
+    at += bufs[i]!.length;
+    ends[i] = at;
+  }
+  return {
+    data, starts, ends, count: lines.length, firstIndex, keys: null,
+    ...(given ? { partitions: Int32Array.from(given.partitions), offsets: Float64Array.from(given.offsets) } : {}),
+  };
+}
+
+/** Every record of these batches as [worker, partition, offset, text]. */
+function records(batches: SealedBatch[]): [number, number, number, string][] {
+  const out: [number, number, number, string][] = [];
+  for (const b of batches) {
+    for (let i = 0, r = 0; i < b.index.length; i += 3, r++) {
+      out.push([b.worker, b.index[i]!, b.offsets[r]!, Buffer.from(b.data.subarray(b.index[i + 1]!, b.index[i + 2]!)).toString()]);
+    }
+  }
+  return out;
+}
+
+const ev = (user: string, n: number): string => JSON.stringify({ user_id: user, id: `e${n}` });
+
+describe('router', () => {
+  it('puts each user in one partition, numbers records per partition, and packs a batch per worker', () => {
+    const r = new Router(8, 3, 1000, new Map());
+    const lines = Array.from({ length: 40 }, (_, i) => ev(`u${i % 5}`, i));
+    const got = records([...r.route(chunk(lines), 1), ...r.sealAll()]);
+    expect(got.length).toBe(40);
+    const partitionOf = new Map<string, number>();
+    const nextOffset = new Map<number, number>();
+    for (const [worker, p, offset, text] of got.sort((a, b) => a[1] - b[1] || a[2] - b[2])) {
+      const user = (JSON.parse(text) as { user_id: string }).user_id;
+      expect(partitionOf.get(user) ?? p).toBe(p);
+      partitionOf.set(user, p);
+      expect(worker).toBe(p % 3);
+      expect(offset).toBe(nextOffset.get(p) ?? 0);
+      nextOffset.set(p, offset + 1);
+    }
+    // murmur2 over the key bytes, as the Java client and kafkajs place them (test/sources/partitioner.test.ts).
+    expect(r.partitionOf(chunk([ev('u0', 0)]), 0)).toBe(partitionOf.get('u0'));
+    expect(r.routed).toBe(40);
+  });
+
+  it('records without a user_id go round by their record number', () => {
+    const r = new Router(4, 1, 1000, new Map());
+    const got = records([...r.route(chunk(['{"id":"a"}', 'not json', '{"id":"b"}'], 10), 1), ...r.sealAll()]);
+    expect(got.map(([, p]) => p)).toEqual([10 % 4, 11 % 4, 12 % 4]);
+  });
+
+  it('seals a worker\'s batch when it holds batchRecords records', () => {
+    const r = new Router(1, 1, 3, new Map());
+    const full = r.route(chunk(Array.from({ length: 7 }, (_, i) => ev('u', i))), 1);
+    expect(full.map((b) => b.offsets.length)).toEqual([3, 3]);
+    expect(r.sealAll().map((b) => b.offsets.length)).toEqual([1]);
+    expect(r.sealAll()).toEqual([]);
+  });
+
+  it('skips what the warehouse already has, and drops a partition another daemon owns', () => {
+    const lines = Array.from({ length: 6 }, (_, i) => ev('u', i));
+    const r = new Router(2, 1, 1000, new Map([[0, 2]]));
+    const p = r.partitionOf(chunk([lines[0]!]), 0);
+    r.setResume(p, p === 0 ? 2 : 4);
+    const got = records([...r.route(chunk(lines), 1), ...r.sealAll()]);
+    expect(got.map(([, , o]) => o)).toEqual(p === 0 ? [2, 3, 4, 5] : [4, 5]);
+    expect(r.skipped).toBe(p === 0 ? 2 : 4);
+    r.setResume(p, Infinity);
+    expect(records([...r.route(chunk(lines), 2), ...r.sealAll()])).toEqual([]);
+  });
+
+  it('takes partitions and offsets as the source gives them (Kafka), and notes when each partition last had a record', () => {
+    const r = new Router(4, 2, 1000, new Map([[3, 100]]));
+    const got = records([...r.route(chunk(['a', 'b', 'c'], 0, { partitions: [3, 3, 1], offsets: [99, 100, 7] }), 42), ...r.sealAll()]);
+    expect(got.map(([w, p, o, t]) => [w, p, o, t])).toEqual([[1, 3, 100, 'b'], [1, 1, 7, 'c']]);
+    expect(r.lastRoutedAt[1]).toBe(42);
+    expect(r.lastRoutedAt[0]).toBe(0);
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * A worker slot, in process, with a stand-in thread: what it keeps for replay and lets go once durable, its
+ * mailbox and queue accounting, and that a restart makes the old thread's messages and exit count no more.
+ */
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import type { FromWorker, ToWorker } from '../../src/actors/protocol.ts';
+import type { SealedBatch } from '../../src/actors/router.ts';
+import { WorkerSlot, type WorkerThread } from '../../src/actors/worker-slot.ts';
+
+class FakeThread extends EventEmitter implements WorkerThread {
+  readonly sent: ToWorker[] = [];
+  terminated = false;
+  postMessage(msg: ToWorker): void {
+    this.sent.push(msg);
+  }
+  async terminate(): Promise<number> {
+    this.terminated = true;
+    return 0;
+  }
+}
+
+function batch(maxOffsets: [number, number][], bytes = 100): SealedBatch {
+  return { worker: 0, data: new Uint8Array(0), index: new Int32Array(0), offsets: new Float64Array(0), maxOffsets: new Map(maxOffsets), bytes };
+}
+
+function slotWithThreads(): { slot: WorkerSlot; threads: FakeThread[] } {
+  const threads: FakeThread[] = [];
+  const slot = new WorkerSlot(0, () => {
+    const t = new FakeThread();
+    threads.push(t);
+    return t;
+  });
+  return { slot, threads };
+}
+
+describe('worker slot', () => {
+  it('keeps sent batches until every record of theirs is durable, and counts their bytes', () => {
+    const { slot, threads } = slotWithThreads();
+    slot.spawn(() => undefined, () => undefined);
+    const a = { seq: 1, receivedAtMs: 0, batch: batch([[0, 9], [1, 4]], 100) };
+    const b = { seq: 2, receivedAtMs: 0, batch: batch([[0, 19]], 50) };
+    for (const r of [a, b]) {
+      slot.retain(r);
+      slot.sendBatch(r);
+    }
+    expect(slot.inflight).toBe(2);
+    expect(threads[0]!.sent.map((m) => m.t)).toEqual(['batch', 'batch']);
+    expect(slot.retainedBytes).toBe(150);
+    // Partition 0 durable up to 10, partition 1 only to 4: batch a still has a record not durable.
+    slot.release(Float64Array.from([10, 4]));
+    expect(slot.retained.map((r) => r.seq)).toEqual([1, 2]);
+    slot.release(Float64Array.from([10, 5]));
+    expect(slot.retained.map((r) => r.seq)).toEqual([2]);
+    expect(slot.retainedBytes).toBe(50);
+  });
+
+  it('queues batches in order and counts what waits', () => {
+    const { slot } = slotWithThreads();
+    slot.enqueue({ seq: 1, receivedAtMs: 0, batch: batch([], 10) });
+    slot.enqueue({ seq: 2, receivedAtMs: 0, batch: batch([], 20) });
+    expect([slot.pendingCount, slot.pendingBytes]).toEqual([2, 30]);
+    expect(slot.dequeue()?.seq).toBe(1);
+    expect([slot.pendingCount, slot.pendingBytes]).toEqual([1, 20]);
+  });
+
+  it('after a restart, hears only the new thread', () => {
+    const { slot, threads } = slotWithThreads();
+    const heard: string[] = [];
+    const exits: number[] = [];
+    slot.spawn((m) => heard.push(`1:${m.t}`), (code) => exits.push(code));
+    slot.spawn((m) => heard.push(`2:${m.t}`), (code) => exits.push(code));
+    expect(slot.incarnation).toBe(2);
+    const ready = (i: number): FromWorker => ({ t: 'ready', workerIndex: i });
+    threads[0]!.emit('message', ready(0));
+    threads[0]!.emit('exit', 1);
+    threads[1]!.emit('message', ready(0));
+    expect(heard).toEqual(['2:ready']);
+    expect(exits).toEqual([]);
+    threads[1]!.emit('error', new Error('boom'));
+    let why: Error | null = null;
+    slot.spawn(() => undefined, (_code, err) => (why = err));
+    threads[2]!.emit('error', new Error('boom'));
+    threads[2]!.emit('exit', 1);
+    expect((why as Error | null)?.message).toBe('boom');
+  });
+
+  it('stops its thread when told to, and posts nothing after', async () => {
+    const { slot, threads } = slotWithThreads();
+    slot.spawn(() => undefined, () => undefined);
+    await slot.terminate();
+    expect(threads[0]!.terminated).toBe(true);
+    expect(slot.stopping).toBe(true);
+    slot.post({ t: 'drain' });
+    expect(threads[0]!.sent).toEqual([]);
+  });
+});
