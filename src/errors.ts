@@ -2,47 +2,34 @@
  * Errors that cross thread boundaries. `postMessage` turns class instances into plain objects, so callers
  * check `code`, never `instanceof`; `toWire`/`fromWire` keep code, retry hint and cause intact.
  */
-export type ErrorCode =
+/** Every error code gamestream raises or stores, once; the type is derived from it. */
+export const ERROR_CODES = [
   // config and start-up
-  | 'config_invalid'
-  | 'input_not_found'
-  | 'source_unavailable'
-  | 'topic_invalid'
-  | 'output_failed'
-  | 'geoip_db_invalid'
-  | 'device_table_invalid'
-  | 'warehouse_unavailable'
-  | 'warehouse_write_failed'
-  | 'warehouse_commit_failed'
-  | 'warehouse_schema_mismatch'
-  | 'partition_fenced'
-  | 'dedupe_index_unavailable'
-  | 'worker_crashed'
-  | 'crash_loop'
-  | 'internal'
+  'config_invalid', 'input_not_found', 'source_unavailable', 'topic_invalid', 'output_failed', 'geoip_db_invalid',
+  'device_table_invalid', 'observability_listen_failed',
+  // the warehouse and the engine
+  'warehouse_unavailable', 'warehouse_write_failed', 'warehouse_commit_failed', 'warehouse_schema_mismatch',
+  'partition_fenced', 'dedupe_index_unavailable', 'crash_loop', 'internal',
   // Kafka and the tracking server
-  | 'kafka_unavailable'
-  | 'kafka_timeout'
-  | 'kafka_send_failed'
-  | 'ingest_overloaded'
-  | 'ingest_listen_failed'
-  | 'shutting_down'
-  | 'body_too_large'
-  | 'client_aborted'
+  'kafka_unavailable', 'kafka_timeout', 'kafka_send_failed', 'ingest_overloaded', 'ingest_listen_failed',
+  'shutting_down', 'body_too_large', 'client_aborted',
+  // the tracking server's answers to a request it refuses (ingest/body.ts)
+  'unauthorized', 'too_many_events', 'event_too_large', 'unsupported_encoding', 'empty_body', 'bad_gzip',
+  'not_json_array', 'not_ndjson',
   // schema registry: unreachable or refusing; the supervisor retries, never dead-letters for it
-  | 'schema_registry_unavailable'
+  'schema_registry_unavailable',
   // the daily ETL
-  | 'etl_sensor_timeout'
-  | 'etl_no_data'
-  | 'etl_cancelled'
+  'etl_sensor_timeout', 'etl_no_data', 'etl_cancelled', 'etl_export_failed', 'etl_quality_failed', 'etl_webhook_failed',
   // dead-letter reason codes (stable: stored in events_dlq.error_code)
-  | 'parse_error'
-  | 'too_large'
-  | 'missing_fields'
-  | 'invalid_field'
-  | 'invalid_timestamp'
-  | 'future_timestamp'
-  | 'unknown_schema';
+  'parse_error', 'too_large', 'missing_fields', 'invalid_field', 'invalid_timestamp', 'future_timestamp', 'unknown_schema',
+  'warehouse_rejected',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code);
+}
 
 export interface WireError {
   name: string;
@@ -54,10 +41,10 @@ export interface WireError {
 }
 
 export class GamestreamError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retryable: boolean;
 
-  constructor(code: ErrorCode | string, message: string, opts: { retryable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { retryable?: boolean; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GamestreamError';
     this.code = code;
@@ -88,7 +75,8 @@ export function toWire(err: unknown, depth = 0): WireError {
 }
 
 export function fromWire(w: WireError): GamestreamError {
-  const err = new GamestreamError(w.code, w.message, {
+  // Codes on the wire come from this list; anything else (an error from a library) is internal.
+  const err = new GamestreamError(isErrorCode(w.code) ? w.code : 'internal', w.message, {
     retryable: w.retryable,
     cause: w.cause ? fromWire(w.cause) : undefined,
   });

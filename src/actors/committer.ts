@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorCode, GamestreamError } from '../errors.ts';
+import { errorCode, GamestreamError, type ErrorCode } from '../errors.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { TableKey } from '../sinks/tables.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
@@ -165,7 +165,7 @@ export class Committer {
   }
 
   /** Retries transient failures with capped exponential backoff and jitter, so a struggling peer is not hammered. */
-  private async retrying(what: string, code: string, fn: () => Promise<void>): Promise<void> {
+  private async retrying(what: string, code: ErrorCode, fn: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();

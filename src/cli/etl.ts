@@ -6,14 +6,13 @@
  *   etl backfill --from D1 --to D2 [--force]   resumable: successful days are skipped unless --force
  *   etl status [--limit N]
  */
-import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig, type Config } from '../config/schema.ts';
 import { bigQueryEtlWarehouse, missingEngineTables } from '../sinks/bigquery/etl-warehouse.ts';
 import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
 import { successfulDays } from '../etl/dag.ts';
 import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
 import { addDays, dialectOf, ensureEtlTables, isDay, type EtlWarehouse } from '../etl/warehouse.ts';
-import { duckdbEtlWarehouse } from '../sinks/duckdb/etl-warehouse.ts';
+import { openDuckDbEtl } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { createClients } from '../sinks/bigquery/client.ts';
@@ -47,32 +46,6 @@ function dayFlag(args: string[], name: string): string {
 
 interface Opened { wh: EtlWarehouse; close(): void }
 
-async function openDuckDb(path: string): Promise<Opened> {
-  let instance: DuckDBInstance;
-  try {
-    instance = await DuckDBInstance.create(path);
-  } catch (err) {
-    const msg = (err as Error).message;
-    if (/lock/i.test(msg)) {
-      throw new GamestreamError('warehouse_unavailable',
-        `${path} is locked by another process (is the gamestream daemon running on it? stop it, or run the ETL inside the daemon): ${msg}`, { cause: err });
-    }
-    throw new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${path}: ${msg}`, { cause: err });
-  }
-  const conn = await instance.connect();
-  const wh = duckdbEtlWarehouse(conn);
-  const close = (): void => {
-    conn.closeSync();
-    instance.closeSync();
-  };
-  const [r] = await wh.query(`SELECT count(*) AS n FROM duckdb_tables() WHERE table_name IN ('events', 'events_dlq', 'gamestream_watermarks')`);
-  if (Number(r.n) < 3) {
-    close();
-    throw new GamestreamError('warehouse_unavailable', `${path} has no gamestream tables: run the daemon on it first`);
-  }
-  await ensureEtlTables(wh);
-  return { wh, close };
-}
 
 async function openBigQuery(cfg: Config): Promise<Opened> {
   if (cfg.warehouse.kind !== 'bigquery') throw new Error('not a BigQuery warehouse');
@@ -104,7 +77,7 @@ async function openBigQuery(cfg: Config): Promise<Opened> {
 
 /** The warehouse the daemon's settings name (GAMESTREAM_WAREHOUSE and, for BigQuery, GAMESTREAM_BIGQUERY_*). */
 function openWarehouse(cfg: Config): Promise<Opened> {
-  return cfg.warehouse.kind === 'duckdb' ? openDuckDb(cfg.warehouse.path) : openBigQuery(cfg);
+  return cfg.warehouse.kind === 'duckdb' ? openDuckDbEtl(cfg.warehouse.path) : openBigQuery(cfg);
 }
 
 function fmtDuration(ms: number): string {

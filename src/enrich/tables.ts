@@ -13,7 +13,7 @@ import { statSync, unwatchFile, watchFile } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { GamestreamError } from '../errors.ts';
+import { GamestreamError, type ErrorCode } from '../errors.ts';
 import { DeviceTable, loadDeviceFile, loadDeviceFileAsync } from './devices.ts';
 import { GeoIpTable, loadGeoIpFile, loadGeoIpFileAsync } from './geoip.ts';
 import type { GeoIpTableOptions } from './geoip.ts';
@@ -210,7 +210,7 @@ export class TableFiles {
     this.onChange = null;
   }
 
-  private errorCode(slot: Slot): string {
+  private errorCode(slot: Slot): ErrorCode {
     return slot.kind === 'geoip' ? 'geoip_db_invalid' : 'device_table_invalid';
   }
 

@@ -15,13 +15,13 @@ import type { IncomingMessage } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { GamestreamError } from '../errors.ts';
+import { GamestreamError, type ErrorCode } from '../errors.ts';
 import { scanUserIdKey } from '../sources/key-scan.ts';
 
 const gunzipAsync = promisify(gunzip);
 
 /** HTTP status for each way a request is refused at the edge. */
-export const REJECT_STATUS: Record<string, number> = {
+export const REJECT_STATUS = {
   unauthorized: 401,
   body_too_large: 413,
   too_many_events: 413,
@@ -31,7 +31,7 @@ export const REJECT_STATUS: Record<string, number> = {
   bad_gzip: 400,
   not_json_array: 400,
   not_ndjson: 400,
-};
+} satisfies Partial<Record<ErrorCode, number>>;
 
 export interface BodyLimits {
   maxBodyBytes: number;

@@ -92,7 +92,7 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
   function sendError(res: ServerResponse, err: unknown): number {
     const code = errorCode(err);
     const message = (err as Error)?.message ?? String(err);
-    const status = REJECT_STATUS[code];
+    const status = (REJECT_STATUS as Partial<Record<string, number>>)[code];
     if (status !== undefined) {
       send(res, status, { error: code, message });
       return status;
