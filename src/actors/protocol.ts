@@ -1,6 +1,6 @@
 /**
- * Every message between the supervisor (main thread) and the worker threads. Batches carry transferred
- * ArrayBuffers, never one message per event.
+ * Every message between the supervisor (main thread) and the worker threads. A batch's bytes sit in a
+ * SharedArrayBuffer the worker reads in place (no copy); there is never one message per event.
  */
 import type { ActorRestore, Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import type { ActorRules } from '../contract/rules.ts';

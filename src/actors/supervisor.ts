@@ -3,6 +3,7 @@
  * backpressure, commits their flushes, and restarts a worker that dies, rebuilding its actors from the
  * warehouse and replaying what was not yet durable. Nothing is lost and nothing is counted twice.
  */
+import { NO_FAULTS, type Faults } from '../config/faults.ts';
 import type { Config } from '../config/schema.ts';
 import type { TableFiles } from '../enrich/tables.ts';
 import { fromWire, GamestreamError } from '../errors.ts';
@@ -53,6 +54,7 @@ export interface SupervisorOptions {
   index: IdIndex;
   /** Starts a worker thread (default: a real one); tests give a stand-in. */
   spawnThread?: SpawnThread;
+  faults?: Faults; // fault injection for tests (default: none)
 }
 
 export class Supervisor {
@@ -91,9 +93,6 @@ export class Supervisor {
   private readonly index: IndexLink;
   private readonly flow: Backpressure;
   private telemetry: EngineTelemetry | null = null;
-  private get owned(): Set<number> {
-    return this.ownership.owned;
-  }
 
   constructor(opts: SupervisorOptions) {
     this.o = opts;
@@ -136,7 +135,7 @@ export class Supervisor {
       maxFlushesPerCommit: 64,
       maxRetries: 8,
       engineWatermark: (checkpoints) =>
-        this.wm.durable(checkpoints, this.owned, (p) => this.checkpointOf(p), this.router.lastRoutedAt, Date.now(), this.inputEnded()),
+        this.wm.durable(checkpoints, this.ownership.owned, (p) => this.checkpointOf(p), this.router.lastRoutedAt, Date.now(), this.inputEnded()),
       endOfInput: () => this.endRequested,
       onCommitted: (r) => this.onCommitted(r),
       onRetry: (err, attempt) => {
@@ -147,7 +146,7 @@ export class Supervisor {
       onFatal: (err) => this.fail(err),
       beforeCommit: (batch, checkpoints) => this.index.prepare(batch.map((f) => f.idRun), checkpoints),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
-      commitDelayMs: opts.config.testCommitDelayMs,
+      commitDelayMs: (opts.faults ?? NO_FAULTS).commitDelayMs,
       fence: opts.source.leaseExpiresAt && opts.warehouse.fencedPartitions ? (cps) => this.ownership.fence(cps) : undefined,
     });
   }
@@ -288,7 +287,7 @@ export class Supervisor {
   }
 
   private async startWorker(slot: WorkerSlot): Promise<void> {
-    const partitions = this.partitionsOf(slot.index).filter((p) => this.owned.has(p));
+    const partitions = this.partitionsOf(slot.index).filter((p) => this.ownership.owned.has(p));
     // Inside exclusive(): every flush queued before the crash is committed first, so these are final.
     const restore = await this.committer.exclusive(() => {
       return this.o.warehouse.loadRestore(this.o.source.name, this.checkpointsOf(partitions), { windowSizeMs: this.cfg.windowSizeMs });
@@ -307,7 +306,7 @@ export class Supervisor {
       tables: this.o.tables.snapshot(),
       settings: workerSettings({
         cfg: this.cfg, source: this.o.source, schemas: this.schemas, spoolDir: this.o.spoolDir, worker: slot.index,
-        incarnation: slot.incarnation, index: this.index.workerIndex(slot.index),
+        incarnation: slot.incarnation, index: this.index.workerIndex(slot.index), crash: (this.o.faults ?? NO_FAULTS).crashWorker,
       }),
     });
     slot.post({ t: 'start-actors', partitions, restore });
@@ -403,7 +402,7 @@ export class Supervisor {
   }
 
   private updateEngineWatermark(): number[] {
-    return this.wm.update(this.router.lastRoutedAt, Date.now(), this.inputEnded() ? this.owned : null);
+    return this.wm.update(this.router.lastRoutedAt, Date.now(), this.inputEnded() ? this.ownership.owned : null);
   }
 
   /** A partition's latest durable checkpoint: the last one committed in this run, else the one it started from. */
@@ -423,7 +422,7 @@ export class Supervisor {
 
   private tick(): void {
     const idle = this.updateEngineWatermark();
-    this.telemetry?.sample(this.wm.engineWm, this.slots, this.owned, this.durableNext);
+    this.telemetry?.sample(this.wm.engineWm, this.slots, this.ownership.owned, this.durableNext);
     this.persistWatermark();
     if (!Number.isFinite(this.wm.engineWm) || idle.length === 0) return;
     for (const s of this.slots) if (s.ready) s.post({ t: 'watermark', engineWatermarkMs: this.wm.engineWm, idlePartitions: idle });

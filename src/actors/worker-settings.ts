@@ -1,4 +1,5 @@
 /** What a worker thread is told at its start (the 'init' message), from the configuration and the source. */
+import type { Faults } from '../config/faults.ts';
 import type { Config } from '../config/schema.ts';
 import { actorRules } from '../contract/rules.ts';
 import type { ConfluentSchemas } from '../sources/kafka/schemas.ts';
@@ -15,11 +16,12 @@ export interface WorkerStart {
   /** 1 for the first thread of this worker, 2 after its first restart, … */
   incarnation: number;
   index: WorkerIndex;
+  /** Fault injection for tests: a worker that crashes after some batches. */
+  crash: Faults['crashWorker'];
 }
 
 export function workerSettings(w: WorkerStart): WorkerSettings {
-  const { cfg, source, schemas } = w;
-  const crash = cfg.testCrashWorker;
+  const { cfg, source, schemas, crash } = w;
   return {
     workerIndex: w.worker,
     source: source.name,

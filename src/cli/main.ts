@@ -1,5 +1,6 @@
 /** The `gamestream` command. */
 import './quiet-warnings.ts';
+import { loadFaults } from '../config/faults.ts';
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { loadEtlConfig } from '../etl/config.ts';
@@ -70,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       // Both schemas first, so every configuration problem is reported before anything starts.
       const cfg = loadConfig();
-      return runDaemon(cfg, loadEtlConfig(), loadObservabilityConfig(process.env));
+      return runDaemon(cfg, loadEtlConfig(), loadObservabilityConfig(process.env), loadFaults(process.env, cfg.workers));
     }
     case 'etl':
       return etlCommand(argv.slice(1));

@@ -1,5 +1,5 @@
 /** `gamestream run`: the daemon. */
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { NO_FAULTS, type Faults } from '../config/faults.ts';
 import type { Config } from '../config/schema.ts';
 import type { EtlConfig } from '../etl/config.ts';
 import { startObservability, type Metrics, type ObservabilityConfig } from '../observability/index.ts';
@@ -39,10 +39,12 @@ function topicSpecs(cfg: Config): TopicSpec[] {
   return specs;
 }
 
-/** Set once the metrics exist; sources and outputs made before that report through it. */
-let metricsRef: Metrics | null = null;
+type DuckDbConnection = Awaited<ReturnType<DuckDbWarehouse['connect']>>;
 
-function makeSource(cfg: Config, log: Logger): Source {
+/** The metrics once they exist: the source, the warehouse and the outputs are made before them. */
+type MetricsLater = () => Metrics | null;
+
+function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
   switch (cfg.source.kind) {
     case 'kafka':
       return new KafkaSource({
@@ -55,9 +57,9 @@ function makeSource(cfg: Config, log: Logger): Source {
         rebalanceTimeoutMs: cfg.kafkaRebalanceTimeoutMs ?? cfg.kafkaSessionTimeoutMs,
         ensure: cfg.kafkaCreateTopics ? topicSpecs(cfg) : [],
         hooks: {
-          fetched: (n) => metricsRef?.kafkaFetch(n),
-          committed: () => metricsRef?.kafkaOffsetCommit(),
-          rebalanced: () => metricsRef?.rebalance(),
+          fetched: (n) => metrics()?.kafkaFetch(n),
+          committed: () => metrics()?.kafkaOffsetCommit(),
+          rebalanced: () => metrics()?.rebalance(),
         },
         log,
       });
@@ -73,10 +75,12 @@ function makeSource(cfg: Config, log: Logger): Source {
   }
 }
 
-export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig): Promise<number> {
+export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig, faults: Faults = NO_FAULTS): Promise<number> {
   const log = createLogger(cfg.logLevel);
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
-  const source = makeSource(cfg, log);
+  let metricsReady: Metrics | null = null;
+  const metrics: MetricsLater = () => metricsReady;
+  const source = makeSource(cfg, log, metrics);
   await source.open();
   const tables = await TableFiles.open({
     geoipPath: cfg.geoipDb === 'default' ? defaultGeoIpPath() : cfg.geoipDb,
@@ -98,15 +102,15 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         tables: bqTables,
         writers: cfg.bigqueryWriters, encodeThreads: cfg.bigqueryEncodeThreads, maxRequestBytes: cfg.bigqueryMaxRequestBytes, timeoutMs: cfg.bigqueryTimeoutMs, retryForMs: cfg.bigqueryRetryForMs,
         onRetry: (what, err, attempt) => {
-          metricsRef?.sinkRetry('bigquery');
+          metrics()?.sinkRetry('bigquery');
           log.warn({ err: (err as Error).message, attempt }, `BigQuery: retrying ${what}`);
         },
         onRejected: (table, rows) => {
-          metricsRef?.sinkRejected.inc({ sink: `bigquery_${table}` }, rows);
+          metrics()?.sinkRejected.inc({ sink: `bigquery_${table}` }, rows);
           log.warn({ table, rows }, 'BigQuery refused rows; they were written to events_dlq with error_code warehouse_rejected');
         },
         member: () => source.memberId?.() ?? null,
-        killAfterCommitRecord: cfg.testKillAfterCommitRecord,
+        killAfterCommitRecord: faults.killAfterCommitRecord,
         onCompacted: (rows, err) => {
           if (err) log.warn({ err: err.message }, 'BigQuery: could not clean up old gamestream_commits rows; retried in six hours');
           else if (rows > 0) log.info({ rows }, 'BigQuery: old gamestream_commits rows deleted');
@@ -124,7 +128,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       ? new KafkaOutputs({
           brokers: cfg.kafkaBrokers, clientId: cfg.kafkaClientId, enrichedTopic: cfg.kafkaEnrichedTopic,
           dlqTopic: cfg.kafkaDlqTopic, source: source.name, log,
-          onSkipped: (kind) => metricsRef?.sinkRejected.inc({ sink: `kafka_${kind}` }),
+          onSkipped: (kind) => metrics()?.sinkRejected.inc({ sink: `kafka_${kind}` }),
         })
       : undefined;
   const confluentSchemas = cfg.avroSchemaDir ? loadSchemaDir(cfg.avroSchemaDir) : undefined;
@@ -134,8 +138,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   });
   let sup: Supervisor | null = null;
   let scheduler: Scheduler | null = null;
-  let etlConnection: DuckDBConnection | null = null;
-  let statusConnection: DuckDBConnection | null = null;
+  let etlConnection: DuckDbConnection | null = null;
+  let statusConnection: DuckDbConnection | null = null;
   const stopEtl = async (): Promise<void> => {
     await scheduler?.stop();
     scheduler = null;
@@ -171,11 +175,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // Test hook: a handle nobody closes, as a library might leave; main() must exit anyway.
-  if (cfg.testLeakHandle) setInterval(() => undefined, 1 << 30);
+  if (faults.leakHandle) setInterval(() => undefined, 1 << 30);
   // Everything started from here on is stopped in the finally, also when start-up itself fails.
   try {
-    metricsRef = obs.metrics;
-  if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
+    metricsReady = obs.metrics;
+    if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
     // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
     await warehouse.open();
     if (duck) statusConnection = await duck.connect();
@@ -197,7 +201,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       });
     }
     sup = new Supervisor({
-      config: cfg, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics, index,
+      config: cfg, faults, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics, index,
       beforeClose: stopEtl,
     });
     const partitions = source.partitionCount || cfg.partitions;

@@ -6,6 +6,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { GamestreamError } from '../errors.ts';
 import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, httpUrlOrEmpty, integer, kafkaTopic, nonEmpty, oneOf, ValueError } from './parsers.ts';
+import { parseFaults } from './faults.ts';
 import { parseVars, type VarSpec } from './vars.ts';
 
 export type SourceConfig =
@@ -51,9 +52,6 @@ export interface Config {
   generatorEvents: number;
   generatorSeed: number | null;
   generatorBadShare: number;
-  testCrashWorker: { worker: number; afterBatches: number; always: boolean } | null;
-  testCommitDelayMs: number;
-  testLeakHandle: boolean;
   kafkaBrokers: string[];
   kafkaTopic: string;
   kafkaGroup: string;
@@ -81,7 +79,6 @@ export interface Config {
   bigqueryMaxRequestBytes: number;
   bigqueryTimeoutMs: number;
   bigqueryRetryForMs: number;
-  testKillAfterCommitRecord: number;
 }
 
 function v<K extends keyof Config>(spec: VarSpec<Config, K>): VarSpec<Config, K> {
@@ -120,13 +117,6 @@ function pathOrOff(raw: string): string | null {
   if (s === 'off') return null;
   if (s === 'default') return 'default';
   return resolve(s);
-}
-
-function crashSpec(raw: string): Config['testCrashWorker'] {
-  if (raw.trim() === '') return null;
-  const m = /^(\d+):(\d+)(:always)?$/.exec(raw.trim());
-  if (!m) throw new ValueError('<worker index>:<batches before the crash>[:always], for example 0:5 (testing only)');
-  return { worker: Number(m[1]), afterBatches: Number(m[2]), always: m[3] !== undefined };
 }
 
 
@@ -213,10 +203,6 @@ export const ENV_VARS = [
     doc: 'Seed of the generator, for reproducible demos.', parse: (raw) => (raw.trim() === '' ? null : integer(0, 2 ** 32 - 1)(raw)) }),
   v({ name: 'GAMESTREAM_GENERATOR_BAD_SHARE', key: 'generatorBadShare', default: '0.005', allowed: '0–1',
     doc: 'Share of generated records that are defective (bad JSON, missing fields, bad timestamps, …).', parse: fraction() }),
-  v({ name: 'GAMESTREAM_TEST_COMMIT_DELAY', key: 'testCommitDelayMs', default: '0', allowed: '0–1m, for tests only',
-    doc: 'Fault injection for tests: every warehouse commit waits this long first, as a slow warehouse would.', parse: duration(0, 60_000) }),
-  v({ name: 'GAMESTREAM_TEST_LEAK_HANDLE', key: 'testLeakHandle', default: 'off', allowed: 'on | off, for tests only',
-    doc: 'Fault injection for tests: the daemon leaves a timer running, as a library that does not let go of a handle would; the command must exit all the same.', parse: boolFlag }),
   v({ name: 'GAMESTREAM_KAFKA_BROKERS', key: 'kafkaBrokers', default: '', allowed: 'host:port[,host:port…]',
     doc: 'Kafka bootstrap servers; required when GAMESTREAM_SOURCE=kafka.', parse: brokerList }),
   v({ name: 'GAMESTREAM_KAFKA_TOPIC', key: 'kafkaTopic', default: 'game-events-raw', allowed: 'a Kafka topic name',
@@ -251,8 +237,6 @@ export const ENV_VARS = [
     doc: 'When GAMESTREAM_KAFKA_BROKERS is set, every dead letter is also published here: the raw record (IPs masked) as the value, the reason in headers (at least once).', parse: topicOrOff }),
   v({ name: 'GAMESTREAM_KAFKA_STOP', key: 'kafkaStop', default: 'never', allowed: 'never | caught-up',
     doc: 'caught-up: once every partition of the topic has reached the end offset it had at start (partitions held by another member count by the warehouse checkpoints), finish like the end of a file (write every open window, commit, exit 0; a later run on more records completes those windows). For backfills and tests by one daemon.', parse: oneOf(['never', 'caught-up'] as const) }),
-  v({ name: 'GAMESTREAM_TEST_CRASH_WORKER', key: 'testCrashWorker', default: '', allowed: '<worker>:<batches>[:always], for tests only',
-    doc: 'Fault injection for tests: the given worker thread crashes after processing that many batches, once (or after every restart with :always).', parse: crashSpec }),
   v({ name: 'GAMESTREAM_BIGQUERY_ENDPOINT', key: 'bigqueryEndpoint', default: '', allowed: 'empty (Google, with Application Default Credentials) or an http(s) URL',
     doc: 'BigQuery REST endpoint. Set it (with GAMESTREAM_BIGQUERY_WRITE_ENDPOINT) for an emulator: the clients then send a dummy token instead of credentials.', parse: httpUrlOrEmpty }),
   v({ name: 'GAMESTREAM_BIGQUERY_WRITE_ENDPOINT', key: 'bigqueryWriteEndpoint', default: '', allowed: 'empty (Google) or an http:// (plaintext gRPC) or https:// URL',
@@ -273,12 +257,12 @@ export const ENV_VARS = [
     doc: 'Deadline of one BigQuery call (an append, a stream commit, a query); a call that takes longer is retried.', parse: duration(1000, 600_000) }),
   v({ name: 'GAMESTREAM_BIGQUERY_RETRY_FOR', key: 'bigqueryRetryForMs', default: 'forever', allowed: 'forever | 1s–7d',
     doc: 'How long transient BigQuery failures (UNAVAILABLE, 429, 5xx, timeouts) are retried, with capped exponential back-off and jitter, before the daemon stops with an error. Meanwhile the partitions pause, so memory stays bounded.', parse: (raw) => (raw.trim() === 'forever' ? Infinity : duration(1000, 7 * 86_400_000)(raw)) }),
-  v({ name: 'GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD', key: 'testKillAfterCommitRecord', default: '0', allowed: '0 (off) or a count, for tests only',
-    doc: 'Fault injection for tests (BigQuery): the daemon kills itself with SIGKILL right after its n-th commit record landed, before the streams it names are committed, so that the next start must roll the commit forward.', parse: integer(0, 1_000_000) }),
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const { values, problems } = parseVars<Config>(ENV_VARS as readonly VarSpec<Config, keyof Config>[], env);
+  // The test-only fault variables are checked here too, so that every problem is reported at once.
+  problems.push(...parseFaults(env, (values.workers as number | undefined) ?? Number.MAX_SAFE_INTEGER).problems);
   if (problems.length === 0) problems.push(...crossFieldProblems(values as Config));
   if (problems.length > 0) {
     throw new GamestreamError('config_invalid', `invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -311,9 +295,6 @@ function crossFieldProblems(c: Config): string[] {
   }
   if (c.warehouse.kind === 'bigquery' && c.bigqueryMaxRequestBytes < 2 * c.maxEventBytes + 128 * 1024) {
     out.push(`GAMESTREAM_BIGQUERY_MAX_REQUEST_BYTES (${c.bigqueryMaxRequestBytes}) must be at least 2 × GAMESTREAM_MAX_EVENT_BYTES + 128KiB (${2 * c.maxEventBytes + 128 * 1024}), so that any row fits a request`);
-  }
-  if (c.testCrashWorker && c.testCrashWorker.worker >= c.workers) {
-    out.push(`GAMESTREAM_TEST_CRASH_WORKER names worker ${c.testCrashWorker.worker}, but GAMESTREAM_WORKERS=${c.workers} (workers are numbered from 0)`);
   }
   return out;
 }

@@ -79,12 +79,11 @@ export class KafkaSource implements Source {
       clientId: opts.clientId,
       brokers: opts.brokers,
       logLevel: logLevel.WARN,
-      logCreator: () => ({ level, log }) => {
+      logCreator: () => ({ log }) => {
         const { message, ...rest } = log as { message: string };
         // kafkajs reports retriable broker answers (a coordinator still loading) at ERROR; fatal ones arrive as
         // a CRASH event, handled below, so its log lines are warnings here.
-        const fn = 'warn';
-        opts.log[fn]({ kafka: rest }, `kafka: ${message}`);
+        opts.log.warn({ kafka: rest }, `kafka: ${message}`);
       },
     });
   }

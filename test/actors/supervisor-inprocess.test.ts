@@ -11,6 +11,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Supervisor } from '../../src/actors/supervisor.ts';
+import { loadFaults } from '../../src/config/faults.ts';
 import { loadConfig } from '../../src/config/schema.ts';
 import { IdIndex } from '../../src/dedupe/id-index.ts';
 import { TableFiles } from '../../src/enrich/tables.ts';
@@ -73,7 +74,8 @@ async function runOnce(wh: string, env: Record<string, string> = {}): Promise<{ 
   const warehouse = new DuckDbWarehouse({ path: wh, source: 'memory:test', maxEventBytes: config.maxEventBytes });
   const index = new IdIndex({ dir: `${wh}.dedupe`, setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: config.dedupeHorizonMs, filterBytes: config.dedupeFilterBytes, log });
   const spoolDir = mkdtempSync(join(dir, 'spool-'));
-  const sup = new Supervisor({ config, source: new MemorySource(traffic()), warehouse, tables, spoolDir, log, say: () => undefined, index });
+  const faults = loadFaults(env, config.workers);
+  const sup = new Supervisor({ config, faults, source: new MemorySource(traffic()), warehouse, tables, spoolDir, log, say: () => undefined, index });
   const t = await sup.run();
   return { events: t.events, duplicates: t.duplicates, deadLetters: t.deadLetters, restarts: t.workerRestarts };
 }

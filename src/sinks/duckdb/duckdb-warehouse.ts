@@ -1,6 +1,6 @@
 /**
  * The embedded warehouse. One thread (the supervisor's) owns the DuckDB instance: two instances on one file
- * corrupt it. Workers hand over CSV files; DuckDB's native reader loads them in its own threads.
+ * corrupt it. Workers hand over NDJSON row files; DuckDB's native reader loads them in its own threads.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
