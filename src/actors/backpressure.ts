@@ -4,14 +4,15 @@
  * batches, and a source with partitions of its own (Kafka) pauses a worker's partitions while that worker is
  * far behind, so the others keep flowing.
  */
-import type { Source } from '../sources/source.ts';
+import type { PartitionedLog } from '../sources/source.ts';
 import type { WorkerSlot } from './worker-slot.ts';
 
 export interface BackpressureOptions {
   slots: WorkerSlot[];
   maxHeldBytes: number;
   mailboxBatches: number;
-  source: Pick<Source, 'pause' | 'resume'>;
+  /** The source's partitions, when it has its own (Kafka); null: only the mailboxes and the byte bound apply. */
+  log: Pick<PartitionedLog, 'pause' | 'resume'> | null;
   /** The partitions a worker thread owns. */
   partitionsOf: (worker: number) => number[];
 }
@@ -43,17 +44,17 @@ export class Backpressure {
       slot.retain(r);
       slot.sendBatch(r);
     }
-    const { pause, resume } = this.o.source;
-    if (!pause || !resume) return;
+    const log = this.o.log;
+    if (!log) return;
     // Hysteresis: pause when a whole mailbox more is waiting, resume once nothing waits and the mailbox is half
     // empty. Not sooner: kafkajs drops what it fetched for a paused partition and fetches it again on resume,
     // so pausing at every full mailbox cost a third of the Kafka throughput (docs/PERFORMANCE.md).
     if (!slot.paused && slot.pendingCount > max) {
       slot.paused = true;
-      pause.call(this.o.source, this.o.partitionsOf(slot.index));
+      log.pause(this.o.partitionsOf(slot.index));
     } else if (slot.paused && slot.pendingCount === 0 && slot.inflight <= max / 2) {
       slot.paused = false;
-      resume.call(this.o.source, this.o.partitionsOf(slot.index));
+      log.resume(this.o.partitionsOf(slot.index));
     }
   }
 }

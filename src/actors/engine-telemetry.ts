@@ -6,19 +6,19 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { Source } from '../sources/source.ts';
+import type { PartitionedLog } from '../sources/source.ts';
 import type { WorkerSlot } from './worker-slot.ts';
 
 const LAG_EVERY_MS = 10_000;
 
 export class EngineTelemetry {
   private readonly metrics: Metrics;
-  private readonly source: Source;
+  private readonly source: PartitionedLog | null;
   private readonly log: Logger;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private lagAt = 0;
 
-  constructor(metrics: Metrics, source: Source, log: Logger) {
+  constructor(metrics: Metrics, source: PartitionedLog | null, log: Logger) {
     this.metrics = metrics;
     this.source = source;
     this.log = log;
@@ -33,9 +33,10 @@ export class EngineTelemetry {
     m.setOpenWindows(slots.reduce((a, s) => a + s.openWindows, 0));
     m.setEventLoopLag('main', this.loopDelay.max / 1e9);
     this.loopDelay.reset();
-    if (!this.source.endOffsets || Date.now() - this.lagAt < LAG_EVERY_MS) return;
+    const source = this.source;
+    if (!source || Date.now() - this.lagAt < LAG_EVERY_MS) return;
     this.lagAt = Date.now();
-    this.source.endOffsets().then(
+    source.endOffsets().then(
       (ends) => {
         for (const [p, end] of ends) if (owned.has(p)) m.setLag(p, Math.max(0, end - durableNext[p]!));
       },

@@ -86,8 +86,8 @@ export class PartitionOwnership {
   /** Leaving the group (drain, end of input): the next owners may start at once. */
   async releaseAll(): Promise<void> {
     const { source, warehouse, log } = this.h;
-    if (!source.onAssignment || !warehouse.release) return;
-    await warehouse.release(source.name, this.lastCheckpoints(this.owned)).catch((err: Error) =>
+    if (!source.group || !warehouse.shared) return;
+    await warehouse.shared.release(source.name, this.lastCheckpoints(this.owned)).catch((err: Error) =>
       log.warn({ err: err.message }, 'could not release the partitions; their next owner waits GAMESTREAM_KAFKA_SESSION_TIMEOUT'));
   }
 
@@ -96,10 +96,10 @@ export class PartitionOwnership {
    * is not comfortably ahead, or it rejoined after a lapse. Only then does a commit ask the warehouse.
    */
   private leaseInDoubt(): boolean {
-    const lease = this.h.source.leaseExpiresAt;
-    if (!lease) return false;
+    const group = this.h.source.group;
+    if (!group) return false;
     const margin = Math.min(2000, this.h.cfg.kafkaSessionTimeoutMs / 3);
-    return Date.now() >= lease.call(this.h.source) - margin;
+    return Date.now() >= group.leaseExpiresAt() - margin;
   }
 
   /**
@@ -114,14 +114,14 @@ export class PartitionOwnership {
 
   private async fencePartitions(partitions: number[]): Promise<void> {
     const { source, warehouse } = this.h;
-    if (partitions.length === 0 || !warehouse.fencedPartitions) return;
+    if (partitions.length === 0 || !warehouse.shared) return;
     if (!this.leaseInDoubt()) return;
-    const fenced = await warehouse.fencedPartitions(source.name, partitions);
+    const fenced = await warehouse.shared.fencedPartitions(source.name, partitions);
     if (fenced.length > 0) {
       throw new GamestreamError('partition_fenced',
         `partitions ${fenced.join(', ')} were taken over by another daemon while this one was not heard from by the consumer group (a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without committing them. A restart resumes from the warehouse.`);
     }
-    source.settleLapse?.();
+    source.group?.settleLapse();
   }
 
   /**
@@ -175,9 +175,10 @@ export class PartitionOwnership {
     for (const s of this.h.slots) s.release(this.h.durableNext);
     let last = this.lastCheckpoints(partitions);
     // After a lapse another daemon may already have claimed some of them: those are not this daemon's to release.
-    const taken = new Set(warehouse.fencedPartitions ? await warehouse.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
+    const shared = warehouse.shared;
+    const taken = new Set(shared ? await shared.fencedPartitions(source.name, last.map((c) => c.partition)) : []);
     last = last.filter((c) => !taken.has(c.partition));
-    await warehouse.release?.(source.name, last);
+    await shared?.release(source.name, last);
     took.releasedMs = Date.now() - t0;
     log.info({ partitions, ...took }, 'partitions handed off: flushed, committed and released');
   }
@@ -185,9 +186,10 @@ export class PartitionOwnership {
   private async adopt(partitions: number[]): Promise<void> {
     const { log, warehouse, source } = this.h;
     let waitedSince = 0;
-    await warehouse.awaitRelease?.(source.name, partitions, {
+    const group = source.group;
+    await warehouse.shared?.awaitRelease(source.name, partitions, {
       graceMs: this.h.cfg.kafkaSessionTimeoutMs,
-      liveMembers: source.liveMembers ? () => source.liveMembers!() : undefined,
+      liveMembers: group ? () => group.liveMembers() : undefined,
       onWait: (holders) => {
         if (waitedSince === 0) waitedSince = Date.now();
         log.info({ holders: holders.slice(0, 8) }, 'waiting for the previous owner to release partitions');
@@ -209,7 +211,7 @@ export class PartitionOwnership {
         this.h.durableNext[p] = cp?.nextOffset ?? 0;
       }
       // A previous owner that only stalled finds these claims at its next commit point and stops.
-      await warehouse.claim?.(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
+      await warehouse.shared?.claim(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
       // What the previous owner committed of them, for duplicates across the hand-over.
       await this.h.catchUpIndex();
       return warehouse.loadRestore(source.name, cps, { windowSizeMs: this.h.cfg.windowSizeMs });
@@ -231,7 +233,7 @@ export class PartitionOwnership {
       // A worker that is (re)starting right now gets them from startWorker instead.
       if (slot.ready) slot.post({ t: 'start-actors', partitions: parts, restore: restores.filter((r) => set.has(r.checkpoint.partition)) });
     }
-    source.startPartitions?.(resumeAt);
+    source.group?.startPartitions(resumeAt);
     log.info({ partitions: partitions.length }, 'partitions started from the warehouse checkpoints');
   }
 }

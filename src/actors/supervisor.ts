@@ -97,12 +97,12 @@ export class Supervisor {
   constructor(opts: SupervisorOptions) {
     this.o = opts;
     this.cfg = opts.config;
-    this.partitions = opts.source.partitionCount || this.cfg.partitions;
+    this.partitions = opts.source.partitionedLog?.partitionCount || this.cfg.partitions;
     this.workers = Math.min(this.cfg.workers, this.partitions);
     this.slots = Array.from({ length: this.workers }, (_, i) => new WorkerSlot(i, opts.spawnThread));
     this.restarts = new RestartGuard(this.cfg.restartLimit, this.cfg.restartWindowMs);
     this.flow = new Backpressure({
-      slots: this.slots, maxHeldBytes: this.cfg.maxUncommittedBytes, mailboxBatches: this.cfg.mailboxBatches, source: opts.source,
+      slots: this.slots, maxHeldBytes: this.cfg.maxUncommittedBytes, mailboxBatches: this.cfg.mailboxBatches, log: opts.source.partitionedLog,
       partitionsOf: (w) => this.partitionsOf(w),
     });
     this.index = new IndexLink({
@@ -147,14 +147,14 @@ export class Supervisor {
       beforeCommit: (batch, checkpoints) => this.index.prepare(batch.map((f) => f.idRun), checkpoints),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
       commitDelayMs: (opts.faults ?? NO_FAULTS).commitDelayMs,
-      fence: opts.source.leaseExpiresAt && opts.warehouse.fencedPartitions ? (cps) => this.ownership.fence(cps) : undefined,
+      fence: opts.source.group && opts.warehouse.shared ? (cps) => this.ownership.fence(cps) : undefined,
     });
   }
 
   /** Stop reading, flush what was read, commit, and return (windows stay open; a restart rebuilds them). */
   requestStop(): void {
     this.stopRequested = true;
-    this.o.source.interrupt?.();
+    this.o.source.interrupt();
     this.cond.notify();
   }
 
@@ -164,7 +164,7 @@ export class Supervisor {
       this.o.metrics?.processorFailed((err as { code?: string })?.code ?? 'internal');
     }
     this.stopRequested = true;
-    this.o.source.interrupt?.();
+    this.o.source.interrupt();
     this.cond.notify();
   }
 
@@ -187,15 +187,15 @@ export class Supervisor {
     await this.index.open();
     this.o.metrics?.setWorkerCount(this.workers);
     const resumeAt = new Map([...this.initial].map(([p, c]) => [p, c.nextOffset]));
-    source.resumeFrom?.(resumeAt);
+    source.partitionedLog?.resumeFrom(resumeAt);
     this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt);
     if (this.initial.size > 0) log.info({ partitions: this.initial.size }, 'resuming from warehouse checkpoints');
-    if (source.onAssignment) {
+    if (source.group) {
       // The group decides: nothing is owned until the first assignment, and unowned partitions hold no
       // watermark back.
       this.wm.partitionWm.fill(Infinity);
       for (let p = 0; p < this.partitions; p++) this.router.setResume(p, Infinity);
-      source.onAssignment((parts) => this.ownership.assign(parts));
+      source.group.onAssignment((parts) => this.ownership.assign(parts));
     } else {
       this.ownership.ownAll();
     }
@@ -207,7 +207,7 @@ export class Supervisor {
     this.timers.push(setInterval(() => this.tick(), 1000));
     if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
     this.consuming = true;
-    if (this.o.metrics) this.telemetry = new EngineTelemetry(this.o.metrics, this.o.source, this.o.log);
+    if (this.o.metrics) this.telemetry = new EngineTelemetry(this.o.metrics, this.o.source.partitionedLog, this.o.log);
     try {
       await this.pump();
       await this.finish();
@@ -391,7 +391,7 @@ export class Supervisor {
     });
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
     this.index.register(r);
-    this.o.source.durable?.(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
+    this.o.source.partitionedLog?.durable(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
     for (const s of this.slots) s.release(this.durableNext);
     this.cond.notify();
   }

@@ -109,7 +109,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
           metrics()?.sinkRejected.inc({ sink: `bigquery_${table}` }, rows);
           log.warn({ table, rows }, 'BigQuery refused rows; they were written to events_dlq with error_code warehouse_rejected');
         },
-        member: () => source.memberId?.() ?? null,
+        member: () => source.group?.memberId() ?? null,
         killAfterCommitRecord: faults.killAfterCommitRecord,
         onCompacted: (rows, err) => {
           if (err) log.warn({ err: err.message }, 'BigQuery: could not clean up old gamestream_commits rows; retried in six hours');
@@ -204,7 +204,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       config: cfg, faults, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics, index,
       beforeClose: stopEtl,
     });
-    const partitions = source.partitionCount || cfg.partitions;
+    const partitions = source.partitionedLog?.partitionCount || cfg.partitions;
     say(`source ${source.name} → ${warehouse.name}; ${partitions} partitions on ${Math.min(cfg.workers, partitions)} worker thread(s)`);
     const t = await sup.run();
     const secs = t.elapsedMs / 1000;

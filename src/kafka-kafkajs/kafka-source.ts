@@ -9,7 +9,7 @@ import { GamestreamError } from '../errors.ts';
 import { registerLz4Codec } from './client.ts';
 import { ensureTopics, type TopicSpec } from './topics.ts';
 import type { Logger } from '../log.ts';
-import type { RecordChunk, Source } from '../sources/source.ts';
+import type { ConsumerGroupMember, PartitionedLog, RecordChunk, Source } from '../sources/source.ts';
 
 export interface KafkaSourceOptions {
   brokers: string[];
@@ -40,10 +40,12 @@ interface PendingBatch {
 
 const QUEUE_BATCHES = 4;
 
-export class KafkaSource implements Source {
+export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember {
   readonly name: string;
   readonly format = 'ndjson' as const;
   readonly avroWriterSchema = null;
+  readonly partitionedLog: PartitionedLog = this;
+  readonly group: ConsumerGroupMember = this;
   partitionCount = 0;
   private readonly o: KafkaSourceOptions;
   private readonly kafka: Kafka;

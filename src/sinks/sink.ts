@@ -60,6 +60,25 @@ export interface CommittedId {
   offset: number;
 }
 
+/**
+ * A warehouse several daemons of one consumer group share (BigQuery): hand-offs of partitions and the fence
+ * against a stalled previous owner go through its commit records. Warehouses one process owns (DuckDB) have none.
+ */
+export interface SharedOwnership {
+  /** Marks partitions as handed off after their last commit, so that the next owner may start them at once. */
+  release(source: string, checkpoints: Checkpoint[]): Promise<void>;
+  /**
+   * Resolves once no other daemon may still write these partitions: each one's latest commit is a release, is
+   * this daemon's own, or was written by a consumer-group member that `liveMembers` no longer lists (rows
+   * without a member: older than `graceMs`). Reports waits through `onWait`.
+   */
+  awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void>;
+  /** Marks partitions as taken by this daemon, so that a stalled previous owner finds itself fenced. */
+  claim(source: string, checkpoints: Checkpoint[]): Promise<void>;
+  /** Of these partitions, those whose latest commit record another daemon wrote. */
+  fencedPartitions(source: string, partitions: number[]): Promise<number[]>;
+}
+
 export interface Warehouse {
   readonly name: string;
   open(): Promise<void>;
@@ -83,20 +102,7 @@ export interface Warehouse {
   /** State of each partition at its checkpoint, derived from the rows already written. */
   loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]>;
   commit(batch: CommitBatch): Promise<void>;
-  /**
-   * Shared warehouses (several daemons in one consumer group): marks partitions as handed off after their last
-   * commit, so that the next owner may start them at once. Warehouses one process owns do without.
-   */
-  release?(source: string, checkpoints: Checkpoint[]): Promise<void>;
-  /**
-   * Resolves once no other daemon may still write these partitions: each one's latest commit is a release, is
-   * this daemon's own, or was written by a consumer-group member that `liveMembers` no longer lists (rows
-   * without a member: older than `graceMs`). Reports waits through `onWait`.
-   */
-  awaitRelease?(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void>;
-  /** Marks partitions as taken by this daemon, so that a stalled previous owner finds itself fenced. */
-  claim?(source: string, checkpoints: Checkpoint[]): Promise<void>;
-  /** Of these partitions, those whose latest commit record another daemon wrote. */
-  fencedPartitions?(source: string, partitions: number[]): Promise<number[]>;
+  /** Partition hand-offs and fencing between the daemons of one consumer group, or null: one process owns it. */
+  readonly shared: SharedOwnership | null;
   close(): Promise<void>;
 }

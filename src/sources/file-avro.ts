@@ -25,6 +25,8 @@ export class AvroFileSource implements Source {
   readonly name: string;
   readonly format = 'avro' as const;
   avroWriterSchema: string | null = null;
+  readonly partitionedLog = null;
+  readonly group = null;
   private readonly path: string;
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
@@ -107,6 +109,9 @@ export class AvroFileSource implements Source {
     this.index += n;
     return { data, starts, ends, count: n, firstIndex, keys };
   }
+
+  /** A file never waits for data: nothing to interrupt. */
+  interrupt(): void {}
 
   progress(): { bytesRead: number; totalBytes: number | null } {
     return { bytesRead: this.pos, totalBytes: this.buf.length };

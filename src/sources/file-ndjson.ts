@@ -9,6 +9,8 @@ export class NdjsonFileSource implements Source {
   readonly name: string;
   readonly format = 'ndjson' as const;
   readonly avroWriterSchema = null;
+  readonly partitionedLog = null;
+  readonly group = null;
   private readonly path: string;
   private fh: FileHandle | null = null;
   private size = 0;
@@ -79,6 +81,9 @@ export class NdjsonFileSource implements Source {
     this.index += starts.length;
     return { data, starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count: starts.length, firstIndex, keys: null };
   }
+
+  /** A file never waits for data: nothing to interrupt. */
+  interrupt(): void {}
 
   progress(): { bytesRead: number; totalBytes: number | null } {
     return { bytesRead: this.pos, totalBytes: this.size };

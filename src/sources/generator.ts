@@ -50,6 +50,8 @@ export class GeneratorSource implements Source {
   readonly name: string;
   readonly format = 'ndjson' as const;
   readonly avroWriterSchema = null;
+  readonly partitionedLog = null;
+  readonly group = null;
   private readonly o: GeneratorOptions;
   private readonly rand: () => number;
   private readonly players: Player[] = [];

@@ -18,41 +18,55 @@ export interface RecordChunk {
   offsets?: Float64Array;
 }
 
+/**
+ * A source that is a partitioned log with offsets of its own (Kafka). The engine then uses its partitions,
+ * resumes each at an offset, pauses a slow worker's partitions, and acknowledges what is durable.
+ */
+export interface PartitionedLog {
+  /** The partition count (Kafka: the topic's); known after open(). */
+  readonly partitionCount: number;
+  /** Where each partition resumes (from the warehouse checkpoints); called before the first next(). */
+  resumeFrom(nextOffsets: Map<number, number>): void;
+  /** Stop and restart fetching these partitions, while the worker that owns them is behind. */
+  pause(partitions: number[]): void;
+  resume(partitions: number[]): void;
+  /** Rows up to these offsets are durably in the warehouse (Kafka: commit them to the group). */
+  durable(nextOffsets: Map<number, number>): void;
+  /** Log-end offset per partition, for the lag metric. */
+  endOffsets(): Promise<Map<number, number>>;
+}
+
+/**
+ * A source whose partitions a consumer group assigns (Kafka). Each new assignment is reported; a partition
+ * newly assigned stays paused until `startPartitions` names the offset it resumes from (the warehouse's
+ * checkpoint, read after the previous owner released it); records of partitions no longer assigned are dropped.
+ */
+export interface ConsumerGroupMember {
+  onAssignment(listener: (partitions: number[]) => void): void;
+  startPartitions(nextOffsets: Map<number, number>): void;
+  /** Until when the group surely still counts this member (epoch ms; 0 after a lapse). */
+  leaseExpiresAt(): number;
+  /** A commit found the partitions still this member's after a lapse: the lease holds again. */
+  settleLapse(): void;
+  /** This member's id, and the ids of the group's members now. */
+  memberId(): string | null;
+  liveMembers(): Promise<Set<string>>;
+}
+
 export interface Source {
   /** Stable name stored with every row and checkpoint, so a rerun resumes instead of duplicating. */
   readonly name: string;
   readonly format: 'ndjson' | 'avro';
   readonly avroWriterSchema: string | null;
+  /** Partitions and offsets of its own (Kafka), or null: the router partitions by key, offsets count records. */
+  readonly partitionedLog: PartitionedLog | null;
+  /** Partitions assigned by a consumer group, or null: this daemon owns every partition for the whole run. */
+  readonly group: ConsumerGroupMember | null;
   open(): Promise<void>;
   /** The next chunk, or null at the end of input. Endless sources never return null. */
   next(): Promise<RecordChunk | null>;
-  /** The partition count, when the source has its own (Kafka: the topic's); known after open(). */
-  readonly partitionCount?: number;
-  /** Where each partition resumes (from the warehouse checkpoints); called before the first next(). */
-  resumeFrom?(nextOffsets: Map<number, number>): void;
   /** Shutdown: a next() that is waiting for data returns null at once (the caller knows it is not the end). */
-  interrupt?(): void;
-  /** Stop and restart fetching these partitions (Kafka), while the worker that owns them is behind. */
-  pause?(partitions: number[]): void;
-  resume?(partitions: number[]): void;
-  /** Rows up to these offsets are durably in the warehouse (Kafka: commit them to the group). */
-  durable?(nextOffsets: Map<number, number>): void;
-  /** Log-end offset per partition, when the source has one (Kafka), for the lag metric. */
-  endOffsets?(): Promise<Map<number, number>>;
-  /**
-   * Sources whose partitions are assigned by a consumer group (Kafka) report each new assignment. A partition
-   * newly assigned stays paused until `startPartitions` names the offset it resumes from (the warehouse's
-   * checkpoint, read after the previous owner released it); records of partitions no longer assigned are
-   * dropped. Sources without it own every partition for the whole run.
-   */
-  onAssignment?(listener: (partitions: number[]) => void): void;
-  startPartitions?(nextOffsets: Map<number, number>): void;
-  /** Consumer groups: until when the group surely still counts this member (epoch ms; 0 after a lapse). */
-  leaseExpiresAt?(): number;
-  settleLapse?(): void;
-  /** Consumer groups: this member's id, and the ids of the group's members now. */
-  memberId?(): string | null;
-  liveMembers?(): Promise<Set<string>>;
+  interrupt(): void;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

@@ -20,7 +20,7 @@ function flush(partition: number, nextOffset: number): QueuedFlush {
 function slowWarehouse(ms: number, failAt = Infinity): { wh: Warehouse; commits: Checkpoint[][] } {
   const commits: Checkpoint[][] = [];
   const wh = {
-    name: 'test', open: async () => undefined, close: async () => undefined,
+    name: 'test', shared: null, open: async () => undefined, close: async () => undefined,
     loadCheckpoints: async () => new Map(), loadRestore: async () => [],
     identity: async () => 'test', committedPositions: async () => [], readCommittedIds: async () => undefined,
     commit: async (b: CommitBatch) => {

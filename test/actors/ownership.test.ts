@@ -31,10 +31,12 @@ function sharedWarehouse(stored: Map<number, Checkpoint>) {
     name: 'shared', open: async () => undefined, close: async () => undefined, commit: async () => undefined,
     loadCheckpoints: async () => new Map(stored), loadRestore: async (_s: string, cps: Checkpoint[]) => cps.map((c) => ({ checkpoint: c, windows: [], written: [] })),
     identity: async () => 'shared', committedPositions: async () => [], readCommittedIds: async () => undefined,
-    release: async (_s: string, cps: Checkpoint[]) => void released.push(cps),
-    claim: async (_s: string, cps: Checkpoint[]) => void claimed.push(cps),
-    awaitRelease: async () => undefined,
-    fencedPartitions: async () => [],
+    shared: {
+      release: async (_s: string, cps: Checkpoint[]) => void released.push(cps),
+      claim: async (_s: string, cps: Checkpoint[]) => void claimed.push(cps),
+      awaitRelease: async () => undefined,
+      fencedPartitions: async () => [],
+    },
   } satisfies Warehouse;
   return { wh, released, claimed };
 }
@@ -42,7 +44,7 @@ function sharedWarehouse(stored: Map<number, Checkpoint>) {
 /** Ownership over two workers that acknowledge revokes at once; `commit` marks a partition durable up to an offset. */
 function host(wh: Warehouse): { own: () => PartitionOwnership; commit: (c: Checkpoint) => void } {
   const cfg = loadConfig({ GAMESTREAM_SOURCE: 'kafka', GAMESTREAM_KAFKA_BROKERS: '127.0.0.1:9' });
-  const source = { name: 'kafka:t', format: 'ndjson', avroWriterSchema: null, open: async () => undefined, next: async () => null, progress: () => ({ bytesRead: 0, totalBytes: null }), close: async () => undefined, startPartitions: () => undefined, onAssignment: () => undefined } satisfies Source;
+  const source = { name: 'kafka:t', format: 'ndjson', avroWriterSchema: null, open: async () => undefined, next: async () => null, progress: () => ({ bytesRead: 0, totalBytes: null }), close: async () => undefined, interrupt: () => undefined, partitionedLog: null, group: { startPartitions: () => undefined, onAssignment: () => undefined, leaseExpiresAt: () => Infinity, settleLapse: () => undefined, memberId: () => null, liveMembers: async () => new Set<string>() } } satisfies Source;
   const committer = new Committer(wh, { maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false, onCommitted: () => undefined, onRetry: () => undefined, onFatal: () => undefined });
   let ownership!: PartitionOwnership;
   // A worker that acknowledges every revoke at once.

@@ -28,6 +28,8 @@ class MemorySource implements Source {
   readonly name = 'memory:test';
   readonly format = 'ndjson';
   readonly avroWriterSchema = null;
+  readonly partitionedLog = null;
+  readonly group = null;
   private at = 0;
   private readonly lines: string[];
   constructor(lines: string[]) {
@@ -51,6 +53,7 @@ class MemorySource implements Source {
   progress(): { bytesRead: number; totalBytes: number | null } {
     return { bytesRead: 0, totalBytes: null };
   }
+  interrupt(): void {}
   async close(): Promise<void> {}
 }
 

@@ -16,7 +16,7 @@ import type { BigQuery } from '@google-cloud/bigquery';
 import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { AwaitReleaseOptions, CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
+import type { AwaitReleaseOptions, CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, SharedOwnership, Warehouse } from '../sink.ts';
 import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
@@ -72,8 +72,9 @@ function readWindowUpdates(paths: string[]): Map<number, WindowUpdate[]> {
   return out;
 }
 
-export class BigQueryWarehouse implements Warehouse {
+export class BigQueryWarehouse implements Warehouse, SharedOwnership {
   readonly name: string;
+  readonly shared: SharedOwnership = this;
   private readonly o: BigQueryOptions;
   private clients: BigQueryClients | null = null;
   private ctx: WriterContext | null = null;

@@ -55,6 +55,8 @@ export interface DuckDbOptions {
 
 export class DuckDbWarehouse implements Warehouse {
   readonly name: string;
+  /** One process owns the file: no hand-offs between daemons. */
+  readonly shared = null;
   private readonly opts: DuckDbOptions;
   private instance: DuckDBInstance | null = null;
   private conn: DuckDBConnection | null = null;
