@@ -14,6 +14,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { createKafka } from '../src/kafka-kafkajs/client.ts';
 import { formatLoadgenReport, runLoadgen, type LoadgenOptions, type LoadgenReport } from '../src/ingest/loadgen.ts';
 import { startIngestServer } from '../src/ingest/server.ts';
+import { ProducerSession } from '../src/kafka-kafkajs/producer.ts';
 import { ensureTopics } from '../src/kafka-kafkajs/topics.ts';
 import { createLogger } from '../src/log.ts';
 import { startLocalBroker, stopLocalBroker, type LocalBroker } from '../test/setup/kafka-broker.ts';
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
     const apiKey = 'bench-key-0123456789abcdef';
     const server = await startIngestServer({
       logger: log,
+      openProducer: (o) => new ProducerSession(o),
       config: {
         brokers, host: '127.0.0.1', port: 0, topic, maxBodyBytes: 5 << 20, maxBatchEvents: 1000, maxEventBytes: 1_000_000,
         maxInflightBytes: 64 << 20, apiKeys: [{ app: 'bench', key: apiKey }], ackTimeoutMs: 5000,

@@ -3,7 +3,7 @@
  *   node scripts/env-table.ts
  * test/config/schema.test.ts checks that the document names every variable.
  */
-import { allEnvVars } from '../src/config/all-vars.ts';
+import { allEnvVars } from '../src/cli/env-vars.ts';
 
 const rows = allEnvVars();
 const cell = (s: string): string => s.replaceAll('|', '\\|');

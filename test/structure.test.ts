@@ -1,7 +1,7 @@
 /**
  * The source tree's shape, checked with every test run: no import cycle between files of src/ (type imports
  * included: a cycle of types still ties the files' meanings together), no file longer than can be read in one
- * sitting, and each backend's library used only in its adapter folder.
+ * sitting, no import that runs up the layers, and each backend's library used only in its adapter folder.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -10,6 +10,35 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 const MAX_LINES = 450;
+/**
+ * The layers, lowest first: a file may import its own layer and those below. Adapters (one folder per backend)
+ * sit above the engine and its ports; only the composition roots, which put a process together, import them.
+ */
+const LAYERS: { name: string; of: (rel: string) => boolean }[] = [
+  { name: 'core', of: (r) => ['errors.ts', 'log.ts', 'pid.ts', 'version.ts'].includes(r) || r.startsWith('contract/') },
+  { name: 'config', of: (r) => r.startsWith('config/') },
+  { name: 'engine and ports', of: (r) => !/^(cli\/|ingest\/main\.ts$|kafka-kafkajs\/|sinks\/duckdb\/|sinks\/bigquery\/)/.test(r) },
+  { name: 'adapters', of: (r) => /^(kafka-kafkajs|sinks\/duckdb|sinks\/bigquery)\//.test(r) },
+  { name: 'composition roots', of: () => true },
+];
+const layerOf = (rel: string): number => LAYERS.findIndex((l) => l.of(rel));
+/** An adapter folder, for the rule that adapters do not import each other. */
+const adapterOf = (rel: string): string | null => /^(kafka-kafkajs|sinks\/duckdb|sinks\/bigquery)\//.exec(rel)?.[1] ?? null;
+
+/** Imports that run up the layers, or from one adapter into another. */
+function layerViolations(graph: Map<string, string[]>, root: string): string[] {
+  const out: string[] = [];
+  for (const [file, targets] of graph) {
+    const from = relative(root, file);
+    for (const t of targets) {
+      const to = relative(root, t);
+      if (layerOf(to) > layerOf(from)) out.push(`${from} (${LAYERS[layerOf(from)]!.name}) imports ${to} (${LAYERS[layerOf(to)]!.name})`);
+      else if (adapterOf(from) && adapterOf(to) && adapterOf(from) !== adapterOf(to)) out.push(`${from} imports ${to}, another adapter`);
+    }
+  }
+  return out;
+}
+
 /** Backend libraries and the one folder of src/ that may import each. */
 const ADAPTERS: [library: string, folder: string][] = [
   ['kafkajs', 'kafka-kafkajs/'],
@@ -80,6 +109,11 @@ describe('the source tree', () => {
     expect(found).toEqual([]);
   });
 
+  it('has no import that runs up the layers (core, config, engine and ports, adapters, composition roots)', () => {
+    const graph = new Map(files.map((f) => [f, importsOf(f, texts.get(f)!)]));
+    expect(layerViolations(graph, SRC)).toEqual([]);
+  });
+
   it(`has no file in src/ longer than ${MAX_LINES} lines`, () => {
     const long = files.map((f) => ({ file: relative(SRC, f), lines: texts.get(f)!.split('\n').length - 1 })).filter((f) => f.lines > MAX_LINES);
     expect(long).toEqual([]);
@@ -95,6 +129,22 @@ describe('the source tree', () => {
       }
     }
     expect(strays).toEqual([]);
+  });
+
+  it('would see an import up the layers (the check itself works)', () => {
+    const g = new Map([
+      ['/s/errors.ts', ['/s/config/schema.ts']],
+      ['/s/config/schema.ts', ['/s/etl/config.ts']],
+      ['/s/actors/supervisor.ts', ['/s/sinks/duckdb/duckdb-warehouse.ts', '/s/sinks/sink.ts']],
+      ['/s/sinks/bigquery/a.ts', ['/s/sinks/duckdb/sql.ts', '/s/etl/dialect.ts']],
+      ['/s/cli/run.ts', ['/s/sinks/duckdb/duckdb-warehouse.ts']],
+    ]);
+    expect(layerViolations(g, '/s')).toEqual([
+      'errors.ts (core) imports config/schema.ts (config)',
+      'config/schema.ts (config) imports etl/config.ts (engine and ports)',
+      'actors/supervisor.ts (engine and ports) imports sinks/duckdb/duckdb-warehouse.ts (adapters)',
+      'sinks/bigquery/a.ts imports sinks/duckdb/sql.ts, another adapter',
+    ]);
   });
 
   it('would see a cycle (the check itself works)', () => {

@@ -42,19 +42,28 @@ export interface ConfluentSchemaSet {
   unknownHint: string;
 }
 
-export type ToWorker =
+/*
+ * Messages come in three kinds, as in stream engines: data (the records and what is made of them), signals (time:
+ * watermarks, and a mailbox slot freed) and control (the lifecycle, settings, tables, the dedupe index).
+ */
+
+/** Records of this worker's partitions. */
+export type ToWorkerData = {
+  t: 'batch';
+  seq: number;
+  receivedAtMs: number;
+  data: Uint8Array;
+  /** [partition, start, end] per record, into `data` */
+  index: Int32Array;
+  offsets: Float64Array;
+};
+
+/** The engine watermark, and which partitions are idle (they follow it). */
+export type ToWorkerSignal = { t: 'watermark'; engineWatermarkMs: number; idlePartitions: number[] };
+
+export type ToWorkerControl =
   | { t: 'init'; settings: WorkerSettings; tables: TableSnapshot }
   | { t: 'start-actors'; partitions: number[]; restore: ActorRestore[] }
-  | {
-      t: 'batch';
-      seq: number;
-      receivedAtMs: number;
-      data: Uint8Array;
-      /** [partition, start, end] per record, into `data` */
-      index: Int32Array;
-      offsets: Float64Array;
-    }
-  | { t: 'watermark'; engineWatermarkMs: number; idlePartitions: number[] }
   | { t: 'tables'; tables: TableSnapshot }
   // Schemas resolved since start; always posted before the first batch that uses them.
   | { t: 'schemas'; schemas: Record<string, string>; unusable: Record<string, string> }
@@ -65,23 +74,26 @@ export type ToWorker =
   // filter; and this worker's flushes up to releasedSeq are in it, so their pending ids may go.
   | { t: 'index'; add: string[]; remove: string[]; filter: SharedArrayBuffer | null; releasedSeq: number | null };
 
-export type FromWorker =
-  | { t: 'ready'; workerIndex: number }
-  | { t: 'processed'; seq: number }
-  | {
-      t: 'flush';
-      workerIndex: number;
-      flushSeq: number;
-      files: FlushFiles;
-      /** The run file of the ids this flush accepted, for the dedupe index (null: none). */
-      idRun: string | null;
-      rows: { events: number; dlq: number; agg: number; aggUpdates: number };
-      checkpoints: Checkpoint[];
-      /** Dead letters in these files per reason code. */
-      deadLetterCodes: Record<string, number>;
-      /** When each window in these files closed (wall clock), for the emit latency. */
-      windowsClosedAtMs: number[];
-    }
+export type ToWorker = ToWorkerData | ToWorkerSignal | ToWorkerControl;
+
+/** The rows, dead letters and dedupe run of one flush, with the checkpoints they reach. */
+export type FromWorkerData = {
+  t: 'flush';
+  workerIndex: number;
+  flushSeq: number;
+  files: FlushFiles;
+  /** The run file of the ids this flush accepted, for the dedupe index (null: none). */
+  idRun: string | null;
+  rows: { events: number; dlq: number; agg: number; aggUpdates: number };
+  checkpoints: Checkpoint[];
+  /** Dead letters in these files per reason code. */
+  deadLetterCodes: Record<string, number>;
+  /** When each window in these files closed (wall clock), for the emit latency. */
+  windowsClosedAtMs: number[];
+};
+
+export type FromWorkerSignal =
+  | { t: 'processed'; seq: number } // a batch is done: its mailbox slot is free
   | {
       t: 'watermarks';
       partitions: number[];
@@ -90,12 +102,17 @@ export type FromWorker =
       openWindows: number;
       /** Longest event-loop delay of the thread since its last report. */
       eventLoopLagMs: number;
-    }
+    };
+
+export type FromWorkerControl =
+  | { t: 'ready'; workerIndex: number }
   | { t: 'ended'; workerIndex: number }
   | { t: 'drained'; workerIndex: number }
   | { t: 'revoked'; workerIndex: number; partitions: number[] }
   | { t: 'fatal'; error: WireError }
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+
+export type FromWorker = FromWorkerData | FromWorkerSignal | FromWorkerControl;
 
 /** For the default of a switch over a message type: it fails to compile when a message kind has no case. */
 export function unreachable(msg: never): never {

@@ -14,7 +14,7 @@ import { actorOutput, PartitionActor, type ActorOutput } from '../partition/acto
 import { actorRules } from '../contract/rules.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
-import { unreachable, type FromWorker, type ToWorker, type WorkerSettings } from './protocol.ts';
+import { unreachable, type FromWorker, type ToWorker, type ToWorkerData, type WorkerSettings } from './protocol.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
@@ -78,7 +78,7 @@ function reportWatermarks(): void {
   send({ t: 'watermarks', partitions, watermarksMs, openWindows, eventLoopLagMs });
 }
 
-function onBatch(msg: Extract<ToWorker, { t: 'batch' }>): void {
+function onBatch(msg: ToWorkerData): void {
   const now = Date.now();
   const byPartition = new Map<number, RawRecord[]>();
   const { index, offsets, data } = msg;

@@ -5,7 +5,7 @@ import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { loadEtlConfig } from '../etl/config.ts';
 import { loadObservabilityConfig } from '../observability/config.ts';
-import { allEnvVars } from '../config/all-vars.ts';
+import { allEnvVars } from './env-vars.ts';
 import { etlCommand } from './etl.ts';
 import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
 import { runIngest } from '../ingest/main.ts';

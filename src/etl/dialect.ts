@@ -7,7 +7,6 @@
  * where a natural form behaves differently there, an equivalent that behaves the same in both is used, and the
  * comment says why.
  */
-import { LEVEL_ID_SQL } from '../sinks/duckdb/sql.ts';
 
 export interface SqlDialect {
   readonly name: 'duckdb' | 'bigquery';
@@ -43,12 +42,17 @@ const index = (qs: readonly number[], q: number): number => {
   return i;
 };
 
+/** `parameters.level_id` exactly as the engine reads it: an integer within ±2^53, else NULL. */
+const DUCKDB_LEVEL_ID = `CASE WHEN json_type(parameters, '$.level_id') IN ('BIGINT', 'UBIGINT')
+  AND abs(TRY_CAST(parameters->>'$.level_id' AS HUGEINT)) <= 9007199254740991
+  THEN CAST(parameters->>'$.level_id' AS BIGINT) END`;
+
 export const DUCKDB: SqlDialect = {
   name: 'duckdb',
   str: (s) => `'${s.replaceAll("'", "''")}'`,
   ident: (name) => name,
   jsonNumber: (key) => `TRY_CAST(parameters->>'$.${key}' AS DOUBLE)`,
-  levelId: LEVEL_ID_SQL,
+  levelId: DUCKDB_LEVEL_ID,
   nonEmptyArray: (key) => `json_type(parameters, '$.${key}') = 'ARRAY' AND json_array_length(parameters, '$.${key}') > 0`,
   countIf: (cond) => `count_if(${cond})`,
   aggIf: (fn, expr, cond, distinct = false) => `${fn}(${distinct ? 'DISTINCT ' : ''}${expr}) FILTER (WHERE ${cond})`,

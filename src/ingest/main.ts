@@ -10,6 +10,7 @@ import { createKafka } from '../kafka-kafkajs/client.ts';
 import { ensureTopics, SEED_TOPICS } from '../kafka-kafkajs/topics.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { describeIngestConfig, loadIngestConfig } from './config.ts';
+import { ProducerSession } from '../kafka-kafkajs/producer.ts';
 import { startIngestServer } from './server.ts';
 
 /**
@@ -39,7 +40,7 @@ export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<n
   const cfg = loadIngestConfig(env);
   const log = createLogger(cfg.logLevel);
   await ensureRawTopic(cfg.brokers, cfg.topic, cfg.topicPartitions, log);
-  const server = await startIngestServer({ config: cfg, logger: log });
+  const server = await startIngestServer({ config: cfg, logger: log, openProducer: (o) => new ProducerSession(o) });
   log.info({ url: server.url, topic: cfg.topic, brokers: cfg.brokers }, 'ingest server listening');
   process.stdout.write(`[gamestream] ingest listening on ${server.url}/v1/events: ${describeIngestConfig(cfg)}\n`);
 

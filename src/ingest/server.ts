@@ -14,18 +14,33 @@ import type { Logger } from '../log.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { ApiKeyStore, keyPrefix } from './auth.ts';
 import { Batcher, type BatcherStats } from './batcher.ts';
-import { REJECT_STATUS, decodeBody, readBody, splitEvents } from './body.ts';
+import { REJECT_STATUS, decodeBody, readBody, splitEvents, type OutMessage } from './body.ts';
 import type { IngestConfig } from './config.ts';
-import { ProducerSession, type ProducerSessionOptions } from '../kafka-kafkajs/producer.ts';
 
 export type IngestServerConfig = Pick<IngestConfig,
   'brokers' | 'host' | 'port' | 'topic' | 'maxBodyBytes' | 'maxBatchEvents' | 'maxEventBytes' | 'maxInflightBytes' | 'apiKeys' | 'ackTimeoutMs'>;
 
+/**
+ * The Kafka producer the server sends through (src/kafka-kafkajs/producer.ts is one): it connects in the
+ * background, reconnects after a failure, and says whether it is connected now.
+ */
+export interface IngestProducer {
+  readonly ready: boolean;
+  readonly lastError: string | null;
+  start(): void;
+  /** Resolves once Kafka acknowledged every message (acks=all); throws a GamestreamError otherwise. */
+  send(messages: OutMessage[]): Promise<void>;
+  /** The Retry-After for a client while not connected. */
+  retryAfterSeconds(): number;
+  whenReady(timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
 export interface IngestServerOptions {
   config: IngestServerConfig;
   logger: Logger;
-  /** Extra kafkajs client settings (the tests pass a socketFactory to cut the network). */
-  kafkaOverrides?: ProducerSessionOptions['kafkaOverrides'];
+  /** Makes the producer (not started yet) for the configured brokers and topic. */
+  openProducer: (o: { brokers: string[]; topic: string; ackTimeoutMs: number; logger: Logger }) => IngestProducer;
   /** Request metrics, served at GET /metrics (a fresh registry when not given). */
   metrics?: Metrics;
   /** The seed's producer batching: linger 5 ms, 64 KiB. */
@@ -59,7 +74,7 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
   const log = opts.logger.child({ component: 'ingest' });
   const metrics = opts.metrics ?? new Metrics();
   const keys = new ApiKeyStore(cfg.apiKeys);
-  const session = new ProducerSession({ brokers: cfg.brokers, topic: cfg.topic, ackTimeoutMs: cfg.ackTimeoutMs, logger: opts.logger, kafkaOverrides: opts.kafkaOverrides });
+  const session = opts.openProducer({ brokers: cfg.brokers, topic: cfg.topic, ackTimeoutMs: cfg.ackTimeoutMs, logger: opts.logger });
   const batcher = new Batcher({
     lingerMs: opts.lingerMs ?? 5,
     batchBytes: opts.batchBytes ?? 64 * 1024,

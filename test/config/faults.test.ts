@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allEnvVars } from '../../src/config/all-vars.ts';
+import { allEnvVars } from '../../src/cli/env-vars.ts';
 import { FAULT_VARS, loadFaults, NO_FAULTS } from '../../src/config/faults.ts';
 import { ENV_VARS, loadConfig } from '../../src/config/schema.ts';
 

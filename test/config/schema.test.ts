@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ENV_VARS, loadConfig } from '../../src/config/schema.ts';
-import { allEnvVars } from '../../src/config/all-vars.ts';
+import { allEnvVars } from '../../src/cli/env-vars.ts';
 
 function error(env: Record<string, string>): string {
   try {

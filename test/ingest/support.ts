@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import type { Admin, Kafka } from 'kafkajs';
 import { inject } from 'vitest';
 import { createKafka } from '../../src/kafka-kafkajs/client.ts';
+import { ProducerSession, type ProducerSessionOptions } from '../../src/kafka-kafkajs/producer.ts';
 import { startIngestServer, type IngestServer, type IngestServerConfig, type IngestServerOptions } from '../../src/ingest/server.ts';
 import { ensureTopics } from '../../src/kafka-kafkajs/topics.ts';
 import { createLogger } from '../../src/log.ts';
@@ -51,8 +52,13 @@ export function serverConfig(topic: string, over: Partial<IngestServerConfig> = 
 }
 
 /** A server on a free port whose producer is connected (or not, when waitReady is false). */
-export async function startServer(topic: string, over: Partial<IngestServerConfig> = {}, extra: Partial<IngestServerOptions> = {}, waitReady = true): Promise<IngestServer> {
-  const server = await startIngestServer({ config: serverConfig(topic, over), logger, ...extra });
+export async function startServer(
+  topic: string, over: Partial<IngestServerConfig> = {}, extra: Partial<IngestServerOptions> & { kafkaOverrides?: ProducerSessionOptions['kafkaOverrides'] } = {}, waitReady = true,
+): Promise<IngestServer> {
+  const { kafkaOverrides, ...rest } = extra;
+  const server = await startIngestServer({
+    config: serverConfig(topic, over), logger, openProducer: (o) => new ProducerSession({ ...o, kafkaOverrides }), ...rest,
+  });
   if (waitReady && !(await server.whenProducerReady(15_000))) {
     await server.close();
     throw new Error('the ingest producer did not connect to the test broker within 15 s');

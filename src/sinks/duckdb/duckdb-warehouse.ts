@@ -18,7 +18,8 @@ import {
   FAILURE_SCHEMA,
   WATERMARK_COLUMNS,
 } from '../tables.ts';
-import { columnsStruct, LEVEL_ID_SQL, sqlList, sqlString } from './sql.ts';
+import { DUCKDB } from '../../etl/dialect.ts';
+import { columnsStruct, sqlList, sqlString } from './sql.ts';
 
 type Cols = readonly (readonly [string, string])[];
 
@@ -183,7 +184,7 @@ export class DuckDbWarehouse implements Warehouse {
     const size = rules.windowSizeMs;
     const w = await this.c.runAndReadAll(
       `SELECT e.source_partition, (epoch_ms(e.timestamp) // ${size}) * ${size} AS ws, e.event_type,
-              ${LEVEL_ID_SQL} AS level_id, count(*) AS n
+              ${DUCKDB.levelId} AS level_id, count(*) AS n
        FROM events e JOIN (VALUES ${windowCut.join(', ')}) c(p, closed) ON e.source_partition = c.p
        WHERE e.source = ${src} AND epoch_ms(e.timestamp) >= c.closed
        GROUP BY ALL`,

@@ -1,5 +1,5 @@
 /** Every env var gamestream reads, for `gamestream env` and docs/OPERATIONS.md: the daemon's, the tracking server's, the ETL's, the metrics and alerts'. */
-import { ENV_VARS } from './schema.ts';
+import { ENV_VARS } from '../config/schema.ts';
 import { ETL_ENV_VARS } from '../etl/config.ts';
 import { INGEST_ENV_VARS } from '../ingest/config.ts';
 import { OBSERVABILITY_ENV_VARS } from '../observability/config.ts';
