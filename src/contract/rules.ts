@@ -15,3 +15,11 @@ export function actorRules(r: ActorRules): ActorRules {
     dedupeHorizonMs: r.dedupeHorizonMs, futureToleranceMs: r.futureToleranceMs, maxEventBytes: r.maxEventBytes,
   };
 }
+
+/**
+ * `parameters.level_id` as the engine reads it, for windows and for every rebuild of them: a JSON number that is
+ * a safe integer, else none. The ETL's SQL spells the same rule per warehouse (`levelId` in etl/dialect.ts).
+ */
+export function levelIdOf(value: unknown): number | null {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : null;
+}

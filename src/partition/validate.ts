@@ -2,6 +2,7 @@
  * Validate stage: the rules and their order are in docs/SEMANTICS.md. The first failing rule wins, so a record
  * always gets exactly one reason code.
  */
+import { levelIdOf } from '../contract/rules.ts';
 import type { Rejection, ValidEvent } from './record.ts';
 import { parseTimestamp } from './timestamp.ts';
 
@@ -110,7 +111,7 @@ export function validate(obj: Record<string, unknown>, opts: ValidateOptions): V
     name: opt.name,
     tsMs,
     parameters: p,
-    levelId: typeof lv === 'number' && Number.isSafeInteger(lv) ? lv : null,
+    levelId: levelIdOf(lv),
     platform: opt.platform,
     appVersion: opt.app_version,
     ipAddress: opt.ip_address,

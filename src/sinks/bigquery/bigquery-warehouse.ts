@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
+import { levelIdOf } from '../../contract/rules.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { AwaitReleaseOptions, CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, SharedOwnership, Warehouse } from '../sink.ts';
@@ -268,10 +269,9 @@ export class BigQueryWarehouse implements Warehouse, SharedOwnership {
     for (const r of rows) {
       const p = Number(r.p);
       const ms = Number(r.ms);
-      // The level exactly as the engine reads it (partition/validate.ts): a safe integer, else none.
       const params = r.params === null || r.params === undefined ? null : (JSON.parse(String(r.params)) as Record<string, unknown> | null);
       const lv = params && typeof params === 'object' && Object.hasOwn(params, 'level_id') ? params.level_id : undefined;
-      const levelId = typeof lv === 'number' && Number.isSafeInteger(lv) ? lv : null;
+      const levelId = levelIdOf(lv);
       const windowStart = Math.floor(ms / size) * size;
       const eventType = Number(r.event_type);
       const key = `${p}|${windowStart}|${eventType}|${levelId}`;

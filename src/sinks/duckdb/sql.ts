@@ -1,7 +1,9 @@
 /** SQL text helpers for DuckDB. */
+import { DUCKDB } from '../../etl/dialect.ts';
 
+/** A string literal (the ETL's DuckDB dialect spells it once). */
 export function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
+  return DUCKDB.str(s);
 }
 
 export function sqlList(items: string[]): string {
