@@ -10,20 +10,10 @@ import { errorCode, GamestreamError, type ErrorCode } from '../errors.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { TableKey } from '../sinks/tables.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
+import type { FromWorkerData } from './protocol.ts';
 
-export interface QueuedFlush {
-  workerIndex: number;
-  /** Which incarnation of that worker thread flushed (see WorkerSlot). */
-  incarnation: number;
-  flushSeq: number;
-  files: FlushFiles;
-  /** The flush's dedupe-index run (see FromWorker 'flush'). */
-  idRun: string | null;
-  rows: { events: number; dlq: number; agg: number; aggUpdates: number };
-  checkpoints: Checkpoint[];
-  deadLetterCodes: Record<string, number>;
-  windowsClosedAtMs: number[];
-}
+/** A worker's flush waiting for its commit, and which incarnation of that worker thread made it (see WorkerSlot). */
+export type QueuedFlush = Omit<FromWorkerData, 't'> & { incarnation: number };
 
 export interface CommitResult {
   checkpoints: Checkpoint[];
