@@ -17,7 +17,7 @@ import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
 import { levelIdOf } from '../../contract/rules.ts';
 import { GamestreamError } from '../../errors.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { AwaitReleaseOptions, CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, SharedOwnership, Warehouse } from '../sink.ts';
+import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
@@ -73,9 +73,10 @@ function readWindowUpdates(paths: string[]): Map<number, WindowUpdate[]> {
   return out;
 }
 
-export class BigQueryWarehouse implements Warehouse, SharedOwnership {
+export class BigQueryWarehouse implements Warehouse {
   readonly name: string;
-  readonly shared: SharedOwnership = this;
+  /** Hand-offs and the fence between the daemons of a group, through the commit log. */
+  readonly shared: PartitionLeases;
   private readonly o: BigQueryOptions;
   private clients: BigQueryClients | null = null;
   private ctx: WriterContext | null = null;
@@ -86,12 +87,10 @@ export class BigQueryWarehouse implements Warehouse, SharedOwnership {
   private compactTimer: NodeJS.Timeout | null = null;
   private commitRecords = 0;
 
-  private readonly leases: PartitionLeases;
-
   constructor(o: BigQueryOptions) {
     this.o = o;
     this.name = `bigquery:${o.target.project}.${o.target.dataset}`;
-    this.leases = new PartitionLeases({
+    this.shared = new PartitionLeases({
       ds: this.ds, query: (sql, params) => this.query(sql, params), writerId: this.writerId, member: () => this.o.member?.() ?? null,
       commits: () => this.writers?.commits ?? null, closing: () => this.closing,
     });
@@ -376,21 +375,6 @@ export class BigQueryWarehouse implements Warehouse, SharedOwnership {
     await this.applyWindowUpdates(src, [...updates].flatMap(([p, list]) => list.map((u) => ({ p, u }))));
   }
 
-  release(source: string, checkpoints: Checkpoint[]): Promise<void> {
-    return this.leases.release(source, checkpoints);
-  }
-
-  claim(source: string, checkpoints: Checkpoint[]): Promise<void> {
-    return this.leases.claim(source, checkpoints);
-  }
-
-  fencedPartitions(source: string, partitions: number[]): Promise<number[]> {
-    return this.leases.fencedPartitions(source, partitions);
-  }
-
-  awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void> {
-    return this.leases.awaitRelease(source, partitions, o);
-  }
 
   private refusal(table: string, b: BadRow): RowObject {
     const r = b.row;

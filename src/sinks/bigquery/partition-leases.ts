@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Checkpoint } from '../../contract/checkpoint.ts';
-import type { AwaitReleaseOptions } from '../sink.ts';
+import type { AwaitReleaseOptions, SharedOwnership } from '../sink.ts';
 import { encodeObjects, type RowObject } from './rows.ts';
 import type { TableWriter } from './table-writer.ts';
 
@@ -30,7 +30,7 @@ export interface PartitionLeasesOptions {
   closing: () => boolean;
 }
 
-export class PartitionLeases {
+export class PartitionLeases implements SharedOwnership {
   private readonly o: PartitionLeasesOptions;
 
   constructor(o: PartitionLeasesOptions) {

@@ -153,12 +153,12 @@ describe('BigQueryWarehouse', () => {
     // The lagging daemon commits first: the newest commit is not the answer.
     await b.commit({ files: [], checkpoints: [checkpoint(1, 10, 10)], engineWatermarkMs: T0 + 60_000, endOfInput: false });
     await a.commit({ files: [], checkpoints: [checkpoint(0, 10, 10)], engineWatermarkMs: T0 + 600_000, endOfInput: false });
-    await a.release(SOURCE, [checkpoint(0, 10, 10)]);
+    await a.shared.release(SOURCE, [checkpoint(0, 10, 10)]);
     const [rows] = await bq.query(`SELECT UNIX_MILLIS(watermark) AS w, end_of_input FROM \`${ctx.project}.${id}.gamestream_watermarks\``);
     expect(rows).toEqual([{ w: T0 + 60_000, end_of_input: false }]);
     // The released partition is free for b at once; b's own partition needs no wait either.
     let waited = false;
-    await b.awaitRelease(SOURCE, [0, 1], { graceMs: 60_000, onWait: () => (waited = true) });
+    await b.shared.awaitRelease(SOURCE, [0, 1], { graceMs: 60_000, onWait: () => (waited = true) });
     expect(waited).toBe(false);
     await a.close();
     await b.close();
@@ -197,14 +197,14 @@ describe('BigQueryWarehouse', () => {
     await b.open();
     await a.commit({ files: [], checkpoints: [checkpoint(2, 10, 10)], engineWatermarkMs: null, endOfInput: false });
     // Grace 0: by age alone the partition would be free at once; but member-a is in the group.
-    const held = await b.awaitRelease(SOURCE, [2], {
+    const held = await b.shared.awaitRelease(SOURCE, [2], {
       graceMs: 0, liveMembers: async () => new Set(['member-a', 'member-b']),
       onWait: (holders) => { throw new Error(`held: ${holders.join('; ')}`); },
     }).catch((e: Error) => e.message);
     expect(held).toMatch(/^held: partition 2 \(last written by /);
     // Once the group no longer lists member-a, it is free, however recent its commit.
     let waited = false;
-    await b.awaitRelease(SOURCE, [2], { graceMs: 3_600_000, liveMembers: async () => new Set(['member-b']), onWait: () => (waited = true) });
+    await b.shared.awaitRelease(SOURCE, [2], { graceMs: 3_600_000, liveMembers: async () => new Set(['member-b']), onWait: () => (waited = true) });
     expect(waited).toBe(false);
     await a.close();
     await b.close();
