@@ -210,9 +210,9 @@ export class IdIndex {
     const spill = (): void => {
       if (list.length === 0) return;
       const file = `run-${this.m.nextRun++}.ids`;
-      const stats = writeRun(this.dir.path(file), list.sorted());
+      writeRun(this.dir.path(file), list.sorted());
       list.clear();
-      this.addRun({ file, ...stats, level: 0 });
+      this.addRun(file, 0);
       added.push(this.dir.path(file));
     };
     await read(ranges, (chunk) => {
@@ -273,8 +273,8 @@ export class IdIndex {
   }
 
   /** A run joins the index: its keys go into the filter. */
-  private addRun(r: RunEntry): void {
-    this.filter.addRun(this.dir.path(r.file));
+  private addRun(file: string, level: number): void {
+    const r: RunEntry = { file, ...this.filter.addRun(this.dir.path(file)), level };
     this.liveKeys += r.count;
     this.m.runs.push(r);
     if (r.count > 0 && (this.m.maxSeenMs === null || r.maxSeenMs > this.m.maxSeenMs)) this.m.maxSeenMs = r.maxSeenMs;
@@ -326,10 +326,7 @@ export class IdIndex {
   private confirm(p: PendingRuns): string[] {
     const added: string[] = [];
     for (const file of p.files) {
-      const reader = new RunReader(this.dir.path(file));
-      const stats = { count: reader.count, minSeenMs: reader.minSeenMs, maxSeenMs: reader.maxSeenMs };
-      reader.close();
-      this.addRun({ file, ...stats, level: 0 });
+      this.addRun(file, 0);
       added.push(this.dir.path(file));
     }
     for (const c of p.checkpoints) this.setMark(p.origin, c.partition, c.next, c.maxEventMs);

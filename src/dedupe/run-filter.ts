@@ -6,7 +6,7 @@
  */
 import { EntryList, ENTRY_WORDS } from './entries.ts';
 import { KeyFilter } from './filter.ts';
-import { RunReader } from './run-file.ts';
+import { RunReader, type RunStats } from './run-file.ts';
 
 /** The smallest filter. */
 const MIN_BYTES = 1 << 20;
@@ -43,10 +43,12 @@ export class RunFilter {
     this.keys = 0;
   }
 
-  /** A run joins the index: its keys go into the filter (and into one being built). */
-  addRun(path: string): void {
-    this.keys += this.add(path, this.current);
+  /** A run joins the index: its keys go into the filter (and into one being built). Returns the run's stats. */
+  addRun(path: string): RunStats {
+    const stats = this.add(path, this.current);
+    this.keys += stats.count;
     if (this.next) this.add(path, this.next);
+    return stats;
   }
 
   /** Whether a new filter is due for `liveKeys` keys in the runs: outgrown (and allowed to grow), or mostly stale. */
@@ -85,12 +87,12 @@ export class RunFilter {
     }
   }
 
-  /** Adds a run's keys to a filter; returns its entry count. */
-  private add(path: string, f: KeyFilter): number {
+  /** Adds a run's keys to a filter; returns its stats. */
+  private add(path: string, f: KeyFilter): RunStats {
     const reader = new RunReader(path);
     try {
       for (let from = 0; from < reader.count; from += CHUNK) this.addEntries(reader, from, Math.min(CHUNK, reader.count - from), f);
-      return reader.count;
+      return { count: reader.count, minSeenMs: reader.minSeenMs, maxSeenMs: reader.maxSeenMs };
     } finally {
       reader.close();
     }
