@@ -46,7 +46,6 @@ function dayFlag(args: string[], name: string): string {
 
 interface Opened { wh: EtlWarehouse; close(): void }
 
-
 async function openBigQuery(cfg: Config): Promise<Opened> {
   if (cfg.warehouse.kind !== 'bigquery') throw new Error('not a BigQuery warehouse');
   const target = {

@@ -81,7 +81,6 @@ export class KeyFilter {
     }
     return true;
   }
-
 }
 
 // Bit positions inside the block by double hashing, from key words mixed with h (the block index used only its

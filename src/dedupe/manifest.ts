@@ -155,12 +155,10 @@ export class IndexDirectory {
 
 /** The origin number of a source, adding it to the manifest when new. */
 export function originOf(m: ManifestData, source: string): number {
-  let i = m.origins.indexOf(source);
+  const i = m.origins.indexOf(source);
   if (i >= 0) return i;
   if (m.origins.length >= MAX_ORIGINS) throw new GamestreamError('internal', `the dedupe index knows ${MAX_ORIGINS} sources, its limit`);
-  m.origins.push(source);
-  i = m.origins.length - 1;
-  return i;
+  return m.origins.push(source) - 1;
 }
 
 export function markKey(origin: number, partition: number): string {

@@ -9,11 +9,12 @@
  * A private filter over all of them answers "not pending" for nearly every new id at the cost of one read of
  * memory that stays in the CPU's caches; it is rebuilt from what is left at each release.
  */
-
-const FILTER_BYTES = 1 << 20;
 import { EntryList, ENTRY_WORDS } from './entries.ts';
 import { KeyFilter } from './filter.ts';
 import type { EntryVisitor } from './run-file.ts';
+
+/** The private filter over a worker's pending ids. */
+const FILTER_BYTES = 1 << 20;
 
 class Generation {
   readonly list = new EntryList(4096);

@@ -39,17 +39,15 @@ export interface PartitionDelta {
   windowRows: number;
 }
 
-export type TableName = TableKey;
-
 export interface CommitRecord {
   durationMs: number;
   partitions: PartitionDelta[];
   /** Exact dead letters of this commit per code; when absent, the partitions' dead letters count as 'unclassified'. */
   deadLettersByCode?: Record<string, number>;
   /** Rows per table; defaults to the sums over `partitions`. */
-  rowsByTable?: Partial<Record<TableName, number>>;
+  rowsByTable?: Partial<Record<TableKey, number>>;
   /** Bytes per table (e.g. the NDJSON file sizes loaded). */
-  bytesByTable?: Partial<Record<TableName, number>>;
+  bytesByTable?: Partial<Record<TableKey, number>>;
   /** Per committed window: wall clock from its closing to the commit, in ms. */
   windowEmitLatencyMs?: number[];
 }

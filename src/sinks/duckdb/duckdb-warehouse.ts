@@ -177,7 +177,7 @@ export class DuckDbWarehouse implements Warehouse {
     const provisional: string[] = [];
     for (const cp of checkpoints) {
       restores.set(cp.partition, { checkpoint: cp, windows: [], written: [] });
-      windowCut.push(`(${cp.partition}, ${cp.closedThroughMs ?? -9e15})`);
+      windowCut.push(`(${cp.partition}, ${cp.closedThroughMs ?? NO_TIME})`);
       if (cp.provisionalFromMs !== null && cp.provisionalToMs !== null) provisional.push(`(${cp.partition}, ${cp.provisionalFromMs}, ${cp.provisionalToMs})`);
     }
     const src = sqlString(source);
