@@ -1,71 +1,85 @@
 /**
  * Whole pipeline from a real local Kafka broker to DuckDB: a 64-partition topic pre-filled with N events
- * (keyed by user_id, uncompressed batches), then the daemon consumes it until caught up.
- *   node bench/kafka.ts [events=1000000]
+ * (keyed by user_id with Kafka's Java-compatible partitioner, uncompressed batches), then the daemon consumes
+ * it until caught up.
+ *   node bench/kafka.ts [events=1000000]          fill a new topic, then consume it
+ *   node bench/kafka.ts fill [events=1000000]     only fill one; prints its name
+ *   node bench/kafka.ts consume TOPIC [events]    only consume an existing topic (a new group every run), so
+ *                                                 two builds can be timed on the same records
  * Uses GAMESTREAM_KAFKA_BROKERS when set; otherwise starts scripts/kafka/start.sh and stops it after.
  */
 import { createReadStream, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Kafka, logLevel } from 'kafkajs';
+import { Producer, compatibilityPartitioner, ProduceAcks } from '@platformatic/kafka';
+import { baseOptions, createAdmin } from '../src/kafka-platformatic/client.ts';
+import { ensureTopics } from '../src/kafka-platformatic/topics.ts';
 import { startLocalBroker, stopLocalBroker } from '../test/setup/kafka-broker.ts';
 import { runDaemonChild } from './daemon-child.ts';
 import { makeEventsFile } from './make-events.ts';
 
+async function fill(brokers: string, events: number): Promise<{ topic: string; produceSeconds: number }> {
+  const dataDir = join(tmpdir(), 'gamestream-bench');
+  mkdirSync(dataDir, { recursive: true });
+  const input = join(dataDir, `events-${events}.ndjson`);
+  if (!existsSync(input)) await makeEventsFile(input, events, 42);
+  const conn = { brokers: [brokers], clientId: 'gamestream-bench' };
+  const topic = `bench-${Date.now()}`;
+  const admin = createAdmin(conn);
+  await ensureTopics(admin, [{ name: topic, partitions: 64, retentionMs: 7 * 86_400_000 }]);
+  await admin.close();
+  // Idempotent, so retried requests cannot duplicate records and the topic holds exactly the file.
+  const producer = new Producer({ ...baseOptions(conn), idempotent: true, acks: ProduceAcks.ALL, partitioner: compatibilityPartitioner });
+  const t0 = performance.now();
+  let batch: { topic: string; key: Buffer | undefined; value: Buffer }[] = [];
+  for await (const line of createInterface({ input: createReadStream(input) })) {
+    const m = /"user_id":"([^"]*)"/.exec(line);
+    batch.push({ topic, key: m ? Buffer.from(m[1]) : undefined, value: Buffer.from(line) });
+    if (batch.length === 5000) {
+      await producer.send({ messages: batch });
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await producer.send({ messages: batch });
+  await producer.close();
+  return { topic, produceSeconds: (performance.now() - t0) / 1000 };
+}
+
+async function consume(brokers: string, topic: string): Promise<{ consumeSeconds: number; summary: string }> {
+  const run = await runDaemonChild({
+    GAMESTREAM_SOURCE: 'kafka',
+    GAMESTREAM_KAFKA_BROKERS: brokers,
+    GAMESTREAM_KAFKA_TOPIC: topic,
+    GAMESTREAM_KAFKA_GROUP: `bench-${topic}-${Date.now()}`,
+    GAMESTREAM_KAFKA_STOP: 'caught-up',
+    GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off',
+    GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
+  });
+  return { consumeSeconds: run.wallSeconds, summary: run.summary };
+}
 
 export async function kafkaBench(events: number): Promise<{ events: number; produceSeconds: number; consumeSeconds: number; eventsPerSec: number; summary: string }> {
   const given = process.env.GAMESTREAM_KAFKA_BROKERS?.trim();
   const broker = given ? null : await startLocalBroker();
   const brokers = given ?? broker!.bootstrap;
   try {
-    const dataDir = join(tmpdir(), 'gamestream-bench');
-    mkdirSync(dataDir, { recursive: true });
-    const input = join(dataDir, `events-${events}.ndjson`);
-    if (!existsSync(input)) await makeEventsFile(input, events, 42);
-    const kafka = new Kafka({ clientId: 'gamestream-bench', brokers: [brokers], logLevel: logLevel.ERROR });
-    const topic = `bench-${Date.now()}`;
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 64 }] });
-    await admin.disconnect();
-    // Idempotent, so retried requests cannot duplicate records and the topic holds exactly the file.
-    const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const t0 = performance.now();
-    let batch: { key: string | null; value: string }[] = [];
-    const sends: Promise<unknown>[] = [];
-    for await (const line of createInterface({ input: createReadStream(input) })) {
-      const m = /"user_id":"([^"]*)"/.exec(line);
-      batch.push({ key: m ? m[1] : null, value: line });
-      if (batch.length === 5000) {
-        sends.push(producer.send({ topic, acks: -1, messages: batch }));
-        batch = [];
-        if (sends.length >= 1) await sends.shift();
-      }
-    }
-    if (batch.length > 0) sends.push(producer.send({ topic, acks: -1, messages: batch }));
-    await Promise.all(sends);
-    await producer.disconnect();
-    const produceSeconds = (performance.now() - t0) / 1000;
-
-    const run = await runDaemonChild({
-      GAMESTREAM_SOURCE: 'kafka',
-      GAMESTREAM_KAFKA_BROKERS: brokers,
-      GAMESTREAM_KAFKA_TOPIC: topic,
-      GAMESTREAM_KAFKA_GROUP: `bench-${topic}`,
-      GAMESTREAM_KAFKA_STOP: 'caught-up',
-      GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off',
-      GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
-    });
-    const consumeSeconds = run.wallSeconds;
-    return { events, produceSeconds, consumeSeconds, eventsPerSec: Math.round(events / consumeSeconds), summary: run.summary };
+    const { topic, produceSeconds } = await fill(brokers, events);
+    const { consumeSeconds, summary } = await consume(brokers, topic);
+    return { events, produceSeconds, consumeSeconds, eventsPerSec: Math.round(events / consumeSeconds), summary };
   } finally {
     if (broker) stopLocalBroker(broker);
   }
 }
 
 if (import.meta.main) {
-  const r = await kafkaBench(Number(process.argv[2] ?? 1_000_000));
-  console.log(JSON.stringify(r, null, 2));
+  const [mode, a, b] = process.argv.slice(2);
+  const brokers = process.env.GAMESTREAM_KAFKA_BROKERS?.trim();
+  if (mode === 'fill' || mode === 'consume') {
+    if (!brokers) throw new Error(`bench/kafka.ts ${mode} needs GAMESTREAM_KAFKA_BROKERS (the broker both builds read)`);
+    if (mode === 'fill') console.log(JSON.stringify(await fill(brokers, Number(a ?? 1_000_000))));
+    else console.log(JSON.stringify(await consume(brokers, a!)));
+  } else {
+    console.log(JSON.stringify(await kafkaBench(Number(mode ?? 1_000_000)), null, 2));
+  }
 }

@@ -17,13 +17,13 @@ const MAX_LINES = 450;
 const LAYERS: { name: string; of: (rel: string) => boolean }[] = [
   { name: 'core', of: (r) => ['errors.ts', 'log.ts', 'pid.ts', 'version.ts'].includes(r) || r.startsWith('contract/') },
   { name: 'config', of: (r) => r.startsWith('config/') },
-  { name: 'engine and ports', of: (r) => !/^(cli\/|ingest\/main\.ts$|kafka-kafkajs\/|sinks\/duckdb\/|sinks\/bigquery\/)/.test(r) },
-  { name: 'adapters', of: (r) => /^(kafka-kafkajs|sinks\/duckdb|sinks\/bigquery)\//.test(r) },
+  { name: 'engine and ports', of: (r) => !/^(cli\/|ingest\/main\.ts$|kafka-platformatic\/|sinks\/duckdb\/|sinks\/bigquery\/)/.test(r) },
+  { name: 'adapters', of: (r) => /^(kafka-platformatic|sinks\/duckdb|sinks\/bigquery)\//.test(r) },
   { name: 'composition roots', of: () => true },
 ];
 const layerOf = (rel: string): number => LAYERS.findIndex((l) => l.of(rel));
 /** An adapter folder, for the rule that adapters do not import each other. */
-const adapterOf = (rel: string): string | null => /^(kafka-kafkajs|sinks\/duckdb|sinks\/bigquery)\//.exec(rel)?.[1] ?? null;
+const adapterOf = (rel: string): string | null => /^(kafka-platformatic|sinks\/duckdb|sinks\/bigquery)\//.exec(rel)?.[1] ?? null;
 
 /** Imports that run up the layers, or from one adapter into another. */
 function layerViolations(graph: Map<string, string[]>, root: string): string[] {
@@ -41,7 +41,7 @@ function layerViolations(graph: Map<string, string[]>, root: string): string[] {
 
 /** Backend libraries and the one folder of src/ that may import each. */
 const ADAPTERS: [library: string, folder: string][] = [
-  ['kafkajs', 'kafka-kafkajs/'],
+  ['@platformatic/kafka', 'kafka-platformatic/'],
   ['@duckdb/node-api', 'sinks/duckdb/'],
   ['@google-cloud/bigquery', 'sinks/bigquery/'],
   ['@google-cloud/bigquery-storage', 'sinks/bigquery/'],
@@ -129,6 +129,14 @@ describe('the source tree', () => {
       }
     }
     expect(strays).toEqual([]);
+  });
+
+  it('has no kafkajs left: not a dependency, not imported anywhere in src/, test/ or bench/', () => {
+    const pkg = JSON.parse(readFileSync(join(SRC, '..', 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    expect(Object.keys({ ...pkg.dependencies, ...pkg.devDependencies })).not.toContain('kafkajs');
+    const all = ['src', 'test', 'bench'].flatMap((d) => sourceFiles(join(SRC, '..', d)));
+    const users = all.filter((f) => /\sfrom\s+'kafkajs'|import\('kafkajs'\)/.test(readFileSync(f, 'utf8'))).map((f) => relative(join(SRC, '..'), f));
+    expect(users).toEqual([]);
   });
 
   it('would see an import up the layers (the check itself works)', () => {

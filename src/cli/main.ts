@@ -1,5 +1,4 @@
 /** The `gamestream` command. */
-import './quiet-warnings.ts';
 import { loadFaults } from '../config/faults.ts';
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';

@@ -52,7 +52,7 @@ describe('router', () => {
       expect(offset).toBe(nextOffset.get(p) ?? 0);
       nextOffset.set(p, offset + 1);
     }
-    // murmur2 over the key bytes, as the Java client and kafkajs place them (test/sources/partitioner.test.ts).
+    // murmur2 over the key bytes, as the Java client places them (test/sources/partitioner.test.ts).
     expect(r.partitionOf(chunk([ev('u0', 0)]), 0)).toBe(partitionOf.get('u0'));
     expect(r.routed).toBe(40);
   });

@@ -7,8 +7,8 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { kafkaConn } from '../support/kafka/client.ts';
 import { createTopics, produceDataset } from '../support/kafka/dataset.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
 import { describeRun, runEngine, type EngineRun } from '../support/truth/engine.ts';
@@ -27,7 +27,7 @@ function duplicatesSoFar(stdout: string): number {
 
 describe('one event id, stored once, whichever source brings it', { timeout: TIMEOUT }, () => {
   const brokers = inject('kafkaBrokers');
-  const kafka = new Kafka({ clientId: 'gamestream-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const kafka = kafkaConn(brokers);
   let dir: string;
   let ds: Dataset;
   let truth: Expected;

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { kafkaConn, produce } from '../support/kafka/client.ts';
 import { createTopics } from '../support/kafka/dataset.ts';
 import { ENGINE_MAIN, nodeBinary, REPO_ROOT } from '../support/truth/engine.ts';
 import { compareRows, expectedLevelMetrics, expectedUserMetrics } from '../etl/support/expected.ts';
@@ -27,7 +27,7 @@ function rawEvent(e: GenEvent): string {
 
 describe('the scheduler actor in a running daemon', { timeout: TIMEOUT }, () => {
   const brokers = inject('kafkaBrokers');
-  const kafka = new Kafka({ clientId: 'gamestream-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const kafka = kafkaConn(brokers);
   const dir = mkdtempSync(join(tmpdir(), 'gamestream-etl-daemon-'));
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,12 +39,9 @@ describe('the scheduler actor in a running daemon', { timeout: TIMEOUT }, () => 
     const events = generateDay(day, 77, 12).sort((a, b) => a.ts_ms - b.ts_ms);
     const topic = `etl-daemon-${Date.now()}`;
     await createTopics(kafka, [{ name: topic, partitions: 1 }]);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
     // Today's first minutes: the watermark passes the end of yesterday plus the allowed lateness.
     const closer: GenEvent = { ...events[0]!, event_id: `${today}-closer`, event_type: 3001, ts_ms: Date.parse(`${today}T00:05:00Z`), parameters: {} };
-    await producer.send({ topic, acks: -1, messages: [...events, closer].map((e) => ({ key: e.user_id, value: rawEvent(e) })) });
-    await producer.disconnect();
+    await produce(kafka, topic, [...events, closer].map((e) => ({ key: e.user_id, value: rawEvent(e) })));
 
     const warehouse = join(dir, 'wh.duckdb');
     const exportDir = join(dir, 'features');

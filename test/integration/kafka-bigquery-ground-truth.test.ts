@@ -4,11 +4,11 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BigQuery } from '@google-cloud/bigquery';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { truthFixture } from '../support/truth/fixture.ts';
 import { emulatorClients, freshDataset, type FreshDataset } from '../support/bigquery/client.ts';
 import { snapshotToDuckDb } from '../support/bigquery/snapshot.ts';
+import { kafkaConn } from '../support/kafka/client.ts';
 import { committedOffsets, endOffsets, produceDataset } from '../support/kafka/dataset.ts';
 import { compareWarehouse } from '../support/truth/compare.ts';
 import { describeRun, runEngine, runWithKills } from '../support/truth/engine.ts';
@@ -21,7 +21,7 @@ const PARTITIONS = 8;
 describe('ground truth from Kafka into BigQuery', { timeout: TIMEOUT }, () => {
   const brokers = inject('kafkaBrokers');
   const bqCtx = inject('bigquery');
-  const kafka = new Kafka({ clientId: 'gamestream-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const kafka = kafkaConn(brokers);
   let bq: BigQuery;
   let dir: string;
   let ds: Dataset;

@@ -4,7 +4,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Kafka, logLevel } from 'kafkajs';
 import { chromium } from 'playwright-core';
 import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -16,16 +15,15 @@ import type { Dataset } from '../support/truth/generate.ts';
 import {
   committedOffsets as committedOffsetsOn, createTopics as createTopicsOn, endOffsets as endOffsetsOn, produceDataset as produceDatasetOn,
 } from '../support/kafka/dataset.ts';
-import { registerLz4Codec } from '../../src/kafka-kafkajs/client.ts';
+import { kafkaConn, readTopic } from '../support/kafka/client.ts';
 
 const TIMEOUT = 180_000;
 const PARTITIONS = 16;
 
 describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
   const brokers = inject('kafkaBrokers');
-  // The copies the daemon publishes are LZ4 batches, which kafkajs cannot read without a codec.
-  registerLz4Codec();
-  const kafka = new Kafka({ clientId: 'gamestream-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+  // The copies the daemon publishes are LZ4 batches; the test's client (@platformatic/kafka) decompresses them.
+  const kafka = kafkaConn(brokers);
   let dir: string;
   let ds: Dataset;
   let truth: Expected;
@@ -90,27 +88,9 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     }
   }
 
-  async function readAll(topic: string, expected: number): Promise<{ key: string | null; value: Buffer; headers: Record<string, string> }[]> {
-    const consumer = kafka.consumer({ groupId: `reader-${topic}` });
-    const got: { key: string | null; value: Buffer; headers: Record<string, string> }[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await new Promise<void>((resolve) => {
-      const deadline = setTimeout(resolve, 30_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-          got.push({ key: message.key?.toString() ?? null, value: message.value ?? Buffer.alloc(0), headers });
-          if (got.length >= expected) {
-            clearTimeout(deadline);
-            resolve();
-          }
-        },
-      });
-    });
-    await consumer.disconnect();
-    return got;
+  /** The whole topic, every partition from offset 0 to its end offset. */
+  async function readAll(topic: string): Promise<{ key: string | null; value: Buffer; headers: Record<string, string> }[]> {
+    return readTopic(kafka, topic, { timeoutMs: 30_000 });
   }
 
   it('a clean run equals the truth, the group commits what the warehouse holds, and copies reach Kafka', async () => {
@@ -126,12 +106,12 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
     expect(await committedOffsets(`g-${topic}`, topic)).toEqual(await endOffsets(topic));
 
-    const enriched = await readAll(`${topic}-enriched`, truth.events.length);
+    const enriched = await readAll(`${topic}-enriched`);
     expect(enriched.length).toBe(truth.events.length);
     const ids = new Set(enriched.map((m) => (JSON.parse(m.value.toString()) as { event_id: string; user_id: string }).event_id));
     expect(ids.size).toBe(new Set(truth.events.map((e) => `${e.event_id}`)).size);
     for (const m of enriched.slice(0, 100)) expect(m.key).toBe((JSON.parse(m.value.toString()) as { user_id: string }).user_id);
-    const dlq = await readAll(`${topic}-dlq`, truth.dlqRows.length);
+    const dlq = await readAll(`${topic}-dlq`);
     expect(dlq.length).toBe(truth.dlqRows.length);
     const codes: Record<string, number> = {};
     for (const m of dlq) codes[m.headers.error_code] = (codes[m.headers.error_code] ?? 0) + 1;

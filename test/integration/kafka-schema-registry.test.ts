@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import avro from 'avsc';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureTopics } from '../../src/kafka-kafkajs/topics.ts';
+import { ensureTopics } from '../../src/kafka-platformatic/topics.ts';
+import { kafkaConn, produce as produceRecords, withAdmin } from '../support/kafka/client.ts';
 import { startLocalSchemaRegistry, stopLocalSchemaRegistry } from '../setup/schema-registry-server.ts';
 import { describeRun, runEngine, writtenSoFar, type EngineRun } from '../support/truth/engine.ts';
 import { confluentFrame, registerSchema } from '../support/schema-registry.ts';
@@ -23,7 +23,7 @@ const UNREGISTERED_ID = 2_000_000_000;
 describe('Kafka with a schema registry', { timeout: TIMEOUT }, () => {
   const brokers = inject('kafkaBrokers');
   const registry = inject('schemaRegistry');
-  const kafka = new Kafka({ clientId: 'gamestream-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const kafka = kafkaConn(brokers);
   let dir: string;
 
   beforeAll(() => {
@@ -64,17 +64,11 @@ describe('Kafka with a schema registry', { timeout: TIMEOUT }, () => {
   };
 
   async function createTopic(topic: string): Promise<void> {
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, [{ name: topic, partitions: PARTITIONS, retentionMs: 86_400_000 }]);
-    await admin.disconnect();
+    await withAdmin(kafka, (admin) => ensureTopics(admin, [{ name: topic, partitions: PARTITIONS, retentionMs: 86_400_000 }]));
   }
 
   async function produce(topic: string, sent: Sent[]): Promise<void> {
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await producer.connect();
-    await producer.send({ topic, acks: -1, messages: sent.map((s) => ({ key: s.key, value: s.value })) });
-    await producer.disconnect();
+    await produceRecords(kafka, topic, sent.map((s) => ({ key: s.key, value: s.value })));
   }
 
   /**

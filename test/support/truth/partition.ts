@@ -1,7 +1,7 @@
-// Partition assignment by kafkajs's own default partitioner (Java-compatible murmur2), so the reference does
-// not share a hash implementation with the engine.
-import { Partitioners } from 'kafkajs';
-import type { PartitionMetadata } from 'kafkajs';
+// Partition assignment by the Java client's default partitioner: toPositive(Utils.murmur2(key bytes)) % n.
+// Written here from the Java source, in exact BigInt arithmetic over unsigned 32-bit words, so the reference
+// shares neither code nor technique with the engine's hash (src/sources/partitioner.ts, Math.imul on int32).
+// No Kafka client is involved either: the Java algorithm is the contract.
 
 export interface Partitioner {
   /** Partition of a keyed record. */
@@ -10,18 +10,52 @@ export interface Partitioner {
   of(key: string | Buffer | null, recordIndex: number): number;
 }
 
+const U32 = 0xffff_ffffn;
+const SEED = 0x9747_b28cn;
+const M = 0x5bd1_e995n;
+
+/** (a * b) mod 2^32, both unsigned 32-bit. */
+const mul = (a: bigint, b: bigint): bigint => (a * b) & U32;
+
+/** Java's `Utils.murmur2(byte[])`, as an unsigned 32-bit value (the int's bit pattern). */
+export function javaMurmur2(bytes: Uint8Array): bigint {
+  const n = bytes.length;
+  let h = (SEED ^ BigInt(n)) & U32;
+  const whole = n - (n % 4);
+  for (let off = 0; off < whole; off += 4) {
+    // Four bytes, little-endian, as Java's `(data[i+0] & 0xff) + ((data[i+1] & 0xff) << 8) + ...`.
+    let k = BigInt(bytes[off]!) | (BigInt(bytes[off + 1]!) << 8n) | (BigInt(bytes[off + 2]!) << 16n) | (BigInt(bytes[off + 3]!) << 24n);
+    k = mul(k, M);
+    k ^= k >> 24n;
+    k = mul(k, M);
+    h = mul(h, M) ^ k;
+  }
+  // Java's switch on length % 4 falls through from case 3 to case 1.
+  const tail = n - whole;
+  if (tail >= 3) h ^= BigInt(bytes[whole + 2]!) << 16n;
+  if (tail >= 2) h ^= BigInt(bytes[whole + 1]!) << 8n;
+  if (tail >= 1) h = mul(h ^ BigInt(bytes[whole]!), M);
+  h ^= h >> 13n;
+  h = mul(h, M);
+  h ^= h >> 15n;
+  return h;
+}
+
+/** `Utils.toPositive(murmur2(bytes)) % partitions`, toPositive being `h & 0x7fffffff`. */
+export function javaPartition(bytes: Uint8Array, partitions: number): number {
+  return Number((javaMurmur2(bytes) & 0x7fff_ffffn) % BigInt(partitions));
+}
+
 export function createPartitioner(partitions: number): Partitioner {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata: PartitionMetadata[] = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0],
-  }));
-  // kafkajs hashes with a Long emulation; caching keeps a 1M-record dataset fast (keys repeat per user).
-  const cache = new Map<string, number>();
+  // BigInt is slow; caching keeps a 1M-record dataset fast (keys repeat per user). Raw keys are cached by
+  // their bytes as latin1 (one char per byte, so distinct byte strings never share an entry).
+  const byString = new Map<string, number>();
+  const byBytes = new Map<string, number>();
   const ofKey = (key: string): number => {
-    let p = cache.get(key);
+    let p = byString.get(key);
     if (p === undefined) {
-      p = partitioner({ topic: 'gamestream', partitionMetadata, message: { key: Buffer.from(key, 'utf8'), value: null } });
-      cache.set(key, p);
+      p = javaPartition(Buffer.from(key, 'utf8'), partitions);
+      byString.set(key, p);
     }
     return p;
   };
@@ -31,7 +65,13 @@ export function createPartitioner(partitions: number): Partitioner {
       if (key === null) return recordIndex % partitions;
       if (typeof key === 'string') return ofKey(key);
       // Raw key bytes may not be UTF-8; hash them as they are.
-      return partitioner({ topic: 'gamestream', partitionMetadata, message: { key, value: null } });
+      const id = key.toString('latin1');
+      let p = byBytes.get(id);
+      if (p === undefined) {
+        p = javaPartition(key, partitions);
+        byBytes.set(id, p);
+      }
+      return p;
     },
   };
 }

@@ -1,8 +1,14 @@
 // ensureTopics against the real broker: creates the seed layout, verifies it on a second run, refuses a topic
 // with fewer partitions, accepts one with more.
-import { describe, expect, it } from 'vitest';
-import { SEED_TOPICS, ensureTopics, retentionOf, seedTopicSpecs } from '../../src/kafka-kafkajs/topics.ts';
-import { uniqueTopic, withAdmin } from '../ingest/support.ts';
+import { randomBytes } from 'node:crypto';
+import type { Admin } from '@platformatic/kafka';
+import { describe, expect, inject, it } from 'vitest';
+import { SEED_TOPICS, ensureTopics, retentionOf, seedTopicSpecs } from '../../src/kafka-platformatic/topics.ts';
+import { kafkaConn, withAdmin as withAdminOn } from '../support/kafka/client.ts';
+
+const kafka = kafkaConn(inject('kafkaBrokers'));
+const withAdmin = <T>(fn: (admin: Admin) => Promise<T>): Promise<T> => withAdminOn(kafka, fn);
+const uniqueTopic = (prefix: string): string => `${prefix}-${randomBytes(5).toString('hex')}`;
 
 describe('ensureTopics', () => {
   it('creates the seed layout with its partition counts and retention, then verifies it', async () => {
@@ -15,8 +21,8 @@ describe('ensureTopics', () => {
     await withAdmin(async (admin) => {
       const first = await ensureTopics(admin, specs);
       expect(first.map((r) => [r.action, r.partitions, r.warnings.length])).toEqual([['created', 64, 0], ['created', 64, 0], ['created', 8, 0]]);
-      const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.name) });
-      const counts = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+      const meta = await admin.metadata({ topics: specs.map((s) => s.name), forceUpdate: true });
+      const counts = new Map([...meta.topics].map(([name, t]) => [name, t.partitions.length]));
       expect(specs.map((s) => counts.get(s.name))).toEqual([64, 64, 8]);
       const retention = await retentionOf(admin, specs.map((s) => s.name));
       expect(specs.map((s) => retention.get(s.name))).toEqual([604_800_000, 259_200_000, 2_592_000_000]);
@@ -29,7 +35,7 @@ describe('ensureTopics', () => {
   it('refuses an existing topic with fewer partitions (topic_invalid), accepts more with a warning', async () => {
     const name = uniqueTopic('small');
     await withAdmin(async (admin) => {
-      await admin.createTopics({ topics: [{ topic: name, numPartitions: 4 }], waitForLeaders: false });
+      await admin.createTopics({ topics: [name], partitions: 4 });
       const err = await ensureTopics(admin, [{ name, partitions: 8, retentionMs: 3_600_000 }]).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'topic_invalid' });
       expect((err as Error).message).toContain(name);

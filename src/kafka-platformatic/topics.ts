@@ -5,12 +5,10 @@
  * partitions is allowed (someone scaled up) with a warning. Existing topics are never altered.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import kafkajs from 'kafkajs';
-import type { Admin, ITopicConfig } from 'kafkajs';
+import { ConfigResourceTypes, ListOffsetTimestamps, type Admin } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
+import { describeKafkaError } from './client.ts';
 import type { Logger } from '../log.ts';
-
-const { ConfigResourceTypes } = kafkajs;
 const DAY_MS = 86_400_000;
 
 export interface TopicSpec {
@@ -61,10 +59,10 @@ function checkSpecs(specs: readonly TopicSpec[]): void {
 }
 
 function unavailable(what: string, err: unknown): GamestreamError {
-  return new GamestreamError('kafka_unavailable', `${what}: ${(err as Error)?.message ?? String(err)}`, { retryable: true, cause: err });
+  return new GamestreamError('kafka_unavailable', `${what}: ${describeKafkaError(err)}`, { retryable: true, cause: err });
 }
 
-/** Creates the missing topics and checks the existing ones; `admin` must be connected. */
+/** Creates the missing topics and checks the existing ones. */
 export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], opts: EnsureTopicsOptions = {}): Promise<TopicReport[]> {
   checkSpecs(specs);
   const log = opts.logger?.child({ component: 'topics' });
@@ -75,31 +73,32 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], op
     throw unavailable('cannot list Kafka topics', err);
   }
   const missing = specs.filter((s) => !existing.has(s.name));
-  if (missing.length > 0) {
-    const topics: ITopicConfig[] = missing.map((s) => ({
-      topic: s.name,
-      numPartitions: s.partitions,
-      replicationFactor: opts.replicationFactor ?? -1,
-      configEntries: Object.entries({ 'retention.ms': String(s.retentionMs), ...s.config }).map(([name, value]) => ({ name, value })),
-    }));
+  for (const s of missing) {
     try {
-      // false means some already existed (another instance created them meanwhile); they are verified below.
-      await admin.createTopics({ topics, waitForLeaders: false });
+      // One request per topic: the configs of a request apply to all its topics.
+      await admin.createTopics({
+        topics: [s.name],
+        partitions: s.partitions,
+        replicas: opts.replicationFactor ?? -1,
+        configs: Object.entries({ 'retention.ms': String(s.retentionMs), ...s.config }).map(([name, value]) => ({ name, value })),
+      });
     } catch (err) {
-      throw unavailable(`cannot create topics ${missing.map((s) => s.name).join(', ')}`, err);
+      // Another instance created it meanwhile: it is verified below like any existing topic.
+      if (!/TOPIC_ALREADY_EXISTS|already exists/i.test(describeKafkaError(err) + JSON.stringify((err as { errors?: unknown }).errors ?? ''))) {
+        throw unavailable(`cannot create topic ${s.name}`, err);
+      }
     }
   }
   // Existing topics too: one created a moment ago by someone else may not be served by every broker yet.
   await waitUntilServed(admin, specs.map((s) => s.name), opts.timeoutMs ?? 30_000);
-  let metadata: Awaited<ReturnType<Admin['fetchTopicMetadata']>>;
+  let found: Map<string, number>;
   let retention: Map<string, number | null>;
   try {
-    metadata = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.name) });
+    found = await partitionCounts(admin, specs.map((s) => s.name));
     retention = await retentionOf(admin, specs.map((s) => s.name));
   } catch (err) {
     throw unavailable('cannot describe topics', err);
   }
-  const found = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
   const reports: TopicReport[] = [];
   for (const s of specs) {
     const partitions = found.get(s.name) ?? 0;
@@ -122,22 +121,23 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], op
 /**
  * Waits until every partition of the topics is served by its leader. Metadata naming a leader is not enough: for
  * a moment after a topic is created, a KRaft broker still answers "unknown topic" and then "not the leader"
- * (kafkajs's own `waitForLeaders` gives up on the first, and its idempotent producer turns the second into an
- * out-of-order sequence error). A ListOffsets answered for every partition means the leaders took over.
+ * (an idempotent producer would turn the second into an out-of-order sequence error). A ListOffsets answered
+ * for every partition means the leaders took over.
  */
 async function waitUntilServed(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     try {
-      const meta = await admin.fetchTopicMetadata({ topics });
-      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
-        for (const t of topics) await admin.fetchTopicOffsets(t);
+      const meta = await admin.metadata({ topics, forceUpdate: true });
+      const all = topics.map((t) => meta.topics.get(t));
+      if (all.every((t) => t !== undefined && t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+        for (const t of topics) await endOffsetsOf(admin, t);
         return;
       }
       last = 'partitions without a leader';
     } catch (err) {
-      last = (err as Error).message;
+      last = describeKafkaError(err);
     }
     if (Date.now() > deadline) {
       throw new GamestreamError('kafka_unavailable', `topics ${topics.join(', ')} are not served by a leader for every partition after ${timeoutMs} ms: ${last}`, { retryable: true });
@@ -148,14 +148,30 @@ async function waitUntilServed(admin: Admin, topics: string[], timeoutMs: number
 
 /** retention.ms of each topic as the broker reports it (its default when the topic sets none). */
 export async function retentionOf(admin: Admin, topics: string[]): Promise<Map<string, number | null>> {
+  const out = new Map<string, number | null>();
+  for (const [name, v] of await topicConfig(admin, topics, 'retention.ms')) out.set(name, v === null ? null : Number(v));
+  return out;
+}
+
+/** One config of each topic as the broker reports it (its default when the topic sets none). */
+export async function topicConfig(admin: Admin, topics: string[], key: string): Promise<Map<string, string | null>> {
   const res = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })),
+    resources: topics.map((resourceName) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName, configurationKeys: [key] })),
   });
-  const out = new Map<string, number | null>();
-  for (const r of res.resources) {
-    const v = r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue;
-    out.set(r.resourceName, v === undefined || v === null ? null : Number(v));
-  }
-  return out;
+  return new Map(res.map((r) => [r.resourceName, r.configs.find((c) => c.name === key)?.value ?? null]));
+}
+
+/** Partition count of each topic (fresh metadata, not the client's cache). */
+export async function partitionCounts(admin: Admin, topics: string[]): Promise<Map<string, number>> {
+  const meta = await admin.metadata({ topics, forceUpdate: true });
+  return new Map(topics.map((t) => [t, meta.topics.get(t)?.partitionsCount ?? 0]));
+}
+
+/** The log-end offset of every partition of a topic. */
+export async function endOffsetsOf(admin: Admin, topic: string): Promise<Map<number, number>> {
+  const count = (await partitionCounts(admin, [topic])).get(topic) ?? 0;
+  const partitions = Array.from({ length: count }, (_, partitionIndex) => ({ partitionIndex, timestamp: ListOffsetTimestamps.LATEST }));
+  const [t] = await admin.listOffsets({ topics: [{ name: topic, partitions }] });
+  return new Map((t?.partitions ?? []).map((p) => [p.partitionIndex, Number(p.offset)]));
 }

@@ -1,0 +1,244 @@
+/**
+ * The fetch loop of the Kafka source: gamestream's own, on top of the client's `fetch()`, because the client's
+ * message stream can neither pause one partition nor seek one. Each partition has the offset it reads next;
+ * partitions are grouped by their leader and each leader gets one fetch at a time (concurrent fetches to one
+ * broker share its fetch session, and the broker refuses the second). Pausing a partition only leaves it out of
+ * the next requests: what was already fetched is kept and handed on, never fetched twice.
+ *
+ * Records come back as whole record batches, so the first batch of a fetch may start before the offset asked for;
+ * those records are skipped. A response is used only for the offsets it was asked for: a partition sought,
+ * removed or re-added while its fetch was out has its answer dropped.
+ */
+import { IS_CONTROL, type Consumer } from '@platformatic/kafka';
+
+type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+import { describeKafkaError } from './client.ts';
+import type { Logger } from '../log.ts';
+
+export interface FetchedBatch {
+  partition: number;
+  values: (Buffer | null)[];
+  offsets: number[];
+  bytes: number;
+}
+
+export interface FetcherOptions {
+  consumer: Consumer;
+  topic: string;
+  /** The seed's fetch settings: wait for 64 KiB or 500 ms, at most 1 MiB per partition. */
+  minBytes: number;
+  maxWaitMs: number;
+  maxBytesPerPartition: number;
+  /** Most bytes of one response, and of what waits to be taken (a new fetch starts only below it). */
+  maxBytes: number;
+  /** Records of one partition, in offset order. */
+  deliver(batch: FetchedBatch): void;
+  /** Bytes handed over and not yet taken by the reader. */
+  queuedBytes(): number;
+  /** A partition whose next offset the log no longer has, or does not have yet. */
+  outOfRange(partition: number, wanted: number, logStart: number, logEnd: number): number | null;
+  log: Logger;
+}
+
+interface Wanted {
+  next: number;
+  /** Bumped on every seek, so an answer to an older request is recognised and dropped. */
+  version: number;
+}
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2000;
+
+export class PartitionFetcher {
+  private readonly o: FetcherOptions;
+  private readonly wanted = new Map<number, Wanted>();
+  private readonly paused = new Set<number>();
+  private readonly inflight = new Set<number>();
+  private readonly failures = new Map<number, number>();
+  private scheduled = false;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private idle: (() => void)[] = [];
+
+  constructor(o: FetcherOptions) {
+    this.o = o;
+  }
+
+  /** Reads the partition from `offset` on (it was not read, or read elsewhere). */
+  seek(partition: number, offset: number): void {
+    const w = this.wanted.get(partition);
+    this.wanted.set(partition, { next: offset, version: (w?.version ?? 0) + 1 });
+    this.kick();
+  }
+
+  remove(partition: number): void {
+    this.wanted.delete(partition);
+    this.paused.delete(partition);
+  }
+
+  pause(partitions: number[]): void {
+    for (const p of partitions) this.paused.add(p);
+  }
+
+  resume(partitions: number[]): void {
+    for (const p of partitions) this.paused.delete(p);
+    this.kick();
+  }
+
+  /** Starts fetches for the leaders that have none out, on the next turn of the event loop. */
+  kick(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.round();
+    });
+  }
+
+  private async round(): Promise<void> {
+    if (this.closed || this.o.queuedBytes() >= this.o.maxBytes) return;
+    const active = [...this.wanted.keys()].filter((p) => !this.paused.has(p));
+    if (active.length === 0) return;
+    let metadata;
+    try {
+      metadata = await this.o.consumer.metadata({ topics: [this.o.topic] });
+    } catch (err) {
+      this.failed(-1, err);
+      return;
+    }
+    const t = metadata.topics.get(this.o.topic);
+    if (!t || this.closed) return;
+    const byNode = new Map<number, number[]>();
+    let leaderless = 0;
+    for (const p of active) {
+      const leader = t.partitions[p]?.leader ?? -1;
+      if (leader < 0) leaderless++;
+      if (leader < 0 || this.inflight.has(leader)) continue;
+      let list = byNode.get(leader);
+      if (!list) byNode.set(leader, (list = []));
+      list.push(p);
+    }
+    // A leader being elected: ask again for fresh metadata shortly.
+    if (leaderless > 0) this.failed(-1, new Error(`${leaderless} partitions of ${this.o.topic} have no leader`));
+    for (const [node, partitions] of byNode) void this.fetchFrom(node, t.id, partitions, t.partitions.map((x) => x.leaderEpoch));
+  }
+
+  private async fetchFrom(node: number, topicId: string, partitions: number[], epochs: number[]): Promise<void> {
+    const asked = new Map<number, Wanted>();
+    for (const p of partitions) asked.set(p, { ...this.wanted.get(p)! });
+    this.inflight.add(node);
+    let response: FetchResponse | null = null;
+    let error: unknown = null;
+    try {
+      response = await this.o.consumer.fetch({
+        node,
+        minBytes: this.o.minBytes,
+        maxWaitTime: this.o.maxWaitMs,
+        maxBytes: this.o.maxBytes,
+        topics: [{
+          topicId,
+          partitions: partitions.map((partition) => ({
+            partition,
+            fetchOffset: BigInt(asked.get(partition)!.next),
+            partitionMaxBytes: this.o.maxBytesPerPartition,
+            currentLeaderEpoch: epochs[partition] ?? -1,
+            lastFetchedEpoch: -1,
+          })),
+        }],
+      });
+    } catch (err) {
+      error = err;
+      response = (err as { response?: FetchResponse }).response ?? null;
+    } finally {
+      this.inflight.delete(node);
+    }
+    if (this.closed) return this.settle();
+    if (response) this.take(response, asked);
+    if (error && !this.recoverOutOfRange(response, asked)) {
+      this.failed(node, error);
+      return this.settle();
+    }
+    this.failures.delete(node);
+    this.settle();
+    this.kick();
+  }
+
+  private take(response: FetchResponse, asked: Map<number, Wanted>): void {
+    for (const topic of response.responses) {
+      for (const part of topic.partitions) {
+        const p = part.partitionIndex;
+        const a = asked.get(p);
+        const now = this.wanted.get(p);
+        // Not asked for (an incremental fetch session may return others), or sought meanwhile.
+        if (!a || !now || now.version !== a.version || part.errorCode !== 0 || !part.records) continue;
+        const values: (Buffer | null)[] = [];
+        const offsets: number[] = [];
+        let bytes = 0;
+        let next = a.next;
+        for (const batch of part.records) {
+          const base = Number(batch.firstOffset);
+          next = Math.max(next, base + batch.lastOffsetDelta + 1);
+          if (batch.attributes & IS_CONTROL) continue;
+          for (const r of batch.records) {
+            const offset = base + r.offsetDelta;
+            if (offset < a.next) continue;
+            values.push(r.value);
+            offsets.push(offset);
+            bytes += r.value?.length ?? 0;
+          }
+        }
+        now.next = next;
+        if (values.length > 0) this.o.deliver({ partition: p, values, offsets, bytes });
+      }
+    }
+  }
+
+  /** Offsets the log does not have: the source decides where to go on, or the fetch error stands. */
+  private recoverOutOfRange(response: FetchResponse | null, asked: Map<number, Wanted>): boolean {
+    if (!response) return false;
+    let recovered = false;
+    for (const topic of response.responses) {
+      for (const part of topic.partitions) {
+        if (part.errorCode === 0) continue;
+        const a = asked.get(part.partitionIndex);
+        const now = this.wanted.get(part.partitionIndex);
+        if (!a || !now || now.version !== a.version) continue;
+        if (part.errorCode !== OFFSET_OUT_OF_RANGE) return false;
+        const to = this.o.outOfRange(part.partitionIndex, a.next, Number(part.logStartOffset), Number(part.highWatermark));
+        if (to === null) return false;
+        this.seek(part.partitionIndex, to);
+        recovered = true;
+      }
+    }
+    return recovered;
+  }
+
+  /** A failed fetch is retried after a growing delay (a broker restarting, a leader moving). */
+  private failed(node: number, err: unknown): void {
+    const n = (this.failures.get(node) ?? 0) + 1;
+    this.failures.set(node, n);
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (n - 1));
+    const level = n === 1 ? 'warn' : 'debug';
+    this.o.log[level]({ node, attempt: n, retryInMs: delay, err: describeKafkaError(err) }, 'kafka fetch failed; retrying');
+    this.o.consumer.clearMetadata();
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.kick();
+    }, delay);
+  }
+
+  private settle(): void {
+    if (this.inflight.size === 0) for (const w of this.idle.splice(0)) w();
+  }
+
+  /** Stops fetching; resolves once no fetch is out. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.inflight.size > 0) await new Promise<void>((r) => this.idle.push(r));
+  }
+}
+
+/** Kafka's error code for an offset below the log start or above its end. */
+const OFFSET_OUT_OF_RANGE = 1;
