@@ -11,11 +11,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { createKafka } from '../src/kafka-kafkajs/client.ts';
+import { createAdmin } from '../src/kafka-platformatic/client.ts';
 import { formatLoadgenReport, runLoadgen, type LoadgenOptions, type LoadgenReport } from '../src/ingest/loadgen.ts';
 import { startIngestServer } from '../src/ingest/server.ts';
-import { ProducerSession } from '../src/kafka-kafkajs/producer.ts';
-import { ensureTopics } from '../src/kafka-kafkajs/topics.ts';
+import { ProducerSession } from '../src/kafka-platformatic/producer.ts';
+import { endOffsetsOf, ensureTopics } from '../src/kafka-platformatic/topics.ts';
 import { createLogger } from '../src/log.ts';
 import { startLocalBroker, stopLocalBroker, type LocalBroker } from '../test/setup/kafka-broker.ts';
 
@@ -59,8 +59,7 @@ async function main(): Promise<void> {
   const stopBroker = () => broker && stopLocalBroker(broker);
   process.once('exit', stopBroker);
   const topic = `bench-ingest-${Date.now()}`;
-  const admin = createKafka({ brokers, logger: log }).admin();
-  await admin.connect();
+  const admin = createAdmin({ brokers, clientId: 'gamestream-bench' });
   try {
     await ensureTopics(admin, [{ name: topic, partitions: 64, retentionMs: 3_600_000 }]);
     const apiKey = 'bench-key-0123456789abcdef';
@@ -73,7 +72,7 @@ async function main(): Promise<void> {
       },
     });
     if (!(await server.whenProducerReady(15_000))) throw new Error('producer did not connect');
-    // Warm-up: kafkajs and the broker are several times slower for their first few thousand messages.
+    // Warm-up: the client and the broker are several times slower for their first few thousand messages.
     await runLoadgen({ url: server.url, apiKey, rate: 20_000, seconds: 1, batchSize, concurrency: 4, seed: 1 });
     const warm = server.stats();
 
@@ -86,8 +85,8 @@ async function main(): Promise<void> {
     const brokerCpu = broker ? cpuSeconds(broker.pid) - broker0 : NaN;
     const s = server.stats();
     const sends = s.sends - warm.sends;
-    const offsets = await admin.fetchTopicOffsets(topic);
-    const inKafka = offsets.reduce((n, o) => n + Number(o.high), 0) - warm.acceptedEvents;
+    const offsets = await endOffsetsOf(admin, topic);
+    const inKafka = [...offsets.values()].reduce((n, o) => n + o, 0) - warm.acceptedEvents;
 
     console.log(`[bench] ${formatLoadgenReport(r)}`);
     console.log(`[bench] ingest rate: ${Math.round(r.rate)} events/s (${(r.rate * 330 / 1e6).toFixed(1)} MB/s at ~330 B/event); in Kafka: ${inKafka} (accepted ${r.accepted})`);
@@ -97,7 +96,7 @@ async function main(): Promise<void> {
     await server.close();
     await admin.deleteTopics({ topics: [topic] }).catch(() => {});
   } finally {
-    await admin.disconnect();
+    await admin.close();
     stopBroker();
     process.off('exit', stopBroker);
   }

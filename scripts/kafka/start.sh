@@ -3,12 +3,18 @@
 # from Maven Central jars, bound to 127.0.0.1 only.
 #
 #   scripts/kafka/start.sh [--port 9092] [--controller-port 9093] [--data-dir DIR]
-#                          [--timeout SECONDS]
+#                          [--timeout SECONDS] [--advertised-port PORT]
+#
+# --advertised-port makes the broker tell clients to reach it at 127.0.0.1:PORT instead of
+# its own port, e.g. a test's TCP proxy that forwards to --port: every client connection
+# then goes through it. Whatever listens there must forward before the start, since the
+# readiness check connects to the advertised address too.
 #
 # On success prints, on stdout, lines that can be eval'ed:
 #   KAFKA_BOOTSTRAP=127.0.0.1:9092
 #   KAFKA_DATA_DIR=/tmp/gamestream-kafka.XXXXXX
 #   KAFKA_PID=12345
+#   KAFKA_ADVERTISED=127.0.0.1:PORT   (only with --advertised-port)
 # Progress goes to stderr. Stop it with scripts/kafka/stop.sh --data-dir DIR
 # (without --data-dir, stop.sh stops the broker this script started last).
 #
@@ -42,8 +48,9 @@ PORT=9092
 CPORT=9093
 DATA_DIR=""
 TIMEOUT=90
+ADV_PORT=""
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) PORT="$2"; shift 2 ;;
@@ -54,6 +61,8 @@ while [[ $# -gt 0 ]]; do
     --data-dir=*) DATA_DIR="${1#*=}"; shift ;;
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --timeout=*) TIMEOUT="${1#*=}"; shift ;;
+    --advertised-port) ADV_PORT="$2"; shift 2 ;;
+    --advertised-port=*) ADV_PORT="${1#*=}"; shift ;;
     -h|--help) usage ;;
     *) echo "start.sh: unknown argument: $1" >&2; usage ;;
   esac
@@ -145,7 +154,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
 listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:${ADV_PORT:-$PORT}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -293,3 +302,4 @@ log "ready in ${ELAPSED}s (Kafka $KAFKA_VERSION, pid $KPID)"
 echo "KAFKA_BOOTSTRAP=127.0.0.1:$PORT"
 echo "KAFKA_DATA_DIR=$DATA_DIR"
 echo "KAFKA_PID=$KPID"
+if [[ -n "$ADV_PORT" ]]; then echo "KAFKA_ADVERTISED=127.0.0.1:$ADV_PORT"; fi

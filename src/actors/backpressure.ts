@@ -47,8 +47,9 @@ export class Backpressure {
     const log = this.o.log;
     if (!log) return;
     // Hysteresis: pause when a whole mailbox more is waiting, resume once nothing waits and the mailbox is half
-    // empty. Not sooner: kafkajs drops what it fetched for a paused partition and fetches it again on resume,
-    // so pausing at every full mailbox cost a third of the Kafka throughput (docs/PERFORMANCE.md).
+    // empty. Pausing keeps what was already fetched (the fetch loop only leaves the partition out of its next
+    // requests), so the cost of pausing early is no longer a refetch; the hysteresis stays so that a worker at
+    // the edge does not flip its partitions in and out of every fetch request.
     if (!slot.paused && slot.pendingCount > max) {
       slot.paused = true;
       log.pause(this.o.partitionsOf(slot.index));

@@ -6,6 +6,7 @@
  * Sources without a consumer group own every partition for the whole run.
  */
 import type { Config } from '../config/schema.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { emptyCheckpoint, resumableCheckpoints } from '../partition/stored-checkpoint.ts';
@@ -31,6 +32,8 @@ export interface OwnershipHost {
   readonly partitionWm: Float64Array;
   readonly initial: Map<number, Checkpoint>;
   readonly deltas: CheckpointDeltas;
+  /** A test fault: claims wait this long before they are appended. */
+  readonly claimDelayMs: number;
   waitFor(cond: () => boolean): Promise<void>;
   stopRequested(): boolean;
   fail(err: unknown): void;
@@ -45,6 +48,8 @@ export class PartitionOwnership {
   readonly owned = new Set<number>();
   /** Assignment changes, applied one after another. */
   private handoff: Promise<void> = Promise.resolve();
+  /** The group member id this daemon had when it adopted what it owns: a new id means the group dropped it. */
+  private ownedAs: string | null = null;
   /** Partitions whose revoke a worker has not acknowledged yet, per worker. */
   private readonly revoking = new Map<number, { partitions: number[]; done: () => void }>();
 
@@ -114,14 +119,26 @@ export class PartitionOwnership {
 
   private async fencePartitions(partitions: number[]): Promise<void> {
     const { source, warehouse } = this.h;
-    if (partitions.length === 0 || !warehouse.shared) return;
+    const group = source.group;
+    if (partitions.length === 0 || !warehouse.shared || !group) return;
+    // The group dropped this daemon and it joined again under a new member id: another daemon may have been
+    // given its partitions meanwhile and be about to claim them, which the warehouse may not show yet.
+    const now = group.memberId();
+    if (this.ownedAs !== null && now !== this.ownedAs) this.droppedByGroup(partitions, `its member id changed from ${this.ownedAs} to ${now}`);
     if (!this.leaseInDoubt()) return;
+    // The group itself says whether it still counts this daemon, before any other daemon's claim has landed.
+    if ((await group.stillMember()) === false) this.droppedByGroup(partitions, `the group no longer knows member ${now}`);
     const fenced = await warehouse.shared.fencedPartitions(source.name, partitions);
     if (fenced.length > 0) {
       throw new GamestreamError('partition_fenced',
         `partitions ${fenced.join(', ')} were taken over by another daemon while this one was not heard from by the consumer group (a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without committing them. A restart resumes from the warehouse.`);
     }
     source.group?.settleLapse();
+  }
+
+  private droppedByGroup(partitions: number[], why: string): never {
+    throw new GamestreamError('partition_fenced',
+      `the consumer group dropped this daemon while it was not heard from (a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT): ${why}, so partitions ${partitions.join(', ')} may have another owner; stopping without committing them. A restart resumes from the warehouse.`);
   }
 
   /**
@@ -137,7 +154,11 @@ export class PartitionOwnership {
     const revoked = [...this.owned].filter((p) => !next.has(p)).sort((a, b) => a - b);
     const added = [...next].filter((p) => !this.owned.has(p) && p < this.h.partitions).sort((a, b) => a - b);
     if (revoked.length > 0) await this.revoke(revoked);
-    if (added.length > 0 && !this.h.stopRequested()) await this.adopt(added);
+    if (this.owned.size === 0) this.ownedAs = null;
+    if (added.length > 0 && !this.h.stopRequested()) {
+      this.ownedAs = this.h.source.group?.memberId() ?? null;
+      await this.adopt(added);
+    }
   }
 
   private async revoke(partitions: number[]): Promise<void> {
@@ -211,6 +232,10 @@ export class PartitionOwnership {
         this.h.durableNext[p] = cp?.nextOffset ?? 0;
       }
       // A previous owner that only stalled finds these claims at its next commit point and stops.
+      if (this.h.claimDelayMs > 0 && warehouse.shared) {
+        log.info({ partitions, delayMs: this.h.claimDelayMs }, 'claim held back (GAMESTREAM_TEST_CLAIM_DELAY)');
+        await sleep(this.h.claimDelayMs);
+      }
       await warehouse.shared?.claim(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
       // What the previous owner committed of them, for duplicates across the hand-over.
       await this.h.catchUpIndex();

@@ -123,6 +123,7 @@ export class Supervisor {
       get partitionWm() { return sup.wm.partitionWm; },
       get initial() { return sup.initial; },
       get deltas() { return sup.deltas; },
+      claimDelayMs: (opts.faults ?? NO_FAULTS).claimDelayMs,
       waitFor: (cond) => this.cond.until(cond),
       stopRequested: () => this.stopRequested,
       fail: (err) => this.fail(err),

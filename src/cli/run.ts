@@ -17,7 +17,7 @@ import { Supervisor } from '../actors/supervisor.ts';
 import { IdIndex } from '../dedupe/id-index.ts';
 import { fmt } from '../actors/run-totals.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
-import { KafkaOutputs } from '../kafka-kafkajs/outputs.ts';
+import { KafkaOutputs } from '../kafka-platformatic/outputs.ts';
 import { readStatusView } from '../sinks/duckdb/status-view.ts';
 import { AvroFileSource } from '../sources/file-avro.ts';
 import { NdjsonFileSource } from '../sources/file-ndjson.ts';

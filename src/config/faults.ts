@@ -16,13 +16,15 @@ export interface Faults {
   crashWorker: { worker: number; afterBatches: number; always: boolean } | null;
   /** Every warehouse commit waits this long first. */
   commitDelayMs: number;
+  /** Every claim of adopted partitions waits this long first (a slow claim append). */
+  claimDelayMs: number;
   /** The daemon leaves a timer running; the command must exit all the same. */
   leakHandle: boolean;
   /** BigQuery: SIGKILL right after the n-th commit record landed (0: never). */
   killAfterCommitRecord: number;
 }
 
-export const NO_FAULTS: Faults = Object.freeze({ crashWorker: null, commitDelayMs: 0, leakHandle: false, killAfterCommitRecord: 0 });
+export const NO_FAULTS: Faults = Object.freeze({ crashWorker: null, commitDelayMs: 0, claimDelayMs: 0, leakHandle: false, killAfterCommitRecord: 0 });
 
 function f<K extends keyof Faults>(spec: VarSpec<Faults, K>): VarSpec<Faults, K> {
   return spec;
@@ -40,6 +42,8 @@ export const FAULT_VARS = [
     doc: 'The given worker thread crashes after processing that many batches, once (or after every restart with :always).', parse: crashSpec }),
   f({ name: 'GAMESTREAM_TEST_COMMIT_DELAY', key: 'commitDelayMs', default: '0', allowed: '0–1m, for tests only',
     doc: 'Every warehouse commit waits this long first, as a slow warehouse would.', parse: duration(0, 60_000) }),
+  f({ name: 'GAMESTREAM_TEST_CLAIM_DELAY', key: 'claimDelayMs', default: '0', allowed: '0–1m, for tests only',
+    doc: 'With a consumer group and a shared warehouse, every claim of adopted partitions waits this long before it is appended, as a slow append would.', parse: duration(0, 60_000) }),
   f({ name: 'GAMESTREAM_TEST_LEAK_HANDLE', key: 'leakHandle', default: 'off', allowed: 'on | off, for tests only',
     doc: 'The daemon leaves a timer running, as a library that does not let go of a handle would.', parse: boolFlag }),
   f({ name: 'GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD', key: 'killAfterCommitRecord', default: '0', allowed: '0 (off) or a count, for tests only',

@@ -1,14 +1,14 @@
 /**
- * The producer accumulator: kafkajs sends what it is given at once, so linger and batch size (the seed's 5 ms and
- * 64 KiB) live here. Requests add their events; one `sendBatch` goes out when the oldest waiting event has
+ * The producer accumulator: the Kafka client sends what it is given at once, so linger and batch size (the seed's
+ * 5 ms and 64 KiB) live here. Requests add their events; one send goes out when the oldest waiting event has
  * waited the linger time or 64 KiB are waiting, and only one is in flight at a time (idempotence needs that;
  * under load the next send simply carries everything that arrived meanwhile, up to maxSendBytes). Each request
  * learns when ITS events were all acknowledged.
  *
  * No buffering for later: a request that times out takes its unsent events out of the queue at once, a failed
  * send fails every request waiting behind it, and a request that does not fit the in-flight byte budget is
- * refused before anything is queued. Events already handed to kafkajs cannot be recalled; they may still land,
- * and the client's retry is then a duplicate, which the stream processor drops by event id.
+ * refused before anything is queued. Events already handed to the Kafka client cannot be recalled; they may
+ * still land, and the client's retry is then a duplicate, which the stream processor drops by event id.
  */
 import { GamestreamError } from '../errors.ts';
 import type { EventBatch, OutMessage } from './body.ts';
@@ -16,7 +16,7 @@ import type { EventBatch, OutMessage } from './body.ts';
 export interface BatcherOptions {
   lingerMs: number;
   batchBytes: number;
-  /** Cap on one sendBatch; a single larger event still goes, alone. */
+  /** Cap on one send; a single larger event still goes, alone. */
   maxSendBytes: number;
   maxInflightBytes: number;
   send: (messages: OutMessage[]) => Promise<void>;

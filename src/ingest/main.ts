@@ -6,11 +6,11 @@
  *
  * Also runnable on its own: `node src/ingest/main.ts`.
  */
-import { createKafka } from '../kafka-kafkajs/client.ts';
-import { ensureTopics, SEED_TOPICS } from '../kafka-kafkajs/topics.ts';
+import { createAdmin } from '../kafka-platformatic/client.ts';
+import { ensureTopics, SEED_TOPICS } from '../kafka-platformatic/topics.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { describeIngestConfig, loadIngestConfig } from './config.ts';
-import { ProducerSession } from '../kafka-kafkajs/producer.ts';
+import { ProducerSession } from '../kafka-platformatic/producer.ts';
 import { startIngestServer } from './server.ts';
 
 /**
@@ -19,16 +19,15 @@ import { startIngestServer } from './server.ts';
  * until it is.
  */
 async function ensureRawTopic(brokers: string[], topic: string, partitions: number, log: Logger): Promise<void> {
-  const admin = createKafka({ brokers, logger: log }).admin();
+  const admin = createAdmin({ brokers, clientId: 'gamestream-ingest' });
   try {
-    await admin.connect();
     const [r] = await ensureTopics(admin, [{ ...SEED_TOPICS.raw, name: topic, partitions }], { logger: log });
     log.info({ topic, action: r.action, partitions: r.partitions }, 'ingest topic ready');
   } catch (err) {
     if ((err as { code?: string }).code === 'topic_invalid') throw err;
     log.warn({ topic, err: (err as Error).message }, 'could not create or check the topic; requests get 503 until Kafka answers');
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await admin.close().catch(() => undefined);
   }
 }
 

@@ -21,7 +21,7 @@ export type IngestServerConfig = Pick<IngestConfig,
   'brokers' | 'host' | 'port' | 'topic' | 'maxBodyBytes' | 'maxBatchEvents' | 'maxEventBytes' | 'maxInflightBytes' | 'apiKeys' | 'ackTimeoutMs'>;
 
 /**
- * The Kafka producer the server sends through (src/kafka-kafkajs/producer.ts is one): it connects in the
+ * The Kafka producer the server sends through (src/kafka-platformatic/producer.ts is one): it connects in the
  * background, reconnects after a failure, and says whether it is connected now.
  */
 export interface IngestProducer {

@@ -53,9 +53,9 @@ export function describeKafkaError(err: unknown): string {
 
 /**
  * Java's default partitioner, for producers: toPositive(murmur2(key)) % partitions for a keyed record (the
- * library takes the modulo of what this returns). A record without a key goes round-robin, as kafkajs's
- * Java-compatible partitioner sent it; the library's own partitioners would put every such record in
- * partition 0. Keys must be Buffers (a string key would not be hashed).
+ * library takes the modulo of what this returns). A record without a key goes round-robin, as the Java
+ * client's sticky partitioner spreads them over time; the library's own partitioners would put every such
+ * record in partition 0. Keys must be Buffers (a string key would not be hashed).
  */
 export function javaCompatiblePartitioner(): (message: MessageToProduce, key: Buffer | undefined) => number {
   let next = 0;

@@ -5,7 +5,7 @@
  * checkpoint, and the group's committed offsets only follow what the warehouse already holds (they serve lag
  * monitoring and other tools).
  */
-import { Admin, Consumer, type GroupAssignment } from '@platformatic/kafka';
+import { Admin, Connection, Consumer, findErrorBy, heartbeatV4, type GroupAssignment } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
 import { baseOptions, describeKafkaError } from './client.ts';
 import { PartitionFetcher, type FetchedBatch } from './fetcher.ts';
@@ -253,6 +253,35 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   async liveMembers(): Promise<Set<string>> {
     const groups = await this.admin.describeGroups({ groups: [this.o.groupId] });
     return new Set(groups.get(this.o.groupId)?.members.keys() ?? []);
+  }
+
+  /**
+   * A heartbeat with this member's id and generation, on a connection of its own to the group coordinator (the
+   * consumer's own heartbeats would rejoin on the answer). "Unknown member" means the group dropped it; a
+   * rebalance under way or a newer generation mean it is still a member, so any new owner of its partitions
+   * waits for its release.
+   */
+  async stillMember(): Promise<boolean | null> {
+    const c = this.consumer;
+    if (!c || this.member === null) return null;
+    let conn: Connection | null = null;
+    try {
+      const node = await c.findGroupCoordinator();
+      const broker = (await c.metadata({ topics: [this.o.topic] })).brokers.get(node);
+      if (!broker) return null;
+      conn = new Connection(this.o.clientId, { connectTimeout: 2000, requestTimeout: 5000 });
+      await conn.connect(broker.host, broker.port);
+      await heartbeatV4.api.async(conn, this.o.groupId, this.generationId, this.member, null);
+      return true;
+    } catch (err) {
+      const e = err as Error;
+      if (findErrorBy(e, 'apiId', 'UNKNOWN_MEMBER_ID') || findErrorBy(e, 'apiId', 'FENCED_INSTANCE_ID')) return false;
+      if (findErrorBy(e, 'apiId', 'REBALANCE_IN_PROGRESS') || findErrorBy(e, 'apiId', 'ILLEGAL_GENERATION')) return true;
+      this.o.log.warn({ err: describeKafkaError(err) }, 'could not ask the Kafka group coordinator whether this daemon is still a member');
+      return null;
+    } finally {
+      await conn?.close().catch(() => undefined);
+    }
   }
 
   /** The warehouse showed that no other daemon took this member's partitions while its session had lapsed. */

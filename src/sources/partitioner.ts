@@ -1,5 +1,5 @@
 /**
- * Kafka's default partitioner (Java client `Utils.murmur2`, also kafkajs): so that a file replayed through
+ * Kafka's default partitioner (Java client `Utils.murmur2`): so that a file replayed through
  * gamestream lands in the same partitions as the same events produced to Kafka with key = user_id.
  */
 

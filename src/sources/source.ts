@@ -51,6 +51,12 @@ export interface ConsumerGroupMember {
   /** This member's id, and the ids of the group's members now. */
   memberId(): string | null;
   liveMembers(): Promise<Set<string>>;
+  /**
+   * Asks the group now whether it still knows this member: false once the group dropped it (its session ran
+   * out), which is when its partitions may have gone to another daemon, whether or not that one's claims have
+   * landed yet; null when the group cannot be asked.
+   */
+  stillMember(): Promise<boolean | null>;
 }
 
 export interface Source {

@@ -44,7 +44,7 @@ function sharedWarehouse(stored: Map<number, Checkpoint>) {
 /** Ownership over two workers that acknowledge revokes at once; `commit` marks a partition durable up to an offset. */
 function host(wh: Warehouse): { own: () => PartitionOwnership; commit: (c: Checkpoint) => void } {
   const cfg = loadConfig({ GAMESTREAM_SOURCE: 'kafka', GAMESTREAM_KAFKA_BROKERS: '127.0.0.1:9' });
-  const source = { name: 'kafka:t', format: 'ndjson', avroWriterSchema: null, open: async () => undefined, next: async () => null, progress: () => ({ bytesRead: 0, totalBytes: null }), close: async () => undefined, interrupt: () => undefined, partitionedLog: null, group: { startPartitions: () => undefined, onAssignment: () => undefined, leaseExpiresAt: () => Infinity, settleLapse: () => undefined, memberId: () => null, liveMembers: async () => new Set<string>() } } satisfies Source;
+  const source = { name: 'kafka:t', format: 'ndjson', avroWriterSchema: null, open: async () => undefined, next: async () => null, progress: () => ({ bytesRead: 0, totalBytes: null }), close: async () => undefined, interrupt: () => undefined, partitionedLog: null, group: { startPartitions: () => undefined, onAssignment: () => undefined, leaseExpiresAt: () => Infinity, settleLapse: () => undefined, memberId: () => null, stillMember: async () => true, liveMembers: async () => new Set<string>() } } satisfies Source;
   const committer = new Committer(wh, { maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false, onCommitted: () => undefined, onRetry: () => undefined, onFatal: () => undefined });
   let ownership!: PartitionOwnership;
   // A worker that acknowledges every revoke at once.
@@ -57,7 +57,7 @@ function host(wh: Warehouse): { own: () => PartitionOwnership; commit: (c: Check
   const h: OwnershipHost = {
     cfg, source, warehouse: wh, log: { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } as unknown as OwnershipHost['log'],
     partitions: PARTITIONS, router: new Router(PARTITIONS, 2, 100, new Map()), slots, committer,
-    durableNext: new Float64Array(PARTITIONS), partitionWm: new Float64Array(PARTITIONS), initial, deltas: new CheckpointDeltas(),
+    durableNext: new Float64Array(PARTITIONS), partitionWm: new Float64Array(PARTITIONS), initial, deltas: new CheckpointDeltas(), claimDelayMs: 0,
     waitFor: async (cond) => { while (!cond()) await new Promise((r) => setTimeout(r, 1)); },
     stopRequested: () => false, fail: (err) => { throw err; },
     catchUpIndex: async () => undefined,

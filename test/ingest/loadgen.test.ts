@@ -33,11 +33,15 @@ describe('loadgen', () => {
 
   it('retries 503s after Retry-After, as a client SDK would', async () => {
     const topic = uniqueTopic('ingest-loadgen-retry');
-    // The server starts before its topic exists: kafkajs cannot produce, requests get 503, the loadgen retries.
+    // The server starts before its topic exists: the producer cannot send to it, requests get 503, the loadgen retries.
     const server = await startServer(topic, { ackTimeoutMs: 1000 });
     try {
       const run = runLoadgen({ url: `${server.url}/v1/events`, apiKey: API_KEY, rate: 200, seconds: 1, batchSize: 50, seed: 3, drainSeconds: 20 });
-      await new Promise((r) => setTimeout(r, 1500));
+      // The topic appears only once requests have been refused for want of it.
+      for (const end = Date.now() + 15_000; !(server.stats().statuses[503] > 0);) {
+        if (Date.now() > end) throw new Error('timed out waiting for a 503');
+        await new Promise((r) => setTimeout(r, 25));
+      }
       await createTopic(topic, 2);
       const r = await run;
       expect(r.retried).toBeGreaterThan(0);

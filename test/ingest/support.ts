@@ -1,16 +1,20 @@
 /**
- * Shared pieces of the ingest tests: the real broker from the global setup, topics with random names, a server
- * on a free port, and reading a topic back with a real kafkajs consumer.
+ * Shared pieces of the ingest tests: the real broker from the global setup (or a dedicated one behind a fault
+ * proxy), topics with random names, a server on a free port, and reading a topic back with a real
+ * @platformatic/kafka consumer.
  */
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { Admin, Kafka } from 'kafkajs';
+import { Consumer, ListOffsetTimestamps, type Admin, type BaseOptions, type Message } from '@platformatic/kafka';
 import { inject } from 'vitest';
-import { createKafka } from '../../src/kafka-kafkajs/client.ts';
-import { ProducerSession, type ProducerSessionOptions } from '../../src/kafka-kafkajs/producer.ts';
+import { baseOptions, createAdmin } from '../../src/kafka-platformatic/client.ts';
+import { ProducerSession } from '../../src/kafka-platformatic/producer.ts';
 import { startIngestServer, type IngestServer, type IngestServerConfig, type IngestServerOptions } from '../../src/ingest/server.ts';
-import { ensureTopics } from '../../src/kafka-kafkajs/topics.ts';
+import { ensureTopics, partitionCounts } from '../../src/kafka-platformatic/topics.ts';
 import { createLogger } from '../../src/log.ts';
+import { freePort, startLocalBroker, stopLocalBroker, type LocalBroker } from '../setup/kafka-broker.ts';
+import { stopOnce } from '../setup/teardown.ts';
+import { FaultProxy } from './fault-proxy.ts';
 
 export const logger = createLogger(process.env.GAMESTREAM_TEST_LOG_LEVEL ?? 'silent');
 
@@ -25,22 +29,19 @@ export function uniqueTopic(prefix: string): string {
 export const API_KEY = 'test-key-0123456789abcdef';
 export const OTHER_KEY = 'other-key-0123456789abcdef';
 
-export function kafkaClient(): Kafka {
-  return createKafka({ brokers: brokers(), logger, clientId: 'gamestream-ingest-test' });
-}
+const CLIENT_ID = 'gamestream-ingest-test';
 
-export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafkaClient().admin();
-  await admin.connect();
+export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>, at: string[] = brokers()): Promise<T> {
+  const admin = createAdmin({ brokers: at, clientId: CLIENT_ID });
   try {
     return await fn(admin);
   } finally {
-    await admin.disconnect();
+    await admin.close();
   }
 }
 
-export async function createTopic(name: string, partitions: number): Promise<void> {
-  await withAdmin((admin) => ensureTopics(admin, [{ name, partitions, retentionMs: 3_600_000 }]));
+export async function createTopic(name: string, partitions: number, at: string[] = brokers(), config?: Record<string, string>): Promise<void> {
+  await withAdmin((admin) => ensureTopics(admin, [{ name, partitions, retentionMs: 3_600_000, config }]), at);
 }
 
 export function serverConfig(topic: string, over: Partial<IngestServerConfig> = {}): IngestServerConfig {
@@ -53,7 +54,7 @@ export function serverConfig(topic: string, over: Partial<IngestServerConfig> = 
 
 /** A server on a free port whose producer is connected (or not, when waitReady is false). */
 export async function startServer(
-  topic: string, over: Partial<IngestServerConfig> = {}, extra: Partial<IngestServerOptions> & { kafkaOverrides?: ProducerSessionOptions['kafkaOverrides'] } = {}, waitReady = true,
+  topic: string, over: Partial<IngestServerConfig> = {}, extra: Partial<IngestServerOptions> & { kafkaOverrides?: Partial<BaseOptions> } = {}, waitReady = true,
 ): Promise<IngestServer> {
   const { kafkaOverrides, ...rest } = extra;
   const server = await startIngestServer({
@@ -93,34 +94,95 @@ export interface ReadMessage {
   offset: string;
   key: Buffer | null;
   value: Buffer;
+  headers: Map<string, string>;
 }
 
-/** Total messages in a topic (sum of high watermarks): what Kafka has acknowledged. */
-export async function topicCount(topic: string): Promise<number> {
-  const offsets = await withAdmin((admin) => admin.fetchTopicOffsets(topic));
-  return offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+/** Total messages in a topic (sum of high watermarks minus log starts): what Kafka has acknowledged. */
+export async function topicCount(topic: string, at: string[] = brokers()): Promise<number> {
+  return withAdmin(async (admin) => {
+    const count = (await partitionCounts(admin, [topic])).get(topic) ?? 0;
+    const sum = async (timestamp: bigint): Promise<number> => {
+      const partitions = Array.from({ length: count }, (_, partitionIndex) => ({ partitionIndex, timestamp }));
+      const [t] = await admin.listOffsets({ topics: [{ name: topic, partitions }] });
+      return (t?.partitions ?? []).reduce((n, p) => n + Number(p.offset), 0);
+    };
+    return (await sum(ListOffsetTimestamps.LATEST)) - (await sum(ListOffsetTimestamps.EARLIEST));
+  }, at);
 }
 
-/** Reads the whole topic with a fresh consumer group; expects exactly `count` messages. */
-export async function readTopic(topic: string, count: number, timeoutMs = 15_000): Promise<ReadMessage[]> {
-  const consumer = kafkaClient().consumer({ groupId: uniqueTopic('ingest-test'), allowAutoTopicCreation: false });
+/** Reads the whole topic with a fresh consumer group; expects exactly `count` messages (returns what came after timeoutMs). */
+export async function readTopic(topic: string, count: number, timeoutMs = 15_000, at: string[] = brokers()): Promise<ReadMessage[]> {
+  const consumer = new Consumer({
+    ...baseOptions({ brokers: at, clientId: CLIENT_ID }),
+    groupId: uniqueTopic('ingest-test'),
+    autocommit: false,
+    sessionTimeout: 10_000,
+    rebalanceTimeout: 10_000,
+    heartbeatInterval: 1000,
+  });
   const out: ReadMessage[] = [];
-  await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    await consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        out.push({ partition, offset: message.offset, key: message.key, value: message.value ?? Buffer.alloc(0) });
-        if (out.length >= count) done();
-      },
-    });
-    const timer = setTimeout(done, timeoutMs);
-    await finished;
-    clearTimeout(timer);
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 250 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        const fail = (err: Error): void => {
+          clearTimeout(timer);
+          reject(err);
+        };
+        stream.on('error', fail);
+        // A group the consumer cannot rejoin is reported on the consumer itself.
+        consumer.on('error', fail);
+        stream.on('data', (m: Message) => {
+          const headers = new Map<string, string>();
+          for (const [k, v] of m.headers ?? []) headers.set(k.toString(), v?.toString() ?? '');
+          out.push({ partition: m.partition, offset: String(m.offset), key: m.key ?? null, value: m.value ?? Buffer.alloc(0), headers });
+          if (out.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+    } finally {
+      await stream.close();
+    }
   } finally {
-    await consumer.disconnect();
+    await consumer.close();
   }
   return out;
+}
+
+export interface ProxiedBroker {
+  broker: LocalBroker;
+  proxy: FaultProxy;
+  /** The bootstrap list for clients: the proxy, which is also the address the broker advertises. */
+  brokers: string[];
+  /** Stops the broker (by its pid) and the proxy; also done at process exit if the test never gets there. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A dedicated broker of the test's own (scripts/kafka/start.sh, 127.0.0.1, free ports) that advertises a
+ * FaultProxy's port, so that every connection of a client goes through the proxy. The test may stop and
+ * restart it (haltLocalBroker, restartLocalBroker) without disturbing any other test.
+ */
+export async function startProxiedBroker(): Promise<ProxiedBroker> {
+  const port = await freePort();
+  const proxy = new FaultProxy(`127.0.0.1:${port}`);
+  await proxy.start();
+  let broker: LocalBroker;
+  try {
+    broker = await startLocalBroker({ port, advertisedPort: proxy.port });
+  } catch (err) {
+    await proxy.close();
+    throw err;
+  }
+  const stopBroker = stopOnce(() => stopLocalBroker(broker));
+  return {
+    broker, proxy, brokers: [proxy.address],
+    async stop() {
+      stopBroker();
+      await proxy.close();
+    },
+  };
 }

@@ -182,5 +182,31 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
 
     await finishAndCompare(topic, ends, b);
   });
-});
 
+  it('a daemon that wakes after the group dropped it, before the new owner\'s claims landed, commits nothing of them', async () => {
+    const topic = `fence-early-${Date.now()}`;
+    dataset = await freshDataset(bq, 'fence_early');
+    datasets.push(dataset);
+    await produceDataset(kafka, topic, ds, PARTITIONS);
+    const ends = await endOffsets(kafka, topic);
+
+    const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }, 'a'), 'daemon A', daemons);
+    await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
+    // B's claims wait 8 s before they are appended: long enough for A to wake in between, when the commit log
+    // does not show yet that its partitions have another owner.
+    const b = new Daemon(settings(topic, { GAMESTREAM_TEST_CLAIM_DELAY: '8s' }, 'b'), 'daemon B', daemons);
+    await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
+
+    a.child.kill('SIGSTOP');
+    const held = (): number => (b.stderr.match(/claim held back/g) ?? []).length;
+    // B adopts A's partitions once the group dropped A, and its claims are held back: A wakes now.
+    await b.until("daemon B to adopt A's partitions", () => held() >= 2, 90_000);
+    a.child.kill('SIGCONT');
+    const code = await Promise.race([a.exited, sleep(60_000).then(() => 'still running')]);
+    expect(code, a.report()).toBe(1);
+    expect(a.stderr, a.report()).toMatch(/partition_fenced/);
+    expect(a.stderr, a.report()).toMatch(/consumer group dropped this daemon/);
+
+    await finishAndCompare(topic, ends, b);
+  });
+});

@@ -1,16 +1,20 @@
 /**
  * Copies of what the warehouse received, back to Kafka: enriched events to `game-events-enriched` (key
- * user_id) and dead letters to `game-events-dlq` (the raw record as the value, the reason in headers, so a
- * consumer can fix and replay it). Published after each warehouse commit, before the row files are removed:
- * at-least-once, since a crash between the commit and the publish sends that commit's rows again on restart.
+ * user_id, placed as Java's default partitioner places it) and dead letters to `game-events-dlq` (the raw record
+ * as the value, the reason in headers, so a consumer can fix and replay it). Published after each warehouse
+ * commit, before the row files are removed: at-least-once, since a crash between the commit and the publish
+ * sends that commit's rows again on restart.
+ *
+ * Idempotent (acks=all, one request in flight per connection): a send retried after a timeout is not written
+ * twice. A failed send (a record the broker refuses, say) makes @platformatic/kafka take a new producer id for
+ * the next one, so nothing stays broken after it. Sends are awaited one
+ * after the other, so the copies keep the warehouse's order.
  */
 import { readFile } from 'node:fs/promises';
-import kafkajs, { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
-
-// kafkajs is CommonJS and Node cannot see this one as a named export.
-const { ConfigResourceTypes, CompressionTypes } = kafkajs;
+import { Admin, CompressionAlgorithms, ProduceAcks, Producer, type MessageToProduce } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
-import { registerLz4Codec } from './client.ts';
+import { baseOptions, describeKafkaError, javaCompatiblePartitioner } from './client.ts';
+import { topicConfig } from './topics.ts';
 import type { FlushFiles } from '../contract/checkpoint.ts';
 import type { Logger } from '../log.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
@@ -27,9 +31,14 @@ export interface KafkaOutputsOptions {
   onSkipped?: (kind: 'enriched' | 'dlq') => void;
 }
 
+type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
+
+/** Kafka's default max.message.bytes, when the broker does not say. */
+const DEFAULT_LIMIT = 1_048_588;
+
 function sizeOf(m: Message): number {
-  let n = 64 + (m.key ? Buffer.byteLength(m.key as string | Buffer) : 0) + (m.value ? Buffer.byteLength(m.value as string | Buffer) : 0);
-  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (v ? Buffer.byteLength(v as string | Buffer) : 0) + 8;
+  let n = 64 + (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  for (const [k, v] of (m.headers as Map<Buffer, Buffer> | undefined) ?? []) n += k.length + (v?.length ?? 0) + 8;
   return n;
 }
 
@@ -37,24 +46,19 @@ function lines(buf: Buffer): string[] {
   return buf.toString('utf8').split('\n').filter((l) => l.length > 0);
 }
 
+function headers(h: Record<string, string>): Map<Buffer, Buffer> {
+  return new Map(Object.entries(h).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]));
+}
+
 export class KafkaOutputs {
   private readonly o: KafkaOutputsOptions;
-  private readonly kafka: Kafka;
-  private readonly producer: Producer;
+  private producer: Producer | null = null;
   private readonly limits = new Map<string, number>();
-  private connected = false;
   published = { enriched: 0, dlq: 0 };
   skipped = 0;
 
   constructor(opts: KafkaOutputsOptions) {
     this.o = opts;
-    registerLz4Codec();
-    const kafka = new Kafka({ clientId: opts.clientId, brokers: opts.brokers, logLevel: logLevel.ERROR });
-    this.kafka = kafka;
-    // Not idempotent: kafkajs's idempotent producer loses its sequence numbers after a rejected record
-    // (MESSAGE_TOO_LARGE) and then fails every send; copies are at-least-once anyway. One request in
-    // flight keeps the order.
-    this.producer = kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false });
   }
 
   get enabled(): boolean {
@@ -63,38 +67,44 @@ export class KafkaOutputs {
 
   async publish(files: FlushFiles[]): Promise<void> {
     if (!this.enabled) return;
-    if (!this.connected) {
-      await this.producer.connect();
-      this.connected = true;
-    }
+    // Connections are made on the first send; a new producer id comes with it.
+    this.producer ??= new Producer({
+      ...baseOptions({ brokers: this.o.brokers, clientId: this.o.clientId }),
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      compression: CompressionAlgorithms.LZ4,
+      partitioner: javaCompatiblePartitioner(),
+      autocreateTopics: false,
+    });
     try {
       if (this.o.enrichedTopic) {
-        for (const f of files) if (f.events) await this.send(this.o.enrichedTopic, (await this.enriched(f.events)), 'enriched');
+        for (const f of files) if (f.events) await this.send(this.o.enrichedTopic, await this.enriched(this.o.enrichedTopic, f.events), 'enriched');
       }
       if (this.o.dlqTopic) {
-        for (const f of files) if (f.dlq) await this.send(this.o.dlqTopic, await this.deadLetters(f.dlq), 'dlq');
+        for (const f of files) if (f.dlq) await this.send(this.o.dlqTopic, await this.deadLetters(this.o.dlqTopic, f.dlq), 'dlq');
       }
     } catch (err) {
-      throw new GamestreamError('output_failed', `publishing to Kafka failed: ${(err as Error).message}`, { cause: err, retryable: true });
+      throw new GamestreamError('output_failed', `publishing to Kafka failed: ${describeKafkaError(err)}`, { cause: err, retryable: true });
     }
   }
 
-  private async enriched(path: string): Promise<Message[]> {
+  private async enriched(topic: string, path: string): Promise<Message[]> {
     return lines(await readFile(path)).map((line) => {
-      const row = JSON.parse(line) as { user_id: string };
-      return { key: row.user_id, value: line };
+      const row = JSON.parse(line) as { user_id?: unknown };
+      return { topic, key: typeof row.user_id === 'string' ? Buffer.from(row.user_id) : undefined, value: Buffer.from(line) };
     });
   }
 
-  private async deadLetters(path: string): Promise<Message[]> {
+  private async deadLetters(topic: string, path: string): Promise<Message[]> {
     return lines(await readFile(path)).map((line) => {
       const d = JSON.parse(line) as {
         error_code: string; error: string; stage: string; raw_message: string; raw_encoding: 'utf8' | 'base64';
         source_partition: number; source_offset: number; received_at_ms: number;
       };
       return {
+        topic,
         value: Buffer.from(d.raw_message, d.raw_encoding === 'base64' ? 'base64' : 'utf8'),
-        headers: {
+        headers: headers({
           error_code: d.error_code,
           error: d.error,
           stage: d.stage,
@@ -104,7 +114,7 @@ export class KafkaOutputs {
           received_at: new Date(d.received_at_ms).toISOString(),
           gamestream_version: GAMESTREAM_VERSION,
           failure_schema: FAILURE_SCHEMA,
-        },
+        }),
       };
     });
   }
@@ -113,13 +123,12 @@ export class KafkaOutputs {
   private async limitOf(topic: string): Promise<number> {
     let limit = this.limits.get(topic);
     if (limit === undefined) {
-      const admin = this.kafka.admin();
-      await admin.connect();
+      const admin = new Admin(baseOptions({ brokers: this.o.brokers, clientId: this.o.clientId }));
       try {
-        const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
-        limit = Number(r.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue ?? 1_048_588);
+        const v = (await topicConfig(admin, [topic], 'max.message.bytes')).get(topic);
+        limit = v == null ? DEFAULT_LIMIT : Number(v);
       } finally {
-        await admin.disconnect().catch(() => undefined);
+        await admin.close().catch(() => undefined);
       }
       this.limits.set(topic, limit);
     }
@@ -127,6 +136,7 @@ export class KafkaOutputs {
   }
 
   private async send(topic: string, messages: Message[], kind: 'enriched' | 'dlq'): Promise<void> {
+    const producer = this.producer!;
     const limit = await this.limitOf(topic);
     // Requests well under the limit, so no partition's record batch can exceed it.
     const budget = Math.min(512 * 1024, Math.floor(limit / 2));
@@ -134,7 +144,7 @@ export class KafkaOutputs {
     let bytes = 0;
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
-      await this.producer.send({ topic, acks: -1, compression: CompressionTypes.LZ4, messages: chunk });
+      await producer.send({ messages: chunk });
       this.published[kind] += chunk.length;
       chunk = [];
       bytes = 0;
@@ -156,6 +166,8 @@ export class KafkaOutputs {
   }
 
   async close(): Promise<void> {
-    if (this.connected) await this.producer.disconnect().catch(() => undefined);
+    const p = this.producer;
+    this.producer = null;
+    if (p) await p.close().catch(() => undefined);
   }
 }
