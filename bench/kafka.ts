@@ -4,16 +4,17 @@
  * it until caught up.
  *   node bench/kafka.ts [events=1000000]          fill a new topic, then consume it
  *   node bench/kafka.ts fill [events=1000000]     only fill one; prints its name
- *   node bench/kafka.ts consume TOPIC [events]    only consume an existing topic (a new group every run), so
+ *   node bench/kafka.ts consume TOPIC              only consume an existing topic (a new group every run), so
  *                                                 two builds can be timed on the same records
+ * BENCH_LZ4=1 fills the topic with LZ4 batches, as the tracking server writes them.
  * Uses GAMESTREAM_KAFKA_BROKERS when set; otherwise starts scripts/kafka/start.sh and stops it after.
  */
 import { createReadStream, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Producer, compatibilityPartitioner, ProduceAcks } from '@platformatic/kafka';
-import { baseOptions, createAdmin } from '../src/kafka-platformatic/client.ts';
+import { CompressionAlgorithms, Producer, ProduceAcks } from '@platformatic/kafka';
+import { baseOptions, createAdmin, javaCompatiblePartitioner } from '../src/kafka-platformatic/client.ts';
 import { ensureTopics } from '../src/kafka-platformatic/topics.ts';
 import { startLocalBroker, stopLocalBroker } from '../test/setup/kafka-broker.ts';
 import { runDaemonChild } from './daemon-child.ts';
@@ -30,7 +31,10 @@ async function fill(brokers: string, events: number): Promise<{ topic: string; p
   await ensureTopics(admin, [{ name: topic, partitions: 64, retentionMs: 7 * 86_400_000 }]);
   await admin.close();
   // Idempotent, so retried requests cannot duplicate records and the topic holds exactly the file.
-  const producer = new Producer({ ...baseOptions(conn), idempotent: true, acks: ProduceAcks.ALL, partitioner: compatibilityPartitioner });
+  const producer = new Producer({
+    ...baseOptions(conn), idempotent: true, acks: ProduceAcks.ALL, partitioner: javaCompatiblePartitioner(),
+    ...(process.env.BENCH_LZ4 === '1' ? { compression: CompressionAlgorithms.LZ4 } : {}),
+  });
   const t0 = performance.now();
   let batch: { topic: string; key: Buffer | undefined; value: Buffer }[] = [];
   for await (const line of createInterface({ input: createReadStream(input) })) {

@@ -29,8 +29,10 @@ export interface FetcherOptions {
   minBytes: number;
   maxWaitMs: number;
   maxBytesPerPartition: number;
-  /** Most bytes of one response, and of what waits to be taken (a new fetch starts only below it). */
+  /** Most bytes of one response. */
   maxBytes: number;
+  /** Most bytes waiting to be taken by the reader: a new fetch starts only below it. */
+  queueBytes: number;
   /** Records of one partition, in offset order. */
   deliver(batch: FetchedBatch): void;
   /** Bytes handed over and not yet taken by the reader. */
@@ -96,7 +98,7 @@ export class PartitionFetcher {
   }
 
   private async round(): Promise<void> {
-    if (this.closed || this.o.queuedBytes() >= this.o.maxBytes) return;
+    if (this.closed || this.o.queuedBytes() >= this.o.queueBytes) return;
     const active = [...this.wanted.keys()].filter((p) => !this.paused.has(p));
     if (active.length === 0) return;
     let metadata;
