@@ -7,9 +7,10 @@
  * over from a crash (a flush's run whose commit never came, a merge cut short) and are removed at open.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { GamestreamError } from '../errors.ts';
+import { makeDir } from '../dirs.ts';
 import { processAlive } from '../pid.ts';
 import { MAX_ORIGINS } from './entries.ts';
 
@@ -79,11 +80,7 @@ export class IndexDirectory {
 
   /** Creates the directory if needed and takes its lock; a live process holding it is an error that says what to do. */
   lock(setting: string): void {
-    try {
-      mkdirSync(this.dir, { recursive: true });
-    } catch (err) {
-      throw new GamestreamError('config_invalid', `${setting}: cannot create the dedupe index directory ${this.dir}: ${(err as Error).message}`, { cause: err });
-    }
+    makeDir(this.dir, setting);
     const path = join(this.dir, LOCK);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {

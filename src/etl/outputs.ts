@@ -2,7 +2,8 @@
  * The DAG's outward edges: the Sunday ML-training webhook, the Parquet feature export (a local file from DuckDB,
  * Cloud Storage objects from BigQuery), and the alert POST.
  */
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
+import { makeDir } from '../dirs.ts';
 import { join } from 'node:path';
 import { GamestreamError } from '../errors.ts';
 import type { EtlConfig } from './config.ts';
@@ -60,7 +61,7 @@ async function featureRows(wh: EtlWarehouse, day: string): Promise<number> {
 export async function exportFeatures(wh: EtlWarehouse, exportDir: string, day: string): Promise<number> {
   const path = featurePath(exportDir, day);
   const tmp = `${path}.tmp`;
-  mkdirSync(join(exportDir, 'level_features', `date=${day}`), { recursive: true });
+  makeDir(join(exportDir, 'level_features', `date=${day}`), 'GAMESTREAM_ETL_EXPORT_DIR');
   rmSync(tmp, { force: true });
   await wh.exec(`COPY (${featuresSelect(day)})
     TO ${sqlString(tmp)} (FORMAT parquet)`);

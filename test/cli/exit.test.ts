@@ -41,4 +41,22 @@ describe('the command exits', () => {
     expect(r.stderr).toMatch(/crash_loop/);
     expect(r.stderr).toMatch(/still running 5000 ms after finishing/);
   });
+
+  it('at once with a clear error when a configured path cannot be made, instead of spinning (/proc, a file as parent)', async () => {
+    for (const [setting, value] of [
+      ['GAMESTREAM_WAREHOUSE', 'duckdb:/proc/gamestream-nowhere/w.duckdb'],
+      ['GAMESTREAM_WAREHOUSE', `duckdb:${input}/w.duckdb`],
+      ['GAMESTREAM_DEDUPE_DIR', '/proc/gamestream-nowhere/dedupe'],
+      ['GAMESTREAM_SPOOL_DIR', `${input}/spool`],
+    ] as const) {
+      const r = await runEngine({
+        GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_WORKERS: '1', GAMESTREAM_SOURCE: `file:${input}`,
+        GAMESTREAM_WAREHOUSE: `duckdb:${join(dir, `w-${++runs}.duckdb`)}`, [setting]: value,
+      }, 20_000);
+      expect(r.timedOut, `${setting}=${value}: still running after 20 s\n${r.stderr}`).toBe(false);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(setting);
+      expect(r.stderr).toMatch(/cannot create the directory/);
+    }
+  });
 });

@@ -3,11 +3,11 @@
  * corrupt it. Workers hand over NDJSON row files; DuckDB's native reader loads them in its own threads.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
+import { makeDir } from '../../dirs.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import {
@@ -74,8 +74,8 @@ export class DuckDbWarehouse implements Warehouse {
 
   async open(): Promise<void> {
     if (this.conn) return;
+    makeDir(dirname(this.opts.path), 'GAMESTREAM_WAREHOUSE');
     try {
-      mkdirSync(dirname(this.opts.path), { recursive: true });
       this.instance = await DuckDBInstance.create(this.opts.path, this.opts.threads ? { threads: String(this.opts.threads) } : undefined);
       this.conn = await this.instance.connect();
     } catch (err) {
