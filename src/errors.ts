@@ -8,7 +8,7 @@ export const ERROR_CODES = [
   'config_invalid', 'input_not_found', 'source_unavailable', 'topic_invalid', 'output_failed', 'geoip_db_invalid',
   'device_table_invalid', 'observability_listen_failed',
   // the warehouse and the engine
-  'warehouse_unavailable', 'warehouse_write_failed', 'warehouse_commit_failed', 'warehouse_schema_mismatch',
+  'warehouse_unavailable', 'warehouse_write_failed', 'warehouse_commit_failed', 'warehouse_schema_mismatch', 'warehouse_corrupt',
   'partition_fenced', 'dedupe_index_unavailable', 'crash_loop', 'internal',
   // Kafka and the tracking server
   'kafka_unavailable', 'kafka_timeout', 'kafka_send_failed', 'ingest_overloaded', 'ingest_listen_failed',

@@ -8,6 +8,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
 import { makeDir } from '../../dirs.ts';
+import { corruptError } from './corrupt.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import {
@@ -67,9 +68,18 @@ export class DuckDbWarehouse implements Warehouse {
     this.name = `duckdb:${opts.path}`;
   }
 
-  private get c(): DuckDBConnection {
-    if (!this.conn) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
-    return this.conn;
+  /** The connection's query calls, with DuckDB's reports of a damaged file turned into `warehouse_corrupt`. */
+  private get c(): Pick<DuckDBConnection, 'run' | 'runAndReadAll' | 'stream'> {
+    const conn = this.conn;
+    if (!conn) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    const damaged = (err: unknown): never => {
+      throw corruptError(err, this.opts.path) ?? err;
+    };
+    return {
+      run: (...a: Parameters<DuckDBConnection['run']>) => conn.run(...a).catch(damaged),
+      runAndReadAll: (...a: Parameters<DuckDBConnection['runAndReadAll']>) => conn.runAndReadAll(...a).catch(damaged),
+      stream: (...a: Parameters<DuckDBConnection['stream']>) => conn.stream(...a).catch(damaged),
+    };
   }
 
   async open(): Promise<void> {
@@ -79,7 +89,7 @@ export class DuckDbWarehouse implements Warehouse {
       this.instance = await DuckDBInstance.create(this.opts.path, this.opts.threads ? { threads: String(this.opts.threads) } : undefined);
       this.conn = await this.instance.connect();
     } catch (err) {
-      throw new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
+      throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
     }
     await this.c.run(ddl('events', EVENTS_COLUMNS));
     await this.c.run(ddl('events_dlq', DLQ_COLUMNS));
@@ -263,7 +273,7 @@ export class DuckDbWarehouse implements Warehouse {
       await c.run('COMMIT');
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
-      throw new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
+      throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
     }
   }
 
