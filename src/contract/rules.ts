@@ -23,3 +23,6 @@ export function actorRules(r: ActorRules): ActorRules {
 export function levelIdOf(value: unknown): number | null {
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : null;
 }
+
+/** Fields every event must have (validation dead-letters a record without one as `missing_fields`). */
+export const REQUIRED_FIELDS = ['id', 'user_id', 'timestamp', 'type'] as const;

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
+import { REQUIRED_FIELDS } from '../contract/rules.ts';
 import { GamestreamError } from '../errors.ts';
 import type { RecordChunk, Source } from './source.ts';
 
@@ -65,6 +66,13 @@ export class AvroFileSource implements Source {
     if (!schemaJson) throw new GamestreamError('input_not_found', `${this.path}: Avro header has no schema`);
     this.avroWriterSchema = schemaJson;
     this.writer = avro.Type.forSchema(JSON.parse(schemaJson) as avro.Schema, { wrapUnions: true });
+    // A schema without a field every event needs would dead-letter every record, one by one, to the end.
+    const fields = new Set(((this.writer as unknown as { fields?: { name: string }[] }).fields ?? []).map((f) => f.name));
+    const absent = REQUIRED_FIELDS.filter((f) => !fields.has(f));
+    if (absent.length > 0) {
+      throw new GamestreamError('config_invalid',
+        `GAMESTREAM_SOURCE file ${this.path}: its Avro schema has no field ${absent.join(', ')}, which every event needs (${REQUIRED_FIELDS.join(', ')}; schemas/game-event.avsc is the full schema); nothing was read. Write the file with those fields, or convert it`);
+    }
     const userIdField = (this.writer as unknown as { fields?: { name: string; type: avro.Type }[] }).fields?.find((f) => f.name === 'user_id');
     this.keyType = avro.Type.forSchema(
       {
