@@ -71,7 +71,7 @@ function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
         badShare: cfg.generatorBadShare,
       });
     case 'file':
-      return cfg.source.format === 'avro' ? new AvroFileSource(cfg.source.path) : new NdjsonFileSource(cfg.source.path);
+      return cfg.source.format === 'avro' ? new AvroFileSource(cfg.source.path, log) : new NdjsonFileSource(cfg.source.path, cfg.maxEventBytes);
   }
 }
 

@@ -1,12 +1,18 @@
 /**
- * Avro object container files. Blocks are split into datums here (on the supervisor thread) with a reader
- * schema that keeps only `user_id`, so the key costs little; workers decode the datums fully.
+ * Avro object container files, read block by block: memory holds one block at a time, whatever the file's size.
+ * Blocks are split into datums here (on the supervisor thread) with a reader schema that keeps only `user_id`,
+ * so the key costs little; workers decode the datums fully.
+ *
+ * A damaged block (a count or size the file cannot hold, datums that do not decode, a sync marker that does not
+ * follow) does not stop the file: it becomes one record holding a prefix of its bytes, which the workers
+ * dead-letter (`parse_error`), and reading goes on at the next sync marker. Blocks before and after it are kept.
  */
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { REQUIRED_FIELDS } from '../contract/rules.ts';
 import { GamestreamError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { RecordChunk, Source } from './source.ts';
 
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
@@ -21,6 +27,13 @@ const HEADER = avro.Type.forSchema({
 });
 const LONG = avro.Type.forSchema('long');
 const encoder = new TextEncoder();
+/** The largest header read (schemas are kilobytes), and the largest block accepted. */
+const MAX_HEADER = 16 << 20;
+const MAX_BLOCK = 256 << 20;
+/** How much of a damaged block is kept as its dead letter's raw record. */
+const DAMAGED_PREFIX = 1024;
+/** Bytes read at a time while looking for the next sync marker after a damaged block. */
+const SCAN = 1 << 20;
 
 export class AvroFileSource implements Source {
   readonly name: string;
@@ -29,35 +42,56 @@ export class AvroFileSource implements Source {
   readonly partitionedLog = null;
   readonly group = null;
   private readonly path: string;
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly log: Logger | null;
+  private fh: FileHandle | null = null;
+  private size = 0;
   private pos = 0;
   private codec = 'null';
   private sync: Buffer = Buffer.alloc(16);
   private writer!: avro.Type;
   private keyType!: avro.Type;
-  private resolver!: ReturnType<avro.Type["createResolver"]>;
+  private resolver!: ReturnType<avro.Type['createResolver']>;
   private index = 0;
+  /** Damaged blocks skipped so far (each one dead-lettered). */
+  damagedBlocks = 0;
 
-  constructor(path: string) {
+  constructor(path: string, log: Logger | null = null) {
     this.path = path;
+    this.log = log;
     this.name = `file:${path}`;
+  }
+
+  private async read(at: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.size - at)));
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await this.fh!.read(buf, got, buf.length - got, at + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
   }
 
   async open(): Promise<void> {
     try {
-      // Whole-file read: container files are block-structured and a block must be whole to decode.
-      this.buf = await readFile(this.path);
+      this.fh = await open(this.path, 'r');
+      this.size = (await this.fh.stat()).size;
     } catch (err) {
       throw new GamestreamError('input_not_found', `cannot read GAMESTREAM_SOURCE file ${this.path}: ${(err as Error).message}`, { cause: err });
     }
-    if (this.buf.length < 4 || !this.buf.subarray(0, 4).equals(MAGIC)) {
+    let head = await this.read(0, 64 << 10);
+    if (head.length < 4 || !head.subarray(0, 4).equals(MAGIC)) {
       throw new GamestreamError('input_not_found', `${this.path} is not an Avro object container file (bad magic bytes)`);
     }
-    const h = HEADER.decode(this.buf, 0);
-    if (h.offset < 0) throw new GamestreamError('input_not_found', `${this.path}: truncated Avro header`);
+    let h = tryDecode(HEADER, head, 0);
+    while ((!h || h.offset < 0) && head.length < Math.min(this.size, MAX_HEADER)) {
+      head = await this.read(0, Math.min(head.length * 4, MAX_HEADER));
+      h = tryDecode(HEADER, head, 0);
+    }
+    if (!h || h.offset < 0) throw new GamestreamError('input_not_found', `${this.path}: truncated or unreadable Avro header`);
     const header = h.value as { meta: Record<string, Buffer>; sync: Buffer };
     this.pos = h.offset;
-    this.sync = header.sync;
+    this.sync = Buffer.from(header.sync);
     this.codec = header.meta['avro.codec']?.toString() ?? 'null';
     if (this.codec !== 'null' && this.codec !== 'deflate') {
       throw new GamestreamError('input_not_found', `${this.path}: Avro codec ${this.codec} is not supported (null or deflate)`);
@@ -86,47 +120,88 @@ export class AvroFileSource implements Source {
   }
 
   async next(): Promise<RecordChunk | null> {
-    if (this.pos >= this.buf.length) return null;
-    const count = LONG.decode(this.buf, this.pos);
-    const size = count.offset > 0 ? LONG.decode(this.buf, count.offset) : { value: -1, offset: -1 };
-    const n = count.value as number;
-    const len = size.value as number;
-    if (count.offset < 0 || size.offset < 0 || n < 0 || len < 0 || size.offset + len + 16 > this.buf.length) {
-      throw new GamestreamError('parse_error', `${this.path}: truncated or corrupt Avro block at byte ${this.pos}`);
+    if (this.pos >= this.size) return null;
+    const at = this.pos;
+    // A block starts with its datum count and byte size (two varints of at most 10 bytes each).
+    const lead = await this.read(at, 20);
+    const count = tryDecode(LONG, lead, 0);
+    const size = count && count.offset > 0 ? tryDecode(LONG, lead, count.offset) : null;
+    const n = Number(count?.value ?? -1);
+    const len = Number(size?.value ?? -1);
+    const bodyAt = at + (size?.offset ?? 0);
+    // Every datum of an event takes at least one byte, so a count above the size is damage too.
+    if (!count || !size || size.offset < 0 || n < 0 || len < 0 || len > MAX_BLOCK || n > len || bodyAt + len + 16 > this.size) {
+      return this.damaged(at, 'its count or size does not fit the file');
     }
-    const raw = this.buf.subarray(size.offset, size.offset + len);
-    if (!this.buf.subarray(size.offset + len, size.offset + len + 16).equals(this.sync)) {
-      throw new GamestreamError('parse_error', `${this.path}: Avro sync marker mismatch after the block at byte ${this.pos}`);
+    const block = await this.read(bodyAt, len + 16);
+    if (!block.subarray(len).equals(this.sync)) return this.damaged(at, 'no sync marker follows it');
+    let data: Buffer;
+    try {
+      data = this.codec === 'deflate' ? inflateRawSync(block.subarray(0, len), { maxOutputLength: MAX_BLOCK }) : block.subarray(0, len);
+    } catch (err) {
+      return this.damaged(at, `it does not inflate (${(err as Error).message})`);
     }
-    this.pos = size.offset + len + 16;
-    const data = this.codec === 'deflate' ? inflateRawSync(raw) : raw;
     const starts = new Uint32Array(n);
     const ends = new Uint32Array(n);
     const keys: (Uint8Array | null)[] = new Array(n);
     let p = 0;
     for (let i = 0; i < n; i++) {
-      const r = this.keyType.decode(data, p, this.resolver);
-      if (r.offset < 0) throw new GamestreamError('parse_error', `${this.path}: Avro block holds fewer datums than its count`);
+      const r = tryDecode(this.keyType, data, p, this.resolver);
+      if (!r || r.offset < 0 || r.offset > data.length) return this.damaged(at, `datum ${i} of ${n} does not decode`);
       starts[i] = p;
       ends[i] = r.offset;
       p = r.offset;
       const uid = unwrap((r.value as { user_id?: unknown }).user_id);
       keys[i] = typeof uid === 'string' && uid !== '' ? encoder.encode(uid) : null;
     }
+    this.pos = bodyAt + len + 16;
     const firstIndex = this.index;
     this.index += n;
     return { data, starts, ends, count: n, firstIndex, keys };
+  }
+
+  /**
+   * One record holding the start of the damaged block (the workers dead-letter it), then on from the next sync
+   * marker, or to the end of the file when there is none.
+   */
+  private async damaged(at: number, why: string): Promise<RecordChunk> {
+    this.damagedBlocks++;
+    const prefix = await this.read(at, DAMAGED_PREFIX);
+    let next = this.size;
+    for (let from = at + 1; from < this.size; from += SCAN - 15) {
+      const window = await this.read(from, SCAN);
+      const i = window.indexOf(this.sync);
+      if (i >= 0) {
+        next = from + i + 16;
+        break;
+      }
+      if (window.length < SCAN) break;
+    }
+    this.log?.warn({ file: this.path, at, resumeAt: next, why }, 'damaged Avro block: its records are lost, its start is dead-lettered, and reading goes on at the next sync marker');
+    this.pos = next;
+    const firstIndex = this.index++;
+    return { data: prefix, starts: Uint32Array.of(0), ends: Uint32Array.of(prefix.length), count: 1, firstIndex, keys: [null] };
   }
 
   /** A file never waits for data: nothing to interrupt. */
   interrupt(): void {}
 
   progress(): { bytesRead: number; totalBytes: number | null } {
-    return { bytesRead: this.pos, totalBytes: this.buf.length };
+    return { bytesRead: this.pos, totalBytes: this.size };
   }
 
   async close(): Promise<void> {
-    this.buf = Buffer.alloc(0);
+    await this.fh?.close().catch(() => undefined);
+    this.fh = null;
+  }
+}
+
+/** avsc throws on some garbage (reading past the end, bad union indices) instead of answering offset -1. */
+function tryDecode(type: avro.Type, buf: Buffer, pos: number, resolver?: ReturnType<avro.Type['createResolver']>): { value: unknown; offset: number } | null {
+  try {
+    return resolver ? type.decode(buf, pos, resolver) : type.decode(buf, pos);
+  } catch {
+    return null;
   }
 }
 

@@ -2,7 +2,7 @@
  * An Avro file whose schema lacks fields every event needs is refused at the start, naming them, instead of
  * being read to the end with every record dead-lettered; records that are bad one by one still are.
  */
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -14,8 +14,8 @@ import { runEngine } from '../support/truth/engine.ts';
 const dir = mkdtempSync(join(tmpdir(), 'gs-avro-src-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function writeFile(path: string, schema: Schema, datums: Record<string, unknown>[]): Promise<void> {
-  const encoder = new avro.streams.BlockEncoder(avro.Type.forSchema(schema) as unknown as Schema);
+async function writeFile(path: string, schema: Schema, datums: Record<string, unknown>[], blockSize?: number): Promise<void> {
+  const encoder = new avro.streams.BlockEncoder(avro.Type.forSchema(schema) as unknown as Schema, blockSize ? { blockSize } : {});
   const out = createWriteStream(path);
   encoder.pipe(out);
   for (const d of datums) encoder.write(d);
@@ -53,5 +53,72 @@ describe('an Avro file source', () => {
     const r = await run(path);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/events 17, dead letters 3/);
+  });
+
+  const SCHEMA = {
+    type: 'record', name: 'GameEvent', fields: [
+      { name: 'id', type: 'string' }, { name: 'user_id', type: 'string' }, { name: 'timestamp', type: 'long' }, { name: 'type', type: 'int' },
+    ],
+  } as Schema;
+  const datum = (i: number) => ({ id: `d${i}`, user_id: `user-${i % 7}`, timestamp: Date.now(), type: 1001 });
+  /** Where each block starts: after the header, and after every sync marker (the file's last 16 bytes). */
+  function blockStarts(buf: Buffer): number[] {
+    const sync = buf.subarray(buf.length - 16);
+    const out: number[] = [];
+    for (let i = buf.indexOf(sync); i >= 0 && i + 16 < buf.length; i = buf.indexOf(sync, i + 16)) out.push(i + 16);
+    return out;
+  }
+  const totals = (stdout: string) => /events ([\d,]+), dead letters ([\d,]+)/.exec(stdout)?.slice(1).map((x) => Number(x.replace(/,/g, '')));
+
+  it('dead-letters a damaged block and keeps the blocks before and after it', async () => {
+    const path = join(dir, 'damaged.avro');
+    await writeFile(path, SCHEMA, Array.from({ length: 300 }, (_, i) => datum(i)), 600);
+    const buf = readFileSync(path);
+    const starts = blockStarts(buf);
+    expect(starts.length).toBeGreaterThan(3);
+    // Garbage over the middle block's datums (its count and size stay), so its datums do not decode.
+    const mid = starts[Math.floor(starts.length / 2)]!;
+    buf.fill(0xff, mid + 4, mid + 200);
+    writeFileSync(path, buf);
+    const r = await run(path);
+    expect(r.code, r.stderr).toBe(0);
+    const [events, dead] = totals(r.stdout)!;
+    expect(dead).toBe(1);
+    expect(events).toBeGreaterThan(200);
+    expect(events).toBeLessThan(300);
+    expect(r.stderr).toMatch(/damaged Avro block/);
+  });
+
+  it('treats a block count of 2^40 as damage, not as an allocation', async () => {
+    const path = join(dir, 'huge-count.avro');
+    await writeFile(path, SCHEMA, Array.from({ length: 10 }, (_, i) => datum(i)));
+    const buf = readFileSync(path);
+    const first = blockStarts(buf)[0] ?? buf.indexOf(buf.subarray(buf.length - 16)) + 16;
+    const header = buf.subarray(0, blockStarts(buf).length ? first : buf.length);
+    const sync = buf.subarray(buf.length - 16);
+    const zigzag = (n: bigint): Buffer => {
+      let v = n << 1n;
+      const out: number[] = [];
+      while (v >= 0x80n) { out.push(Number(v & 0x7fn) | 0x80); v >>= 7n; }
+      out.push(Number(v));
+      return Buffer.from(out);
+    };
+    // The file's own header, then a block claiming 2^40 datums in 10 bytes, then the original blocks.
+    const rest = buf.subarray(header.length);
+    writeFileSync(path, Buffer.concat([header, zigzag(1n << 40n), zigzag(10n), Buffer.alloc(10, 1), sync, rest]));
+    const r = await run(path);
+    expect(r.code, r.stderr).toBe(0);
+    expect(totals(r.stdout)).toEqual([10, 1]);
+  });
+
+  it('reads a file over 2 GiB in bounded memory (a sparse tail of zeros, dead-lettered as one damaged block)', async () => {
+    const path = join(dir, 'big.avro');
+    await writeFile(path, SCHEMA, Array.from({ length: 100 }, (_, i) => datum(i)));
+    truncateSync(path, 2 ** 31 + (64 << 20));
+    const r = await run(path);
+    expect(r.code, r.stderr).toBe(0);
+    expect(totals(r.stdout)).toEqual([100, 1]);
+    const rss = Number(/peak RSS (\d+) MB/.exec(r.stdout)?.[1]);
+    expect(rss).toBeLessThan(1024);
   });
 });
