@@ -139,10 +139,16 @@ export class Supervisor {
         this.wm.durable(checkpoints, this.ownership.owned, (p) => this.checkpointOf(p), this.router.lastRoutedAt, Date.now(), this.inputEnded()),
       endOfInput: () => this.endRequested,
       onCommitted: (r) => this.onCommitted(r),
-      onRetry: (err, attempt) => {
+      onRetry: (what, err, attempt, retryInMs) => {
         this.lastCommitError = (err as Error)?.message ?? String(err);
-        this.o.metrics?.sinkRetry('warehouse');
-        this.o.log.warn({ err, attempt }, 'warehouse commit failed; retrying');
+        this.o.metrics?.sinkRetry(what);
+        // The copies to Kafka fail after the warehouse commit went through: say which one is retried.
+        if (what === 'kafka') this.o.log.warn({ err: (err as Error)?.message ?? String(err), attempt, retryInMs }, 'publishing copies of the rows to Kafka failed (the warehouse has them); retrying');
+        else this.o.log.warn({ err, attempt, retryInMs }, 'warehouse commit failed; retrying');
+      },
+      onRecovered: (what, attempts, outageMs) => {
+        this.lastCommitError = null;
+        this.o.log.warn({ attempts, outageMs }, what === 'kafka' ? 'copies to Kafka published again after a failure' : 'warehouse commit went through after a failure');
       },
       onFatal: (err) => this.fail(err),
       beforeCommit: (batch, checkpoints) => this.index.prepare(batch.map((f) => f.idRun), checkpoints),
@@ -212,6 +218,9 @@ export class Supervisor {
     try {
       await this.pump();
       await this.finish();
+      // The last line shows what the run ended with: the final commit may land after the last tick (a long end
+      // of input flush showed its stale line for 20 s, then the run ended).
+      if (this.cfg.progressIntervalMs > 0) this.progress();
     } finally {
       for (const t of this.timers) clearInterval(t);
       this.telemetry?.close();

@@ -68,7 +68,7 @@ function traffic(): string[] {
   return out;
 }
 
-async function runOnce(wh: string, env: Record<string, string> = {}): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
+async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = []): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
   const config = loadConfig({
     GAMESTREAM_WAREHOUSE: `duckdb:${wh}`, GAMESTREAM_PARTITIONS: '4', GAMESTREAM_WORKERS: '2', GAMESTREAM_GEOIP_DB: 'off',
     GAMESTREAM_DEVICE_TABLE: 'off', GAMESTREAM_IDLE_TIMEOUT: '1h', GAMESTREAM_PROGRESS_INTERVAL: '0', GAMESTREAM_BATCH_RECORDS: '40', ...env,
@@ -78,7 +78,7 @@ async function runOnce(wh: string, env: Record<string, string> = {}): Promise<{ 
   const index = new IdIndex({ dir: `${wh}.dedupe`, setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: config.dedupeHorizonMs, filterBytes: config.dedupeFilterBytes, log });
   const spoolDir = mkdtempSync(join(dir, 'spool-'));
   const faults = loadFaults(env, config.workers);
-  const sup = new Supervisor({ config, faults, source: new MemorySource(traffic()), warehouse, tables, spoolDir, log, say: () => undefined, index });
+  const sup = new Supervisor({ config, faults, source: new MemorySource(traffic()), warehouse, tables, spoolDir, log, say: (line) => said.push(line), index });
   const t = await sup.run();
   return { events: t.events, duplicates: t.duplicates, deadLetters: t.deadLetters, restarts: t.workerRestarts };
 }
@@ -104,6 +104,14 @@ describe('supervisor, in process', { timeout: 60_000 }, () => {
     expect(await stored(wh)).toEqual({ rows: expected.events, ids: expected.events });
     expect(await runOnce(wh)).toEqual({ ...expected, restarts: 0 });
     expect(await stored(wh)).toEqual({ rows: expected.events, ids: expected.events });
+  });
+
+  it('ends its progress lines with one that shows the final totals, however long the interval', async () => {
+    const said: string[] = [];
+    const t = await runOnce(join(dir, 'c.duckdb'), { GAMESTREAM_PROGRESS_INTERVAL: '1h' }, said);
+    const last = said.filter((l) => /written [\d,]+/.test(l)).pop();
+    expect(last, said.join('\n')).toBeDefined();
+    expect(last).toMatch(new RegExp(`written ${t.events.toLocaleString('en-US')} +dead letters ${t.deadLetters}`));
   });
 
   it('restarts a worker that crashes, from the warehouse, and ends with the same warehouse', async () => {
