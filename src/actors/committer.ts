@@ -11,6 +11,7 @@ import type { Warehouse } from '../sinks/sink.ts';
 import type { TableKey } from '../sinks/tables.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import type { FromWorkerData } from './protocol.ts';
+import type { Logger } from '../log.ts';
 
 /** A worker's flush waiting for its commit, and which incarnation of that worker thread made it (see WorkerSlot). */
 export type QueuedFlush = Omit<FromWorkerData, 't'> & { incarnation: number };
@@ -31,12 +32,23 @@ export interface CommitResult {
 
 export interface CommitterOptions {
   maxFlushesPerCommit: number;
+  /** Retries of a warehouse commit (about 20 s of backoff at 8). */
   maxRetries: number;
+  /**
+   * How long publishing a commit's copies to Kafka is retried before the daemon gives up. Much longer than the
+   * warehouse's retries: a broker restart takes the copies' broker away for tens of seconds to minutes, and the
+   * rows are already durable, so waiting costs nothing but latency (commits queue behind it, and the source
+   * backs up behind them). Default 5 minutes.
+   */
+  outputRetryMs?: number;
   /** The engine watermark to record with a commit of these checkpoints. */
   engineWatermark: (checkpoints: Checkpoint[]) => number | null;
   endOfInput: () => boolean;
   onCommitted: (r: CommitResult) => void;
-  onRetry: (err: unknown, attempt: number) => void;
+  /** A failed attempt about to be retried: `what` says which step failed, so the log and metrics can say so. */
+  onRetry: (what: 'warehouse' | 'kafka', err: unknown, attempt: number, retryInMs: number) => void;
+  /** A step that needed retries went through at last (after an outage of `outageMs`). */
+  onRecovered?: (what: 'warehouse' | 'kafka', attempts: number, outageMs: number) => void;
   onFatal: (err: unknown) => void;
   /** Runs right before the warehouse commit (the dedupe index names the batch's runs). */
   beforeCommit?: (batch: QueuedFlush[], checkpoints: Checkpoint[]) => void;
@@ -56,6 +68,8 @@ export class Committer {
   private failed: unknown = null;
   /** Set by stop(): no new commit starts and retries end. */
   private stopping = false;
+  /** Aborted by stop(): a retry's backoff (up to 5 s) must not hold the shutdown. */
+  private readonly stopped = new AbortController();
   /** Every use of the warehouse connection goes through this chain: one statement sequence at a time. */
   private chain: Promise<unknown> = Promise.resolve();
   readonly durable = new Map<number, Checkpoint>();
@@ -119,6 +133,7 @@ export class Committer {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     const dropped = this.queue.splice(0);
     this.progress = this.progress.fire();
     await removeDropped(dropped);
@@ -154,18 +169,29 @@ export class Committer {
     }
   }
 
-  /** Retries transient failures with capped exponential backoff and jitter, so a struggling peer is not hammered. */
-  private async retrying(what: string, code: ErrorCode, fn: () => Promise<void>): Promise<void> {
+  /**
+   * Retries transient failures with capped exponential backoff and jitter, so a struggling peer is not hammered.
+   * Bounded by a number of retries (the warehouse) or by the time since the first failure (the copies to Kafka,
+   * see outputRetryMs), whichever the step has.
+   */
+  private async retrying(what: 'warehouse' | 'kafka', desc: string, code: ErrorCode, limit: { retries: number } | { forMs: number }, fn: () => Promise<void>): Promise<void> {
+    let firstFailure = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        await fn();
+        if (attempt > 1) this.o.onRecovered?.(what, attempt, Date.now() - firstFailure);
+        return;
       } catch (err) {
+        if (firstFailure === 0) firstFailure = Date.now();
         const retryable = (err as { retryable?: boolean }).retryable === true;
-        if (!retryable || attempt > this.o.maxRetries || this.stopping) {
-          throw new GamestreamError(code, `${what} failed after ${attempt} attempt(s) (${errorCode(err)}): ${(err as Error).message}`, { cause: err });
+        const exhausted = 'retries' in limit ? attempt > limit.retries : Date.now() - firstFailure >= limit.forMs;
+        if (!retryable || exhausted || this.stopping) {
+          const tried = `${attempt} attempt(s)${attempt > 1 ? ` over ${((Date.now() - firstFailure) / 1000).toFixed(1)} s` : ''}`;
+          throw new GamestreamError(code, `${desc} failed after ${tried} (${errorCode(err)}): ${(err as Error).message}`, { cause: err });
         }
-        this.o.onRetry(err, attempt);
-        await sleep(Math.min(5000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+        const delay = Math.round(Math.min(5000, 100 * 2 ** Math.min(attempt - 1, 16)) * (0.5 + Math.random() / 2));
+        this.o.onRetry(what, err, attempt, delay);
+        await sleep(delay, undefined, { signal: this.stopped.signal }).catch(() => undefined);
       }
     }
   }
@@ -184,7 +210,7 @@ export class Committer {
     }
     if (this.o.commitDelayMs) await sleep(this.o.commitDelayMs);
     this.o.beforeCommit?.(batch, checkpoints);
-    await this.retrying('warehouse commit', 'warehouse_write_failed', () =>
+    await this.retrying('warehouse', 'warehouse commit', 'warehouse_write_failed', { retries: this.o.maxRetries }, () =>
       this.wh.commit({
         files, checkpoints, engineWatermarkMs: this.o.engineWatermark(checkpoints), endOfInput: this.o.endOfInput(),
         fence: this.o.fence ? () => this.o.fence!(checkpoints) : undefined,
@@ -192,7 +218,9 @@ export class Committer {
     );
     this.commits++;
     for (const c of checkpoints) this.durable.set(c.partition, c);
-    if (this.o.afterCommit && files.length > 0) await this.retrying('publishing copies of the rows to Kafka', 'output_failed', () => this.o.afterCommit!(files));
+    if (this.o.afterCommit && files.length > 0) {
+      await this.retrying('kafka', 'publishing copies of the rows to Kafka', 'output_failed', { forMs: this.o.outputRetryMs ?? 300_000 }, () => this.o.afterCommit!(files));
+    }
     await removeFiles(files);
     const rows = { events: 0, dlq: 0, agg: 0, aggUpdates: 0 };
     const deadLetterCodes: Record<string, number> = {};
@@ -241,4 +269,25 @@ export async function removeFiles(files: FlushFiles[]): Promise<void> {
 export async function removeDropped(flushes: { files: FlushFiles; idRun: string | null }[]): Promise<void> {
   await removeFiles(flushes.map((f) => f.files));
   await Promise.all(flushes.map((f) => (f.idRun === null ? undefined : unlink(f.idRun).catch(() => undefined))));
+}
+
+/**
+ * The daemon's answer to a commit step that failed and is retried, or that went through again: the log says
+ * which step (the copies to Kafka fail after the warehouse commit went through), the metrics count it, and
+ * `lastError` feeds the health report.
+ */
+export function retryReporting(log: Logger, metrics: { sinkRetry(sink: 'warehouse' | 'kafka'): void } | undefined, lastError: (e: string | null) => void): Pick<CommitterOptions, 'onRetry' | 'onRecovered'> {
+  return {
+    onRetry: (what, err, attempt, retryInMs) => {
+      const message = (err as Error)?.message ?? String(err);
+      lastError(message);
+      metrics?.sinkRetry(what);
+      if (what === 'kafka') log.warn({ err: message, attempt, retryInMs }, 'publishing copies of the rows to Kafka failed (the warehouse has them); retrying');
+      else log.warn({ err, attempt, retryInMs }, 'warehouse commit failed; retrying');
+    },
+    onRecovered: (what, attempts, outageMs) => {
+      lastError(null);
+      log.warn({ attempts, outageMs }, what === 'kafka' ? 'copies to Kafka published again after a failure' : 'warehouse commit went through after a failure');
+    },
+  };
 }

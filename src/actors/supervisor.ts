@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
 import type { ConfluentSchemas } from '../sources/kafka/schemas.ts';
-import { Committer, removeDropped, type CommitResult } from './committer.ts';
+import { Committer, removeDropped, retryReporting, type CommitResult } from './committer.ts';
 import type { IdIndex } from '../dedupe/id-index.ts';
 import { Backpressure } from './backpressure.ts';
 import { Conditions } from './conditions.ts';
@@ -139,17 +139,7 @@ export class Supervisor {
         this.wm.durable(checkpoints, this.ownership.owned, (p) => this.checkpointOf(p), this.router.lastRoutedAt, Date.now(), this.inputEnded()),
       endOfInput: () => this.endRequested,
       onCommitted: (r) => this.onCommitted(r),
-      onRetry: (what, err, attempt, retryInMs) => {
-        this.lastCommitError = (err as Error)?.message ?? String(err);
-        this.o.metrics?.sinkRetry(what);
-        // The copies to Kafka fail after the warehouse commit went through: say which one is retried.
-        if (what === 'kafka') this.o.log.warn({ err: (err as Error)?.message ?? String(err), attempt, retryInMs }, 'publishing copies of the rows to Kafka failed (the warehouse has them); retrying');
-        else this.o.log.warn({ err, attempt, retryInMs }, 'warehouse commit failed; retrying');
-      },
-      onRecovered: (what, attempts, outageMs) => {
-        this.lastCommitError = null;
-        this.o.log.warn({ attempts, outageMs }, what === 'kafka' ? 'copies to Kafka published again after a failure' : 'warehouse commit went through after a failure');
-      },
+      ...retryReporting(opts.log, opts.metrics, (e) => (this.lastCommitError = e)),
       onFatal: (err) => this.fail(err),
       beforeCommit: (batch, checkpoints) => this.index.prepare(batch.map((f) => f.idRun), checkpoints),
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,

@@ -160,6 +160,9 @@ export class PartitionFetcher {
       this.failed(node, error);
       return this.settle();
     }
+    // The end of a streak of failures (a broker back after a restart) is logged, as its start was.
+    const streak = this.failures.get(node);
+    if (streak !== undefined) this.o.log.warn({ node, failedAttempts: streak }, 'kafka fetch works again');
     this.failures.delete(node);
     this.settle();
     this.kick();

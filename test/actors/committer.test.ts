@@ -110,4 +110,45 @@ describe('Committer', () => {
     expect(c.idle, 'nothing starts after stop()').toBe(true);
     await expect(c.settled(), 'rejects instead of waiting forever').rejects.toHaveProperty('code');
   });
+
+  it('copies to Kafka are retried by time, not by count, and said to be the copies, not the warehouse', async () => {
+    const { wh, commits } = slowWarehouse(0);
+    const retries: string[] = [];
+    const recovered: [string, number][] = [];
+    let calls = 0;
+    const c = new Committer(wh, {
+      maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false,
+      onCommitted: () => undefined, onFatal: () => undefined,
+      onRetry: (what) => retries.push(what),
+      onRecovered: (what, attempts) => recovered.push([what, attempts]),
+      afterCommit: async () => {
+        // The broker is away for the first three attempts: more than the warehouse's zero retries allow.
+        if (++calls <= 3) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'output_failed', retryable: true });
+      },
+    });
+    const f = flush(0, 10);
+    f.files.events = '/nonexistent/events.ndjson';
+    c.enqueue(f);
+    await c.settled();
+    expect(commits.length).toBe(1);
+    expect(retries).toEqual(['kafka', 'kafka', 'kafka']);
+    expect(recovered).toEqual([['kafka', 4]]);
+  });
+
+  it('copies to Kafka give up after outputRetryMs with output_failed', async () => {
+    const { wh } = slowWarehouse(0);
+    let fatal: unknown;
+    const c = new Committer(wh, {
+      maxFlushesPerCommit: 1, maxRetries: 0, outputRetryMs: 400, engineWatermark: () => null, endOfInput: () => false,
+      onCommitted: () => undefined, onRetry: () => undefined, onFatal: (e) => (fatal = e),
+      afterCommit: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'output_failed', retryable: true });
+      },
+    });
+    const f = flush(0, 10);
+    f.files.events = '/nonexistent/events.ndjson';
+    c.enqueue(f);
+    await expect(c.settled()).rejects.toMatchObject({ code: 'output_failed' });
+    expect((fatal as Error).message).toMatch(/publishing copies of the rows to Kafka failed after \d+ attempt\(s\) over/);
+  });
 });
