@@ -69,6 +69,8 @@ async function main(): Promise<void> {
       config: {
         brokers, host: '127.0.0.1', port: 0, topic, maxBodyBytes: 5 << 20, maxBatchEvents: 1000, maxEventBytes: 1_000_000,
         maxInflightBytes: 64 << 20, apiKeys: [{ app: 'bench', key: apiKey }], ackTimeoutMs: 5000,
+        maxConnections: 4096, idleTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, maxJsonDepth: 64,
+        keyRate: 0, keyBurst: 2000, keyRateOverrides: [], authFailureRate: 0, authFailureBurst: 20, authTrackedAddresses: 100_000,
       },
     });
     if (!(await server.whenProducerReady(15_000))) throw new Error('producer did not connect');

@@ -15,7 +15,7 @@ export const ERROR_CODES = [
   'shutting_down', 'body_too_large', 'client_aborted',
   // the tracking server's answers to a request it refuses (ingest/body.ts)
   'unauthorized', 'too_many_events', 'event_too_large', 'unsupported_encoding', 'empty_body', 'bad_gzip',
-  'not_json_array', 'not_ndjson',
+  'not_json_array', 'not_ndjson', 'json_too_deep',
   // schema registry: unreachable or refusing; the supervisor retries, never dead-letters for it
   'schema_registry_unavailable',
   // the daily ETL

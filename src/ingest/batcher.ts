@@ -44,8 +44,10 @@ export interface BatcherStats {
   waitingRequests: number;
   queuedMessages: number;
   queuedBytes: number;
-  /** Queued plus in-flight bytes: what the budget counts. */
+  /** Queued plus in-flight bytes: what the budget counts, with reservedBytes. */
   heldBytes: number;
+  /** Bytes of request bodies being read or split (admitted by reserve(), not submitted yet). */
+  reservedBytes: number;
   sends: number;
   sentMessages: number;
   failedSends: number;
@@ -60,6 +62,7 @@ export class Batcher {
   private readonly groups: Group[] = [];
   private queuedBytes = 0;
   private heldBytes = 0;
+  private reservedBytes = 0;
   private waiting = 0;
   private inFlight = false;
   /** A request timed out waiting on the send in flight: Kafka is not answering in time. */
@@ -75,6 +78,31 @@ export class Batcher {
     this.o = opts;
   }
 
+  /** Why a request would be refused now whatever its size (checked before its body is read), or null. */
+  refusal(): GamestreamError | null {
+    if (this.closing) return new GamestreamError('shutting_down', 'the server is shutting down', { retryable: true });
+    if (this.stalled) {
+      // Everything queued now would wait behind a send Kafka is not answering, only to time out.
+      return new GamestreamError('kafka_timeout', 'Kafka is not acknowledging in time (a request already timed out on the send in flight)', { retryable: true });
+    }
+    return null;
+  }
+
+  /**
+   * Admits request bytes before they are held in memory (a body as it arrives, its decompressed form): true when
+   * they fit the budget with everything held and reserved; the caller gives them back with release().
+   */
+  reserve(bytes: number): boolean {
+    const used = this.heldBytes + this.reservedBytes;
+    if (used > 0 && used + bytes > this.o.maxInflightBytes) return false;
+    this.reservedBytes += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.reservedBytes -= bytes;
+  }
+
   /**
    * Resolves when Kafka acknowledged every event of the batch. Rejects with `ingest_overloaded` (budget full),
    * `kafka_timeout` (not acknowledged within timeoutMs, or a send already stalled), `kafka_send_failed`,
@@ -83,11 +111,10 @@ export class Batcher {
   submit(batch: EventBatch, timeoutMs: number): Promise<void> {
     if (this.closing) return Promise.reject(new GamestreamError('shutting_down', 'the server is shutting down', { retryable: true }));
     if (batch.messages.length === 0) return Promise.resolve();
-    if (this.stalled) {
-      // Everything queued now would wait behind a send Kafka is not answering, only to time out.
-      return Promise.reject(new GamestreamError('kafka_timeout', 'Kafka is not acknowledging in time (a request already timed out on the send in flight)', { retryable: true }));
-    }
-    if (this.heldBytes > 0 && this.heldBytes + batch.bytes > this.o.maxInflightBytes) {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const used = this.heldBytes + this.reservedBytes;
+    if (used > 0 && used + batch.bytes > this.o.maxInflightBytes) {
       return Promise.reject(new GamestreamError('ingest_overloaded', 'too many events are waiting for Kafka; retry shortly', { retryable: true }));
     }
     return new Promise<void>((resolve, reject) => {
@@ -106,11 +133,16 @@ export class Batcher {
     });
   }
 
+  /** A send has been in flight past a request's ack timeout: Kafka is not acknowledging in time. */
+  get isStalled(): boolean {
+    return this.stalled;
+  }
+
   stats(): BatcherStats {
     let queuedMessages = 0;
     for (const g of this.groups) queuedMessages += g.messages.length - g.next;
     return {
-      waitingRequests: this.waiting, queuedMessages, queuedBytes: this.queuedBytes, heldBytes: this.heldBytes,
+      waitingRequests: this.waiting, queuedMessages, queuedBytes: this.queuedBytes, heldBytes: this.heldBytes, reservedBytes: this.reservedBytes,
       sends: this.sends, sentMessages: this.sentMessages, failedSends: this.failedSends,
     };
   }

@@ -31,12 +31,42 @@ export const REJECT_STATUS = {
   bad_gzip: 400,
   not_json_array: 400,
   not_ndjson: 400,
+  json_too_deep: 400,
 } satisfies Partial<Record<ErrorCode, number>>;
 
 export interface BodyLimits {
   maxBodyBytes: number;
   maxBatchEvents: number;
   maxEventBytes: number;
+  /** Deepest nesting of arrays and objects a JSON body may have (checked by a scan before parsing); 64 when not given. */
+  maxJsonDepth?: number;
+}
+
+const DEFAULT_MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether the JSON text in buf[start, end) nests arrays and objects deeper than maxDepth: one pass over the bytes
+ * that skips strings (with their escapes), so a hostile body costs a linear scan, never a parse (V8's JSON.parse
+ * of a 4 MB `[[[[…` takes over a second, and the event loop with it).
+ */
+export function jsonDepthExceeds(buf: Buffer, start: number, end: number, maxDepth: number): boolean {
+  let depth = 0;
+  for (let i = start; i < end; i++) {
+    const b = buf[i];
+    if (b === 0x22) {
+      // a string: skip to its closing quote
+      for (i++; i < end; i++) {
+        const c = buf[i];
+        if (c === 0x5c) i++;
+        else if (c === 0x22) break;
+      }
+    } else if (b === 0x5b || b === 0x7b) {
+      if (++depth > maxDepth) return true;
+    } else if (b === 0x5d || b === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 export interface OutMessage {
@@ -54,8 +84,12 @@ function reject(code: keyof typeof REJECT_STATUS, message: string): GamestreamEr
   return new GamestreamError(code, message);
 }
 
-/** Reads the raw body, refusing it as soon as it passes the limit (nothing more is buffered). */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads the raw body, refusing it as soon as it passes the limit (nothing more is buffered). `admit`, when given,
+ * is asked with the bytes received so far before each chunk is kept; when it says no, the body is refused with
+ * its error (the in-flight budget: nothing is buffered that the budget has not admitted).
+ */
+export function readBody(req: IncomingMessage, maxBytes: number, admit?: (total: number) => Error | null): Promise<Buffer> {
   return new Promise((resolve, fail) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -66,6 +100,10 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       if (err) fail(err);
       else resolve(body!);
     };
+    // With a declared length the body is copied into one buffer as it arrives: no second copy at the end.
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const whole = Number.isSafeInteger(declared) && declared > 0 && declared <= maxBytes ? Buffer.allocUnsafe(declared) : null;
+    let filled = 0;
     req.on('data', (chunk: Buffer) => {
       if (settled) return;
       size += chunk.length;
@@ -74,9 +112,24 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
         settle(reject('body_too_large', `the request body is larger than ${maxBytes} bytes`));
         return;
       }
-      chunks.push(chunk);
+      const refused = admit?.(size) ?? null;
+      if (refused) {
+        chunks.length = 0;
+        settle(refused);
+        return;
+      }
+      if (whole !== null && chunks.length === 0 && filled + chunk.length <= whole.length) {
+        chunk.copy(whole, filled);
+        filled += chunk.length;
+      } else {
+        chunks.push(chunk);
+      }
     });
-    req.on('end', () => settle(null, Buffer.concat(chunks, size)));
+    req.on('end', () => {
+      if (whole === null) settle(null, Buffer.concat(chunks, size));
+      else if (chunks.length === 0) settle(null, whole.subarray(0, filled));
+      else settle(null, Buffer.concat([whole.subarray(0, filled), ...chunks], size));
+    });
     req.on('error', (err) => settle(new GamestreamError('client_aborted', 'the request body was not received whole', { cause: err })));
     req.on('close', () => settle(new GamestreamError('client_aborted', 'the client closed the connection before the body ended')));
   });
@@ -130,6 +183,10 @@ export function splitEvents(body: Buffer, contentType: string | undefined, limit
 
 function splitArray(body: Buffer, limits: BodyLimits): EventBatch {
   if (!isUtf8(body)) throw reject('not_json_array', 'the body is not valid UTF-8, so it is not a JSON array');
+  const maxDepth = limits.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  if (jsonDepthExceeds(body, 0, body.length, maxDepth)) {
+    throw reject('json_too_deep', `the body nests arrays or objects deeper than ${maxDepth} levels`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -178,7 +235,10 @@ function splitNdjson(body: Buffer, start: number, limits: BodyLimits): EventBatc
     if (end - lineStart > limits.maxEventBytes) {
       throw reject('event_too_large', `line ${lineNo} has ${end - lineStart} bytes; at most ${limits.maxEventBytes} are allowed`);
     }
-    if (!sawObject && body[first] === 0x7b) sawObject = isJsonObject(body, first, end);
+    // A line nested too deep is forwarded as it is, but not parsed here to tell whether it is an object.
+    if (!sawObject && body[first] === 0x7b && !jsonDepthExceeds(body, first, end, limits.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH)) {
+      sawObject = isJsonObject(body, first, end);
+    }
     const value = body.subarray(lineStart, end);
     const key = keyOf(body, lineStart, end);
     messages.push({ key, value });

@@ -10,6 +10,7 @@ import { brokerList, byteSize, duration, fmtMs, integer, kafkaTopic, nonEmpty, o
 import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
 import { parseKeyPairs, redactPair, type ApiKeyEntry } from './auth.ts';
+import { parseRateOverrides, type RateOverride } from './ratelimit.ts';
 
 export interface IngestConfig {
   brokers: string[];
@@ -24,6 +25,18 @@ export interface IngestConfig {
   apiKeys: ApiKeyEntry[];
   apiKeysFile: string | null;
   ackTimeoutMs: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxJsonDepth: number;
+  keyRate: number;
+  keyBurst: number;
+  keyRateOverrides: RateOverride[];
+  authFailureRate: number;
+  authFailureBurst: number;
+  authTrackedAddresses: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -38,6 +51,14 @@ function parseHost(raw: string): string {
   return s;
 }
 
+
+function rateOverrides(raw: string): RateOverride[] {
+  try {
+    return parseRateOverrides(raw);
+  } catch (err) {
+    throw new ValueError(`comma-separated app=rate[/burst] (rate 0–1000000 requests/s, burst 1–10000000): ${(err as Error).message}`);
+  }
+}
 
 function parseKeysFile(raw: string): string | null {
   return raw.trim() === '' ? null : resolve(raw.trim());
@@ -61,13 +82,37 @@ export const INGEST_ENV_VARS = [
   v({ name: 'GAMESTREAM_INGEST_MAX_EVENT_BYTES', key: 'maxEventBytes', default: '1MB', allowed: '1KiB–64MiB',
     doc: 'Largest single event; a batch holding a larger one gets 413. Keep it below the topic\'s max.message.bytes (1 MB by default), which Kafka enforces on every produce.', parse: byteSize(1024, 64 * 1024 ** 2) }),
   v({ name: 'GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES', key: 'maxInflightBytes', default: '64MiB', allowed: '1MiB–16GiB',
-    doc: 'Event bytes waiting for Kafka\'s acknowledgement, over all requests; a request that does not fit gets 503 with Retry-After at once.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
+    doc: 'Request bytes held in memory, over all requests: bodies being received and decompressed, and events waiting for Kafka\'s acknowledgement. A request that does not fit gets 503 with Retry-After at once: before its body is read when it declares its length, else as soon as its bytes pass the budget.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
   v({ name: 'GAMESTREAM_INGEST_API_KEYS', key: 'apiKeys', default: '', allowed: 'comma-separated app:key pairs (app: letters, digits, . _ -; key: 16–256 visible ASCII characters)', show: (raw) => JSON.stringify(raw.split(',').map(redactPair).join(',')),
     doc: 'API keys clients send in the X-Api-Key header, each with the app it belongs to. At least one key is needed, here or in GAMESTREAM_INGEST_API_KEYS_FILE.', parse: (raw) => parseKeyPairs(raw.split(','), 'pair') }),
   v({ name: 'GAMESTREAM_INGEST_API_KEYS_FILE', key: 'apiKeysFile', default: '', allowed: 'a path to a file with one app:key per line, or empty',
     doc: 'More API keys, one app:key per line (blank lines and # comments are skipped). Read once at start.', parse: parseKeysFile }),
   v({ name: 'GAMESTREAM_INGEST_ACK_TIMEOUT', key: 'ackTimeoutMs', default: '5s', allowed: '100ms–2m',
     doc: 'How long a request waits for Kafka to acknowledge its events before it is answered 503 with Retry-After.', parse: duration(100, 120_000) }),
+  v({ name: 'GAMESTREAM_INGEST_MAX_CONNECTIONS', key: 'maxConnections', default: '4096', allowed: '1–1000000',
+    doc: 'Most open client connections; a connection over it is closed at once. Keep it below the process\'s file descriptor limit (ulimit -n).', parse: integer(1, 1_000_000) }),
+  v({ name: 'GAMESTREAM_INGEST_IDLE_TIMEOUT', key: 'idleTimeoutMs', default: '30s', allowed: '100ms–1h, more than GAMESTREAM_INGEST_ACK_TIMEOUT',
+    doc: 'A connection on which nothing arrives or leaves for this long is closed: one opened and never used, or one that stops sending in the middle of a request. It also runs while a request waits for Kafka, hence more than the ack timeout.', parse: duration(100, 3_600_000) }),
+  v({ name: 'GAMESTREAM_INGEST_KEEPALIVE_TIMEOUT', key: 'keepAliveTimeoutMs', default: '5s', allowed: '100ms–10m',
+    doc: 'How long a connection may wait for its next request after an answer (HTTP keep-alive) before it is closed.', parse: duration(100, 600_000) }),
+  v({ name: 'GAMESTREAM_INGEST_HEADERS_TIMEOUT', key: 'headersTimeoutMs', default: '10s', allowed: '100ms–5m, at most GAMESTREAM_INGEST_REQUEST_TIMEOUT',
+    doc: 'Time limit for receiving a request\'s headers, however slowly they trickle in (slowloris); then the connection gets 408 and is closed.', parse: duration(100, 300_000) }),
+  v({ name: 'GAMESTREAM_INGEST_REQUEST_TIMEOUT', key: 'requestTimeoutMs', default: '60s', allowed: '100ms–1h',
+    doc: 'Time limit for receiving a whole request, headers and body (a slow mobile upload of a full body needs some); then the connection gets 408 and is closed.', parse: duration(100, 3_600_000) }),
+  v({ name: 'GAMESTREAM_INGEST_MAX_JSON_DEPTH', key: 'maxJsonDepth', default: '64', allowed: '1–1000',
+    doc: 'Deepest nesting of arrays and objects in a JSON-array body, checked by a scan before the body is parsed; a deeper body gets 400 json_too_deep (it would stall the server while parsing).', parse: integer(1, 1000) }),
+  v({ name: 'GAMESTREAM_INGEST_KEY_RATE', key: 'keyRate', default: '1000', allowed: '0 (no limit) or 1–1000000 requests/s',
+    doc: 'Requests per second each API key may send (a token bucket per key, refilled at this rate); more get 429 rate_limited with Retry-After. An app key is shared by all of a game\'s clients: size it for the whole game.', parse: integer(0, 1_000_000) }),
+  v({ name: 'GAMESTREAM_INGEST_KEY_BURST', key: 'keyBurst', default: '2000', allowed: '1–10000000',
+    doc: 'Size of each API key\'s bucket: how many requests may come at once above the rate.', parse: integer(1, 10_000_000) }),
+  v({ name: 'GAMESTREAM_INGEST_KEY_RATE_OVERRIDES', key: 'keyRateOverrides', default: '', allowed: 'comma-separated app=rate[/burst], or empty',
+    doc: 'Rate (and burst, default twice the rate) for the keys of the named apps instead of GAMESTREAM_INGEST_KEY_RATE; rate 0: no limit.', parse: rateOverrides }),
+  v({ name: 'GAMESTREAM_INGEST_AUTH_FAILURE_RATE', key: 'authFailureRate', default: '1', allowed: '0 (no throttling) or 1–100000 per second',
+    doc: 'Failed authentications (missing or unknown API key) per second a client address may make once its burst is spent; past that, every request from it gets 429 auth_throttled with Retry-After, a right key included, so guessing stays slow.', parse: integer(0, 100_000) }),
+  v({ name: 'GAMESTREAM_INGEST_AUTH_FAILURE_BURST', key: 'authFailureBurst', default: '20', allowed: '1–100000',
+    doc: 'Failed authentications a client address may make at once before it is throttled.', parse: integer(1, 100_000) }),
+  v({ name: 'GAMESTREAM_INGEST_AUTH_TRACKED_ADDRESSES', key: 'authTrackedAddresses', default: '100000', allowed: '1–10000000',
+    doc: 'Most client addresses whose failed authentications are remembered (about 100 bytes each); past it the address tracked longest is forgotten.', parse: integer(1, 10_000_000) }),
   v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),
     doc: 'Level of the JSON logs on stderr (shared with the daemon).', parse: oneOf(LOG_LEVELS) }),
 ] as const;
@@ -115,6 +160,16 @@ function crossFieldProblems(c: IngestConfig): string[] {
   }
   if (c.maxInflightBytes < c.maxBodyBytes) {
     out.push(`GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES (${c.maxInflightBytes}) must be at least GAMESTREAM_INGEST_MAX_BODY_BYTES (${c.maxBodyBytes}), or a full-size request could never be accepted`);
+  }
+  const apps = new Set(c.apiKeys.map((k) => k.app));
+  for (const o of c.keyRateOverrides) {
+    if (!apps.has(o.app)) out.push(`GAMESTREAM_INGEST_KEY_RATE_OVERRIDES names the app ${JSON.stringify(o.app)}, which has no API key (apps: ${[...apps].join(', ')})`);
+  }
+  if (c.idleTimeoutMs <= c.ackTimeoutMs) {
+    out.push(`GAMESTREAM_INGEST_IDLE_TIMEOUT (${fmtMs(c.idleTimeoutMs)}) must be more than GAMESTREAM_INGEST_ACK_TIMEOUT (${fmtMs(c.ackTimeoutMs)}), or a request waiting for Kafka would lose its connection`);
+  }
+  if (c.headersTimeoutMs > c.requestTimeoutMs) {
+    out.push(`GAMESTREAM_INGEST_HEADERS_TIMEOUT (${fmtMs(c.headersTimeoutMs)}) must be at most GAMESTREAM_INGEST_REQUEST_TIMEOUT (${fmtMs(c.requestTimeoutMs)})`);
   }
   if (c.maxEventBytes > c.maxBodyBytes) {
     out.push(`GAMESTREAM_INGEST_MAX_EVENT_BYTES (${c.maxEventBytes}) exceeds GAMESTREAM_INGEST_MAX_BODY_BYTES (${c.maxBodyBytes})`);

@@ -1,8 +1,10 @@
 /**
  * The tracking server: `POST /v1/events` takes a batch from a game client and answers 202 only once Kafka has
- * acknowledged every event of it (acks=all); `GET /healthz` says whether the producer is connected.
+ * acknowledged every event of it (acks=all); `GET /healthz` says whether the producer is connected and Kafka
+ * acknowledges (not after a request timed out on a send still in flight, or a failed send).
  *
- * Answers: 202 {accepted}; 401/413/415/400 with {error, message} for what cannot be accepted as a whole; 503 with
+ * Answers: 202 {accepted}; 401/413/415/400 with {error, message} for what cannot be accepted as a whole; 429 with
+ * Retry-After when the key's rate limit is spent or the address failed authentication too often; 503 with
  * Retry-After whenever Kafka cannot take the events now (not connected, no acknowledgement within the ack
  * timeout, in-flight budget full, shutting down). A 503 means "send it again later": the server keeps nothing.
  * Logs never carry client addresses, API keys (beyond a prefix) or payloads.
@@ -14,11 +16,14 @@ import type { Logger } from '../log.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { ApiKeyStore, keyPrefix } from './auth.ts';
 import { Batcher, type BatcherStats } from './batcher.ts';
+import { AuthThrottle, KeyRateLimiter } from './ratelimit.ts';
 import { REJECT_STATUS, decodeBody, readBody, splitEvents, type OutMessage } from './body.ts';
 import type { IngestConfig } from './config.ts';
 
 export type IngestServerConfig = Pick<IngestConfig,
-  'brokers' | 'host' | 'port' | 'topic' | 'maxBodyBytes' | 'maxBatchEvents' | 'maxEventBytes' | 'maxInflightBytes' | 'apiKeys' | 'ackTimeoutMs'>;
+  'brokers' | 'host' | 'port' | 'topic' | 'maxBodyBytes' | 'maxBatchEvents' | 'maxEventBytes' | 'maxInflightBytes' | 'apiKeys' | 'ackTimeoutMs'
+  | 'maxConnections' | 'idleTimeoutMs' | 'keepAliveTimeoutMs' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxJsonDepth'
+  | 'keyRate' | 'keyBurst' | 'keyRateOverrides' | 'authFailureRate' | 'authFailureBurst' | 'authTrackedAddresses'>;
 
 /**
  * The Kafka producer the server sends through (src/kafka-platformatic/producer.ts is one): it connects in the
@@ -67,6 +72,9 @@ export interface IngestServer {
   close(): Promise<void>;
 }
 
+const overloaded = (): GamestreamError =>
+  new GamestreamError('ingest_overloaded', 'too many request bytes are being received or waiting for Kafka; retry shortly', { retryable: true });
+
 const RETRY_AFTER: Record<string, number> = { ingest_overloaded: 1, kafka_timeout: 2, kafka_send_failed: 1, shutting_down: 1 };
 
 export async function startIngestServer(opts: IngestServerOptions): Promise<IngestServer> {
@@ -74,6 +82,8 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
   const log = opts.logger.child({ component: 'ingest' });
   const metrics = opts.metrics ?? new Metrics();
   const keys = new ApiKeyStore(cfg.apiKeys);
+  const keyLimits = new KeyRateLimiter(cfg.keyRate, cfg.keyBurst, cfg.keyRateOverrides);
+  const authThrottle = cfg.authFailureRate > 0 ? new AuthThrottle(cfg.authFailureRate, cfg.authFailureBurst, cfg.authTrackedAddresses) : null;
   const session = opts.openProducer({ brokers: cfg.brokers, topic: cfg.topic, ackTimeoutMs: cfg.ackTimeoutMs, logger: opts.logger });
   const batcher = new Batcher({
     lingerMs: opts.lingerMs ?? 5,
@@ -82,9 +92,29 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
     // so no partition's batch can, except a single event as large as maxEventBytes, which then goes alone.
     maxSendBytes: 1_000_000,
     maxInflightBytes: cfg.maxInflightBytes,
-    send: (messages) => session.send(messages),
+    send: (messages) => session.send(messages).then(
+      () => {
+        kafkaFailure = null;
+      },
+      (err: unknown) => {
+        // The producer ends its session on a failed send; a new one that connects had its handshake answered.
+        kafkaFailure = { why: (err as Error)?.message ?? String(err), sawDown: !session.ready };
+        throw err;
+      },
+    ),
   });
-  const limits = { maxBodyBytes: cfg.maxBodyBytes, maxBatchEvents: cfg.maxBatchEvents, maxEventBytes: cfg.maxEventBytes };
+  /** The last send failed (until one succeeds, or a new producer session has connected since). */
+  let kafkaFailure: { why: string; sawDown: boolean } | null = null;
+  /** Whether Kafka acknowledges: no send in flight past the ack timeout, the last one did not fail. */
+  function kafkaAcknowledging(): boolean {
+    if (batcher.isStalled) return false;
+    if (kafkaFailure !== null) {
+      if (!session.ready) kafkaFailure.sawDown = true;
+      else if (kafkaFailure.sawDown) kafkaFailure = null;
+    }
+    return kafkaFailure === null;
+  }
+  const limits = { maxBodyBytes: cfg.maxBodyBytes, maxBatchEvents: cfg.maxBatchEvents, maxEventBytes: cfg.maxEventBytes, maxJsonDepth: cfg.maxJsonDepth };
   const counters = { requests: 0, acceptedEvents: 0, statuses: {} as Record<number, number> };
   let closing = false;
   let active = 0;
@@ -129,27 +159,64 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
 
   async function postEvents(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
+    // An address that failed authentication too often is not even checked (so a guess cannot be confirmed).
+    const address = req.socket.remoteAddress ?? '';
+    const throttled = authThrottle?.blocked(address, Date.now()) ?? null;
+    if (throttled !== null) {
+      send(res, 429, { error: 'auth_throttled', message: 'too many failed authentications from this address; retry later' }, { 'retry-after': String(throttled) });
+      metrics.ingestAuthThrottled.inc();
+      metrics.ingestRequest({ status: 429, durationMs: performance.now() - t0, rejectReason: 'auth_throttled' });
+      return;
+    }
     const app = keys.appFor(req.headers['x-api-key']);
     if (app === null) {
+      authThrottle?.failed(address, Date.now());
       const given = req.headers['x-api-key'];
       log.debug({ key: typeof given === 'string' && given !== '' ? keyPrefix(given) : null }, 'refused: no or unknown API key');
       send(res, 401, { error: 'unauthorized', message: given ? 'unknown API key' : 'missing X-Api-Key header' });
       metrics.ingestRequest({ status: 401, durationMs: performance.now() - t0, rejectReason: 'unauthorized' });
       return;
     }
+    const limited = keyLimits.check(String(req.headers['x-api-key']), app, Date.now());
+    if (limited !== null) {
+      send(res, 429, { error: 'rate_limited', message: `the API key of ${app} sends more requests than its rate limit; retry later` }, { 'retry-after': String(limited) });
+      metrics.ingestRateLimited.inc({ app });
+      metrics.ingestRequest({ status: 429, durationMs: performance.now() - t0, rejectReason: 'rate_limited' });
+      return;
+    }
     let events = 0;
     let status = 0;
     let reject: string | undefined;
+    let reserved = 0;
     try {
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > cfg.maxBodyBytes) throw new GamestreamError('body_too_large', `the request body is larger than ${cfg.maxBodyBytes} bytes`);
       // Fail fast: a client waiting on a disconnected producer learns it before uploading anything.
       if (closing) throw new GamestreamError('shutting_down', 'the server is shutting down', { retryable: true });
       if (!session.ready) throw new GamestreamError('kafka_unavailable', `not connected to Kafka${session.lastError ? `: ${session.lastError}` : ''}`, { retryable: true });
-      const raw = await readBody(req, cfg.maxBodyBytes);
+      // The body counts against the in-flight budget before it is read (its declared length) and as it arrives
+      // (beyond that), so concurrent uploads cannot hold more memory than the budget; one that does not fit is
+      // answered 503 at once and its connection closed without reading the rest.
+      const refused = batcher.refusal();
+      if (refused) throw refused;
+      if (declared > 0 && !batcher.reserve(declared)) throw overloaded();
+      reserved = declared > 0 ? declared : 0;
+      const raw = await readBody(req, cfg.maxBodyBytes, (total) => {
+        if (total <= reserved) return null;
+        if (!batcher.reserve(total - reserved)) return overloaded();
+        reserved = total;
+        return null;
+      });
       const body = await decodeBody(raw, req.headers['content-encoding'], cfg.maxBodyBytes);
+      if (body !== raw) {
+        if (!batcher.reserve(body.length)) throw overloaded();
+        reserved += body.length;
+      }
       const batch = splitEvents(body, req.headers['content-type'], limits);
       events = batch.messages.length;
+      // From here the batcher counts the events' bytes instead.
+      batcher.release(reserved);
+      reserved = 0;
       await batcher.submit(batch, cfg.ackTimeoutMs);
       counters.acceptedEvents += events;
       send(res, 202, { accepted: events });
@@ -157,6 +224,8 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
     } catch (err) {
       status = sendError(res, err);
       reject = errorCode(err);
+    } finally {
+      if (reserved > 0) batcher.release(reserved);
     }
     metrics.ingestRequest({ status, durationMs: performance.now() - t0, events: status === 202 ? events : 0, rejectReason: reject });
     log.debug({ app, events, status, ms: Math.round(performance.now() - t0) }, 'events request');
@@ -171,12 +240,15 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
     }
     if (path === '/healthz') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method_not_allowed', message: 'use GET' }, { allow: 'GET, HEAD' });
-      const ok = session.ready && !closing;
+      // Connected is not enough: a frozen broker keeps the connection and answers nothing.
+      const acknowledging = kafkaAcknowledging();
+      const ok = session.ready && acknowledging && !closing;
+      const lastError = batcher.isStalled ? `Kafka did not acknowledge a send within ${cfg.ackTimeoutMs} ms` : (kafkaFailure?.why ?? session.lastError);
       return send(res, ok ? 200 : 503, {
-        status: ok ? 'ok' : closing ? 'shutting_down' : 'kafka_unavailable',
+        status: ok ? 'ok' : closing ? 'shutting_down' : !session.ready ? 'kafka_unavailable' : 'kafka_not_acknowledging',
         producer: session.ready ? 'connected' : 'disconnected',
         topic: cfg.topic,
-        ...(session.lastError ? { lastError: session.lastError } : {}),
+        ...(lastError ? { lastError } : {}),
       });
     }
     if (path === '/metrics' && req.method === 'GET') {
@@ -188,7 +260,14 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
     send(res, 404, { error: 'not_found', message: 'POST /v1/events, GET /healthz or GET /metrics' });
   }
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({
+    // Every bound is a setting (docs/OPERATIONS.md). Slow headers and bodies are checked this often, so a
+    // slowloris connection lives at most its timeout plus this.
+    headersTimeout: cfg.headersTimeoutMs,
+    requestTimeout: cfg.requestTimeoutMs,
+    keepAliveTimeout: cfg.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(cfg.headersTimeoutMs / 4))),
+  }, (req, res) => {
     active++;
     handle(req, res)
       .catch((err: unknown) => {
@@ -201,10 +280,11 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
         if (active === 0 && idle) idle();
       });
   });
-  // A slow mobile upload of a full body gets a minute; a client that sends nothing is dropped sooner.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 20_000;
-  server.keepAliveTimeout = 5_000;
+  // A connection on which nothing moves (one opened and never used above all: the timeouts above only start
+  // with a request's first byte) is closed; with no 'timeout' listener, Node destroys the socket.
+  server.timeout = cfg.idleTimeoutMs;
+  // Connections over the cap are closed as soon as they are accepted.
+  server.maxConnections = cfg.maxConnections;
 
   session.start();
   await new Promise<void>((resolve, reject) => {

@@ -139,6 +139,8 @@ export class Metrics {
   readonly ingestRequests: Counter<'status'>;
   readonly ingestEvents: Counter;
   readonly ingestRejects: Counter<'reason'>;
+  readonly ingestRateLimited: Counter<'app'>;
+  readonly ingestAuthThrottled: Counter;
   readonly ingestLatency: Histogram;
   readonly alertFiring: Gauge<'alert' | 'severity'>;
   readonly alertWebhookFailures: Counter;
@@ -205,6 +207,8 @@ export class Metrics {
     this.ingestRequests = c('gamestream_ingest_requests_total', 'Tracking-server requests per HTTP status.', ['status']);
     this.ingestEvents = c('gamestream_ingest_events_total', 'Events accepted by the tracking server (acknowledged by Kafka).');
     this.ingestRejects = c('gamestream_ingest_rejects_total', 'Tracking-server requests refused, per reason.', ['reason']);
+    this.ingestRateLimited = c('gamestream_ingest_rate_limited_total', 'Tracking-server requests refused with 429 by their API key\'s rate limit, per app.', ['app']);
+    this.ingestAuthThrottled = c('gamestream_ingest_auth_throttled_total', 'Tracking-server requests refused with 429 because their client address failed authentication too often.');
     this.ingestLatency = h('gamestream_ingest_request_duration_seconds', 'Tracking-server request duration, until the answer is sent.', INGEST_SECONDS);
     this.alertFiring = g('gamestream_alert_firing', '1 while an in-process alert is firing.', ['alert', 'severity']);
     this.alertWebhookFailures = c('gamestream_alert_webhook_failures_total', 'Alert webhook POSTs that failed.');

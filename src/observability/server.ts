@@ -33,7 +33,26 @@ export interface ObservabilityServerOptions {
   health: () => HealthReport | Promise<HealthReport>;
   status: () => StatusSnapshot;
   log?: Logger;
+  /** Overrides of OBSERVABILITY_SERVER_LIMITS (for tests). */
+  limits?: Partial<ObservabilityServerLimits>;
 }
+
+export interface ObservabilityServerLimits {
+  maxConnections: number;
+  /** Nothing received or sent for this long (a connection opened and never used above all): closed. */
+  idleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/**
+ * Fixed bounds: a Prometheus scraper, a browser on the status page and a load balancer's probe need few
+ * connections and answer quickly; nothing here waits on anything slow.
+ */
+export const OBSERVABILITY_SERVER_LIMITS: Readonly<ObservabilityServerLimits> = {
+  maxConnections: 256, idleTimeoutMs: 60_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000,
+};
 
 export interface ObservabilityServer {
   url: string;
@@ -112,7 +131,13 @@ export async function startObservabilityServer(o: ObservabilityServerOptions): P
       res.setHeader('allow', 'GET, HEAD');
       return json(res, 405, { error: 'method not allowed' }, false);
     }
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      // A target no URL can be made of (`//[`): the client's mistake.
+      return json(res, 400, { error: 'bad request target' }, head);
+    }
     switch (path) {
       case '/metrics':
         return send(res, 200, o.metrics.contentType, await o.metrics.text(), head);
@@ -134,15 +159,23 @@ export async function startObservabilityServer(o: ObservabilityServerOptions): P
       }
     }
   };
-  const server = createServer((req, res) => {
+  const limits = { ...OBSERVABILITY_SERVER_LIMITS, ...o.limits };
+  const server = createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       o.log?.warn({ err: (err as Error).message, path: req.url }, 'observability request failed');
       if (!res.headersSent) json(res, 500, { error: 'internal error' }, false);
       else res.destroy();
     });
   });
-  // Scrapers keep connections open; they must not hold the process or close() open.
-  server.keepAliveTimeout = 5000;
+  // Scrapers keep connections open; they must not hold the process or close() open (keepAliveTimeout above).
+  // A connection on which nothing moves is closed (Node destroys the socket when nobody listens for 'timeout').
+  server.timeout = limits.idleTimeoutMs;
+  server.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new GamestreamError('observability_listen_failed', `the observability server cannot listen on ${host}:${o.port} (${err.code ?? err.message}); set GAMESTREAM_METRICS_PORT to a free port, 0 for any, or off`, { cause: err })),

@@ -83,4 +83,29 @@ describe('ingest config', () => {
     expect(error({ ...base, GAMESTREAM_INGEST_MAX_BODY_BYTES: '8MiB', GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES: '4MiB' })).toContain('must be at least GAMESTREAM_INGEST_MAX_BODY_BYTES');
     expect(error({ ...base, GAMESTREAM_INGEST_MAX_BODY_BYTES: '64KiB', GAMESTREAM_INGEST_MAX_EVENT_BYTES: '1MiB' })).toContain('exceeds GAMESTREAM_INGEST_MAX_BODY_BYTES');
   });
+
+  it('bounds connections, timeouts and JSON depth, each a setting with a default', () => {
+    expect(loadIngestConfig(base)).toMatchObject({
+      maxConnections: 4096, idleTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, maxJsonDepth: 64,
+    });
+    expect(loadIngestConfig({ ...base, GAMESTREAM_INGEST_MAX_CONNECTIONS: '100', GAMESTREAM_INGEST_IDLE_TIMEOUT: '10s', GAMESTREAM_INGEST_KEEPALIVE_TIMEOUT: '1s', GAMESTREAM_INGEST_HEADERS_TIMEOUT: '2s', GAMESTREAM_INGEST_REQUEST_TIMEOUT: '20s', GAMESTREAM_INGEST_MAX_JSON_DEPTH: '8' }))
+      .toMatchObject({ maxConnections: 100, idleTimeoutMs: 10_000, keepAliveTimeoutMs: 1000, headersTimeoutMs: 2000, requestTimeoutMs: 20_000, maxJsonDepth: 8 });
+    const msg = error({ ...base, GAMESTREAM_INGEST_MAX_CONNECTIONS: '0', GAMESTREAM_INGEST_IDLE_TIMEOUT: 'never', GAMESTREAM_INGEST_HEADERS_TIMEOUT: '1h', GAMESTREAM_INGEST_MAX_JSON_DEPTH: '5000' });
+    expect(msg).toContain('GAMESTREAM_INGEST_MAX_CONNECTIONS="0" is not valid: expected a whole number from 1 to 1000000');
+    expect(msg).toContain('GAMESTREAM_INGEST_IDLE_TIMEOUT="never" is not valid: expected a duration');
+    expect(msg).toContain('GAMESTREAM_INGEST_HEADERS_TIMEOUT="1h" is not valid');
+    expect(msg).toContain('GAMESTREAM_INGEST_MAX_JSON_DEPTH="5000" is not valid: expected a whole number from 1 to 1000');
+    expect(error({ ...base, GAMESTREAM_INGEST_IDLE_TIMEOUT: '5s' })).toContain('GAMESTREAM_INGEST_IDLE_TIMEOUT (5s) must be more than GAMESTREAM_INGEST_ACK_TIMEOUT (5s)');
+    expect(error({ ...base, GAMESTREAM_INGEST_HEADERS_TIMEOUT: '30s', GAMESTREAM_INGEST_REQUEST_TIMEOUT: '20s' })).toContain('must be at most GAMESTREAM_INGEST_REQUEST_TIMEOUT');
+  });
+
+  it('has rate limits per key (with per-app overrides) and for failed authentication per address', () => {
+    expect(loadIngestConfig(base)).toMatchObject({ keyRate: 1000, keyBurst: 2000, keyRateOverrides: [], authFailureRate: 1, authFailureBurst: 20, authTrackedAddresses: 100_000 });
+    expect(loadIngestConfig({ ...base, GAMESTREAM_INGEST_KEY_RATE_OVERRIDES: 'game=50/80' }).keyRateOverrides).toEqual([{ app: 'game', rate: 50, burst: 80 }]);
+    expect(loadIngestConfig({ ...base, GAMESTREAM_INGEST_KEY_RATE_OVERRIDES: 'game=0' }).keyRateOverrides).toEqual([{ app: 'game', rate: 0, burst: 1 }]);
+    expect(error({ ...base, GAMESTREAM_INGEST_KEY_RATE_OVERRIDES: 'game:50' })).toContain('GAMESTREAM_INGEST_KEY_RATE_OVERRIDES="game:50" is not valid: expected comma-separated app=rate[/burst]');
+    expect(error({ ...base, GAMESTREAM_INGEST_KEY_RATE_OVERRIDES: 'web=50' })).toContain('names the app "web", which has no API key');
+    expect(error({ ...base, GAMESTREAM_INGEST_KEY_RATE: '-1' })).toContain('GAMESTREAM_INGEST_KEY_RATE="-1" is not valid');
+    expect(error({ ...base, GAMESTREAM_INGEST_AUTH_FAILURE_BURST: '0' })).toContain('GAMESTREAM_INGEST_AUTH_FAILURE_BURST="0" is not valid');
+  });
 });

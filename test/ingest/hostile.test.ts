@@ -1,0 +1,68 @@
+// Hostile JSON (deep nesting) is refused by a bounded scan before anything parses it, so the event loop stays
+// free: /healthz keeps answering within 100 ms while such bodies arrive.
+import { describe, expect, it } from 'vitest';
+import { splitEvents } from '../../src/ingest/body.ts';
+import { API_KEY } from './support.ts';
+import { startFake } from './fake.ts';
+
+const limits = { maxBodyBytes: 5 << 20, maxBatchEvents: 1000, maxEventBytes: 1_000_000, maxJsonDepth: 64 };
+
+describe('hostile bodies', () => {
+  it('refuses nesting deeper than the limit with 400 json_too_deep, and accepts it up to the limit', () => {
+    const nested = (d: number) => `${'['.repeat(d)}${']'.repeat(d)}`;
+    const code = (body: string, type?: string) => {
+      try {
+        splitEvents(Buffer.from(body), type, limits);
+        return 'ok';
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    expect(code(`[${nested(63)}]`)).toBe('ok');
+    expect(code(`[${nested(64)}]`)).toBe('json_too_deep');
+    expect(code(`[{"a":"${'['.repeat(100)}","user_id":"u"}]`)).toBe('ok'); // brackets inside a string do not count
+    expect(code(`[{"a":"\\"${'['.repeat(100)}"}]`)).toBe('ok');
+    expect(code(`{"a":${nested(100)}}`, 'application/json')).toBe('json_too_deep');
+    // NDJSON lines are forwarded as they are; a deep line is not parsed to tell whether it is an object.
+    expect(code(`{"a":${nested(200)}}`, 'application/x-ndjson')).toBe('not_ndjson');
+    expect(code(`{"a":${nested(200)}}\n{"user_id":"u"}`, 'application/x-ndjson')).toBe('ok');
+  });
+
+  it('keeps /healthz answering within 100 ms while deeply nested 4 MB bodies arrive', async () => {
+    const server = await startFake({ idleTimeoutMs: 60_000, ackTimeoutMs: 10_000 });
+    try {
+      const d = 2_000_000;
+      const deepArray = Buffer.from(`${'['.repeat(d)}${']'.repeat(d)}`);
+      const deepLine = Buffer.from(`{"a":${'['.repeat(450_000)}${']'.repeat(450_000)}}`);
+      let stop = false;
+      let worst = 0;
+      let probes = 0;
+      const prober = (async () => {
+        while (!stop) {
+          const t0 = performance.now();
+          const res = await fetch(`${server.url}/healthz`);
+          await res.arrayBuffer();
+          expect(res.status).toBe(200);
+          worst = Math.max(worst, performance.now() - t0);
+          probes++;
+        }
+      })();
+      const hostile = async (body: Buffer, type: string) => {
+        const res = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': type }, body });
+        return { status: res.status, error: ((await res.json()) as { error: string }).error };
+      };
+      const results = [];
+      for (let round = 0; round < 4; round++) {
+        results.push(...(await Promise.all([hostile(deepArray, 'application/json'), hostile(deepArray, 'application/json'), hostile(deepLine, 'application/x-ndjson')])));
+      }
+      stop = true;
+      await prober;
+      expect(probes).toBeGreaterThan(5);
+      expect(worst).toBeLessThan(100);
+      expect(results.filter((r) => r.status !== 400)).toEqual([]);
+      expect(new Set(results.map((r) => r.error))).toEqual(new Set(['json_too_deep', 'not_ndjson']));
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+});
