@@ -13,6 +13,8 @@ export interface WorkerSettings extends ActorRules {
   source: string;
   format: 'ndjson' | 'avro';
   avroWriterSchema: string | null;
+  /** The source hands on lines over the size limit as stand-ins (src/contract/oversized.ts). */
+  cutsOversized: boolean;
   /** Confluent-framed Avro on Kafka, or null when no schema source is configured (framed records are then JSON). */
   confluent: ConfluentSchemaSet | null;
   spoolDir: string;

@@ -27,6 +27,7 @@ export function workerSettings(w: WorkerStart): WorkerSettings {
     source: source.name,
     format: source.format,
     avroWriterSchema: source.avroWriterSchema,
+    cutsOversized: source.cutsOversized === true,
     confluent: schemas ? { schemas: schemas.schemas, unusable: schemas.unusable, unknownHint: schemas.unknownHint } : null,
     spoolDir: w.spoolDir,
     ...actorRules(cfg),

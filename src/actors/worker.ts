@@ -125,7 +125,7 @@ function handle(msg: ToWorker): void {
     case 'start-actors': {
       const restoreByPartition = new Map(msg.restore.map((r) => [r.checkpoint.partition, r]));
       for (const p of msg.partitions) {
-        const actor = new PartitionActor({ ...actorRules(settings), partition: p, origin: settings.index.origin, avro, confluent }, out);
+        const actor = new PartitionActor({ ...actorRules(settings), partition: p, origin: settings.index.origin, avro, confluent, cutsOversized: settings.cutsOversized }, out);
         actor.start(restoreByPartition.get(p) ?? null);
         actors.set(p, actor);
       }

@@ -170,7 +170,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_FUTURE_TOLERANCE', key: 'futureToleranceMs', default: '1h', allowed: '0–7d',
     doc: 'Events further ahead of the wall clock are dead-lettered as future_timestamp.', parse: duration(0, 7 * 86_400_000) }),
   v({ name: 'GAMESTREAM_MAX_EVENT_BYTES', key: 'maxEventBytes', default: '1MiB', allowed: '1KiB–64MiB',
-    doc: 'Larger records are dead-lettered as too_large (the raw bytes are still kept).', parse: byteSize(1024, 64 * 1024 ** 2) }),
+    doc: 'Larger records are dead-lettered as too_large, keeping only their first 64 KiB (or this limit, if smaller), size and SHA-256.', parse: byteSize(1024, 64 * 1024 ** 2) }),
   v({ name: 'GAMESTREAM_FLUSH_ROWS', key: 'flushRows', default: '200000', allowed: '1–10000000',
     doc: 'A worker flushes to the warehouse when this many rows are buffered…', parse: integer(1, 10_000_000) }),
   v({ name: 'GAMESTREAM_FLUSH_INTERVAL', key: 'flushIntervalMs', default: '1s', allowed: '10ms–5m',

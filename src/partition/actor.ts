@@ -12,7 +12,9 @@ import { KeyFilter } from '../dedupe/filter.ts';
 import { IndexView } from '../dedupe/lookup.ts';
 import { RowBuffer } from '../sinks/row-files.ts';
 import { TumblingWindows, type WindowRow } from '../windows/tumbling.ts';
-import { rawForDeadLetter } from './dead-letter.ts';
+import { decodeStandIn, oversizedPrefixBytes, type Oversized } from '../contract/oversized.ts';
+import { oversized, oversizedDeadLetter, rawForDeadLetter } from './dead-letter.ts';
+import { maskIps } from './mask-ip.ts';
 import { ConfluentAvro, decodeJson, type AvroDecoder, type Decoded } from './decode.ts';
 import type { ActorLifecycle } from './lifecycle.ts';
 import type { RawRecord, Rejection, ValidEvent } from './record.ts';
@@ -25,6 +27,8 @@ export interface ActorSettings extends ActorRules {
   avro: AvroDecoder | null;
   /** Kafka: Confluent-framed Avro among JSON records, by schema id. */
   confluent?: ConfluentAvro | null;
+  /** The source hands on lines over the size limit as stand-ins (src/contract/oversized.ts). */
+  cutsOversized?: boolean;
 }
 
 export interface ActorOutput {
@@ -129,12 +133,18 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   private processRecord(rec: RawRecord, receivedAtMs: number, nowMs: number): void {
+    const standIn = this.s.cutsOversized ? decodeStandIn(rec.bytes) : null;
+    if (standIn) return this.tooLarge(rec, standIn, receivedAtMs);
     const decoded: Decoded = this.s.avro
       ? this.s.avro.decode(rec.bytes, this.s.maxEventBytes)
       : this.s.confluent && ConfluentAvro.isFramed(rec.bytes)
         ? this.s.confluent.decode(rec.bytes, this.s.maxEventBytes)
         : decodeJson(rec.bytes, this.s.maxEventBytes);
-    if (!decoded.ok) return this.deadLetter(rec, decoded.rejection, null, receivedAtMs);
+    if (!decoded.ok) {
+      // Never the whole record: a dead letter must fit every warehouse load and topic whatever the input.
+      if (decoded.rejection.code === 'too_large') return this.tooLarge(rec, oversized(rec.bytes, oversizedPrefixBytes(this.s.maxEventBytes)), receivedAtMs);
+      return this.deadLetter(rec, decoded.rejection, null, receivedAtMs);
+    }
     const v = validate(decoded.obj, { futureToleranceMs: this.s.futureToleranceMs, nowMs });
     if (isRejection(v)) {
       const ip = decoded.obj.ip_address;
@@ -150,7 +160,8 @@ export class PartitionActor implements ActorLifecycle {
     }
     // An id the warehouse already holds (any source) or this partition accepted before, within the horizon; if
     // not, it is recorded as seen at the partition's event time now, its maxTs (docs/SEMANTICS.md).
-    keyOf(v.id);
+    // The id as stored (an id holding an address is stored masked), so a rebuild from the warehouse keys the same.
+    keyOf(maskIps(v.id));
     if (this.out.index.admit(KEY[0]! >>> 0, KEY[1]!, KEY[2]!, KEY[3]!, KEY[4]!, this.maxTs, this.s.origin, this.partition, rec.offset, this.maxTs - this.s.dedupeHorizonMs)) {
       this.duplicates++;
       return;
@@ -166,7 +177,8 @@ export class PartitionActor implements ActorLifecycle {
     const dev = v.deviceModel !== null && tables.devices ? tables.devices.lookup(v.deviceModel) : null;
     const t = deriveTimeFields(v.tsMs);
     // Same keys in the same order for every row: V8 serialises such objects on its fast path.
-    this.out.events.push({
+    // Any address a client put into a stored field (parameters above all) is masked in the row's JSON text.
+    this.out.events.pushLine(maskIps(JSON.stringify({
       event_id: v.id,
       user_id: v.userId,
       session_id: v.sessionId,
@@ -187,14 +199,23 @@ export class PartitionActor implements ActorLifecycle {
       device_tier: dev ? dev.tier : null,
       source_partition: this.partition,
       source_offset: rec.offset,
-    });
+    })));
+  }
+
+  private tooLarge(rec: RawRecord, o: Oversized, receivedAtMs: number): void {
+    const d = oversizedDeadLetter(o, this.s.maxEventBytes);
+    this.pushDeadLetter(rec, { code: 'too_large', stage: 'decode', message: d.error }, d, receivedAtMs);
   }
 
   private deadLetter(rec: RawRecord, r: Rejection, ip: string | null, receivedAtMs: number): void {
-    const raw = rawForDeadLetter(rec.bytes, ip);
+    this.pushDeadLetter(rec, r, rawForDeadLetter(rec.bytes, ip), receivedAtMs);
+  }
+
+  private pushDeadLetter(rec: RawRecord, r: Rejection, raw: { raw: string; encoding: 'utf8' | 'base64' }, receivedAtMs: number): void {
     this.out.dlq.push({
       error_code: r.code,
-      error: r.message,
+      // Error texts quote parts of the record (a JSON parse error, a bad timestamp): masked like it.
+      error: maskIps(r.message),
       stage: r.stage,
       raw_message: raw.raw,
       raw_encoding: raw.encoding,

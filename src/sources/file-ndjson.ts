@@ -1,9 +1,29 @@
-/** NDJSON files: one record per line. Empty lines are not records and get no number. */
+/**
+ * NDJSON files: one record per line. Empty lines are not records and get no number.
+ *
+ * A line over the size limit is never held whole: once the unfinished line passes the limit it is read on in
+ * constant memory (its size counted, its SHA-256 hashed, its first bytes kept) and handed on as one stand-in
+ * record (src/contract/oversized.ts), so any line costs at most the limit plus one read.
+ */
+import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import { encodeStandIn, oversizedPrefixBytes } from '../contract/oversized.ts';
 import { GamestreamError } from '../errors.ts';
+import { scanUserIdKey } from './key-scan.ts';
 import type { RecordChunk, Source } from './source.ts';
 
 const READ_BYTES = 4 << 20;
+const CR = 13;
+
+/** The line being cut: what is known of it so far. */
+interface Cut {
+  hash: Hash;
+  size: number;
+  prefix: Buffer;
+  key: Uint8Array | null;
+  /** A CR at the end of what was read: part of the line unless the LF follows (CRLF files). */
+  cr: boolean;
+}
 
 export class NdjsonFileSource implements Source {
   readonly name: string;
@@ -11,17 +31,24 @@ export class NdjsonFileSource implements Source {
   readonly avroWriterSchema = null;
   readonly partitionedLog = null;
   readonly group = null;
+  readonly cutsOversized = true;
   private readonly path: string;
+  private readonly maxLineBytes: number;
   private fh: FileHandle | null = null;
   private size = 0;
   private pos = 0;
   private carry: Buffer = Buffer.alloc(0);
   private index = 0;
   private eof = false;
+  private cut: Cut | null = null;
+  /** The one buffer a line being cut is read into (what follows its end is copied out). */
+  private scratch: Buffer | null = null;
+  private interrupted = false;
 
-  constructor(path: string) {
+  constructor(path: string, maxLineBytes = 64 << 20) {
     this.path = path;
     this.name = `file:${path}`;
+    this.maxLineBytes = maxLineBytes;
   }
 
   async open(): Promise<void> {
@@ -35,6 +62,13 @@ export class NdjsonFileSource implements Source {
 
   async next(): Promise<RecordChunk | null> {
     for (;;) {
+      // A long line is many reads without a record: shutdown must not wait for its end.
+      if (this.interrupted) return null;
+      if (this.cut) {
+        const done = await this.readCut();
+        if (done) return done;
+        continue;
+      }
       if (this.eof) {
         if (this.carry.length === 0) return null;
         // The last line has no newline: it is still a record.
@@ -42,14 +76,20 @@ export class NdjsonFileSource implements Source {
         this.carry = Buffer.alloc(0);
         return this.chunk(data, true);
       }
-      const buf = Buffer.allocUnsafe(this.carry.length + READ_BYTES);
+      // Reads grow with the unfinished line (so it is copied a bounded number of times), up to just past the limit.
+      const want = Math.max(READ_BYTES, Math.min(this.carry.length, this.maxLineBytes + 1 - this.carry.length));
+      const buf = Buffer.allocUnsafe(this.carry.length + want);
       this.carry.copy(buf, 0);
-      const { bytesRead } = await this.fh!.read(buf, this.carry.length, READ_BYTES, this.pos);
+      const { bytesRead } = await this.fh!.read(buf, this.carry.length, want, this.pos);
       this.pos += bytesRead;
       if (bytesRead === 0) this.eof = true;
       const data = buf.subarray(0, this.carry.length + bytesRead);
       const lastNl = data.lastIndexOf(10);
       if (lastNl === -1) {
+        if (data.length > this.maxLineBytes) {
+          this.startCut(data);
+          continue;
+        }
         this.carry = this.eof ? data : Buffer.from(data); // a line longer than one read: keep reading
         continue;
       }
@@ -57,6 +97,51 @@ export class NdjsonFileSource implements Source {
       const chunk = this.chunk(data.subarray(0, lastNl + 1), false);
       if (chunk.count > 0) return chunk;
     }
+  }
+
+  /** The unfinished line (it starts at a line start) passed the limit: from here on it is only hashed. */
+  private startCut(line: Buffer): void {
+    const k = scanUserIdKey(line, 0, line.length);
+    const key = k ? Buffer.from(k.decoded ?? line.subarray(k.start, k.end)) : null;
+    this.cut = { hash: createHash('sha256'), size: 0, prefix: Buffer.from(line.subarray(0, oversizedPrefixBytes(this.maxLineBytes))), key, cr: false };
+    this.carry = Buffer.alloc(0);
+    this.feed(line);
+  }
+
+  private feed(part: Buffer): void {
+    const c = this.cut!;
+    if (part.length === 0) return; // a CR held back stays undecided
+    if (c.cr) {
+      c.hash.update(Buffer.of(CR));
+      c.size++;
+      c.cr = false;
+    }
+    if (part.length > 0 && part[part.length - 1] === CR) {
+      c.cr = true;
+      part = part.subarray(0, part.length - 1);
+    }
+    c.hash.update(part);
+    c.size += part.length;
+  }
+
+  /** Reads on through the line being cut; its stand-in once its end is found, else null. */
+  private async readCut(): Promise<RecordChunk | null> {
+    const buf = (this.scratch ??= Buffer.allocUnsafe(READ_BYTES));
+    const { bytesRead } = await this.fh!.read(buf, 0, READ_BYTES, this.pos);
+    this.pos += bytesRead;
+    if (bytesRead === 0) this.eof = true;
+    const data = buf.subarray(0, bytesRead);
+    const nl = data.indexOf(10);
+    this.feed(nl === -1 ? data : data.subarray(0, nl));
+    if (nl === -1 && !this.eof) return null;
+    // The line ends here (a CR just before the LF, or at the end of the file, is not part of it).
+    if (nl !== -1) this.carry = Buffer.from(data.subarray(nl + 1));
+    const c = this.cut!;
+    this.cut = null;
+    this.scratch = null;
+    const record = encodeStandIn({ size: c.size, sha256: c.hash.digest('hex'), prefix: c.prefix });
+    const firstIndex = this.index++;
+    return { data: record, starts: Uint32Array.of(0), ends: Uint32Array.of(record.length), count: 1, firstIndex, keys: [c.key] };
   }
 
   private chunk(data: Buffer, last: boolean): RecordChunk {
@@ -70,7 +155,7 @@ export class NdjsonFileSource implements Source {
         nl = data.length;
       }
       let e = nl;
-      if (e > s && data[e - 1] === 13) e--; // CRLF files
+      if (e > s && data[e - 1] === CR) e--; // CRLF files
       if (e > s) {
         starts.push(s);
         ends.push(e);
@@ -82,8 +167,10 @@ export class NdjsonFileSource implements Source {
     return { data, starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count: starts.length, firstIndex, keys: null };
   }
 
-  /** A file never waits for data: nothing to interrupt. */
-  interrupt(): void {}
+  /** Shutdown: a next() in the middle of a long line returns null at its next read. */
+  interrupt(): void {
+    this.interrupted = true;
+  }
 
   progress(): { bytesRead: number; totalBytes: number | null } {
     return { bytesRead: this.pos, totalBytes: this.size };

@@ -64,6 +64,8 @@ export interface Source {
   readonly name: string;
   readonly format: 'ndjson' | 'avro';
   readonly avroWriterSchema: string | null;
+  /** Lines over the size limit come as stand-ins of bounded size (src/contract/oversized.ts); unset: records whole. */
+  readonly cutsOversized?: boolean;
   /** Partitions and offsets of its own (Kafka), or null: the router partitions by key, offsets count records. */
   readonly partitionedLog: PartitionedLog | null;
   /** Partitions assigned by a consumer group, or null: this daemon owns every partition for the whole run. */

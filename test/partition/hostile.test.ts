@@ -3,7 +3,7 @@
  * Nothing may throw, every record must end up as exactly one event, dead letter or duplicate, the prototype
  * must stay clean, and memory must stay bounded.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { actorOutput, PartitionActor } from '../../src/partition/actor.ts';
 import type { RawRecord } from '../../src/partition/record.ts';
@@ -94,4 +94,57 @@ describe('hostile input through the partition actor', () => {
     global.gc?.();
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(256 * 1024 * 1024);
   }, 120_000);
+});
+
+/** Client addresses hidden where masking by field name cannot see them; each must be stored masked. */
+const RAW_IPS = ['203.0.113.77', '198.51.100.9', '2001:db8:aa:bb::1', '2001:0db8:0:0:1:2:3:4', '2a02:6b8::2:242', 'fe80::1ff:fe23:4567:890a'];
+
+function withIps(i: number): Buffer {
+  const v = valid(i);
+  const ip = (k: number): string => RAW_IPS[(i + k) % RAW_IPS.length];
+  const parameters = { level_id: 1, ipv6: ip(2), nested: { deep: [{ addr: `client ${ip(0)}:443` }, [ip(1), ip(3).toUpperCase()]] }, [ip(4)]: 'as a key' };
+  switch (i % 6) {
+    case 0: return Buffer.from(JSON.stringify({ ...v, parameters })); // valid: an events row
+    case 1: return Buffer.from(JSON.stringify({ ...v, name: `from ${ip(5)}`, parameters })); // valid
+    case 2: return Buffer.from(JSON.stringify({ ...v, ip_address: { v6: ip(2), v4: ip(0) } })); // invalid_field
+    case 3: return Buffer.from(JSON.stringify({ ...v, timestamp: ip(1), parameters })); // invalid_timestamp
+    case 4: return Buffer.from(`${JSON.stringify({ ...v, parameters })}, ${ip(3)}`); // parse_error
+    default: return Buffer.concat([Buffer.from(JSON.stringify({ ...v, parameters })), Buffer.from([0, 0xff])]); // base64
+  }
+}
+
+describe('addresses anywhere in a record', () => {
+  it('are masked in every stored row: events, dead letters (their raw message decoded, as the DLQ topic carries it) and errors', () => {
+    const out = actorOutput(() => EnrichmentTables.empty());
+    const actor = new PartitionActor(
+      { partition: 0, windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 60_000, dedupeHorizonMs: 300_000,
+        futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null, origin: 0 },
+      out,
+    );
+    actor.processBatch(Array.from({ length: 600 }, (_, i) => ({ partition: 0, offset: i, bytes: withIps(i) })), NOW, NOW);
+    const file = `/tmp/gamestream-hostile-ips-${process.pid}.ndjson`;
+    const texts: string[] = [];
+    try {
+      out.events.writeTo(file);
+      const events = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      out.dlq.writeTo(file);
+      const dlq = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      expect(events.length).toBe(200);
+      expect(dlq.length).toBe(400);
+      texts.push(...events);
+      for (const line of dlq) {
+        const row = JSON.parse(line) as { raw_message: string; raw_encoding: string };
+        texts.push(line, Buffer.from(row.raw_message, row.raw_encoding === 'base64' ? 'base64' : 'utf8').toString('latin1'));
+      }
+    } finally {
+      rmSync(file, { force: true });
+    }
+    for (const text of texts) {
+      const lower = text.toLowerCase();
+      for (const ip of RAW_IPS) expect(lower.includes(ip.toLowerCase()), `${ip} in ${text.slice(0, 300)}`).toBe(false);
+    }
+    // Masked, not dropped: the /48 and the /24 are still there.
+    expect(texts.some((t) => t.includes('"ipv6":"2001:db8:aa::"'))).toBe(true);
+    expect(texts.some((t) => t.includes('client 203.0.113.0:443'))).toBe(true);
+  });
 });
