@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  Connection, encodeConsumerProtocolAssignment, encodeConsumerProtocolSubscription, heartbeatV4, joinGroupV9, syncGroupV5,
+  Connection, encodeConsumerProtocolAssignment, FindCoordinatorKeyTypes, encodeConsumerProtocolSubscription, heartbeatV4, joinGroupV9, syncGroupV5,
 } from '@platformatic/kafka';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Daemon } from '../support/daemon.ts';
@@ -44,7 +44,22 @@ describe('Kafka source: group timeouts', { timeout: 180_000 }, () => {
     const c = new Connection('held-member');
     await c.connect(host!, Number(port));
     const protocols = [{ name: 'roundrobin', metadata: encodeConsumerProtocolSubscription({ version: 1, topics: [topic] }) }];
-    const join = (memberId: string) => joinGroupV9.api.async(c, group, SESSION_MS, SESSION_MS, memberId, null, 'consumer', protocols, null);
+    const joinOnce = (memberId: string) => joinGroupV9.api.async(c, group, SESSION_MS, SESSION_MS, memberId, null, 'consumer', protocols, null);
+    // On a broker that has not hosted a group yet, the group coordinator is still being set up (its internal
+    // topic created and loaded): the join is answered "not the coordinator" or "loading" until it is ready.
+    const join = async (memberId: string): Promise<Awaited<ReturnType<typeof joinOnce>>> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          return await joinOnce(memberId);
+        } catch (err) {
+          const coordinatorNotReady = /coordinator|load in progress/i.test(JSON.stringify((err as { errors?: unknown }).errors ?? '') + String(err));
+          if (!coordinatorNotReady || Date.now() > deadline) throw err;
+          await sleep(200);
+        }
+      }
+    };
+    await withAdmin(conn, (admin) => admin.findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: [group] }).catch(() => undefined));
     let joined;
     try {
       joined = await join('');
