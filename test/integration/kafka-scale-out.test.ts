@@ -131,8 +131,10 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     const topic = `scale-${Date.now()}`;
     dataset = await freshDataset(bq, 'scale_out');
     datasets.push(dataset);
-    await produceDataset(kafka, topic, ds, PARTITIONS);
-    const ends = await endOffsets(kafka, topic);
+    // The first half of the records now, the rest once B has joined: however slowly B starts on a busy machine,
+    // the hand-over lands while there is still input to read.
+    const half = Math.floor(ds.records.length / 2);
+    await produceDataset(kafka, topic, ds, PARTITIONS, { to: half });
 
     const a = new Daemon(settings(topic, {}, 'a'), 'daemon A', daemons);
     await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
@@ -142,6 +144,8 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     await a.until('daemon A to hand partitions off', () => /partitions handed off/.test(a.stderr));
     await b.until('daemon B to start partitions', () => /partitions started from the warehouse checkpoints/.test(b.stderr));
     const handedOverAt = writtenSoFar(a.stdout);
+    await produceDataset(kafka, topic, ds, PARTITIONS, { from: half });
+    const ends = await endOffsets(kafka, topic);
 
     // A dies without releasing anything; B gets its partitions when A's session times out.
     a.child.kill('SIGKILL');
