@@ -3,7 +3,9 @@
  * waiting on the other end of most requests, so an unreachable broker should be noticed within seconds, not
  * after the library's default retries of a second each), and readable error messages.
  */
-import { Admin, MultipleErrors, compatibilityPartitioner, type BaseOptions, type MessageToProduce } from '@platformatic/kafka';
+import {
+  Admin, CompressionAlgorithms, MultipleErrors, ProduceAcks, Producer, compatibilityPartitioner, type BaseOptions, type MessageToProduce,
+} from '@platformatic/kafka';
 
 export interface KafkaConnection {
   brokers: string[];
@@ -25,6 +27,22 @@ export function baseOptions(c: KafkaConnection, overrides: Partial<BaseOptions> 
 
 export function createAdmin(c: KafkaConnection): Admin {
   return new Admin(baseOptions(c));
+}
+
+/**
+ * A producer as gamestream's producers (the tracking server's, the copies to Kafka) are made: idempotent, so a
+ * retried request is not written twice; acks=all; LZ4; keys placed as Java places them; a send never creates
+ * a topic. Connections are made on the first send.
+ */
+export function createProducer(c: KafkaConnection, overrides: Partial<BaseOptions> = {}): Producer {
+  return new Producer({
+    ...baseOptions(c, overrides),
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    compression: CompressionAlgorithms.LZ4,
+    partitioner: javaCompatiblePartitioner(),
+    autocreateTopics: false,
+  });
 }
 
 /**

@@ -5,9 +5,9 @@
  * checkpoint, and the group's committed offsets only follow what the warehouse already holds (they serve lag
  * monitoring and other tools).
  */
-import { Admin, Connection, Consumer, findErrorBy, heartbeatV4, type GroupAssignment } from '@platformatic/kafka';
+import { Connection, type Admin, Consumer, findErrorBy, heartbeatV4, type GroupAssignment } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
-import { baseOptions, describeKafkaError } from './client.ts';
+import { baseOptions, createAdmin, describeKafkaError } from './client.ts';
 import { PartitionFetcher, type FetchedBatch } from './fetcher.ts';
 import { endOffsetsOf, ensureTopics, partitionCounts, type TopicSpec } from './topics.ts';
 import type { Logger } from '../log.ts';
@@ -81,7 +81,7 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   constructor(opts: KafkaSourceOptions) {
     this.o = opts;
     this.name = `kafka:${opts.topic}`;
-    this.admin = new Admin(baseOptions({ brokers: opts.brokers, clientId: opts.clientId }));
+    this.admin = createAdmin({ brokers: opts.brokers, clientId: opts.clientId });
   }
 
   async open(): Promise<void> {

@@ -11,9 +11,9 @@
  * after the other, so the copies keep the warehouse's order.
  */
 import { readFile } from 'node:fs/promises';
-import { Admin, CompressionAlgorithms, ProduceAcks, Producer, type MessageToProduce } from '@platformatic/kafka';
+import type { MessageToProduce, Producer } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
-import { baseOptions, describeKafkaError, javaCompatiblePartitioner } from './client.ts';
+import { createAdmin, createProducer, describeKafkaError } from './client.ts';
 import { topicConfig } from './topics.ts';
 import type { FlushFiles } from '../contract/checkpoint.ts';
 import type { Logger } from '../log.ts';
@@ -68,14 +68,7 @@ export class KafkaOutputs {
   async publish(files: FlushFiles[]): Promise<void> {
     if (!this.enabled) return;
     // Connections are made on the first send; a new producer id comes with it.
-    this.producer ??= new Producer({
-      ...baseOptions({ brokers: this.o.brokers, clientId: this.o.clientId }),
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-      compression: CompressionAlgorithms.LZ4,
-      partitioner: javaCompatiblePartitioner(),
-      autocreateTopics: false,
-    });
+    this.producer ??= createProducer({ brokers: this.o.brokers, clientId: this.o.clientId });
     try {
       if (this.o.enrichedTopic) {
         for (const f of files) if (f.events) await this.send(this.o.enrichedTopic, await this.enriched(this.o.enrichedTopic, f.events), 'enriched');
@@ -123,7 +116,7 @@ export class KafkaOutputs {
   private async limitOf(topic: string): Promise<number> {
     let limit = this.limits.get(topic);
     if (limit === undefined) {
-      const admin = new Admin(baseOptions({ brokers: this.o.brokers, clientId: this.o.clientId }));
+      const admin = createAdmin({ brokers: this.o.brokers, clientId: this.o.clientId });
       try {
         const v = (await topicConfig(admin, [topic], 'max.message.bytes')).get(topic);
         limit = v == null ? DEFAULT_LIMIT : Number(v);

@@ -26,11 +26,11 @@
  * broker answered every partition without error at acks=all, so a 2xx always means written.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CompressionAlgorithms, ProduceAcks, Producer, TimeoutError, type BaseOptions } from '@platformatic/kafka';
+import { TimeoutError, type BaseOptions, type Producer } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { OutMessage } from '../ingest/body.ts';
-import { baseOptions, describeKafkaError, javaCompatiblePartitioner } from './client.ts';
+import { createProducer, describeKafkaError } from './client.ts';
 
 export interface ProducerSessionOptions {
   brokers: string[];
@@ -109,19 +109,12 @@ export class ProducerSession {
   }
 
   private newProducer(): Producer {
-    return new Producer({
-      ...baseOptions({ brokers: this.o.brokers, clientId: 'gamestream-ingest' }, {
-        // `timeout` is what the broker waits for acks=all; `requestTimeout` how long the client waits for any answer.
-        timeout: this.o.ackTimeoutMs,
-        requestTimeout: Math.max(1000, this.o.ackTimeoutMs) + 1000,
-        retries: 3,
-        ...this.o.kafkaOverrides,
-      }),
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-      compression: CompressionAlgorithms.LZ4,
-      partitioner: javaCompatiblePartitioner(),
-      autocreateTopics: false,
+    return createProducer({ brokers: this.o.brokers, clientId: 'gamestream-ingest' }, {
+      // `timeout` is what the broker waits for acks=all; `requestTimeout` how long the client waits for any answer.
+      timeout: this.o.ackTimeoutMs,
+      requestTimeout: Math.max(1000, this.o.ackTimeoutMs) + 1000,
+      retries: 3,
+      ...this.o.kafkaOverrides,
     });
   }
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestServer } from '../../src/ingest/server.ts';
 import { partitionForKey } from '../../src/sources/partitioner.ts';
-import { javaPartition } from '../kafka-platformatic/java-partitioner.ts';
+import { javaPartition } from '../support/truth/partition.ts';
 import { createTopic, post, readTopic, startServer, topicCount, uniqueTopic } from './support.ts';
 
 const PARTITIONS = 16;

@@ -5,13 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { Consumer, ListOffsetTimestamps, type Admin, type BaseOptions, type Message } from '@platformatic/kafka';
+import { ListOffsetTimestamps, type Admin, type BaseOptions } from '@platformatic/kafka';
 import { inject } from 'vitest';
-import { baseOptions, createAdmin } from '../../src/kafka-platformatic/client.ts';
+import { createAdmin } from '../../src/kafka-platformatic/client.ts';
 import { ProducerSession } from '../../src/kafka-platformatic/producer.ts';
 import { startIngestServer, type IngestServer, type IngestServerConfig, type IngestServerOptions } from '../../src/ingest/server.ts';
 import { ensureTopics, partitionCounts } from '../../src/kafka-platformatic/topics.ts';
 import { createLogger } from '../../src/log.ts';
+import { consumeFromStart } from '../support/kafka/client.ts';
 import { freePort, startLocalBroker, stopLocalBroker, type LocalBroker } from '../setup/kafka-broker.ts';
 import { stopOnce } from '../setup/teardown.ts';
 import { FaultProxy } from './fault-proxy.ts';
@@ -114,43 +115,18 @@ export async function topicCount(topic: string, at: string[] = brokers()): Promi
 
 /** Reads the whole topic with a fresh consumer group; expects exactly `count` messages (returns what came after timeoutMs). */
 export async function readTopic(topic: string, count: number, timeoutMs = 15_000, at: string[] = brokers()): Promise<ReadMessage[]> {
-  const consumer = new Consumer({
-    ...baseOptions({ brokers: at, clientId: CLIENT_ID }),
-    groupId: uniqueTopic('ingest-test'),
-    autocommit: false,
-    sessionTimeout: 10_000,
-    rebalanceTimeout: 10_000,
-    heartbeatInterval: 1000,
-  });
   const out: ReadMessage[] = [];
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 250 });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        const fail = (err: Error): void => {
-          clearTimeout(timer);
-          reject(err);
-        };
-        stream.on('error', fail);
-        // A group the consumer cannot rejoin is reported on the consumer itself.
-        consumer.on('error', fail);
-        stream.on('data', (m: Message) => {
-          const headers = new Map<string, string>();
-          for (const [k, v] of m.headers ?? []) headers.set(k.toString(), v?.toString() ?? '');
-          out.push({ partition: m.partition, offset: String(m.offset), key: m.key ?? null, value: m.value ?? Buffer.alloc(0), headers });
-          if (out.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-    } finally {
-      await stream.close();
-    }
-  } finally {
-    await consumer.close();
-  }
+  await consumeFromStart({ brokers: at }, topic, {
+    timeoutMs,
+    timedOut: () => null,
+    maxWaitTime: 250,
+    take: (m) => {
+      const headers = new Map<string, string>();
+      for (const [k, v] of m.headers ?? []) headers.set(k.toString(), v?.toString() ?? '');
+      out.push({ partition: m.partition, offset: String(m.offset), key: m.key ?? null, value: m.value ?? Buffer.alloc(0), headers });
+      return out.length >= count;
+    },
+  });
   return out;
 }
 

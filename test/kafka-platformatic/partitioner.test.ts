@@ -1,24 +1,14 @@
 // Keyed records land in the partition the Java client's default partitioner picks, toPositive(murmur2(key)) %
 // partitions, whether produced by the tracking server or copied to the enriched topic: with 7 partitions (where
 // a sign-bit mistake or an unmasked hash shows) and with 64 (the seed's layout). The reference is the tests' own
-// port of the Java code, checked here against Kafka's UtilsTest vectors.
+// port of the Java code (test/support/truth/partition.ts, checked against Kafka's UtilsTest vectors there).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KafkaOutputs } from '../../src/kafka-platformatic/outputs.ts';
 import { brokers, createTopic, logger, post, readTopic, startServer, uniqueTopic } from '../ingest/support.ts';
-import { javaMurmur2, javaPartition } from './java-partitioner.ts';
-
-// Kafka's clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java, testMurmur2.
-const JAVA_VECTORS: [string, number][] = [
-  ['21', -973932308],
-  ['foobar', -790332482],
-  ['a-little-bit-long-string', -985981536],
-  ['a-little-bit-longer-string', -1486304829],
-  ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
-  ['abc', 479470107],
-];
+import { createPartitioner } from '../support/truth/partition.ts';
 
 // Keys of every length mod 4, non-ASCII ones, and enough of them to reach every partition of 64.
 const USERS = [
@@ -30,11 +20,8 @@ describe('Java-compatible key partitioning', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gamestream-partitioner-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('has a reference murmur2 that gives Kafka\'s own test vectors', () => {
-    for (const [key, hash] of JAVA_VECTORS) expect(javaMurmur2(Buffer.from(key))).toBe(hash);
-  });
-
   for (const partitions of [7, 64]) {
+    const java = createPartitioner(partitions);
     it(`places the tracking server's records by key as Java does, with ${partitions} partitions`, async () => {
       const topic = uniqueTopic(`partitioner-ingest-${partitions}`);
       await createTopic(topic, partitions);
@@ -48,7 +35,7 @@ describe('Java-compatible key partitioning', () => {
         const seen = new Set<number>();
         for (const m of got) {
           expect(m.key).not.toBeNull();
-          expect(m.partition, m.key!.toString()).toBe(javaPartition(m.key!, partitions));
+          expect(m.partition, m.key!.toString()).toBe(java.of(m.key!, 0));
           seen.add(m.partition);
         }
         expect(new Set(got.map((m) => m.key!.toString()))).toEqual(new Set(USERS));
@@ -76,7 +63,7 @@ describe('Java-compatible key partitioning', () => {
       for (const m of got) {
         const row = JSON.parse(m.value.toString()) as { user_id: string };
         expect(m.key?.toString()).toBe(row.user_id);
-        expect(m.partition, row.user_id).toBe(javaPartition(row.user_id, partitions));
+        expect(m.partition, row.user_id).toBe(java.ofKey(row.user_id));
       }
     });
   }

@@ -98,15 +98,16 @@ export interface ReadRecord {
 }
 
 /**
- * Every record of the topic, partition by partition from offset 0 up to the end offsets as they are when
- * called (decompressed by the client, LZ4 included), read by a consumer of a fresh group that commits nothing.
- * Waits until each partition's last record arrived, at most `timeoutMs`.
+ * Reads a topic from its start with a consumer of a fresh group that commits nothing (records decompressed by
+ * the client, LZ4 included): each record goes to `take` until it answers true, or until `timeoutMs`, when
+ * `timedOut` gives the error to throw, or null to end there.
  */
-export async function readTopic(conn: KafkaConn, topic: string, o: { timeoutMs?: number } = {}): Promise<ReadRecord[]> {
-  const ends = await endOffsets(conn, topic);
-  const remaining = new Map([...ends].filter(([, end]) => end > 0));
-  const got: ReadRecord[] = [];
-  if (remaining.size === 0) return got;
+export async function consumeFromStart(conn: KafkaConn, topic: string, o: {
+  take: (m: Message<Buffer, Buffer, Buffer, Buffer>) => boolean;
+  timeoutMs: number;
+  timedOut: () => Error | null;
+  maxWaitTime?: number;
+}): Promise<void> {
   const consumer = new Consumer({
     ...baseOptions({ brokers: conn.brokers, clientId: CLIENT_ID }),
     groupId: `reader-${topic}-${randomBytes(4).toString('hex')}`,
@@ -116,32 +117,26 @@ export async function readTopic(conn: KafkaConn, topic: string, o: { timeoutMs?:
     rebalanceTimeout: 10_000,
     heartbeatInterval: 1000,
   });
-  const timeoutMs = o.timeoutMs ?? 60_000;
   try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 500 });
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: o.maxWaitTime ?? 500 });
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
-          const left = [...remaining].map(([p, end]) => `p${p} < ${end}`).join(', ');
-          reject(new Error(`reading ${topic} back: ${got.length} records after ${timeoutMs} ms, still waiting for ${left}`));
-        }, timeoutMs);
-        stream.on('error', (err) => {
+          const err = o.timedOut();
+          if (err) reject(err);
+          else resolve();
+        }, o.timeoutMs);
+        const fail = (err: Error): void => {
           clearTimeout(timer);
           reject(err);
-        });
+        };
+        stream.on('error', fail);
+        // A group the consumer cannot rejoin is reported on the consumer itself.
+        consumer.on('error', fail);
         stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
-          const end = ends.get(m.partition) ?? 0;
-          const offset = Number(m.offset);
-          // Records produced after the end offsets were read are not part of "the whole topic" asked for.
-          if (offset >= end) return;
-          const headers: Record<string, string> = {};
-          for (const [k, v] of m.headers ?? []) headers[k.toString()] = v?.toString() ?? '';
-          got.push({ partition: m.partition, offset, key: m.key == null ? null : m.key.toString(), value: m.value ?? Buffer.alloc(0), headers });
-          if (offset + 1 >= end) remaining.delete(m.partition);
-          if (remaining.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
+          if (!o.take(m)) return;
+          clearTimeout(timer);
+          resolve();
         });
       });
     } finally {
@@ -150,5 +145,35 @@ export async function readTopic(conn: KafkaConn, topic: string, o: { timeoutMs?:
   } finally {
     await consumer.close();
   }
+}
+
+/**
+ * Every record of the topic, partition by partition from offset 0 up to the end offsets as they are when
+ * called. Waits until each partition's last record arrived, at most `timeoutMs`.
+ */
+export async function readTopic(conn: KafkaConn, topic: string, o: { timeoutMs?: number } = {}): Promise<ReadRecord[]> {
+  const ends = await endOffsets(conn, topic);
+  const remaining = new Map([...ends].filter(([, end]) => end > 0));
+  const got: ReadRecord[] = [];
+  if (remaining.size === 0) return got;
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  await consumeFromStart(conn, topic, {
+    timeoutMs,
+    timedOut: () => {
+      const left = [...remaining].map(([p, end]) => `p${p} < ${end}`).join(', ');
+      return new Error(`reading ${topic} back: ${got.length} records after ${timeoutMs} ms, still waiting for ${left}`);
+    },
+    take: (m) => {
+      const end = ends.get(m.partition) ?? 0;
+      const offset = Number(m.offset);
+      // Records produced after the end offsets were read are not part of "the whole topic" asked for.
+      if (offset >= end) return false;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of m.headers ?? []) headers[k.toString()] = v?.toString() ?? '';
+      got.push({ partition: m.partition, offset, key: m.key == null ? null : m.key.toString(), value: m.value ?? Buffer.alloc(0), headers });
+      if (offset + 1 >= end) remaining.delete(m.partition);
+      return remaining.size === 0;
+    },
+  });
   return got;
 }

@@ -3,17 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { murmur2, partitionForKey, partitionForString } from '../../../src/sources/partitioner.ts';
-import { createPartitioner, javaMurmur2 } from './partition.ts';
+import { createPartitioner, JAVA_MURMUR2_VECTORS as JAVA_HASHES, javaMurmur2 } from './partition.ts';
 
-// Utils.murmur2 of the Java client (UtilsTest.testMurmur2), as signed ints.
-const JAVA_HASHES: [string, number][] = [
-  ['21', -973932308],
-  ['foobar', -790332482],
-  ['a-little-bit-long-string', -985981536],
-  ['a-little-bit-longer-string', -1486304829],
-  ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
-  ['abc', 479470107],
-];
 
 describe('reference partitioner (Java default partitioner)', () => {
   it('hashes as Utils.murmur2', () => {

@@ -10,6 +10,16 @@ export interface Partitioner {
   of(key: string | Buffer | null, recordIndex: number): number;
 }
 
+/** Utils.murmur2 of the Java client on its own test strings (UtilsTest.testMurmur2), as signed ints. */
+export const JAVA_MURMUR2_VECTORS: readonly [string, number][] = [
+  ['21', -973932308],
+  ['foobar', -790332482],
+  ['a-little-bit-long-string', -985981536],
+  ['a-little-bit-longer-string', -1486304829],
+  ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+  ['abc', 479470107],
+];
+
 const U32 = 0xffff_ffffn;
 const SEED = 0x9747_b28cn;
 const M = 0x5bd1_e995n;
