@@ -9,7 +9,7 @@
  * those records are skipped. A response is used only for the offsets it was asked for: a partition sought,
  * removed or re-added while its fetch was out has its answer dropped.
  */
-import { IS_CONTROL, type Consumer } from '@platformatic/kafka';
+import { IS_CONTROL, protocolErrors, type Consumer } from '@platformatic/kafka';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 import { describeKafkaError } from './client.ts';
@@ -208,7 +208,7 @@ export class PartitionFetcher {
         const a = asked.get(part.partitionIndex);
         const now = this.wanted.get(part.partitionIndex);
         if (!a || !now || now.version !== a.version) continue;
-        if (part.errorCode !== OFFSET_OUT_OF_RANGE) return false;
+        if (part.errorCode !== protocolErrors.OFFSET_OUT_OF_RANGE!.code) return false;
         const to = this.o.outOfRange(part.partitionIndex, a.next, Number(part.logStartOffset), Number(part.highWatermark));
         if (to === null) return false;
         this.seek(part.partitionIndex, to);
@@ -244,6 +244,3 @@ export class PartitionFetcher {
     if (this.inflight.size > 0) await new Promise<void>((r) => this.idle.push(r));
   }
 }
-
-/** Kafka's error code for an offset below the log start or above its end. */
-const OFFSET_OUT_OF_RANGE = 1;

@@ -5,7 +5,7 @@
  * partitions is allowed (someone scaled up) with a warning. Existing topics are never altered.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigResourceTypes, ListOffsetTimestamps, type Admin } from '@platformatic/kafka';
+import { ConfigResourceTypes, ListOffsetTimestamps, findErrorBy, type Admin } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
 import { describeKafkaError } from './client.ts';
 import type { Logger } from '../log.ts';
@@ -84,7 +84,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], op
       });
     } catch (err) {
       // Another instance created it meanwhile: it is verified below like any existing topic.
-      if (!/TOPIC_ALREADY_EXISTS|already exists/i.test(describeKafkaError(err) + JSON.stringify((err as { errors?: unknown }).errors ?? ''))) {
+      if (!findErrorBy(err as Error, 'apiId', 'TOPIC_ALREADY_EXISTS')) {
         throw unavailable(`cannot create topic ${s.name}`, err);
       }
     }
