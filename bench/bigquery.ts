@@ -20,7 +20,7 @@ import { concatEncoded, rowCodec, type EncodedRows } from '../src/sinks/bigquery
 import { EVENTS_TABLE } from '../src/sinks/bigquery/tables.ts';
 import { commitStreams, TableWriter, type WriterContext } from '../src/sinks/bigquery/table-writer.ts';
 import { startBigQueryEmulator, stopBigQueryEmulator } from '../test/setup/bigquery-emulator.ts';
-import { runDaemonChild } from './daemon-child.ts';
+import { formatCost, runDaemonChild } from './daemon-child.ts';
 import { makeEventsFile } from './make-events.ts';
 
 /** Worker row lines (the shape partition/actor.ts writes) from generated events. */
@@ -128,8 +128,9 @@ export async function bigqueryBench(rows: number, pipelineEvents: number): Promi
         GAMESTREAM_METRICS_PORT: '0',
       });
       const routed = Number(/([\d,]+) records in/.exec(run.summary)?.[1]?.replaceAll(',', '') ?? 0);
-      pipeline.push({ encodeThreads: Number(threads), events: routed, seconds: +run.wallSeconds.toFixed(2), eventsPerSec: Math.round(routed / run.wallSeconds), summary: run.summary });
-      console.log(`whole pipeline file → BigQuery emulator, encode threads ${threads}: ${Math.round(routed / run.wallSeconds).toLocaleString('en-US')} events/s\n  ${run.summary}`);
+      const cost = formatCost(run, Math.max(routed, 1));
+      pipeline.push({ encodeThreads: Number(threads), events: routed, seconds: +run.wallSeconds.toFixed(2), eventsPerSec: Math.round(routed / run.wallSeconds), cpuSeconds: run.cpuSeconds, peakRssMb: run.peakRssMb, cost, summary: run.summary });
+      console.log(`whole pipeline file → BigQuery emulator, encode threads ${threads}: ${Math.round(routed / run.wallSeconds).toLocaleString('en-US')} events/s; ${cost}\n  ${run.summary}`);
     }
     result.pipeline = pipeline;
     return result;

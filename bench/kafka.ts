@@ -17,7 +17,7 @@ import { CompressionAlgorithms, Producer, ProduceAcks } from '@platformatic/kafk
 import { baseOptions, createAdmin, javaCompatiblePartitioner } from '../src/kafka-platformatic/client.ts';
 import { ensureTopics } from '../src/kafka-platformatic/topics.ts';
 import { startLocalBroker, stopLocalBroker } from '../test/setup/kafka-broker.ts';
-import { runDaemonChild } from './daemon-child.ts';
+import { formatCost, runDaemonChild, type DaemonRun } from './daemon-child.ts';
 import { makeEventsFile } from './make-events.ts';
 
 async function fill(brokers: string, events: number): Promise<{ topic: string; produceSeconds: number }> {
@@ -50,7 +50,16 @@ async function fill(brokers: string, events: number): Promise<{ topic: string; p
   return { topic, produceSeconds: (performance.now() - t0) / 1000 };
 }
 
-async function consume(brokers: string, topic: string): Promise<{ consumeSeconds: number; summary: string }> {
+interface ConsumeResult {
+  consumeSeconds: number;
+  cpuSeconds: number | null;
+  peakRssMb: number | null;
+  measuredBy: DaemonRun['measuredBy'];
+  cost: string;
+  summary: string;
+}
+
+async function consume(brokers: string, topic: string, events: number): Promise<ConsumeResult> {
   const run = await runDaemonChild({
     GAMESTREAM_SOURCE: 'kafka',
     GAMESTREAM_KAFKA_BROKERS: brokers,
@@ -60,17 +69,17 @@ async function consume(brokers: string, topic: string): Promise<{ consumeSeconds
     GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off',
     GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
   });
-  return { consumeSeconds: run.wallSeconds, summary: run.summary };
+  return { consumeSeconds: run.wallSeconds, cpuSeconds: run.cpuSeconds, peakRssMb: run.peakRssMb, measuredBy: run.measuredBy, cost: formatCost(run, events), summary: run.summary };
 }
 
-export async function kafkaBench(events: number): Promise<{ events: number; produceSeconds: number; consumeSeconds: number; eventsPerSec: number; summary: string }> {
+export async function kafkaBench(events: number): Promise<{ events: number; produceSeconds: number; eventsPerSec: number } & ConsumeResult> {
   const given = process.env.GAMESTREAM_KAFKA_BROKERS?.trim();
   const broker = given ? null : await startLocalBroker();
   const brokers = given ?? broker!.bootstrap;
   try {
     const { topic, produceSeconds } = await fill(brokers, events);
-    const { consumeSeconds, summary } = await consume(brokers, topic);
-    return { events, produceSeconds, consumeSeconds, eventsPerSec: Math.round(events / consumeSeconds), summary };
+    const c = await consume(brokers, topic, events);
+    return { events, produceSeconds, eventsPerSec: Math.round(events / c.consumeSeconds), ...c };
   } finally {
     if (broker) stopLocalBroker(broker);
   }
@@ -82,7 +91,12 @@ if (import.meta.main) {
   if (mode === 'fill' || mode === 'consume') {
     if (!brokers) throw new Error(`bench/kafka.ts ${mode} needs GAMESTREAM_KAFKA_BROKERS (the broker both builds read)`);
     if (mode === 'fill') console.log(JSON.stringify(await fill(brokers, Number(a ?? 1_000_000))));
-    else console.log(JSON.stringify(await consume(brokers, a!)));
+    else {
+      // The events in the topic, for the per-event cost: the count the daemon routed.
+      const r = await consume(brokers, a!, 1);
+      const routed = Number(/([\d,]+) records in/.exec(r.summary)?.[1]?.replaceAll(',', '') ?? 0);
+      console.log(JSON.stringify({ ...r, events: routed, eventsPerSec: Math.round(routed / r.consumeSeconds), cost: formatCost(r, Math.max(routed, 1)) }));
+    }
   } else {
     console.log(JSON.stringify(await kafkaBench(Number(mode ?? 1_000_000)), null, 2));
   }

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runDaemonChild } from './daemon-child.ts';
+import { formatCost, runDaemonChild } from './daemon-child.ts';
 import { makeEventsFile } from './make-events.ts';
 
 export interface PipelineResult {
@@ -15,7 +15,12 @@ export interface PipelineResult {
   workers: number;
   wallSeconds: number;
   eventsPerSec: number;
+  /** User + system CPU seconds of the whole daemon process. */
+  cpuSeconds: number | null;
+  cpuMicrosPerEvent: number | null;
   peakRssMb: number | null;
+  /** The three figures above as one line. */
+  cost: string;
   summary: string;
 }
 
@@ -29,12 +34,16 @@ export async function pipelineBench(events: number, workers = availableParalleli
     await makeEventsFile(input, events, 42);
   }
   const bytes = statSync(input).size;
-  const { wallSeconds, summary, stdout } = await runDaemonChild({
+  const run = await runDaemonChild({
     GAMESTREAM_SOURCE: `file:${input}`,
     GAMESTREAM_WORKERS: String(workers),
   });
-  const rss = /peak RSS (\d+) MB/.exec(stdout);
-  return { events, bytes, workers, wallSeconds, eventsPerSec: Math.round(events / wallSeconds), peakRssMb: rss ? Number(rss[1]) : null, summary };
+  const { wallSeconds, cpuSeconds, peakRssMb, summary } = run;
+  return {
+    events, bytes, workers, wallSeconds, eventsPerSec: Math.round(events / wallSeconds),
+    cpuSeconds, cpuMicrosPerEvent: cpuSeconds === null ? null : +((cpuSeconds / events) * 1e6).toFixed(2), peakRssMb,
+    cost: formatCost(run, events), summary,
+  };
 }
 
 if (import.meta.main) {

@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: micro benches of each stage (tinybench) and the whole pipeline (1M events, file → DuckDB).
- * Writes the results to bench/results/<timestamp>.json and prints them. Options (env):
+ * `npm run bench`: micro benches of each stage (tinybench) and the whole pipeline (1M events, file → DuckDB),
+ * the latter with events/s, CPU µs per event and peak RSS of the whole daemon process. Writes the results to bench/results/<timestamp>.json and prints them. Options (env):
  *   BENCH_EVENTS   events in the whole-pipeline run (default 1000000)
  *   BENCH_ONLY     "micro" or "pipeline" to run one part
  */
@@ -30,7 +30,10 @@ if (only === '' || only === 'pipeline') {
   const runs = [];
   for (const workers of [1, availableParallelism()]) {
     const r = await pipelineBench(events, workers);
-    console.log(`whole pipeline, ${workers} worker thread(s): ${r.eventsPerSec.toLocaleString('en-US')} events/s (${r.events.toLocaleString('en-US')} events, ${(r.bytes / r.events).toFixed(0)} B/event, ${r.wallSeconds.toFixed(2)} s)\n  ${r.summary}`);
+    console.log(
+      `whole pipeline, ${workers} worker thread(s): ${r.eventsPerSec.toLocaleString('en-US')} events/s; ${r.cost} ` +
+        `(${r.events.toLocaleString('en-US')} events, ${(r.bytes / r.events).toFixed(0)} B/event, ${r.wallSeconds.toFixed(2)} s)\n  ${r.summary}`,
+    );
     runs.push(r);
   }
   results.pipeline = runs;

@@ -77,3 +77,14 @@ export class ProgressLine {
 export function fmt(n: number): string {
   return n.toLocaleString('en-US');
 }
+
+/**
+ * What the process has cost so far, for the last line of a run: CPU of every thread (user + system) in seconds
+ * and per record, and the peak resident memory.
+ */
+export function processCost(records: number): string {
+  const u = process.resourceUsage();
+  const cpuSeconds = (u.userCPUTime + u.systemCPUTime) / 1e6;
+  const perRecord = records > 0 ? `, ${((cpuSeconds / records) * 1e6).toFixed(1)} µs/record` : '';
+  return `CPU ${cpuSeconds.toFixed(2)} s${perRecord}; peak RSS ${Math.round(u.maxRSS / 1024)} MB`;
+}

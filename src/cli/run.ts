@@ -15,7 +15,7 @@ import { SEED_TOPICS, type TopicSpec } from '../kafka-platformatic/topics.ts';
 import { loadSchemaDir } from '../sources/kafka/schemas.ts';
 import { Supervisor } from '../actors/supervisor.ts';
 import { IdIndex } from '../dedupe/id-index.ts';
-import { fmt } from '../actors/run-totals.ts';
+import { fmt, processCost } from '../actors/run-totals.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { KafkaOutputs } from '../kafka-platformatic/outputs.ts';
 import { readStatusView } from '../sinks/duckdb/status-view.ts';
@@ -215,7 +215,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         `; warehouse totals for this source: events ${fmt(t.events)}, dead letters ${fmt(t.deadLetters)}, ` +
         `duplicates dropped ${fmt(t.duplicates)}, late events ${fmt(t.lateEvents)}, window rows ${fmt(t.windowRows)}` +
         (t.workerRestarts > 0 ? `; worker restarts ${t.workerRestarts}` : '') +
-        `; peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`,
+        `; ${processCost(t.recordsRouted)}`,
     );
     return 0;
   } finally {
