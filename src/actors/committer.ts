@@ -12,6 +12,7 @@ import type { TableKey } from '../sinks/tables.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import type { FromWorkerData } from './protocol.ts';
 import type { Logger } from '../log.ts';
+import type { PartitionedLog } from '../sources/source.ts';
 
 /** A worker's flush waiting for its commit, and which incarnation of that worker thread made it (see WorkerSlot). */
 export type QueuedFlush = Omit<FromWorkerData, 't'> & { incarnation: number };
@@ -25,6 +26,11 @@ export interface CommitResult {
   deadLetterCodes: Record<string, number>;
   /** Wall clock from each committed window's closing to its commit. */
   windowEmitLatencyMs: number[];
+  /**
+   * Wall clock from when the records this commit covers were received to the commit: `ms[i]` for `records[i]`
+   * records (one entry per batch or Kafka record batch, not per record).
+   */
+  eventFreshness: { ms: number[]; records: number[] };
   /** Bytes of row files loaded per table. */
   bytesByTable: Record<TableKey, number>;
   durationMs: number;
@@ -58,6 +64,8 @@ export interface CommitterOptions {
   commitDelayMs?: number;
   /** Throws when the batch's partitions may belong to another daemon now (see CommitBatch.fence). */
   fence?: (checkpoints: Checkpoint[]) => Promise<void>;
+  /** The source, when it knows when its records were received (Kafka); else the flushes' batch times are used. */
+  partitionedLog?: Pick<PartitionedLog, 'receivedTimes'> | null;
 }
 
 export class Committer {
@@ -216,18 +224,20 @@ export class Committer {
         fence: this.o.fence ? () => this.o.fence!(checkpoints) : undefined,
       }),
     );
+    // Queryable from here on: the latencies end now, not after the copies to Kafka below.
+    const committedAt = Date.now();
     this.commits++;
     for (const c of checkpoints) this.durable.set(c.partition, c);
+    const eventFreshness = this.freshness(batch, checkpoints, committedAt);
+    const windowEmitLatencyMs: number[] = [];
+    for (const f of batch) for (const t of f.windowsClosedAtMs) windowEmitLatencyMs.push(committedAt - t);
     if (this.o.afterCommit && files.length > 0) {
       await this.retrying('kafka', 'publishing copies of the rows to Kafka', 'output_failed', { forMs: this.o.outputRetryMs ?? 300_000 }, () => this.o.afterCommit!(files));
     }
     await removeFiles(files);
     const rows = { events: 0, dlq: 0, agg: 0, aggUpdates: 0 };
     const deadLetterCodes: Record<string, number> = {};
-    const committedAt = Date.now();
-    const windowEmitLatencyMs: number[] = [];
     for (const f of batch) {
-      for (const t of f.windowsClosedAtMs) windowEmitLatencyMs.push(committedAt - t);
       rows.events += f.rows.events;
       rows.dlq += f.rows.dlq;
       rows.agg += f.rows.agg;
@@ -235,7 +245,29 @@ export class Committer {
       for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
     const flushes = batch.map((f) => ({ workerIndex: f.workerIndex, incarnation: f.incarnation, flushSeq: f.flushSeq, idRun: f.idRun }));
-    this.o.onCommitted({ checkpoints, flushes, rows, deadLetterCodes, windowEmitLatencyMs, bytesByTable, durationMs: Date.now() - started });
+    this.o.onCommitted({ checkpoints, flushes, rows, deadLetterCodes, windowEmitLatencyMs, eventFreshness, bytesByTable, durationMs: Date.now() - started });
+  }
+
+  /** Receive-to-commit times of the records this commit covers: the source's own times when it has them. */
+  private freshness(batch: QueuedFlush[], checkpoints: Checkpoint[], committedAt: number): CommitResult['eventFreshness'] {
+    const ms: number[] = [];
+    const records: number[] = [];
+    const log = this.o.partitionedLog;
+    if (log?.receivedTimes) {
+      log.receivedTimes(checkpoints, (at, n) => {
+        ms.push(committedAt - at);
+        records.push(n);
+      });
+    } else {
+      for (const f of batch) {
+        if (!f.received) continue;
+        for (let i = 0; i < f.received.atMs.length; i++) {
+          ms.push(committedAt - f.received.atMs[i]);
+          records.push(f.received.records[i]);
+        }
+      }
+    }
+    return { ms, records };
   }
 }
 

@@ -92,6 +92,12 @@ export type FromWorkerData = {
   deadLetterCodes: Record<string, number>;
   /** When each window in these files closed (wall clock), for the emit latency. */
   windowsClosedAtMs: number[];
+  /**
+   * When the records this flush covers were received, for the freshness metric: per batch, the time the
+   * supervisor stamped on it (`receivedAtMs`) and how many of its records were new to their actors (replays
+   * after a restart are not). Absent: none.
+   */
+  received?: { atMs: number[]; records: number[] };
 };
 
 export type FromWorkerSignal =

@@ -30,6 +30,8 @@ let flushSeq = 0;
 let batchesProcessed = 0;
 let lastFlushAt = Date.now();
 let timer: NodeJS.Timeout | null = null;
+/** Per batch since the last flush: when the supervisor received it and how many of its records were new. */
+let received = { atMs: [] as number[], records: [] as number[] };
 
 function send(msg: FromWorker): void {
   port.postMessage(msg);
@@ -57,7 +59,27 @@ function flush(): void {
   const deadLetterCodes = Object.fromEntries(out.deadLetterCodes);
   out.deadLetterCodes.clear();
   const windowsClosedAtMs = out.windowsClosedAtMs.splice(0);
-  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, idRun, rows, checkpoints, deadLetterCodes, windowsClosedAtMs });
+  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, idRun, rows, checkpoints, deadLetterCodes, windowsClosedAtMs, received });
+  received = { atMs: [], records: [] };
+}
+
+/** Counts a batch's new records for the freshness metric (batches of one chunk share their time: one entry). */
+function noteReceived(atMs: number, records: number): void {
+  if (records === 0) return;
+  const last = received.atMs.length - 1;
+  if (last >= 0 && received.atMs[last] === atMs) received.records[last] += records;
+  else {
+    received.atMs.push(atMs);
+    received.records.push(records);
+  }
+}
+
+/** Records at or above `from` (records are in offset order; those below it are replays the actor skips). */
+function newRecords(records: RawRecord[], from: number): number {
+  if (records[0].offset >= from) return records.length;
+  let n = 0;
+  for (const r of records) if (r.offset >= from) n++;
+  return n;
 }
 
 // This thread's event-loop delay, for the per-thread lag metric (a busy worker shows it here first).
@@ -88,13 +110,16 @@ function onBatch(msg: ToWorkerData): void {
     if (!list) byPartition.set(partition, (list = []));
     list.push({ partition, offset: offsets[r], bytes: data.subarray(index[i + 1], index[i + 2]) });
   }
+  let taken = 0;
   for (const [p, records] of byPartition) {
     const actor = actors.get(p);
     // A partition handed to another daemon: records routed before the hand-off but sent after it are its new
     // owner's to read (from the checkpoint this worker's last flush left).
     if (!actor) continue;
+    taken += newRecords(records, actor.nextOffsetToRead);
     actor.processBatch(records, msg.receivedAtMs, now);
   }
+  noteReceived(msg.receivedAtMs, taken);
   batchesProcessed++;
   send({ t: 'processed', seq: msg.seq });
   if (settings.crashAfterBatches !== null && batchesProcessed >= settings.crashAfterBatches) {

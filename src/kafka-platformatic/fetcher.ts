@@ -50,6 +50,63 @@ interface Wanted {
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
+/** Record batch attribute bit 3: the broker stamped the batch when it appended it (LogAppendTime). */
+const LOG_APPEND_TIME = 0b1000;
+
+/**
+ * One partition's fetched records not yet reported as committed, with their timestamps, one entry per Kafka
+ * record batch: [first offset, end offset (exclusive), timestamp ms] in a flat array, no object per entry.
+ */
+export class ReceiveLog {
+  private buf = new Float64Array(3 * 64);
+  private head = 0;
+  private tail = 0;
+
+  add(first: number, end: number, timestampMs: number): void {
+    const t = 3 * this.tail;
+    // The same send's records in one entry.
+    if (this.tail > this.head && this.buf[t - 2] === first && this.buf[t - 1] === timestampMs) {
+      this.buf[t - 2] = end;
+      return;
+    }
+    if (t === this.buf.length) this.makeRoom();
+    const i = 3 * this.tail++;
+    this.buf[i] = first;
+    this.buf[i + 1] = end;
+    this.buf[i + 2] = timestampMs;
+  }
+
+  private makeRoom(): void {
+    const used = this.tail - this.head;
+    const buf = used * 2 > this.buf.length / 3 ? new Float64Array(this.buf.length * 2) : this.buf;
+    buf.set(this.buf.subarray(3 * this.head, 3 * this.tail));
+    this.buf = buf;
+    this.head = 0;
+    this.tail = used;
+  }
+
+  /** Reports the records below `next` as `add(timestampMs, records)` and forgets them. */
+  take(next: number, add: (timestampMs: number, records: number) => void): void {
+    while (this.head < this.tail) {
+      const i = 3 * this.head;
+      const first = this.buf[i];
+      if (first >= next) break;
+      const end = this.buf[i + 1];
+      const upTo = Math.min(end, next);
+      add(this.buf[i + 2], upTo - first);
+      if (upTo < end) {
+        this.buf[i] = upTo;
+        break;
+      }
+      this.head++;
+    }
+    if (this.head === this.tail) this.head = this.tail = 0;
+  }
+
+  get entries(): number {
+    return this.tail - this.head;
+  }
+}
 
 export class PartitionFetcher {
   private readonly o: FetcherOptions;
@@ -57,6 +114,8 @@ export class PartitionFetcher {
   private readonly paused = new Set<number>();
   private readonly inflight = new Set<number>();
   private readonly failures = new Map<number, number>();
+  /** Per partition, the timestamps of records fetched and not yet committed (see receivedTimes). */
+  private readonly received = new Map<number, ReceiveLog>();
   private scheduled = false;
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -70,12 +129,23 @@ export class PartitionFetcher {
   seek(partition: number, offset: number): void {
     const w = this.wanted.get(partition);
     this.wanted.set(partition, { next: offset, version: (w?.version ?? 0) + 1 });
+    this.received.set(partition, new ReceiveLog());
     this.kick();
   }
 
   remove(partition: number): void {
     this.wanted.delete(partition);
     this.paused.delete(partition);
+    this.received.delete(partition);
+  }
+
+  /**
+   * The warehouse has the records below these offsets: reports each fetched one not reported before, as
+   * `add(timestampMs, records)` per record batch (its first timestamp, which the producer set when it sent the
+   * batch, or the broker's when the topic stamps LogAppendTime).
+   */
+  receivedTimes(reached: readonly { partition: number; nextOffset: number }[], add: (timestampMs: number, records: number) => void): void {
+    for (const r of reached) this.received.get(r.partition)?.take(r.nextOffset, add);
   }
 
   pause(partitions: number[]): void {
@@ -178,18 +248,24 @@ export class PartitionFetcher {
         if (!a || !now || now.version !== a.version || part.errorCode !== 0 || !part.records) continue;
         const values: (Buffer | null)[] = [];
         const offsets: number[] = [];
+        const received = this.received.get(p);
         let bytes = 0;
         let next = a.next;
         for (const batch of part.records) {
           const base = Number(batch.firstOffset);
           next = Math.max(next, base + batch.lastOffsetDelta + 1);
           if (batch.attributes & IS_CONTROL) continue;
+          const from = offsets.length;
           for (const r of batch.records) {
             const offset = base + r.offsetDelta;
             if (offset < a.next) continue;
             values.push(r.value);
             offsets.push(offset);
             bytes += r.value?.length ?? 0;
+          }
+          if (received && offsets.length > from) {
+            const ts = batch.attributes & LOG_APPEND_TIME ? batch.maxTimestamp : batch.firstTimestamp;
+            received.add(offsets[from], offsets[offsets.length - 1] + 1, Number(ts));
           }
         }
         now.next = next;

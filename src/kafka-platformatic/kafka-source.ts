@@ -379,6 +379,11 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
     return endOffsetsOf(this.admin, this.o.topic);
   }
 
+  /** Received = the record's Kafka timestamp (see PartitionFetcher.receivedTimes). */
+  receivedTimes(reached: readonly { partition: number; nextOffset: number }[], add: (receivedAtMs: number, records: number) => void): void {
+    this.fetcher?.receivedTimes(reached, add);
+  }
+
   pause(partitions: number[]): void {
     this.fetcher?.pause(partitions);
     this.o.log.debug({ partitions: partitions.length }, 'kafka partitions paused: their worker is behind');

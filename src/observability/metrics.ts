@@ -24,7 +24,7 @@
  *
  * `state()` returns the plain running totals the alert rules and the status page read (no async registry scan).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { TableKey } from '../sinks/tables.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 
@@ -50,6 +50,8 @@ export interface CommitRecord {
   bytesByTable?: Partial<Record<TableKey, number>>;
   /** Per committed window: wall clock from its closing to the commit, in ms. */
   windowEmitLatencyMs?: number[];
+  /** Wall clock from receiving records to this commit: `records[i]` records took `ms[i]` ms. */
+  eventFreshness?: { ms: number[]; records: number[] };
 }
 
 export type EtlStatus = 'success' | 'failed' | 'skipped' | 'cancelled';
@@ -93,7 +95,11 @@ export interface MetricsOptions {
 }
 
 const SINK_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const EMIT_SECONDS = [1, 5, 10, 30, 60, 90, 120, 180, 300, 600, 1800];
+/** Event freshness and window emit latency: 0.05 s steps to 0.5 s, 0.1 s to 2 s (a p99 of 1 s and 2 s apart), then coarser. */
+const LATENCY_SECONDS = [
+  0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2,
+  2.5, 3, 4, 5, 7.5, 10, 15, 30, 60, 90, 120, 180, 300, 600, 1800, 3600,
+];
 const ETL_SECONDS = [1, 5, 15, 60, 300, 900, 1800, 3600, 7200];
 const INGEST_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const RESTART_MEMORY = 1000;
@@ -101,6 +107,49 @@ const RESTART_MEMORY = 1000;
 /** Keeps label values low-cardinality whatever the caller passes. */
 function label(s: string): string {
   return /^[a-z0-9_.-]{1,48}$/i.test(s) ? s : 'other';
+}
+
+/**
+ * An unlabelled histogram that takes many observations of one value at once (prom-client's observes one value
+ * per call, and a commit may cover a million records). The registry exposes it as it does prom-client's own.
+ */
+class WeightedHistogram {
+  readonly name: string;
+  private readonly help: string;
+  private readonly bounds: readonly number[];
+  private readonly counts: Float64Array;
+  private sum = 0;
+  private count = 0;
+
+  constructor(name: string, help: string, bounds: readonly number[], registry: Registry) {
+    [this.name, this.help, this.bounds, this.counts] = [name, help, bounds, new Float64Array(bounds.length)];
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** `n` observations of `value`. */
+  observe(value: number, n: number): void {
+    if (!(n > 0) || !Number.isFinite(value)) return;
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    if (i < this.counts.length) this.counts[i] += n;
+    this.sum += value * n;
+    this.count += n;
+  }
+
+  async get() {
+    const bucket = `${this.name}_bucket`;
+    let below = 0;
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] =
+      this.bounds.map((le, i) => ({ labels: { le }, value: (below += this.counts[i]), metricName: bucket }));
+    values.push({ labels: { le: '+Inf' }, value: this.count, metricName: bucket }, { labels: {}, value: this.sum, metricName: `${this.name}_sum` },
+      { labels: {}, value: this.count, metricName: `${this.name}_count` });
+    return { name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values };
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = this.count = 0;
+  }
 }
 
 export class Metrics {
@@ -121,6 +170,7 @@ export class Metrics {
   readonly warehouseCommits: Counter;
   readonly rebalances: Counter;
   readonly windowEmitLatency: Histogram;
+  readonly eventFreshness: WeightedHistogram;
   readonly openWindows: Gauge;
   readonly sinkFlushDuration: Histogram<'sink'>;
   readonly sinkRows: Counter<'sink' | 'table'>;
@@ -186,7 +236,8 @@ export class Metrics {
       name: 'gamestream_watermark_delay_seconds', help: 'Wall clock minus the engine watermark; absent before the first watermark.', registers,
       collect() { this.reset(); if (self.s.engineWatermarkMs !== null) this.set((self.now() - self.s.engineWatermarkMs) / 1000); },
     });
-    this.windowEmitLatency = h('gamestream_window_emit_latency_seconds', 'From the moment a partition\'s watermark passed a window\'s end plus the allowed lateness (the window closed) to the commit of its rows, wall clock.', EMIT_SECONDS);
+    this.windowEmitLatency = h('gamestream_window_emit_latency_seconds', 'From the moment a partition\'s watermark passed a window\'s end plus the allowed lateness (the window closed) to the warehouse commit of its rows, wall clock; one observation per window and partition.', LATENCY_SECONDS);
+    this.eventFreshness = new WeightedHistogram('gamestream_event_freshness_seconds', 'From when a source record was received (Kafka: its record batch\'s timestamp, set by the producer when it sent the batch; other sources: when the daemon read it) to the warehouse commit that covered it (its row queryable), wall clock; one observation per record, good or bad.', LATENCY_SECONDS, this.registry);
     this.openWindows = g('gamestream_open_windows', 'Windows held open over all partition actors.');
     this.sinkFlushDuration = h('gamestream_sink_flush_duration_seconds', 'Duration of a flush to a sink: the warehouse commit, or a copy to Kafka.', SINK_SECONDS, ['sink']);
     this.sinkRows = c('gamestream_sink_rows_total', 'Rows written to a sink, per table.', ['sink', 'table']);
@@ -251,6 +302,9 @@ export class Metrics {
     }
     this.sinkFlushDuration.observe({ sink: 'warehouse' }, c.durationMs / 1000);
     for (const ms of c.windowEmitLatencyMs ?? []) this.windowEmitLatency.observe(ms / 1000);
+    // A producer clock ahead of this one would give negative times: they count as 0.
+    const f = c.eventFreshness;
+    if (f) for (let i = 0; i < f.ms.length; i++) this.eventFreshness.observe(Math.max(0, f.ms[i]) / 1000, f.records[i]);
     this.warehouseCommits.inc();
     this.s.commits++;
     this.s.recordsIn += recordsIn;

@@ -242,6 +242,11 @@ export class PartitionActor implements ActorLifecycle {
     return this.watermark;
   }
 
+  /** The offset it reads next: processBatch skips records below it (replays). */
+  get nextOffsetToRead(): number {
+    return this.nextOffset;
+  }
+
   get openWindows(): number {
     return this.windows.openWindows;
   }

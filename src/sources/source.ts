@@ -34,6 +34,13 @@ export interface PartitionedLog {
   durable(nextOffsets: Map<number, number>): void;
   /** Log-end offset per partition, for the lag metric. */
   endOffsets(): Promise<Map<number, number>>;
+  /**
+   * When its records were received, for the freshness metric (Kafka: each record batch's timestamp). Called once
+   * the warehouse commit that reached these offsets went through: reports every record below them not reported
+   * before, as `add(receivedAtMs, records)`, and forgets them. Optional: the engine otherwise uses the time it
+   * read each batch.
+   */
+  receivedTimes?(reached: readonly { partition: number; nextOffset: number }[], add: (receivedAtMs: number, records: number) => void): void;
 }
 
 /**
