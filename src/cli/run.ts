@@ -93,7 +93,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     : null;
   const bqTables = { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter };
   const duck = wc.kind === 'duckdb'
-    ? new DuckDbWarehouse({ path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads })
+    ? new DuckDbWarehouse({ path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads, memoryLimitBytes: cfg.duckdbMemoryLimit })
     : null;
   const big = bqTarget
     ? new BigQueryWarehouse({

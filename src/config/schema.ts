@@ -43,6 +43,7 @@ export interface Config {
   maxUncommittedBytes: number;
   spoolDir: string | null;
   duckdbThreads: number;
+  duckdbMemoryLimit: number;
   progressIntervalMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
   shutdownTimeoutMs: number;
@@ -185,6 +186,8 @@ export const ENV_VARS = [
     doc: 'Scratch space for batch files handed to the warehouse. Default: /dev/shm when present, else a folder beside the DuckDB file.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
   v({ name: 'GAMESTREAM_DUCKDB_THREADS', key: 'duckdbThreads', default: '1', allowed: '1–256',
     doc: 'Threads DuckDB may use for loading rows and for queries. One leaves the other cores to the workers: with two, loads used 40% more CPU on 2 cores for no gain (docs/PERFORMANCE.md).', parse: integer(1, 256) }),
+  v({ name: 'GAMESTREAM_DUCKDB_MEMORY_LIMIT', key: 'duckdbMemoryLimit', default: '1GiB', allowed: '64MiB–1024GiB',
+    doc: 'The most memory DuckDB\'s buffer manager may hold (its own default is 80% of the machine\'s RAM). Loads need little of it; a query that needs more spills to a folder beside the DuckDB file, or fails with DuckDB\'s out-of-memory error when it cannot spill.', parse: byteSize(64 * 1024 ** 2, 1024 ** 4) }),
   v({ name: 'GAMESTREAM_PROGRESS_INTERVAL', key: 'progressIntervalMs', default: '5s', allowed: '0 (off) or 100ms–1h',
     doc: 'How often the progress line is printed.', parse: (raw) => (raw.trim() === '0' ? 0 : duration(100, 3_600_000)(raw)) }),
   v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),

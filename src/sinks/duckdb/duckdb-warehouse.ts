@@ -53,6 +53,16 @@ export interface DuckDbOptions {
   source: string;
   maxEventBytes: number;
   threads?: number | null;
+  /** DuckDB's memory_limit, in bytes; null: DuckDB's own default (80% of RAM). */
+  memoryLimitBytes?: number | null;
+}
+
+/** The instance settings the options ask for (DuckDB reads sizes in whole MiB here). */
+export function duckDbSettings(o: Pick<DuckDbOptions, 'threads' | 'memoryLimitBytes'>): Record<string, string> {
+  const settings: Record<string, string> = {};
+  if (o.threads) settings.threads = String(o.threads);
+  if (o.memoryLimitBytes) settings.memory_limit = `${Math.max(1, Math.floor(o.memoryLimitBytes / 2 ** 20))}MiB`;
+  return settings;
 }
 
 export class DuckDbWarehouse implements Warehouse {
@@ -86,7 +96,7 @@ export class DuckDbWarehouse implements Warehouse {
     if (this.conn) return;
     makeDir(dirname(this.opts.path), 'GAMESTREAM_WAREHOUSE');
     try {
-      this.instance = await DuckDBInstance.create(this.opts.path, this.opts.threads ? { threads: String(this.opts.threads) } : undefined);
+      this.instance = await DuckDBInstance.create(this.opts.path, duckDbSettings(this.opts));
       this.conn = await this.instance.connect();
     } catch (err) {
       throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });

@@ -1,0 +1,32 @@
+// The instance settings the daemon's configuration asks of DuckDB: what DuckDB itself then reports.
+import { DuckDBInstance } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/schema.ts';
+import { duckDbSettings } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
+
+async function reported(settings: Record<string, string>): Promise<{ memoryLimit: string; threads: number }> {
+  const inst = await DuckDBInstance.create(':memory:', settings);
+  const conn = await inst.connect();
+  try {
+    const [row] = (await conn.runAndReadAll(`SELECT current_setting('memory_limit'), current_setting('threads')`)).getRows();
+    return { memoryLimit: String(row[0]), threads: Number(row[1]) };
+  } finally {
+    conn.closeSync();
+    inst.closeSync();
+  }
+}
+
+describe('DuckDB instance settings', () => {
+  it('bound DuckDB\'s memory by GAMESTREAM_DUCKDB_MEMORY_LIMIT (1 GiB by default, not 80% of RAM)', async () => {
+    const byDefault = loadConfig({ GAMESTREAM_WORKERS: '1' });
+    expect(byDefault.duckdbMemoryLimit).toBe(1024 ** 3);
+    // DuckDB prints sizes in its own units: 1 GiB is "1.0 GiB".
+    expect(await reported(duckDbSettings({ threads: byDefault.duckdbThreads, memoryLimitBytes: byDefault.duckdbMemoryLimit }))).toEqual({ memoryLimit: '1.0 GiB', threads: 1 });
+    const set = loadConfig({ GAMESTREAM_WORKERS: '1', GAMESTREAM_DUCKDB_MEMORY_LIMIT: '300MiB' });
+    expect((await reported(duckDbSettings({ memoryLimitBytes: set.duckdbMemoryLimit }))).memoryLimit).toBe('300.0 MiB');
+  });
+
+  it('refuse a limit DuckDB could not load with, naming the variable', () => {
+    expect(() => loadConfig({ GAMESTREAM_WORKERS: '1', GAMESTREAM_DUCKDB_MEMORY_LIMIT: '16MiB' })).toThrow(/GAMESTREAM_DUCKDB_MEMORY_LIMIT.*16MiB/);
+  });
+});
