@@ -3,11 +3,10 @@
  * exactly as a user runs it. Prints events/s (records routed / wall time of the whole process).
  *   node bench/pipeline.ts [events=1000000] [workers=cores]
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { formatCost, runDaemonChild } from './daemon-child.ts';
-import { makeEventsFile } from './make-events.ts';
+import { benchEventsFile } from './naive.ts';
 
 export interface PipelineResult {
   events: number;
@@ -25,14 +24,8 @@ export interface PipelineResult {
 }
 
 
-export async function pipelineBench(events: number, workers = availableParallelism(), dataDir?: string): Promise<PipelineResult> {
-  const dir = dataDir ?? join(tmpdir(), 'gamestream-bench');
-  const input = join(dir, `events-${events}.ndjson`);
-  if (!existsSync(input)) {
-    process.stderr.write(`generating ${events} events into ${input} …\n`);
-    mkdirSync(dir, { recursive: true });
-    await makeEventsFile(input, events, 42);
-  }
+export async function pipelineBench(events: number, workers = availableParallelism()): Promise<PipelineResult> {
+  const input = await benchEventsFile(events);
   const bytes = statSync(input).size;
   const run = await runDaemonChild({
     GAMESTREAM_SOURCE: `file:${input}`,

@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: micro benches of each stage (tinybench) and the whole pipeline (1M events, file → DuckDB),
- * the latter with events/s, CPU µs per event and peak RSS of the whole daemon process. Writes the results to bench/results/<timestamp>.json and prints them. Options (env):
+ * the latter with events/s, CPU µs per event and peak RSS of the whole daemon process, and against a plain
+ * single-threaded loop over the same file (bench/naive.ts). Writes the results to bench/results/<timestamp>.json
+ * and prints them. Options (env):
  *   BENCH_EVENTS   events in the whole-pipeline run (default 1000000)
  *   BENCH_ONLY     "micro" or "pipeline" to run one part
  */
@@ -8,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { eventsPerSecond, stageBench } from './micro/stages.bench.ts';
 import { pipelineBench } from './pipeline.ts';
+import { benchEventsFile, naiveLoopBench } from './naive.ts';
 
 const only = process.env.BENCH_ONLY ?? '';
 const events = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -28,7 +31,8 @@ if (only === '' || only === 'micro') {
 }
 if (only === '' || only === 'pipeline') {
   const runs = [];
-  for (const workers of [1, availableParallelism()]) {
+  // One worker thread, the default (cores less one) and one per core.
+  for (const workers of new Set([1, Math.max(1, availableParallelism() - 1), availableParallelism()])) {
     const r = await pipelineBench(events, workers);
     console.log(
       `whole pipeline, ${workers} worker thread(s): ${r.eventsPerSec.toLocaleString('en-US')} events/s; ${r.cost} ` +
@@ -37,6 +41,15 @@ if (only === '' || only === 'pipeline') {
     runs.push(r);
   }
   results.pipeline = runs;
+  // The yardstick, in the same sitting: a plain single-threaded parse → validate → appender loop.
+  const naive = await naiveLoopBench(await benchEventsFile(events));
+  const best = Math.max(...runs.map((r) => r.eventsPerSec));
+  console.log(
+    `naive loop (one thread: parse → validate → DuckDB appender): ${naive.eventsPerSec.toLocaleString('en-US')} events/s; ` +
+      `CPU ${naive.cpuSeconds.toFixed(2)} s = ${naive.cpuMicrosPerEvent.toFixed(2)} µs/event\n` +
+      `  the pipeline's best is ${(best / naive.eventsPerSec).toFixed(2)}× the naive loop's events/s`,
+  );
+  results.naive = naive;
 }
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
