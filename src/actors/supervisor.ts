@@ -145,6 +145,7 @@ export class Supervisor {
       afterCommit: opts.outputs ? (files) => opts.outputs!.publish(files) : undefined,
       commitDelayMs: (opts.faults ?? NO_FAULTS).commitDelayMs,
       fence: opts.source.group && opts.warehouse.shared ? (cps) => this.ownership.fence(cps) : undefined,
+      partitionedLog: opts.source.partitionedLog,
     });
   }
 
@@ -387,7 +388,7 @@ export class Supervisor {
     this.lastCommitError = null;
     this.o.metrics?.recordCommit({
       durationMs: r.durationMs, partitions: this.deltas.next(r.checkpoints), deadLettersByCode: r.deadLetterCodes,
-      windowEmitLatencyMs: r.windowEmitLatencyMs, bytesByTable: r.bytesByTable,
+      windowEmitLatencyMs: r.windowEmitLatencyMs, eventFreshness: r.eventFreshness, bytesByTable: r.bytesByTable,
     });
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
     this.index.register(r);
