@@ -2,8 +2,8 @@
  * Copies of what the warehouse received, back to Kafka: enriched events to `game-events-enriched` (key
  * user_id, placed as Java's default partitioner places it) and dead letters to `game-events-dlq` (the raw record
  * as the value, the reason in headers, so a consumer can fix and replay it). Published after each warehouse
- * commit, before the row files are removed: at-least-once, since a crash between the commit and the publish
- * sends that commit's rows again on restart.
+ * commit, before the row files are removed, and retried until it lands: at least once while the daemon runs.
+ * Not across a crash: nothing publishes again on restart the copies of a commit whose publish had not landed.
  *
  * Idempotent (acks=all, one request in flight per connection): a send retried after a timeout is not written
  * twice. A failed send (a record the broker refuses, say) makes @platformatic/kafka take a new producer id for
