@@ -13,6 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import type { MessageToProduce, Producer } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
+import { scanUserIdKey } from '../sources/key-scan.ts';
 import { createAdmin, createProducer, describeKafkaError } from './client.ts';
 import { topicConfig } from './topics.ts';
 import type { FlushFiles } from '../contract/checkpoint.ts';
@@ -44,6 +45,14 @@ function sizeOf(m: Message): number {
 
 function lines(buf: Buffer): string[] {
   return buf.toString('utf8').split('\n').filter((l) => l.length > 0);
+}
+
+/** A row's user_id as its key: the scan's bytes, or, where the scan finds none, what a parse finds. */
+function rowKey(buf: Buffer, s: number, e: number): Buffer | undefined {
+  const k = scanUserIdKey(buf, s, e);
+  if (k) return k.decoded ? Buffer.from(k.decoded) : buf.subarray(k.start, k.end);
+  const row = JSON.parse(buf.toString('utf8', s, e)) as { user_id?: unknown };
+  return typeof row.user_id === 'string' ? Buffer.from(row.user_id) : undefined;
 }
 
 function headers(h: Record<string, string>): Map<Buffer, Buffer> {
@@ -81,11 +90,21 @@ export class KafkaOutputs {
     }
   }
 
+  /**
+   * The file's rows as they are (each value a view of the file's bytes, no copy), keyed by a scan for user_id
+   * rather than a parse: this runs on the supervisor thread for every event, and the parse, the string and the
+   * copy were 40% of publishing's CPU.
+   */
   private async enriched(topic: string, path: string): Promise<Message[]> {
-    return lines(await readFile(path)).map((line) => {
-      const row = JSON.parse(line) as { user_id?: unknown };
-      return { topic, key: typeof row.user_id === 'string' ? Buffer.from(row.user_id) : undefined, value: Buffer.from(line) };
-    });
+    const buf = await readFile(path);
+    const out: Message[] = [];
+    for (let s = 0; s < buf.length; ) {
+      let e = buf.indexOf(10, s);
+      if (e === -1) e = buf.length;
+      if (e > s) out.push({ topic, key: rowKey(buf, s, e), value: buf.subarray(s, e) });
+      s = e + 1;
+    }
+    return out;
   }
 
   private async deadLetters(topic: string, path: string): Promise<Message[]> {

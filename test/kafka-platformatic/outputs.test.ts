@@ -27,7 +27,9 @@ describe('KafkaOutputs', () => {
     await createTopic(enriched, 4);
     // A small limit, so that one incompressible record is over it.
     await createTopic(dlq, 3, brokers(), { 'max.message.bytes': '20000' });
-    const rows = Array.from({ length: 500 }, (_, i) => ({ event_id: `e${i}`, user_id: `u-${i % 9}`, seq: i }));
+    // Keys with JSON escapes in the row (a quote, a backslash, a control character) and non-ASCII ones, too.
+    const users = ['u-0', 'u-1', 'u-2', 'u-3', 'u-4', 'u-5', 'q"uo\\te', 'ctl\u0001x', 'é-ü'];
+    const rows = Array.from({ length: 500 }, (_, i) => ({ event_id: `e${i}`, user_id: users[i % 9], seq: i }));
     const binary = randomBytes(300);
     const huge = randomBytes(30_000).toString('base64');
     const letters = [
