@@ -21,10 +21,23 @@
  * interpolated linearly inside their bucket as Prometheus' histogram_quantile does, max as the bucket it fell in,
  * and the exact shares at or below 1 s and 2 s (bucket edges). Results go to bench/results/steady-<date>.json.
  * The daemon is stopped with SIGTERM and awaited by its pid; the topics it used are deleted.
+ *
+ * BENCH_SOURCE=generator soaks the daemon's own generator source instead, with nothing else running (no broker,
+ * tracking server or load generator): the daemon as a child (GAMESTREAM_SOURCE=generator,
+ * GAMESTREAM_GENERATOR_RATE=BENCH_RATE, default settings otherwise) with a fresh DuckDB warehouse in a temp
+ * folder (deleted at the end) and its metrics server on a free 127.0.0.1 port. After /readyz and BENCH_WARMUP
+ * seconds (not measured) it measures for BENCH_SECONDS, sampling every 10 s the daemon's RSS, CPU, the records it
+ * committed and its watermark delay, then prints the same summary over the measured period: records committed per
+ * second (gamestream_records_in_total), CPU µs per record, RSS at 5 min / 25% and at the end, peak RSS, and the two
+ * latency histograms. The generator stamps events with the current time, so windows close as time passes; it is
+ * pulled by the daemon, so a daemon that cannot keep up shows as a committed rate below BENCH_RATE rather than as
+ * freshness. Results go to bench/results/steady-generator-<date>.json.
+ *
+ *   BENCH_SOURCE=generator node bench/steady.ts                       120 s at 50k events/s
+ *   BENCH_SOURCE=generator BENCH_SECONDS=1800 node bench/steady.ts    the 30-minute soak of the daemon alone
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -35,100 +48,10 @@ import { formatLoadgenReport, runLoadgen, type LoadgenOptions, type LoadgenRepor
 import { startIngestServer } from '../src/ingest/server.ts';
 import { createLogger } from '../src/log.ts';
 import { freePort, startLocalBroker, stopLocalBroker, type LocalBroker } from '../test/setup/kafka-broker.ts';
-
-const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname;
-const num = (name: string, def: number) => Number(process.env[name] ?? def);
-const SAMPLE_MS = 10_000;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-const FRESHNESS = 'gamestream_event_freshness_seconds';
-const EMIT = 'gamestream_window_emit_latency_seconds';
-
-/** The daemon process from /proc: resident and peak resident MB, CPU seconds (user + system, all threads). */
-function procStats(pid: number): { rssMb: number; hwmMb: number; cpuSeconds: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK };
-}
-
-/** Prometheus text → series (name plus labels as exposed) → value. */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
-
-function sumOf(m: Map<string, number>, name: string): number {
-  let n = 0;
-  for (const [k, v] of m) if (k === name || k.startsWith(`${name}{`)) n += v;
-  return n;
-}
-
-/** A histogram's cumulative buckets, by upper bound (Infinity for +Inf). */
-function buckets(m: Map<string, number>, name: string): { le: number; count: number }[] {
-  const out: { le: number; count: number }[] = [];
-  for (const [k, v] of m) {
-    const b = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`).exec(k);
-    if (b) out.push({ le: b[1] === '+Inf' ? Infinity : Number(b[1]), count: v });
-  }
-  return out.sort((a, b) => a.le - b.le);
-}
-
-interface Latency {
-  count: number;
-  /** Interpolated inside the bucket (seconds); a string when it fell in the +Inf bucket. */
-  p50: number | string | null;
-  p99: number | string | null;
-  /** The bucket the largest observation fell in. */
-  max: string | null;
-  atMost1s: number | null;
-  atMost2s: number | null;
-  mean: number | null;
-}
-
-/** Quantiles of the observations made between two scrapes. */
-function latency(before: Map<string, number>, after: Map<string, number>, name: string): Latency {
-  const b0 = new Map(buckets(before, name).map((b) => [b.le, b.count]));
-  const bs = buckets(after, name).map((b) => ({ le: b.le, count: b.count - (b0.get(b.le) ?? 0) }));
-  const total = bs.at(-1)?.count ?? 0;
-  const sum = (after.get(`${name}_sum`) ?? 0) - (before.get(`${name}_sum`) ?? 0);
-  if (total === 0) return { count: 0, p50: null, p99: null, max: null, atMost1s: null, atMost2s: null, mean: null };
-  const quantile = (q: number): number | string => {
-    const rank = q * total;
-    let prevLe = 0;
-    let prev = 0;
-    for (const b of bs) {
-      if (b.count >= rank && b.count > prev) {
-        if (b.le === Infinity) return `> ${prevLe}`;
-        return prevLe + (b.le - prevLe) * ((rank - prev) / (b.count - prev));
-      }
-      prevLe = b.le;
-      prev = b.count;
-    }
-    return NaN;
-  };
-  let max: string | null = null;
-  for (let i = bs.length - 1; i >= 0; i--) {
-    if (bs[i]!.count > (i > 0 ? bs[i - 1]!.count : 0)) {
-      max = bs[i]!.le === Infinity ? `> ${bs[i - 1]?.le ?? 0} s` : `in (${i > 0 ? bs[i - 1]!.le : 0}, ${bs[i]!.le}] s`;
-      break;
-    }
-  }
-  const share = (le: number) => (bs.find((b) => b.le === le)?.count ?? NaN) / total;
-  return { count: total, p50: quantile(0.5), p99: quantile(0.99), max, atMost1s: share(1), atMost2s: share(2), mean: sum / total };
-}
-
-const fmtS = (x: number | string | null) => (x === null ? '–' : typeof x === 'string' ? `${x} s` : `${x.toFixed(2)} s`);
-const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(2)}%`);
-
-async function scrape(url: string): Promise<Map<string, number>> {
-  const res = await fetch(`${url}/metrics`);
-  return parseMetrics(await res.text());
-}
+import {
+  BUCKETS_NOTE, cpuOf, EMIT, FRESHNESS, latency, machine as machineInfo, num, printSummary, printTail, printWarnings, procStats, rssOf,
+  SAMPLE_MS, scrape, spawnDaemon, stopDaemon, sumOf, waitReady, writeResults, type Daemon,
+} from './daemon-watch.ts';
 
 function loadgenInWorker(opts: LoadgenOptions): Promise<LoadgenReport> {
   return new Promise((resolve, reject) => {
@@ -137,17 +60,6 @@ function loadgenInWorker(opts: LoadgenOptions): Promise<LoadgenReport> {
     w.once('error', reject);
     w.once('exit', (code) => code !== 0 && reject(new Error(`loadgen worker exited ${code}`)));
   });
-}
-
-/** SIGTERM, then wait for the exit (SIGKILL after `graceMs`); the daemon drains and commits on SIGTERM. */
-async function stopDaemon(child: ChildProcess, graceMs = 60_000): Promise<number | string | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode;
-  const exited = new Promise<number | string | null>((r) => child.once('exit', (code, sig) => r(code ?? sig)));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  const code = await exited;
-  clearTimeout(t);
-  return code;
 }
 
 interface Sample {
@@ -162,7 +74,7 @@ interface Sample {
   commitMs: number;
 }
 
-async function main(): Promise<void> {
+async function kafkaMode(): Promise<void> {
   const seconds = num('BENCH_SECONDS', 120);
   const rate = num('BENCH_RATE', 50_000);
   const batchSize = num('BENCH_BATCH', 500);
@@ -171,8 +83,7 @@ async function main(): Promise<void> {
   // The daemon's copies of committed rows to Kafka (on by default when it reads Kafka); BENCH_COPIES=off for none.
   const copies = process.env.BENCH_COPIES !== 'off';
   const log = createLogger(process.env.GAMESTREAM_LOG_LEVEL ?? 'warn');
-  const machine = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memoryGiB: Math.round(totalmem() / 2 ** 30) };
-  console.log(`[steady] machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`);
+  const machine = machineInfo();
 
   let broker: LocalBroker | null = null;
   let brokers = process.env.GAMESTREAM_KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
@@ -187,7 +98,7 @@ async function main(): Promise<void> {
   const admin = createAdmin({ brokers, clientId: 'gamestream-bench' });
   const daemonLog = join(work, 'daemon.log');
   let ok = false;
-  let daemon: ChildProcess | null = null;
+  let daemon: Daemon | null = null;
   let server: Awaited<ReturnType<typeof startIngestServer>> | null = null;
   const timers: NodeJS.Timeout[] = [];
   try {
@@ -207,31 +118,17 @@ async function main(): Promise<void> {
 
     const metricsPort = await freePort();
     const metricsUrl = `http://127.0.0.1:${metricsPort}`;
-    const out = createWriteStream(daemonLog);
-    daemon = spawn(process.execPath, [CLI, 'run'], {
-      env: {
-        ...process.env,
-        GAMESTREAM_SOURCE: 'kafka', GAMESTREAM_KAFKA_BROKERS: brokers.join(','), GAMESTREAM_KAFKA_TOPIC: topic,
-        GAMESTREAM_KAFKA_GROUP: `${topic}-group`, GAMESTREAM_KAFKA_STOP: 'never',
-        GAMESTREAM_KAFKA_ENRICHED_TOPIC: copies ? topics[1] : 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: copies ? topics[2] : 'off',
-        GAMESTREAM_WAREHOUSE: `duckdb:${join(work, 'steady.duckdb')}`,
-        GAMESTREAM_METRICS_HOST: '127.0.0.1', GAMESTREAM_METRICS_PORT: String(metricsPort),
-        GAMESTREAM_LOG_LEVEL: process.env.GAMESTREAM_LOG_LEVEL ?? 'warn', GAMESTREAM_PROGRESS_INTERVAL: '0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    daemon.stdout!.pipe(out);
-    daemon.stderr!.pipe(out);
-    const pid = daemon.pid!;
-    const dead = new Promise<never>((_, reject) => daemon!.once('exit', (code, sig) => reject(new Error(`the daemon exited (${code ?? sig}); see ${daemonLog}`))));
-    dead.catch(() => undefined);
+    daemon = spawnDaemon({
+      GAMESTREAM_SOURCE: 'kafka', GAMESTREAM_KAFKA_BROKERS: brokers.join(','), GAMESTREAM_KAFKA_TOPIC: topic,
+      GAMESTREAM_KAFKA_GROUP: `${topic}-group`, GAMESTREAM_KAFKA_STOP: 'never',
+      GAMESTREAM_KAFKA_ENRICHED_TOPIC: copies ? topics[1] : 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: copies ? topics[2] : 'off',
+      GAMESTREAM_WAREHOUSE: `duckdb:${join(work, 'steady.duckdb')}`,
+      GAMESTREAM_METRICS_HOST: '127.0.0.1', GAMESTREAM_METRICS_PORT: String(metricsPort),
+      GAMESTREAM_LOG_LEVEL: process.env.GAMESTREAM_LOG_LEVEL ?? 'warn', GAMESTREAM_PROGRESS_INTERVAL: '0',
+    }, daemonLog);
+    const { pid, dead } = daemon;
     const deadline = Date.now() + 120_000;
-    for (;;) {
-      const ready = await fetch(`${metricsUrl}/readyz`).then((r) => r.ok, () => false);
-      if (ready) break;
-      if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`the daemon did not become ready; see ${daemonLog}`);
-      await sleep(250);
-    }
+    await waitReady(daemon, metricsUrl, daemonLog, deadline);
     // Ready means consuming; the group's first assignment (after its initial rebalance delay) comes a little later.
     while (sumOf(await scrape(metricsUrl), 'gamestream_kafka_rebalances_total') < 1) {
       if (Date.now() > deadline) throw new Error(`the daemon was given no partitions; see ${daemonLog}`);
@@ -299,8 +196,6 @@ async function main(): Promise<void> {
     const p1 = procStats(pid);
     const committed = sumOf(after, 'gamestream_records_in_total') - baseCommitted;
 
-    const baseAt = Math.min(300, seconds * 0.25);
-    const base = samples.find((s) => s.t >= baseAt) ?? samples[0]!;
     const loadSamples = samples.filter((s) => s.t <= seconds);
     const result = {
       machine,
@@ -311,59 +206,153 @@ async function main(): Promise<void> {
       committed,
       caughtUp,
       catchUpSeconds: Number(catchUpSeconds.toFixed(1)),
-      daemonCpuSeconds: Number((p1.cpuSeconds - p0.cpuSeconds).toFixed(2)),
-      daemonCpuUsPerEvent: committed > 0 ? Number((((p1.cpuSeconds - p0.cpuSeconds) / committed) * 1e6).toFixed(2)) : null,
-      daemonCpuShareOfACore: Number(((p1.cpuSeconds - p0.cpuSeconds) / ((performance.now() - t0) / 1000)).toFixed(2)),
+      ...cpuOf(p0, p1, committed, (performance.now() - t0) / 1000),
       rss: {
-        baseline: { atSeconds: base.t, mb: base.rssMb }, end: { atSeconds: last.t, mb: last.rssMb },
-        growthPercent: Number((((last.rssMb - base.rssMb) / base.rssMb) * 100).toFixed(1)),
-        maxSampledMb: Math.max(...samples.map((s) => s.rssMb)), peakMb: Math.round(p1.hwmMb),
+        ...rssOf(samples, last, seconds, p1),
         minAcceptedPerSecDuringLoad: loadSamples.length ? Math.min(...loadSamples.map((s) => s.acceptedPerSec)) : null,
       },
       freshness: latency(before, after, FRESHNESS),
       windowEmitLatency: latency(before, after, EMIT),
-      bucketsNote: 'p50/p99 interpolated linearly inside their bucket (0.05 s wide to 0.5 s, 0.1 s wide to 2 s, then 2.5, 3, 4, 5, 7.5, 10 s …); max is the bucket of the largest observation; the shares at or below 1 s and 2 s are exact',
+      bucketsNote: BUCKETS_NOTE,
       samples,
     };
 
     console.log(`[steady] ${formatLoadgenReport(report)}`);
     console.log(`[steady] achieved ${result.achievedEventsPerSec} events/s (target ${rate}); in the topic ${target}, committed ${committed}${caughtUp ? `, caught up ${result.catchUpSeconds} s after the load` : ' — NOT caught up 60 s after the load'}`);
-    console.log(`[steady] daemon CPU ${result.daemonCpuSeconds} s = ${result.daemonCpuUsPerEvent} µs per event (${result.daemonCpuShareOfACore} of a core over the load and catch-up)`);
-    console.log(`[steady] daemon RSS ${base.rssMb} MB at ${base.t} s, ${last.rssMb} MB at the end (${last.t} s): ${result.rss.growthPercent >= 0 ? '+' : ''}${result.rss.growthPercent}%; peak ${result.rss.peakMb} MB (VmHWM, start-up included)`);
-    for (const [what, l] of [['event received → committed (gamestream_event_freshness_seconds)', result.freshness], ['window closed → committed (gamestream_window_emit_latency_seconds)', result.windowEmitLatency]] as const) {
-      console.log(`[steady] ${what}: ${l.count} observations; p50 ${fmtS(l.p50)}, p99 ${fmtS(l.p99)}, max ${l.max ?? '–'}; ≤ 1 s ${pct(l.atMost1s)}, ≤ 2 s ${pct(l.atMost2s)}; mean ${fmtS(l.mean)} (p50/p99 bucket-interpolated)`);
-    }
-    const dir = new URL('./results/', import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    const file = new URL(`steady-${machine.date.replaceAll(':', '-')}.json`, dir);
-    writeFileSync(file, JSON.stringify(result, null, 2));
-    console.log(`[steady] results written to ${file.pathname}`);
+    printSummary(result, 'the load and catch-up');
+    writeResults('steady', machine.date, result);
     ok = true;
     // What the daemon warned about (its alerts among them: consumer lag, dead-letter share).
-    const warned = readFileSync(daemonLog, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
-    const msgs = [...new Set(warned.filter((l) => l.level >= 40).map((l) => l.msg.replace(/\d[\d.]*/g, 'N')))];
-    if (msgs.length > 0) console.log(`[steady] the daemon warned (numbers elided): ${msgs.join('; ')}`);
+    printWarnings(daemonLog);
   } finally {
     for (const t of timers) clearInterval(t);
     if (daemon) {
-      const code = await stopDaemon(daemon);
+      const code = await stopDaemon(daemon.child);
       console.log(`[steady] daemon stopped (exit ${code})`);
     }
     await server?.close().catch(() => undefined);
     await admin.deleteTopics({ topics }).catch(() => undefined);
     await admin.close().catch(() => undefined);
     if (broker) stopLocalBroker(broker);
-    if (!ok) {
-      const tail = (() => { try { return readFileSync(daemonLog, 'utf8').trim().split('\n').slice(-20).join('\n'); } catch { return ''; } })();
-      if (tail) console.error(`[steady] the daemon's last output:\n${tail}`);
-    }
+    if (!ok) printTail(daemonLog);
     // The warehouse and the dedupe index: about 61 + 32 MB per million events.
     rmSync(work, { recursive: true, force: true });
   }
 }
 
+/** One sample of the generator mode: what the daemon committed since the previous one. */
+interface GeneratorSample {
+  t: number;
+  rssMb: number;
+  cpuSeconds: number;
+  committedPerSec: number;
+  committed: number;
+  /** Wall clock minus the engine watermark. */
+  watermarkDelaySeconds: number | null;
+  commits: number;
+  commitMs: number;
+}
+
+/** BENCH_SOURCE=generator: the daemon's own generator source at BENCH_RATE, with nothing else running. */
+async function generatorMode(): Promise<void> {
+  const seconds = num('BENCH_SECONDS', 120);
+  const rate = num('BENCH_RATE', 50_000);
+  const warmup = num('BENCH_WARMUP', 10);
+  const machine = machineInfo();
+  const work = mkdtempSync(join(tmpdir(), 'gamestream-steady-'));
+  const daemonLog = join(work, 'daemon.log');
+  let ok = false;
+  let daemon: Daemon | null = null;
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    const metricsPort = await freePort();
+    const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+    daemon = spawnDaemon({
+      GAMESTREAM_SOURCE: 'generator', GAMESTREAM_GENERATOR_RATE: String(rate),
+      GAMESTREAM_WAREHOUSE: `duckdb:${join(work, 'steady.duckdb')}`,
+      GAMESTREAM_METRICS_HOST: '127.0.0.1', GAMESTREAM_METRICS_PORT: String(metricsPort),
+      GAMESTREAM_LOG_LEVEL: process.env.GAMESTREAM_LOG_LEVEL ?? 'warn', GAMESTREAM_PROGRESS_INTERVAL: '0',
+    }, daemonLog);
+    const { pid, dead } = daemon;
+    await waitReady(daemon, metricsUrl, daemonLog, Date.now() + 120_000);
+    console.log(`[steady] daemon pid ${pid} ready (metrics ${metricsUrl}); generator source at ${rate} events/s; warming up for ${warmup} s`);
+    // The daemon's JIT and first commits; not measured.
+    await Promise.race([sleep(warmup * 1000), dead]);
+    console.log(`[steady] measuring for ${seconds} s`);
+
+    const RECORDS = 'gamestream_records_in_total';
+    const COMMIT = 'gamestream_sink_flush_duration_seconds';
+    const before = await scrape(metricsUrl);
+    const p0 = procStats(pid);
+    const t0 = performance.now();
+    const samples: GeneratorSample[] = [];
+    let lastT = t0;
+    let lastScrape = before;
+    const since = (m: Map<string, number>, series: string) => (m.get(series) ?? 0) - (lastScrape.get(series) ?? 0);
+    const sample = async (): Promise<GeneratorSample> => {
+      const p = procStats(pid);
+      const m = await scrape(metricsUrl);
+      const now = performance.now();
+      const delay = m.get('gamestream_watermark_delay_seconds');
+      const s: GeneratorSample = {
+        t: Math.round((now - t0) / 1000), rssMb: Math.round(p.rssMb), cpuSeconds: Number((p.cpuSeconds - p0.cpuSeconds).toFixed(2)),
+        committedPerSec: Math.round((sumOf(m, RECORDS) - sumOf(lastScrape, RECORDS)) / ((now - lastT) / 1000)),
+        committed: sumOf(m, RECORDS) - sumOf(before, RECORDS),
+        watermarkDelaySeconds: delay === undefined ? null : Number(delay.toFixed(1)),
+        commits: since(m, `${COMMIT}_count{sink="warehouse"}`),
+        commitMs: Math.round((since(m, `${COMMIT}_sum{sink="warehouse"}`) / Math.max(1, since(m, `${COMMIT}_count{sink="warehouse"}`))) * 1000),
+      };
+      lastScrape = m;
+      lastT = now;
+      samples.push(s);
+      console.log(`[steady] t=${String(s.t).padStart(5)} s  RSS ${String(s.rssMb).padStart(5)} MB  CPU ${s.cpuSeconds.toFixed(1).padStart(7)} s  committed ${String(s.committedPerSec).padStart(6)}/s (${s.committed})  watermark delay ${s.watermarkDelaySeconds ?? '–'} s  commits ${s.commits} (mean ${s.commitMs} ms)`);
+      return s;
+    };
+    timers.push(setInterval(() => void sample().catch((err: unknown) => console.error('[steady] sample failed:', (err as Error).message)), SAMPLE_MS));
+    await Promise.race([sleep(seconds * 1000), dead]);
+    for (const t of timers.splice(0)) clearInterval(t);
+    const last = await sample();
+    const after = await scrape(metricsUrl);
+    const p1 = procStats(pid);
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const delta = (name: string) => sumOf(after, name) - sumOf(before, name);
+    const committed = delta(RECORDS);
+    const result = {
+      machine,
+      settings: { source: 'generator', rate, seconds, warmupSeconds: warmup, sampleSeconds: SAMPLE_MS / 1000 },
+      measuredSeconds: Number(wallSeconds.toFixed(1)),
+      committed,
+      committedPerSec: Math.round(committed / wallSeconds),
+      eventsWritten: delta('gamestream_events_written_total'),
+      deadLetters: delta('gamestream_dead_letters_total'),
+      duplicatesDropped: delta('gamestream_duplicates_dropped_total'),
+      ...cpuOf(p0, p1, committed, wallSeconds),
+      rss: rssOf(samples, last, seconds, p1),
+      freshness: latency(before, after, FRESHNESS),
+      windowEmitLatency: latency(before, after, EMIT),
+      bucketsNote: BUCKETS_NOTE,
+      samples,
+    };
+    console.log(`[steady] committed ${result.committedPerSec} events/s (target ${rate}) over ${result.measuredSeconds} s: ${committed} records, ${result.eventsWritten} events written, ${result.deadLetters} dead letters, ${result.duplicatesDropped} duplicates dropped`);
+    printSummary(result, 'the measured period');
+    writeResults('steady-generator', machine.date, result);
+    ok = true;
+    printWarnings(daemonLog);
+  } finally {
+    for (const t of timers) clearInterval(t);
+    if (daemon) {
+      const code = await stopDaemon(daemon.child);
+      console.log(`[steady] daemon stopped (exit ${code})`);
+    }
+    if (!ok) printTail(daemonLog);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 if (isMainThread) {
-  main().catch((err: unknown) => {
+  const source = process.env.BENCH_SOURCE ?? 'kafka';
+  if (source !== 'kafka' && source !== 'generator') throw new Error(`BENCH_SOURCE must be kafka or generator, not ${source}`);
+  (source === 'generator' ? generatorMode() : kafkaMode()).catch((err: unknown) => {
     console.error('[steady] failed:', err);
     process.exitCode = 1;
   });
