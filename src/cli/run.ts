@@ -14,6 +14,7 @@ import { KafkaSource } from '../kafka-platformatic/kafka-source.ts';
 import { SEED_TOPICS, type TopicSpec } from '../kafka-platformatic/topics.ts';
 import { loadSchemaDir } from '../sources/kafka/schemas.ts';
 import { Supervisor } from '../actors/supervisor.ts';
+import { startBufferCollector } from '../actors/buffer-collector.ts';
 import { IdIndex } from '../dedupe/id-index.ts';
 import { fmt, processCost } from '../actors/run-totals.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
@@ -137,6 +138,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: cfg.dedupeHorizonMs, filterBytes: cfg.dedupeFilterBytes, log,
   });
   let sup: Supervisor | null = null;
+  let buffers: { stop(): void } | null = null;
   let scheduler: Scheduler | null = null;
   let etlConnection: DuckDbConnection | null = null;
   let statusConnection: DuckDbConnection | null = null;
@@ -200,6 +202,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         onTask: (t) => obs.metrics.etlTask(t), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }
+    // Dead ArrayBuffers on this thread are collected once they pile up (see buffer-collector.ts).
+    buffers = startBufferCollector({
+      growthBytes: 64 * 2 ** 20, intervalMs: 1000,
+      onCollect: (before, after, ms) => log.debug({ beforeMB: Math.round(before / 1e6), afterMB: Math.round(after / 1e6), ms: Math.round(ms) }, 'collected dead buffers'),
+    });
     sup = new Supervisor({
       config: cfg, faults, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics, index,
       beforeClose: stopEtl,
@@ -219,6 +226,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     );
     return 0;
   } finally {
+    buffers?.stop();
     await stopEtl();
     await obs.stop();
     process.off('SIGINT', onSignal);
