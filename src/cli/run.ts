@@ -204,7 +204,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     }
     // Dead ArrayBuffers on this thread are collected once they pile up (see buffer-collector.ts).
     buffers = startBufferCollector({
-      growthBytes: 64 * 2 ** 20, intervalMs: 1000,
+      growthBytes: 128 * 2 ** 20, intervalMs: 1000,
       onCollect: (before, after, ms) => log.debug({ beforeMB: Math.round(before / 1e6), afterMB: Math.round(after / 1e6), ms: Math.round(ms) }, 'collected dead buffers'),
     });
     sup = new Supervisor({
