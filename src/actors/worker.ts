@@ -33,18 +33,6 @@ let timer: NodeJS.Timeout | null = null;
 /** Per batch since the last flush: when the supervisor received it and how many of its records were new. */
 let received = { atMs: [] as number[], records: [] as number[] };
 
-/**
- * Windows closed since the last flush: they are flushed now rather than at the next flush interval, so a closed
- * window's row is queryable within one commit (at a steady 50k events/s, waiting for the 1 s interval put the
- * window-close-to-commit p99 at 2.5 s). Windows close in bursts about once a window size; the 100 ms floor keeps
- * a burst spread over several batches to a few flushes.
- */
-const EARLY_FLUSH_GAP_MS = 100;
-
-function windowsWaiting(): boolean {
-  return out.windowsClosedAtMs.length > 0 && Date.now() - lastFlushAt >= EARLY_FLUSH_GAP_MS;
-}
-
 function send(msg: FromWorker): void {
   port.postMessage(msg);
 }
@@ -138,7 +126,7 @@ function onBatch(msg: ToWorkerData): void {
     // Test-only fault injection: die the way a bug would, with rows buffered and not yet flushed.
     throw new Error(`test fault injection: worker ${settings.workerIndex} crashes after ${batchesProcessed} batches`);
   }
-  if (out.events.rows + out.dlq.rows >= settings.flushRows || windowsWaiting()) flush();
+  if (out.events.rows + out.dlq.rows >= settings.flushRows) flush();
 }
 
 function handle(msg: ToWorker): void {
@@ -152,7 +140,7 @@ function handle(msg: ToWorker): void {
         ? new ConfluentAvro(settings.confluent.schemas, { unusable: settings.confluent.unusable, unknownHint: settings.confluent.unknownHint })
         : null;
       timer = setInterval(() => {
-        if (Date.now() - lastFlushAt >= settings.flushIntervalMs || windowsWaiting()) flush();
+        if (Date.now() - lastFlushAt >= settings.flushIntervalMs) flush();
         reportWatermarks();
         for (const a of actors.values()) a.onTick(Date.now());
       }, Math.max(10, Math.min(settings.flushIntervalMs, 1000)));
