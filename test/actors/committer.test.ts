@@ -151,4 +151,40 @@ describe('Committer', () => {
     await expect(c.settled()).rejects.toMatchObject({ code: 'output_failed' });
     expect((fatal as Error).message).toMatch(/publishing copies of the rows to Kafka failed after \d+ attempt\(s\) over/);
   });
+
+  it('overlaps a commit\'s copies with the next warehouse commit, one at a time and in commit order', async () => {
+    const events: string[] = [];
+    // One timer per step, so that the order follows the timers' due times even on a stalled machine.
+    const { wh } = slowWarehouse(0);
+    wh.commit = async (b) => {
+      events.push(`warehouse ${b.checkpoints[0]!.nextOffset} start`);
+      await sleep(50);
+      events.push(`warehouse ${b.checkpoints[0]!.nextOffset} end`);
+    };
+    const c = new Committer(wh, {
+      maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false,
+      onRetry: () => undefined, onFatal: () => undefined,
+      onCommitted: (r) => events.push(`committed ${r.checkpoints[0]!.nextOffset}`),
+      afterCommit: async (files) => {
+        const n = files[0]!.events;
+        events.push(`copies ${n} start`);
+        await sleep(400);
+        events.push(`copies ${n} end`);
+      },
+    });
+    for (const n of [10, 20, 30]) {
+      const f = flush(0, n);
+      f.files.events = `/nonexistent/${n}`;
+      c.enqueue(f);
+    }
+    await c.settled();
+    expect(events).toEqual([
+      'warehouse 10 start', 'warehouse 10 end',
+      // The copies of the first commit go out while the second commit runs…
+      'copies /nonexistent/10 start', 'warehouse 20 start', 'warehouse 20 end',
+      // …and the second's copies wait for the first's, whose release is reported first.
+      'copies /nonexistent/10 end', 'committed 10', 'copies /nonexistent/20 start', 'warehouse 30 start', 'warehouse 30 end',
+      'copies /nonexistent/20 end', 'committed 20', 'copies /nonexistent/30 start', 'copies /nonexistent/30 end', 'committed 30',
+    ]);
+  });
 });
