@@ -14,51 +14,11 @@ import { IdIndex } from '../../src/dedupe/id-index.ts';
 import { TableFiles } from '../../src/enrich/tables.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { DuckDbWarehouse } from '../../src/sinks/duckdb/duckdb-warehouse.ts';
-import type { RecordChunk, Source } from '../../src/sources/source.ts';
+import { MemorySource, traffic } from '../support/memory-source.ts';
 import { sampleValue } from '../observability/prom-text.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-fresh-inproc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const T0 = Date.UTC(2026, 10, 20, 10);
-
-/** 600 records in chunks of 50, 20 ms apart (a source that trickles): every 50th a resend, every 97th broken. */
-class TricklingSource implements Source {
-  readonly name = 'memory:fresh';
-  readonly format = 'ndjson';
-  readonly avroWriterSchema = null;
-  readonly partitionedLog = null;
-  readonly group = null;
-  private at = 0;
-  private readonly lines: string[] = [];
-  constructor() {
-    for (let i = 0; i < 600; i++) {
-      if (i % 97 === 96) this.lines.push('{"broken": ');
-      else if (i % 50 === 49) this.lines.push(this.lines[this.lines.length - 1]!);
-      else this.lines.push(JSON.stringify({ id: `e-${i}`, user_id: `u${i % 12}`, timestamp: new Date(T0 + i * 1000).toISOString(), type: 1001, name: 'level_start', parameters: { level_id: i % 4 } }));
-    }
-  }
-  async open(): Promise<void> {}
-  async next(): Promise<RecordChunk | null> {
-    if (this.at >= this.lines.length) return null;
-    await new Promise((r) => setTimeout(r, 20));
-    const part = this.lines.slice(this.at, this.at + 50).map((l) => Buffer.from(l));
-    const starts = new Uint32Array(part.length);
-    const ends = new Uint32Array(part.length);
-    for (let i = 0, pos = 0; i < part.length; i++) {
-      starts[i] = pos;
-      pos += part[i]!.length;
-      ends[i] = pos;
-    }
-    const chunk: RecordChunk = { data: Buffer.concat(part), starts, ends, count: part.length, firstIndex: this.at, keys: null };
-    this.at += part.length;
-    return chunk;
-  }
-  progress(): { bytesRead: number; totalBytes: number | null } {
-    return { bytesRead: 0, totalBytes: null };
-  }
-  interrupt(): void {}
-  async close(): Promise<void> {}
-}
 
 describe('event freshness, in process', { timeout: 60_000 }, () => {
   it('observes every record read once, with a time between 0 and the run\'s length', async () => {
@@ -72,7 +32,8 @@ describe('event freshness, in process', { timeout: 60_000 }, () => {
     const metrics = new Metrics({ defaultMetrics: false });
     const started = Date.now();
     const sup = new Supervisor({
-      config, source: new TricklingSource(), warehouse: new DuckDbWarehouse({ path: wh, source: 'memory:fresh', maxEventBytes: config.maxEventBytes }),
+      config, source: new MemorySource(traffic(), { name: 'memory:fresh', delayMs: 20 }), // a source that trickles
+      warehouse: new DuckDbWarehouse({ path: wh, source: 'memory:fresh', maxEventBytes: config.maxEventBytes }),
       tables: await TableFiles.open({ geoipPath: null, devicePath: null }), spoolDir: mkdtempSync(join(dir, 'spool-')), log, say: () => undefined, metrics,
       index: new IdIndex({ dir: `${wh}.dedupe`, setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: config.dedupeHorizonMs, filterBytes: config.dedupeFilterBytes, log }),
     });

@@ -16,57 +16,11 @@ import { loadConfig } from '../../src/config/schema.ts';
 import { IdIndex } from '../../src/dedupe/id-index.ts';
 import { TableFiles } from '../../src/enrich/tables.ts';
 import { DuckDbWarehouse } from '../../src/sinks/duckdb/duckdb-warehouse.ts';
-import type { RecordChunk, Source } from '../../src/sources/source.ts';
+import { MemorySource, traffic } from '../support/memory-source.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-sup-inproc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const log = pino({ level: 'silent' });
-const T0 = Date.UTC(2026, 10, 20, 10);
-
-/** NDJSON records from memory, handed out in chunks of 50, as a file source would. */
-class MemorySource implements Source {
-  readonly name = 'memory:test';
-  readonly format = 'ndjson';
-  readonly avroWriterSchema = null;
-  readonly partitionedLog = null;
-  readonly group = null;
-  private at = 0;
-  private readonly lines: string[];
-  constructor(lines: string[]) {
-    this.lines = lines;
-  }
-  async open(): Promise<void> {}
-  async next(): Promise<RecordChunk | null> {
-    if (this.at >= this.lines.length) return null;
-    const part = this.lines.slice(this.at, this.at + 50).map((l) => Buffer.from(l));
-    const starts = new Uint32Array(part.length);
-    const ends = new Uint32Array(part.length);
-    for (let i = 0, pos = 0; i < part.length; i++) {
-      starts[i] = pos;
-      pos += part[i]!.length;
-      ends[i] = pos;
-    }
-    const chunk: RecordChunk = { data: Buffer.concat(part), starts, ends, count: part.length, firstIndex: this.at, keys: null };
-    this.at += part.length;
-    return chunk;
-  }
-  progress(): { bytesRead: number; totalBytes: number | null } {
-    return { bytesRead: 0, totalBytes: null };
-  }
-  interrupt(): void {}
-  async close(): Promise<void> {}
-}
-
-/** 600 events of 12 users a second apart, every 50th a resend of the one before, every 97th broken. */
-function traffic(): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < 600; i++) {
-    if (i % 97 === 96) out.push('{"broken": ');
-    else if (i % 50 === 49) out.push(out[out.length - 1]!);
-    else out.push(JSON.stringify({ id: `e-${i}`, user_id: `u${i % 12}`, timestamp: new Date(T0 + i * 1000).toISOString(), type: 1001, name: 'level_start', parameters: { level_id: i % 4 } }));
-  }
-  return out;
-}
 
 async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = []): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
   const config = loadConfig({
