@@ -9,36 +9,13 @@
  *
  * BENCH_RATE is the offered load; above what the server sustains, the achieved rate is the measurement.
  */
-import { readFileSync } from 'node:fs';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createAdmin } from '../src/kafka-platformatic/client.ts';
-import { formatLoadgenReport, runLoadgen, type LoadgenOptions, type LoadgenReport } from '../src/ingest/loadgen.ts';
-import { startIngestServer } from '../src/ingest/server.ts';
-import { ProducerSession } from '../src/kafka-platformatic/producer.ts';
+import { formatLoadgenReport, runLoadgen, type LoadgenOptions } from '../src/ingest/loadgen.ts';
 import { endOffsetsOf, ensureTopics } from '../src/kafka-platformatic/topics.ts';
 import { createLogger } from '../src/log.ts';
 import { startLocalBroker, stopLocalBroker, type LocalBroker } from '../test/setup/kafka-broker.ts';
-
-const num = (name: string, def: number) => Number(process.env[name] ?? def);
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100 Hz)
-  } catch {
-    return NaN;
-  }
-}
-
-function loadgenInWorker(opts: LoadgenOptions): Promise<LoadgenReport> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: opts });
-    w.once('message', (r: LoadgenReport) => resolve(r));
-    w.once('error', reject);
-    w.once('exit', (code) => code !== 0 && reject(new Error(`loadgen worker exited ${code}`)));
-  });
-}
+import { num, procStats } from './daemon-watch.ts';
+import { BENCH_API_KEY, loadgenInWorker, startBenchServer } from './tracking-server.ts';
 
 async function main(): Promise<void> {
   const seconds = num('BENCH_SECONDS', 10);
@@ -62,18 +39,8 @@ async function main(): Promise<void> {
   const admin = createAdmin({ brokers, clientId: 'gamestream-bench' });
   try {
     await ensureTopics(admin, [{ name: topic, partitions: 64, retentionMs: 3_600_000 }]);
-    const apiKey = 'bench-key-0123456789abcdef';
-    const server = await startIngestServer({
-      logger: log,
-      openProducer: (o) => new ProducerSession(o),
-      config: {
-        brokers, host: '127.0.0.1', port: 0, topic, maxBodyBytes: 5 << 20, maxBatchEvents: 1000, maxEventBytes: 1_000_000,
-        maxInflightBytes: 64 << 20, apiKeys: [{ app: 'bench', key: apiKey }], ackTimeoutMs: 5000,
-        maxConnections: 4096, idleTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, maxJsonDepth: 64,
-        keyRate: 0, keyBurst: 2000, keyRateOverrides: [], authFailureRate: 0, authFailureBurst: 20, authTrackedAddresses: 100_000,
-      },
-    });
-    if (!(await server.whenProducerReady(15_000))) throw new Error('producer did not connect');
+    const apiKey = BENCH_API_KEY;
+    const server = await startBenchServer(brokers, topic, log);
     // Warm-up: the client and the broker are several times slower for their first few thousand messages.
     await runLoadgen({ url: server.url, apiKey, rate: 20_000, seconds: 1, batchSize, concurrency: 4, seed: 1 });
     const warm = server.stats();
@@ -81,10 +48,10 @@ async function main(): Promise<void> {
     const opts: LoadgenOptions = { url: server.url, apiKey, rate, seconds, batchSize, concurrency, gzip, seed: 42 };
     console.log(`[bench] ${seconds} s, batches of ${batchSize}, offered ${rate} events/s, ${concurrency} concurrent requests, gzip ${gzip ? 'on' : 'off'}, loadgen ${sameThread ? 'on the server thread' : 'in a worker thread'}`);
     const cpu0 = process.cpuUsage();
-    const broker0 = broker ? cpuSeconds(broker.pid) : NaN;
+    const broker0 = broker ? procStats(broker.pid).cpuSeconds : NaN;
     const r = sameThread ? await runLoadgen(opts) : await loadgenInWorker(opts);
     const cpu = process.cpuUsage(cpu0);
-    const brokerCpu = broker ? cpuSeconds(broker.pid) - broker0 : NaN;
+    const brokerCpu = broker ? procStats(broker.pid).cpuSeconds - broker0 : NaN;
     const s = server.stats();
     const sends = s.sends - warm.sends;
     const offsets = await endOffsetsOf(admin, topic);
@@ -104,11 +71,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMainThread) {
-  main().catch((err: unknown) => {
-    console.error('[bench] failed:', err);
-    process.exitCode = 1;
-  });
-} else {
-  runLoadgen(workerData as LoadgenOptions).then((r) => parentPort!.postMessage(r));
-}
+main().catch((err: unknown) => {
+  console.error('[bench] failed:', err);
+  process.exitCode = 1;
+});

@@ -9,22 +9,17 @@
  * BENCH_LZ4=1 fills the topic with LZ4 batches, as the tracking server writes them.
  * Uses GAMESTREAM_KAFKA_BROKERS when set; otherwise starts scripts/kafka/start.sh and stops it after.
  */
-import { createReadStream, existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { CompressionAlgorithms, Producer, ProduceAcks } from '@platformatic/kafka';
 import { baseOptions, createAdmin, javaCompatiblePartitioner } from '../src/kafka-platformatic/client.ts';
 import { ensureTopics } from '../src/kafka-platformatic/topics.ts';
 import { startLocalBroker, stopLocalBroker } from '../test/setup/kafka-broker.ts';
 import { formatCost, runDaemonChild, type DaemonRun } from './daemon-child.ts';
-import { makeEventsFile } from './make-events.ts';
+import { benchEventsFile } from './make-events.ts';
 
 async function fill(brokers: string, events: number): Promise<{ topic: string; produceSeconds: number }> {
-  const dataDir = join(tmpdir(), 'gamestream-bench');
-  mkdirSync(dataDir, { recursive: true });
-  const input = join(dataDir, `events-${events}.ndjson`);
-  if (!existsSync(input)) await makeEventsFile(input, events, 42);
+  const input = await benchEventsFile(events);
   const conn = { brokers: [brokers], clientId: 'gamestream-bench' };
   const topic = `bench-${Date.now()}`;
   const admin = createAdmin(conn);

@@ -2,7 +2,9 @@
  * Writes an NDJSON file of synthetic game events for the whole-pipeline bench:
  *   node bench/make-events.ts <path> [count=1000000] [seed=42]
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { GeneratorSource } from '../src/sources/generator.ts';
 
@@ -19,6 +21,18 @@ export async function makeEventsFile(path: string, count: number, seed = 42): Pr
   out.end();
   await once(out, 'finish');
   return { bytes };
+}
+
+/** The NDJSON file the pipeline benches use (made once, seed 42). */
+export async function benchEventsFile(events: number): Promise<string> {
+  const dir = join(tmpdir(), 'gamestream-bench');
+  const input = join(dir, `events-${events}.ndjson`);
+  if (!existsSync(input)) {
+    process.stderr.write(`generating ${events} events into ${input} …\n`);
+    mkdirSync(dir, { recursive: true });
+    await makeEventsFile(input, events, 42);
+  }
+  return input;
 }
 
 if (import.meta.main) {

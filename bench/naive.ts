@@ -6,7 +6,7 @@
  *   node bench/naive.ts [events=1000000]
  * Prints events/s and the CPU µs per event of this process (user + system, all threads).
  */
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,7 +14,7 @@ import { DuckDBDateValue, DuckDBInstance, DuckDBTimestampValue } from '@duckdb/n
 import { deriveTimeFields } from '../src/enrich/derived.ts';
 import { isRejection, validate } from '../src/partition/validate.ts';
 import { EVENTS_COLUMNS } from '../src/sinks/tables.ts';
-import { makeEventsFile } from './make-events.ts';
+import { benchEventsFile } from './make-events.ts';
 
 export interface NaiveResult {
   events: number;
@@ -100,18 +100,6 @@ export async function naiveLoopBench(input: string): Promise<NaiveResult> {
     events, stored, rejected, wallSeconds, eventsPerSec: Math.round(events / wallSeconds),
     cpuSeconds, cpuMicrosPerEvent: +((cpuSeconds / events) * 1e6).toFixed(2),
   };
-}
-
-/** The NDJSON file the pipeline benches use (made once, seed 42). */
-export async function benchEventsFile(events: number): Promise<string> {
-  const dir = join(tmpdir(), 'gamestream-bench');
-  const input = join(dir, `events-${events}.ndjson`);
-  if (!existsSync(input)) {
-    process.stderr.write(`generating ${events} events into ${input} …\n`);
-    mkdirSync(dir, { recursive: true });
-    await makeEventsFile(input, events, 42);
-  }
-  return input;
 }
 
 if (import.meta.main) {

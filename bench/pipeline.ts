@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { formatCost, runDaemonChild } from './daemon-child.ts';
-import { benchEventsFile } from './naive.ts';
+import { benchEventsFile } from './make-events.ts';
 
 export interface PipelineResult {
   events: number;

@@ -10,7 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { eventsPerSecond, stageBench } from './micro/stages.bench.ts';
 import { pipelineBench } from './pipeline.ts';
-import { benchEventsFile, naiveLoopBench } from './naive.ts';
+import { benchEventsFile } from './make-events.ts';
+import { naiveLoopBench } from './naive.ts';
 
 const only = process.env.BENCH_ONLY ?? '';
 const events = Number(process.env.BENCH_EVENTS ?? 1_000_000);

@@ -40,27 +40,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createAdmin } from '../src/kafka-platformatic/client.ts';
-import { ProducerSession } from '../src/kafka-platformatic/producer.ts';
 import { endOffsetsOf, ensureTopics } from '../src/kafka-platformatic/topics.ts';
-import { formatLoadgenReport, runLoadgen, type LoadgenOptions, type LoadgenReport } from '../src/ingest/loadgen.ts';
-import { startIngestServer } from '../src/ingest/server.ts';
+import { formatLoadgenReport } from '../src/ingest/loadgen.ts';
+import type { startIngestServer } from '../src/ingest/server.ts';
 import { createLogger } from '../src/log.ts';
 import { freePort, startLocalBroker, stopLocalBroker, type LocalBroker } from '../test/setup/kafka-broker.ts';
 import {
   BUCKETS_NOTE, cpuOf, EMIT, FRESHNESS, latency, machine as machineInfo, num, printSummary, printTail, printWarnings, procStats, rssOf,
   SAMPLE_MS, scrape, spawnDaemon, stopDaemon, sumOf, waitReady, writeResults, type Daemon,
 } from './daemon-watch.ts';
-
-function loadgenInWorker(opts: LoadgenOptions): Promise<LoadgenReport> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: opts });
-    w.once('message', (r: LoadgenReport) => resolve(r));
-    w.once('error', reject);
-    w.once('exit', (code) => code !== 0 && reject(new Error(`loadgen worker exited ${code}`)));
-  });
-}
+import { BENCH_API_KEY, loadgenInWorker, startBenchServer } from './tracking-server.ts';
 
 interface Sample {
   t: number;
@@ -103,18 +93,8 @@ async function kafkaMode(): Promise<void> {
   const timers: NodeJS.Timeout[] = [];
   try {
     await ensureTopics(admin, [{ name: topic, partitions: 64, retentionMs: 3_600_000 }]);
-    const apiKey = 'bench-key-0123456789abcdef';
-    server = await startIngestServer({
-      logger: log,
-      openProducer: (o) => new ProducerSession(o),
-      config: {
-        brokers, host: '127.0.0.1', port: 0, topic, maxBodyBytes: 5 << 20, maxBatchEvents: 1000, maxEventBytes: 1_000_000,
-        maxInflightBytes: 64 << 20, apiKeys: [{ app: 'bench', key: apiKey }], ackTimeoutMs: 5000,
-        maxConnections: 4096, idleTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, maxJsonDepth: 64,
-        keyRate: 0, keyBurst: 2000, keyRateOverrides: [], authFailureRate: 0, authFailureBurst: 20, authTrackedAddresses: 100_000,
-      },
-    });
-    if (!(await server.whenProducerReady(15_000))) throw new Error('the tracking server\'s producer did not connect');
+    const apiKey = BENCH_API_KEY;
+    server = await startBenchServer(brokers, topic, log);
 
     const metricsPort = await freePort();
     const metricsUrl = `http://127.0.0.1:${metricsPort}`;
@@ -349,13 +329,9 @@ async function generatorMode(): Promise<void> {
   }
 }
 
-if (isMainThread) {
-  const source = process.env.BENCH_SOURCE ?? 'kafka';
-  if (source !== 'kafka' && source !== 'generator') throw new Error(`BENCH_SOURCE must be kafka or generator, not ${source}`);
-  (source === 'generator' ? generatorMode() : kafkaMode()).catch((err: unknown) => {
-    console.error('[steady] failed:', err);
-    process.exitCode = 1;
-  });
-} else {
-  runLoadgen(workerData as LoadgenOptions).then((r) => parentPort!.postMessage(r));
-}
+const source = process.env.BENCH_SOURCE ?? 'kafka';
+if (source !== 'kafka' && source !== 'generator') throw new Error(`BENCH_SOURCE must be kafka or generator, not ${source}`);
+(source === 'generator' ? generatorMode() : kafkaMode()).catch((err: unknown) => {
+  console.error('[steady] failed:', err);
+  process.exitCode = 1;
+});
