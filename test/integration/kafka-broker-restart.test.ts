@@ -75,13 +75,23 @@ describe('a broker restarted under a running daemon', { timeout: TIMEOUT }, () =
     };
   }
 
-  it('three broker restarts: the daemon stays up; warehouse (windows included) and copies are exact', async () => {
-    const b = broker!;
-    const topic = `restart-${Date.now()}`;
+  /** A fresh topic holding the dataset, its copy topics, and a daemon reading it into a new warehouse. */
+  async function startDaemon(name: string): Promise<{ topic: string; wh: string; daemon: Daemon }> {
+    const topic = `${name}-${Date.now()}`;
     await produceDataset(kafka, topic, ds, PARTITIONS);
     await createTopics(kafka, [{ name: `${topic}-enriched`, partitions: 4 }, { name: `${topic}-dlq`, partitions: 2 }]);
-    const wh = join(dir, 'restart.duckdb');
-    const daemon = new Daemon(settings(topic, wh), 'restart daemon');
+    const wh = join(dir, `${name}.duckdb`);
+    return { topic, wh, daemon: new Daemon(settings(topic, wh), `${name} daemon`) };
+  }
+
+  /** The daemon's exit code, or 'timeout' if it is still running when the test's time is nearly up. */
+  function exitOf(daemon: Daemon): Promise<unknown> {
+    return Promise.race([daemon.exited, sleep(TIMEOUT - 60_000).then(() => 'timeout')]);
+  }
+
+  it('three broker restarts: the daemon stays up; warehouse (windows included) and copies are exact', async () => {
+    const b = broker!;
+    const { topic, wh, daemon } = await startDaemon('restart');
     try {
       let seen = 0;
       for (const [i, outage] of OUTAGES_MS.entries()) {
@@ -94,8 +104,7 @@ describe('a broker restarted under a running daemon', { timeout: TIMEOUT }, () =
         await restartLocalBroker(b);
         seen = writtenSoFar(daemon.stdout);
       }
-      const code = await Promise.race([daemon.exited, sleep(TIMEOUT - 60_000).then(() => 'timeout')]);
-      expect(code, daemon.report()).toBe(0);
+      expect(await exitOf(daemon), daemon.report()).toBe(0);
     } catch (err) {
       daemon.saveLog();
       throw err;
@@ -124,11 +133,7 @@ describe('a broker restarted under a running daemon', { timeout: TIMEOUT }, () =
 
   it('a rebalance inside the daemon (another member comes and goes): partitions handed off and taken back, windows exact', async () => {
     const b = broker!;
-    const topic = `rebalance-${Date.now()}`;
-    await produceDataset(kafka, topic, ds, PARTITIONS);
-    await createTopics(kafka, [{ name: `${topic}-enriched`, partitions: 4 }, { name: `${topic}-dlq`, partitions: 2 }]);
-    const wh = join(dir, 'rebalance.duckdb');
-    const daemon = new Daemon(settings(topic, wh), 'rebalance daemon');
+    const { topic, wh, daemon } = await startDaemon('rebalance');
     // A member that takes part of the assignment and reads nothing; it leaves again after a while.
     const other = new Consumer({ ...baseOptions({ brokers: [b.bootstrap], clientId: 'test-other-member' }), groupId: `g-${topic}`, autocommit: false, sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 600 });
     try {
@@ -141,8 +146,7 @@ describe('a broker restarted under a running daemon', { timeout: TIMEOUT }, () =
       await other.close();
       await daemon.until('the partitions taken back', () => (daemon.stderr.match(/partitions started from the warehouse checkpoints/g) ?? []).length >= 2, 60_000);
       expect(writtenSoFar(daemon.stdout), 'the daemon finished before the rebalance: make it slower').toBeLessThan(truth.events.length);
-      const code = await Promise.race([daemon.exited, sleep(TIMEOUT - 60_000).then(() => 'timeout')]);
-      expect(code, daemon.report()).toBe(0);
+      expect(await exitOf(daemon), daemon.report()).toBe(0);
     } catch (err) {
       daemon.saveLog();
       throw err;
