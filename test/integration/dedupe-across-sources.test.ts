@@ -18,6 +18,9 @@ import type { Dataset } from '../support/truth/generate.ts';
 
 const TIMEOUT = 240_000;
 const PARTITIONS = 16;
+// The index keeps an id while the newest event it has seen is within the horizon plus its slack (5 + 10 min
+// here) of it (docs/SEMANTICS.md); a re-sent file is deduplicated whole only if it spans less than that.
+const SPAN_MS = 10 * 60_000;
 
 /** The last "duplicates N" figure of the progress lines. */
 function duplicatesSoFar(stdout: string): number {
@@ -36,7 +39,7 @@ describe('one event id, stored once, whichever source brings it', { timeout: TIM
   let ndjson: string;
 
   beforeAll(async () => {
-    const fx = await truthFixture('gamestream-dedupe-sources-', { seed: 31337, events: 12_000, partitions: PARTITIONS }, { ndjson: true });
+    const fx = await truthFixture('gamestream-dedupe-sources-', { seed: 31337, events: 12_000, partitions: PARTITIONS, durationMs: SPAN_MS }, { ndjson: true });
     ({ dir, ds, truth, devices, cityDb } = fx);
     ndjson = fx.ndjson!;
   }, TIMEOUT);
@@ -56,6 +59,8 @@ describe('one event id, stored once, whichever source brings it', { timeout: TIM
       GAMESTREAM_LOG_LEVEL: 'warn',
       GAMESTREAM_ETL: 'off',
       GAMESTREAM_IDLE_TIMEOUT: '1h',
+      // Small flushes: many runs, so the index merges (and prunes) while the files are read.
+      GAMESTREAM_FLUSH_ROWS: '300',
       // The truth's horizon (5 min): the dataset's retries beyond it are stored again by its own rule; every
       // copy of a stored event that another source brings is within it.
       GAMESTREAM_DEDUPE_HORIZON: `${ds.options.horizonMs}ms`,
