@@ -1,10 +1,14 @@
 /**
  * The engine's gauges, sampled once a second by the supervisor: the engine watermark, mailbox depths, open
  * windows, the main thread's event-loop delay, and (every 10 s, as it costs a broker round trip) the consumer
- * lag: log-end offset minus what the warehouse holds. Counters move with commits instead (metrics.ts).
+ * lag: log-end offset minus what the warehouse holds; and the dedupe index's size and disk lookups. Counters of
+ * records move with commits instead (metrics.ts).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { LookupStats } from '../dedupe/lookup.ts';
+import type { IndexStats } from '../dedupe/run-filter.ts';
 import type { Logger } from '../log.ts';
+import { DedupeMetrics } from '../observability/dedupe-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PartitionedLog } from '../sources/source.ts';
 import type { WorkerSlot } from './worker-slot.ts';
@@ -17,12 +21,20 @@ export class EngineTelemetry {
   private readonly log: Logger;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private lagAt = 0;
+  private readonly dedupe: DedupeMetrics;
 
-  constructor(metrics: Metrics, source: PartitionedLog | null, log: Logger) {
+  constructor(metrics: Metrics, source: PartitionedLog | null, log: Logger, indexStats: () => IndexStats) {
     this.metrics = metrics;
     this.source = source;
     this.log = log;
     this.loopDelay.enable();
+    this.dedupe = DedupeMetrics.of(metrics.registry, indexStats);
+  }
+
+  /** A worker thread's periodic report: its event-loop delay and its dedupe lookups since the last one. */
+  workerReport(worker: number, eventLoopLagMs: number, lookups: LookupStats): void {
+    this.metrics.setEventLoopLag(`worker-${worker}`, eventLoopLagMs / 1000);
+    this.dedupe.addLookups(lookups);
   }
 
   /** `durableNext`: per partition, the next offset the warehouse holds. */

@@ -4,6 +4,7 @@
  */
 import type { ActorRestore, Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import type { ActorRules } from '../contract/rules.ts';
+import type { LookupStats } from '../dedupe/lookup.ts';
 import type { WireError } from '../errors.ts';
 import type { TableSnapshot } from '../enrich/tables.ts';
 
@@ -110,6 +111,8 @@ export type FromWorkerSignal =
       openWindows: number;
       /** Longest event-loop delay of the thread since its last report. */
       eventLoopLagMs: number;
+      /** Dedupe lookups since its last report that the filter could not settle (see LookupStats). */
+      indexLookups: LookupStats;
     };
 
 export type FromWorkerControl =

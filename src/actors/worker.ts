@@ -8,7 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
-import { IndexView } from '../dedupe/lookup.ts';
+import { IndexView, type LookupStats } from '../dedupe/lookup.ts';
 import { writeRun } from '../dedupe/run-file.ts';
 import { actorOutput, PartitionActor, type ActorOutput } from '../partition/actor.ts';
 import { actorRules } from '../contract/rules.ts';
@@ -86,6 +86,8 @@ function newRecords(records: RawRecord[], from: number): number {
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
 
+let lookupsReported: LookupStats = { filterMaybes: 0, runReads: 0 };
+
 function reportWatermarks(): void {
   const partitions: number[] = [];
   const watermarksMs: number[] = [];
@@ -97,7 +99,10 @@ function reportWatermarks(): void {
   }
   const eventLoopLagMs = loopDelay.max / 1e6;
   loopDelay.reset();
-  send({ t: 'watermarks', partitions, watermarksMs, openWindows, eventLoopLagMs });
+  const { filterMaybes, runReads } = out.index.stats;
+  const indexLookups = { filterMaybes: filterMaybes - lookupsReported.filterMaybes, runReads: runReads - lookupsReported.runReads };
+  lookupsReported = { filterMaybes, runReads };
+  send({ t: 'watermarks', partitions, watermarksMs, openWindows, eventLoopLagMs, indexLookups });
 }
 
 function onBatch(msg: ToWorkerData): void {
@@ -179,6 +184,7 @@ function handle(msg: ToWorker): void {
       return;
     case 'drain':
       flush();
+      reportWatermarks();
       send({ t: 'drained', workerIndex: settings.workerIndex });
       return;
     case 'index':

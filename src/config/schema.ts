@@ -166,7 +166,7 @@ export const ENV_VARS = [
     doc: 'Event-time horizon within which an event id the warehouse already holds (from any source, path, topic or run) is dropped as a duplicate. The ids are kept on disk in the dedupe index (GAMESTREAM_DEDUPE_DIR), 32 bytes each.', parse: duration(0, 365 * 86_400_000) }),
   v({ name: 'GAMESTREAM_DEDUPE_DIR', key: 'dedupeDir', default: '', allowed: 'a directory path, or empty for the default',
     doc: 'Where the dedupe index lives; one daemon per directory. Default: beside the DuckDB file (<file>.dedupe), or ./data/dedupe/<project>.<dataset> with BigQuery. Deleting it is safe: it is rebuilt from the warehouse at the next start.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
-  v({ name: 'GAMESTREAM_DEDUPE_FILTER_MEMORY', key: 'dedupeFilterBytes', default: '32MiB', allowed: '64KiB–16GiB',
+  v({ name: 'GAMESTREAM_DEDUPE_FILTER_MEMORY', key: 'dedupeFilterBytes', default: '256MiB', allowed: '64KiB–16GiB',
     doc: 'The most memory the dedupe index\'s filter may take (it answers "new id" without a disk read; it starts at 1 MiB and grows with the index). At 16 bits per id in the horizon, disk reads for new ids stay near 0.1%; with more ids they grow, and duplicates are still all found.', parse: byteSize(64 * 1024, 16 * 1024 ** 3) }),
   v({ name: 'GAMESTREAM_FUTURE_TOLERANCE', key: 'futureToleranceMs', default: '1h', allowed: '0–7d',
     doc: 'Events further ahead of the wall clock are dead-lettered as future_timestamp.', parse: duration(0, 7 * 86_400_000) }),

@@ -49,7 +49,12 @@ export class KeyFilter {
 
   /** How many keys it holds at the designed rate of "maybe". */
   get capacity(): number {
-    return Math.floor((this.words.length * 32) / BITS_PER_KEY);
+    return KeyFilter.capacityOf(this.buffer.byteLength);
+  }
+
+  /** How many keys a filter of `bytes` (a size create() gives) holds at the designed rate of "maybe". */
+  static capacityOf(bytes: number): number {
+    return Math.floor((bytes * 8) / BITS_PER_KEY);
   }
 
   /** Adds a key (one writer per filter: see above). */

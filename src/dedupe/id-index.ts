@@ -23,7 +23,7 @@ import { EntryList, MAX_PARTITIONS } from './entries.ts';
 import { KEY, keyOf } from './id-key.ts';
 import { emptyManifest, IndexDirectory, markKey, originOf, type ManifestData, type PendingRuns, type RunEntry } from './manifest.ts';
 import { mergeRuns } from './merge.ts';
-import { RunFilter } from './run-filter.ts';
+import { RunFilter, type IndexStats } from './run-filter.ts';
 import { RunReader, writeRun } from './run-file.ts';
 
 /** Runs of one level merged into one of the next. */
@@ -319,6 +319,8 @@ export class IdIndex {
     const added = this.confirm(p);
     this.dir.save(this.m);
     if (added.length > 0) this.emit({ add: added, remove: [], filter: null });
+    const full = this.filter.overCapacity(this.liveKeys);
+    if (full) this.o.log.warn({ ids: this.liveKeys, filterBytes: this.filter.current.buffer.byteLength }, full);
     this.schedule();
   }
 
@@ -430,8 +432,8 @@ export class IdIndex {
   }
 
   /** Sizes, for the log and metrics. */
-  stats(): { runs: number; ids: number; filterBytes: number } {
-    return { runs: this.m.runs.length, ids: this.liveKeys, filterBytes: this.filter.current.buffer.byteLength };
+  stats(): IndexStats {
+    return { runs: this.m.runs.length, ids: this.liveKeys, filterBytes: this.filter.current.buffer.byteLength, filterCapacity: this.filter.current.capacity };
   }
 
   async close(): Promise<void> {

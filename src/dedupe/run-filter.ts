@@ -8,6 +8,15 @@ import { EntryList, ENTRY_WORDS } from './entries.ts';
 import { KeyFilter } from './filter.ts';
 import { RunReader, type RunStats } from './run-file.ts';
 
+/** The index's sizes, for the log and metrics. */
+export interface IndexStats {
+  runs: number;
+  ids: number;
+  filterBytes: number;
+  /** Ids the filter holds at its designed rate of "maybe". */
+  filterCapacity: number;
+}
+
 /** The smallest filter. */
 const MIN_BYTES = 1 << 20;
 /** Entries read at a time when a run's keys go into a filter. */
@@ -22,6 +31,8 @@ export class RunFilter {
   private next: KeyFilter | null = null;
   private readonly chunk = new Int32Array(CHUNK * ENTRY_WORDS);
   private readonly list = new EntryList(CHUNK);
+  /** Ids held when the last capacity warning was given (see overCapacity). */
+  private warnedAt = 0;
 
   constructor(maxBytes: number) {
     this.maxBytes = maxBytes;
@@ -35,6 +46,22 @@ export class RunFilter {
   bytesFor(keys: number): number {
     const wanted = 2 ** Math.ceil(Math.log2(Math.max(MIN_BYTES, keys * 4)));
     return KeyFilter.sizeFor(Math.min(this.maxBytes, wanted));
+  }
+
+  /**
+   * A warning when the index holds more ids than the largest filter allowed holds at full speed, once and then
+   * again each time the ids double; null otherwise. It names the setting and a value that would hold them.
+   */
+  overCapacity(liveKeys: number): string | null {
+    const largest = KeyFilter.sizeFor(this.maxBytes);
+    const capacity = KeyFilter.capacityOf(largest);
+    if (liveKeys <= capacity || liveKeys < 2 * this.warnedAt) return null;
+    this.warnedAt = liveKeys;
+    const needed = 2 ** Math.ceil(Math.log2(liveKeys * 2));
+    return `the dedupe index holds ${liveKeys.toLocaleString('en-US')} ids, more than its filter holds at full speed `
+      + `(${capacity.toLocaleString('en-US')} with GAMESTREAM_DEDUPE_FILTER_MEMORY=${mebibytes(largest)}): more new ids are `
+      + `looked up on disk, and the CPU per event grows with the index. Set GAMESTREAM_DEDUPE_FILTER_MEMORY=${mebibytes(needed)} `
+      + 'or more, or shorten GAMESTREAM_DEDUPE_HORIZON (the index holds about events/s × horizon ids; docs/OPERATIONS.md, "The dedupe index")';
   }
 
   /** A new, empty filter sized for `keys` (the index was emptied). */
@@ -105,4 +132,8 @@ export class RunFilter {
     list.pushWords(this.chunk, 0, n);
     for (let i = 0; i < n; i++) f.add(list.h32[i]!, list.words[i * ENTRY_WORDS + 1]!, list.words[i * ENTRY_WORDS + 3]!);
   }
+}
+
+function mebibytes(bytes: number): string {
+  return bytes >= 1 << 30 && bytes % (1 << 30) === 0 ? `${bytes / (1 << 30)}GiB` : `${Math.ceil(bytes / (1 << 20))}MiB`;
 }

@@ -15,24 +15,27 @@ import { loadFaults } from '../../src/config/faults.ts';
 import { loadConfig } from '../../src/config/schema.ts';
 import { IdIndex } from '../../src/dedupe/id-index.ts';
 import { TableFiles } from '../../src/enrich/tables.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
 import { DuckDbWarehouse } from '../../src/sinks/duckdb/duckdb-warehouse.ts';
 import { MemorySource, traffic } from '../support/memory-source.ts';
+import { sampleValue } from '../observability/prom-text.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-sup-inproc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const log = pino({ level: 'silent' });
 
-async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = []): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
+async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = [], o: { source?: string; metrics?: Metrics } = {}): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
   const config = loadConfig({
     GAMESTREAM_WAREHOUSE: `duckdb:${wh}`, GAMESTREAM_PARTITIONS: '4', GAMESTREAM_WORKERS: '2', GAMESTREAM_GEOIP_DB: 'off',
     GAMESTREAM_DEVICE_TABLE: 'off', GAMESTREAM_IDLE_TIMEOUT: '1h', GAMESTREAM_PROGRESS_INTERVAL: '0', GAMESTREAM_BATCH_RECORDS: '40', ...env,
   });
   const tables = await TableFiles.open({ geoipPath: null, devicePath: null });
-  const warehouse = new DuckDbWarehouse({ path: wh, source: 'memory:test', maxEventBytes: config.maxEventBytes });
+  const source = o.source ?? 'memory:test';
+  const warehouse = new DuckDbWarehouse({ path: wh, source, maxEventBytes: config.maxEventBytes });
   const index = new IdIndex({ dir: `${wh}.dedupe`, setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: config.dedupeHorizonMs, filterBytes: config.dedupeFilterBytes, log });
   const spoolDir = mkdtempSync(join(dir, 'spool-'));
   const faults = loadFaults(env, config.workers);
-  const sup = new Supervisor({ config, faults, source: new MemorySource(traffic()), warehouse, tables, spoolDir, log, say: (line) => said.push(line), index });
+  const sup = new Supervisor({ config, faults, source: new MemorySource(traffic(), { name: source }), warehouse, tables, spoolDir, log, say: (line) => said.push(line), index, metrics: o.metrics });
   const t = await sup.run();
   return { events: t.events, duplicates: t.duplicates, deadLetters: t.deadLetters, restarts: t.workerRestarts };
 }
@@ -58,6 +61,23 @@ describe('supervisor, in process', { timeout: 60_000 }, () => {
     expect(await stored(wh)).toEqual({ rows: expected.events, ids: expected.events });
     expect(await runOnce(wh)).toEqual({ ...expected, restarts: 0 });
     expect(await stored(wh)).toEqual({ rows: expected.events, ids: expected.events });
+  });
+
+  it('another source bringing the same ids: each is looked up on disk, and the dedupe metrics show the index and the lookups', async () => {
+    const wh = join(dir, 'd.duckdb');
+    await runOnce(wh);
+    const metrics = new Metrics({ defaultMetrics: false });
+    const valid = expected.events + expected.duplicates;
+    expect(await runOnce(wh, {}, [], { source: 'memory:again', metrics })).toEqual({ events: 0, duplicates: valid, deadLetters: expected.deadLetters, restarts: 0 });
+    const text = await metrics.text();
+    const v = (s: string) => sampleValue(text, s);
+    // Every valid record's id is in the index (committed by the first run), so none is settled by the filter alone.
+    expect(v('gamestream_dedupe_disk_lookups_total')).toBe(valid);
+    expect(v('gamestream_dedupe_run_reads_total')).toBeGreaterThanOrEqual(valid);
+    expect(v('gamestream_dedupe_index_ids')).toBe(expected.events);
+    expect(v('gamestream_dedupe_index_runs')).toBeGreaterThan(0);
+    expect(v('gamestream_dedupe_filter_bytes')).toBe(1 << 20);
+    expect(v('gamestream_dedupe_filter_capacity_ids')).toBe((1 << 20) / 2);
   });
 
   it('ends its progress lines with one that shows the final totals, however long the interval', async () => {

@@ -25,7 +25,7 @@ describe('config', () => {
     expect(c.idleTimeoutMs).toBe(60_000);
     expect(c.dedupeHorizonMs).toBe(7 * 86_400_000);
     expect(c.dedupeDir).toBe(null);
-    expect(c.dedupeFilterBytes).toBe(32 * 1024 * 1024);
+    expect(c.dedupeFilterBytes).toBe(256 * 1024 * 1024);
     expect(c.maxEventBytes).toBe(1 << 20);
   });
 

@@ -233,6 +233,29 @@ describe('the dedupe index', () => {
     await a.close();
   });
 
+  it('warns when the ids outgrow the largest filter allowed, naming the setting and a size that holds them; again only when they double', async () => {
+    const warnings: string[] = [];
+    const capture = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line).msg) });
+    // 1 MiB holds 524,288 ids at full speed.
+    const a = new IdIndex({ dir: join(root, 'full'), setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: DAY, filterBytes: 1 << 20, log: capture });
+    a.open('wh', 'file:a');
+    const origin = a.origin('file:a');
+    const add = (from: number, to: number) => a.register('file:a', [flushRun(a, origin, 0, from, to, () => T0)], [cp(0, to)]);
+    add(0, 500_000);
+    expect(warnings).toEqual([]);
+    expect(a.stats()).toMatchObject({ ids: 500_000, filterBytes: 1 << 20, filterCapacity: 524_288 });
+    add(500_000, 600_000);
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]).toMatch(/holds 600,000 ids, more than its filter holds at full speed \(524,288 with GAMESTREAM_DEDUPE_FILTER_MEMORY=1MiB\)/);
+    expect(warnings[0]).toMatch(/Set GAMESTREAM_DEDUPE_FILTER_MEMORY=2MiB or more, or shorten GAMESTREAM_DEDUPE_HORIZON/);
+    add(600_000, 1_100_000);
+    expect(warnings.length).toBe(1);
+    add(1_100_000, 1_200_000);
+    expect(warnings.length).toBe(2);
+    expect(warnings[1]).toMatch(/holds 1,200,000 ids.*GAMESTREAM_DEDUPE_FILTER_MEMORY=4MiB or more/);
+    await a.close();
+  });
+
   it('starts with a small filter and rebuilds it larger as ids come, up to its limit', async () => {
     const a = new IdIndex({ dir: join(root, 'grow'), setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: DAY, filterBytes: 4 << 20, log });
     a.open('wh', 'file:a');
