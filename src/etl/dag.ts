@@ -12,6 +12,8 @@ import { errorCode } from '../errors.ts';
 import type { Clock } from './clock.ts';
 import type { EtlConfig } from './config.ts';
 import { computeLevelMetrics, computeUserMetrics } from './metrics.ts';
+import { computeRevenueMetrics } from './revenue.ts';
+import { applyRetention } from './retention.ts';
 import { exportFeaturesTask, postJson, triggerMlTraining, type FetchFn, type TaskOutcome } from './outputs.ts';
 import { dataQualityCheck } from './quality.ts';
 import { waitForData, type DayReadiness } from './sensor.ts';
@@ -21,9 +23,11 @@ export const TASKS = [
   'wait_for_data',
   'compute_level_metrics',
   'compute_user_metrics',
+  'compute_revenue_metrics',
   'data_quality_check',
   'trigger_ml_training',
   'export_features',
+  'apply_retention',
 ] as const;
 export type TaskName = (typeof TASKS)[number];
 export type TaskStatus = 'success' | 'failed' | 'skipped' | 'upstream_failed' | 'cancelled';
@@ -178,9 +182,10 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
     await Promise.all([
       run('compute_level_metrics', () => rows(computeLevelMetrics(wh, day))),
       run('compute_user_metrics', () => rows(computeUserMetrics(wh, day))),
+      run('compute_revenue_metrics', () => rows(computeRevenueMetrics(wh, day))),
     ]);
   }
-  if (ok('compute_level_metrics', 'compute_user_metrics')) {
+  if (ok('compute_level_metrics', 'compute_user_metrics', 'compute_revenue_metrics')) {
     await run('data_quality_check', () => rows(dataQualityCheck(wh, day, runId, config.maxNullRate)));
   }
   if (ok('data_quality_check')) {
@@ -188,6 +193,13 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
       run('trigger_ml_training', () => triggerMlTraining(deps.fetch, config.mlWebhook, day)),
       run('export_features', () => exportFeaturesTask(wh, config, day)),
     ]);
+  }
+  // Old days go whatever today's metrics did: only a day that was complete is a reason to look.
+  if (ok('wait_for_data')) {
+    await run('apply_retention', () => applyRetention(wh, day, config.retentionDays, (r) => {
+      const total = Object.values(r.removed).reduce((a, b) => a + b, 0);
+      deps.log.info({ runId, day, keepFrom: r.keepFrom, removed: r.removed }, `ETL ${day}: retention removed ${total.toLocaleString('en-US')} rows dated before ${r.keepFrom}`);
+    }));
   }
   const statuses = Object.values(tasks);
   const status = statuses.includes('cancelled') ? 'cancelled' : statuses.every((s) => s === 'success' || s === 'skipped') ? 'success' : 'failed';

@@ -16,6 +16,15 @@ export interface SqlDialect {
   ident(name: string): string;
   /** `parameters.<key>` as a DOUBLE: a JSON number, or a string that parses as one; otherwise NULL. */
   jsonNumber(key: string): string;
+  /**
+   * `parameters.<key>` as money: an exact decimal with 6 places (DECIMAL(18,6) on DuckDB, NUMERIC rounded to 6 places
+   * on BigQuery), from a JSON number or a string that parses as one; otherwise NULL. Sums of it are exact.
+   */
+  jsonMoney(key: string): string;
+  /** The type money is stored in (`jsonMoney`'s). */
+  readonly moneyType: string;
+  /** `expr` as a double, for ratios of money (ARPDAU). */
+  float(expr: string): string;
   /** `parameters.level_id` exactly as the engine reads it: an integer JSON number within ±(2^53 − 1), else NULL. */
   readonly levelId: string;
   /** True when `parameters.<key>` is a JSON array with at least one element. */
@@ -52,6 +61,10 @@ export const DUCKDB: SqlDialect = {
   str: (s) => `'${s.replaceAll("'", "''")}'`,
   ident: (name) => name,
   jsonNumber: (key) => `TRY_CAST(parameters->>'$.${key}' AS DOUBLE)`,
+  // From the JSON text, so 4.99 is 4.99 and not the double nearest to it.
+  jsonMoney: (key) => `TRY_CAST(parameters->>'$.${key}' AS DECIMAL(18,6))`,
+  moneyType: 'DECIMAL(18,6)',
+  float: (expr) => `CAST(${expr} AS DOUBLE)`,
   levelId: DUCKDB_LEVEL_ID,
   nonEmptyArray: (key) => `json_type(parameters, '$.${key}') = 'ARRAY' AND json_array_length(parameters, '$.${key}') > 0`,
   countIf: (cond) => `count_if(${cond})`,
@@ -76,6 +89,10 @@ export const BIGQUERY: SqlDialect = {
   str: bqString,
   ident: (name) => `\`${name}\``,
   jsonNumber: (key) => `SAFE_CAST(JSON_VALUE(parameters, '$.${key}') AS FLOAT64)`,
+  // NUMERIC keeps 9 places; rounded to DuckDB's 6 so both warehouses store the same amounts.
+  jsonMoney: (key) => `ROUND(SAFE_CAST(JSON_VALUE(parameters, '$.${key}') AS NUMERIC), 6)`,
+  moneyType: 'NUMERIC',
+  float: (expr) => `CAST(${expr} AS FLOAT64)`,
   // The JSON text of the value tells an integer number (3) from a string ("3") or a fraction (3.5). JSON_TYPE
   // cannot: BigQuery says 'number' for both 3 and 3.5, and the emulator answers DuckDB's type names. The engine
   // writes parameters with JSON.stringify, which never writes 3.0, so the text is an integer exactly when the

@@ -33,6 +33,10 @@ export async function runQualityChecks(wh: EtlWarehouse, day: string, maxNullRat
     FROM events WHERE event_date = ${d}`);
   const [dl] = await wh.query(`SELECT count(*) AS n FROM events_dlq
     WHERE received_at >= ${sqlTimestamp(start)} AND received_at < ${sqlTimestamp(start + 86_400_000)}`);
+  // Exact decimals on both sides: any difference is a real one. As text, so no double rounds it away.
+  const [rev] = await wh.query(`SELECT
+      (SELECT CAST(coalesce(sum(revenue_usd), 0) AS ${dialectOf(wh).moneyType}) FROM revenue_daily WHERE date = ${d}) -
+      (SELECT CAST(coalesce(sum(revenue_usd), 0) AS ${dialectOf(wh).moneyType}) FROM user_daily_metrics WHERE date = ${d}) AS diff`);
   const history = await wh.query(`SELECT event_date, count(*) AS n FROM events
     WHERE event_date >= ${sqlDate(addDays(day, -7))} AND event_date < ${d} GROUP BY event_date`);
 
@@ -43,6 +47,8 @@ export async function runQualityChecks(wh: EtlWarehouse, day: string, maxNullRat
     check('pass_rate_in_range', Number(lm.bad_pass_rates) === 0, Number(lm.bad_pass_rates), 0),
     check('has_data', Number(lm.n) > 0, Number(lm.n), 1),
   ];
+  const revenueDiff = Number(String(rev.diff));
+  out.push(check('revenue_matches_user_metrics', revenueDiff === 0, revenueDiff, 0));
   const dlqRate = events + deadLetters === 0 ? 0 : deadLetters / (events + deadLetters);
   out.push(check('dlq_rate', dlqRate < MAX_DLQ_RATE, dlqRate, MAX_DLQ_RATE));
   for (const c of ENRICHMENT_COLUMNS) {

@@ -52,7 +52,10 @@ export const ETL_DDL = [
     booster_usage_rate DOUBLE, retry_rate DOUBLE)`,
   `CREATE TABLE IF NOT EXISTS user_daily_metrics (
     user_id VARCHAR NOT NULL, date DATE NOT NULL, sessions BIGINT, events BIGINT, levels_played BIGINT,
-    levels_completed BIGINT, playtime_minutes DOUBLE, revenue_usd DOUBLE)`,
+    levels_completed BIGINT, playtime_minutes DOUBLE, revenue_usd DECIMAL(18,6))`,
+  `CREATE TABLE IF NOT EXISTS revenue_daily (
+    date DATE NOT NULL, platform VARCHAR, country VARCHAR, revenue_usd DECIMAL(18,6), purchases BIGINT,
+    paying_users BIGINT, first_time_payers BIGINT, active_users BIGINT, arpdau DOUBLE, arppu DOUBLE)`,
   `CREATE TABLE IF NOT EXISTS etl_checks (
     date DATE NOT NULL, check_name VARCHAR NOT NULL, passed BOOLEAN, status VARCHAR NOT NULL, value DOUBLE,
     threshold DOUBLE, run_id VARCHAR NOT NULL)`,
@@ -61,10 +64,23 @@ export const ETL_DDL = [
     status VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, rows_written BIGINT, error VARCHAR)`,
 ];
 
-/** Creates the ETL's own tables. The engine's tables (events, …) are the engine's to create. */
+/**
+ * Brings a DuckDB warehouse made by an older gamestream up to ETL_DDL: user_daily_metrics.revenue_usd was a DOUBLE
+ * (sums such as 74.85000000000001); its values become exact to the cent, rounded to 6 places, as they would
+ * have been.
+ */
+const ETL_MIGRATIONS = [
+  { table: 'user_daily_metrics', column: 'revenue_usd', from: 'DOUBLE', sql: 'ALTER TABLE user_daily_metrics ALTER revenue_usd SET DATA TYPE DECIMAL(18,6) USING round(revenue_usd, 6)' },
+];
+
+/** Creates the ETL's own tables (and migrates older ones). The engine's tables (events, …) are the engine's to create. */
 export async function ensureEtlTables(wh: EtlWarehouse): Promise<void> {
   if (wh.ensureTables) return wh.ensureTables();
   for (const ddl of ETL_DDL) await wh.exec(ddl);
+  for (const m of ETL_MIGRATIONS) {
+    const [col] = await wh.query(`SELECT data_type FROM information_schema.columns WHERE table_name = '${m.table}' AND column_name = '${m.column}'`);
+    if (col?.data_type === m.from) await wh.exec(m.sql);
+  }
 }
 
 // ---- UTC days as 'YYYY-MM-DD' strings -------------------------------------------------------------------

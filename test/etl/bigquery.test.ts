@@ -12,12 +12,15 @@ import { systemClock } from '../../src/etl/clock.ts';
 import { loadEtlConfig } from '../../src/etl/config.ts';
 import { newCounters, runDag, type DagDeps } from '../../src/etl/dag.ts';
 import { computeLevelMetrics, computeUserMetrics } from '../../src/etl/metrics.ts';
+import { computeRevenueMetrics } from '../../src/etl/revenue.ts';
 import { startScheduler } from '../../src/etl/scheduler.ts';
 import { dayReadiness } from '../../src/etl/sensor.ts';
 import { ensureEtlTables, type EtlWarehouse } from '../../src/etl/warehouse.ts';
-import { openBigQueryTestWarehouse, type BigQueryTestWarehouse } from './support/bigquery-world.ts';
+import { ensureSchema } from '../../src/sinks/bigquery/ddl.ts';
+import { ETL_TABLES } from '../../src/sinks/bigquery/tables.ts';
+import { openBigQueryTestWarehouse, TABLE_OPTIONS, type BigQueryTestWarehouse } from './support/bigquery-world.ts';
 import { silentLog, testConfig } from './support/config.ts';
-import { compareRows, expectedLevelMetrics, expectedUserMetrics } from './support/expected.ts';
+import { compareRows, expectedLevelMetrics, expectedRevenueDaily, expectedUserMetrics, withKey } from './support/expected.ts';
 import { startHook, type Hook } from './support/fakes.ts';
 import { generateDay, insertEvents, openTestWarehouse, setWatermark, type GenEvent, type TestWarehouse } from './support/world.ts';
 
@@ -91,6 +94,15 @@ describe('metrics on BigQuery', () => {
     const users = expectedUserMetrics(all, day);
     expect(await computeUserMetrics(b.wh, day)).toBe(users.length);
     expect(compareRows(await bqRows(`SELECT * FROM user_daily_metrics WHERE date = DATE '${day}'`), users, 'user_id')).toEqual([]);
+
+    const revenue = expectedRevenueDaily(all, day);
+    expect(await computeRevenueMetrics(b.wh, day)).toBe(revenue.length);
+    const key = ['platform', 'country'];
+    expect(compareRows(withKey(await bqRows(`SELECT * FROM revenue_daily WHERE date = DATE '${day}'`), key), withKey(revenue, key), 'key')).toEqual([]);
+    // Exact on BigQuery too: NUMERIC, whose text is the decimal itself.
+    const [sum] = await bqRows(`SELECT CAST(SUM(revenue_usd) AS STRING) AS s FROM revenue_daily WHERE date = DATE '${day}'`);
+    const micros = Math.round(revenue.reduce((s, r) => s + r.revenue_usd, 0) * 1e6);
+    expect(Number(sum!.s) * 1e6).toBe(micros);
   });
 });
 
@@ -101,10 +113,10 @@ describe('the DAG on BigQuery and on DuckDB', () => {
       const rd = await runDag(deps(duck.wh), day);
       expect(rb.status).toBe('success');
       expect(rd.status).toBe('success');
-      expect(rb.tasks).toEqual({ ...rd.tasks, export_features: exportUri === '' ? 'skipped' : 'success' });
+      expect(rb.tasks).toEqual({ ...rd.tasks, export_features: exportUri === '' ? 'skipped' : 'success', apply_retention: 'skipped' });
       const runs = await bqRows(`SELECT task, attempt, status, rows_written, error FROM etl_runs WHERE run_id = '${rb.runId}' ORDER BY task`);
       expect(runs.map((x) => `${x.task}:${x.status}`)).toEqual([
-        'compute_level_metrics:success', 'compute_user_metrics:success', 'dag:success', 'data_quality_check:success',
+        'apply_retention:skipped', 'compute_level_metrics:success', 'compute_revenue_metrics:success', 'compute_user_metrics:success', 'dag:success', 'data_quality_check:success',
         `export_features:${exportUri === '' ? 'skipped' : 'success'}`, `trigger_ml_training:${day === D2 ? 'success' : 'skipped'}`,
         'wait_for_data:success',
       ]);
@@ -117,8 +129,11 @@ describe('the DAG on BigQuery and on DuckDB', () => {
     expect(compareRows(level.bigquery, level.duckdb, 'key')).toEqual([]);
     const users = await both('user_daily_metrics', ['date', 'user_id']);
     expect(compareRows(users.bigquery, users.duckdb, 'key')).toEqual([]);
+    const revenue = await both('revenue_daily', ['date', 'platform', 'country']);
+    expect(revenue.bigquery.length).toBe(expectedRevenueDaily(all, D1).length + expectedRevenueDaily(all, D2).length);
+    expect(compareRows(revenue.bigquery, revenue.duckdb, 'key')).toEqual([]);
     const checks = await both('etl_checks', ['date', 'check_name']);
-    expect(checks.bigquery).toHaveLength(14);
+    expect(checks.bigquery).toHaveLength(16);
     expect(compareRows(checks.bigquery, checks.duckdb, 'key')).toEqual([]);
     // D2's volume check compares with D1, the day before: history on BigQuery too.
     expect(checks.bigquery.find((c) => c.key === `${D2}|volume_vs_7d_mean`)).toMatchObject({ status: 'passed', passed: true });
@@ -235,6 +250,27 @@ describe('GAMESTREAM_ETL_EXPORT_URI', () => {
       expect(() => loadEtlConfig({ GAMESTREAM_ETL_EXPORT_URI: bad }), bad).toThrow(/GAMESTREAM_ETL_EXPORT_URI=.* is not valid: expected gs:\/\/<bucket>/);
     }
   });
+});
+
+it('user_daily_metrics made by an older gamestream (revenue_usd FLOAT64) is rewritten with NUMERIC, every row kept', async () => {
+  const old = await openBigQueryTestWarehouse(ctx, 'etl_bq_old');
+  try {
+    const spec = ETL_TABLES.find((t) => t.name === 'user_daily_metrics')!;
+    const fields = spec.fields.map((f) => (f.name === 'revenue_usd' ? { ...f, type: 'FLOAT64' as const } : f));
+    await ensureSchema(old.bq, old.target, [{ ...spec, fields }], TABLE_OPTIONS, false);
+    await old.wh.exec(`INSERT INTO user_daily_metrics (user_id, date, sessions, events, revenue_usd)
+      VALUES ('u1', DATE '2026-11-20', 1, 5, 74.85000000000001), ('u2', DATE '2026-11-21', 2, 9, 0.1)`);
+    await ensureEtlTables(old.wh);
+    const [md] = await old.bq.dataset(old.id).table('user_daily_metrics').getMetadata();
+    expect(md.schema.fields.find((f: { name: string }) => f.name === 'revenue_usd').type).toBe('NUMERIC');
+    expect(md.timePartitioning).toMatchObject({ type: 'DAY', field: 'date' });
+    const rows = await old.wh.query(`SELECT user_id, events, CAST(revenue_usd AS STRING) AS r FROM user_daily_metrics WHERE ${ALL_DAYS} ORDER BY user_id`);
+    // As text, parsed: BigQuery writes 74.85, the emulator (DECIMAL(18,3) underneath) 74.850.
+    expect(rows.map((x) => ({ ...x, r: Number(x.r) }))).toEqual([{ user_id: 'u1', events: 5, r: 74.85 }, { user_id: 'u2', events: 9, r: 0.1 }]);
+    await ensureEtlTables(old.wh); // a second start finds nothing to do
+  } finally {
+    await old.close();
+  }
 });
 
 it('the BigQuery ETL tables are created with the DDL the engine uses (partitioned, clustered)', async () => {

@@ -43,18 +43,18 @@ describe('a day run', () => {
     const r = await runDag(deps(t.wh), D1);
     expect(r.status).toBe('success');
     expect(r.tasks).toEqual({
-      wait_for_data: 'success', compute_level_metrics: 'success', compute_user_metrics: 'success',
-      data_quality_check: 'success', trigger_ml_training: 'skipped', export_features: 'success',
+      wait_for_data: 'success', compute_level_metrics: 'success', compute_user_metrics: 'success', compute_revenue_metrics: 'success',
+      data_quality_check: 'success', trigger_ml_training: 'skipped', export_features: 'success', apply_retention: 'success',
     });
     const runs = await t.wh.query(`SELECT task, attempt, status, rows_written, error FROM etl_runs WHERE run_id = '${r.runId}' ORDER BY task`);
     expect(runs.map((x) => `${x.task}:${x.status}`)).toEqual([
-      'compute_level_metrics:success', 'compute_user_metrics:success', 'dag:success', 'data_quality_check:success',
+      'apply_retention:success', 'compute_level_metrics:success', 'compute_revenue_metrics:success', 'compute_user_metrics:success', 'dag:success', 'data_quality_check:success',
       'export_features:success', 'trigger_ml_training:skipped', 'wait_for_data:success',
     ]);
     const checks = await t.wh.query(`SELECT check_name, status FROM etl_checks WHERE date = DATE '${D1}' ORDER BY check_name`);
     expect(checks.map((c) => `${c.check_name}:${c.status}`)).toEqual([
       'dlq_rate:passed', 'has_data:passed', 'no_null_level_id:passed', 'null_rate_country:passed',
-      'null_rate_device_category:passed', 'pass_rate_in_range:passed', 'volume_vs_7d_mean:skipped: no history',
+      'null_rate_device_category:passed', 'pass_rate_in_range:passed', 'revenue_matches_user_metrics:passed', 'volume_vs_7d_mean:skipped: no history',
     ]);
 
     const file = featurePath(join(t.dir, 'features'), D1);
@@ -84,6 +84,7 @@ describe('idempotence', () => {
     const snapshot = async (): Promise<number[]> => [
       await count(`SELECT count(*) AS n FROM level_metrics`),
       await count(`SELECT count(*) AS n FROM user_daily_metrics`),
+      await count(`SELECT count(*) AS n FROM revenue_daily`),
       await count(`SELECT count(*) AS n FROM etl_checks`),
     ];
     await runDag(deps(t.wh), D1);

@@ -1,8 +1,9 @@
 /** Ground truth: level_metrics and user_daily_metrics against the definitions computed in plain TypeScript. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeLevelMetrics, computeUserMetrics } from '../../src/etl/metrics.ts';
+import { computeRevenueMetrics } from '../../src/etl/revenue.ts';
 import { ensureEtlTables } from '../../src/etl/warehouse.ts';
-import { compareRows, expectedLevelMetrics, expectedUserMetrics } from './support/expected.ts';
+import { compareRows, expectedLevelMetrics, expectedRevenueDaily, expectedUserMetrics, withKey } from './support/expected.ts';
 import { generateDay, insertEvents, openTestWarehouse, type GenEvent, type TestWarehouse } from './support/world.ts';
 
 const DAYS = ['2026-11-21', '2026-11-22'];
@@ -47,5 +48,50 @@ describe('user_daily_metrics', () => {
     expect(expected.some((r) => r.revenue_usd > 0)).toBe(true);
     expect(await computeUserMetrics(t.wh, day)).toBe(expected.length);
     expect(compareRows(await read('user_daily_metrics', day), expected, 'user_id')).toEqual([]);
+  });
+});
+
+describe('revenue_daily', () => {
+  it.each(DAYS)('matches the definitions on %s, every row and column, money exactly', async (day) => {
+    const expected = expectedRevenueDaily(all, day);
+    // What the definitions distinguish: groups with and without revenue, payers who paid before, and sums that
+    // a double does not hold exactly.
+    expect(expected.some((r) => r.paying_users === 0 && r.arppu === null)).toBe(true);
+    expect(expected.some((r) => r.first_time_payers > 0 && r.first_time_payers < r.paying_users)).toBe(true);
+    expect(expected.some((r) => r.country === null)).toBe(true);
+    expect(await computeRevenueMetrics(t.wh, day)).toBe(expected.length);
+    const key = ['platform', 'country'];
+    expect(compareRows(withKey(await read('revenue_daily', day), key), withKey(expected, key), 'key')).toEqual([]);
+  });
+
+  it('sums money exactly, where a double would not (0.99 + 4.99 + 9.99 is 15.97)', async () => {
+    const day = DAYS[0];
+    await computeUserMetrics(t.wh, day);
+    await computeRevenueMetrics(t.wh, day);
+    const [u] = await t.wh.query(`SELECT CAST(sum(revenue_usd) AS VARCHAR) AS s FROM user_daily_metrics WHERE date = DATE '${day}'`);
+    const [r] = await t.wh.query(`SELECT CAST(sum(revenue_usd) AS VARCHAR) AS s FROM revenue_daily WHERE date = DATE '${day}'`);
+    const cents = all.filter((e) => new Date(e.ts_ms).toISOString().startsWith(day) && e.event_type === 2001)
+      .reduce((s, e) => s + Math.round(Number(e.parameters.price_usd ?? 0) * 100), 0);
+    expect(u.s).toBe(`${(cents / 100).toFixed(2)}0000`);
+    expect(r.s).toBe(u.s);
+  });
+});
+
+describe('a warehouse made by an older gamestream', () => {
+  it('has user_daily_metrics.revenue_usd migrated from DOUBLE to DECIMAL, its amounts rounded to the cent they were', async () => {
+    const old = await openTestWarehouse();
+    try {
+      await old.wh.exec(`CREATE TABLE user_daily_metrics (user_id VARCHAR NOT NULL, date DATE NOT NULL, sessions BIGINT, events BIGINT,
+        levels_played BIGINT, levels_completed BIGINT, playtime_minutes DOUBLE, revenue_usd DOUBLE)`);
+      await old.wh.exec(`INSERT INTO user_daily_metrics VALUES ('u1', DATE '2026-11-20', 1, 5, 1, 1, 2.5, 74.85000000000001)`);
+      await ensureEtlTables(old.wh);
+      const [col] = await old.wh.query(`SELECT data_type FROM information_schema.columns WHERE table_name = 'user_daily_metrics' AND column_name = 'revenue_usd'`);
+      expect(col!.data_type).toBe('DECIMAL(18,6)');
+      const [row] = await old.wh.query(`SELECT CAST(revenue_usd AS VARCHAR) AS r, events FROM user_daily_metrics`);
+      expect(row).toEqual({ r: '74.850000', events: 5 });
+      await ensureEtlTables(old.wh); // a second start finds nothing to do
+    } finally {
+      old.close();
+    }
   });
 });

@@ -22,7 +22,7 @@ import { serialQueue, type EtlWarehouse } from '../../etl/warehouse.ts';
 export interface BigQueryEtlOptions {
   bq: BigQuery;
   target: BigQueryTarget;
-  /** Partition expiration and require_partition_filter of level_metrics and user_daily_metrics (as the engine's). */
+  /** Partition expiration and require_partition_filter of level_metrics, user_daily_metrics and revenue_daily (as the engine's). */
   tables: TableOptions;
   /** Longest a single statement may run before the job is abandoned (and the task retried). */
   jobTimeoutMs?: number;
@@ -41,6 +41,8 @@ function plain(v: unknown): unknown {
   if (ctor === 'BigQueryTimestamp' && typeof value === 'string') return new Date(value);
   if ((ctor === 'BigQueryDate' || ctor === 'BigQueryDatetime' || ctor === 'BigQueryTime') && typeof value === 'string') return value;
   if (ctor === 'BigQueryInt' && (typeof value === 'string' || typeof value === 'number')) return Number(value);
+  // NUMERIC (money) arrives as a Big: the double nearest to it, as the DuckDB adapter hands DECIMAL over.
+  if (ctor === 'Big') return Number(String(v));
   return v;
 }
 
@@ -79,9 +81,33 @@ export function bigQueryEtlWarehouse(o: BigQueryEtlOptions): EtlWarehouse {
     }),
     // Through the same DDL as the engine's tables (partitioning, clustering, options; verified when present).
     ensureTables: async () => {
+      await migrateRevenueToNumeric(bq, target, run);
       await ensureSchema(bq, target, ETL_TABLES, o.tables, false);
     },
   };
+}
+
+/**
+ * user_daily_metrics made by an older gamestream has revenue_usd FLOAT64 (sums such as 74.85000000000001), which
+ * BigQuery cannot change to NUMERIC in place. The table is gamestream's own derived data, so it is rewritten
+ * once, in one statement, with every row and the amounts rounded to 6 places as they would have been; then
+ * ensureSchema verifies it and sets its options as for any table.
+ */
+async function migrateRevenueToNumeric(bq: BigQuery, target: BigQueryTarget, run: (sql: string) => Promise<unknown>): Promise<void> {
+  const table = bq.dataset(target.dataset).table('user_daily_metrics');
+  const [exists] = await table.exists();
+  if (!exists) return;
+  const [md] = await table.getMetadata();
+  const revenue = (md.schema?.fields ?? []).find((f: { name?: string }) => f.name === 'revenue_usd') as { type?: string } | undefined;
+  if (revenue?.type !== 'FLOAT' && revenue?.type !== 'FLOAT64') return;
+  const spec = ETL_TABLES.find((t) => t.name === 'user_daily_metrics')!;
+  const name = `\`${target.project}.${target.dataset}.user_daily_metrics\``;
+  // The WHERE reads every row: the table may require a partition filter. No column list (the emulator does not
+  // take one with AS SELECT): user_id and date come out NULLABLE, which ensureSchema accepts for REQUIRED ones.
+  await run(`CREATE OR REPLACE TABLE ${name}
+    PARTITION BY ${spec.partitionBy} CLUSTER BY ${spec.clusterBy.join(', ')}
+    AS SELECT * REPLACE (CAST(ROUND(revenue_usd, 6) AS NUMERIC) AS revenue_usd) FROM ${name}
+    WHERE ${spec.partitionBy} >= DATE '0001-01-01'`);
 }
 
 /** The engine's tables and views the ETL reads: present once the daemon has started on the dataset. */

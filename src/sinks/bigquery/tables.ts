@@ -9,7 +9,7 @@
  */
 import { AGG_COLUMNS, DLQ_COLUMNS, EVENTS_COLUMNS } from '../tables.ts';
 
-export type BqType = 'STRING' | 'INT64' | 'FLOAT64' | 'BOOL' | 'TIMESTAMP' | 'DATE' | 'JSON' | 'RECORD';
+export type BqType = 'STRING' | 'INT64' | 'FLOAT64' | 'NUMERIC' | 'BOOL' | 'TIMESTAMP' | 'DATE' | 'JSON' | 'RECORD';
 export type BqMode = 'NULLABLE' | 'REQUIRED' | 'REPEATED';
 
 export interface BqField {
@@ -138,12 +138,23 @@ export const ETL_TABLES: BqTableSpec[] = [
     name: 'user_daily_metrics',
     fields: [
       f('user_id', 'STRING', 'REQUIRED'), f('date', 'DATE', 'REQUIRED'), f('sessions', 'INT64'), f('events', 'INT64'),
-      f('levels_played', 'INT64'), f('levels_completed', 'INT64'), f('playtime_minutes', 'FLOAT64'), f('revenue_usd', 'FLOAT64'),
+      f('levels_played', 'INT64'), f('levels_completed', 'INT64'), f('playtime_minutes', 'FLOAT64'), f('revenue_usd', 'NUMERIC'),
     ],
     partitionBy: 'date',
     clusterBy: ['user_id'],
     userTable: true,
     description: 'Daily per-user metrics from the gamestream ETL.',
+  },
+  {
+    name: 'revenue_daily',
+    fields: [
+      f('date', 'DATE', 'REQUIRED'), f('platform', 'STRING'), f('country', 'STRING'), f('revenue_usd', 'NUMERIC'), f('purchases', 'INT64'),
+      f('paying_users', 'INT64'), f('first_time_payers', 'INT64'), f('active_users', 'INT64'), f('arpdau', 'FLOAT64'), f('arppu', 'FLOAT64'),
+    ],
+    partitionBy: 'date',
+    clusterBy: ['platform', 'country'],
+    userTable: true,
+    description: 'Daily revenue per platform and country from the gamestream ETL.',
   },
   {
     name: 'etl_checks',

@@ -53,7 +53,7 @@ export async function openBigQueryTestWarehouse(ctx: BigQueryTestContext, prefix
       return {
         event_id: e.event_id, user_id: e.user_id, session_id: e.session_id, event_type: e.event_type, event_name: 'n',
         timestamp: iso(e.ts_ms), event_date: iso(e.ts_ms).slice(0, 10), event_hour: d.getUTCHours(), day_of_week: d.getUTCDay(),
-        parameters: JSON.stringify(e.parameters), platform: 'ios', app_version: '1.0', country: e.country, region: null, city: null,
+        parameters: JSON.stringify(e.parameters), platform: e.platform, app_version: '1.0', country: e.country, region: null, city: null,
         device_model: 'Pixel', device_category: e.device_category, device_tier: 'high', source, source_partition: 0, source_offset: ++offset,
       };
     })),

@@ -15,6 +15,26 @@ export interface UserRow {
   playtime_minutes: number; revenue_usd: number;
 }
 
+export interface RevenueRow {
+  date: string; platform: string; country: string | null; revenue_usd: number; purchases: number; paying_users: number;
+  first_time_payers: number; active_users: number; arpdau: number; arppu: number | null;
+}
+
+/**
+ * `price_usd` in millionths of a dollar, exactly: a JSON number, or a string holding a decimal number; else null.
+ * From the number's shortest text (what the client sent), so 4.99 is 4,990,000, not the double's expansion.
+ */
+export function micros(v: unknown): number | null {
+  const text = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : null;
+  const m = text === null ? null : /^(-?)(\d+)(?:\.(\d{1,6})\d*)?$/.exec(text);
+  if (!m) return null;
+  const value = Number(m[2]) * 1_000_000 + Number((m[3] ?? '').padEnd(6, '0'));
+  return m[1] === '-' ? -value : value;
+}
+
+/** Millionths back to dollars: the double nearest to the exact amount, as the warehouses hand it over. */
+const dollars = (x: number): number => x / 1_000_000;
+
 const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 const levelOf = (e: GenEvent): number | null => {
   const v = e.parameters.level_id;
@@ -84,13 +104,45 @@ export function expectedUserMetrics(all: GenEvent[], day: string): UserRow[] {
       levels_played: new Set(evs.filter((e) => e.event_type === 1001).map(levelOf).filter((l) => l !== null)).size,
       levels_completed: evs.filter((e) => e.event_type === 1002).length,
       playtime_minutes: num(3002, 'duration_sec') / 60,
-      revenue_usd: num(2001, 'price_usd'),
+      revenue_usd: dollars(evs.filter((e) => e.event_type === 2001).reduce((s, e) => s + (micros(e.parameters.price_usd) ?? 0), 0)),
     });
   }
   return rows.sort((a, b) => (a.user_id < b.user_id ? -1 : 1));
 }
 
-/** Every column of every row; numbers within 1e-9 (relative for large values). */
+/** revenue_daily for D: per platform and country with any event on D (docs/ETL.md, "revenue_daily"). */
+export function expectedRevenueDaily(all: GenEvent[], day: string): RevenueRow[] {
+  const paid = (e: GenEvent): boolean => e.event_type === 2001 && (micros(e.parameters.price_usd) ?? 0) > 0;
+  const paidBefore = new Set(all.filter((e) => utcDay(e.ts_ms) < day && paid(e)).map((e) => e.user_id));
+  const groups = new Map<string, GenEvent[]>();
+  for (const e of all) {
+    if (utcDay(e.ts_ms) !== day) continue;
+    const k = JSON.stringify([e.platform, e.country]);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(e);
+  }
+  return [...groups].map(([k, evs]) => {
+    const [platform, country] = JSON.parse(k) as [string, string | null];
+    const revenue = evs.filter((e) => e.event_type === 2001).reduce((s, e) => s + (micros(e.parameters.price_usd) ?? 0), 0);
+    const payers = new Set(evs.filter(paid).map((e) => e.user_id));
+    const active = new Set(evs.map((e) => e.user_id)).size;
+    return {
+      date: day, platform, country, revenue_usd: dollars(revenue), purchases: evs.filter(paid).length, paying_users: payers.size,
+      first_time_payers: [...payers].filter((u) => !paidBefore.has(u)).length, active_users: active,
+      arpdau: dollars(revenue) / active, arppu: payers.size === 0 ? null : dollars(revenue) / payers.size,
+    };
+  });
+}
+
+/** Money is stored exactly: compared without tolerance (a DOUBLE sum such as 15.969999999999999 differs). */
+const MONEY = new Set(['revenue_usd']);
+
+/** Rows keyed by several columns joined with '|', in a column `key`, for compareRows. */
+export function withKey<T extends object>(rows: T[], cols: string[]): (T & { key: string })[] {
+  return rows.map((r) => ({ ...r, key: cols.map((c) => String((r as Record<string, unknown>)[c])).join('|') }));
+}
+
+/** Every column of every row; numbers within 1e-9 (relative for large values), money exactly. */
 export function compareRows(actual: Record<string, unknown>[], expected: object[], key: string): string[] {
   const problems: string[] = [];
   if (actual.length !== expected.length) problems.push(`row count ${actual.length} ≠ expected ${expected.length}`);
@@ -103,7 +155,7 @@ export function compareRows(actual: Record<string, unknown>[], expected: object[
     }
     for (const [col, want] of Object.entries(exp)) {
       const got = act[col];
-      const same = typeof want === 'number' && typeof got === 'number'
+      const same = typeof want === 'number' && typeof got === 'number' && !MONEY.has(col)
         ? Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want))
         : got === want;
       if (!same) problems.push(`${key}=${String(exp[key])} ${col}: got ${String(got)}, expected ${String(want)}`);

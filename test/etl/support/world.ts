@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { DLQ_COLUMNS, EVENTS_COLUMNS, WATERMARK_COLUMNS } from '../../../src/sinks/tables.ts';
+import { AGG_COLUMNS, DLQ_COLUMNS, EVENTS_COLUMNS, WATERMARK_COLUMNS } from '../../../src/sinks/tables.ts';
 import { type EtlWarehouse } from '../../../src/etl/warehouse.ts';
 import { duckdbEtlWarehouse } from '../../../src/sinks/duckdb/etl-warehouse.ts';
 import { mulberry32 as prng } from '../../../src/sources/generator.ts';
@@ -18,9 +18,13 @@ export interface GenEvent {
   event_type: number;
   ts_ms: number;
   parameters: Record<string, unknown>;
+  platform: string;
   country: string | null;
   device_category: string | null;
 }
+
+const PLATFORMS = ['ios', 'android', 'web'];
+const COUNTRIES = ['DE', 'US', 'BR', 'DE'];
 
 export interface TestWarehouse {
   dir: string;
@@ -42,6 +46,7 @@ export async function openTestWarehouse(): Promise<TestWarehouse> {
   const conn = await instance.connect();
   await conn.run(ddl('events', EVENTS_COLUMNS));
   await conn.run(ddl('events_dlq', DLQ_COLUMNS));
+  await conn.run(ddl('events_agg_1min', AGG_COLUMNS));
   await conn.run(ddl('gamestream_watermarks', WATERMARK_COLUMNS, ', PRIMARY KEY (source)'));
   let open = true;
   const release = (): void => {
@@ -70,10 +75,10 @@ export async function insertEvents(t: TestWarehouse, events: GenEvent[], source 
   const file = join(t.dir, `load-${Math.random().toString(36).slice(2)}.ndjson`);
   writeFileSync(file, events.map((e) => JSON.stringify({ ...e, parameters: JSON.stringify(e.parameters) })).join('\n') + '\n');
   await t.conn.run(`INSERT INTO events SELECT event_id, user_id, session_id, event_type, 'n', epoch_ms(ts_ms),
-      CAST(epoch_ms(ts_ms) AS DATE), hour(epoch_ms(ts_ms)), dayofweek(epoch_ms(ts_ms)), parameters::JSON, 'ios', '1.0',
+      CAST(epoch_ms(ts_ms) AS DATE), hour(epoch_ms(ts_ms)), dayofweek(epoch_ms(ts_ms)), parameters::JSON, platform, '1.0',
       country, NULL, NULL, 'Pixel', device_category, 'high', '${source}', 0, row_number() OVER ()
     FROM read_json('${file}', format = 'newline_delimited', columns = {event_id: 'VARCHAR', user_id: 'VARCHAR',
-      session_id: 'VARCHAR', event_type: 'BIGINT', ts_ms: 'BIGINT', parameters: 'VARCHAR', country: 'VARCHAR',
+      session_id: 'VARCHAR', event_type: 'BIGINT', ts_ms: 'BIGINT', parameters: 'VARCHAR', platform: 'VARCHAR', country: 'VARCHAR',
       device_category: 'VARCHAR'})`);
   rmSync(file);
 }
@@ -105,9 +110,11 @@ export function generateDay(day: string, seed: number, users = 25): GenEvent[] {
   let n = 0;
   const id = (): string => `${day}-e${String(n++).padStart(6, '0')}`;
   const push = (user: string, session: string | null, type: number, ts: number, parameters: Record<string, unknown>): void => {
+    // Platform and country follow the player (no dice, so the sequence stays as it was).
+    const u = Number(user.slice(1));
     out.push({
-      event_id: id(), user_id: user, session_id: session, event_type: type, ts_ms: ts, parameters,
-      country: r() < 0.02 ? null : 'DE', device_category: r() < 0.02 ? null : 'phone',
+      event_id: id(), user_id: user, session_id: session, event_type: type, ts_ms: ts, parameters, platform: PLATFORMS[u % 3]!,
+      country: r() < 0.02 ? null : COUNTRIES[u % 4]!, device_category: r() < 0.02 ? null : 'phone',
     });
   };
   for (let u = 0; u < users; u++) {
@@ -149,5 +156,10 @@ export function generateDay(day: string, seed: number, users = 25): GenEvent[] {
   push('u0', null, 1003, t0 + 1, {}); // no level_id
   push('u1', 'late', 1002, t0 + 2, { level_id: 99, moves_used: 12, time_seconds: 30, boosters_used: ['x'] }); // attempts 0
   push('u2', 'edge', 1001, t0 + 86_400_000 - 1, { level_id: 1 }); // last millisecond of the day
+  // Purchases that are not plain paid ones: free, a refund, a price given as text, no price.
+  push('u3', null, 2001, t0 + 3, { price_usd: 0 });
+  push('u4', null, 2001, t0 + 4, { price_usd: -0.99 });
+  push('u5', null, 2001, t0 + 5, { price_usd: '1.10' });
+  push('u6', null, 2001, t0 + 6, {});
   return out;
 }
