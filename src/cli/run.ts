@@ -191,7 +191,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       etlConnection = await duck.connect();
       scheduler = startScheduler({
         warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log,
-        onTask: (t) => obs.metrics.etlTask(t), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
+        onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }
     if (etl.enabled && big && bqTarget) {
@@ -199,7 +199,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       if (etl.exportUri === null) say('ETL: export_features is skipped on BigQuery until GAMESTREAM_ETL_EXPORT_URI names a gs:// location');
       scheduler = startScheduler({
         warehouse: bigQueryEtlWarehouse({ bq: big.bq, target: bqTarget, tables: bqTables }), config: etl, log,
-        onTask: (t) => obs.metrics.etlTask(t), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
+        onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }
     // Dead ArrayBuffers on this thread are collected once they pile up (see buffer-collector.ts).

@@ -23,6 +23,9 @@ export interface EtlConfig {
   /** BigQuery: the gs:// base export_features writes under; null skips the export. */
   exportUri: string | null;
   maxNullRate: number;
+  /** The volume-drop warning (volume-drop.ts). */
+  dropShare: number;
+  dropWeeks: number;
   /** DuckDB: days kept before the processed day; null keeps every day. */
   retentionDays: number | null;
 }
@@ -90,6 +93,10 @@ export const ETL_ENV_VARS = [
     doc: 'BigQuery warehouse: export_features runs EXPORT DATA to <uri>/level_features/date=D/*.parquet (overwrite). Empty: the task is skipped. Not used with DuckDB (GAMESTREAM_ETL_EXPORT_DIR).', parse: gsUriOrEmpty }),
   v({ name: 'GAMESTREAM_ETL_MAX_NULL_RATE', key: 'maxNullRate', default: '0.05', allowed: 'a fraction from 0 to 1',
     doc: 'Largest share of a day\'s events with NULL country or device_category that passes the quality check (1 turns it off).', parse: fraction() }),
+  v({ name: 'GAMESTREAM_ETL_DROP_WARNING', key: 'dropShare', default: '0.6', allowed: 'a fraction from 0 to 1 (0 turns it off)',
+    doc: 'An event type whose count on the processed day is below this share of its mean on the same weekday of the previous weeks is a warning in the quality checks (it does not fail the run).', parse: fraction() }),
+  v({ name: 'GAMESTREAM_ETL_DROP_WEEKS', key: 'dropWeeks', default: '4', allowed: '1–52',
+    doc: 'How many previous same weekdays make the mean of the volume-drop warning.', parse: integer(1, 52) }),
   v({ name: 'GAMESTREAM_RETENTION_DAYS', key: 'retentionDays', default: '365', allowed: '1–36500, or 0 (keep every day)',
     doc: 'DuckDB warehouse: the daily run deletes the rows of events, events_dlq, events_agg_1min and the metrics tables dated more than this many days before the processed day (BigQuery: GAMESTREAM_BIGQUERY_PARTITION_EXPIRATION_DAYS).',
     parse: (raw) => { const n = integer(0, 36_500)(raw); return n === 0 ? null : n; } }),

@@ -15,6 +15,7 @@ import { computeLevelMetrics, computeUserMetrics } from './metrics.ts';
 import { computeRevenueMetrics } from './revenue.ts';
 import { applyRetention } from './retention.ts';
 import { exportFeaturesTask, postJson, triggerMlTraining, type FetchFn, type TaskOutcome } from './outputs.ts';
+import type { CheckResult } from './check-result.ts';
 import { dataQualityCheck } from './quality.ts';
 import { waitForData, type DayReadiness } from './sensor.ts';
 import { dialectOf, sqlDate, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
@@ -56,6 +57,8 @@ export interface DagDeps {
   alertRetryDelayMs?: number;
   /** Each finished task attempt, and the whole run as task 'dag' (metrics). */
   onTask?: (t: { task: string; status: 'success' | 'failed' | 'skipped' | 'cancelled'; durationMs: number }) => void;
+  /** The quality checks of a day, once stored (metrics). */
+  onChecks?: (day: string, checks: CheckResult[]) => void;
   /** The daemon's own source, which counts as running before its first commit (sensor.ts). */
   ownSource?: string | null;
   /** Each poke of wait_for_data that found the day not complete yet: what it waits for (status page). */
@@ -186,7 +189,8 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
     ]);
   }
   if (ok('compute_level_metrics', 'compute_user_metrics', 'compute_revenue_metrics')) {
-    await run('data_quality_check', () => rows(dataQualityCheck(wh, day, runId, config.maxNullRate)));
+    await run('data_quality_check', () => rows(dataQualityCheck(wh, day, runId, config.maxNullRate,
+      { share: config.dropShare, weeks: config.dropWeeks }, (checks) => deps.onChecks?.(day, checks))));
   }
   if (ok('data_quality_check')) {
     await Promise.all([

@@ -3,16 +3,9 @@
  * replaced, so reruns keep one row per check and day); any failed check fails the task.
  */
 import { GamestreamError } from '../errors.ts';
+import type { CheckResult } from './check-result.ts';
+import { volumeDropChecks, type DropRule } from './volume-drop.ts';
 import { addDays, dayStartMs, dialectOf, execTransaction, sqlDate, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
-
-export interface CheckResult {
-  name: string;
-  /** null: skipped */
-  passed: boolean | null;
-  status: 'passed' | 'failed' | `skipped: ${string}`;
-  value: number | null;
-  threshold: number | null;
-}
 
 export const MAX_DLQ_RATE = 0.01;
 export const VOLUME_TOLERANCE = 0.5;
@@ -22,7 +15,7 @@ function check(name: string, passed: boolean, value: number | null, threshold: n
   return { name, passed, status: passed ? 'passed' : 'failed', value, threshold };
 }
 
-export async function runQualityChecks(wh: EtlWarehouse, day: string, maxNullRate: number): Promise<CheckResult[]> {
+export async function runQualityChecks(wh: EtlWarehouse, day: string, maxNullRate: number, drop: DropRule): Promise<CheckResult[]> {
   const d = sqlDate(day);
   const { countIf } = dialectOf(wh);
   const start = dayStartMs(day);
@@ -62,6 +55,7 @@ export async function runQualityChecks(wh: EtlWarehouse, day: string, maxNullRat
     const mean = history.reduce((s, r) => s + Number(r.n), 0) / history.length;
     out.push(check('volume_vs_7d_mean', Math.abs(events - mean) <= VOLUME_TOLERANCE * mean, events, mean));
   }
+  out.push(...(await volumeDropChecks(wh, day, drop)));
   return out;
 }
 
@@ -81,9 +75,12 @@ export async function storeChecks(wh: EtlWarehouse, day: string, runId: string, 
 }
 
 /** The task: run, store, and fail when any check failed. Returns the number of checks stored. */
-export async function dataQualityCheck(wh: EtlWarehouse, day: string, runId: string, maxNullRate: number): Promise<number> {
-  const checks = await runQualityChecks(wh, day, maxNullRate);
+export async function dataQualityCheck(
+  wh: EtlWarehouse, day: string, runId: string, maxNullRate: number, drop: DropRule, onChecks?: (checks: CheckResult[]) => void,
+): Promise<number> {
+  const checks = await runQualityChecks(wh, day, maxNullRate, drop);
   await storeChecks(wh, day, runId, checks);
+  onChecks?.(checks);
   const failed = checks.filter((c) => c.passed === false);
   if (failed.length > 0) {
     throw new GamestreamError(

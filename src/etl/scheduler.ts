@@ -19,6 +19,7 @@ export interface SchedulerOptions {
   fetch?: FetchFn;
   alertRetryDelayMs?: number;
   onTask?: DagDeps['onTask'];
+  onChecks?: DagDeps['onChecks'];
   /** The daemon's own source (it counts as running before its first commit); null for the CLI. */
   ownSource?: string | null;
   /** The day the ETL waits for and why, on every check; null once it waits no more (status page). */
@@ -95,7 +96,7 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
     try {
       return await runDag({
         warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs,
-        onTask: opts.onTask, ownSource: opts.ownSource, onWait: (day, r) => setWaiting({ day, waitingFor: r.waitingFor }),
+        onTask: opts.onTask, onChecks: opts.onChecks, ownSource: opts.ownSource, onWait: (day, r) => setWaiting({ day, waitingFor: r.waitingFor }),
       }, date);
     } finally {
       setWaiting(null);

@@ -1,5 +1,5 @@
 /**
- * The seed's five alert rules, evaluated inside the daemon on a timer so a deployment without Prometheus still
+ * The seed's five alert rules and the quality-check alert, evaluated inside the daemon on a timer so a deployment without Prometheus still
  * gets paged (monitoring/alerts.yml holds the same rules for a Prometheus that scrapes /metrics).
  *
  *   ConsumerLagHigh        critical  total Kafka consumer lag over all partitions > GAMESTREAM_ALERT_LAG
@@ -10,6 +10,8 @@
  *   EtlFailing             high      the latest daily ETL run failed, or the ETL is enabled and has had no
  *                                    successful run for GAMESTREAM_ALERT_ETL_STALE
  *   NoEvents               critical  no record committed for GAMESTREAM_ALERT_NO_EVENTS (counted from start)
+ *   EtlQualityCheck        warning   a data-quality check of the latest day the ETL checked failed or warned
+ *                                    (the seed's dashboard panel, e.g. "Unusual drop in level_complete events")
  *
  * Each alert fires once per episode (condition false → true) and resolves once (true → false). Both
  * transitions are logged, POSTed to the webhook when one is set, and kept for the status page.
@@ -19,7 +21,7 @@ import type { ObservabilityConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import { WebhookNotifier, type FetchFn } from './webhook.ts';
 
-export const ALERT_NAMES = ['ConsumerLagHigh', 'DeadLetterRateHigh', 'StreamProcessorFailing', 'EtlFailing', 'NoEvents'] as const;
+export const ALERT_NAMES = ['ConsumerLagHigh', 'DeadLetterRateHigh', 'StreamProcessorFailing', 'EtlFailing', 'NoEvents', 'EtlQualityCheck'] as const;
 export type AlertName = (typeof ALERT_NAMES)[number];
 export type Severity = 'critical' | 'high' | 'warning';
 
@@ -29,6 +31,7 @@ export const SEVERITY: Record<AlertName, Severity> = {
   StreamProcessorFailing: 'critical',
   EtlFailing: 'high',
   NoEvents: 'critical',
+  EtlQualityCheck: 'warning',
 };
 
 /** What the rules read; `inputsFromMetrics` builds it from a Metrics instance, tests pass their own. */
@@ -42,6 +45,8 @@ export interface AlertInputs {
   fatal(): { code: string; atMs: number } | null;
   restartTimesMs(): readonly number[];
   etl(): { enabled: boolean; lastRunStatus: string | null; lastSuccessMs: number | null; startedAtMs: number };
+  /** The latest day's failed and warning quality checks; null before the ETL has checked a day. */
+  etlChecks(): { day: string; failed: string[]; warnings: string[] } | null;
 }
 
 export type AlertThresholds = Pick<
@@ -99,6 +104,7 @@ export function inputsFromMetrics(m: Metrics): AlertInputs {
     fatal: () => s.fatal,
     restartTimesMs: () => s.workerRestartsMs,
     etl: () => ({ enabled: s.etlEnabled, lastRunStatus: s.etlLastRun?.status ?? null, lastSuccessMs: s.etlLastSuccessMs, startedAtMs: s.startedAtMs }),
+    etlChecks: () => m.etlChecks.latest(),
   };
 }
 
@@ -136,6 +142,7 @@ export class AlertEngine {
       StreamProcessorFailing: this.processor(now),
       EtlFailing: this.etl(now),
       NoEvents: this.noEvents(now),
+      EtlQualityCheck: this.quality(),
     };
     const out: AlertNotification[] = [];
     for (const a of ALERT_NAMES) {
@@ -213,6 +220,14 @@ export class AlertEngine {
       return { firing: true, value: sinceOk / 1000, message: `no successful daily ETL run for ${hours}h (alert after ${(this.t.alertEtlStaleMs / 3_600_000).toFixed(0)}h)` };
     }
     return { firing: false, value: sinceOk / 1000, message: e.lastSuccessMs === null ? 'daily ETL has not run yet' : `last successful daily ETL run ${hours}h ago` };
+  }
+
+  private quality(): Verdict {
+    const c = this.o.inputs.etlChecks();
+    if (c === null) return { firing: false, value: null, message: 'no day checked yet' };
+    const bad = [...c.failed.map((n) => `${n} failed`), ...c.warnings.map((n) => `${n} warned`)];
+    if (bad.length === 0) return { firing: false, value: 0, message: `every quality check of ${c.day} passed or was skipped` };
+    return { firing: true, value: bad.length, message: `quality checks of ${c.day}: ${bad.join(', ')} (etl_checks)` };
   }
 
   private noEvents(now: number): Verdict {

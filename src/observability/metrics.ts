@@ -26,6 +26,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { TableKey } from '../sinks/tables.ts';
+import { EtlCheckMetrics } from './etl-check-metrics.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 
 export interface PartitionDelta {
@@ -154,6 +155,8 @@ class WeightedHistogram {
 
 export class Metrics {
   readonly registry = new Registry();
+  /** The ETL's quality checks of the latest day (etl-check-metrics.ts). */
+  readonly etlChecks = new EtlCheckMetrics(this.registry);
   private readonly now: () => number;
   private readonly s: MetricsState;
 
@@ -430,9 +433,7 @@ export class Metrics {
     this.alertFiring.set({ alert, severity }, firing ? 1 : 0);
   }
 
-  alertWebhookFailed(): void {
-    this.alertWebhookFailures.inc();
-  }
+  alertWebhookFailed(): void { this.alertWebhookFailures.inc(); }
 
   state(): Readonly<MetricsState> {
     return this.s;

@@ -126,7 +126,7 @@ function render(s) {
   $("volat").textContent = w ? "read " + w.readAt : "not read yet";
   const ct = $("checks"); ct.replaceChildren();
   $("dqday").textContent = w && w.checks ? "checks of " + w.checks.date : "no ETL checks yet";
-  if (w && w.checks) for (const c of w.checks.items) ct.appendChild(row([c.name, c.status, c.value === null ? "" : fmt(c.value)], [null, c.status === "failed" ? "firing" : c.status === "passed" ? "ok" : null]));
+  if (w && w.checks) for (const c of w.checks.items) ct.appendChild(row([c.name, c.status, c.value === null ? "" : fmt(c.value)], [null, c.status === "failed" ? "firing" : c.status === "warning" ? "warning" : c.status === "passed" ? "ok" : null]));
   const t = $("totals"); t.replaceChildren();
   for (const [k, v] of Object.entries(s.totals)) { const tr = row([k, fmt(v)]); tr.lastChild.id = "total-" + k; t.appendChild(tr); }
   last = s;

@@ -133,7 +133,7 @@ describe('the DAG on BigQuery and on DuckDB', () => {
     expect(revenue.bigquery.length).toBe(expectedRevenueDaily(all, D1).length + expectedRevenueDaily(all, D2).length);
     expect(compareRows(revenue.bigquery, revenue.duckdb, 'key')).toEqual([]);
     const checks = await both('etl_checks', ['date', 'check_name']);
-    expect(checks.bigquery).toHaveLength(16);
+    expect(checks.bigquery).toHaveLength(18);
     expect(compareRows(checks.bigquery, checks.duckdb, 'key')).toEqual([]);
     // D2's volume check compares with D1, the day before: history on BigQuery too.
     expect(checks.bigquery.find((c) => c.key === `${D2}|volume_vs_7d_mean`)).toMatchObject({ status: 'passed', passed: true });

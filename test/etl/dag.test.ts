@@ -54,7 +54,7 @@ describe('a day run', () => {
     const checks = await t.wh.query(`SELECT check_name, status FROM etl_checks WHERE date = DATE '${D1}' ORDER BY check_name`);
     expect(checks.map((c) => `${c.check_name}:${c.status}`)).toEqual([
       'dlq_rate:passed', 'has_data:passed', 'no_null_level_id:passed', 'null_rate_country:passed',
-      'null_rate_device_category:passed', 'pass_rate_in_range:passed', 'revenue_matches_user_metrics:passed', 'volume_vs_7d_mean:skipped: no history',
+      'null_rate_device_category:passed', 'pass_rate_in_range:passed', 'revenue_matches_user_metrics:passed', 'volume_drop:skipped: no history', 'volume_vs_7d_mean:skipped: no history',
     ]);
 
     const file = featurePath(join(t.dir, 'features'), D1);

@@ -131,6 +131,27 @@ describe('alert rules', () => {
     expect(received.filter((n) => n.alert === 'EtlFailing').map((n) => `${n.severity}:${n.state}`)).toEqual(['high:firing', 'high:resolved', 'high:firing']);
   });
 
+  it('EtlQualityCheck fires on a failed or warning check of the latest day checked, and resolves when a day passes', async () => {
+    const r = rig();
+    const ok = { name: 'dlq_rate', passed: true, status: 'passed' as const, value: 0, threshold: 0.01 };
+    const quality = () => r.step(1000).filter((t) => t.startsWith('EtlQuality'));
+    expect(quality()).toEqual([]); // no day checked yet
+    r.metrics.etlChecks.set('2026-11-19', [ok]);
+    expect(quality()).toEqual([]);
+    r.metrics.etlChecks.set('2026-11-20', [ok, { name: 'volume_drop_level_complete', passed: null, status: 'warning', value: 120, threshold: 300 }]);
+    expect(quality()).toEqual(['EtlQualityCheck:firing']);
+    expect(r.engine.firing().find((s) => s.alert === 'EtlQualityCheck')?.message).toBe('quality checks of 2026-11-20: volume_drop_level_complete warned (etl_checks)');
+    const text = await r.metrics.text();
+    expect(sampleValue(text, 'gamestream_etl_check_warning{check="volume_drop_level_complete"}')).toBe(1);
+    expect(sampleValue(text, 'gamestream_etl_check_failed{check="volume_drop_level_complete"}')).toBe(0);
+    expect(sampleValue(text, 'gamestream_etl_check_warning{check="dlq_rate"}')).toBe(0);
+    r.metrics.etlChecks.set('2026-11-21', [ok]);
+    expect(quality()).toEqual(['EtlQualityCheck:resolved']);
+    expect(sampleValue(await r.metrics.text(), 'gamestream_etl_check_warning{check="volume_drop_level_complete"}')).toBeUndefined();
+    await r.engine.flush();
+    expect(received.filter((n) => n.alert === 'EtlQualityCheck').map((n) => `${n.severity}:${n.state}`)).toEqual(['warning:firing', 'warning:resolved']);
+  });
+
   it('NoEvents fires after an hour without records (from start) and resolves on the next commit', async () => {
     const r = rig();
     expect(r.step(3_600_000)).toEqual([]); // exactly one hour is not more

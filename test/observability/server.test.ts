@@ -75,7 +75,7 @@ describe('observability server', () => {
     expect(st.rates.dlqRatio).toBe(0.02);
     expect(st.history.recordsInPerSec).toEqual([1000, 1000, 1000]);
     expect(st.lag).toEqual({ total: 777, top: [{ partition: 3, lag: 777 }] });
-    expect(st.alerts.rules).toHaveLength(5);
+    expect(st.alerts.rules).toHaveLength(6);
     expect(st.alerts.firing.map((a) => a.alert)).toEqual(['DeadLetterRateHigh']);
     // What the ETL waits for, while it waits.
     expect(st.etl.waiting).toBe(null);
