@@ -79,14 +79,16 @@ export function writtenSoFar(stdout: string): number {
 }
 
 /**
- * Runs the engine, kill -9s it each time its progress line shows more rows written than before, and starts it
- * again, until a run ends by itself. Returns how many kills landed and that last run.
+ * Runs the engine, kill -9s it each time its progress line shows more rows written than before (at least
+ * `minStep` more), and starts it again, until a run ends by itself. Returns how many kills landed and that last
+ * run. `minStep` bounds the number of runs where each start is slow (a Kafka group waits out the killed member's
+ * session) and commits come early and small.
  */
-export async function runWithKills(settings: Record<string, string>, timeoutMs: number, maxRuns = 20): Promise<{ kills: number; last: EngineRun }> {
+export async function runWithKills(settings: Record<string, string>, timeoutMs: number, maxRuns = 20, minStep = 1): Promise<{ kills: number; last: EngineRun }> {
   let kills = 0;
   let seen = 0;
   for (let run = 1; ; run++) {
-    const r = await runEngine(settings, timeoutMs, (out) => writtenSoFar(out) > seen);
+    const r = await runEngine(settings, timeoutMs, (out) => writtenSoFar(out) >= seen + minStep);
     if (r.signal !== 'SIGKILL' || run >= maxRuns) return { kills, last: r };
     kills++;
     seen = Math.max(seen, writtenSoFar(r.stdout));
