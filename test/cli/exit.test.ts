@@ -54,7 +54,7 @@ describe('the command exits', () => {
         GAMESTREAM_WAREHOUSE: `duckdb:${join(dir, `w-${++runs}.duckdb`)}`, [setting]: value,
       }, 20_000);
       expect(r.timedOut, `${setting}=${value}: still running after 20 s\n${r.stderr}`).toBe(false);
-      expect(r.code, r.stderr).toBe(2);
+      expect(r.code, `${setting}=${value}: exit ${r.code}, signal ${r.signal} after ${r.ms} ms\n${r.stderr}`).toBe(2);
       expect(r.stderr).toContain(setting);
       expect(r.stderr).toMatch(/cannot create the directory/);
     }
