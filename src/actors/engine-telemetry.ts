@@ -8,7 +8,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { LookupStats } from '../dedupe/lookup.ts';
 import type { IndexStats } from '../dedupe/run-filter.ts';
 import type { Logger } from '../log.ts';
-import { DedupeMetrics } from '../observability/dedupe-metrics.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PartitionedLog } from '../sources/source.ts';
 import type { WorkerSlot } from './worker-slot.ts';
@@ -21,20 +20,19 @@ export class EngineTelemetry {
   private readonly log: Logger;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private lagAt = 0;
-  private readonly dedupe: DedupeMetrics;
 
   constructor(metrics: Metrics, source: PartitionedLog | null, log: Logger, indexStats: () => IndexStats) {
     this.metrics = metrics;
     this.source = source;
     this.log = log;
     this.loopDelay.enable();
-    this.dedupe = DedupeMetrics.of(metrics.registry, indexStats);
+    metrics.dedupe.watch(indexStats);
   }
 
   /** A worker thread's periodic report: its event-loop delay and its dedupe lookups since the last one. */
   workerReport(worker: number, eventLoopLagMs: number, lookups: LookupStats): void {
     this.metrics.setEventLoopLag(`worker-${worker}`, eventLoopLagMs / 1000);
-    this.dedupe.addLookups(lookups);
+    this.metrics.dedupe.addLookups(lookups);
   }
 
   /** `durableNext`: per partition, the next offset the warehouse holds. */

@@ -8,31 +8,23 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LookupStats } from '../dedupe/lookup.ts';
 import type { IndexStats } from '../dedupe/run-filter.ts';
 
-/** One set per registry: a supervisor started again in the same process reports into the same metrics. */
-const byRegistry = new WeakMap<Registry, DedupeMetrics>();
-
 export class DedupeMetrics {
-  private stats: () => IndexStats;
+  /** The index this daemon keeps (set at the supervisor's start); its gauges are absent until then. */
+  private stats: (() => IndexStats) | null = null;
   private readonly diskLookups: Counter;
   private readonly runReads: Counter;
 
-  static of(registry: Registry, stats: () => IndexStats): DedupeMetrics {
-    const had = byRegistry.get(registry);
-    if (had) {
-      had.stats = stats;
-      return had;
-    }
-    const m = new DedupeMetrics(registry, stats);
-    byRegistry.set(registry, m);
-    return m;
-  }
-
-  private constructor(registry: Registry, stats: () => IndexStats) {
-    this.stats = stats;
+  constructor(registry: Registry) {
     const registers = [registry];
     const self = this;
     const gauge = (name: string, help: string, read: (s: IndexStats) => number): void => {
-      new Gauge({ name, help, registers, collect() { this.set(read(self.stats())); } });
+      new Gauge({
+        name, help, registers,
+        collect() {
+          this.reset();
+          if (self.stats) this.set(read(self.stats()));
+        },
+      });
     };
     gauge('gamestream_dedupe_index_ids', 'Event ids the dedupe index holds (those within the horizon and its slack, until merges drop the older ones).', (s) => s.ids);
     gauge('gamestream_dedupe_index_runs', 'Run files of the dedupe index; a lookup the filter cannot settle reads one block of each.', (s) => s.runs);
@@ -40,6 +32,11 @@ export class DedupeMetrics {
     gauge('gamestream_dedupe_filter_capacity_ids', 'Ids the dedupe filter holds at its designed rate of disk lookups (0.1% of new ids); above it, that rate grows.', (s) => s.filterCapacity);
     this.diskLookups = new Counter({ name: 'gamestream_dedupe_disk_lookups_total', help: 'Event ids the dedupe filter could not rule out, looked up in the index\'s run files (a retry, or a false positive of the filter).', registers });
     this.runReads = new Counter({ name: 'gamestream_dedupe_run_reads_total', help: 'Blocks of the dedupe index\'s run files read by those lookups.', registers });
+  }
+
+  /** The index whose sizes the gauges report. */
+  watch(stats: () => IndexStats): void {
+    this.stats = stats;
   }
 
   addLookups(l: LookupStats): void {

@@ -19,13 +19,14 @@
  *   processorFailed(code)    a fatal error that stops the daemon (crash loop, warehouse write failure).
  *   setEventLoopLag(thread, seconds)   per thread ('main', 'worker-0', …), measured by the caller.
  *   etlTask({task, status, durationMs, atMs?})  one finished ETL task attempt; task 'dag' is the whole run.
- *   setEtlEnabled(bool)
+ *   setEtlEnabled(bool)      etlChecks and dedupe: the ETL's quality checks and the dedupe index, in their own files.
  *   ingestRequest({status, durationMs, events?, rejectReason?})  one tracking-server request.
  *
  * `state()` returns the plain running totals the alert rules and the status page read (no async registry scan).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { TableKey } from '../sinks/tables.ts';
+import { DedupeMetrics } from './dedupe-metrics.ts';
 import { EtlCheckMetrics } from './etl-check-metrics.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 
@@ -155,8 +156,9 @@ class WeightedHistogram {
 
 export class Metrics {
   readonly registry = new Registry();
-  /** The ETL's quality checks of the latest day (etl-check-metrics.ts). */
+  /** The ETL's quality checks of the latest day, and the dedupe index's size and disk lookups (their own files). */
   readonly etlChecks = new EtlCheckMetrics(this.registry);
+  readonly dedupe = new DedupeMetrics(this.registry);
   private readonly now: () => number;
   private readonly s: MetricsState;
 
@@ -399,9 +401,7 @@ export class Metrics {
     this.eventLoopLag.set({ thread: label(thread) }, seconds);
   }
 
-  setEtlWaiting(w: { day: string; waitingFor: string[] } | null): void {
-    this.s.etlWaiting = w;
-  }
+  setEtlWaiting(w: { day: string; waitingFor: string[] } | null): void { this.s.etlWaiting = w; }
 
   setEtlEnabled(enabled: boolean): void {
     this.s.etlEnabled = enabled;
