@@ -31,6 +31,14 @@ export function integer(min: number, max: number) {
   };
 }
 
+/** A number setting where 0 turns the thing off: 0 becomes null. */
+export function zeroIsOff(parse: (raw: string) => number) {
+  return (raw: string): number | null => {
+    const n = parse(raw);
+    return n === 0 ? null : n;
+  };
+}
+
 const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1e6, gb: 1e9 };
 
 /** "1MiB", "512KiB", "64MB", or a bare byte count. */

@@ -5,7 +5,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { GamestreamError } from '../errors.ts';
-import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, httpUrlOrEmpty, integer, kafkaTopic, nonEmpty, oneOf, ValueError } from './parsers.ts';
+import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, httpUrlOrEmpty, integer, kafkaTopic, nonEmpty, oneOf, ValueError, zeroIsOff } from './parsers.ts';
 import { parseFaults } from './faults.ts';
 import { parseVars, type VarSpec } from './vars.ts';
 
@@ -247,7 +247,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_BIGQUERY_LOCATION', key: 'bigqueryLocation', default: 'US', allowed: 'a BigQuery location (US, EU, europe-west1, …)',
     doc: 'Where the dataset is created when it is missing, and where queries run.', parse: nonEmpty }),
   v({ name: 'GAMESTREAM_BIGQUERY_PARTITION_EXPIRATION_DAYS', key: 'bigqueryPartitionExpirationDays', default: '365', allowed: '1–36500, or 0 (partitions never expire)',
-    doc: 'partition_expiration_days of events, events_dlq, events_agg_1min, level_metrics, user_daily_metrics and revenue_daily; an existing table is updated to it at start.', parse: (raw) => { const n = integer(0, 36_500)(raw); return n === 0 ? null : n; } }),
+    doc: 'partition_expiration_days of events, events_dlq, events_agg_1min, level_metrics, user_daily_metrics and revenue_daily; an existing table is updated to it at start.', parse: zeroIsOff(integer(0, 36_500)) }),
   v({ name: 'GAMESTREAM_BIGQUERY_REQUIRE_PARTITION_FILTER', key: 'bigqueryRequirePartitionFilter', default: 'on', allowed: 'on | off',
     doc: 'require_partition_filter of the same tables: queries must filter on the partition column, so nobody scans a year by accident.', parse: boolFlag }),
   v({ name: 'GAMESTREAM_BIGQUERY_WRITERS', key: 'bigqueryWriters', default: '4', allowed: '1–64',

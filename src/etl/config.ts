@@ -2,7 +2,7 @@
  * Env vars of the daily ETL, parsed once. Shaped like ENV_VARS in src/config/schema.ts and using the same
  * parsers, so values and error messages read the same; every problem is reported together.
  */
-import { boolFlag, duration, fraction, httpUrlOrEmpty, integer, ValueError } from '../config/parsers.ts';
+import { boolFlag, duration, fraction, httpUrlOrEmpty, integer, ValueError, zeroIsOff } from '../config/parsers.ts';
 import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
 import { parseCron, type CronSchedule } from './cron.ts';
@@ -99,7 +99,7 @@ export const ETL_ENV_VARS = [
     doc: 'How many previous same weekdays make the mean of the volume-drop warning.', parse: integer(1, 52) }),
   v({ name: 'GAMESTREAM_RETENTION_DAYS', key: 'retentionDays', default: '365', allowed: '1–36500, or 0 (keep every day)',
     doc: 'DuckDB warehouse: the daily run deletes the rows of events, events_dlq, events_agg_1min and the metrics tables dated more than this many days before the processed day (BigQuery: GAMESTREAM_BIGQUERY_PARTITION_EXPIRATION_DAYS).',
-    parse: (raw) => { const n = integer(0, 36_500)(raw); return n === 0 ? null : n; } }),
+    parse: zeroIsOff(integer(0, 36_500)) }),
 ] as const;
 
 export function loadEtlConfig(env: NodeJS.ProcessEnv = process.env): EtlConfig {
