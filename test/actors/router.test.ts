@@ -6,19 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { Router, type SealedBatch } from '../../src/actors/router.ts';
 import type { RecordChunk } from '../../src/sources/source.ts';
+import { chunkOf } from '../support/memory-source.ts';
 
 function chunk(lines: string[], firstIndex = 0, given?: { partitions: number[]; offsets: number[] }): RecordChunk {
-  const bufs = lines.map((l) => Buffer.from(l));
-  const data = Buffer.concat(bufs);
-  const starts = new Uint32Array(lines.length);
-  const ends = new Uint32Array(lines.length);
-  for (let i = 0, at = 0; i < bufs.length; i++) {
-    starts[i] = at;
-    at += bufs[i]!.length;
-    ends[i] = at;
-  }
   return {
-    data, starts, ends, count: lines.length, firstIndex, keys: null,
+    ...chunkOf(lines, firstIndex),
     ...(given ? { partitions: Int32Array.from(given.partitions), offsets: Float64Array.from(given.offsets) } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { redactUrl, SchemaRegistryClient } from '../../src/sources/kafka/schema-
 import { ConfluentSchemas } from '../../src/sources/kafka/schemas.ts';
 import { loadConfig } from '../../src/config/schema.ts';
 import { freePort } from '../setup/kafka-broker.ts';
+import { chunkOf } from '../support/memory-source.ts';
 import { confluentFrame, registerSchema } from '../support/schema-registry.ts';
 
 const registry = inject('schemaRegistry');
@@ -83,18 +84,6 @@ describe('schema registry client (real registry)', () => {
 });
 
 describe('the supervisor schema store', () => {
-  /** A chunk of records, as a source hands them over. */
-  function chunk(records: Uint8Array[]): { data: Uint8Array; starts: Uint32Array; ends: Uint32Array; count: number } {
-    const data = Buffer.concat(records);
-    const starts = new Uint32Array(records.length);
-    const ends = new Uint32Array(records.length);
-    let pos = 0;
-    records.forEach((r, i) => {
-      starts[i] = pos;
-      ends[i] = pos += r.length;
-    });
-    return { data, starts, ends, count: records.length };
-  }
   const framed = (id: number) => confluentFrame(id, Buffer.from([2, 65]));
 
   it('asks only for framed ids nobody knows, once; the directory wins; "not found" is asked again later', async () => {
@@ -104,7 +93,7 @@ describe('the supervisor schema store', () => {
     const id = await registerSchema(registry.url, `store-${suffix}-value`, record('S'));
     const dirSchema = JSON.stringify(record('Dir'));
     const store = new ConfluentSchemas({ 7: dirSchema }, lookup);
-    const c = chunk([Buffer.from('{"id":"x"}'), framed(7), framed(id), framed(id), framed(2_000_000_001), Buffer.from([0, 1])]);
+    const c = chunkOf([Buffer.from('{"id":"x"}'), framed(7), framed(id), framed(id), framed(2_000_000_001), Buffer.from([0, 1])]);
     const ids = store.unresolved(c.data, c.starts, c.ends, c.count, 0);
     expect(ids).toEqual([id, 2_000_000_001]);
     const r = await store.resolve(ids, 0);
@@ -122,7 +111,7 @@ describe('the supervisor schema store', () => {
   it('an outage leaves the ids unresolved and says why', async () => {
     const down = new SchemaRegistryClient({ url: `http://127.0.0.1:${await freePort()}`, timeoutMs: 2000 });
     const store = new ConfluentSchemas({}, down);
-    const c = chunk([framed(5)]);
+    const c = chunkOf([framed(5)]);
     const r = await store.resolve(store.unresolved(c.data, c.starts, c.ends, c.count, 0), 0);
     expect(r.failed).toEqual([5]);
     expect((r.error as { code: string }).code).toBe('schema_registry_unavailable');

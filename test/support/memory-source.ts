@@ -3,6 +3,19 @@ import type { RecordChunk, Source } from '../../src/sources/source.ts';
 
 export const T0 = Date.UTC(2026, 10, 20, 10);
 
+/** Records packed into one chunk, back to back, as a source hands them over. */
+export function chunkOf(records: readonly (string | Uint8Array)[], firstIndex = 0): RecordChunk {
+  const bufs = records.map((r) => (typeof r === 'string' ? Buffer.from(r) : r));
+  const starts = new Uint32Array(bufs.length);
+  const ends = new Uint32Array(bufs.length);
+  for (let i = 0, pos = 0; i < bufs.length; i++) {
+    starts[i] = pos;
+    pos += bufs[i]!.length;
+    ends[i] = pos;
+  }
+  return { data: Buffer.concat(bufs), starts, ends, count: bufs.length, firstIndex, keys: null };
+}
+
 /** NDJSON records from memory, handed out in chunks of 50 as a file source would; `delayMs` before each chunk. */
 export class MemorySource implements Source {
   readonly name: string;
@@ -25,16 +38,8 @@ export class MemorySource implements Source {
   async next(): Promise<RecordChunk | null> {
     if (this.at >= this.lines.length) return null;
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    const part = this.lines.slice(this.at, this.at + 50).map((l) => Buffer.from(l));
-    const starts = new Uint32Array(part.length);
-    const ends = new Uint32Array(part.length);
-    for (let i = 0, pos = 0; i < part.length; i++) {
-      starts[i] = pos;
-      pos += part[i]!.length;
-      ends[i] = pos;
-    }
-    const chunk: RecordChunk = { data: Buffer.concat(part), starts, ends, count: part.length, firstIndex: this.at, keys: null };
-    this.at += part.length;
+    const chunk = chunkOf(this.lines.slice(this.at, this.at + 50), this.at);
+    this.at += chunk.count;
     return chunk;
   }
 
