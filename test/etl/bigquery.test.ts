@@ -67,11 +67,7 @@ const ALL_DAYS = `date >= DATE '2000-01-01'`;
 
 /** Rows of both engines keyed alike: DATE as text, the key columns joined, run ids dropped. */
 function keyed(rows: Record<string, unknown>[], cols: string[]): Record<string, unknown>[] {
-  return rows.map((r) => {
-    const out: Record<string, unknown> = { ...r, key: cols.map((c) => String(r[c])).join('|') };
-    delete out.run_id;
-    return out;
-  });
+  return withKey(rows, cols).map(({ run_id: _, ...r }) => r);
 }
 
 async function both(table: string, key: string[]): Promise<{ bigquery: Record<string, unknown>[]; duckdb: Record<string, unknown>[] }> {
