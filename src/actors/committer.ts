@@ -20,7 +20,7 @@ export type QueuedFlush = Omit<FromWorkerData, 't'> & { incarnation: number };
 export interface CommitResult {
   checkpoints: Checkpoint[];
   /** The flushes committed, in queue order. */
-  flushes: { workerIndex: number; incarnation: number; flushSeq: number; idRun: string | null }[];
+  flushes: { workerIndex: number; incarnation: number; flushSeq: number; idRun: string | null; newUsers?: string[] }[];
   rows: { events: number; dlq: number; agg: number; aggUpdates: number };
   /** Dead letters committed, per reason code: exact, for metrics. */
   deadLetterCodes: Record<string, number>;
@@ -282,7 +282,7 @@ export class Committer {
       rows.aggUpdates += f.rows.aggUpdates;
       for (const [code, n] of Object.entries(f.deadLetterCodes)) deadLetterCodes[code] = (deadLetterCodes[code] ?? 0) + n;
     }
-    const flushes = batch.map((f) => ({ workerIndex: f.workerIndex, incarnation: f.incarnation, flushSeq: f.flushSeq, idRun: f.idRun }));
+    const flushes = batch.map((f) => ({ workerIndex: f.workerIndex, incarnation: f.incarnation, flushSeq: f.flushSeq, idRun: f.idRun, newUsers: f.newUsers }));
     this.o.onCommitted({
       checkpoints: c.checkpoints, flushes, rows, deadLetterCodes, windowEmitLatencyMs: c.windowEmitLatencyMs, eventFreshness: c.eventFreshness,
       bytesByTable: c.bytesByTable, durationMs: Date.now() - c.started,
@@ -334,7 +334,7 @@ function sizeOf(path: string | null): number {
 }
 
 export async function removeFiles(files: FlushFiles[]): Promise<void> {
-  const paths = files.flatMap((f) => [f.events, f.dlq, f.agg, f.aggUpdates]).filter((p): p is string => p !== null);
+  const paths = files.flatMap((f) => [f.events, f.dlq, f.agg, f.aggUpdates, f.users ?? null]).filter((p): p is string => p !== null);
   await Promise.all(paths.map((p) => unlink(p).catch(() => undefined)));
 }
 

@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { emptyCheckpoint, resumableCheckpoints } from '../partition/stored-checkpoint.ts';
+import { emptyCheckpoint, restoreRules, resumableCheckpoints } from '../partition/stored-checkpoint.ts';
 import type { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
@@ -39,8 +39,8 @@ export interface OwnershipHost {
   fail(err: unknown): void;
   /** The partitions' latest durable checkpoints (those that have one). */
   checkpointsOf(partitions: Iterable<number>): Checkpoint[];
-  /** Reads into the dedupe index what the warehouse committed that it lacks (a partition another daemon wrote). */
-  catchUpIndex(): Promise<void>;
+  /** Reads back what the previous owner of these partitions committed: ids for the dedupe index, and users. */
+  catchUp(partitions: number[]): Promise<void>;
 }
 
 export class PartitionOwnership {
@@ -238,8 +238,8 @@ export class PartitionOwnership {
       }
       await warehouse.shared?.claim(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
       // What the previous owner committed of them, for duplicates across the hand-over.
-      await this.h.catchUpIndex();
-      return warehouse.loadRestore(source.name, cps, { windowSizeMs: this.h.cfg.windowSizeMs });
+      await this.h.catchUp(partitions);
+      return warehouse.loadRestore(source.name, cps, restoreRules(this.h.cfg, this.h.partitions));
     });
     const resumeAt = new Map<number, number>();
     const byWorker = new Map<number, number[]>();

@@ -7,6 +7,8 @@ import type { ActorRules } from '../contract/rules.ts';
 import type { LookupStats } from '../dedupe/lookup.ts';
 import type { WireError } from '../errors.ts';
 import type { TableSnapshot } from '../enrich/tables.ts';
+import type { MessagePort } from 'node:worker_threads';
+import type { StoredUserState } from '../users/state.ts';
 
 /** What a worker needs to know about the engine, sent once at start. */
 export interface WorkerSettings extends ActorRules {
@@ -25,6 +27,12 @@ export interface WorkerSettings extends ActorRules {
   logLevel: string;
   /** The dedupe index: its runs and filter, this source's origin, and where this worker writes its flush runs. */
   index: WorkerIndex;
+  /** The users the warehouse may have (src/users/known-users.ts). */
+  knownUsers: SharedArrayBuffer;
+  /** User states this thread keeps (GAMESTREAM_USER_STATE_CACHE over the worker threads). */
+  userCache: number;
+  /** How long a read of user states from the warehouse may take before the worker gives up. */
+  userLookupTimeoutMs: number;
 }
 
 export interface WorkerIndex {
@@ -99,6 +107,8 @@ export type FromWorkerData = {
    * after a restart are not). Absent: none.
    */
   received?: { atMs: number[]; records: number[] };
+  /** Users this flush adds to the warehouse, for the supervisor's filter of known users once it is committed. */
+  newUsers?: string[];
 };
 
 export type FromWorkerSignal =
@@ -117,6 +127,8 @@ export type FromWorkerSignal =
 
 export type FromWorkerControl =
   | { t: 'ready'; workerIndex: number }
+  // Sent once at init, with `port` transferred: the channel the worker reads user states through (src/users/).
+  | { t: 'users-port'; port: MessagePort; flag: SharedArrayBuffer }
   | { t: 'ended'; workerIndex: number }
   | { t: 'drained'; workerIndex: number }
   | { t: 'revoked'; workerIndex: number; partitions: number[] }
@@ -124,6 +136,10 @@ export type FromWorkerControl =
   | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 
 export type FromWorker = FromWorkerData | FromWorkerSignal | FromWorkerControl;
+
+/** On the user-state channel (src/users/lookup-channel.ts): the users a worker needs, and the answer. */
+export type UserLookupRequest = { userIds: string[] };
+export type UserLookupReply = { states: StoredUserState[] } | { error: WireError };
 
 /** For the default of a switch over a message type: it fails to compile when a message kind has no case. */
 export function unreachable(msg: never): never {

@@ -6,7 +6,7 @@
 import { NO_FAULTS, type Faults } from '../config/faults.ts';
 import type { Config } from '../config/schema.ts';
 import type { TableFiles } from '../enrich/tables.ts';
-import { fromWire, GamestreamError } from '../errors.ts';
+import { fromWire } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { Source } from '../sources/source.ts';
@@ -21,13 +21,14 @@ import { WatermarkTracker } from './watermark-tracker.ts';
 import { workerSettings } from './worker-settings.ts';
 import { PartitionOwnership } from './ownership.ts';
 import { confluentDecoding, type SchemaResolver } from './schema-resolver.ts';
-import { resumableCheckpoints } from '../partition/stored-checkpoint.ts';
+import { checkpointsToResume, restoreRules } from '../partition/stored-checkpoint.ts';
 import { unreachable, type FromWorker } from './protocol.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { engineHealth } from './health.ts';
 import { RestartGuard } from './restart-guard.ts';
-import { WorkerSlot, type SpawnThread } from './worker-slot.ts';
+import { forwardTableReloads, partitionsOfWorker, WorkerSlot, type SpawnThread } from './worker-slot.ts';
+import { UserLink } from './user-link.ts';
 import { ProgressLine, runTotals, type RunTotals } from './run-totals.ts';
 import { CheckpointDeltas } from '../observability/checkpoint-deltas.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -91,6 +92,7 @@ export class Supervisor {
   private readonly ownership: PartitionOwnership;
   /** The dedupe index, kept in step with the commits and the workers. */
   private readonly index: IndexLink;
+  private readonly users: UserLink;
   private readonly flow: Backpressure;
   private telemetry: EngineTelemetry | null = null;
 
@@ -105,6 +107,7 @@ export class Supervisor {
       slots: this.slots, maxHeldBytes: this.cfg.maxUncommittedBytes, mailboxBatches: this.cfg.mailboxBatches, log: opts.source.partitionedLog,
       partitionsOf: (w) => this.partitionsOf(w),
     });
+    this.users = new UserLink({ warehouse: opts.warehouse, source: opts.source.name, log: opts.log, say: opts.say });
     this.index = new IndexLink({
       index: opts.index, warehouse: opts.warehouse, source: opts.source.name, slots: this.slots, log: opts.log, say: opts.say,
       fail: (err) => this.fail(err),
@@ -128,7 +131,7 @@ export class Supervisor {
       stopRequested: () => this.stopRequested,
       fail: (err) => this.fail(err),
       checkpointsOf: (partitions) => this.checkpointsOf(partitions),
-      catchUpIndex: () => this.index.catchUp(),
+      catchUp: (parts) => this.index.catchUp().then(() => this.users.catchUp(parts)),
     });
     this.durableNext = new Float64Array(this.partitions);
     this.wm = new WatermarkTracker({ partitions: this.partitions, idleTimeoutMs: this.cfg.idleTimeoutMs, startedAt: this.startedAt });
@@ -167,22 +170,18 @@ export class Supervisor {
   }
 
   partitionsOf(worker: number): number[] {
-    const out: number[] = [];
-    for (let p = worker; p < this.partitions; p += this.workers) out.push(p);
-    return out;
+    return partitionsOfWorker(worker, this.partitions, this.workers);
   }
 
   async run(): Promise<RunTotals> {
     const { source, warehouse, log } = this.o;
     await warehouse.open();
-    this.initial = resumableCheckpoints(await warehouse.loadCheckpoints(source.name), this.cfg.windowSizeMs, this.cfg.allowedLatenessMs);
-    for (const [p, c] of this.initial) if (p < this.partitions) this.durableNext[p] = c.nextOffset;
-    const maxKnown = Math.max(-1, ...this.initial.keys());
-    if (maxKnown >= this.partitions) {
-      throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source.name}, but it now has ${this.partitions} partitions; use the partition count of the earlier runs`);
-    }
+    const stored = await warehouse.loadCheckpoints(source.name);
+    this.initial = checkpointsToResume(stored, source.name, this.partitions, this.cfg.windowSizeMs, this.cfg.allowedLatenessMs);
+    for (const [p, c] of this.initial) this.durableNext[p] = c.nextOffset;
     this.deltas = new CheckpointDeltas(this.initial.values());
     await this.index.open();
+    await this.users.open();
     this.o.metrics?.setWorkerCount(this.workers);
     const resumeAt = new Map([...this.initial].map(([p, c]) => [p, c.nextOffset]));
     source.partitionedLog?.resumeFrom(resumeAt);
@@ -197,10 +196,7 @@ export class Supervisor {
     } else {
       this.ownership.ownAll();
     }
-    this.o.tables.watch((snapshot) => {
-      log.info({ version: snapshot.version }, 'enrichment tables reloaded');
-      for (const s of this.slots) s.post({ t: 'tables', tables: snapshot });
-    }, (err, kind) => log.warn({ err: err.message, kind }, 'enrichment table reload failed; keeping the previous table'));
+    forwardTableReloads(this.o.tables, this.slots, log);
     await Promise.all(this.slots.map((s) => this.startWorker(s)));
     this.timers.push(setInterval(() => this.tick(), 1000));
     if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
@@ -291,7 +287,7 @@ export class Supervisor {
     const partitions = this.partitionsOf(slot.index).filter((p) => this.ownership.owned.has(p));
     // Inside exclusive(): every flush queued before the crash is committed first, so these are final.
     const restore = await this.committer.exclusive(() => {
-      return this.o.warehouse.loadRestore(this.o.source.name, this.checkpointsOf(partitions), { windowSizeMs: this.cfg.windowSizeMs });
+      return this.o.warehouse.loadRestore(this.o.source.name, this.checkpointsOf(partitions), restoreRules(this.cfg, this.partitions));
     });
     const readyOnce = new Promise<void>((resolve) => {
       slot.spawn(
@@ -308,6 +304,7 @@ export class Supervisor {
       settings: workerSettings({
         cfg: this.cfg, source: this.o.source, schemas: this.schemas, spoolDir: this.o.spoolDir, worker: slot.index,
         incarnation: slot.incarnation, index: this.index.workerIndex(slot.index), crash: (this.o.faults ?? NO_FAULTS).crashWorker,
+        knownUsers: this.users.filter,
       }),
     });
     slot.post({ t: 'start-actors', partitions, restore });
@@ -328,6 +325,8 @@ export class Supervisor {
     switch (msg.t) {
       case 'ready':
         return; // startWorker() waits for it
+      case 'users-port':
+        return this.users.serve(msg.port, msg.flag);
       case 'processed':
         slot.inflight--;
         this.pumpSlot(slot);
@@ -391,6 +390,7 @@ export class Supervisor {
       windowEmitLatencyMs: r.windowEmitLatencyMs, eventFreshness: r.eventFreshness, bytesByTable: r.bytesByTable,
     });
     for (const c of r.checkpoints) this.durableNext[c.partition] = c.nextOffset;
+    this.users.committed(r.flushes);
     this.index.register(r);
     this.o.source.partitionedLog?.durable(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
     for (const s of this.slots) s.release(this.durableNext);

@@ -16,9 +16,17 @@ export interface WorkerStart {
   /** 1 for the first thread of this worker, 2 after its first restart, … */
   incarnation: number;
   index: WorkerIndex;
+  /** The users the warehouse may have (src/users/known-users.ts). */
+  knownUsers: SharedArrayBuffer;
   /** Fault injection for tests: a worker that crashes after some batches. */
   crash: Faults['crashWorker'];
 }
+
+/**
+ * A worker blocks while it reads user states; past this it gives up, dies and is restarted from the warehouse
+ * (the warehouse adapters retry on their own first, within their timeouts).
+ */
+const USER_LOOKUP_TIMEOUT_MS = 5 * 60_000;
 
 export function workerSettings(w: WorkerStart): WorkerSettings {
   const { cfg, source, schemas, crash } = w;
@@ -38,5 +46,8 @@ export function workerSettings(w: WorkerStart): WorkerSettings {
     crashAfterBatches: crash && crash.worker === w.worker && (w.incarnation === 1 || crash.always) ? crash.afterBatches : null,
     logLevel: cfg.logLevel,
     index: w.index,
+    knownUsers: w.knownUsers,
+    userCache: Math.ceil(cfg.userStateCache / cfg.workers),
+    userLookupTimeoutMs: USER_LOOKUP_TIMEOUT_MS,
   };
 }

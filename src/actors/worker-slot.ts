@@ -4,6 +4,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { SealedBatch } from './router.ts';
+import type { TableFiles } from '../enrich/tables.ts';
+import type { Logger } from '../log.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 
 /** What the slot needs of a thread: a real worker_threads Worker, or a stand-in in tests. */
@@ -139,4 +141,19 @@ export class WorkerSlot {
     this.worker = null;
     if (w) await w.terminate();
   }
+}
+
+/** The partitions worker `worker` of `workers` runs: every workers-th from its own number. */
+export function partitionsOfWorker(worker: number, partitions: number, workers: number): number[] {
+  const out: number[] = [];
+  for (let p = worker; p < partitions; p += workers) out.push(p);
+  return out;
+}
+
+/** Sends each reload of the enrichment tables to every worker thread. */
+export function forwardTableReloads(tables: TableFiles, slots: WorkerSlot[], log: Logger): void {
+  tables.watch((snapshot) => {
+    log.info({ version: snapshot.version }, 'enrichment tables reloaded');
+    for (const s of slots) s.post({ t: 'tables', tables: snapshot });
+  }, (err, kind) => log.warn({ err: err.message, kind }, 'enrichment table reload failed; keeping the previous table'));
 }

@@ -14,6 +14,9 @@ import { actorOutput, PartitionActor, type ActorOutput } from '../partition/acto
 import { actorRules } from '../contract/rules.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
+import { UserCache } from '../users/user-cache.ts';
+import { UserLookupClient } from '../users/lookup-channel.ts';
+import { KnownUsers } from '../users/known-users.ts';
 import { unreachable, type FromWorker, type ToWorker, type ToWorkerData, type WorkerSettings } from './protocol.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 
@@ -56,22 +59,25 @@ function flush(): void {
     if (c) checkpoints.push(c);
   }
   lastFlushAt = Date.now();
+  // User states change only with events, so a flush without rows has none to write either.
   if (checkpoints.length === 0 && out.events.rows + out.dlq.rows + out.agg.rows + out.aggUpdates.rows === 0) return;
   const seq = ++flushSeq;
   const base = join(settings.spoolDir, `w${settings.workerIndex}-${process.pid}-${Date.now()}-${seq}`);
-  const files: FlushFiles = { events: null, dlq: null, agg: null, aggUpdates: null };
+  const files: FlushFiles = { events: null, dlq: null, agg: null, aggUpdates: null, users: null };
   const rows = { events: out.events.rows, dlq: out.dlq.rows, agg: out.agg.rows, aggUpdates: out.aggUpdates.rows };
   if (rows.events > 0) out.events.writeTo((files.events = `${base}.events.ndjson`));
   if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.ndjson`));
   if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.ndjson`));
   if (rows.aggUpdates > 0) out.aggUpdates.writeTo((files.aggUpdates = `${base}.agg-updates.ndjson`));
+  const newUsers = out.users.flushTo(out.userRows, seq);
+  if (out.userRows.rows > 0) out.userRows.writeTo((files.users = `${base}.users.ndjson`));
   // The ids accepted since the last flush, for the dedupe index once this flush is committed.
   let idRun: string | null = null;
   if (out.index.pending.size > 0) writeRun((idRun = `${settings.index.runPrefix}-${seq}.ids`), out.index.pending.seal(seq));
   const deadLetterCodes = Object.fromEntries(out.deadLetterCodes);
   out.deadLetterCodes.clear();
   const windowsClosedAtMs = out.windowsClosedAtMs.splice(0);
-  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, idRun, rows, checkpoints, deadLetterCodes, windowsClosedAtMs, received });
+  send({ t: 'flush', workerIndex: settings.workerIndex, flushSeq: seq, files, idRun, rows, checkpoints, deadLetterCodes, windowsClosedAtMs, received, newUsers });
   received = { atMs: [], records: [] };
 }
 
@@ -128,14 +134,25 @@ function onBatch(msg: ToWorkerData): void {
     list.push({ partition, offset: offsets[r], bytes: data.subarray(index[i + 1], index[i + 2]) });
   }
   let taken = 0;
+  const started: PartitionActor[] = [];
+  const users: string[] = [];
+  const partitions: number[] = [];
   for (const [p, records] of byPartition) {
     const actor = actors.get(p);
     // A partition handed to another daemon: records routed before the hand-off but sent after it are its new
     // owner's to read (from the checkpoint this worker's last flush left).
     if (!actor) continue;
     taken += newRecords(records, actor.nextOffsetToRead);
-    actor.processBatch(records, msg.receivedAtMs, now);
+    actor.prepareBatch(records, msg.receivedAtMs, now);
+    started.push(actor);
+    for (const u of actor.batchUsers()) {
+      users.push(u);
+      partitions.push(p);
+    }
   }
+  // One read of user states for the whole batch, then every actor's events in offset order.
+  out.users.fetch(users, partitions);
+  for (const actor of started) actor.finishBatch();
   noteReceived(msg.receivedAtMs, taken);
   batchesProcessed++;
   send({ t: 'processed', seq: msg.seq });
@@ -151,7 +168,9 @@ function handle(msg: ToWorker): void {
     case 'init': {
       settings = msg.settings;
       tables = EnrichmentTables.fromSnapshot(msg.tables);
-      out = actorOutput(() => tables, new IndexView(settings.index.filter, settings.index.runs));
+      const channel = UserLookupClient.create(settings.userLookupTimeoutMs);
+      port.postMessage({ t: 'users-port', port: channel.remote, flag: channel.flag } satisfies FromWorker, [channel.remote]);
+      out = actorOutput(() => tables, new IndexView(settings.index.filter, settings.index.runs), new UserCache(settings.userCache, (ids) => channel.client.lookup(ids), new KnownUsers(settings.knownUsers)));
       avro = settings.avroWriterSchema ? new AvroDecoder(settings.avroWriterSchema) : null;
       confluent = settings.confluent
         ? new ConfluentAvro(settings.confluent.schemas, { unusable: settings.confluent.unusable, unknownHint: settings.confluent.unknownHint })
@@ -169,6 +188,9 @@ function handle(msg: ToWorker): void {
     case 'start-actors': {
       const restoreByPartition = new Map(msg.restore.map((r) => [r.checkpoint.partition, r]));
       for (const p of msg.partitions) {
+        // Started anew from the warehouse: so are its users (another owner may have changed them meanwhile).
+        out.users.dropPartition(p);
+        out.users.preload(restoreByPartition.get(p)?.users ?? [], p);
         const actor = new PartitionActor({ ...actorRules(settings), partition: p, origin: settings.index.origin, avro, confluent, cutsOversized: settings.cutsOversized }, out);
         actor.start(restoreByPartition.get(p) ?? null);
         actors.set(p, actor);
@@ -205,13 +227,17 @@ function handle(msg: ToWorker): void {
       out.index.removeRuns(msg.remove);
       out.index.addRuns(msg.add);
       if (msg.filter) out.index.setFilter(msg.filter);
-      if (msg.releasedSeq !== null) out.index.pending.release(msg.releasedSeq);
+      if (msg.releasedSeq !== null) {
+        out.index.pending.release(msg.releasedSeq);
+        out.users.committed(msg.releasedSeq);
+      }
       return;
     case 'revoke': {
       flush();
       for (const p of msg.partitions) {
         actors.get(p)?.close();
         actors.delete(p);
+        out.users.dropPartition(p);
       }
       send({ t: 'revoked', workerIndex: settings.workerIndex, partitions: msg.partitions });
       return;

@@ -24,9 +24,19 @@ export interface Checkpoint {
   windowRows: number;
 }
 
+/** A player's state as the warehouse's users table holds it (src/users/state.ts says what it means). */
+export interface StoredUserState {
+  userId: string;
+  installMs: number | null;
+  firstSeenMs: number;
+  firstPaidMs: number | null;
+}
+
 /** State rebuilt from the warehouse for a partition that resumes. */
 export interface ActorRestore {
   checkpoint: Checkpoint;
+  /** Players this partition wrote last, most recently changed first (RestoreRules.usersPerPartition at most). */
+  users?: StoredUserState[];
   windows: { windowStart: number; eventType: number; levelId: number | null; count: number }[];
   /** The keys of the provisional windows (see Checkpoint) that already have a row, to be rewritten. */
   written: { windowStart: number; eventType: number; levelId: number | null }[];
@@ -39,4 +49,6 @@ export interface FlushFiles {
   agg: string | null;
   /** Window rows that replace rows already written (a provisional window that closed), same columns as agg. */
   aggUpdates: string | null;
+  /** User states changed by this flush's events (src/users/), merged into the warehouse's users. */
+  users?: string | null;
 }

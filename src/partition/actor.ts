@@ -19,6 +19,8 @@ import { ConfluentAvro, decodeJson, type AvroDecoder, type Decoded } from './dec
 import type { ActorLifecycle } from './lifecycle.ts';
 import type { RawRecord, Rejection, ValidEvent } from './record.ts';
 import { isRejection, validate } from './validate.ts';
+import { UserCache } from '../users/user-cache.ts';
+import { daysSinceInstall, isInstall, isPaidPurchase, isPayingAt, observe } from '../users/state.ts';
 
 export interface ActorSettings extends ActorRules {
   partition: number;
@@ -44,11 +46,21 @@ export interface ActorOutput {
   windowsClosedAtMs: number[];
   /** The dedupe index as this thread sees it; its pending ids are those its actors accepted. */
   index: IndexView;
+  /** The user states of this thread's actors (src/users/), and the rows of those changed since the last flush. */
+  users: UserCache;
+  userRows: RowBuffer;
 }
 
 /** Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends). */
-export function actorOutput(tables: () => EnrichmentTables, index: IndexView = new IndexView(KeyFilter.create(1 << 16).sharedBuffer, [])): ActorOutput {
-  return { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), tables, deadLetterCodes: new Map(), windowsClosedAtMs: [], index };
+export function actorOutput(
+  tables: () => EnrichmentTables,
+  index: IndexView = new IndexView(KeyFilter.create(1 << 16).sharedBuffer, []),
+  users: UserCache = new UserCache(100_000, () => []),
+): ActorOutput {
+  return {
+    events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), tables, deadLetterCodes: new Map(),
+    windowsClosedAtMs: [], index, users, userRows: new RowBuffer(),
+  };
 }
 
 export class PartitionActor implements ActorLifecycle {
@@ -123,18 +135,56 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   processBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
+    this.prepareBatch(records, receivedAtMs, nowMs);
+    this.out.users.fetch(this.batchUsers(), this.partition);
+    this.finishBatch();
+  }
+
+  /**
+   * A batch in two steps, so that a worker reads the users of all its actors' batches in one request: decode
+   * and validate (dead letters are written now), then, once `batchUsers()` are fetched, accept the events in
+   * offset order.
+   */
+  prepareBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
     if (this.closed) throw new Error(`partition ${this.partition} actor is closed`);
     for (const rec of records) {
       if (rec.offset < this.nextOffset) continue; // already durable: a replay after a restart
       this.nextOffset = rec.offset + 1;
       this.dirty = true;
-      this.processRecord(rec, receivedAtMs, nowMs);
+      const v = this.decodeRecord(rec, receivedAtMs, nowMs);
+      if (v) {
+        this.valid.push(v);
+        this.validRecs.push(rec);
+      }
     }
   }
 
-  private processRecord(rec: RawRecord, receivedAtMs: number, nowMs: number): void {
+  /** The users of the prepared events (repeats included). */
+  batchUsers(): string[] {
+    return this.valid.map((v) => v.userId);
+  }
+
+  finishBatch(): void {
+    const valid = this.valid;
+    const from = this.validRecs;
+    try {
+      for (let i = 0; i < valid.length; i++) this.accept(valid[i]!, from[i]!);
+    } finally {
+      valid.length = 0;
+      from.length = 0;
+    }
+  }
+
+  private readonly valid: ValidEvent[] = [];
+  private readonly validRecs: RawRecord[] = [];
+
+  /** The record's event, or null when it became a dead letter. */
+  private decodeRecord(rec: RawRecord, receivedAtMs: number, nowMs: number): ValidEvent | null {
     const standIn = this.s.cutsOversized ? decodeStandIn(rec.bytes) : null;
-    if (standIn) return this.tooLarge(rec, standIn, receivedAtMs);
+    if (standIn) {
+      this.tooLarge(rec, standIn, receivedAtMs);
+      return null;
+    }
     const decoded: Decoded = this.s.avro
       ? this.s.avro.decode(rec.bytes, this.s.maxEventBytes)
       : this.s.confluent && ConfluentAvro.isFramed(rec.bytes)
@@ -142,14 +192,20 @@ export class PartitionActor implements ActorLifecycle {
         : decodeJson(rec.bytes, this.s.maxEventBytes);
     if (!decoded.ok) {
       // Never the whole record: a dead letter must fit every warehouse load and topic whatever the input.
-      if (decoded.rejection.code === 'too_large') return this.tooLarge(rec, oversized(rec.bytes, oversizedPrefixBytes(this.s.maxEventBytes)), receivedAtMs);
-      return this.deadLetter(rec, decoded.rejection, null, receivedAtMs);
+      if (decoded.rejection.code === 'too_large') this.tooLarge(rec, oversized(rec.bytes, oversizedPrefixBytes(this.s.maxEventBytes)), receivedAtMs);
+      else this.deadLetter(rec, decoded.rejection, null, receivedAtMs);
+      return null;
     }
     const v = validate(decoded.obj, { futureToleranceMs: this.s.futureToleranceMs, nowMs });
     if (isRejection(v)) {
       const ip = decoded.obj.ip_address;
-      return this.deadLetter(rec, v, typeof ip === 'string' ? ip : null, receivedAtMs);
+      this.deadLetter(rec, v, typeof ip === 'string' ? ip : null, receivedAtMs);
+      return null;
     }
+    return v;
+  }
+
+  private accept(v: ValidEvent, rec: RawRecord): void {
     if (v.tsMs > this.maxTs) {
       this.maxTs = v.tsMs;
       const wm = v.tsMs - this.s.maxOutOfOrdernessMs;
@@ -176,6 +232,10 @@ export class PartitionActor implements ActorLifecycle {
     const geo = v.ipAddress !== null && tables.geoip ? tables.geoip.lookup(v.ipAddress) : null;
     const dev = v.deviceModel !== null && tables.devices ? tables.devices.lookup(v.deviceModel) : null;
     const t = deriveTimeFields(v.tsMs);
+    // The user's state as of this event: every accepted event of the user before it in offset order, and it.
+    const users = this.out.users;
+    const o = observe(users.get(v.userId), v.tsMs, isInstall(v.name), isPaidPurchase(v.type, v.parameters));
+    if (o.changed) users.set(v.userId, o.state, this.partition);
     // Same keys in the same order for every row: V8 serialises such objects on its fast path.
     // Any address a client put into a stored field (parameters above all) is masked in the row's JSON text.
     this.out.events.pushLine(maskIps(JSON.stringify({
@@ -199,6 +259,9 @@ export class PartitionActor implements ActorLifecycle {
       device_tier: dev ? dev.tier : null,
       source_partition: this.partition,
       source_offset: rec.offset,
+      // Values the client sent win (docs/SEMANTICS.md).
+      is_paying_user: v.clientPaying ?? isPayingAt(o.state, v.tsMs),
+      days_since_install: v.clientDaysSinceInstall ?? daysSinceInstall(o.state, v.tsMs),
     })));
   }
 

@@ -21,6 +21,9 @@ export interface ValidEvent {
   appVersion: string | null;
   ipAddress: string | null;
   deviceModel: string | null;
+  /** What the client sent as `is_paying_user` and `days_since_install`, when of the right type. */
+  clientPaying: boolean | null;
+  clientDaysSinceInstall: number | null;
 }
 
 /** Why a record was rejected; becomes an events_dlq row. */

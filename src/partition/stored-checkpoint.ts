@@ -5,6 +5,7 @@
  * what it means now: the boundary the watermark had reached, and the windows after it written early.
  */
 import type { Checkpoint } from '../contract/checkpoint.ts';
+import { GamestreamError } from '../errors.ts';
 import { END_OF_TIME, windowStartOf } from '../windows/tumbling.ts';
 
 export function resumableCheckpoint(cp: Checkpoint, windowSizeMs: number, allowedLatenessMs: number): Checkpoint {
@@ -19,6 +20,24 @@ export function resumableCheckpoint(cp: Checkpoint, windowSizeMs: number, allowe
 
 export function resumableCheckpoints(all: Map<number, Checkpoint>, windowSizeMs: number, allowedLatenessMs: number): Map<number, Checkpoint> {
   return new Map([...all].map(([p, cp]) => [p, resumableCheckpoint(cp, windowSizeMs, allowedLatenessMs)]));
+}
+
+/** The checkpoints a source resumes from; a partition count below the one the warehouse has seen is refused. */
+export function checkpointsToResume(all: Map<number, Checkpoint>, source: string, partitions: number, windowSizeMs: number, allowedLatenessMs: number): Map<number, Checkpoint> {
+  const maxKnown = Math.max(-1, ...all.keys());
+  if (maxKnown >= partitions) {
+    throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source}, but it now has ${partitions} partitions; use the partition count of the earlier runs`);
+  }
+  return resumableCheckpoints(all, windowSizeMs, allowedLatenessMs);
+}
+
+/**
+ * What a partition restore reads back: its windows by `windowSizeMs`, and as many of its players as its share of
+ * a worker's user cache holds.
+ */
+export function restoreRules(cfg: { windowSizeMs: number; userStateCache: number; workers: number }, partitions: number): { windowSizeMs: number; usersPerPartition: number } {
+  const workers = Math.max(1, Math.min(cfg.workers, partitions));
+  return { windowSizeMs: cfg.windowSizeMs, usersPerPartition: Math.floor(cfg.userStateCache / workers / Math.ceil(partitions / workers)) };
 }
 
 /** The checkpoint of a partition nothing of which is in the warehouse yet: it starts at offset 0. */

@@ -103,6 +103,8 @@ export function validate(obj: Record<string, unknown>, opts: ValidateOptions): V
   }
   const p = parameters as Record<string, unknown>;
   const lv = own(p, 'level_id');
+  const paying = own(obj, 'is_paying_user');
+  const days = own(obj, 'days_since_install');
   return {
     id,
     userId,
@@ -116,6 +118,8 @@ export function validate(obj: Record<string, unknown>, opts: ValidateOptions): V
     appVersion: opt.app_version,
     ipAddress: opt.ip_address,
     deviceModel: opt.device_model,
+    clientPaying: typeof paying === 'boolean' ? paying : null,
+    clientDaysSinceInstall: typeof days === 'number' && Number.isSafeInteger(days) ? days : null,
   };
 }
 

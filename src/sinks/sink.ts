@@ -4,6 +4,7 @@
  * which is what makes restarts exact.
  */
 import type { ActorRestore, Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
+import type { StoredUserState } from '../users/state.ts';
 
 export interface CommitBatch {
   files: FlushFiles[];
@@ -26,6 +27,8 @@ export interface AwaitReleaseOptions {
 
 export interface RestoreRules {
   windowSizeMs: number;
+  /** Players to read back per partition, most recently changed first, so that a restart does not read them one batch at a time (0 or absent: none). */
+  usersPerPartition?: number;
 }
 
 /** How far the warehouse has one source partition. */
@@ -101,6 +104,15 @@ export interface Warehouse {
   readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void>;
   /** State of each partition at its checkpoint, derived from the rows already written. */
   loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]>;
+  /**
+   * The committed states of these users (those it has none of are left out): a commit's `users` files merge
+   * into them in the same transaction as its events, each time the earliest wins (src/users/state.ts).
+   */
+  readUserStates(userIds: string[]): Promise<StoredUserState[]>;
+  /** How many users it holds. */
+  countUsers(): Promise<number>;
+  /** Every user id it holds, or only those last written by these partitions of a source, in chunks. */
+  readUserIds(only: { source: string; partitions: number[] } | null, onIds: (ids: string[]) => void): Promise<void>;
   commit(batch: CommitBatch): Promise<void>;
   /** Partition hand-offs and fencing between the daemons of one consumer group, or null: one process owns it. */
   readonly shared: SharedOwnership | null;

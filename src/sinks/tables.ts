@@ -31,6 +31,24 @@ export const EVENTS_COLUMNS = [
   ['source', 'VARCHAR NOT NULL'],
   ['source_partition', 'INTEGER NOT NULL'],
   ['source_offset', 'BIGINT NOT NULL'],
+  // Added later (a warehouse created before gets them at start): the user's state as of the event (src/users/).
+  ['is_paying_user', 'BOOLEAN'],
+  ['days_since_install', 'INTEGER'],
+] as const;
+
+/**
+ * One row per user: the times its state is made of, each the earliest seen over every source. A commit merges
+ * its users into it in the same transaction as its events, so a restart reads back exactly what the events
+ * were stamped with. `source` and `source_partition` name the last writer.
+ */
+export const USERS_COLUMNS = [
+  ['user_id', 'VARCHAR NOT NULL'],
+  ['install_at', 'TIMESTAMP'],
+  ['first_seen_at', 'TIMESTAMP NOT NULL'],
+  ['first_paid_at', 'TIMESTAMP'],
+  ['source', 'VARCHAR NOT NULL'],
+  ['source_partition', 'INTEGER NOT NULL'],
+  ['updated_at', 'TIMESTAMP NOT NULL'],
 ] as const;
 
 export const DLQ_COLUMNS = [

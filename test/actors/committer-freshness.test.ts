@@ -23,7 +23,7 @@ function flush(checkpoints: Checkpoint[], received: QueuedFlush['received'], win
 const warehouse = {
   name: 'test', shared: null, open: async () => undefined, close: async () => undefined,
   loadCheckpoints: async () => new Map(), loadRestore: async () => [],
-  identity: async () => 'test', committedPositions: async () => [], readCommittedIds: async () => undefined,
+  identity: async () => 'test', committedPositions: async () => [], readCommittedIds: async () => undefined, readUserStates: async () => [], countUsers: async () => 0, readUserIds: async () => undefined,
   commit: async () => undefined,
 } satisfies Warehouse;
 

@@ -22,7 +22,7 @@ function slowWarehouse(ms: number, failAt = Infinity): { wh: Warehouse; commits:
   const wh = {
     name: 'test', shared: null, open: async () => undefined, close: async () => undefined,
     loadCheckpoints: async () => new Map(), loadRestore: async () => [],
-    identity: async () => 'test', committedPositions: async () => [], readCommittedIds: async () => undefined,
+    identity: async () => 'test', committedPositions: async () => [], readCommittedIds: async () => undefined, readUserStates: async () => [], countUsers: async () => 0, readUserIds: async () => undefined,
     commit: async (b: CommitBatch) => {
       await sleep(ms);
       if (commits.length + 1 >= failAt) throw Object.assign(new Error('warehouse down'), { code: 'warehouse_commit_failed', retryable: false });

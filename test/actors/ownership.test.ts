@@ -30,7 +30,7 @@ function sharedWarehouse(stored: Map<number, Checkpoint>) {
   const wh = {
     name: 'shared', open: async () => undefined, close: async () => undefined, commit: async () => undefined,
     loadCheckpoints: async () => new Map(stored), loadRestore: async (_s: string, cps: Checkpoint[]) => cps.map((c) => ({ checkpoint: c, windows: [], written: [] })),
-    identity: async () => 'shared', committedPositions: async () => [], readCommittedIds: async () => undefined,
+    identity: async () => 'shared', committedPositions: async () => [], readCommittedIds: async () => undefined, readUserStates: async () => [], countUsers: async () => 0, readUserIds: async () => undefined,
     shared: {
       release: async (_s: string, cps: Checkpoint[]) => void released.push(cps),
       claim: async (_s: string, cps: Checkpoint[]) => void claimed.push(cps),
@@ -60,7 +60,7 @@ function host(wh: Warehouse): { own: () => PartitionOwnership; commit: (c: Check
     durableNext: new Float64Array(PARTITIONS), partitionWm: new Float64Array(PARTITIONS), initial, deltas: new CheckpointDeltas(), claimDelayMs: 0,
     waitFor: async (cond) => { while (!cond()) await new Promise((r) => setTimeout(r, 1)); },
     stopRequested: () => false, fail: (err) => { throw err; },
-    catchUpIndex: async () => undefined,
+    catchUp: async () => undefined,
     checkpointsOf: (parts) => [...parts].map((p) => committer.durable.get(p) ?? initial.get(p)).filter((c): c is Checkpoint => c !== undefined),
   };
   ownership = new PartitionOwnership(h);

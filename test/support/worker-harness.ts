@@ -7,6 +7,8 @@ import { loadConfig } from '../../src/config/schema.ts';
 import { KeyFilter } from '../../src/dedupe/filter.ts';
 import { TableFiles } from '../../src/enrich/tables.ts';
 import type { Source } from '../../src/sources/source.ts';
+import { serveUserLookups } from '../../src/users/lookup-channel.ts';
+import { KnownUsers } from '../../src/users/known-users.ts';
 
 export const T0 = Date.UTC(2026, 10, 20, 10);
 
@@ -44,6 +46,7 @@ export async function startWorker(dir: string, partitions: number[], env: Record
   const settings = workerSettings({
     cfg, source, schemas: null, spoolDir: dir, worker: 0, incarnation: 1, crash: null,
     index: { runs: [], filter: KeyFilter.create(1 << 16).sharedBuffer, origin: 0, runPrefix: join(dir, 'w0') },
+    knownUsers: KnownUsers.forUsers(0).sharedBuffer,
   });
   const tables = await TableFiles.open({ geoipPath: null, devicePath: null });
   const w = spawnWorkerThread(0);
@@ -51,6 +54,8 @@ export async function startWorker(dir: string, partitions: number[], env: Record
   const drained = new Promise<void>((resolve, reject) => {
     w.on('message', (m: FromWorker) => {
       if (m.t === 'flush') flushes.push(m);
+      // No warehouse here: every user is new.
+      if (m.t === 'users-port') serveUserLookups(m.port, m.flag, async () => []);
       if (m.t === 'drained') resolve();
       if (m.t === 'fatal') reject(new Error(m.error.message));
     });

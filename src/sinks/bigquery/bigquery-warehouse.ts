@@ -23,9 +23,10 @@ import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClien
 import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
 import { EncodePool } from './encode-pool.ts';
 import { concatEncoded, encodeObjects, forEachLine, rowCodec, type BadRow, type RowObject } from './rows.ts';
-import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE } from './tables.ts';
+import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE, USER_STATES_TABLE } from './tables.ts';
+import type { StoredUserState } from '../../users/state.ts';
 import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
-import { committedPositions, readCommittedIds, warehouseIdentity, type IdReads } from './id-reads.ts';
+import { committedPositions, countUsers, readCommittedIds, readRecentUsers, readUserIds, readUserStates, warehouseIdentity, type IdReads } from './id-reads.ts';
 import { latestPerPartition, PartitionLeases } from './partition-leases.ts';
 
 export interface BigQueryOptions {
@@ -80,7 +81,7 @@ export class BigQueryWarehouse implements Warehouse {
   private readonly o: BigQueryOptions;
   private clients: BigQueryClients | null = null;
   private ctx: WriterContext | null = null;
-  private writers: { events: TableWriter; dlq: TableWriter; agg: TableWriter; commits: TableWriter } | null = null;
+  private writers: { events: TableWriter; dlq: TableWriter; agg: TableWriter; commits: TableWriter; users: TableWriter } | null = null;
   private encoder: EncodePool | null = null;
   private readonly writerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private closing = false;
@@ -125,7 +126,7 @@ export class BigQueryWarehouse implements Warehouse {
       maxRequestBytes: this.o.maxRequestBytes, parallel: this.o.writers, inflight: 4,
     };
     const tw = (spec: typeof EVENTS_TABLE): TableWriter => new TableWriter(this.ctx!, spec, rowCodec(spec));
-    this.writers = { events: tw(EVENTS_TABLE), dlq: tw(DLQ_TABLE), agg: tw(AGG_TABLE), commits: tw(COMMITS_TABLE) };
+    this.writers = { events: tw(EVENTS_TABLE), dlq: tw(DLQ_TABLE), agg: tw(AGG_TABLE), commits: tw(COMMITS_TABLE), users: tw(USER_STATES_TABLE) };
     this.encoder = new EncodePool(this.o.encodeThreads);
     try {
       const report = await withRetries('creating or verifying the dataset and tables', retry, () =>
@@ -237,6 +238,18 @@ export class BigQueryWarehouse implements Warehouse {
     return readCommittedIds(this.idReads(), ranges, onRows);
   }
 
+  readUserStates(userIds: string[]): Promise<StoredUserState[]> {
+    return readUserStates(this.idReads(), userIds);
+  }
+
+  countUsers(): Promise<number> {
+    return countUsers(this.idReads());
+  }
+
+  readUserIds(only: { source: string; partitions: number[] } | null, onIds: (ids: string[]) => void): Promise<void> {
+    return readUserIds(this.idReads(), only, onIds);
+  }
+
   private idReads(): IdReads {
     return { bq: this.bq, target: this.o.target, ds: this.ds, retry: this.retryPolicy(), query: (sql) => this.query(sql) };
   }
@@ -298,6 +311,9 @@ export class BigQueryWarehouse implements Warehouse {
         });
       }
     }
+    for (const u of await readRecentUsers(this.idReads(), source, checkpoints.map((c) => c.partition), rules.usersPerPartition ?? 0)) {
+      (restores.get(u.partition)!.users ??= []).push(u.state);
+    }
     return [...restores.values()];
   }
 
@@ -305,17 +321,20 @@ export class BigQueryWarehouse implements Warehouse {
     const w = this.writers;
     if (!w || !this.ctx) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
     const src = this.o.source;
-    const pick = (k: 'events' | 'dlq' | 'agg'): string[] => batch.files.map((f) => f[k]).filter((f): f is string => f !== null);
+    const pick = (k: 'events' | 'dlq' | 'agg' | 'users'): string[] => batch.files.map((f) => f[k] ?? null).filter((f): f is string => f !== null);
     const task = { source: src, version: GAMESTREAM_VERSION, failureSchema: FAILURE_SCHEMA };
     const pool = this.encoder!;
-    const [events, agg, dlqObjects] = await Promise.all([
+    const [events, agg, dlqObjects, users] = await Promise.all([
       pool.encode({ ...task, table: 'events', paths: pick('events') }),
       pool.encode({ ...task, table: 'agg', paths: pick('agg') }),
       pool.encode({ ...task, table: 'dlq', paths: pick('dlq') }),
+      pool.encode({ ...task, table: 'users', paths: pick('users') }),
     ]);
+    if (users.bad.length > 0) throw new GamestreamError('internal', `cannot encode a user state: ${users.bad[0]!.reason}`);
 
     // 1. Rows to PENDING streams. Rows BigQuery refuses become dead letters, so they are never dropped.
-    const [ev, ag] = await Promise.all([w.events.writePending(events), w.agg.writePending(agg)]);
+    const [ev, ag, us] = await Promise.all([w.events.writePending(events), w.agg.writePending(agg), w.users.writePending(users)]);
+    if (us.rejected.length > 0) throw new GamestreamError('warehouse_write_failed', `BigQuery refused ${us.rejected.length} user state row(s) (first: ${us.rejected[0]!.reason}); nothing was committed`);
     const refused = [
       ...events.bad.map((b) => this.refusal('events', b)), ...ev.rejected.map((b) => this.refusal('events', b)),
       ...agg.bad.map((b) => this.refusal('events_agg_1min', b)), ...ag.rejected.map((b) => this.refusal('events_agg_1min', b)),
@@ -340,7 +359,7 @@ export class BigQueryWarehouse implements Warehouse {
     // A daemon that stalled past its group session must not commit partitions another daemon took meanwhile.
     await batch.fence?.();
     // 2. The commit record: from here on the batch is durable, and a restart finishes step 3.
-    const streams = [...ev.streams, ...ag.streams, ...dl.streams];
+    const streams = [...ev.streams, ...ag.streams, ...dl.streams, ...us.streams];
     const common: RowObject = {
       commit_id: randomUUID(),
       source: src,
@@ -371,6 +390,7 @@ export class BigQueryWarehouse implements Warehouse {
       commitStreams(this.ctx, EVENTS_TABLE.name, ev.streams),
       commitStreams(this.ctx, AGG_TABLE.name, ag.streams),
       commitStreams(this.ctx, DLQ_TABLE.name, dl.streams),
+      commitStreams(this.ctx, USER_STATES_TABLE.name, us.streams),
     ]);
     await this.applyWindowUpdates(src, [...updates].flatMap(([p, list]) => list.map((u) => ({ p, u }))));
   }

@@ -4,10 +4,12 @@
  * buffer with end offsets (one message, not one per row), with the line number of each row so that
  * the caller can rebuild the few rows BigQuery may refuse.
  */
-import { aggMapper, dlqMapper, forEachLine, eventsMapper, rowCodec, type RowCodec, type RowMapper } from './rows.ts';
-import { AGG_TABLE, DLQ_TABLE, EVENTS_TABLE } from './tables.ts';
+import { aggMapper, dlqMapper, forEachLine, eventsMapper, rowCodec, usersMapper, type RowCodec, type RowMapper } from './rows.ts';
+import { AGG_TABLE, DLQ_TABLE, EVENTS_TABLE, USER_STATES_TABLE, type BqTableSpec } from './tables.ts';
 
-export type EncodeTable = 'events' | 'agg' | 'dlq';
+export type EncodeTable = 'events' | 'agg' | 'dlq' | 'users';
+
+const SPECS: Record<EncodeTable, BqTableSpec> = { events: EVENTS_TABLE, agg: AGG_TABLE, dlq: DLQ_TABLE, users: USER_STATES_TABLE };
 
 export interface EncodeTask {
   table: EncodeTable;
@@ -30,13 +32,14 @@ const codecs = new Map<EncodeTable, RowCodec>();
 
 function codecOf(table: EncodeTable): RowCodec {
   let c = codecs.get(table);
-  if (!c) codecs.set(table, (c = rowCodec(table === 'events' ? EVENTS_TABLE : table === 'agg' ? AGG_TABLE : DLQ_TABLE)));
+  if (!c) codecs.set(table, (c = rowCodec(SPECS[table])));
   return c;
 }
 
 export function mapperOf(t: Pick<EncodeTask, 'table' | 'source' | 'version' | 'failureSchema'>): RowMapper {
   if (t.table === 'events') return eventsMapper(t.source);
   if (t.table === 'agg') return aggMapper(t.source);
+  if (t.table === 'users') return usersMapper(t.source);
   return dlqMapper(t.source, t.version, t.failureSchema);
 }
 

@@ -7,6 +7,7 @@ import type { CommittedId, CommittedPosition, IdRange } from '../sink.ts';
 import { withRetries, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { latestPerPartition } from './partition-leases.ts';
 import { EVENTS_TABLE } from './tables.ts';
+import type { StoredUserState } from '../../users/state.ts';
 
 export interface IdReads {
   bq: BigQuery;
@@ -57,6 +58,58 @@ export async function readCommittedIds(r: IdReads, ranges: IdRange[], onRows: (r
     onRows((rows as Record<string, unknown>[]).map((row) => ({
       id: String(row.event_id), seenMs: Number(row.seen), source: String(row.source), partition: Number(row.p), offset: Number(row.o),
     })));
+    pageToken = (next as { pageToken?: string } | null)?.pageToken;
+  } while (pageToken);
+}
+
+/**
+ * Per partition of `source`, up to `perPartition` of the players it wrote last, most recently changed first,
+ * each merged over all its rows (other sources' included).
+ */
+export async function readRecentUsers(r: IdReads, source: string, partitions: number[], perPartition: number): Promise<{ partition: number; state: StoredUserState }[]> {
+  if (partitions.length === 0 || perPartition < 1) return [];
+  const rows = await r.query(`WITH mine AS (
+      SELECT user_id, ANY_VALUE(source_partition) AS p, MAX(updated_at) AS u FROM ${r.ds}.user_states
+      WHERE updated_at >= TIMESTAMP '1970-01-01' AND source = ${JSON.stringify(source)} AND source_partition IN (${partitions.join(', ')})
+      GROUP BY user_id
+    ), top AS (SELECT * FROM mine QUALIFY ROW_NUMBER() OVER (PARTITION BY p ORDER BY u DESC) <= ${Math.floor(perPartition)})
+    SELECT top.p AS p, s.user_id, UNIX_MILLIS(MIN(s.install_at)) AS install_ms, UNIX_MILLIS(MIN(s.first_seen_at)) AS first_seen_ms,
+      UNIX_MILLIS(MIN(s.first_paid_at)) AS first_paid_ms
+    FROM ${r.ds}.user_states s JOIN top ON s.user_id = top.user_id
+    WHERE s.updated_at >= TIMESTAMP '1970-01-01' GROUP BY top.p, s.user_id`);
+  return rows.map((row) => ({ partition: Number(row.p), state: userState(row) }));
+}
+
+const opt = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function userState(row: Record<string, unknown>): StoredUserState {
+  return { userId: String(row.user_id), installMs: opt(row.install_ms), firstSeenMs: Number(row.first_seen_ms), firstPaidMs: opt(row.first_paid_ms) };
+}
+
+/** The merged states of these users (the `users` view's rows for them, read from its log table). */
+export async function readUserStates(r: IdReads, userIds: string[]): Promise<StoredUserState[]> {
+  if (userIds.length === 0) return [];
+  const rows = await r.query(`SELECT user_id, UNIX_MILLIS(MIN(install_at)) AS install_ms, UNIX_MILLIS(MIN(first_seen_at)) AS first_seen_ms,
+      UNIX_MILLIS(MIN(first_paid_at)) AS first_paid_ms
+    FROM ${r.ds}.user_states WHERE user_id IN (${userIds.map((id) => JSON.stringify(id)).join(', ')}) GROUP BY user_id`);
+  return rows.map(userState);
+}
+
+export async function countUsers(r: IdReads): Promise<number> {
+  const rows = await r.query(`SELECT COUNT(DISTINCT user_id) AS n FROM ${r.ds}.user_states WHERE updated_at >= TIMESTAMP '1970-01-01'`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** User ids of the log, all or those written by some partitions of a source, a page at a time. */
+export async function readUserIds(r: IdReads, only: { source: string; partitions: number[] } | null, onIds: (ids: string[]) => void): Promise<void> {
+  if (only && only.partitions.length === 0) return;
+  const where = only ? ` AND source = ${JSON.stringify(only.source)} AND source_partition IN (${only.partitions.join(', ')})` : '';
+  const sql = `SELECT DISTINCT user_id FROM ${r.ds}.user_states WHERE updated_at >= TIMESTAMP '1970-01-01'${where}`;
+  const [job] = await withRetries('reading user ids', r.retry, () => r.bq.createQueryJob({ query: sql, location: r.target.location }));
+  let pageToken: string | undefined;
+  do {
+    const [rows, next] = await withRetries('reading user ids', r.retry, () => job.getQueryResults({ maxResults: 100_000, autoPaginate: false, pageToken }));
+    onIds((rows as Record<string, unknown>[]).map((row) => String(row.user_id)));
     pageToken = (next as { pageToken?: string } | null)?.pageToken;
   } while (pageToken);
 }

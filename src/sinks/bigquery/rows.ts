@@ -66,6 +66,16 @@ export function eventsMapper(source: string): RowMapper {
     platform: r.platform, app_version: r.app_version, country: r.country, region: r.region, city: r.city,
     device_model: r.device_model, device_category: r.device_category, device_tier: r.device_tier,
     source, source_partition: r.source_partition, source_offset: r.source_offset,
+    is_paying_user: r.is_paying_user, days_since_install: r.days_since_install,
+  });
+}
+
+const microsOrNull = (ms: unknown): number | null => (ms === null || ms === undefined ? null : (ms as number) * 1000);
+
+export function usersMapper(source: string): RowMapper {
+  return (r) => ({
+    user_id: r.user_id, install_at: microsOrNull(r.install_ms), first_seen_at: micros(r.first_seen_ms as number),
+    first_paid_at: microsOrNull(r.first_paid_ms), source, source_partition: r.source_partition, updated_at: Date.now() * 1000,
   });
 }
 

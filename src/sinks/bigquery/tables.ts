@@ -7,7 +7,7 @@
  * in two steps (see commit-log.ts): the commit record in `gamestream_commits` is the point of no return, and the
  * checkpoints and watermarks DuckDB keeps as tables are views over that log here.
  */
-import { AGG_COLUMNS, DLQ_COLUMNS, EVENTS_COLUMNS } from '../tables.ts';
+import { AGG_COLUMNS, DLQ_COLUMNS, EVENTS_COLUMNS, USERS_COLUMNS } from '../tables.ts';
 
 export type BqType = 'STRING' | 'INT64' | 'FLOAT64' | 'NUMERIC' | 'BOOL' | 'TIMESTAMP' | 'DATE' | 'JSON' | 'RECORD';
 export type BqMode = 'NULLABLE' | 'REQUIRED' | 'REPEATED';
@@ -118,7 +118,21 @@ export const COMMITS_TABLE: BqTableSpec = {
   description: 'gamestream commit log: read at start to resume exactly; the checkpoint views read it (gamestream).',
 };
 
-export const ENGINE_TABLES: BqTableSpec[] = [EVENTS_TABLE, DLQ_TABLE, AGG_TABLE, COMMITS_TABLE];
+/**
+ * User states as an append-only log (a commit's streams are appends): each row a state a commit wrote, the
+ * `users` view their merge, the earliest of each time. Outside the partition expiration: a player who comes
+ * back after a year still has an install day.
+ */
+export const USER_STATES_TABLE: BqTableSpec = {
+  name: 'user_states',
+  fields: fromDuckColumns(USERS_COLUMNS),
+  partitionBy: 'updated_at',
+  clusterBy: ['user_id'],
+  userTable: false,
+  description: 'User states written with the events; read the users view (gamestream).',
+};
+
+export const ENGINE_TABLES: BqTableSpec[] = [EVENTS_TABLE, DLQ_TABLE, AGG_TABLE, COMMITS_TABLE, USER_STATES_TABLE];
 
 /** The ETL's tables (etl/warehouse.ts has their DuckDB twins). */
 export const ETL_TABLES: BqTableSpec[] = [
@@ -211,6 +225,13 @@ export const VIEWS: { name: string; sql: string }[] = [
       SELECT source, MIN(engine_watermark) AS watermark, LOGICAL_AND(end_of_input) AS end_of_input, MAX(committed_at) AS updated_at
       FROM active WHERE committed_at >= TIMESTAMP_SUB(newest, INTERVAL 15 MINUTE)
       GROUP BY source`,
+  },
+  {
+    name: 'users',
+    sql: `SELECT user_id, MIN(install_at) AS install_at, MIN(first_seen_at) AS first_seen_at, MIN(first_paid_at) AS first_paid_at,
+        MAX(updated_at) AS updated_at
+      FROM {ds}.user_states WHERE updated_at >= TIMESTAMP '1970-01-01'
+      GROUP BY user_id`,
   },
   {
     name: 'events_agg_1min_total',

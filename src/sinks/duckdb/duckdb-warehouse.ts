@@ -17,8 +17,10 @@ import {
   DLQ_COLUMNS,
   EVENTS_COLUMNS,
   FAILURE_SCHEMA,
+  USERS_COLUMNS,
   WATERMARK_COLUMNS,
 } from '../tables.ts';
+import type { StoredUserState } from '../../users/state.ts';
 import { DUCKDB } from '../../etl/dialect.ts';
 import { columnsStruct, sqlList, sqlString } from './sql.ts';
 
@@ -38,7 +40,12 @@ const EVENTS_FILE: Cols = [
   ['day_of_week', 'INTEGER'], ['parameters', 'JSON'], ['platform', 'VARCHAR'], ['app_version', 'VARCHAR'],
   ['country', 'VARCHAR'], ['region', 'VARCHAR'], ['city', 'VARCHAR'], ['device_model', 'VARCHAR'],
   ['device_category', 'VARCHAR'], ['device_tier', 'VARCHAR'], ['source_partition', 'INTEGER'], ['source_offset', 'BIGINT'],
+  ['is_paying_user', 'BOOLEAN'], ['days_since_install', 'INTEGER'],
 ];
+const USERS_FILE: Cols = [
+  ['user_id', 'VARCHAR'], ['install_ms', 'BIGINT'], ['first_seen_ms', 'BIGINT'], ['first_paid_ms', 'BIGINT'], ['source_partition', 'INTEGER'],
+];
+const EVENTS_INSERT_COLUMNS = EVENTS_COLUMNS.map(([c]) => `"${c}"`).join(', ');
 const DLQ_FILE: Cols = [
   ['error_code', 'VARCHAR'], ['error', 'VARCHAR'], ['stage', 'VARCHAR'], ['raw_message', 'VARCHAR'],
   ['raw_encoding', 'VARCHAR'], ['source_partition', 'INTEGER'], ['source_offset', 'BIGINT'], ['received_at_ms', 'BIGINT'],
@@ -72,6 +79,8 @@ export class DuckDbWarehouse implements Warehouse {
   private readonly opts: DuckDbOptions;
   private instance: DuckDBInstance | null = null;
   private conn: DuckDBConnection | null = null;
+  /** For reads of user states, which must not queue behind the commits. */
+  private reader: DuckDBConnection | null = null;
 
   constructor(opts: DuckDbOptions) {
     this.opts = opts;
@@ -102,6 +111,10 @@ export class DuckDbWarehouse implements Warehouse {
       throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
     }
     await this.c.run(ddl('events', EVENTS_COLUMNS));
+    for (const [col, type] of EVENTS_COLUMNS) {
+      if (!type.includes('NOT NULL')) await this.c.run(`ALTER TABLE events ADD COLUMN IF NOT EXISTS "${col}" ${type}`);
+    }
+    await this.c.run(ddl('users', USERS_COLUMNS, ', PRIMARY KEY (user_id)'));
     await this.c.run(ddl('events_dlq', DLQ_COLUMNS));
     await this.c.run(ddl('events_agg_1min', AGG_COLUMNS));
     await this.c.run(ddl('gamestream_checkpoints', CHECKPOINT_COLUMNS, ', PRIMARY KEY (source, source_partition)'));
@@ -228,6 +241,19 @@ export class DuckDbWarehouse implements Warehouse {
         restores.get(Number(row[0]))!.written.push({ windowStart: Number(row[1]), eventType: Number(row[2]), levelId: row[3] === null ? null : Number(row[3]) });
       }
     }
+    const perPartition = Math.floor(rules.usersPerPartition ?? 0);
+    if (perPartition > 0) {
+      const r = await this.c.runAndReadAll(
+        `SELECT source_partition, user_id, epoch_ms(install_at), epoch_ms(first_seen_at), epoch_ms(first_paid_at) FROM users
+         WHERE source = ${src} AND source_partition IN (${checkpoints.map((c) => c.partition).join(', ')})
+         QUALIFY row_number() OVER (PARTITION BY source_partition ORDER BY updated_at DESC) <= ${perPartition}`,
+      );
+      const opt = (v: unknown): number | null => (v === null ? null : Number(v));
+      for (const row of r.getRows()) {
+        const restore = restores.get(Number(row[0]))!;
+        (restore.users ??= []).push({ userId: String(row[1]), installMs: opt(row[2]), firstSeenMs: Number(row[3]), firstPaidMs: opt(row[4]) });
+      }
+    }
     return [...restores.values()];
   }
 
@@ -246,10 +272,20 @@ export class DuckDbWarehouse implements Warehouse {
     await c.run('BEGIN TRANSACTION');
     try {
       if (events.length > 0) {
-        await c.run(`INSERT INTO events SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
+        await c.run(`INSERT INTO events (${EVENTS_INSERT_COLUMNS}) SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
           event_date, event_hour, day_of_week, parameters, platform, app_version, country, region, city,
-          device_model, device_category, device_tier, ${src}, source_partition, source_offset
+          device_model, device_category, device_tier, ${src}, source_partition, source_offset, is_paying_user, days_since_install
           FROM ${this.readRows(events, EVENTS_FILE)}`);
+      }
+      const users = batch.files.map((f) => f.users ?? null).filter((f): f is string => f !== null);
+      if (users.length > 0) {
+        // The earliest of each time wins, so merging a state twice, or an older one, changes nothing.
+        await c.run(`INSERT INTO users SELECT user_id, epoch_ms(min(install_ms)), epoch_ms(min(first_seen_ms)), epoch_ms(min(first_paid_ms)),
+            ${src}, any_value(source_partition), now()::TIMESTAMP
+          FROM ${this.readRows(users, USERS_FILE)} GROUP BY user_id
+          ON CONFLICT (user_id) DO UPDATE SET install_at = least(install_at, excluded.install_at),
+            first_seen_at = least(first_seen_at, excluded.first_seen_at), first_paid_at = least(first_paid_at, excluded.first_paid_at),
+            source = excluded.source, source_partition = excluded.source_partition, updated_at = excluded.updated_at`);
       }
       if (dlq.length > 0) {
         await c.run(`INSERT INTO events_dlq SELECT error_code, error, stage, raw_message, raw_encoding, ${src},
@@ -287,7 +323,39 @@ export class DuckDbWarehouse implements Warehouse {
     }
   }
 
+  async readUserStates(userIds: string[]): Promise<StoredUserState[]> {
+    if (userIds.length === 0) return [];
+    if (!this.instance) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    this.reader ??= await this.instance.connect();
+    const r = await this.reader.runAndReadAll(
+      `SELECT user_id, epoch_ms(install_at), epoch_ms(first_seen_at), epoch_ms(first_paid_at) FROM users
+       WHERE user_id IN (SELECT unnest(${sqlList(userIds)}))`,
+    ).catch((err: unknown) => {
+      throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `reading user states from ${this.name} failed: ${(err as Error).message}`, { cause: err, retryable: true });
+    });
+    const opt = (v: unknown): number | null => (v === null ? null : Number(v));
+    return r.getRows().map((row) => ({ userId: String(row[0]), installMs: opt(row[1]), firstSeenMs: Number(row[2]), firstPaidMs: opt(row[3]) }));
+  }
+
+  async countUsers(): Promise<number> {
+    const r = await this.c.runAndReadAll('SELECT count(*) FROM users');
+    return Number(r.getRows()[0]![0]);
+  }
+
+  async readUserIds(only: { source: string; partitions: number[] } | null, onIds: (ids: string[]) => void): Promise<void> {
+    if (only && only.partitions.length === 0) return;
+    const where = only ? `WHERE source = ${sqlString(only.source)} AND source_partition IN (${only.partitions.join(', ')})` : '';
+    const result = await this.c.stream(`SELECT user_id FROM users ${where}`);
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      onIds(chunk.getRows().map((row) => String(row[0])));
+    }
+  }
+
   async close(): Promise<void> {
+    this.reader?.closeSync();
+    this.reader = null;
     if (this.conn) {
       await this.conn.run('CHECKPOINT').catch(() => undefined);
       this.conn.closeSync();

@@ -72,6 +72,35 @@ async function scalar(id: string, sql: string): Promise<number> {
 }
 
 describe('BigQueryWarehouse', () => {
+  it('commits user states with the events and reads them back merged, the earliest of each time winning', async () => {
+    const { wh, id } = await warehouse('wh_users');
+    try {
+      const events = writeLines('users-ev.ndjson', [{ ...eventLine(0, 1, 'a'), is_paying_user: true, days_since_install: 3 }]);
+      const first = writeLines('users-1.ndjson', [
+        { user_id: 'a', install_ms: null, first_seen_ms: T0, first_paid_ms: null, source_partition: 1 },
+        { user_id: 'b', install_ms: T0 - 5000, first_seen_ms: T0 - 5000, first_paid_ms: T0, source_partition: 2 },
+      ]);
+      await wh.commit({ files: [{ events, dlq: null, agg: null, aggUpdates: null, users: first }], checkpoints: [checkpoint(1, 1, 1)], engineWatermarkMs: null, endOfInput: false });
+      const second = writeLines('users-2.ndjson', [{ user_id: 'a', install_ms: T0 + 9000, first_seen_ms: T0 - 1000, first_paid_ms: T0 + 9000, source_partition: 1 }]);
+      await wh.commit({ files: [{ events: null, dlq: null, agg: null, aggUpdates: null, users: second }], checkpoints: [checkpoint(1, 2, 1)], engineWatermarkMs: null, endOfInput: false });
+      const got = (await wh.readUserStates(['a', 'b', 'nobody'])).sort((x, y) => x.userId.localeCompare(y.userId));
+      expect(got).toEqual([
+        { userId: 'a', installMs: T0 + 9000, firstSeenMs: T0 - 1000, firstPaidMs: T0 + 9000 },
+        { userId: 'b', installMs: T0 - 5000, firstSeenMs: T0 - 5000, firstPaidMs: T0 },
+      ]);
+      expect(await wh.countUsers()).toBe(2);
+      const some: string[] = [];
+      await wh.readUserIds({ source: SOURCE, partitions: [2] }, (ids) => some.push(...ids));
+      expect(some).toEqual(['b']);
+      const [restore] = await wh.loadRestore(SOURCE, [checkpoint(2, 1, 1)], { windowSizeMs: 60_000, usersPerPartition: 5 });
+      expect(restore!.users).toEqual([{ userId: 'b', installMs: T0 - 5000, firstSeenMs: T0 - 5000, firstPaidMs: T0 }]);
+      expect(await scalar(id, `SELECT UNIX_MILLIS(first_seen_at) FROM {ds}.users WHERE user_id = 'a'`)).toBe(T0 - 1000);
+      expect(await scalar(id, `SELECT days_since_install FROM {ds}.events WHERE event_date >= '2000-01-01' AND is_paying_user`)).toBe(3);
+    } finally {
+      await wh.close();
+    }
+  });
+
   it('splits a large commit into many requests over parallel streams, and every row lands exactly once', async () => {
     // 256 KiB requests and three streams: 3,000 rows of ~700 bytes need about eight requests.
     const { wh, id } = await warehouse('wh_split', { maxRequestBytes: 256 * 1024, writers: 3 });

@@ -34,6 +34,7 @@ const SOURCE_TYPES: Record<string, readonly string[]> = {
   TIMESTAMP: ['TIMESTAMP'],
   DATE: ['DATE'],
   JSON: ['JSON'],
+  BOOLEAN: ['BOOLEAN', 'BOOL'],
 };
 
 /** Raw cell text accepted per DuckDB type before DuckDB converts it. */
@@ -42,6 +43,7 @@ const CELL_FORMAT: Record<string, RegExp> = {
   INTEGER: /^-?\d+$/,
   TIMESTAMP: /^-?\d+$/, // microseconds since the epoch
   DATE: /^\d{4}-\d{2}-\d{2}$/,
+  BOOLEAN: /^(true|false)$/,
 };
 
 /** Rows per page asked for by default; BigQuery may send fewer (it caps a page's bytes) and says so with a pageToken. */

@@ -57,6 +57,8 @@ describe('compareWarehouse', { timeout: 120_000 }, () => {
     ['a timestamp off by 1 ms', `UPDATE events SET timestamp = timestamp + INTERVAL 1 MILLISECOND WHERE rowid = 9`, /timestamp \(epoch ms\)/],
     ['a wrong country', `UPDATE events SET country = 'ZZ' WHERE country IS NOT NULL AND rowid < 20`, /country: expected/],
     ['a wrong region', `UPDATE events SET region = 'Atlantis' WHERE region IS NOT NULL`, /region: expected one of/],
+    ['a paying flag flipped', `UPDATE events SET is_paying_user = NOT is_paying_user WHERE rowid = 13`, /is_paying_user: expected/],
+    ['days since install off by one', `UPDATE events SET days_since_install = days_since_install + 1 WHERE rowid = 15`, /days_since_install: expected/],
     ['a changed parameter', `UPDATE events SET parameters = '{"level_id":-1}' WHERE rowid = 11`, /parameters: expected/],
     ['a wrong device tier', `UPDATE events SET device_tier = 'ultra' WHERE device_tier IS NOT NULL`, /device_tier/],
     ['a wrong weekday', `UPDATE events SET day_of_week = (day_of_week + 1) % 7 WHERE rowid = 13`, /day_of_week/],

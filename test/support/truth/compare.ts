@@ -21,7 +21,7 @@ export const TABLES: Record<string, Record<string, string>> = {
     timestamp: 'TIMESTAMP', event_date: 'DATE', event_hour: 'INTEGER', day_of_week: 'INTEGER', parameters: 'JSON',
     platform: 'VARCHAR', app_version: 'VARCHAR', country: 'VARCHAR', region: 'VARCHAR', city: 'VARCHAR',
     device_model: 'VARCHAR', device_category: 'VARCHAR', device_tier: 'VARCHAR', source: 'VARCHAR',
-    source_partition: 'INTEGER', source_offset: 'BIGINT',
+    source_partition: 'INTEGER', source_offset: 'BIGINT', is_paying_user: 'BOOLEAN', days_since_install: 'INTEGER',
   },
   events_dlq: {
     error_code: 'VARCHAR', error: 'VARCHAR', stage: 'VARCHAR', raw_message: 'VARCHAR', raw_encoding: 'VARCHAR',
@@ -148,7 +148,7 @@ async function compareEvents(
   const actual = await rows(conn, `SELECT event_id, user_id, session_id, event_type::VARCHAR AS event_type, event_name,
       epoch_ms(timestamp)::VARCHAR AS ts, strftime(event_date, '%Y-%m-%d') AS event_date, event_hour, day_of_week,
       parameters::VARCHAR AS parameters, platform, app_version, country, region, city, device_model, device_category,
-      device_tier, source, source_partition, source_offset::VARCHAR AS source_offset
+      device_tier, source, source_partition, source_offset::VARCHAR AS source_offset, is_paying_user, days_since_install
     FROM events`);
   if (actual.length !== expected.events.length) {
     diffs.push(`events has ${actual.length} rows, expected ${expected.events.length}`);
@@ -203,6 +203,8 @@ function compareEventRow(a: Row, e: ExpectedEvent, layout: GeoLayout, diffs: str
     ['device_tier', a.device_tier, e.device_tier],
     ['country', a.country, geo.country],
     ['city', a.city, geo.city],
+    ['is_paying_user', a.is_paying_user, e.is_paying_user],
+    ['days_since_install', a.days_since_install, e.days_since_install],
   ];
   for (const [col, got, exp] of want) {
     if (got !== exp) diffs.push(`events ${where(e)} ${col}: expected ${show(exp)}, got ${show(got)}`);

@@ -44,6 +44,9 @@ export interface ExpectedEvent {
   /** Stored but counted in no window. */
   late: boolean;
   recordIndex: number;
+  /** The user's state as of this event (docs/SEMANTICS.md, "User state"). */
+  is_paying_user: boolean;
+  days_since_install: number;
 }
 
 export interface ExpectedDlqRow {
@@ -111,6 +114,39 @@ function str(obj: JsonObject, name: string): string | null {
   return typeof v === 'string' ? v : null;
 }
 
+/** What the truth remembers of a player: the events accepted so far, in the order they were accepted. */
+interface PlayerHistory {
+  times: number[];
+  installTimes: number[];
+  paidTimes: number[];
+}
+
+/**
+ * The user-state stamp, from the player's whole history of accepted events up to and including this one:
+ * paying if some accepted purchase with a positive price is at or before this event's time; days counted from
+ * the earliest install or first_open event, else the earliest event, as UTC calendar days. What the client sent
+ * (a boolean `is_paying_user`, an integer `days_since_install`) wins.
+ */
+function userStamp(users: Map<string, PlayerHistory>, obj: JsonObject, ts: number): { paying: boolean; days: number } {
+  const id = obj.user_id as string;
+  let h = users.get(id);
+  if (!h) users.set(id, (h = { times: [], installTimes: [], paidTimes: [] }));
+  h.times.push(ts);
+  if (obj.name === 'install' || obj.name === 'first_open') h.installTimes.push(ts);
+  const params = (Object.hasOwn(obj, 'parameters') && obj.parameters !== null ? obj.parameters : {}) as JsonObject;
+  const price = Object.hasOwn(params, 'price_usd') ? params.price_usd : undefined;
+  const positive = typeof price === 'number' ? price > 0 : typeof price === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)$/.test(price) && parseFloat(price) > 0;
+  if (obj.type === 2001 && positive) h.paidTimes.push(ts);
+  const dayOf = (ms: number): number => Math.floor(ms / 86_400_000);
+  const from = h.installTimes.length > 0 ? Math.min(...h.installTimes) : Math.min(...h.times);
+  const clientPaying = Object.hasOwn(obj, 'is_paying_user') && typeof obj.is_paying_user === 'boolean' ? obj.is_paying_user : null;
+  const clientDays = Object.hasOwn(obj, 'days_since_install') && Number.isSafeInteger(obj.days_since_install) ? obj.days_since_install as number : null;
+  return {
+    paying: clientPaying ?? h.paidTimes.some((t) => t <= ts),
+    days: clientDays ?? dayOf(ts) - dayOf(from),
+  };
+}
+
 export function aggKey(r: { window_start: number; event_type: number; level_id: number | null }): string {
   return `${r.window_start}|${r.event_type}|${r.level_id ?? 'null'}`;
 }
@@ -127,6 +163,7 @@ export function computeExpected(records: readonly TruthRecord[], opts: ComputeOp
   const states: PartitionState[] = Array.from({ length: o.partitions }, () => ({
     maxTs: -Infinity, nextOffset: 0, accepted: new Map(), windows: new Map(),
   }));
+  const users = new Map<string, PlayerHistory>();
   const dlqCounts = Object.fromEntries(ERROR_CODES.map((c) => [c, 0])) as Record<ErrorCode, number>;
   const out: Expected = {
     format, options: o, records: records.length, events: [], dlqRows: [], dlqCounts, agg: [], aggTotals: [],
@@ -200,6 +237,7 @@ export function computeExpected(records: readonly TruthRecord[], opts: ComputeOp
     }
 
     const cal = calendarOf(ts);
+    const stamp = userStamp(users, obj, ts);
     const deviceModel = str(obj, 'device_model');
     const device = deviceLookup(deviceModel);
     const ip = str(obj, 'ip_address');
@@ -226,6 +264,8 @@ export function computeExpected(records: readonly TruthRecord[], opts: ComputeOp
       level_id: levelId,
       late,
       recordIndex: index,
+      is_paying_user: stamp.paying,
+      days_since_install: stamp.days,
     });
   });
 

@@ -1,0 +1,80 @@
+/**
+ * A player's state as the stream knows it, and the two values each event is stamped with: whether the player
+ * had paid, and how many days since install, both as of the event (docs/SEMANTICS.md, "User state").
+ *
+ * The state only ever moves to earlier times (every field is a minimum), so merging two copies of it is the
+ * same whatever the order or the repeats: that is what lets the warehouse's `users` table take a commit twice,
+ * and lets BigQuery keep it as an append-only log.
+ */
+
+export const DAY_MS = 86_400_000;
+export const PURCHASE_TYPE = 2001;
+/** Event names that mark an install: its time is the install time even when other events came earlier. */
+export const INSTALL_NAMES: ReadonlySet<string> = new Set(['install', 'first_open']);
+
+export interface UserState {
+  /** The earliest install event, or null: none seen. */
+  installMs: number | null;
+  /** The earliest event of any kind. */
+  firstSeenMs: number;
+  /** The earliest purchase with a positive price, or null: none seen. */
+  firstPaidMs: number | null;
+}
+
+/** A state as stored, with its user (the warehouses' contract). */
+export type { StoredUserState } from '../contract/checkpoint.ts';
+
+/** A price as the ETL's revenue reads it: a JSON number, or a decimal number in a string. */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+
+export function isPaidPurchase(type: number, parameters: Record<string, unknown>): boolean {
+  if (type !== PURCHASE_TYPE) return false;
+  const p = parameters.price_usd;
+  if (typeof p === 'number') return p > 0;
+  return typeof p === 'string' && DECIMAL.test(p) && Number(p) > 0;
+}
+
+export function isInstall(name: string | null): boolean {
+  return name !== null && INSTALL_NAMES.has(name);
+}
+
+/**
+ * Folds one accepted event into `s` (null: the user's first), in place; returns the state and whether it
+ * changed, so that only changed users are written.
+ */
+export function observe(s: UserState | null, tsMs: number, install: boolean, paid: boolean): { state: UserState; changed: boolean } {
+  if (s === null) {
+    return { state: { installMs: install ? tsMs : null, firstSeenMs: tsMs, firstPaidMs: paid ? tsMs : null }, changed: true };
+  }
+  let changed = false;
+  if (tsMs < s.firstSeenMs) {
+    s.firstSeenMs = tsMs;
+    changed = true;
+  }
+  if (install && (s.installMs === null || tsMs < s.installMs)) {
+    s.installMs = tsMs;
+    changed = true;
+  }
+  if (paid && (s.firstPaidMs === null || tsMs < s.firstPaidMs)) {
+    s.firstPaidMs = tsMs;
+    changed = true;
+  }
+  return { state: s, changed };
+}
+
+/** Paid at or before `tsMs`, as far as the state knows. */
+export function isPayingAt(s: UserState, tsMs: number): boolean {
+  return s.firstPaidMs !== null && s.firstPaidMs <= tsMs;
+}
+
+/** UTC calendar days from the install (or first seen) day to the event's day. */
+export function daysSinceInstall(s: UserState, tsMs: number): number {
+  const from = s.installMs ?? s.firstSeenMs;
+  return Math.floor(tsMs / DAY_MS) - Math.floor(from / DAY_MS);
+}
+
+/** Two states of one user as one: the earliest of each time. */
+export function mergeStates(a: UserState, b: UserState): UserState {
+  const min = (x: number | null, y: number | null): number | null => (x === null ? y : y === null ? x : Math.min(x, y));
+  return { installMs: min(a.installMs, b.installMs), firstSeenMs: Math.min(a.firstSeenMs, b.firstSeenMs), firstPaidMs: min(a.firstPaidMs, b.firstPaidMs) };
+}
