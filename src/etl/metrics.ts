@@ -61,14 +61,16 @@ export function userMetricsSelect(day: string, d: SqlDialect = DUCKDB): string {
       ${d.aggIf('count', d.levelId, `event_type = ${LEVEL_START}`, true)} AS levels_played,
       ${d.countIf(`event_type = ${LEVEL_COMPLETE}`)} AS levels_completed,
       coalesce(${d.aggIf('sum', d.jsonNumber('duration_sec'), `event_type = ${SESSION_END}`)}, 0) / 60 AS playtime_minutes,
-      coalesce(${d.aggIf('sum', d.jsonMoney('price_usd'), `event_type = ${PURCHASE}`)}, 0) AS revenue_usd
+      coalesce(${d.aggIf('sum', d.jsonMoney('price_usd'), `event_type = ${PURCHASE}`)}, 0) AS revenue_usd,
+      max(is_paying_user) AS is_paying_user,
+      max(days_since_install) AS days_since_install
     FROM events WHERE event_date = ${date}
     GROUP BY user_id`;
 }
 
 /** Column lists keep the INSERT independent of the table's column order (a BigQuery table may have evolved). */
 const LEVEL_COLUMNS = 'level_id, date, attempts, completions, pass_rate, avg_moves, avg_time_seconds, p50_moves, p95_moves, unique_players, booster_usage_rate, retry_rate';
-const USER_COLUMNS = 'user_id, date, sessions, events, levels_played, levels_completed, playtime_minutes, revenue_usd';
+const USER_COLUMNS = 'user_id, date, sessions, events, levels_played, levels_completed, playtime_minutes, revenue_usd, is_paying_user, days_since_install';
 
 /** Replaces day D's rows of `table` with `select`'s in one transaction; returns D's row count. */
 export async function replaceDay(wh: EtlWarehouse, table: string, columns: string, day: string, select: string): Promise<number> {

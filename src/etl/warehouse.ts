@@ -52,7 +52,7 @@ export const ETL_DDL = [
     booster_usage_rate DOUBLE, retry_rate DOUBLE)`,
   `CREATE TABLE IF NOT EXISTS user_daily_metrics (
     user_id VARCHAR NOT NULL, date DATE NOT NULL, sessions BIGINT, events BIGINT, levels_played BIGINT,
-    levels_completed BIGINT, playtime_minutes DOUBLE, revenue_usd DECIMAL(18,6))`,
+    levels_completed BIGINT, playtime_minutes DOUBLE, revenue_usd DECIMAL(18,6), is_paying_user BOOLEAN, days_since_install INTEGER)`,
   `CREATE TABLE IF NOT EXISTS revenue_daily (
     date DATE NOT NULL, platform VARCHAR, country VARCHAR, revenue_usd DECIMAL(18,6), purchases BIGINT,
     paying_users BIGINT, first_time_payers BIGINT, active_users BIGINT, arpdau DOUBLE, arppu DOUBLE)`,
@@ -77,6 +77,8 @@ const ETL_MIGRATIONS = [
 export async function ensureEtlTables(wh: EtlWarehouse): Promise<void> {
   if (wh.ensureTables) return wh.ensureTables();
   for (const ddl of ETL_DDL) await wh.exec(ddl);
+  // Columns added since (nullable: days computed before them read as unknown until recomputed).
+  for (const col of ['is_paying_user BOOLEAN', 'days_since_install INTEGER']) await wh.exec(`ALTER TABLE user_daily_metrics ADD COLUMN IF NOT EXISTS ${col}`);
   for (const m of ETL_MIGRATIONS) {
     const [col] = await wh.query(`SELECT data_type FROM information_schema.columns WHERE table_name = '${m.table}' AND column_name = '${m.column}'`);
     if (col?.data_type === m.from) await wh.exec(m.sql);

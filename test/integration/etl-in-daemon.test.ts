@@ -13,7 +13,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { kafkaConn, produce } from '../support/kafka/client.ts';
 import { createTopics } from '../support/kafka/dataset.ts';
 import { ENGINE_MAIN, nodeBinary, REPO_ROOT } from '../support/truth/engine.ts';
-import { compareRows, expectedLevelMetrics, expectedUserMetrics } from '../etl/support/expected.ts';
+import { compareRows, expectedLevelMetrics, expectedUserMetrics, micros } from '../etl/support/expected.ts';
 import { generateDay, type GenEvent } from '../etl/support/world.ts';
 
 const TIMEOUT = 120_000;
@@ -36,7 +36,11 @@ describe('the scheduler actor in a running daemon', { timeout: TIMEOUT }, () => 
     const today = new Date().toISOString().slice(0, 10);
     const day = new Date(Date.parse(`${today}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
     // In event-time order, as a live stream carries them (the generator writes one user's day after another).
-    const events = generateDay(day, 77, 12).sort((a, b) => a.ts_ms - b.ts_ms);
+    // The engine stamps the user state itself: on one day, a player is a payer once it bought something with a
+    // positive price, and every event is on its install day.
+    const generated = generateDay(day, 77, 12);
+    const payers = new Set(generated.filter((e) => e.event_type === 2001 && (micros(e.parameters.price_usd) ?? 0) > 0).map((e) => e.user_id));
+    const events = generated.map((e) => ({ ...e, is_paying_user: payers.has(e.user_id), days_since_install: 0 })).sort((a, b) => a.ts_ms - b.ts_ms);
     const topic = `etl-daemon-${Date.now()}`;
     await createTopics(kafka, [{ name: topic, partitions: 1 }]);
     // Today's first minutes: the watermark passes the end of yesterday plus the allowed lateness.

@@ -153,6 +153,7 @@ export const ETL_TABLES: BqTableSpec[] = [
     fields: [
       f('user_id', 'STRING', 'REQUIRED'), f('date', 'DATE', 'REQUIRED'), f('sessions', 'INT64'), f('events', 'INT64'),
       f('levels_played', 'INT64'), f('levels_completed', 'INT64'), f('playtime_minutes', 'FLOAT64'), f('revenue_usd', 'NUMERIC'),
+      f('is_paying_user', 'BOOL'), f('days_since_install', 'INT64'),
     ],
     partitionBy: 'date',
     clusterBy: ['user_id'],

@@ -55,6 +55,7 @@ export async function openBigQueryTestWarehouse(ctx: BigQueryTestContext, prefix
         timestamp: iso(e.ts_ms), event_date: iso(e.ts_ms).slice(0, 10), event_hour: d.getUTCHours(), day_of_week: d.getUTCDay(),
         parameters: JSON.stringify(e.parameters), platform: e.platform, app_version: '1.0', country: e.country, region: null, city: null,
         device_model: 'Pixel', device_category: e.device_category, device_tier: 'high', source, source_partition: 0, source_offset: ++offset,
+        is_paying_user: e.is_paying_user, days_since_install: e.days_since_install,
       };
     })),
     insertDeadLetters: (receivedAtMs) => insertAll(bq, ds.id, 'events_dlq', receivedAtMs.map((ms) => ({

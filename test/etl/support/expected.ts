@@ -12,7 +12,7 @@ export interface LevelRow {
 
 export interface UserRow {
   user_id: string; date: string; sessions: number; events: number; levels_played: number; levels_completed: number;
-  playtime_minutes: number; revenue_usd: number;
+  playtime_minutes: number; revenue_usd: number; is_paying_user: boolean | null; days_since_install: number | null;
 }
 
 export interface RevenueRow {
@@ -105,6 +105,9 @@ export function expectedUserMetrics(all: GenEvent[], day: string): UserRow[] {
       levels_completed: evs.filter((e) => e.event_type === 1002).length,
       playtime_minutes: num(3002, 'duration_sec') / 60,
       revenue_usd: dollars(evs.filter((e) => e.event_type === 2001).reduce((s, e) => s + (micros(e.parameters.price_usd) ?? 0), 0)),
+      // As of the day's end: paying if any of the day's events says so; the oldest install age of the day.
+      is_paying_user: evs.some((e) => e.is_paying_user === true) ? true : evs.some((e) => e.is_paying_user === false) ? false : null,
+      days_since_install: evs.reduce<number | null>((m, e) => (e.days_since_install === null ? m : Math.max(m ?? -Infinity, e.days_since_install)), null),
     });
   }
   return rows.sort((a, b) => (a.user_id < b.user_id ? -1 : 1));

@@ -21,6 +21,9 @@ export interface GenEvent {
   platform: string;
   country: string | null;
   device_category: string | null;
+  /** The engine's user-state stamps (NULL: rows written before the engine had them). */
+  is_paying_user: boolean | null;
+  days_since_install: number | null;
 }
 
 const PLATFORMS = ['ios', 'android', 'web'];
@@ -76,10 +79,10 @@ export async function insertEvents(t: TestWarehouse, events: GenEvent[], source 
   writeFileSync(file, events.map((e) => JSON.stringify({ ...e, parameters: JSON.stringify(e.parameters) })).join('\n') + '\n');
   await t.conn.run(`INSERT INTO events SELECT event_id, user_id, session_id, event_type, 'n', epoch_ms(ts_ms),
       CAST(epoch_ms(ts_ms) AS DATE), hour(epoch_ms(ts_ms)), dayofweek(epoch_ms(ts_ms)), parameters::JSON, platform, '1.0',
-      country, NULL, NULL, 'Pixel', device_category, 'high', '${source}', 0, row_number() OVER (), NULL, NULL
+      country, NULL, NULL, 'Pixel', device_category, 'high', '${source}', 0, row_number() OVER (), is_paying_user, days_since_install
     FROM read_json('${file}', format = 'newline_delimited', columns = {event_id: 'VARCHAR', user_id: 'VARCHAR',
       session_id: 'VARCHAR', event_type: 'BIGINT', ts_ms: 'BIGINT', parameters: 'VARCHAR', platform: 'VARCHAR', country: 'VARCHAR',
-      device_category: 'VARCHAR'})`);
+      device_category: 'VARCHAR', is_paying_user: 'BOOLEAN', days_since_install: 'INTEGER'})`);
   rmSync(file);
 }
 
@@ -115,6 +118,8 @@ export function generateDay(day: string, seed: number, users = 25): GenEvent[] {
     out.push({
       event_id: id(), user_id: user, session_id: session, event_type: type, ts_ms: ts, parameters, platform: PLATFORMS[u % 3]!,
       country: r() < 0.02 ? null : COUNTRIES[u % 4]!, device_category: r() < 0.02 ? null : 'phone',
+      // No dice here either: the stamps vary within a user's day, with a few NULLs.
+      is_paying_user: n % 11 === 0 ? null : (u + n) % 3 === 0, days_since_install: n % 13 === 0 ? null : (u * 7 + Math.floor(n / 5)) % 40,
     });
   };
   for (let u = 0; u < users; u++) {
