@@ -1,6 +1,7 @@
 /**
  * One run of the daily DAG for UTC day D:
- *   wait_for_data → (compute_level_metrics ∥ compute_user_metrics) → data_quality_check
+ *   wait_for_data → (compute_level_metrics ∥ compute_user_metrics ∥ compute_revenue_metrics) → data_quality_check
+ *                 ∥ refresh_level_daily_stats
  *                 → (trigger_ml_training ∥ export_features)
  * Every attempt of every task is a row in etl_runs, and the run itself is the row with task 'dag'. A task that
  * fails is retried `retries` times, `retryDelayMs` apart; its final failure is logged, counted, alerted, and
@@ -14,6 +15,7 @@ import type { EtlConfig } from './config.ts';
 import { computeLevelMetrics, computeUserMetrics } from './metrics.ts';
 import { computeRevenueMetrics } from './revenue.ts';
 import { applyRetention } from './retention.ts';
+import { refreshLevelDailyStats } from './level-stats.ts';
 import { exportFeaturesTask, postJson, triggerMlTraining, type FetchFn, type TaskOutcome } from './outputs.ts';
 import type { CheckResult } from './check-result.ts';
 import { dataQualityCheck } from './quality.ts';
@@ -25,6 +27,7 @@ export const TASKS = [
   'compute_level_metrics',
   'compute_user_metrics',
   'compute_revenue_metrics',
+  'refresh_level_daily_stats',
   'data_quality_check',
   'trigger_ml_training',
   'export_features',
@@ -186,6 +189,7 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
       run('compute_level_metrics', () => rows(computeLevelMetrics(wh, day))),
       run('compute_user_metrics', () => rows(computeUserMetrics(wh, day))),
       run('compute_revenue_metrics', () => rows(computeRevenueMetrics(wh, day))),
+      run('refresh_level_daily_stats', () => refreshLevelDailyStats(wh, day)),
     ]);
   }
   if (ok('compute_level_metrics', 'compute_user_metrics', 'compute_revenue_metrics')) {

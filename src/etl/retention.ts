@@ -16,6 +16,7 @@ export const RETAINED_TABLES: readonly { table: string; column: string; timestam
   { table: 'level_metrics', column: 'date', timestamp: false },
   { table: 'user_daily_metrics', column: 'date', timestamp: false },
   { table: 'revenue_daily', column: 'date', timestamp: false },
+  { table: 'level_daily_stats', column: 'event_date', timestamp: false },
 ];
 
 export interface RetentionResult {

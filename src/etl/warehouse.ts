@@ -46,6 +46,8 @@ export function sqlString(s: string): string {
 }
 
 export const ETL_DDL = [
+  // The seed's materialized view, as a table the DAG keeps current (etl/level-stats.ts).
+  `CREATE TABLE IF NOT EXISTS level_daily_stats (level_id BIGINT, event_date DATE NOT NULL, events BIGINT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS level_metrics (
     level_id BIGINT NOT NULL, date DATE NOT NULL, attempts BIGINT, completions BIGINT, pass_rate DOUBLE,
     avg_moves DOUBLE, avg_time_seconds DOUBLE, p50_moves BIGINT, p95_moves BIGINT, unique_players BIGINT,

@@ -20,7 +20,7 @@ import { ensureSchema } from '../../src/sinks/bigquery/ddl.ts';
 import { ETL_TABLES } from '../../src/sinks/bigquery/tables.ts';
 import { openBigQueryTestWarehouse, TABLE_OPTIONS, type BigQueryTestWarehouse } from './support/bigquery-world.ts';
 import { silentLog, testConfig } from './support/config.ts';
-import { compareRows, expectedLevelMetrics, expectedRevenueDaily, expectedUserMetrics, withKey } from './support/expected.ts';
+import { compareRows, expectedLevelDailyStats, expectedLevelMetrics, expectedRevenueDaily, expectedUserMetrics, withKey } from './support/expected.ts';
 import { startHook, type Hook } from './support/fakes.ts';
 import { generateDay, insertEvents, openTestWarehouse, setWatermark, type GenEvent, type TestWarehouse } from './support/world.ts';
 
@@ -109,11 +109,11 @@ describe('the DAG on BigQuery and on DuckDB', () => {
       const rd = await runDag(deps(duck.wh), day);
       expect(rb.status).toBe('success');
       expect(rd.status).toBe('success');
-      expect(rb.tasks).toEqual({ ...rd.tasks, export_features: exportUri === '' ? 'skipped' : 'success', apply_retention: 'skipped' });
+      expect(rb.tasks).toEqual({ ...rd.tasks, export_features: exportUri === '' ? 'skipped' : 'success', apply_retention: 'skipped', refresh_level_daily_stats: 'skipped' });
       const runs = await bqRows(`SELECT task, attempt, status, rows_written, error FROM etl_runs WHERE run_id = '${rb.runId}' ORDER BY task`);
       expect(runs.map((x) => `${x.task}:${x.status}`)).toEqual([
         'apply_retention:skipped', 'compute_level_metrics:success', 'compute_revenue_metrics:success', 'compute_user_metrics:success', 'dag:success', 'data_quality_check:success',
-        `export_features:${exportUri === '' ? 'skipped' : 'success'}`, `trigger_ml_training:${day === D2 ? 'success' : 'skipped'}`,
+        `export_features:${exportUri === '' ? 'skipped' : 'success'}`, 'refresh_level_daily_stats:skipped', `trigger_ml_training:${day === D2 ? 'success' : 'skipped'}`,
         'wait_for_data:success',
       ]);
       expect(runs.find((x) => x.task === 'compute_level_metrics')!.rows_written).toBe(expectedLevelMetrics(all, day).length);
@@ -128,6 +128,16 @@ describe('the DAG on BigQuery and on DuckDB', () => {
     const revenue = await both('revenue_daily', ['date', 'platform', 'country']);
     expect(revenue.bigquery.length).toBe(expectedRevenueDaily(all, D1).length + expectedRevenueDaily(all, D2).length);
     expect(compareRows(revenue.bigquery, revenue.duckdb, 'key')).toEqual([]);
+    // The seed's level_daily_stats: BigQuery's materialized view and DuckDB's table the DAG keeps, both as counted here.
+    const stats = (rows: object[]) => withKey(rows.map((r) => ({ ...r, events: Number((r as { events: unknown }).events) })), ['event_date', 'level_id']);
+    const expectedStats = [...expectedLevelDailyStats(all, D1), ...expectedLevelDailyStats(all, D2)];
+    expect(expectedStats.some((r) => r.level_id === null) && expectedStats.filter((r) => r.level_id !== null).length).toBeGreaterThan(3);
+    const want = stats(expectedStats);
+    const [view] = await b.bq.dataset(b.id).table('level_daily_stats').getMetadata();
+    expect(view.type).toBe('MATERIALIZED_VIEW');
+    const days = `event_date IN (DATE '${D1}', DATE '${D2}')`;
+    expect(compareRows(stats(await bqRows(`SELECT * FROM level_daily_stats WHERE ${days}`)), want, 'key')).toEqual([]);
+    expect(compareRows(stats(await duck.wh.query(`SELECT * REPLACE (strftime(event_date, '%Y-%m-%d') AS event_date) FROM level_daily_stats WHERE ${days}`)), want, 'key')).toEqual([]);
     const checks = await both('etl_checks', ['date', 'check_name']);
     expect(checks.bigquery).toHaveLength(18);
     expect(compareRows(checks.bigquery, checks.duckdb, 'key')).toEqual([]);

@@ -44,12 +44,12 @@ describe('a day run', () => {
     expect(r.status).toBe('success');
     expect(r.tasks).toEqual({
       wait_for_data: 'success', compute_level_metrics: 'success', compute_user_metrics: 'success', compute_revenue_metrics: 'success',
-      data_quality_check: 'success', trigger_ml_training: 'skipped', export_features: 'success', apply_retention: 'success',
+      refresh_level_daily_stats: 'success', data_quality_check: 'success', trigger_ml_training: 'skipped', export_features: 'success', apply_retention: 'success',
     });
     const runs = await t.wh.query(`SELECT task, attempt, status, rows_written, error FROM etl_runs WHERE run_id = '${r.runId}' ORDER BY task`);
     expect(runs.map((x) => `${x.task}:${x.status}`)).toEqual([
       'apply_retention:success', 'compute_level_metrics:success', 'compute_revenue_metrics:success', 'compute_user_metrics:success', 'dag:success', 'data_quality_check:success',
-      'export_features:success', 'trigger_ml_training:skipped', 'wait_for_data:success',
+      'export_features:success', 'refresh_level_daily_stats:success', 'trigger_ml_training:skipped', 'wait_for_data:success',
     ]);
     const checks = await t.wh.query(`SELECT check_name, status FROM etl_checks WHERE date = DATE '${D1}' ORDER BY check_name`);
     expect(checks.map((c) => `${c.check_name}:${c.status}`)).toEqual([

@@ -10,6 +10,7 @@ import { BIGQUERY } from '../../src/etl/dialect.ts';
 import { computeLevelMetrics, computeUserMetrics } from '../../src/etl/metrics.ts';
 import { applyRetention, RETAINED_TABLES } from '../../src/etl/retention.ts';
 import { computeRevenueMetrics } from '../../src/etl/revenue.ts';
+import { refreshLevelDailyStats } from '../../src/etl/level-stats.ts';
 import { ensureEtlTables, type EtlWarehouse } from '../../src/etl/warehouse.ts';
 import { silentLog, testConfig } from './support/config.ts';
 import { generateDay, insertDeadLetters, insertEvents, openTestWarehouse, setWatermark, type GenEvent, type TestWarehouse } from './support/world.ts';
@@ -34,6 +35,7 @@ beforeAll(async () => {
     await computeLevelMetrics(t.wh, d);
     await computeUserMetrics(t.wh, d);
     await computeRevenueMetrics(t.wh, d);
+    await refreshLevelDailyStats(t.wh, d);
   }
 });
 afterAll(() => t.close());

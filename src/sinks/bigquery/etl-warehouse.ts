@@ -18,6 +18,7 @@ import { runQuery, type BigQueryTarget } from './client.ts';
 import { ENGINE_TABLES, ETL_TABLES, VIEWS } from './tables.ts';
 import { BIGQUERY } from '../../etl/dialect.ts';
 import { serialQueue, type EtlWarehouse } from '../../etl/warehouse.ts';
+import { levelStatsMaterializedView } from '../../etl/level-stats.ts';
 
 export interface BigQueryEtlOptions {
   bq: BigQuery;
@@ -83,6 +84,13 @@ export function bigQueryEtlWarehouse(o: BigQueryEtlOptions): EtlWarehouse {
     ensureTables: async () => {
       await migrateRevenueToNumeric(bq, target, run);
       await ensureSchema(bq, target, ETL_TABLES, o.tables, false);
+      const view = bq.dataset(target.dataset).table('level_daily_stats');
+      if ((await view.exists())[0]) return;
+      const ds = `\`${target.project}.${target.dataset}\``;
+      await run(levelStatsMaterializedView(ds)).catch(async (err: unknown) => {
+        if ((await view.exists())[0]) return; // another daemon made it meanwhile
+        throw new GamestreamError('warehouse_schema_mismatch', `cannot create the materialized view ${ds}.level_daily_stats: ${(err as Error).message}`, { cause: err });
+      });
     },
   };
 }

@@ -49,6 +49,13 @@ const nearestRank = (xs: number[], q: number): number | null => {
 };
 const ratio = (a: number, b: number): number | null => (b === 0 ? null : a / b);
 
+/** level_daily_stats for D: events per integer level_id (NULL: any other event), as the seed's view counts. */
+export function expectedLevelDailyStats(all: GenEvent[], day: string): { level_id: number | null; event_date: string; events: number }[] {
+  const counts = new Map<number | null, number>();
+  for (const e of all) if (utcDay(e.ts_ms) === day) counts.set(levelOf(e), (counts.get(levelOf(e)) ?? 0) + 1);
+  return [...counts].map(([level_id, events]) => ({ level_id, event_date: day, events }));
+}
+
 export function expectedLevelMetrics(all: GenEvent[], day: string): LevelRow[] {
   const byLevel = new Map<number, GenEvent[]>();
   for (const e of all) {

@@ -117,7 +117,7 @@ export function generateDay(day: string, seed: number, users = 25): GenEvent[] {
     const u = Number(user.slice(1));
     out.push({
       event_id: id(), user_id: user, session_id: session, event_type: type, ts_ms: ts, parameters, platform: PLATFORMS[u % 3]!,
-      country: r() < 0.02 ? null : COUNTRIES[u % 4]!, device_category: r() < 0.02 ? null : 'phone',
+      country: r() < 0.005 ? null : COUNTRIES[u % 4]!, device_category: r() < 0.005 ? null : 'phone',
       // No dice here either: the stamps vary within a user's day, with a few NULLs.
       is_paying_user: n % 11 === 0 ? null : (u + n) % 3 === 0, days_since_install: n % 13 === 0 ? null : (u * 7 + Math.floor(n / 5)) % 40,
     });
