@@ -262,6 +262,7 @@ export class PartitionActor implements ActorLifecycle {
       // Values the client sent win (docs/SEMANTICS.md).
       is_paying_user: v.clientPaying ?? isPayingAt(o.state, v.tsMs),
       days_since_install: v.clientDaysSinceInstall ?? daysSinceInstall(o.state, v.tsMs),
+      properties: v.properties,
     })));
   }
 

@@ -37,12 +37,12 @@ export function decodeJson(bytes: Uint8Array, maxBytes: number): Decoded {
 /** Decodes Avro datums written with a given writer schema into the JSON-equivalent object. */
 export class AvroDecoder {
   private readonly type: avro.Type;
-  private readonly fieldNames: string[];
+  private readonly fields: { name: string; type: avro.Type }[];
 
   constructor(writerSchemaJson: string) {
     // Wrapped unions: long and double both map to JS numbers, so only the wrapper says which branch it was.
     this.type = avro.Type.forSchema(JSON.parse(writerSchemaJson) as avro.Schema, { wrapUnions: true });
-    this.fieldNames = ((this.type as unknown as { fields: { name: string }[] }).fields ?? []).map((f) => f.name);
+    this.fields = (this.type as unknown as { fields?: { name: string; type: avro.Type }[] }).fields ?? [];
   }
 
   decode(bytes: Uint8Array, maxBytes: number): Decoded {
@@ -59,8 +59,8 @@ export class AvroDecoder {
     }
     // defineProperty, not assignment: a field named "__proto__" must stay data, never a prototype.
     const obj: Record<string, unknown> = {};
-    for (const name of this.fieldNames) {
-      const v = unwrap(rec[name]);
+    for (const { name, type } of this.fields) {
+      const v = plain(type, rec[name]);
       if (v === null || v === undefined) continue; // null and absent are the same to validation
       if (name === 'parameters' && typeof v === 'string') {
         try {
@@ -76,10 +76,32 @@ export class AvroDecoder {
   }
 }
 
-function unwrap(v: unknown): unknown {
-  if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
-  const keys = Object.keys(v);
-  return keys.length === 1 ? (v as Record<string, unknown>)[keys[0]] : v;
+/**
+ * A decoded Avro value as JSON would carry it: unions without their branch wrapper, at any depth (a field
+ * gamestream does not know may be a record of unions), bytes and fixed as base64 text.
+ */
+function plain(type: avro.Type, v: unknown): unknown {
+  if (v === null || v === undefined) return v;
+  if (type instanceof avro.types.WrappedUnionType) {
+    const branch = Object.keys(v as object)[0]!;
+    const t = type.types.find((b) => b.branchName === branch);
+    return t ? plain(t, (v as Record<string, unknown>)[branch]) : v;
+  }
+  if (type instanceof avro.types.RecordType) {
+    const out: Record<string, unknown> = {};
+    for (const f of type.fields) {
+      Object.defineProperty(out, f.name, { value: plain(f.type, (v as Record<string, unknown>)[f.name]), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  if (type instanceof avro.types.ArrayType) return (v as unknown[]).map((x) => plain(type.itemsType, x));
+  if (type instanceof avro.types.MapType) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as object)) Object.defineProperty(out, k, { value: plain(type.valuesType, x), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  return v;
 }
 
 /**

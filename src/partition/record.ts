@@ -24,6 +24,8 @@ export interface ValidEvent {
   /** What the client sent as `is_paying_user` and `days_since_install`, when of the right type. */
   clientPaying: boolean | null;
   clientDaysSinceInstall: number | null;
+  /** Top-level fields the schema does not know, as sent (null: none). */
+  properties: Record<string, unknown> | null;
 }
 
 /** Why a record was rejected; becomes an events_dlq row. */

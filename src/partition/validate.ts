@@ -10,6 +10,10 @@ const MAX_ID_CHARS = 256;
 const MAX_IP_CHARS = 64;
 const MAX_PARAM_DEPTH = 32;
 const OPTIONAL_STRINGS = ['session_id', 'name', 'platform', 'app_version', 'device_model', 'ip_address'] as const;
+/** The top-level fields the event schema has; any other is kept in `properties` (docs/SEMANTICS.md). */
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([
+  'id', 'user_id', 'timestamp', 'type', 'parameters', 'is_paying_user', 'days_since_install', ...OPTIONAL_STRINGS,
+]);
 
 export interface ValidateOptions {
   futureToleranceMs: number;
@@ -93,6 +97,17 @@ export function validate(obj: Record<string, unknown>, opts: ValidateOptions): V
     return fail('invalid_field', `parameters must be an object, got ${Array.isArray(parameters) ? 'an array' : typeof parameters}`);
   }
   if (depthExceeds(parameters, MAX_PARAM_DEPTH)) return fail('invalid_field', `parameters nest deeper than ${MAX_PARAM_DEPTH} levels`);
+  let properties: Record<string, unknown> | null = null;
+  for (const k in obj) {
+    if (KNOWN_FIELDS.has(k)) continue;
+    const v = obj[k];
+    if (v === null || v === undefined) continue; // as with the known fields, null is absent
+    if (typeof v === 'object' && depthExceeds(v, MAX_PARAM_DEPTH)) {
+      return fail('invalid_field', `field ${JSON.stringify(k).slice(0, 80)} nests deeper than ${MAX_PARAM_DEPTH} levels`);
+    }
+    // defineProperty: a field named "__proto__" stays a field, never a prototype.
+    Object.defineProperty((properties ??= {}), k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
 
   const tsMs = parseTimestamp(timestamp);
   if (Number.isNaN(tsMs)) {
@@ -120,6 +135,7 @@ export function validate(obj: Record<string, unknown>, opts: ValidateOptions): V
     deviceModel: opt.device_model,
     clientPaying: typeof paying === 'boolean' ? paying : null,
     clientDaysSinceInstall: typeof days === 'number' && Number.isSafeInteger(days) ? days : null,
+    properties,
   };
 }
 

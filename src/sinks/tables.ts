@@ -34,6 +34,8 @@ export const EVENTS_COLUMNS = [
   // Added later (a warehouse created before gets them at start): the user's state as of the event (src/users/).
   ['is_paying_user', 'BOOLEAN'],
   ['days_since_install', 'INTEGER'],
+  // Added later: top-level fields the event schema does not know, kept as sent (docs/SEMANTICS.md).
+  ['properties', 'JSON'],
 ] as const;
 
 /**

@@ -34,13 +34,13 @@ describe('Kafka with a schema registry', { timeout: TIMEOUT }, () => {
   });
 
   /** A producer's writer schema: plain typed fields, as an application would declare them (unique per topic). */
-  function writerSchema(topic: string, name: string, extra: { name: string; type: string }[]): object {
+  function writerSchema(topic: string, name: string, extra: { name: string; type: unknown; default?: unknown }[], drop: string[] = []): object {
     return {
       type: 'record', name, namespace: `test.${topic.replace(/-/g, '_')}`,
       fields: [
         { name: 'id', type: 'string' }, { name: 'user_id', type: 'string' }, { name: 'timestamp', type: 'long' },
         { name: 'type', type: 'long' }, { name: 'name', type: 'string' }, { name: 'parameters', type: 'string' }, ...extra,
-      ],
+      ].filter((f) => !drop.includes(f.name)),
     };
   }
 
@@ -122,7 +122,7 @@ describe('Kafka with a schema registry', { timeout: TIMEOUT }, () => {
     const inst = await DuckDBInstance.create(join(dir, `${topic}.duckdb`), { access_mode: 'READ_ONLY' });
     const conn = await inst.connect();
     try {
-      const ev = (await conn.runAndReadAll('SELECT event_id, user_id, event_type, platform, parameters::VARCHAR AS parameters FROM events')).getRowObjectsJson();
+      const ev = (await conn.runAndReadAll('SELECT event_id, user_id, event_type, event_name, platform, parameters::VARCHAR AS parameters, properties::VARCHAR AS properties FROM events')).getRowObjectsJson();
       const dlq = (await conn.runAndReadAll('SELECT error_code, error, stage, source_offset FROM events_dlq')).getRowObjectsJson();
       return { events: new Map(ev.map((r) => [String(r.event_id), r])), dlq };
     } finally {
@@ -146,13 +146,19 @@ describe('Kafka with a schema registry', { timeout: TIMEOUT }, () => {
     const d = startDaemon(topic);
     await until('the first records', () => writtenSoFar(d.out()) >= 60 && deadLettersSoFar(d.out()) >= 1, d);
 
-    // Registered now, while the daemon runs: it has never seen this id.
-    const schemaB = writerSchema(topic, 'LevelB', [{ name: 'platform', type: 'string' }]);
+    // Registered now, while the daemon runs: it has never seen this id. Version 2 of the subject adds a field gamestream
+    // knows (platform) and one it does not (level, with a default); version 3 removes one (name) and adds another.
+    const schemaB = writerSchema(topic, 'LevelB', [{ name: 'platform', type: 'string' }, { name: 'level', type: ['null', 'long'], default: null }]);
     const idB = await registerSchema(registry.url, `${topic}-value`, schemaB);
     expect(idB).not.toBe(idA);
-    const second = [...events('avroB', 30, avroWith(idB, schemaB), { platform: 'ios' }), ...events('json2', 10, json)];
+    const schemaC = writerSchema(topic, 'LevelC', [{ name: 'sdk', type: 'string', default: 'none' }], ['name']);
+    const idC = await registerSchema(registry.url, `${topic}-value`, schemaC);
+    const second = [
+      ...events('avroB', 30, avroWith(idB, schemaB), { platform: 'ios', level: 7 }), ...events('json2', 10, json, { sdk: { name: 'unity' } }),
+      ...events('avroC', 10, avroWith(idC, schemaC), { sdk: 'unity-6' }),
+    ];
     await produce(topic, second);
-    await until('the records with the new schema', () => writtenSoFar(d.out()) >= 100, d);
+    await until('the records with the new schemas', () => writtenSoFar(d.out()) >= 110, d);
     const r = await d.stop();
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.stderr).toContain('schemas resolved from the schema registry');
@@ -162,6 +168,14 @@ describe('Kafka with a schema registry', { timeout: TIMEOUT }, () => {
     expect([...wh.events.keys()].sort()).toEqual(expected.sort());
     expect(wh.events.get('avroB-3')).toMatchObject({ user_id: expect.stringMatching(/^u-/), event_type: '1002', platform: 'ios' });
     expect(JSON.parse(String(wh.events.get('avroA-4')?.parameters))).toEqual({ level_id: 11, moves_used: 4 });
+    // Fields gamestream does not know are kept, from Avro and JSON alike; a field a version removed is absent.
+    const props = (id: string): unknown => JSON.parse(String(wh.events.get(id)?.properties ?? 'null'));
+    expect(props('avroA-4')).toBeNull();
+    expect(props('avroB-3')).toEqual({ level: 7 });
+    expect(props('json2-1')).toEqual({ sdk: { name: 'unity' } });
+    expect(props('avroC-2')).toEqual({ sdk: 'unity-6' });
+    expect(wh.events.get('avroC-2')).toMatchObject({ event_name: null, event_type: '1002' });
+    expect(wh.events.get('avroB-3')).toMatchObject({ event_name: 'level_complete' });
     expect(wh.dlq).toHaveLength(1);
     expect(wh.dlq[0]).toMatchObject({ error_code: 'unknown_schema', stage: 'decode' });
     expect(String(wh.dlq[0].error)).toContain(`schema id ${UNREGISTERED_ID}`);

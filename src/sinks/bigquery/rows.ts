@@ -67,6 +67,7 @@ export function eventsMapper(source: string): RowMapper {
     device_model: r.device_model, device_category: r.device_category, device_tier: r.device_tier,
     source, source_partition: r.source_partition, source_offset: r.source_offset,
     is_paying_user: r.is_paying_user, days_since_install: r.days_since_install,
+    properties: r.properties === null || r.properties === undefined ? null : JSON.stringify(r.properties),
   });
 }
 

@@ -40,7 +40,7 @@ const EVENTS_FILE: Cols = [
   ['day_of_week', 'INTEGER'], ['parameters', 'JSON'], ['platform', 'VARCHAR'], ['app_version', 'VARCHAR'],
   ['country', 'VARCHAR'], ['region', 'VARCHAR'], ['city', 'VARCHAR'], ['device_model', 'VARCHAR'],
   ['device_category', 'VARCHAR'], ['device_tier', 'VARCHAR'], ['source_partition', 'INTEGER'], ['source_offset', 'BIGINT'],
-  ['is_paying_user', 'BOOLEAN'], ['days_since_install', 'INTEGER'],
+  ['is_paying_user', 'BOOLEAN'], ['days_since_install', 'INTEGER'], ['properties', 'JSON'],
 ];
 const USERS_FILE: Cols = [
   ['user_id', 'VARCHAR'], ['install_ms', 'BIGINT'], ['first_seen_ms', 'BIGINT'], ['first_paid_ms', 'BIGINT'], ['source_partition', 'INTEGER'],
@@ -274,7 +274,7 @@ export class DuckDbWarehouse implements Warehouse {
       if (events.length > 0) {
         await c.run(`INSERT INTO events (${EVENTS_INSERT_COLUMNS}) SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
           event_date, event_hour, day_of_week, parameters, platform, app_version, country, region, city,
-          device_model, device_category, device_tier, ${src}, source_partition, source_offset, is_paying_user, days_since_install
+          device_model, device_category, device_tier, ${src}, source_partition, source_offset, is_paying_user, days_since_install, properties
           FROM ${this.readRows(events, EVENTS_FILE)}`);
       }
       const users = batch.files.map((f) => f.users ?? null).filter((f): f is string => f !== null);

@@ -20,7 +20,7 @@ describe('readStatusView', () => {
     // 3 events two hours ago, 5 in the current hour, 7 that are 30 h old (outside the window).
     const add = (ms: number, n: number) => {
       for (let i = 0; i < n; i++) {
-        rows.push(`('e${rows.length}', 'u', NULL, 1001, NULL, epoch_ms(${ms}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${rows.length}, NULL, NULL)`);
+        rows.push(`('e${rows.length}', 'u', NULL, 1001, NULL, epoch_ms(${ms}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${rows.length}, NULL, NULL, NULL)`);
       }
     };
     add(now - 2 * HOUR, 3);

@@ -23,7 +23,7 @@ const BQ_SCHEMAS: Record<string, TableField[]> = {
     TS('timestamp', 'REQUIRED'), { name: 'event_date', type: 'DATE', mode: 'REQUIRED' }, I('event_hour'), I('day_of_week'),
     { name: 'parameters', type: 'JSON' }, S('platform'), S('app_version'), S('country'), S('region'), S('city'),
     S('device_model'), S('device_category'), S('device_tier'), S('source'), I('source_partition'), I('source_offset'),
-    { name: 'is_paying_user', type: 'BOOL' }, I('days_since_install'),
+    { name: 'is_paying_user', type: 'BOOL' }, I('days_since_install'), { name: 'properties', type: 'JSON' },
   ],
   events_dlq: [
     S('error_code'), S('error'), S('stage'), S('raw_message'), S('raw_encoding'), S('source'), I('source_partition'),
@@ -73,20 +73,20 @@ const EVENTS: Row[] = [
     event_date: '2026-03-04', event_hour: '5', day_of_week: '3', parameters: JSON_NESTED, platform: 'ios', app_version: '1.2.3',
     country: 'DE', region: 'Baden-Württemberg', city: 'Stuttgart', device_model: 'iPhone15,2', device_category: 'phone',
     device_tier: 'high', source: 'kafka:events', source_partition: '2147483647', source_offset: BIG, is_paying_user: true,
-    days_since_install: '9821',
+    days_since_install: '9821', properties: '{"sdk":{"name":"unity","v":[1,2]},"__proto__":{"x":1}}',
   },
   {
     event_id: 'e2', user_id: 'u2', session_id: 's2', event_type: '-1', event_name: null, timestamp: '1969-12-31T23:59:59.999999Z',
     event_date: '1969-12-31', event_hour: '23', day_of_week: '3', parameters: null, platform: null, app_version: null,
     country: null, region: null, city: null, device_model: null, device_category: null, device_tier: null,
-    source: 'kafka:events', source_partition: '0', source_offset: '9223372036854775807', is_paying_user: null, days_since_install: null,
+    source: 'kafka:events', source_partition: '0', source_offset: '9223372036854775807', is_paying_user: null, days_since_install: null, properties: null,
   },
   {
     event_id: 'e3\ttab "quote" \'apos\' \\back', user_id: '日本語ユーザー', session_id: '', event_type: '0', event_name: '',
     timestamp: '2026-12-31T23:59:59.000001Z', event_date: '2026-12-31', event_hour: '23', day_of_week: '4', parameters: '[]',
     platform: 'android', app_version: '', country: 'JP', region: null, city: null, device_model: 'Pixel 8', device_category: 'phone',
     device_tier: 'mid', source: 'kafka:events', source_partition: '1', source_offset: P40, is_paying_user: false,
-    days_since_install: '-3',
+    days_since_install: '-3', properties: '{"level":7}',
   },
 ];
 const DLQ: Row[] = [
@@ -166,16 +166,16 @@ describe('snapshotToDuckDb', { timeout: 120_000 }, () => {
         ${US('timestamp')}, event_date::VARCHAR AS event_date, event_hour::VARCHAR AS event_hour, day_of_week::VARCHAR AS day_of_week,
         parameters::VARCHAR AS parameters, platform, app_version, country, region, city, device_model, device_category,
         device_tier, source, source_partition::VARCHAR AS source_partition, source_offset::VARCHAR AS source_offset,
-        is_paying_user, days_since_install::VARCHAR AS days_since_install
+        is_paying_user, days_since_install::VARCHAR AS days_since_install, properties::VARCHAR AS properties
       FROM events ORDER BY event_id`);
     const want = [...EVENTS.map((r) => asDuck(r, ['timestamp'])), {
       event_id: 'dml', user_id: 'u', session_id: null, event_type: '1', event_name: null, timestamp: '0001-01-01T00:00:00.000001Z',
       event_date: '0001-01-01', event_hour: null, day_of_week: null, parameters: '{"b":1,"a":[{}]}', platform: null, app_version: null,
       country: null, region: null, city: null, device_model: null, device_category: null, device_tier: null, source: 'kafka:events',
-      source_partition: '0', source_offset: '5', is_paying_user: null, days_since_install: null,
+      source_partition: '0', source_offset: '5', is_paying_user: null, days_since_install: null, properties: null,
     }].sort((a, b) => (String(a.event_id) < String(b.event_id) ? -1 : 1));
     // JSON is compared as values here (a server may re-serialize it) and as BigQuery's exact text below.
-    const parse = (rows: Row[]) => rows.map((r) => ({ ...r, parameters: r.parameters === null ? null : JSON.parse(String(r.parameters)) }));
+    const parse = (rows: Row[]) => rows.map((r) => ({ ...r, parameters: r.parameters === null ? null : JSON.parse(String(r.parameters)), properties: r.properties === null || r.properties === undefined ? null : JSON.parse(String(r.properties)) }));
     expect(parse(ev)).toEqual(parse(want));
 
     // The JSON text in DuckDB is byte for byte what BigQuery returns; SQL NULL stays NULL.
@@ -210,7 +210,7 @@ describe('snapshotToDuckDb', { timeout: 120_000 }, () => {
     const sel: Record<string, string> = {
       events: `SELECT * REPLACE (strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%fZ') AS timestamp, event_date::VARCHAR AS event_date,
         parameters::VARCHAR AS parameters, event_type::VARCHAR AS event_type, source_offset::VARCHAR AS source_offset,
-        days_since_install::VARCHAR AS days_since_install) FROM events`,
+        days_since_install::VARCHAR AS days_since_install, properties::VARCHAR AS properties) FROM events`,
       events_dlq: `SELECT * REPLACE (strftime(received_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS received_at, source_offset::VARCHAR AS source_offset) FROM events_dlq`,
       events_agg_1min: `SELECT * REPLACE (strftime(window_start, '%Y-%m-%dT%H:%M:%S.%fZ') AS window_start,
         strftime(window_end, '%Y-%m-%dT%H:%M:%S.%fZ') AS window_end, event_type::VARCHAR AS event_type,

@@ -22,6 +22,7 @@ export const TABLES: Record<string, Record<string, string>> = {
     platform: 'VARCHAR', app_version: 'VARCHAR', country: 'VARCHAR', region: 'VARCHAR', city: 'VARCHAR',
     device_model: 'VARCHAR', device_category: 'VARCHAR', device_tier: 'VARCHAR', source: 'VARCHAR',
     source_partition: 'INTEGER', source_offset: 'BIGINT', is_paying_user: 'BOOLEAN', days_since_install: 'INTEGER',
+    properties: 'JSON',
   },
   events_dlq: {
     error_code: 'VARCHAR', error: 'VARCHAR', stage: 'VARCHAR', raw_message: 'VARCHAR', raw_encoding: 'VARCHAR',
@@ -148,7 +149,8 @@ async function compareEvents(
   const actual = await rows(conn, `SELECT event_id, user_id, session_id, event_type::VARCHAR AS event_type, event_name,
       epoch_ms(timestamp)::VARCHAR AS ts, strftime(event_date, '%Y-%m-%d') AS event_date, event_hour, day_of_week,
       parameters::VARCHAR AS parameters, platform, app_version, country, region, city, device_model, device_category,
-      device_tier, source, source_partition, source_offset::VARCHAR AS source_offset, is_paying_user, days_since_install
+      device_tier, source, source_partition, source_offset::VARCHAR AS source_offset, is_paying_user, days_since_install,
+      properties::VARCHAR AS properties
     FROM events`);
   if (actual.length !== expected.events.length) {
     diffs.push(`events has ${actual.length} rows, expected ${expected.events.length}`);
@@ -221,6 +223,10 @@ function compareEventRow(a: Row, e: ExpectedEvent, layout: GeoLayout, diffs: str
   }
   if (!jsonEqual(params, e.parameters)) {
     diffs.push(`events ${where(e)} parameters: expected ${show(e.parameters)}, got ${show(a.parameters)}`);
+  }
+  const props = a.properties === null ? null : JSON.parse(String(a.properties));
+  if (!jsonEqual(props, e.properties)) {
+    diffs.push(`events ${where(e)} properties: expected ${show(e.properties)}, got ${show(a.properties)}`);
   }
   if (a.source === null || a.source === '') diffs.push(`events ${where(e)} source is empty`);
 }

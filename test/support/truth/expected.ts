@@ -9,7 +9,7 @@ import type { TruthOptions, TruthRecord } from './records.ts';
 import { createPartitioner } from './partition.ts';
 import { calendarOf } from './timestamps.ts';
 import {
-  ERROR_CODES, decodeJsonLine, isUtf8, keyOfObject, levelIdOf, partitionKeyOfLine, stageOf, validateObject,
+  ERROR_CODES, KNOWN_FIELDS, decodeJsonLine, isUtf8, keyOfObject, levelIdOf, partitionKeyOfLine, stageOf, validateObject,
 } from './validate.ts';
 import type { ErrorCode, JsonObject, Stage } from './validate.ts';
 import type { Dataset } from './generate.ts';
@@ -44,6 +44,8 @@ export interface ExpectedEvent {
   /** Stored but counted in no window. */
   late: boolean;
   recordIndex: number;
+  /** Top-level fields the schema does not know, non-null ones, as sent; null when none (Avro: the schema has none). */
+  properties: Record<string, unknown> | null;
   /** The user's state as of this event (docs/SEMANTICS.md, "User state"). */
   is_paying_user: boolean;
   days_since_install: number;
@@ -112,6 +114,17 @@ interface PartitionState {
 function str(obj: JsonObject, name: string): string | null {
   const v = Object.hasOwn(obj, name) ? obj[name] : undefined;
   return typeof v === 'string' ? v : null;
+}
+
+function unknownFields(obj: JsonObject): Record<string, unknown> | null {
+  const out: Record<string, unknown> = {};
+  let any = false;
+  for (const [k, v] of Object.entries(obj)) {
+    if (KNOWN_FIELDS.includes(k) || v === null) continue;
+    Object.defineProperty(out, k, { value: v, enumerable: true });
+    any = true;
+  }
+  return any ? out : null;
 }
 
 /** What the truth remembers of a player: the events accepted so far, in the order they were accepted. */
@@ -264,6 +277,7 @@ export function computeExpected(records: readonly TruthRecord[], opts: ComputeOp
       level_id: levelId,
       late,
       recordIndex: index,
+      properties: format === 'avro' ? null : unknownFields(obj),
       is_paying_user: stamp.paying,
       days_since_install: stamp.days,
     });

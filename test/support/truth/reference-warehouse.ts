@@ -11,7 +11,7 @@ export const WAREHOUSE_DDL = [
     timestamp TIMESTAMP, event_date DATE, event_hour INTEGER, day_of_week INTEGER, parameters JSON, platform VARCHAR,
     app_version VARCHAR, country VARCHAR, region VARCHAR, city VARCHAR, device_model VARCHAR, device_category VARCHAR,
     device_tier VARCHAR, source VARCHAR, source_partition INTEGER, source_offset BIGINT, is_paying_user BOOLEAN,
-    days_since_install INTEGER)`,
+    days_since_install INTEGER, properties JSON)`,
   `CREATE TABLE events_dlq(error_code VARCHAR, error VARCHAR, stage VARCHAR, raw_message VARCHAR, raw_encoding VARCHAR,
     source VARCHAR, source_partition INTEGER, source_offset BIGINT, received_at TIMESTAMP, gamestream_version VARCHAR,
     failure_schema VARCHAR)`,
@@ -49,6 +49,7 @@ export async function writeReferenceWarehouse(path: string, expected: Expected, 
         lit(e.platform), lit(e.app_version), lit(geo.country), lit(geo.regions[0] ?? null), lit(geo.city),
         lit(e.device_model), lit(e.device_category), lit(e.device_tier), source, lit(e.source_partition), lit(e.source_offset),
         String(e.is_paying_user), lit(e.days_since_install),
+        e.properties === null ? 'NULL' : `${lit(JSON.stringify(e.properties))}::JSON`,
       ].join(', ')})`;
     }));
     await insertChunked(conn, 'events_dlq', expected.dlqRows.map((d) => `(${[

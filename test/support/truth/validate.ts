@@ -104,6 +104,11 @@ const OPTIONAL_STRINGS: readonly (readonly [string, number])[] = [
   ['ip_address', 64],
 ];
 const MAX_NESTING = 32;
+/** Every top-level field the event schema names. */
+export const KNOWN_FIELDS: readonly string[] = [
+  'id', 'user_id', 'session_id', 'timestamp', 'type', 'name', 'parameters', 'platform', 'app_version', 'ip_address',
+  'device_model', 'is_paying_user', 'days_since_install',
+];
 const TWO_53 = 2 ** 53;
 
 export interface ValidateOptions {
@@ -144,6 +149,10 @@ export function validateObject(obj: JsonObject, opts: ValidateOptions): Validate
   const params = field(obj, 'parameters');
   if (params !== undefined && params !== null) {
     if (!isPlainObject(params) || nestingDepth(params) > MAX_NESTING) return { ok: false, code: 'invalid_field' };
+  }
+  // Fields the schema does not know are kept (the event's `properties`), under the same nesting limit.
+  for (const [k, v] of Object.entries(obj)) {
+    if (!KNOWN_FIELDS.includes(k) && v !== null && nestingDepth(v) > MAX_NESTING) return { ok: false, code: 'invalid_field' };
   }
   if (strings.some((s) => s.includes('\u0000'))) return { ok: false, code: 'invalid_field' };
   const ts = parseTimestamp(field(obj, 'timestamp'));
