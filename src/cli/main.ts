@@ -4,7 +4,7 @@ import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { loadEtlConfig } from '../etl/config.ts';
 import { loadObservabilityConfig } from '../observability/config.ts';
-import { allEnvVars } from './env-vars.ts';
+import { allEnvVars, unknownVarProblems } from './env-vars.ts';
 import { etlCommand } from './etl.ts';
 import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
 import { runIngest } from '../ingest/main.ts';
@@ -64,17 +64,41 @@ async function loadgen(args: string[]): Promise<number> {
   return report.rejected > 0 ? 1 : 0;
 }
 
+/**
+ * Loads a command's configuration, and refuses GAMESTREAM_* variables that nothing reads (typos) in the same
+ * report as the schemas' own problems.
+ */
+function configured<T>(load: () => T): T {
+  const unknown = unknownVarProblems(process.env);
+  let value: T;
+  try {
+    value = load();
+  } catch (err) {
+    if (unknown.length > 0 && errorCode(err) === 'config_invalid') {
+      throw new GamestreamError('config_invalid', `${(err as Error).message}\n  ${unknown.join('\n  ')}`, { cause: err });
+    }
+    throw err;
+  }
+  if (unknown.length > 0) throw new GamestreamError('config_invalid', `invalid configuration:\n  ${unknown.join('\n  ')}`);
+  return value;
+}
+
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
   switch (cmd) {
     case 'run': {
-      // Both schemas first, so every configuration problem is reported before anything starts.
-      const cfg = loadConfig();
-      return runDaemon(cfg, loadEtlConfig(), loadObservabilityConfig(process.env), loadFaults(process.env, cfg.workers));
+      // Every schema first, so every configuration problem is reported before anything starts.
+      const [cfg, etl, obs, faults] = configured(() => {
+        const c = loadConfig();
+        return [c, loadEtlConfig(), loadObservabilityConfig(process.env), loadFaults(process.env, c.workers)] as const;
+      });
+      return runDaemon(cfg, etl, obs, faults);
     }
     case 'etl':
+      configured(() => undefined);
       return etlCommand(argv.slice(1));
     case 'ingest':
+      configured(() => undefined);
       return runIngest();
     case 'loadgen':
       return loadgen(argv.slice(1));

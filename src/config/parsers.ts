@@ -4,11 +4,14 @@ export class ValueError extends Error {}
 
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "250ms", "10s", "5m", "1h", "2d"; a bare integer means milliseconds. */
+/** "250ms", "10s", "5m", "1h", "2d"; a number without a unit is refused ("60": seconds or milliseconds?), but 0. */
 export function duration(min: number, max: number) {
   return (raw: string): number => {
     const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
     if (!m) throw new ValueError(`a duration such as 500ms, 10s, 5m or 1h`);
+    if (m[2] === undefined && Number(m[1]) !== 0) {
+      throw new ValueError(`a duration with its unit: ${m[1]}s or ${m[1]}ms? (ms, s, m, h or d; from ${fmtMs(min)} to ${fmtMs(max)})`);
+    }
     const ms = Math.round(Number(m[1]) * UNITS_MS[m[2] ?? 'ms']);
     if (ms < min || ms > max) throw new ValueError(`a duration from ${fmtMs(min)} to ${fmtMs(max)}`);
     return ms;

@@ -49,6 +49,13 @@ describe('config', () => {
     expect(error({ GAMESTREAM_LOG_LEVEL: 'loud' })).toContain('trace, debug, info');
   });
 
+  it('refuses a duration without its unit, saying which it could mean; 0 needs none', () => {
+    const msg = error({ GAMESTREAM_IDLE_TIMEOUT: '60', GAMESTREAM_WORKERS: '1' });
+    expect(msg).toContain('GAMESTREAM_IDLE_TIMEOUT="60" is not valid: expected a duration with its unit: 60s or 60ms?');
+    expect(loadConfig({ GAMESTREAM_IDLE_TIMEOUT: '60s', GAMESTREAM_WORKERS: '1' }).idleTimeoutMs).toBe(60_000);
+    expect(loadConfig({ GAMESTREAM_PROGRESS_INTERVAL: '0', GAMESTREAM_WORKERS: '1' }).progressIntervalMs).toBe(0);
+  });
+
   it('checks cross-field rules', () => {
     expect(error({ GAMESTREAM_WINDOW_SIZE: '7s', GAMESTREAM_WORKERS: '1' })).toContain('must divide one day');
     expect(error({ GAMESTREAM_PARTITIONS: '2', GAMESTREAM_WORKERS: '4' })).toContain('exceeds GAMESTREAM_PARTITIONS=2');

@@ -42,7 +42,7 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
   }, TIMEOUT);
 
   afterAll(() => {
-    if (dir && !process.env.GAMESTREAM_KEEP_TEST_ARTIFACTS) rmSync(dir, { recursive: true, force: true });
+    if (dir && !process.env.GAMESTREAM_TEST_KEEP_ARTIFACTS) rmSync(dir, { recursive: true, force: true });
   });
 
   function settings(source: string, warehouse: string, geoDb: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -1,0 +1,27 @@
+/** A GAMESTREAM_* variable nothing reads is a typo until shown otherwise: the command stops and names it. */
+import { describe, expect, it } from 'vitest';
+import { allEnvVars, unknownVarProblems } from '../../src/cli/env-vars.ts';
+import { describeRun, runEngine } from '../support/truth/engine.ts';
+
+describe('unknown GAMESTREAM_* variables', () => {
+  it('are named, with the closest setting when one is near', () => {
+    expect(unknownVarProblems({ GAMESTREAM_SORCE: 'kafka', GAMESTREAM_FLUSH_INTREVAL: '1s', GAMESTREAM_SOMETHING_ELSE: '1', PATH: '/bin' })).toEqual([
+      "GAMESTREAM_FLUSH_INTREVAL is not a gamestream setting: did you mean GAMESTREAM_FLUSH_INTERVAL? ('gamestream env' lists every setting; unset it or fix the name)",
+      "GAMESTREAM_SOMETHING_ELSE is not a gamestream setting ('gamestream env' lists every setting; unset it or fix the name)",
+      "GAMESTREAM_SORCE is not a gamestream setting: did you mean GAMESTREAM_SOURCE? ('gamestream env' lists every setting; unset it or fix the name)",
+    ]);
+  });
+
+  it('leave every documented setting, the test switches and the scripts\' cache alone', () => {
+    const env: Record<string, string> = { GAMESTREAM_TEST_CRASH_WORKER: '0:1', GAMESTREAM_TEST_ANY_HARNESS_SETTING: 'x', GAMESTREAM_CACHE: '/c', GAMESTREAM_LOADGEN_API_KEY: 'k' };
+    for (const v of allEnvVars()) env[v.name] = 'x';
+    expect(unknownVarProblems(env)).toEqual([]);
+  });
+
+  it('stop the daemon before it starts, with exit code 2, in the same report as other problems', async () => {
+    const r = await runEngine({ GAMESTREAM_SORCE: 'file:/nonexistent', GAMESTREAM_IDLE_TIMEOUT: '60', GAMESTREAM_WAREHOUSE: 'duckdb:/tmp/never-made/w.duckdb' }, 60_000);
+    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.stderr).toContain('GAMESTREAM_SORCE is not a gamestream setting: did you mean GAMESTREAM_SOURCE?');
+    expect(r.stderr).toContain('GAMESTREAM_IDLE_TIMEOUT="60" is not valid: expected a duration with its unit: 60s or 60ms?');
+  });
+});
