@@ -40,7 +40,10 @@ function flag(args: string[], name: string): string | undefined {
 
 function dayFlag(args: string[], name: string): string {
   const v = flag(args, name);
-  if (v === undefined || !isDay(v)) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(v ?? '')} is not valid: expected a date YYYY-MM-DD`);
+  if (v === undefined || v.startsWith('--')) {
+    throw new GamestreamError('config_invalid', `--${name} is missing: give the UTC day as --${name} YYYY-MM-DD (for example --${name} ${new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)}, yesterday)`);
+  }
+  if (!isDay(v)) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(v)} is not valid: expected a date YYYY-MM-DD`);
   return v;
 }
 

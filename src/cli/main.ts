@@ -27,6 +27,11 @@ Commands:
 `;
 
 function printEnv(): void {
+  // `gamestream env | head` closes the pipe early: that is the reader being done, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   for (const v of allEnvVars()) {
     const def = typeof v.default === 'function' ? `${v.default()} (this machine)` : v.default === '' ? '(empty)' : v.default;
     process.stdout.write(`${v.name}\n  default: ${def}\n  allowed: ${v.allowed}\n  ${v.doc}\n\n`);

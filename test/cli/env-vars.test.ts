@@ -25,3 +25,23 @@ describe('unknown GAMESTREAM_* variables', () => {
     expect(r.stderr).toContain('GAMESTREAM_IDLE_TIMEOUT="60" is not valid: expected a duration with its unit: 60s or 60ms?');
   });
 });
+
+describe('gamestream env', () => {
+  it('stops quietly, exit 0, when its reader closes the pipe early (| head)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { ENGINE_MAIN, nodeBinary } = await import('../support/truth/engine.ts');
+    const child = spawn(nodeBinary(), [ENGINE_MAIN, 'env'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let first = '';
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    // Read one chunk, then close the pipe as `head` does.
+    child.stdout.once('data', (b: Buffer) => {
+      first = b.toString();
+      child.stdout.destroy();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(first).toMatch(/^GAMESTREAM_/);
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
+  });
+});

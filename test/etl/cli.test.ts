@@ -69,6 +69,11 @@ describe('gamestream etl', () => {
     expect(err).toContain('--date="2026-02-30" is not valid');
     expect(await etlCommand(['backfill', '--from', '2026-11-20', '--to', '2026-11-19'])).toBe(2);
     expect(await etlCommand(['frobnicate'])).toBe(2);
+    // A missing date is said to be missing, with an example, not taken for an empty one.
+    expect(await etlCommand(['run'])).toBe(2);
+    expect(err).toMatch(/--date is missing: give the UTC day as --date YYYY-MM-DD \(for example --date \d{4}-\d{2}-\d{2}, yesterday\)/);
+    expect(await etlCommand(['backfill', '--from', '--to', '2026-11-19'])).toBe(2);
+    expect(err).toContain('--from is missing');
   });
 
   it('on a terminal, redraws one progress bar with an ETA instead of printing a line per day', async () => {

@@ -79,7 +79,7 @@ export async function insertEvents(t: TestWarehouse, events: GenEvent[], source 
   writeFileSync(file, events.map((e) => JSON.stringify({ ...e, parameters: JSON.stringify(e.parameters) })).join('\n') + '\n');
   await t.conn.run(`INSERT INTO events SELECT event_id, user_id, session_id, event_type, 'n', epoch_ms(ts_ms),
       CAST(epoch_ms(ts_ms) AS DATE), hour(epoch_ms(ts_ms)), dayofweek(epoch_ms(ts_ms)), parameters::JSON, platform, '1.0',
-      country, NULL, NULL, 'Pixel', device_category, 'high', '${source}', 0, row_number() OVER (), is_paying_user, days_since_install
+      country, NULL, NULL, 'Pixel', device_category, 'high', '${source}', 0, row_number() OVER (), is_paying_user, days_since_install, NULL
     FROM read_json('${file}', format = 'newline_delimited', columns = {event_id: 'VARCHAR', user_id: 'VARCHAR',
       session_id: 'VARCHAR', event_type: 'BIGINT', ts_ms: 'BIGINT', parameters: 'VARCHAR', platform: 'VARCHAR', country: 'VARCHAR',
       device_category: 'VARCHAR', is_paying_user: 'BOOLEAN', days_since_install: 'INTEGER'})`);
