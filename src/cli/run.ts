@@ -228,6 +228,9 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   } finally {
     buffers?.stop();
     await stopEtl();
+    // The supervisor closes the warehouse when it ran; this closes it also when start-up failed before that (a
+    // dedupe directory that cannot be made). Closing twice is harmless.
+    await warehouse.close().catch(() => undefined);
     await obs.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

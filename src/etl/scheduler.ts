@@ -180,11 +180,11 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       background(addDays(dayOf(fire), -1));
     }
   };
-  if (config.enabled) {
-    loop().catch((err: unknown) => {
-      if (!stopped) log.error({ err }, 'ETL scheduler loop stopped');
-    });
-  }
+  const looping = config.enabled
+    ? loop().catch((err: unknown) => {
+        if (!stopped) log.error({ err }, 'ETL scheduler loop stopped');
+      })
+    : Promise.resolve();
 
   return {
     runDay,
@@ -203,6 +203,9 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       abort.abort();
       // The table set-up may still be running; the caller may close the connection right after stop().
       await tablesReady.catch(() => undefined);
+      // The loop's own query (the catch-up's last successful day) may be under way too: closing the connection
+      // under a running DuckDB query crashed the process (SIGSEGV, a daemon stopped at start-up).
+      await looping;
       await dueTail;
       await tail;
     },

@@ -105,6 +105,34 @@ describe('with a warehouse', () => {
     expect(c2.now()).toBe(at('2026-11-21T03:00:00Z'));
   });
 
+  it('stop() waits for a query the catch-up has under way, so the caller may close the connection right after', async () => {
+    // A warehouse whose every query hangs until released: the catch-up's "last successful day" is one of them.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = 0;
+    let finished = 0;
+    const slow = {
+      ...t.wh,
+      ensureTables: async () => undefined,
+      query: async (sql: string) => {
+        started++;
+        await gate;
+        const rows = await t.wh.query(sql);
+        finished++;
+        return rows;
+      },
+    };
+    const s = startScheduler({ warehouse: slow, log: silentLog, clock: new FakeClock(at('2026-11-22T01:00:00Z')), config: testConfig(join(t.dir, 'f'), { GAMESTREAM_ETL_CATCHUP: 'on' }) });
+    await waitFor(() => started > 0);
+    let stopped = false;
+    const stopping = s.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stopped, 'stop() returned while a query was still running').toBe(false);
+    release();
+    await stopping;
+    expect(finished).toBe(started);
+  });
+
   it('the scheduler fires at 02:00 UTC for the previous day, catching up first', async () => {
     await setWatermark(t, at('2026-11-23T00:00:00Z'), false);
     await insertEvents(t, generateDay('2026-11-21', 6));
