@@ -145,7 +145,7 @@ function onBatch(msg: ToWorkerData): void {
     taken += newRecords(records, actor.nextOffsetToRead);
     actor.prepareBatch(records, msg.receivedAtMs, now);
     started.push(actor);
-    for (const u of actor.batchUsers()) {
+    for (const u of actor.missingUsers()) {
       users.push(u);
       partitions.push(p);
     }

@@ -136,13 +136,13 @@ export class PartitionActor implements ActorLifecycle {
 
   processBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
     this.prepareBatch(records, receivedAtMs, nowMs);
-    this.out.users.fetch(this.batchUsers(), this.partition);
+    this.out.users.fetch(this.missingUsers(), this.partition);
     this.finishBatch();
   }
 
   /**
    * A batch in two steps, so that a worker reads the users of all its actors' batches in one request: decode
-   * and validate (dead letters are written now), then, once `batchUsers()` are fetched, accept the events in
+   * and validate (dead letters are written now), then, once `missingUsers()` are fetched, accept the events in
    * offset order.
    */
   prepareBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
@@ -159,9 +159,12 @@ export class PartitionActor implements ActorLifecycle {
     }
   }
 
-  /** The users of the prepared events (repeats included). */
-  batchUsers(): string[] {
-    return this.valid.map((v) => v.userId);
+  /** The users of the prepared events the thread's cache does not hold (repeats included). */
+  missingUsers(): string[] {
+    const users = this.out.users;
+    const out: string[] = [];
+    for (const v of this.valid) if (!users.has(v.userId)) out.push(v.userId);
+    return out;
   }
 
   finishBatch(): void {

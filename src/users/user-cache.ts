@@ -5,7 +5,8 @@
  *
  * A user may leave the cache only once the warehouse holds its latest state: a state changed in a flush stays
  * until that flush is committed, else a read would bring back the older state. Eviction takes the oldest
- * entries first (insertion order), skipping those still waiting for their commit.
+ * entries first (insertion order), skipping those still waiting for their commit, and only when a batch
+ * starts: during a batch nobody leaves, so a user the batch has already seen is never taken for a new one.
  */
 import { RowBuffer } from '../sinks/row-files.ts';
 import type { KnownUsers } from './known-users.ts';
@@ -20,18 +21,15 @@ interface Entry {
   /** The flush that wrote its latest change (0: none since it was read), and whether a change waits for a flush. */
   flushSeq: number;
   dirty: boolean;
-  /** The batch that last read or changed it: a batch's users stay while it runs. */
-  batch: number;
 }
 
-/** Entries looked at per insertion when over capacity: eviction stays cheap even when the oldest wait for commits. */
+/** Entries looked at beyond the excess when over capacity: eviction stays cheap even when the oldest wait for commits. */
 const EVICT_SCAN = 64;
 
 export class UserCache {
   private readonly entries = new Map<string, Entry>();
   private readonly changed: { userId: string; e: Entry }[] = [];
   private committedSeq = 0;
-  private batch = 0;
   private readonly capacity: number;
   private readonly lookup: UserLookup;
   private readonly known: KnownUsers | null;
@@ -56,25 +54,24 @@ export class UserCache {
   }
 
   /**
-   * Starts a batch: reads the users of `userIds` not held yet in one request (repeats allowed); `partition` is
-   * theirs. None of them leaves before the next batch starts.
+   * Starts a batch: makes room (down to the capacity, as far as commits allow), then reads the users of
+   * `missing` (ids not held: `has()` said no; repeats allowed) in one request. `partitions`: theirs.
    */
-  fetch(userIds: string[], partitions: number[] | number): void {
-    const batch = ++this.batch;
-    const missing = new Map<string, number>();
-    for (let i = 0; i < userIds.length; i++) {
-      const id = userIds[i]!;
-      const e = this.entries.get(id);
-      if (e) e.batch = batch;
-      else if (!missing.has(id) && (this.known === null || this.known.mayHave(id))) missing.set(id, typeof partitions === 'number' ? partitions : partitions[i]!);
+  fetch(missing: string[], partitions: number[] | number): void {
+    if (this.entries.size > this.capacity) this.evict();
+    if (missing.length === 0) return;
+    const ask = new Map<string, number>();
+    for (let i = 0; i < missing.length; i++) {
+      const id = missing[i]!;
+      if (!ask.has(id) && !this.entries.has(id) && (this.known === null || this.known.mayHave(id))) ask.set(id, typeof partitions === 'number' ? partitions : partitions[i]!);
     }
-    if (missing.size === 0) return;
+    if (ask.size === 0) return;
     this.reads++;
-    this.readUsers += missing.size;
-    for (const s of this.lookup([...missing.keys()])) {
-      const partition = missing.get(s.userId);
+    this.readUsers += ask.size;
+    for (const s of this.lookup([...ask.keys()])) {
+      const partition = ask.get(s.userId);
       if (partition === undefined) continue;
-      this.insert(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false, batch });
+      this.entries.set(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false });
     }
   }
 
@@ -82,7 +79,7 @@ export class UserCache {
   preload(states: readonly StoredUserState[], partition: number): void {
     for (const s of states) {
       if (this.entries.has(s.userId)) continue;
-      this.insert(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false, batch: this.batch });
+      this.entries.set(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false });
     }
   }
 
@@ -95,10 +92,10 @@ export class UserCache {
   set(userId: string, state: UserState, partition: number): void {
     const e = this.entries.get(userId);
     if (!e) {
-      const added = { state, partition, flushSeq: 0, dirty: true, batch: this.batch };
+      const added = { state, partition, flushSeq: 0, dirty: true };
       this.changed.push({ userId, e: added });
       this.created.push(userId);
-      this.insert(userId, added);
+      this.entries.set(userId, added);
       return;
     }
     e.state = state;
@@ -143,16 +140,12 @@ export class UserCache {
     }
   }
 
-  private insert(userId: string, e: Entry): void {
-    this.entries.set(userId, e);
-    if (this.entries.size > this.capacity) this.evict();
-  }
-
   private evict(): void {
     let scanned = 0;
+    const limit = this.entries.size - this.capacity + EVICT_SCAN;
     for (const [id, e] of this.entries) {
-      if (this.entries.size <= this.capacity || scanned++ >= EVICT_SCAN) return;
-      if (!e.dirty && e.flushSeq <= this.committedSeq && e.batch !== this.batch) this.entries.delete(id);
+      if (this.entries.size <= this.capacity || scanned++ >= limit) return;
+      if (!e.dirty && e.flushSeq <= this.committedSeq) this.entries.delete(id);
     }
   }
 }
