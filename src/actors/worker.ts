@@ -134,25 +134,14 @@ function onBatch(msg: ToWorkerData): void {
     list.push({ partition, offset: offsets[r], bytes: data.subarray(index[i + 1], index[i + 2]) });
   }
   let taken = 0;
-  const started: PartitionActor[] = [];
-  const users: string[] = [];
-  const partitions: number[] = [];
   for (const [p, records] of byPartition) {
     const actor = actors.get(p);
     // A partition handed to another daemon: records routed before the hand-off but sent after it are its new
     // owner's to read (from the checkpoint this worker's last flush left).
     if (!actor) continue;
     taken += newRecords(records, actor.nextOffsetToRead);
-    actor.prepareBatch(records, msg.receivedAtMs, now);
-    started.push(actor);
-    for (const u of actor.missingUsers()) {
-      users.push(u);
-      partitions.push(p);
-    }
+    actor.processBatch(records, msg.receivedAtMs, now);
   }
-  // One read of user states for the whole batch, then every actor's events in offset order.
-  out.users.fetch(users, partitions);
-  for (const actor of started) actor.finishBatch();
   noteReceived(msg.receivedAtMs, taken);
   batchesProcessed++;
   send({ t: 'processed', seq: msg.seq });

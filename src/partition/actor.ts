@@ -20,7 +20,7 @@ import type { ActorLifecycle } from './lifecycle.ts';
 import type { RawRecord, Rejection, ValidEvent } from './record.ts';
 import { isRejection, validate } from './validate.ts';
 import { UserCache } from '../users/user-cache.ts';
-import { daysSinceInstall, isInstall, isPaidPurchase, isPayingAt, observe } from '../users/state.ts';
+import { daysSinceInstall, isInstall, isPaidPurchase, isPayingAt, observe, type UserState } from '../users/state.ts';
 
 export interface ActorSettings extends ActorRules {
   partition: number;
@@ -135,51 +135,44 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   processBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
-    this.prepareBatch(records, receivedAtMs, nowMs);
-    this.out.users.fetch(this.missingUsers(), this.partition);
-    this.finishBatch();
-  }
-
-  /**
-   * A batch in two steps, so that a worker reads the users of all its actors' batches in one request: decode
-   * and validate (dead letters are written now), then, once `missingUsers()` are fetched, accept the events in
-   * offset order.
-   */
-  prepareBatch(records: RawRecord[], receivedAtMs: number, nowMs: number): void {
     if (this.closed) throw new Error(`partition ${this.partition} actor is closed`);
-    for (const rec of records) {
+    const users = this.out.users;
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
       if (rec.offset < this.nextOffset) continue; // already durable: a replay after a restart
       this.nextOffset = rec.offset + 1;
       this.dirty = true;
       const v = this.decodeRecord(rec, receivedAtMs, nowMs);
-      if (v) {
-        this.valid.push(v);
-        this.validRecs.push(rec);
+      if (!v) continue;
+      let state = users.get(v.userId);
+      if (state === undefined && users.mayBeStored(v.userId)) {
+        // The user must be read from the warehouse: so are the rest of the batch's users it lacks, in one request.
+        users.fetch(this.usersAhead(records, i, v.userId), this.partition);
+        state = users.get(v.userId);
       }
+      this.accept(v, rec, state ?? null);
     }
   }
 
-  /** The users of the prepared events the thread's cache does not hold (repeats included). */
-  missingUsers(): string[] {
+  /**
+   * `first` and the users of records[from + 1 …] that must be read too (decoded a second time for that: only a
+   * batch in which some user must be read pays it, mostly right after a start).
+   */
+  private usersAhead(records: RawRecord[], from: number, first: string): string[] {
     const users = this.out.users;
-    const out: string[] = [];
-    for (const v of this.valid) if (!users.has(v.userId)) out.push(v.userId);
+    const out = [first];
+    for (let i = from + 1; i < records.length; i++) {
+      const rec = records[i]!;
+      const d = this.s.avro
+        ? this.s.avro.decode(rec.bytes, this.s.maxEventBytes)
+        : this.s.confluent && ConfluentAvro.isFramed(rec.bytes)
+          ? this.s.confluent.decode(rec.bytes, this.s.maxEventBytes)
+          : decodeJson(rec.bytes, this.s.maxEventBytes);
+      const id = d.ok ? d.obj.user_id : undefined;
+      if (typeof id === 'string' && users.get(id) === undefined && users.mayBeStored(id)) out.push(id);
+    }
     return out;
   }
-
-  finishBatch(): void {
-    const valid = this.valid;
-    const from = this.validRecs;
-    try {
-      for (let i = 0; i < valid.length; i++) this.accept(valid[i]!, from[i]!);
-    } finally {
-      valid.length = 0;
-      from.length = 0;
-    }
-  }
-
-  private readonly valid: ValidEvent[] = [];
-  private readonly validRecs: RawRecord[] = [];
 
   /** The record's event, or null when it became a dead letter. */
   private decodeRecord(rec: RawRecord, receivedAtMs: number, nowMs: number): ValidEvent | null {
@@ -208,7 +201,8 @@ export class PartitionActor implements ActorLifecycle {
     return v;
   }
 
-  private accept(v: ValidEvent, rec: RawRecord): void {
+  /** `user`: the user's state before this event (null: none yet). */
+  private accept(v: ValidEvent, rec: RawRecord, user: UserState | null): void {
     if (v.tsMs > this.maxTs) {
       this.maxTs = v.tsMs;
       const wm = v.tsMs - this.s.maxOutOfOrdernessMs;
@@ -225,20 +219,19 @@ export class PartitionActor implements ActorLifecycle {
       this.duplicates++;
       return;
     }
-    this.writeEvent(v, rec);
+    this.writeEvent(v, rec, user);
     if (!this.windows.add(v.tsMs, v.type, v.levelId)) this.late++;
     this.events++;
   }
 
-  private writeEvent(v: ValidEvent, rec: RawRecord): void {
+  private writeEvent(v: ValidEvent, rec: RawRecord, user: UserState | null): void {
     const tables = this.out.tables();
     const geo = v.ipAddress !== null && tables.geoip ? tables.geoip.lookup(v.ipAddress) : null;
     const dev = v.deviceModel !== null && tables.devices ? tables.devices.lookup(v.deviceModel) : null;
     const t = deriveTimeFields(v.tsMs);
     // The user's state as of this event: every accepted event of the user before it in offset order, and it.
-    const users = this.out.users;
-    const o = observe(users.get(v.userId), v.tsMs, isInstall(v.name), isPaidPurchase(v.type, v.parameters));
-    if (o.changed) users.set(v.userId, o.state, this.partition);
+    const o = observe(user, v.tsMs, isInstall(v.name), isPaidPurchase(v.type, v.parameters));
+    if (o.changed) this.out.users.set(v.userId, o.state, this.partition);
     // Same keys in the same order for every row: V8 serialises such objects on its fast path.
     // Any address a client put into a stored field (parameters above all) is masked in the row's JSON text.
     this.out.events.pushLine(maskIps(JSON.stringify({

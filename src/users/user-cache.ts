@@ -16,7 +16,8 @@ import type { StoredUserState, UserState } from './state.ts';
 export type UserLookup = (userIds: string[]) => StoredUserState[];
 
 interface Entry {
-  state: UserState;
+  /** null: read, and the warehouse has none (a new user that has had no accepted event yet). */
+  state: UserState | null;
   partition: number;
   /** The flush that wrote its latest change (0: none since it was read), and whether a change waits for a flush. */
   flushSeq: number;
@@ -49,30 +50,29 @@ export class UserCache {
     return this.entries.size;
   }
 
-  has(userId: string): boolean {
-    return this.entries.has(userId);
+  /** Whether the warehouse may hold this user, so that a user not held must be read before it is stamped. */
+  mayBeStored(userId: string): boolean {
+    return this.known === null || this.known.mayHave(userId);
   }
 
   /**
-   * Starts a batch: makes room (down to the capacity, as far as commits allow), then reads the users of
-   * `missing` (ids not held: `has()` said no; repeats allowed) in one request. `partitions`: theirs.
+   * Reads the users of `userIds` not held yet in one request (repeats allowed), after making room down to the
+   * capacity as far as commits allow. A user read and not found is held as "none", so it is not read again.
+   * Only users whose latest state is committed ever leave, so reading one again gives the same state.
    */
-  fetch(missing: string[], partitions: number[] | number): void {
+  fetch(userIds: string[], partition: number): void {
     if (this.entries.size > this.capacity) this.evict();
-    if (missing.length === 0) return;
-    const ask = new Map<string, number>();
-    for (let i = 0; i < missing.length; i++) {
-      const id = missing[i]!;
-      if (!ask.has(id) && !this.entries.has(id) && (this.known === null || this.known.mayHave(id))) ask.set(id, typeof partitions === 'number' ? partitions : partitions[i]!);
-    }
+    const ask = new Set<string>();
+    for (const id of userIds) if (!this.entries.has(id)) ask.add(id);
     if (ask.size === 0) return;
     this.reads++;
     this.readUsers += ask.size;
-    for (const s of this.lookup([...ask.keys()])) {
-      const partition = ask.get(s.userId);
-      if (partition === undefined) continue;
+    for (const s of this.lookup([...ask])) {
+      if (!ask.has(s.userId)) continue;
       this.entries.set(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false });
+      ask.delete(s.userId);
     }
+    for (const id of ask) this.entries.set(id, { state: null, partition, flushSeq: 0, dirty: false });
   }
 
   /** Holds committed states read in bulk (a partition's restore), as a read would. */
@@ -83,9 +83,9 @@ export class UserCache {
     }
   }
 
-  /** The state of a user fetched before (null: the warehouse has none and it has had no event since). */
-  get(userId: string): UserState | null {
-    return this.entries.get(userId)?.state ?? null;
+  /** The user's state: undefined when not held, null when held as "none" (see fetch). */
+  get(userId: string): UserState | null | undefined {
+    return this.entries.get(userId)?.state;
   }
 
   /** Records the user's new or changed state, to be written with the next flush. */
@@ -98,6 +98,7 @@ export class UserCache {
       this.entries.set(userId, added);
       return;
     }
+    if (e.state === null) this.created.push(userId);
     e.state = state;
     if (!e.dirty) {
       e.dirty = true;
@@ -113,7 +114,7 @@ export class UserCache {
     for (const { userId, e } of this.changed) {
       e.dirty = false;
       e.flushSeq = seq;
-      const s = e.state;
+      const s = e.state!;
       rows.push({ user_id: userId, install_ms: s.installMs, first_seen_ms: s.firstSeenMs, first_paid_ms: s.firstPaidMs, source_partition: e.partition });
     }
     this.changed.length = 0;

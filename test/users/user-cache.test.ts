@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RowBuffer } from '../../src/sinks/row-files.ts';
 import type { StoredUserState } from '../../src/users/state.ts';
 import { UserCache } from '../../src/users/user-cache.ts';
+import { KnownUsers } from '../../src/users/known-users.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-user-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,8 +16,11 @@ function rowsOf(buf: RowBuffer): Record<string, unknown>[] {
   return readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 
+const S = (firstSeenMs: number) => ({ installMs: null, firstSeenMs, firstPaidMs: null });
+const held = (c: UserCache, id: string) => c.get(id) !== undefined;
+
 describe('UserCache', () => {
-  it('reads the users it lacks in one request, and only those', () => {
+  it('reads the users it lacks in one request, and holds one the warehouse lacks as "none", so it is not read again', () => {
     const asked: string[][] = [];
     const stored: StoredUserState[] = [{ userId: 'old', installMs: 1, firstSeenMs: 1, firstPaidMs: 5 }];
     const c = new UserCache(10, (ids) => (asked.push(ids), stored.filter((s) => ids.includes(s.userId))));
@@ -24,58 +28,58 @@ describe('UserCache', () => {
     expect(asked).toEqual([['old', 'new']]);
     expect(c.get('old')).toEqual({ installMs: 1, firstSeenMs: 1, firstPaidMs: 5 });
     expect(c.get('new')).toBeNull();
-    c.set('new', { installMs: null, firstSeenMs: 9, firstPaidMs: null }, 0);
+    expect(c.get('never-asked')).toBeUndefined();
     c.fetch(['old', 'new'], 0);
     expect(asked).toHaveLength(1);
   });
 
-  it('writes each changed user once per flush', () => {
-    const c = new UserCache(10, () => []);
-    c.set('a', { installMs: null, firstSeenMs: 9, firstPaidMs: null }, 3);
-    c.set('a', { installMs: null, firstSeenMs: 8, firstPaidMs: null }, 3);
-    const buf = new RowBuffer();
-    c.flushTo(buf, 1);
-    expect(rowsOf(buf)).toEqual([{ user_id: 'a', install_ms: null, first_seen_ms: 8, first_paid_ms: null, source_partition: 3 }]);
-    c.flushTo(buf, 2);
-    expect(buf.rows).toBe(0);
+  it('asks only about users the filter says the warehouse may have', () => {
+    const known = KnownUsers.forUsers(10);
+    known.add('stored');
+    const c = new UserCache(10, () => [], known);
+    expect(c.mayBeStored('stored')).toBe(true);
+    expect(c.mayBeStored('brand-new')).toBe(false);
+    expect(new UserCache(10, () => []).mayBeStored('anyone')).toBe(true);
   });
 
-  it('keeps a user whose change is not committed yet, however full it is', () => {
+  it('writes each changed user once per flush, and tells which are new to the warehouse', () => {
+    const c = new UserCache(10, () => []);
+    c.fetch(['read-none'], 3);
+    c.set('a', S(9), 3);
+    c.set('a', S(8), 3);
+    c.set('read-none', S(7), 3);
+    const buf = new RowBuffer();
+    expect(c.flushTo(buf, 1).sort()).toEqual(['a', 'read-none']);
+    expect(rowsOf(buf)).toEqual([
+      { user_id: 'a', install_ms: null, first_seen_ms: 8, first_paid_ms: null, source_partition: 3 },
+      { user_id: 'read-none', install_ms: null, first_seen_ms: 7, first_paid_ms: null, source_partition: 3 },
+    ]);
+    c.set('a', S(5), 3); // changed again: written again, but not new any more
+    expect(c.flushTo(buf, 2)).toEqual([]);
+    expect(buf.rows).toBe(1);
+  });
+
+  it('lets a user leave only once its latest state is committed, oldest first, when a read makes room', () => {
     const c = new UserCache(2, () => []);
     const buf = new RowBuffer();
-    c.fetch(['a', 'b', 'c'], 0);
-    for (const id of ['a', 'b', 'c']) c.set(id, { installMs: null, firstSeenMs: 1, firstPaidMs: null }, 0);
+    for (const id of ['a', 'b', 'c']) c.set(id, S(1), 0);
     c.flushTo(buf, 1);
     c.fetch(['d'], 0);
-    c.set('d', { installMs: null, firstSeenMs: 1, firstPaidMs: null }, 0);
+    c.set('d', S(1), 0);
     expect(c.size).toBe(4); // flush 1 is not committed: nobody may leave
     c.committed(1);
-    c.fetch(['e'], 0); // a batch starts: room is made now, oldest first, as far as commits allow
-    c.set('e', { installMs: null, firstSeenMs: 1, firstPaidMs: null }, 0);
-    expect(c.has('a') || c.has('b')).toBe(false);
-    expect(c.has('c') && c.has('d') && c.has('e')).toBe(true);
-    expect(c.size).toBe(3); // the capacity, plus the batch's new user
-  });
-
-  it('lets nobody leave during a batch, so a user it has seen is never taken for a new one', () => {
-    const stored = ['a', 'b', 'c'].map((userId) => ({ userId, installMs: null, firstSeenMs: 7, firstPaidMs: null }));
-    const c = new UserCache(1, (ids) => stored.filter((s) => ids.includes(s.userId)));
-    c.fetch(['a', 'b', 'c'], 0);
-    for (const id of ['x', 'y', 'z']) c.set(id, { installMs: null, firstSeenMs: 9, firstPaidMs: null }, 0);
-    expect(['a', 'b', 'c'].map((id) => c.get(id)?.firstSeenMs)).toEqual([7, 7, 7]);
-    expect(c.size).toBe(6);
-    c.fetch([], 0); // the next batch: the read ones leave (x, y, z wait for their flush's commit)
-    expect(c.size).toBe(3);
-    expect(c.has('a')).toBe(false);
+    c.fetch(['e'], 0);
+    expect(held(c, 'a') || held(c, 'b')).toBe(false);
+    expect(held(c, 'c') && held(c, 'd') && held(c, 'e')).toBe(true);
   });
 
   it('forgets a partition\'s users, so that they are read again', () => {
     let reads = 0;
     const c = new UserCache(10, () => (reads++, []));
-    c.set('a', { installMs: null, firstSeenMs: 1, firstPaidMs: null }, 4);
-    c.set('b', { installMs: null, firstSeenMs: 1, firstPaidMs: null }, 5);
+    c.set('a', S(1), 4);
+    c.set('b', S(1), 5);
     c.dropPartition(4);
-    expect(c.has('a')).toBe(false);
+    expect(held(c, 'a')).toBe(false);
     c.fetch(['a', 'b'], 4);
     expect(reads).toBe(1);
     const buf = new RowBuffer();
