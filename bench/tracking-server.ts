@@ -19,7 +19,7 @@ export async function startBenchServer(brokers: string[], topic: string, logger:
     config: {
       brokers, host: '127.0.0.1', port: 0, topic, maxBodyBytes: 5 << 20, maxBatchEvents: 1000, maxEventBytes: 1_000_000,
       maxInflightBytes: 64 << 20, apiKeys: [{ app: 'bench', key: BENCH_API_KEY }], ackTimeoutMs: 5000,
-      maxConnections: 4096, idleTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, maxJsonDepth: 64,
+      maxConnections: 4096, idleTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, maxJsonDepth: 64, corsOrigins: new Set<string>(),
       keyRate: 0, keyBurst: 2000, keyRateOverrides: [], authFailureRate: 0, authFailureBurst: 20, authTrackedAddresses: 100_000,
     },
   });

@@ -11,9 +11,12 @@ import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
 import { parseKeyPairs, redactPair, type ApiKeyEntry } from './auth.ts';
 import { parseRateOverrides, type RateOverride } from './ratelimit.ts';
+import { parseCorsOrigins, type CorsOrigins } from './cors.ts';
 
 export interface IngestConfig {
   brokers: string[];
+  /** Origins whose browsers may post events (CORS). */
+  corsOrigins: CorsOrigins;
   host: string;
   port: number;
   topic: string;
@@ -71,6 +74,8 @@ export const INGEST_ENV_VARS = [
     doc: 'Address the tracking server listens on. 0.0.0.0 listens on every interface.', parse: parseHost }),
   v({ name: 'GAMESTREAM_INGEST_PORT', key: 'port', default: '8088', allowed: '0–65535 (0: any free port)',
     doc: 'TCP port of the tracking server.', parse: integer(0, 65_535) }),
+  v({ name: 'GAMESTREAM_INGEST_CORS_ORIGINS', key: 'corsOrigins', default: '', allowed: 'comma-separated origins (https://game.example.com), * for any, or empty (none)',
+    doc: 'Web pages on these origins may post events from the browser: POST /v1/events answers their CORS preflight (OPTIONS) and names them in Access-Control-Allow-Origin. The API key still decides who may post.', parse: parseCorsOrigins }),
   v({ name: 'GAMESTREAM_INGEST_TOPIC', key: 'topic', default: 'game-events-raw', allowed: 'a Kafka topic name',
     doc: 'Topic every accepted event is produced to, keyed by its user_id.', parse: kafkaTopic }),
   v({ name: 'GAMESTREAM_KAFKA_RAW_PARTITIONS', key: 'topicPartitions', default: '64', allowed: '1–10000',

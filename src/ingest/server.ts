@@ -19,11 +19,12 @@ import { Batcher, type BatcherStats } from './batcher.ts';
 import { AuthThrottle, KeyRateLimiter } from './ratelimit.ts';
 import { REJECT_STATUS, decodeBody, readBody, splitEvents, type OutMessage } from './body.ts';
 import type { IngestConfig } from './config.ts';
+import { allowedOrigin, corsHeaders, preflightHeaders } from './cors.ts';
 
 export type IngestServerConfig = Pick<IngestConfig,
   'brokers' | 'host' | 'port' | 'topic' | 'maxBodyBytes' | 'maxBatchEvents' | 'maxEventBytes' | 'maxInflightBytes' | 'apiKeys' | 'ackTimeoutMs'
   | 'maxConnections' | 'idleTimeoutMs' | 'keepAliveTimeoutMs' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxJsonDepth'
-  | 'keyRate' | 'keyBurst' | 'keyRateOverrides' | 'authFailureRate' | 'authFailureBurst' | 'authTrackedAddresses'>;
+  | 'keyRate' | 'keyBurst' | 'keyRateOverrides' | 'authFailureRate' | 'authFailureBurst' | 'authTrackedAddresses' | 'corsOrigins'>;
 
 /**
  * The Kafka producer the server sends through (src/kafka-platformatic/producer.ts is one): it connects in the
@@ -235,7 +236,18 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
     counters.requests++;
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/v1/events') {
-      if (req.method !== 'POST') return send(res, 405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST' });
+      const origin = allowedOrigin(cfg.corsOrigins, req.headers.origin);
+      if (req.method === 'OPTIONS') {
+        if (origin === null) {
+          return send(res, 403, { error: 'origin_not_allowed', message: `origin ${JSON.stringify(req.headers.origin ?? '')} may not post events from a browser; add it to GAMESTREAM_INGEST_CORS_ORIGINS` });
+        }
+        counters.statuses[204] = (counters.statuses[204] ?? 0) + 1;
+        res.writeHead(204, preflightHeaders(origin));
+        res.end();
+        return;
+      }
+      if (origin !== null) for (const [k, v] of Object.entries(corsHeaders(origin))) res.setHeader(k, v);
+      if (req.method !== 'POST') return send(res, 405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST, OPTIONS' });
       return postEvents(req, res);
     }
     if (path === '/healthz') {

@@ -51,7 +51,7 @@ export function serverConfig(topic: string, over: Partial<IngestServerConfig> = 
     maxEventBytes: 1_000_000, maxInflightBytes: 64 << 20, apiKeys: [{ app: 'game', key: API_KEY }, { app: 'other', key: OTHER_KEY }],
     ackTimeoutMs: 5000, maxConnections: 4096, idleTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, headersTimeoutMs: 10_000,
     requestTimeoutMs: 60_000, maxJsonDepth: 64, keyRate: 0, keyBurst: 2000, keyRateOverrides: [], authFailureRate: 0, authFailureBurst: 20,
-    authTrackedAddresses: 100_000, ...over,
+    authTrackedAddresses: 100_000, corsOrigins: new Set<string>(), ...over,
   };
 }
 
