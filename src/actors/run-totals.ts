@@ -58,20 +58,42 @@ export function runTotals(s: RunState): RunTotals {
 
 /** Progress lines, with the rate since the previous line. */
 export class ProgressLine {
-  private last = { at: Date.now(), routed: 0 };
+  private last = { at: Date.now(), routed: 0, written: 0, bytes: 0 };
 
+  /**
+   * One line: records read and the rate they are read at, the rows committed and the rate they are committed
+   * at (the two differ while commits catch up; the status page shows the same two), and for a file how far it is
+   * with an estimate of the time left, from the bytes read since the last line.
+   */
   next(t: RunTotals, input: { bytesRead: number; totalBytes: number | null }): string {
     const now = Date.now();
-    const rate = ((t.recordsRouted - this.last.routed) * 1000) / Math.max(1, now - this.last.at);
-    this.last = { at: now, routed: t.recordsRouted };
-    const pct = input.totalBytes ? ` (${((100 * input.bytesRead) / Math.max(1, input.totalBytes)).toFixed(0)}% of input)` : '';
+    const ms = Math.max(1, now - this.last.at);
+    const written = t.events + t.deadLetters;
+    const readRate = ((t.recordsRouted - this.last.routed) * 1000) / ms;
+    const writeRate = (Math.max(0, written - this.last.written) * 1000) / ms;
+    const byteRate = ((input.bytesRead - this.last.bytes) * 1000) / ms;
+    this.last = { at: now, routed: t.recordsRouted, written, bytes: input.bytesRead };
+    let pct = '';
+    if (input.totalBytes) {
+      const left = input.totalBytes - input.bytesRead;
+      const eta = left > 0 && byteRate > 0 ? `, ${fmtDuration(left / byteRate)} left` : '';
+      pct = ` (${((100 * input.bytesRead) / Math.max(1, input.totalBytes)).toFixed(0)}% of input)${eta}`;
+    }
     const wm = t.engineWatermarkMs === null ? '-' : new Date(t.engineWatermarkMs).toISOString().slice(0, 19) + 'Z';
     return (
-      `${(t.elapsedMs / 1000).toFixed(0)}s  in ${fmt(t.recordsRouted)}${pct}  ${fmt(Math.round(rate))}/s  ` +
-      `written ${fmt(t.events)}  dead letters ${fmt(t.deadLetters)}  duplicates ${fmt(t.duplicates)}  late ${fmt(t.lateEvents)}  ` +
-      `watermark ${wm}  windows ${fmt(t.windowRows)}`
+      `${(t.elapsedMs / 1000).toFixed(0)}s  in ${fmt(t.recordsRouted)}${pct}  read ${fmt(Math.round(readRate))}/s  ` +
+      `written ${fmt(t.events)}  committed ${fmt(Math.round(writeRate))}/s  dead letters ${fmt(t.deadLetters)}  duplicates ${fmt(t.duplicates)}  ` +
+      `late ${fmt(t.lateEvents)}  watermark ${wm}  windows ${fmt(t.windowRows)}`
     );
   }
+}
+
+/** Seconds as "45s", "3m10s", "2h05m". */
+function fmtDuration(seconds: number): string {
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 export function fmt(n: number): string {
