@@ -20,7 +20,7 @@ import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
 import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
-import { ensureSchema, type DdlReport, type TableOptions } from './ddl.ts';
+import { ensureSchema, type DdlStep, type DdlReport, type TableOptions } from './ddl.ts';
 import { EncodePool } from './encode-pool.ts';
 import { concatEncoded, encodeObjects, forEachLine, rowCodec, type BadRow, type RowObject } from './rows.ts';
 import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE, USER_STATES_TABLE } from './tables.ts';
@@ -97,10 +97,13 @@ export class BigQueryWarehouse implements Warehouse {
     });
   }
 
-  get bq(): BigQuery {
+  private get opened(): BigQueryClients {
     if (!this.clients) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
-    return this.clients.bq;
+    return this.clients;
   }
+  /** The REST client for the ETL and the status page, with the library's own retries; `ebq`: the engine's (createClients). */
+  get bq(): BigQuery { return this.opened.bq; }
+  private get ebq(): BigQuery { return this.opened.engineBq; }
 
   private get ds(): string {
     return quotedDataset(this.o.target);
@@ -129,8 +132,12 @@ export class BigQueryWarehouse implements Warehouse {
     this.writers = { events: tw(EVENTS_TABLE), dlq: tw(DLQ_TABLE), agg: tw(AGG_TABLE), commits: tw(COMMITS_TABLE), users: tw(USER_STATES_TABLE) };
     this.encoder = new EncodePool(this.o.encodeThreads);
     try {
-      const report = await withRetries('creating or verifying the dataset and tables', retry, () =>
-        ensureSchema(this.bq, this.o.target, ENGINE_TABLES, this.o.tables));
+      // Each table on its own retries; a schema that does not fit is no transient failure and comes out as it is.
+      const step: DdlStep = (what, fn) => withRetries(what, retry, fn).catch((e: unknown) => {
+        const cause = (e as { cause?: { code?: string } }).cause;
+        throw cause?.code === 'warehouse_schema_mismatch' ? cause : e;
+      });
+      const report = await ensureSchema(this.ebq, this.o.target, ENGINE_TABLES, this.o.tables, true, step);
       this.o.onDdl?.(report);
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -149,7 +156,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   private async query(sql: string, params?: Record<string, unknown>): Promise<Record<string, unknown>[]> {
-    return withRetries('querying', this.retryPolicy(), () => runQuery(this.bq, sql, { params, location: this.o.target.location }));
+    return withRetries('querying', this.retryPolicy(), () => runQuery(this.ebq, sql, { params, location: this.o.target.location }));
   }
 
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
@@ -251,7 +258,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   private idReads(): IdReads {
-    return { bq: this.bq, target: this.o.target, ds: this.ds, retry: this.retryPolicy(), query: (sql) => this.query(sql) };
+    return { bq: this.ebq, target: this.o.target, ds: this.ds, retry: this.retryPolicy(), query: (sql) => this.query(sql) };
   }
 
   async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
@@ -418,7 +425,7 @@ export class BigQueryWarehouse implements Warehouse {
    * buffer, where DML may not touch rows) and not the latest of any partition.
    */
   async compactCommitLog(olderThanDays = 2): Promise<number> {
-    const [job] = await this.bq.createQueryJob({
+    const [job] = await this.ebq.createQueryJob({
       query: `DELETE FROM ${this.ds}.gamestream_commits
         WHERE committed_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL ${Math.max(0, Math.floor(olderThanDays))} DAY)
           AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', '', 'source, source_partition')})`,

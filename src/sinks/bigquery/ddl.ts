@@ -148,23 +148,34 @@ async function ensureTable(bq: BigQuery, t: BigQueryTarget, spec: BqTableSpec, o
   report.updated.push({ table: spec.name, change: changes.join('; ') });
 }
 
-/** Creates the dataset if missing (in GAMESTREAM_BIGQUERY_LOCATION), then every table and view. */
-export async function ensureSchema(bq: BigQuery, t: BigQueryTarget, specs: BqTableSpec[], opts: TableOptions, views = true): Promise<DdlReport> {
+/** Runs one step of the set-up (each is safe to run again): the caller's retry of transient failures, or none. */
+export type DdlStep = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * Creates the dataset if missing (in GAMESTREAM_BIGQUERY_LOCATION), then every table and view, each as a `step`:
+ * retried on its own, so that a transient failure late in the set-up does not start it all over (at a 30% error
+ * rate, retrying the whole set-up took over a minute).
+ */
+export async function ensureSchema(
+  bq: BigQuery, t: BigQueryTarget, specs: BqTableSpec[], opts: TableOptions, views = true, step: DdlStep = (_what, fn) => fn(),
+): Promise<DdlReport> {
   const report: DdlReport = { created: [], updated: [] };
   const ds = bq.dataset(t.dataset);
-  const [dsExists] = await ds.exists();
-  if (!dsExists) {
+  await step(`creating or verifying the dataset ${t.dataset}`, async () => {
+    const [dsExists] = await ds.exists();
+    if (dsExists) return;
     try {
       await ds.create({ location: t.location });
       report.created.push(t.dataset);
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
     }
-  }
-  for (const spec of specs) await ensureTable(bq, t, spec, opts, report);
+  });
+  for (const spec of specs) await step(`creating or verifying the table ${spec.name}`, () => ensureTable(bq, t, spec, opts, report));
   if (views) {
     for (const v of VIEWS) {
-      await runQuery(bq, `CREATE OR REPLACE VIEW ${quotedDataset(t)}.${v.name} AS ${v.sql.replaceAll('{ds}', quotedDataset(t))}`, { location: t.location });
+      await step(`creating the view ${v.name}`, () =>
+        runQuery(bq, `CREATE OR REPLACE VIEW ${quotedDataset(t)}.${v.name} AS ${v.sql.replaceAll('{ds}', quotedDataset(t))}`, { location: t.location }));
     }
   }
   return report;
