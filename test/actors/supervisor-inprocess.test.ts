@@ -85,7 +85,7 @@ describe('supervisor, in process', { timeout: 60_000 }, () => {
     const t = await runOnce(join(dir, 'c.duckdb'), { GAMESTREAM_PROGRESS_INTERVAL: '1h' }, said);
     const last = said.filter((l) => /written [\d,]+/.test(l)).pop();
     expect(last, said.join('\n')).toBeDefined();
-    expect(last).toMatch(new RegExp(`written ${t.events.toLocaleString('en-US')} +dead letters ${t.deadLetters}`));
+    expect(last).toMatch(new RegExp(`written ${t.events.toLocaleString('en-US')} +committed [\\d,]+/s +dead letters ${t.deadLetters}`));
   });
 
   it('restarts a worker that crashes, from the warehouse, and ends with the same warehouse', async () => {
