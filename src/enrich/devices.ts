@@ -29,7 +29,8 @@ export function defaultDeviceTablePath(): string {
 }
 
 function invalid(sourceName: string, what: string, cause?: unknown): GamestreamError {
-  return new GamestreamError('device_table_invalid', `device table ${sourceName}: ${what}`, { cause });
+  // Named by its setting, with what may go there instead: the file is the operator's to fix.
+  return new GamestreamError('device_table_invalid', `device table ${sourceName}: ${what} (GAMESTREAM_DEVICE_TABLE: a CSV with the header device_model,category,performance_tier, default or off)`, { cause });
 }
 
 interface CsvRecord {

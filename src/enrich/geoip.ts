@@ -93,7 +93,8 @@ export class GenerationalCache<K, V> {
 }
 
 function invalid(name: string, what: string, cause?: unknown): GamestreamError {
-  return new GamestreamError('geoip_db_invalid', `GeoIP database ${name}: ${what}`, { cause });
+  // Named by its setting, with what may go there instead: the file is the operator's to fix.
+  return new GamestreamError('geoip_db_invalid', `GeoIP database ${name}: ${what} (GAMESTREAM_GEOIP_DB: a MaxMind .mmdb or .mmdb.gz file, default or off)`, { cause });
 }
 
 function causeText(err: unknown): string {

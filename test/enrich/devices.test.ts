@@ -134,7 +134,7 @@ describe('files and shared bytes', () => {
 
     const cols = join(tmp, 'cols.csv');
     writeFileSync(cols, `${HEADER}\nA,phone\n`);
-    expect(() => loadDeviceFile(cols)).toThrow(`device table ${cols}: line 2: expected 3 columns, got 2`);
+    expect(() => loadDeviceFile(cols)).toThrow(`device table ${cols}: line 2: expected 3 columns, got 2 (GAMESTREAM_DEVICE_TABLE: a CSV with the header device_model,category,performance_tier, default or off)`);
   });
 });
 

@@ -164,6 +164,7 @@ describe('loading files', () => {
         expect((err as { code?: string }).code).toBe('geoip_db_invalid');
         expect((err as Error).message).toContain(p);
         expect((err as Error).message).toMatch(why);
+        expect((err as Error).message).toContain('GAMESTREAM_GEOIP_DB: a MaxMind .mmdb or .mmdb.gz file, default or off');
       }
     }
   });
