@@ -10,6 +10,8 @@ export interface DocumentedVar {
   default: string | (() => string);
   allowed: string;
   doc: string;
+  /** How a value may be shown (secrets: not in full). */
+  show?: (raw: string) => string;
 }
 
 export function allEnvVars(): DocumentedVar[] {

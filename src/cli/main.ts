@@ -34,7 +34,10 @@ function printEnv(): void {
   });
   for (const v of allEnvVars()) {
     const def = typeof v.default === 'function' ? `${v.default()} (this machine)` : v.default === '' ? '(empty)' : v.default;
-    process.stdout.write(`${v.name}\n  default: ${def}\n  allowed: ${v.allowed}\n  ${v.doc}\n\n`);
+    const given = process.env[v.name];
+    // The value in effect and where it comes from; a secret is shown the way its errors show it.
+    const now = given === undefined ? 'the default' : `${v.show ? v.show(given) : JSON.stringify(given)} (from the environment)`;
+    process.stdout.write(`${v.name}\n  in effect: ${now}\n  default: ${def}\n  allowed: ${v.allowed}\n  ${v.doc}\n\n`);
   }
 }
 

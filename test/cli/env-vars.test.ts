@@ -45,3 +45,18 @@ describe('gamestream env', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('gamestream env, the listing', () => {
+  it('shows the value in effect and where it comes from, masks secrets, and leaves the test switches out', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { ENGINE_MAIN, nodeBinary } = await import('../support/truth/engine.ts');
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, GAMESTREAM_WORKERS: '1', GAMESTREAM_INGEST_API_KEYS: 'game:supersecretkey123456' };
+    const r = spawnSync(nodeBinary(), [ENGINE_MAIN, 'env'], { env, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('GAMESTREAM_WORKERS\n  in effect: "1" (from the environment)');
+    expect(r.stdout).toContain('GAMESTREAM_SOURCE\n  in effect: the default\n  default: generator');
+    expect(r.stdout).not.toContain('supersecretkey123456');
+    expect(r.stdout).toMatch(/GAMESTREAM_INGEST_API_KEYS\n {2}in effect: "game:supe…" \(from the environment\)/);
+    expect(r.stdout).not.toContain('GAMESTREAM_TEST_');
+  });
+});
