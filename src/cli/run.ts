@@ -77,7 +77,7 @@ function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
 }
 
 export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig, faults: Faults = NO_FAULTS): Promise<number> {
-  const log = createLogger(cfg.logLevel);
+  const log = createLogger(cfg.logLevel, cfg.logFormat);
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
   let metricsReady: Metrics | null = null;
   const metrics: MetricsLater = () => metricsReady;

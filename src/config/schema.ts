@@ -4,6 +4,7 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { LOG_FORMATS, type LogFormat } from '../log.ts';
 import { GamestreamError } from '../errors.ts';
 import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, httpUrlOrEmpty, integer, kafkaTopic, nonEmpty, oneOf, ValueError, zeroIsOff } from './parsers.ts';
 import { parseFaults } from './faults.ts';
@@ -47,6 +48,7 @@ export interface Config {
   duckdbMemoryLimit: number;
   progressIntervalMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  logFormat: LogFormat;
   shutdownTimeoutMs: number;
   restartLimit: number;
   restartWindowMs: number;
@@ -194,7 +196,9 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_PROGRESS_INTERVAL', key: 'progressIntervalMs', default: '5s', allowed: '0 (off) or 100ms–1h',
     doc: 'How often the progress line is printed.', parse: (raw) => (raw.trim() === '0' ? 0 : duration(100, 3_600_000)(raw)) }),
   v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),
-    doc: 'Level of the JSON logs on stderr.', parse: oneOf(LOG_LEVELS) }),
+    doc: 'Level of the logs on stderr.', parse: oneOf(LOG_LEVELS) }),
+  v({ name: 'GAMESTREAM_LOG_FORMAT', key: 'logFormat', default: 'auto', allowed: LOG_FORMATS.join(' | '),
+    doc: 'The logs on stderr: json (one pino JSON object a line, for log collectors), text (one readable line an entry), or auto: text on a terminal, json otherwise.', parse: oneOf(LOG_FORMATS) }),
   v({ name: 'GAMESTREAM_SHUTDOWN_TIMEOUT', key: 'shutdownTimeoutMs', default: '30s', allowed: '1s–1h',
     doc: 'After SIGTERM/SIGINT, how long the drain (flush, commit, leave the Kafka group) may take before the process exits with code 1; the next start resumes from the last commit either way.', parse: duration(1000, 3_600_000) }),
   v({ name: 'GAMESTREAM_RESTART_LIMIT', key: 'restartLimit', default: '5', allowed: '0–1000',

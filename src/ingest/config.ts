@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LOG_LEVELS } from '../config/schema.ts';
+import { LOG_FORMATS, type LogFormat } from '../log.ts';
 import { brokerList, byteSize, duration, fmtMs, integer, kafkaTopic, nonEmpty, oneOf, ValueError } from '../config/parsers.ts';
 import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
@@ -41,6 +42,7 @@ export interface IngestConfig {
   authFailureBurst: number;
   authTrackedAddresses: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  logFormat: LogFormat;
 }
 
 function v<K extends keyof IngestConfig>(spec: VarSpec<IngestConfig, K>): VarSpec<IngestConfig, K> {
@@ -120,6 +122,8 @@ export const INGEST_ENV_VARS = [
     doc: 'Most client addresses whose failed authentications are remembered (about 100 bytes each); past it the address tracked longest is forgotten.', parse: integer(1, 10_000_000) }),
   v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),
     doc: 'Level of the JSON logs on stderr (shared with the daemon).', parse: oneOf(LOG_LEVELS) }),
+  v({ name: 'GAMESTREAM_LOG_FORMAT', key: 'logFormat', default: 'auto', allowed: LOG_FORMATS.join(' | '),
+    doc: 'The logs on stderr: json (one pino JSON object a line, for log collectors), text (one readable line an entry), or auto: text on a terminal, json otherwise.', parse: oneOf(LOG_FORMATS) }),
 ] as const;
 
 export function loadIngestConfig(env: NodeJS.ProcessEnv = process.env): IngestConfig {

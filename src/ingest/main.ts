@@ -37,7 +37,7 @@ async function ensureRawTopic(brokers: string[], topic: string, partitions: numb
  */
 export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = loadIngestConfig(env);
-  const log = createLogger(cfg.logLevel);
+  const log = createLogger(cfg.logLevel, cfg.logFormat);
   await ensureRawTopic(cfg.brokers, cfg.topic, cfg.topicPartitions, log);
   const server = await startIngestServer({ config: cfg, logger: log, openProducer: (o) => new ProducerSession(o) });
   log.info({ url: server.url, topic: cfg.topic, brokers: cfg.brokers }, 'ingest server listening');
