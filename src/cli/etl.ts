@@ -47,7 +47,7 @@ function dayFlag(args: string[], name: string): string {
   return v;
 }
 
-interface Opened { wh: EtlWarehouse; close(): void }
+export interface Opened { wh: EtlWarehouse; close(): void }
 
 async function openBigQuery(cfg: Config): Promise<Opened> {
   if (cfg.warehouse.kind !== 'bigquery') throw new Error('not a BigQuery warehouse');
@@ -78,7 +78,7 @@ async function openBigQuery(cfg: Config): Promise<Opened> {
 }
 
 /** The warehouse the daemon's settings name (GAMESTREAM_WAREHOUSE and, for BigQuery, GAMESTREAM_BIGQUERY_*). */
-function openWarehouse(cfg: Config): Promise<Opened> {
+export function openWarehouse(cfg: Config): Promise<Opened> {
   return cfg.warehouse.kind === 'duckdb' ? openDuckDbEtl(cfg.warehouse.path) : openBigQuery(cfg);
 }
 

@@ -1,0 +1,78 @@
+/**
+ * `gamestream dlq` reads the dead letters back: counts, the letters with their reason, their raw records. On a
+ * DuckDB warehouse the real daemon wrote, and on a BigQuery dataset (the emulator).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { dlqCommand } from '../../src/cli/dlq.ts';
+import { describeRun, runEngine } from '../support/truth/engine.ts';
+import { openBigQueryTestWarehouse } from '../etl/support/bigquery-world.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'gs-dlq-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function dlq(args: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await dlqCommand(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env });
+  return { code, out, err };
+}
+
+describe('gamestream dlq on DuckDB', () => {
+  it('counts the dead letters, shows them with their reason, and exports their raw records as they came', async () => {
+    const now = new Date().toISOString();
+    const good = (i: number) => JSON.stringify({ id: `e${i}`, user_id: `u${i % 3}`, timestamp: now, type: 1001 });
+    const bad = ['{"id":"x1","user_id":"u1"', '{"id":"x2","user_id":"u2","timestamp":"yesterday","type":1001}', '{"id":"x3","timestamp":"2026-01-01T00:00:00Z","type":1}'];
+    const input = join(dir, 'in.ndjson');
+    writeFileSync(input, [good(1), bad[0], good(2), bad[1], bad[2], good(3)].join('\n') + '\n');
+    const wh = `duckdb:${join(dir, 'w.duckdb')}`;
+    const r = await runEngine({ GAMESTREAM_SOURCE: `file:${input}`, GAMESTREAM_WAREHOUSE: wh, GAMESTREAM_WORKERS: '1', GAMESTREAM_ETL: 'off', GAMESTREAM_PARTITIONS: '4' }, 60_000);
+    expect(r.code, describeRun(r)).toBe(0);
+    const env = { GAMESTREAM_WAREHOUSE: wh };
+
+    const stats = await dlq(['stats'], env);
+    expect(stats.code, stats.err).toBe(0);
+    expect(stats.out).toMatch(/parse_error +decode +1 +file:/);
+    expect(stats.out).toMatch(/invalid_timestamp +validate +1 /);
+    expect(stats.out).toMatch(/missing_fields +validate +1 /);
+    expect(stats.out).toContain('3 dead letter(s)');
+
+    const shown = await dlq(['show', '--code', 'invalid_timestamp'], env);
+    expect(shown.out).toContain('invalid_timestamp (validate)');
+    expect(shown.out).toContain('why: timestamp "yesterday"');
+    expect(shown.out).toContain(bad[1]);
+    expect(shown.out).toContain('1 dead letter(s) shown');
+
+    const exported = await dlq(['export'], env);
+    expect(exported.out.trim().split('\n').sort()).toEqual([...bad].sort());
+
+    expect((await dlq(['show', '--since', 'soon'], env)).code).toBe(2);
+    expect((await dlq(['replay'], env)).err).toContain('unknown dlq command "replay"');
+  });
+});
+
+describe('gamestream dlq on BigQuery', () => {
+  const ctx = inject('bigquery');
+
+  it('counts and exports the dead letters of a dataset', async () => {
+    const b = await openBigQueryTestWarehouse(ctx, 'dlq_cli');
+    try {
+      const now = Date.now();
+      await b.insertDeadLetters([now - 60_000, now - 30_000]);
+      const env = {
+        GAMESTREAM_WAREHOUSE: `bigquery:${ctx.project}.${b.id}`, GAMESTREAM_BIGQUERY_ENDPOINT: ctx.restEndpoint,
+        GAMESTREAM_BIGQUERY_WRITE_ENDPOINT: ctx.writeEndpoint,
+      };
+      const stats = await dlq(['stats'], env);
+      expect(stats.code, stats.err).toBe(0);
+      expect(stats.out).toMatch(/parse_error +decode +2 /);
+      const exported = await dlq(['export', '--code', 'parse_error'], env);
+      expect(exported.out).toBe('{\n{\n');
+      expect((await dlq(['show', '--code', 'none_such'], env)).out).toContain('0 dead letter(s) shown');
+    } finally {
+      await b.close();
+    }
+  });
+});
