@@ -89,6 +89,23 @@ describe('an Avro file source', () => {
     expect(r.stderr).toMatch(/damaged Avro block/);
   });
 
+  it('writes the intact blocks of a truncated file and dead-letters the cut one', async () => {
+    const path = join(dir, 'truncated.avro');
+    await writeFile(path, SCHEMA, Array.from({ length: 500 }, (_, i) => datum(i)), 1000);
+    const whole = readFileSync(path);
+    const starts = blockStarts(whole);
+    // Cut in the middle of a block past the half: the blocks before it are intact.
+    const cutBlock = starts.findIndex((s) => s > whole.length / 2);
+    truncateSync(path, starts[cutBlock]! + 40);
+    const r = await run(path);
+    expect(r.code, r.stderr).toBe(0);
+    const [events, deadLetters] = totals(r.stdout)!;
+    expect(deadLetters).toBe(1);
+    expect(events).toBeGreaterThan(100);
+    expect(events).toBeLessThan(500);
+    expect(r.stderr).toContain('damaged Avro block');
+  });
+
   it('treats a block count of 2^40 as damage, not as an allocation', async () => {
     const path = join(dir, 'huge-count.avro');
     await writeFile(path, SCHEMA, Array.from({ length: 10 }, (_, i) => datum(i)));
