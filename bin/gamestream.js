@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the TypeScript CLI on Node 26 (type stripping). When started by an older system Node, re-execs with
 // the Node that `npm ci` installed into node_modules.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -15,6 +15,17 @@ if (major >= 26) {
     process.stderr.write(`gamestream needs Node 26 or newer (this is ${process.version}); run 'npm ci' to install the pinned one\n`);
     process.exit(1);
   }
-  const r = spawnSync(pinned, [main, ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  // In its own process group, so that a signal to this one (a terminal's Ctrl-C, a process manager's SIGTERM, sent
+  // to the group or to this pid) reaches the daemon exactly once, forwarded from here: a second SIGINT or SIGTERM
+  // would make it exit at once instead of draining. Its exit is this one's.
+  const child = spawn(pinned, [main, ...process.argv.slice(2)], { stdio: 'inherit', detached: true });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    } else {
+      process.exit(code ?? 1);
+    }
+  });
 }
