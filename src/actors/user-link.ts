@@ -52,7 +52,8 @@ export class UserLink {
 
   /** Answers one worker's reads (its 'users-port' message). */
   serve(port: MessagePort, flag: SharedArrayBuffer): void {
-    serveUserLookups(port, flag, (ids) => this.o.warehouse.readUserStates(ids));
+    serveUserLookups(port, flag, (ids) => this.o.warehouse.readUserStates(ids), (users, waitedMs) =>
+      this.o.log.warn({ users, waitedMs }, 'a worker has waited long for user states from the warehouse'));
   }
 
   /**

@@ -26,7 +26,7 @@ export interface WorkerStart {
  * A worker blocks while it reads user states; past this it gives up, dies and is restarted from the warehouse
  * (the warehouse adapters retry on their own first, within their timeouts).
  */
-const USER_LOOKUP_TIMEOUT_MS = 5 * 60_000;
+const USER_LOOKUP_TIMEOUT_MS = 60_000;
 
 export function workerSettings(w: WorkerStart): WorkerSettings {
   const { cfg, source, schemas, crash } = w;

@@ -13,6 +13,8 @@ import type { StoredUserState } from './state.ts';
 
 /** Waits in slices, so a thread being terminated stops between them. */
 const WAIT_SLICE_MS = 500;
+/** A read that takes this long is reported, and again every as long, while a worker waits for it. */
+const SLOW_READ_MS = 10_000;
 
 /** The worker's end: a synchronous lookup. */
 export class UserLookupClient {
@@ -53,7 +55,10 @@ export class UserLookupClient {
 }
 
 /** The supervisor's end: answers each request with `read`, then wakes the worker. */
-export function serveUserLookups(port: MessagePort, flagBuffer: SharedArrayBuffer, read: (userIds: string[]) => Promise<StoredUserState[]>): void {
+export function serveUserLookups(
+  port: MessagePort, flagBuffer: SharedArrayBuffer, read: (userIds: string[]) => Promise<StoredUserState[]>,
+  onSlow?: (users: number, waitedMs: number) => void,
+): void {
   const flag = new Int32Array(flagBuffer);
   const answer = (reply: UserLookupReply): void => {
     port.postMessage(reply);
@@ -61,10 +66,15 @@ export function serveUserLookups(port: MessagePort, flagBuffer: SharedArrayBuffe
     Atomics.notify(flag, 0);
   };
   port.on('message', (req: UserLookupRequest) => {
+    // A worker waits for this answer and does nothing else meanwhile: say so when it takes long.
+    const started = Date.now();
+    const slow = onSlow ? setInterval(() => onSlow(req.userIds.length, Date.now() - started), SLOW_READ_MS) : null;
     read(req.userIds).then(
       (states) => answer({ states }),
       (err: unknown) => answer({ error: toWire(err) }),
-    );
+    ).finally(() => {
+      if (slow) clearInterval(slow);
+    });
   });
   // The worker's thread ending closes the channel; it must not keep the process alive meanwhile.
   port.unref();

@@ -88,3 +88,19 @@ describe('DuckDB users table', () => {
     inst2.closeSync();
   });
 });
+
+describe('DuckDB user-state reads', () => {
+  it('answer reads that come at once from several worker threads (one connection runs one query at a time)', async () => {
+    const wh = new DuckDbWarehouse({ path: join(dir, 'concurrent.duckdb'), source: 'file:a', maxEventBytes: 1 << 20 });
+    await wh.open();
+    try {
+      await commit(wh, usersFile(Array.from({ length: 50 }, (_, i) => ({ user_id: `u${i}`, install_ms: null, first_seen_ms: i, first_paid_ms: null, source_partition: i % 4 }))));
+      const reads = Array.from({ length: 40 }, (_, i) => wh.readUserStates([`u${i}`, `u${i + 1}`, 'nobody']));
+      const all = await Promise.race([Promise.all(reads), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000))]);
+      expect(all).not.toBe('hung');
+      expect((all as { userId: string }[][]).map((r) => r.length)).toEqual(Array.from({ length: 40 }, (_, i) => (i + 1 < 50 ? 2 : 1)));
+    } finally {
+      await wh.close();
+    }
+  });
+});
