@@ -20,6 +20,8 @@ export interface UserLinkOptions {
 export class UserLink {
   private readonly o: UserLinkOptions;
   private known: KnownUsers | null = null;
+  /** The workers' channels, held until each closes (see serveUserLookups). */
+  private readonly ports = new Set<MessagePort>();
 
   constructor(o: UserLinkOptions) {
     this.o = o;
@@ -52,6 +54,8 @@ export class UserLink {
 
   /** Answers one worker's reads (its 'users-port' message). */
   serve(port: MessagePort, flag: SharedArrayBuffer): void {
+    this.ports.add(port);
+    port.once('close', () => this.ports.delete(port));
     serveUserLookups(port, flag, (ids) => this.o.warehouse.readUserStates(ids), (users, waitedMs) =>
       this.o.log.warn({ users, waitedMs }, 'a worker has waited long for user states from the warehouse'));
   }

@@ -76,6 +76,6 @@ export function serveUserLookups(
       if (slow) clearInterval(slow);
     });
   });
-  // The worker's thread ending closes the channel; it must not keep the process alive meanwhile.
-  port.unref();
+  // Kept referenced by the caller (UserLink) until the worker's thread ends and closes it: an unreferenced port
+  // may be collected, and a worker would then wait for an answer that never comes.
 }
