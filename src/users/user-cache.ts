@@ -4,9 +4,10 @@
  * it never decides a value on its own.
  *
  * A user may leave the cache only once the warehouse holds its latest state: a state changed in a flush stays
- * until that flush is committed, else a read would bring back the older state. Eviction takes the oldest
- * entries first (insertion order), skipping those still waiting for their commit, and only when a batch
- * starts: during a batch nobody leaves, so a user the batch has already seen is never taken for a new one.
+ * until that flush is committed, else a read would bring back the older state. A committed user is also in the
+ * filter of known users (the supervisor adds it before the worker hears of the commit), so one that left is read
+ * again, never taken for a new one. Eviction takes the oldest entries first (insertion order), skipping those
+ * still waiting for their commit, whenever a commit makes entries free to leave and before a read adds more.
  */
 import { RowBuffer } from '../sinks/row-files.ts';
 import type { KnownUsers } from './known-users.ts';
@@ -36,8 +37,6 @@ export class UserCache {
   private readonly known: KnownUsers | null;
   /** Users this thread created (the warehouse had none of them), to be told to the supervisor with their flush. */
   private readonly created: string[] = [];
-  reads = 0;
-  readUsers = 0;
 
   /** `known`: users the warehouse may have (null: any user may be there, so every user not held is read). */
   constructor(capacity: number, lookup: UserLookup, known: KnownUsers | null = null) {
@@ -65,8 +64,6 @@ export class UserCache {
     const ask = new Set<string>();
     for (const id of userIds) if (!this.entries.has(id)) ask.add(id);
     if (ask.size === 0) return;
-    this.reads++;
-    this.readUsers += ask.size;
     for (const s of this.lookup([...ask])) {
       if (!ask.has(s.userId)) continue;
       this.entries.set(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false });
@@ -121,9 +118,10 @@ export class UserCache {
     return this.created.splice(0);
   }
 
-  /** This thread's flushes up to `seq` are committed: their users may leave. */
+  /** This thread's flushes up to `seq` are committed: their users may leave, and do when the cache is over its size. */
   committed(seq: number): void {
     if (seq > this.committedSeq) this.committedSeq = seq;
+    if (this.entries.size > this.capacity) this.evict();
   }
 
   /**

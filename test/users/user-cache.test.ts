@@ -87,3 +87,21 @@ describe('UserCache', () => {
     expect(rowsOf(buf).map((r) => r.user_id)).toEqual(['b']);
   });
 });
+
+describe('UserCache without reads', () => {
+  it('stays within its size when every user is new (the filter says none is stored, so nothing is ever read)', () => {
+    const c = new UserCache(10, () => [], KnownUsers.forUsers(0));
+    const buf = new RowBuffer();
+    for (let seq = 1; seq <= 20; seq++) {
+      for (let i = 0; i < 10; i++) {
+        const id = `u${seq}-${i}`;
+        expect(c.mayBeStored(id)).toBe(false);
+        c.set(id, S(seq), 0);
+      }
+      c.flushTo(buf, seq);
+      buf.writeTo(join(dir, 'discard.ndjson'));
+      c.committed(seq);
+    }
+    expect(c.size).toBeLessThanOrEqual(10);
+  });
+});
