@@ -162,16 +162,18 @@ export class PartitionActor implements ActorLifecycle {
     const users = this.out.users;
     const out = [first];
     for (let i = from + 1; i < records.length; i++) {
-      const rec = records[i]!;
-      const d = this.s.avro
-        ? this.s.avro.decode(rec.bytes, this.s.maxEventBytes)
-        : this.s.confluent && ConfluentAvro.isFramed(rec.bytes)
-          ? this.s.confluent.decode(rec.bytes, this.s.maxEventBytes)
-          : decodeJson(rec.bytes, this.s.maxEventBytes);
+      const d = this.decode(records[i]!.bytes);
       const id = d.ok ? d.obj.user_id : undefined;
       if (typeof id === 'string' && users.get(id) === undefined && users.mayBeStored(id)) out.push(id);
     }
     return out;
+  }
+
+  /** A record's bytes as an object: the file's Avro schema, a Confluent-framed datum's, or JSON. */
+  private decode(bytes: Uint8Array): Decoded {
+    if (this.s.avro) return this.s.avro.decode(bytes, this.s.maxEventBytes);
+    if (this.s.confluent && ConfluentAvro.isFramed(bytes)) return this.s.confluent.decode(bytes, this.s.maxEventBytes);
+    return decodeJson(bytes, this.s.maxEventBytes);
   }
 
   /** The record's event, or null when it became a dead letter. */
@@ -181,11 +183,7 @@ export class PartitionActor implements ActorLifecycle {
       this.tooLarge(rec, standIn, receivedAtMs);
       return null;
     }
-    const decoded: Decoded = this.s.avro
-      ? this.s.avro.decode(rec.bytes, this.s.maxEventBytes)
-      : this.s.confluent && ConfluentAvro.isFramed(rec.bytes)
-        ? this.s.confluent.decode(rec.bytes, this.s.maxEventBytes)
-        : decodeJson(rec.bytes, this.s.maxEventBytes);
+    const decoded = this.decode(rec.bytes);
     if (!decoded.ok) {
       // Never the whole record: a dead letter must fit every warehouse load and topic whatever the input.
       if (decoded.rejection.code === 'too_large') this.tooLarge(rec, oversized(rec.bytes, oversizedPrefixBytes(this.s.maxEventBytes)), receivedAtMs);

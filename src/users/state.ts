@@ -7,7 +7,7 @@
  * and lets BigQuery keep it as an append-only log.
  */
 
-export const DAY_MS = 86_400_000;
+const DAY_MS = 86_400_000;
 export const PURCHASE_TYPE = 2001;
 /** Event names that mark an install: its time is the install time even when other events came earlier. */
 export const INSTALL_NAMES: ReadonlySet<string> = new Set(['install', 'first_open']);
@@ -71,10 +71,4 @@ export function isPayingAt(s: UserState, tsMs: number): boolean {
 export function daysSinceInstall(s: UserState, tsMs: number): number {
   const from = s.installMs ?? s.firstSeenMs;
   return Math.floor(tsMs / DAY_MS) - Math.floor(from / DAY_MS);
-}
-
-/** Two states of one user as one: the earliest of each time. */
-export function mergeStates(a: UserState, b: UserState): UserState {
-  const min = (x: number | null, y: number | null): number | null => (x === null ? y : y === null ? x : Math.min(x, y));
-  return { installMs: min(a.installMs, b.installMs), firstSeenMs: Math.min(a.firstSeenMs, b.firstSeenMs), firstPaidMs: min(a.firstPaidMs, b.firstPaidMs) };
 }

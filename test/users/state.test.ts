@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { daysSinceInstall, isInstall, isPaidPurchase, isPayingAt, mergeStates, observe } from '../../src/users/state.ts';
+import { daysSinceInstall, isInstall, isPaidPurchase, isPayingAt, observe } from '../../src/users/state.ts';
 
 const DAY = 86_400_000;
 const T = Date.UTC(2026, 10, 20, 23, 0);
@@ -46,12 +46,5 @@ describe('user state', () => {
     expect(observe(state, T - 1, false, false).changed).toBe(true);
     expect(observe(state, T + 5, false, true).changed).toBe(true);
     expect(observe(state, T + 9, false, true).changed).toBe(false);
-  });
-
-  it('merges two states of a user to the earliest of each time, in any order', () => {
-    const a = { installMs: null, firstSeenMs: 5, firstPaidMs: 9 };
-    const b = { installMs: 7, firstSeenMs: 6, firstPaidMs: null };
-    expect(mergeStates(a, b)).toEqual({ installMs: 7, firstSeenMs: 5, firstPaidMs: 9 });
-    expect(mergeStates(b, a)).toEqual(mergeStates(a, b));
   });
 });
