@@ -51,13 +51,18 @@ export async function readCommittedIds(r: IdReads, ranges: IdRange[], onRows: (r
            WHERE e.event_date >= DATE(TIMESTAMP_MILLIS(${from})) AND UNIX_MILLIS(e.timestamp) >= r.min_seen
              AND e.source_offset >= r.lo AND e.source_offset < r.hi))
      WHERE seen >= min_seen`;
-  const [job] = await withRetries('reading committed event ids', r.retry, () => r.bq.createQueryJob({ query: sql, location: r.target.location }));
+  await pagedQuery(r, 'reading committed event ids', sql, 50_000, (rows) => onRows(rows.map((row) => ({
+    id: String(row.event_id), seenMs: Number(row.seen), source: String(row.source), partition: Number(row.p), offset: Number(row.o),
+  }))));
+}
+
+/** A query job's result a page at a time (each call retried on its own), for results too large to hold at once. */
+async function pagedQuery(r: IdReads, what: string, sql: string, pageRows: number, onPage: (rows: Record<string, unknown>[]) => void): Promise<void> {
+  const [job] = await withRetries(what, r.retry, () => r.bq.createQueryJob({ query: sql, location: r.target.location }));
   let pageToken: string | undefined;
   do {
-    const [rows, next] = await withRetries('reading committed event ids', r.retry, () => job.getQueryResults({ maxResults: 50_000, autoPaginate: false, pageToken }));
-    onRows((rows as Record<string, unknown>[]).map((row) => ({
-      id: String(row.event_id), seenMs: Number(row.seen), source: String(row.source), partition: Number(row.p), offset: Number(row.o),
-    })));
+    const [rows, next] = await withRetries(what, r.retry, () => job.getQueryResults({ maxResults: pageRows, autoPaginate: false, pageToken }));
+    onPage(rows as Record<string, unknown>[]);
     pageToken = (next as { pageToken?: string } | null)?.pageToken;
   } while (pageToken);
 }
@@ -105,11 +110,5 @@ export async function readUserIds(r: IdReads, only: { source: string; partitions
   if (only && only.partitions.length === 0) return;
   const where = only ? ` AND source = ${JSON.stringify(only.source)} AND source_partition IN (${only.partitions.join(', ')})` : '';
   const sql = `SELECT DISTINCT user_id FROM ${r.ds}.user_states WHERE updated_at >= TIMESTAMP '1970-01-01'${where}`;
-  const [job] = await withRetries('reading user ids', r.retry, () => r.bq.createQueryJob({ query: sql, location: r.target.location }));
-  let pageToken: string | undefined;
-  do {
-    const [rows, next] = await withRetries('reading user ids', r.retry, () => job.getQueryResults({ maxResults: 100_000, autoPaginate: false, pageToken }));
-    onIds((rows as Record<string, unknown>[]).map((row) => String(row.user_id)));
-    pageToken = (next as { pageToken?: string } | null)?.pageToken;
-  } while (pageToken);
+  await pagedQuery(r, 'reading user ids', sql, 100_000, (rows) => onIds(rows.map((row) => String(row.user_id))));
 }

@@ -111,22 +111,24 @@ export class DuckDbWarehouse implements Warehouse {
       throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
     }
     await this.c.run(ddl('events', EVENTS_COLUMNS));
-    for (const [col, type] of EVENTS_COLUMNS) {
-      if (!type.includes('NOT NULL')) await this.c.run(`ALTER TABLE events ADD COLUMN IF NOT EXISTS "${col}" ${type}`);
-    }
+    await this.addNewColumns('events', EVENTS_COLUMNS);
     await this.c.run(ddl('users', USERS_COLUMNS, ', PRIMARY KEY (user_id)'));
     await this.c.run(ddl('events_dlq', DLQ_COLUMNS));
     await this.c.run(ddl('events_agg_1min', AGG_COLUMNS));
     await this.c.run(ddl('gamestream_checkpoints', CHECKPOINT_COLUMNS, ', PRIMARY KEY (source, source_partition)'));
-    // Columns added since a warehouse may have been created (nullable, so old rows read as "none").
-    for (const [col, type] of CHECKPOINT_COLUMNS) {
-      if (!type.includes('NOT NULL')) await this.c.run(`ALTER TABLE gamestream_checkpoints ADD COLUMN IF NOT EXISTS "${col}" ${type}`);
-    }
+    await this.addNewColumns('gamestream_checkpoints', CHECKPOINT_COLUMNS);
     await this.c.run(ddl('gamestream_watermarks', WATERMARK_COLUMNS, ', PRIMARY KEY (source)'));
     // The per-window answer over all partitions, for dashboards that do not want to sum themselves.
     await this.c.run(`CREATE VIEW IF NOT EXISTS events_agg_1min_total AS
       SELECT window_start, window_end, event_type, level_id, sum(event_count)::BIGINT AS event_count
       FROM events_agg_1min GROUP BY ALL`);
+  }
+
+  /** Columns added since a warehouse may have been created (nullable, so old rows read as "none"). */
+  private async addNewColumns(table: string, cols: Cols): Promise<void> {
+    for (const [col, type] of cols) {
+      if (!type.includes('NOT NULL')) await this.c.run(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS "${col}" ${type}`);
+    }
   }
 
   /**
