@@ -10,7 +10,7 @@
  */
 import { managedwriter } from '@google-cloud/bigquery-storage';
 import { GamestreamError } from '../../errors.ts';
-import { tablePath, withRetries, withTimeout, type BigQueryTarget, type RetryPolicy } from './client.ts';
+import { isTransient, tablePath, withRetries, withTimeout, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { splitRequests, type BadRow, type EncodedRows, type RowCodec } from './rows.ts';
 import type { BqTableSpec } from './tables.ts';
 
@@ -105,8 +105,10 @@ export class TableWriter {
           throw new GamestreamError('warehouse_write_failed', `stream ${stream} holds ${count} rows after finalize, ${rows.length} were written`);
         }
       } catch (err) {
-        // A retried finalize of a stream that the lost first attempt finalized.
-        if (/finaliz/i.test((err as Error).message) && !/holds/.test((err as Error).message)) return;
+        // A retried finalize of a stream that the lost first attempt finalized: BigQuery refuses it, and that
+        // refusal is no transient failure. A transient one (our own 'FinalizeWriteStream timed out', a reset) is
+        // retried: taking it for "already finalized" left the stream open and failed the commit for good.
+        if (!isTransient(err) && /finaliz/i.test((err as Error).message) && !/holds/.test((err as Error).message)) return;
         throw err;
       }
     });
