@@ -3,8 +3,7 @@
  * per worker thread. Batch bytes live in a SharedArrayBuffer: the worker reads them without a copy, and the
  * supervisor keeps the same memory for replay until the warehouse has the rows.
  */
-import { partitionForKey } from '../sources/partitioner.ts';
-import { scanUserIdKey } from '../sources/key-scan.ts';
+import { partitionOfRecord } from '../sources/partitioner.ts';
 import type { RecordChunk } from '../sources/source.ts';
 
 export interface SealedBatch {
@@ -111,15 +110,7 @@ export class Router {
   }
 
   partitionOf(chunk: RecordChunk, i: number): number {
-    if (chunk.keys) {
-      const k = chunk.keys[i];
-      return k ? partitionForKey(k, 0, k.length, this.partitions) : (chunk.firstIndex + i) % this.partitions;
-    }
-    const key = scanUserIdKey(chunk.data, chunk.starts[i], chunk.ends[i]);
-    if (!key) return (chunk.firstIndex + i) % this.partitions;
-    return key.decoded
-      ? partitionForKey(key.decoded, 0, key.decoded.length, this.partitions)
-      : partitionForKey(chunk.data, key.start, key.end, this.partitions);
+    return partitionOfRecord(chunk, i, this.partitions);
   }
 
   /** Routes a chunk; returns batches that filled up and must be sent now. */

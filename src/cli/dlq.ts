@@ -1,21 +1,26 @@
 /**
  * `gamestream dlq`: the dead letters read back from the warehouse, on DuckDB and BigQuery alike (the ETL's
- * connection and SQL dialect): counts, the letters themselves with their reason, and their raw records for
- * fixing by hand. Read only.
+ * connection and SQL dialect): counts, the letters themselves with their reason and whether a replay ran them,
+ * their raw records for fixing by hand, and replay (dlq-replay.ts).
  */
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
-import { dialectOf, isDay, sqlTimestamp, dayStartMs, type EtlWarehouse } from '../etl/warehouse.ts';
+import { dialectOf, isDay, dayStartMs, type EtlWarehouse } from '../etl/warehouse.ts';
+import { letterWhere, type LetterFilters } from '../replay/letters.ts';
+import { replayCommand } from './dlq-replay.ts';
 import { openWarehouse, type EtlIo } from './etl.ts';
 
 const USAGE = `Usage:
   gamestream dlq stats  [--since YYYY-MM-DD]
   gamestream dlq show   [--code C] [--source S] [--partition P] [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--limit N]
   gamestream dlq export [the same filters]     NDJSON of the raw records on stdout (base64 ones decoded)
-Reads the warehouse in GAMESTREAM_WAREHOUSE (a DuckDB file: stop the daemon first; a BigQuery dataset: any time).
+  gamestream dlq replay [the same filters, no --limit] [--dry-run]
+                                               runs them through the pipeline again, each letter once
+Reads the warehouse in GAMESTREAM_WAREHOUSE (a DuckDB file: stop the daemon first; a BigQuery dataset: any time;
+replay writes, so stop the daemon that uses the same dedupe index first).
 --since defaults to 7 days ago; show lists 20 letters unless --limit says otherwise.`;
 
-interface Filters { code: string | null; source: string | null; partition: number | null; sinceMs: number; untilMs: number | null; limit: number | null }
+interface Filters extends LetterFilters { limit: number | null }
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -48,40 +53,48 @@ function filters(args: string[], nowMs: number, defaultLimit: number | null): Fi
   };
 }
 
-/** The WHERE clause: always a bound on received_at (BigQuery's partition filter). */
 function where(wh: EtlWarehouse, f: Filters): string {
-  const d = dialectOf(wh);
-  const c = [`received_at >= ${sqlTimestamp(f.sinceMs)}`];
-  if (f.untilMs !== null) c.push(`received_at < ${sqlTimestamp(f.untilMs)}`);
-  if (f.code !== null) c.push(`error_code = ${d.str(f.code)}`);
-  if (f.source !== null) c.push(`source = ${d.str(f.source)}`);
-  if (f.partition !== null) c.push(`source_partition = ${f.partition}`);
-  return c.join(' AND ');
+  return letterWhere(wh, f, 'd');
 }
+
+/** What replays made of each letter (`d`): r.replay_id when one claimed it, o.outcome once it finished. */
+const REPLAY_JOIN = `LEFT JOIN (SELECT DISTINCT replay_id, seq, letter_source, letter_partition, letter_offset, letter_received_at FROM dlq_replays) r
+    ON r.letter_source = d.source AND r.letter_partition = d.source_partition AND r.letter_offset = d.source_offset AND r.letter_received_at = d.received_at
+  LEFT JOIN dlq_replay_outcomes o ON o.replay_id = r.replay_id AND o.seq = r.seq`;
 
 async function stats(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
   const d = dialectOf(wh);
-  const rows = await wh.query(`SELECT ${d.dayText('CAST(received_at AS DATE)')} AS day, error_code, stage, source, count(*) AS n
-    FROM events_dlq WHERE ${where(wh, f)} GROUP BY 1, 2, 3, 4 ORDER BY day, n DESC, error_code`);
+  const rows = await wh.query(`SELECT ${d.dayText('CAST(d.received_at AS DATE)')} AS day, d.error_code, d.stage, d.source, count(*) AS n,
+      count(r.replay_id) AS replayed
+    FROM events_dlq d ${REPLAY_JOIN} WHERE ${where(wh, f)} GROUP BY 1, 2, 3, 4 ORDER BY day, n DESC, error_code`);
   if (rows.length === 0) {
     io.stdout.write(`no dead letters since ${new Date(f.sinceMs).toISOString().slice(0, 10)}\n`);
     return;
   }
   const total = rows.reduce((s, r) => s + Number(r.n), 0);
-  io.stdout.write(`${'day'.padEnd(10)}  ${'code'.padEnd(18)}  ${'stage'.padEnd(9)}  ${'count'.padStart(9)}  source\n`);
+  io.stdout.write(`${'day'.padEnd(10)}  ${'code'.padEnd(18)}  ${'stage'.padEnd(9)}  ${'count'.padStart(9)}  ${'replayed'.padStart(9)}  source\n`);
   for (const r of rows) {
-    io.stdout.write(`${String(r.day).padEnd(10)}  ${String(r.error_code).padEnd(18)}  ${String(r.stage).padEnd(9)}  ${Number(r.n).toLocaleString('en-US').padStart(9)}  ${String(r.source)}\n`);
+    io.stdout.write(`${String(r.day).padEnd(10)}  ${String(r.error_code).padEnd(18)}  ${String(r.stage).padEnd(9)}  ${Number(r.n).toLocaleString('en-US').padStart(9)}  ` +
+      `${Number(r.replayed).toLocaleString('en-US').padStart(9)}  ${String(r.source)}\n`);
   }
   io.stdout.write(`${total.toLocaleString('en-US')} dead letter(s)\n`);
 }
 
 async function letters(wh: EtlWarehouse, f: Filters): Promise<Record<string, unknown>[]> {
-  return wh.query(`SELECT error_code, stage, error, source, source_partition, source_offset, received_at, raw_message, raw_encoding
-    FROM events_dlq WHERE ${where(wh, f)} ORDER BY received_at, source, source_partition, source_offset${f.limit === null ? '' : ` LIMIT ${f.limit}`}`);
+  return wh.query(`SELECT d.error_code, d.stage, d.error, d.source, d.source_partition, d.source_offset, d.received_at, d.raw_message, d.raw_encoding,
+      r.replay_id, o.replayed_at, o.outcome, o.error_code AS replay_code
+    FROM events_dlq d ${REPLAY_JOIN} WHERE ${where(wh, f)}
+    ORDER BY d.received_at, d.source, d.source_partition, d.source_offset${f.limit === null ? '' : ` LIMIT ${f.limit}`}`);
 }
 
 function when(v: unknown): string {
   return v instanceof Date ? v.toISOString() : String(v);
+}
+
+function replayed(r: Record<string, unknown>): string {
+  if (r.outcome === null || r.outcome === undefined) return 'claimed, not finished (the next `dlq replay` finishes it)';
+  const again = r.outcome === 'dead_letter' ? ` (${String(r.replay_code)})` : '';
+  return `${String(r.outcome)}${again} at ${when(r.replayed_at)}`;
 }
 
 async function show(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
@@ -91,6 +104,7 @@ async function show(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
     io.stdout.write(`${when(r.received_at)}  ${String(r.error_code)} (${String(r.stage)})  ${String(r.source)} p${String(r.source_partition)}/o${String(r.source_offset)}\n`);
     io.stdout.write(`  why: ${String(r.error)}\n`);
     io.stdout.write(`  raw (${String(r.raw_encoding)}, ${raw.length} chars): ${raw.length > 300 ? `${raw.slice(0, 300)}…` : raw}\n`);
+    if (r.replay_id !== null && r.replay_id !== undefined) io.stdout.write(`  replay ${String(r.replay_id)}: ${replayed(r)}\n`);
   }
   io.stdout.write(`${rows.length} dead letter(s) shown${f.limit !== null && rows.length === f.limit ? ` (--limit ${f.limit}; there may be more)` : ''}\n`);
 }
@@ -111,8 +125,12 @@ export async function dlqCommand(args: string[], io: EtlIo = { stdout: process.s
     return sub === undefined ? 2 : 0;
   }
   try {
-    if (!['stats', 'show', 'export'].includes(sub)) throw new GamestreamError('config_invalid', `unknown dlq command ${JSON.stringify(sub)}\n${USAGE}`);
+    if (!['stats', 'show', 'export', 'replay'].includes(sub)) throw new GamestreamError('config_invalid', `unknown dlq command ${JSON.stringify(sub)}\n${USAGE}`);
     const f = filters(args.slice(1), Date.now(), sub === 'show' ? 20 : null);
+    if (sub === 'replay') {
+      if (f.limit !== null) throw new GamestreamError('config_invalid', `dlq replay takes no --limit: it replays every letter the filters match (try --dry-run first)\n${USAGE}`);
+      return await replayCommand(f, args.includes('--dry-run'), io);
+    }
     const opened = await openWarehouse(loadConfig(io.env));
     try {
       if (sub === 'stats') await stats(opened.wh, f, io);

@@ -20,6 +20,7 @@ Commands:
   run        run the daemon (configured by GAMESTREAM_* env vars; see 'gamestream env')
   etl        the daily ETL by hand: etl run --date D [--force] | etl backfill --from D1 --to D2 [--force] | etl status
   dlq        the dead letters: dlq stats | dlq show [--code C …] | dlq export (their raw records, NDJSON)
+             | dlq replay [--code C …] [--dry-run] (through the pipeline again, each letter once)
   ingest     run the tracking server: POST /v1/events → Kafka (GAMESTREAM_INGEST_* and GAMESTREAM_KAFKA_BROKERS)
   loadgen    post synthetic game traffic to a tracking server:
                gamestream loadgen --url URL --api-key KEY [--rate 5000] [--seconds 30] [--batch 500] [--gzip]

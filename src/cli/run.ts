@@ -76,12 +76,13 @@ function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
   }
 }
 
-export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig, faults: Faults = NO_FAULTS): Promise<number> {
+/** `source`: a source made by the caller (a dead-letter replay's) instead of the one GAMESTREAM_SOURCE names. */
+export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig, faults: Faults = NO_FAULTS, given?: Source): Promise<number> {
   const log = createLogger(cfg.logLevel, cfg.logFormat);
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
   let metricsReady: Metrics | null = null;
   const metrics: MetricsLater = () => metricsReady;
-  const source = makeSource(cfg, log, metrics);
+  const source = given ?? makeSource(cfg, log, metrics);
   await source.open();
   const tables = await TableFiles.open({
     geoipPath: cfg.geoipDb === 'default' ? defaultGeoIpPath() : cfg.geoipDb,

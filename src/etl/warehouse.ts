@@ -61,6 +61,14 @@ export const ETL_DDL = [
   `CREATE TABLE IF NOT EXISTS etl_checks (
     date DATE NOT NULL, check_name VARCHAR NOT NULL, passed BOOLEAN, status VARCHAR NOT NULL, value DOUBLE,
     threshold DOUBLE, run_id VARCHAR NOT NULL)`,
+  // Dead-letter replays (replay/store.ts): the letters each replay claimed, in replay order, and their outcomes.
+  `CREATE TABLE IF NOT EXISTS dlq_replays (
+    replay_id VARCHAR NOT NULL, seq BIGINT NOT NULL, partitions INTEGER NOT NULL, claimed_at TIMESTAMP NOT NULL,
+    letter_source VARCHAR NOT NULL, letter_partition INTEGER NOT NULL, letter_offset BIGINT NOT NULL,
+    letter_received_at TIMESTAMP NOT NULL, error_code VARCHAR NOT NULL, raw_message VARCHAR)`,
+  `CREATE TABLE IF NOT EXISTS dlq_replay_outcomes (
+    replay_id VARCHAR NOT NULL, seq BIGINT NOT NULL, replayed_at TIMESTAMP NOT NULL, outcome VARCHAR NOT NULL,
+    error_code VARCHAR, error VARCHAR)`,
   `CREATE TABLE IF NOT EXISTS etl_runs (
     run_id VARCHAR NOT NULL, date DATE NOT NULL, task VARCHAR NOT NULL, attempt INTEGER NOT NULL,
     status VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, rows_written BIGINT, error VARCHAR)`,

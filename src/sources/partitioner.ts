@@ -2,6 +2,8 @@
  * Kafka's default partitioner (Java client `Utils.murmur2`): so that a file replayed through
  * gamestream lands in the same partitions as the same events produced to Kafka with key = user_id.
  */
+import { scanUserIdKey } from './key-scan.ts';
+import type { RecordChunk } from './source.ts';
 
 const SEED = 0x9747b28c;
 const M = 0x5bd1e995;
@@ -41,4 +43,20 @@ const encoder = new TextEncoder();
 export function partitionForString(key: string, partitions: number): number {
   const bytes = encoder.encode(key);
   return partitionForKey(bytes, 0, bytes.length, partitions);
+}
+
+/**
+ * The partition of record i of a chunk: by its key (the chunk's, or the JSON's user_id), else round-robin by its
+ * record number, as Kafka's producer places keyless records.
+ */
+export function partitionOfRecord(chunk: RecordChunk, i: number, partitions: number): number {
+  if (chunk.keys) {
+    const k = chunk.keys[i];
+    return k ? partitionForKey(k, 0, k.length, partitions) : (chunk.firstIndex + i) % partitions;
+  }
+  const key = scanUserIdKey(chunk.data, chunk.starts[i], chunk.ends[i]);
+  if (!key) return (chunk.firstIndex + i) % partitions;
+  return key.decoded
+    ? partitionForKey(key.decoded, 0, key.decoded.length, partitions)
+    : partitionForKey(chunk.data, key.start, key.end, partitions);
 }

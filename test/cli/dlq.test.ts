@@ -34,9 +34,9 @@ describe('gamestream dlq on DuckDB', () => {
 
     const stats = await dlq(['stats'], env);
     expect(stats.code, stats.err).toBe(0);
-    expect(stats.out).toMatch(/parse_error +decode +1 +file:/);
-    expect(stats.out).toMatch(/invalid_timestamp +validate +1 /);
-    expect(stats.out).toMatch(/missing_fields +validate +1 /);
+    expect(stats.out).toMatch(/parse_error +decode +1 +0 +file:/);
+    expect(stats.out).toMatch(/invalid_timestamp +validate +1 +0 /);
+    expect(stats.out).toMatch(/missing_fields +validate +1 +0 /);
     expect(stats.out).toContain('3 dead letter(s)');
 
     const shown = await dlq(['show', '--code', 'invalid_timestamp'], env);
@@ -49,7 +49,7 @@ describe('gamestream dlq on DuckDB', () => {
     expect(exported.out.trim().split('\n').sort()).toEqual([...bad].sort());
 
     expect((await dlq(['show', '--since', 'soon'], env)).code).toBe(2);
-    expect((await dlq(['replay'], env)).err).toContain('unknown dlq command "replay"');
+    expect((await dlq(["resend"], env)).err).toContain("unknown dlq command \"resend\"");
   });
 });
 

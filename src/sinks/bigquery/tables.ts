@@ -183,6 +183,30 @@ export const ETL_TABLES: BqTableSpec[] = [
     description: 'Data-quality check results of the gamestream ETL.',
   },
   {
+    name: 'dlq_replays',
+    fields: [
+      f('replay_id', 'STRING', 'REQUIRED'), f('seq', 'INT64', 'REQUIRED'), f('partitions', 'INT64', 'REQUIRED'),
+      f('claimed_at', 'TIMESTAMP', 'REQUIRED'), f('letter_source', 'STRING', 'REQUIRED'), f('letter_partition', 'INT64', 'REQUIRED'),
+      f('letter_offset', 'INT64', 'REQUIRED'), f('letter_received_at', 'TIMESTAMP', 'REQUIRED'), f('error_code', 'STRING', 'REQUIRED'),
+      f('raw_message', 'STRING'),
+    ],
+    partitionBy: 'claimed_at',
+    clusterBy: ['replay_id'],
+    userTable: false,
+    description: 'Dead letters claimed by `gamestream dlq replay`, in replay order.',
+  },
+  {
+    name: 'dlq_replay_outcomes',
+    fields: [
+      f('replay_id', 'STRING', 'REQUIRED'), f('seq', 'INT64', 'REQUIRED'), f('replayed_at', 'TIMESTAMP', 'REQUIRED'),
+      f('outcome', 'STRING', 'REQUIRED'), f('error_code', 'STRING'), f('error', 'STRING'),
+    ],
+    partitionBy: 'replayed_at',
+    clusterBy: ['replay_id'],
+    userTable: false,
+    description: 'What became of each dead letter a `gamestream dlq replay` ran: stored, dead_letter again, or duplicate.',
+  },
+  {
     name: 'etl_runs',
     fields: [
       f('run_id', 'STRING', 'REQUIRED'), f('date', 'DATE', 'REQUIRED'), f('task', 'STRING', 'REQUIRED'),

@@ -26,13 +26,14 @@ export interface EngineRun {
   timedOut: boolean;
 }
 
-/** Starts `run` with exactly the given GAMESTREAM_* settings (inherited ones are dropped). */
+/** Starts `run` (or the command `args` give) with exactly the given GAMESTREAM_* settings (inherited ones are dropped). */
 export function runEngine(
   settings: Record<string, string>,
   timeoutMs = 110_000,
   /** Signal the engine (kill -9 by default) as soon as this returns true for the stdout so far. */
   killWhen?: (stdout: string) => boolean,
   killSignal: NodeJS.Signals = 'SIGKILL',
+  args: string[] = ['run'],
 ): Promise<EngineRun> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_')) env[k] = v;
@@ -41,7 +42,7 @@ export function runEngine(
   Object.assign(env, settings);
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(nodeBinary(), [ENGINE_MAIN, 'run'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(nodeBinary(), [ENGINE_MAIN, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let killed = false;
@@ -84,11 +85,11 @@ export function writtenSoFar(stdout: string): number {
  * run. `minStep` bounds the number of runs where each start is slow (a Kafka group waits out the killed member's
  * session) and commits come early and small.
  */
-export async function runWithKills(settings: Record<string, string>, timeoutMs: number, maxRuns = 20, minStep = 1): Promise<{ kills: number; last: EngineRun }> {
+export async function runWithKills(settings: Record<string, string>, timeoutMs: number, maxRuns = 20, minStep = 1, args: string[] = ['run']): Promise<{ kills: number; last: EngineRun }> {
   let kills = 0;
   let seen = 0;
   for (let run = 1; ; run++) {
-    const r = await runEngine(settings, timeoutMs, (out) => writtenSoFar(out) >= seen + minStep);
+    const r = await runEngine(settings, timeoutMs, (out) => writtenSoFar(out) >= seen + minStep, 'SIGKILL', args);
     if (r.signal !== 'SIGKILL' || run >= maxRuns) return { kills, last: r };
     kills++;
     seen = Math.max(seen, writtenSoFar(r.stdout));

@@ -1,0 +1,184 @@
+/**
+ * `gamestream dlq replay` runs dead letters through the pipeline again after a fix, each letter once, marking
+ * what became of it; kill -9 in the middle of a replay loses nothing and stores nothing twice. On a DuckDB
+ * warehouse the real daemon wrote, the replay run as the real CLI in a child process.
+ */
+import { DuckDBInstance } from '@duckdb/node-api';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { emulatorClients, freshDataset } from '../support/bigquery/client.ts';
+import { describeRun, runEngine, runWithKills } from '../support/truth/engine.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'gs-dlq-replay-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function sql(path: string, q: string): Promise<Record<string, unknown>[]> {
+  const db = await DuckDBInstance.create(path);
+  const c = await db.connect();
+  try {
+    return (await c.runAndReadAll(q)).getRowObjectsJS().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+}
+
+const event = (id: string, user: string, tsMs: number, extra: Record<string, unknown> = {}): string =>
+  JSON.stringify({ id, user_id: user, session_id: `s-${user}`, timestamp: new Date(tsMs).toISOString(), type: 1001, name: 'session_start', platform: 'ios', ...extra });
+
+/** Before the fix: events 30 minutes ahead of the clock are dead letters with a 1-minute tolerance. */
+const strict = (input: string, wh: string): Record<string, string> => ({
+  GAMESTREAM_SOURCE: `file:${input}`, GAMESTREAM_WAREHOUSE: `duckdb:${wh}`, GAMESTREAM_WORKERS: '1', GAMESTREAM_ETL: 'off',
+  GAMESTREAM_PARTITIONS: '4', GAMESTREAM_FUTURE_TOLERANCE: '1m',
+});
+/** The fix: a 2-hour tolerance. GAMESTREAM_SOURCE names the file still; replay ignores it. */
+const fixed = (input: string, wh: string): Record<string, string> => ({ ...strict(input, wh), GAMESTREAM_FUTURE_TOLERANCE: '2h' });
+
+const dlq = (env: Record<string, string>, ...args: string[]) => runEngine(env, 100_000, undefined, 'SIGKILL', ['dlq', ...args]);
+
+describe('gamestream dlq replay on DuckDB', () => {
+  it('stores the letters a fix makes valid, marks each with its outcome, and never replays a letter twice', async () => {
+    const now = Date.now();
+    const ahead = now + 30 * 60_000;
+    const lines = [
+      ...Array.from({ length: 20 }, (_, i) => event(`e${i}`, `u${i % 5}`, now - 60_000 + i)),
+      ...Array.from({ length: 5 }, (_, i) => event(`f${i}`, `u${i}`, ahead + i, { ip_address: '203.0.113.7' })),
+      event('e3', 'u3', ahead + 99), // a copy of an event already stored, sent with a clock ahead
+      '{"id":"p1","user_id":"u1","ip_address":"203.0.113.7","timestamp":', // stays broken
+      '{"id":"p2","user_id":"u2","timestamp":"2026-13-45T00:00:00Z","type":1001}',
+    ];
+    const input = join(dir, 'a.ndjson');
+    writeFileSync(input, lines.join('\n') + '\n');
+    const wh = join(dir, 'a.duckdb');
+    const first = await runEngine(strict(input, wh), 100_000);
+    expect(first.code, describeRun(first)).toBe(0);
+    expect(await sql(wh, `SELECT error_code, count(*) AS n FROM events_dlq GROUP BY 1 ORDER BY 1`)).toEqual([
+      { error_code: 'future_timestamp', n: 6 }, { error_code: 'invalid_timestamp', n: 1 }, { error_code: 'parse_error', n: 1 },
+    ]);
+
+    const dry = await dlq(fixed(input, wh), 'replay', '--dry-run');
+    expect(dry.code, describeRun(dry)).toBe(0);
+    expect(dry.stdout).toContain('8 dead letter(s) since');
+    expect((await sql(wh, 'SELECT count(*) AS n FROM dlq_replays'))[0]!.n, 'a dry run claims nothing').toBe(0);
+
+    const r = await dlq(fixed(input, wh), 'replay');
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toMatch(/done: 5 stored, 2 dead letter\(s\) again \((invalid_timestamp 1, parse_error 1|parse_error 1, invalid_timestamp 1)\), 1 duplicate/);
+    const replaySource = /as source (dlq-replay:\S+)/.exec(r.stdout)![1]!;
+
+    // The five fixed events are stored once, under the replay's source; the copy of e3 is not stored again.
+    expect(await sql(wh, `SELECT event_id, source FROM events WHERE event_id LIKE 'f%' ORDER BY 1`)).toEqual(
+      Array.from({ length: 5 }, (_, i) => ({ event_id: `f${i}`, source: replaySource })));
+    expect((await sql(wh, `SELECT count(*) AS n FROM events WHERE event_id = 'e3'`))[0]!.n).toBe(1);
+    // Each original letter has one outcome; the broken ones are dead letters again, with their new letter's code.
+    expect(await sql(wh, `SELECT r.error_code AS was, o.outcome, o.error_code AS now FROM dlq_replays r
+      JOIN dlq_replay_outcomes o USING (replay_id, seq) ORDER BY 1, 2, 3`)).toEqual([
+      { was: 'future_timestamp', outcome: 'duplicate', now: null },
+      ...Array.from({ length: 5 }, () => ({ was: 'future_timestamp', outcome: 'stored', now: null })),
+      { was: 'invalid_timestamp', outcome: 'dead_letter', now: 'invalid_timestamp' },
+      { was: 'parse_error', outcome: 'dead_letter', now: 'parse_error' },
+    ]);
+    // Masked addresses stay masked: the letter that failed again holds the masked one, as the original did
+    // (the five future events' letters and p1's, then p1's new letter).
+    expect((await sql(wh, `SELECT count(*) AS n FROM events_dlq WHERE raw_message LIKE '%203.0.113.7%'`))[0]!.n).toBe(0);
+    expect((await sql(wh, `SELECT count(*) AS n FROM events_dlq WHERE raw_message LIKE '%203.0.113.0%'`))[0]!.n).toBe(7);
+
+    // show marks each letter; stats counts the replayed ones.
+    const shown = await dlq(fixed(input, wh), 'show', '--code', 'future_timestamp');
+    expect(shown.stdout.match(/: stored at /g)?.length, shown.stdout).toBe(5);
+    expect(shown.stdout.match(/: duplicate at /g)?.length).toBe(1);
+    const stats = await dlq(fixed(input, wh), 'stats');
+    expect(stats.stdout).toMatch(/future_timestamp +validate +6 +6 +file:/);
+
+    // Again: the original letters were replayed and are not claimed again; only the two new letters are.
+    const again = await dlq(fixed(input, wh), 'replay', '--source', `file:${input}`);
+    expect(again.code, describeRun(again)).toBe(0);
+    expect(again.stdout).toContain('0 dead letter(s) since');
+    expect(again.stdout).toContain('8 matching were replayed before');
+    expect((await sql(wh, 'SELECT count(DISTINCT replay_id) AS n FROM dlq_replays'))[0]!.n).toBe(1);
+  }, 240_000);
+
+  it('kill -9 again and again during a replay: the next replay finishes it; every letter is stored once and marked once', async () => {
+    const now = Date.now();
+    const n = 20_000;
+    // Spread over 50 minutes, so windows close and the workers commit as the replay goes.
+    const lines = Array.from({ length: n }, (_, i) => event(`k${i}`, `u${i % 97}`, now + 5 * 60_000 + i * 150));
+    const input = join(dir, 'k.ndjson');
+    writeFileSync(input, lines.join('\n') + '\n');
+    const wh = join(dir, 'k.duckdb');
+    const first = await runEngine(strict(input, wh), 100_000);
+    expect(first.code, describeRun(first)).toBe(0);
+    expect((await sql(wh, 'SELECT count(*) AS n FROM events_dlq'))[0]!.n).toBe(n);
+
+    // Small batches, frequent flushes and progress lines: each kill lands with some of the replay committed.
+    const env = {
+      ...fixed(input, wh), GAMESTREAM_BATCH_RECORDS: '200', GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
+      GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
+    };
+    const { kills, last } = await runWithKills(env, 100_000, 20, n / 10, ['dlq', 'replay']);
+    expect(last.code, describeRun(last)).toBe(0);
+    expect(kills, 'the replay was never killed mid-run').toBeGreaterThanOrEqual(2);
+    expect(last.stdout).toMatch(new RegExp(`done: ${n.toLocaleString('en-US')} stored, 0 dead letter\\(s\\) again, 0 duplicate`));
+
+    expect(await sql(wh, `SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM events`)).toEqual([{ n, ids: n }]);
+    expect(await sql(wh, `SELECT count(*) AS n, count(DISTINCT seq) AS seqs, count(DISTINCT replay_id) AS replays FROM dlq_replays`))
+      .toEqual([{ n, seqs: n, replays: 1 }]);
+    expect(await sql(wh, `SELECT outcome, count(*) AS n FROM dlq_replay_outcomes GROUP BY 1`)).toEqual([{ outcome: 'stored', n }]);
+    const again = await dlq(env, 'replay');
+    expect(again.stdout).toContain('0 dead letter(s) since');
+  }, 300_000);
+});
+
+describe('gamestream dlq replay on BigQuery', () => {
+  const ctx = inject('bigquery');
+
+  it('replays after a fix, exactly once through a kill -9 after its first commit record, and marks each letter', async () => {
+    const { bq } = emulatorClients(ctx);
+    const ds = await freshDataset(bq, 'dlq_replay');
+    try {
+      const now = Date.now();
+      const lines = [
+        ...Array.from({ length: 10 }, (_, i) => event(`e${i}`, `u${i % 3}`, now - 60_000 + i)),
+        ...Array.from({ length: 40 }, (_, i) => event(`f${i}`, `u${i % 7}`, now + 30 * 60_000 + i * 1000, { ip_address: '203.0.113.7' })),
+        '{"id":"p1","user_id":"u1","ip_address":"203.0.113.7","timestamp":',
+      ];
+      const input = join(dir, 'bq.ndjson');
+      writeFileSync(input, lines.join('\n') + '\n');
+      // BigQuery's require_partition_filter is on (the default): every read of events and events_dlq must bound it.
+      const strictBq = {
+        ...strict(input, join(dir, 'unused.duckdb')), GAMESTREAM_WAREHOUSE: `bigquery:${ctx.project}.${ds.id}`,
+        GAMESTREAM_BIGQUERY_ENDPOINT: ctx.restEndpoint, GAMESTREAM_BIGQUERY_WRITE_ENDPOINT: ctx.writeEndpoint,
+        GAMESTREAM_DEDUPE_DIR: join(dir, `dedupe-${ds.id}`), GAMESTREAM_BATCH_RECORDS: '10', GAMESTREAM_FLUSH_INTERVAL: '100ms',
+      };
+      const first = await runEngine(strictBq, 100_000);
+      expect(first.code, describeRun(first)).toBe(0);
+      const fixedBq = { ...strictBq, GAMESTREAM_FUTURE_TOLERANCE: '2h' };
+
+      // The replay kills itself with SIGKILL once its first commit record landed; the next one finishes it.
+      const killed = await dlq({ ...fixedBq, GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD: '1' }, 'replay');
+      expect(killed.signal, describeRun(killed)).toBe('SIGKILL');
+      const r = await dlq(fixedBq, 'replay');
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.stdout).toContain('did not finish: finishing it first');
+      expect(r.stdout).toContain('done: 40 stored, 1 dead letter(s) again (parse_error 1), 0 duplicate');
+
+      const q = async (text: string): Promise<Record<string, unknown>[]> =>
+        (await bq.query(text.replaceAll('{ds}', `\`${ctx.project}.${ds.id}\``)))[0] as Record<string, unknown>[];
+      expect(await q(`SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM {ds}.events WHERE event_date >= '2000-01-01'`))
+        .toEqual([{ n: 50, ids: 50 }]);
+      expect(await q(`SELECT outcome, count(*) AS n FROM {ds}.dlq_replay_outcomes GROUP BY 1 ORDER BY 1`))
+        .toEqual([{ outcome: 'dead_letter', n: 1 }, { outcome: 'stored', n: 40 }]);
+      expect(await q(`SELECT count(*) AS n FROM {ds}.events_dlq WHERE received_at >= '2000-01-01' AND raw_message LIKE '%203.0.113.7%'`))
+        .toEqual([{ n: 0 }]);
+
+      const shown = await dlq(fixedBq, 'show', '--code', 'future_timestamp', '--limit', '100');
+      expect(shown.stdout.match(/: stored at /g)?.length, shown.stdout).toBe(40);
+      const again = await dlq(fixedBq, 'replay', '--code', 'future_timestamp');
+      expect(again.stdout).toContain('40 matching were replayed before');
+    } finally {
+      await ds.cleanup().catch(() => undefined);
+    }
+  }, 240_000);
+});
