@@ -176,11 +176,31 @@ async function failureOf(wh: EtlWarehouse, runId: string): Promise<string | null
 
 function table(rows: Record<string, unknown>[], cols: string[]): string {
   const cell = (v: unknown): string => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString().replace('T', ' ').slice(0, 19) : String(v));
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => Math.min(60, cell(r[c]).length))));
-  const line = (vals: string[]): string => vals.map((v, i) => v.slice(0, 60).padEnd(widths[i])).join('  ').trimEnd();
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]): string => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
   return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
 
+/** Per day, its latest run: how it ended, how long it took, its failed tasks and its checks that failed or warned. */
+async function days(wh: EtlWarehouse, limit: number): Promise<Record<string, unknown>[]> {
+  const d = dialectOf(wh);
+  return wh.query(`SELECT ${d.dayText('l.date')} AS date, l.status, l.started_at,
+      CASE WHEN l.ended_at IS NULL THEN NULL ELSE round(${d.epochMs('l.ended_at')} - ${d.epochMs('l.started_at')}) / 1000 END AS seconds,
+      coalesce(t.failed, 0) AS failed_tasks, coalesce(c.failed, 0) AS failed_checks, coalesce(c.warned, 0) AS warnings, l.run_id
+    FROM (SELECT date, run_id, status, started_at, ended_at FROM (
+        SELECT date, run_id, status, started_at, ended_at, row_number() OVER (PARTITION BY date ORDER BY started_at DESC, run_id DESC) AS k
+        FROM etl_runs WHERE task = 'dag') WHERE k = 1) l
+    LEFT JOIN (SELECT run_id, count(DISTINCT task) AS failed FROM etl_runs WHERE task <> 'dag' AND status = 'failed' GROUP BY run_id) t
+      ON t.run_id = l.run_id
+    LEFT JOIN (SELECT run_id, ${d.countIf(`status = 'failed'`)} AS failed, ${d.countIf(`status = 'warning'`)} AS warned FROM etl_checks GROUP BY run_id) c
+      ON c.run_id = l.run_id
+    ORDER BY l.date DESC LIMIT ${limit}`);
+}
+
+/**
+ * The days' summary, then the task attempts of the newest runs (`limit` rows), then their errors in full: an
+ * error is often longer than a table cell, and its end is usually the part that says why.
+ */
 async function status(io: EtlIo, wh: EtlWarehouse, limit: number): Promise<number> {
   const d = dialectOf(wh);
   // Newest run first; within a run the 'dag' row, then its tasks in the order they started.
@@ -189,8 +209,16 @@ async function status(io: EtlIo, wh: EtlWarehouse, limit: number): Promise<numbe
       rows_written AS ${d.ident('rows')}, run_id, error
     FROM (SELECT *, min(started_at) OVER (PARTITION BY run_id) AS run_start FROM etl_runs)
     ORDER BY run_start DESC, run_id, task = 'dag' DESC, started_at, task, attempt LIMIT ${limit}`);
-  if (rows.length === 0) io.stdout.write('no ETL runs yet\n');
-  else io.stdout.write(`${table(rows, ['date', 'task', 'attempt', 'status', 'started_at', 'seconds', 'rows', 'run_id', 'error'])}\n`);
+  if (rows.length === 0) {
+    io.stdout.write('no ETL runs yet\n');
+    return 0;
+  }
+  io.stdout.write(`Days, newest first (the latest run of each):\n${table(await days(wh, limit), ['date', 'status', 'started_at', 'seconds', 'failed_tasks', 'failed_checks', 'warnings', 'run_id'])}\n\n`);
+  io.stdout.write(`Task attempts of the newest runs:\n${table(rows, ['date', 'task', 'attempt', 'status', 'started_at', 'seconds', 'rows', 'run_id'])}\n`);
+  const errors = rows.filter((r) => typeof r.error === 'string' && r.error !== '' && r.task !== 'dag');
+  if (errors.length > 0) {
+    io.stdout.write(`\nErrors:\n${errors.map((r) => `${String(r.date)} ${String(r.task)} attempt ${String(r.attempt)}: ${String(r.error)}`).join('\n')}\n`);
+  }
   return 0;
 }
 

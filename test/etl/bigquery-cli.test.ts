@@ -73,10 +73,15 @@ describe('gamestream etl on BigQuery', { timeout: 90_000 }, () => {
 
     const status = await etl(['status', '--limit', '3'], settings(b.id));
     expect(status.code).toBe(0);
-    const lines = status.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^date\s+task\s+attempt\s+status\s+started_at\s+seconds\s+rows\s+run_id\s+error$/);
-    expect(lines[2]).toMatch(new RegExp(`^${D2}\\s+dag\\s+1\\s+success\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+[\\d.]+\\s+etl-${D2}-`));
-    expect(lines).toHaveLength(5);
+    const [daysPart, tasksPart] = status.stdout.trim().split('\n\n');
+    const days = daysPart!.split('\n');
+    expect(days[1]).toMatch(/^date\s+status\s+started_at\s+seconds\s+failed_tasks\s+failed_checks\s+warnings\s+run_id$/);
+    expect(days[3]).toMatch(new RegExp(`^${D2}\\s+success\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+[\\d.]+\\s+0\\s+0\\s+\\d+\\s+etl-${D2}-`));
+    expect(days.slice(3)).toHaveLength(2);
+    const lines = tasksPart!.split('\n');
+    expect(lines[1]).toMatch(/^date\s+task\s+attempt\s+status\s+started_at\s+seconds\s+rows\s+run_id$/);
+    expect(lines[3]).toMatch(new RegExp(`^${D2}\\s+dag\\s+1\\s+success\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+[\\d.]+\\s+etl-${D2}-`));
+    expect(lines.slice(3)).toHaveLength(3);
   });
 
   it('says so when the dataset has no gamestream tables (exit 1)', async () => {

@@ -54,13 +54,25 @@ describe('gamestream etl', () => {
     expect(err.match(/already done/g)).toHaveLength(3);
   });
 
-  it('prints recent runs as a table', async () => {
+  it('prints a summary per day, the recent task attempts as a table, and their errors in full', async () => {
     capture();
     expect(await etlCommand(['status', '--limit', '5'])).toBe(0);
-    const lines = out.trim().split('\n');
-    expect(lines[0]).toMatch(/^date\s+task\s+attempt\s+status\s+started_at\s+seconds\s+rows\s+run_id\s+error$/);
-    expect(lines).toHaveLength(7);
-    expect(lines[2]).toMatch(/^2026-11-21\s+dag\s+1\s+failed/);
+    const [daysPart, tasksPart, errorsPart] = out.trim().split('\n\n');
+    const days = daysPart!.split('\n');
+    expect(days[1]).toMatch(/^date\s+status\s+started_at\s+seconds\s+failed_tasks\s+failed_checks\s+warnings\s+run_id$/);
+    // The latest run of each day: 2026-11-21 failed in one task; the others succeeded, every check passed.
+    expect(days.slice(3)).toHaveLength(4);
+    expect(days[3]).toMatch(/^2026-11-21\s+failed\s+\S+ \S+\s+[\d.]+\s+1\s+0\s+0\s+etl-2026-11-21-/);
+    expect(days[4]).toMatch(/^2026-11-20\s+success\s+\S+ \S+\s+[\d.]+\s+0\s+0\s+0\s+etl-2026-11-20-/);
+    const tasks = tasksPart!.split('\n');
+    expect(tasks[1]).toMatch(/^date\s+task\s+attempt\s+status\s+started_at\s+seconds\s+rows\s+run_id$/);
+    expect(tasks.slice(3)).toHaveLength(5);
+    expect(tasks[3]).toMatch(/^2026-11-21\s+dag\s+1\s+failed/);
+    // Whole: the error that says why 2026-11-21 failed is longer than a table cell could hold.
+    const errors = errorsPart!.split('\n');
+    expect(errors[0]).toBe('Errors:');
+    expect(errors[1]).toMatch(/^2026-11-21 wait_for_data attempt \d+: /);
+    expect(errors[1]!.length).toBeGreaterThan(100);
   });
 
   it('rejects bad arguments with exit code 2', async () => {
