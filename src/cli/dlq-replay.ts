@@ -40,7 +40,12 @@ async function* pages(wh: EtlWarehouse, id: string): AsyncIterable<{ seq: number
 async function prepare(wh: EtlWarehouse, cfg: Config, f: LetterFilters, dryRun: boolean, io: EtlIo): Promise<ClaimedReplay | null> {
   const open = await unfinishedReplay(wh);
   if (open) {
-    io.stdout.write(`replay ${open.id} (${count(open.letters)} letters, claimed ${new Date(open.claimedAtMs).toISOString()}) did not finish: finishing it first; run \`gamestream dlq replay\` again afterwards for other letters\n`);
+    const what = `replay ${open.id} (${count(open.letters)} letters, claimed ${new Date(open.claimedAtMs).toISOString()}) did not finish`;
+    if (dryRun) {
+      io.stdout.write(`${what}: \`gamestream dlq replay\` finishes it before it claims other letters\n`);
+      return null;
+    }
+    io.stdout.write(`${what}: finishing it first; run \`gamestream dlq replay\` again afterwards for other letters\n`);
     return open;
   }
   const sel = await selection(wh, f);

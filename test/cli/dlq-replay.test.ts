@@ -159,6 +159,8 @@ describe('gamestream dlq replay on BigQuery', () => {
       // The replay kills itself with SIGKILL once its first commit record landed; the next one finishes it.
       const killed = await dlq({ ...fixedBq, GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD: '1' }, 'replay');
       expect(killed.signal, describeRun(killed)).toBe('SIGKILL');
+      const dry = await dlq(fixedBq, 'replay', '--dry-run');
+      expect(dry.stdout).toMatch(/did not finish: `gamestream dlq replay` finishes it before it claims other letters/);
       const r = await dlq(fixedBq, 'replay');
       expect(r.code, describeRun(r)).toBe(0);
       expect(r.stdout).toContain('did not finish: finishing it first');
