@@ -5,7 +5,8 @@
  */
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
-import { dialectOf, isDay, dayStartMs, type EtlWarehouse } from '../etl/warehouse.ts';
+import { dialectOf, dayStartMs, type EtlWarehouse } from '../etl/warehouse.ts';
+import { dayFlag, flag, wholeFlag } from './flags.ts';
 import { letterWhere, type LetterFilters } from '../replay/letters.ts';
 import { replayCommand } from './dlq-replay.ts';
 import { openWarehouse, type EtlIo } from './etl.ts';
@@ -22,34 +23,17 @@ replay writes, so stop the daemon that uses the same dedupe index first).
 
 interface Filters extends LetterFilters { limit: number | null }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  if (i === -1) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new GamestreamError('config_invalid', `--${name} needs a value\n${USAGE}`);
-  return v;
-}
-
-function dayFlag(args: string[], name: string): number | null {
-  const v = flag(args, name);
-  if (v === undefined) return null;
-  if (!isDay(v)) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(v)} is not valid: expected a date YYYY-MM-DD`);
-  return dayStartMs(v);
-}
-
-function intFlag(args: string[], name: string): number | null {
-  const v = flag(args, name);
-  if (v === undefined) return null;
-  if (!/^\d+$/.test(v)) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(v)} is not valid: expected a whole number`);
-  return Number(v);
+function dayStart(args: string[], name: string): number | null {
+  const v = dayFlag(args, name);
+  return v === undefined ? null : dayStartMs(v);
 }
 
 function filters(args: string[], nowMs: number, defaultLimit: number | null): Filters {
-  const until = dayFlag(args, 'until');
+  const until = dayStart(args, 'until');
   return {
-    code: flag(args, 'code') ?? null, source: flag(args, 'source') ?? null, partition: intFlag(args, 'partition'),
-    sinceMs: dayFlag(args, 'since') ?? Math.floor(nowMs / 86_400_000) * 86_400_000 - 7 * 86_400_000,
-    untilMs: until === null ? null : until + 86_400_000, limit: intFlag(args, 'limit') ?? defaultLimit,
+    code: flag(args, 'code') ?? null, source: flag(args, 'source') ?? null, partition: wholeFlag(args, 'partition') ?? null,
+    sinceMs: dayStart(args, 'since') ?? Math.floor(nowMs / 86_400_000) * 86_400_000 - 7 * 86_400_000,
+    untilMs: until === null ? null : until + 86_400_000, limit: wholeFlag(args, 'limit') ?? defaultLimit,
   };
 }
 

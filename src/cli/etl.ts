@@ -11,10 +11,11 @@ import { bigQueryEtlWarehouse, missingEngineTables } from '../sinks/bigquery/etl
 import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
 import { successfulDays } from '../etl/dag.ts';
 import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
-import { addDays, dialectOf, ensureEtlTables, isDay, type EtlWarehouse } from '../etl/warehouse.ts';
+import { addDays, dialectOf, ensureEtlTables, type EtlWarehouse } from '../etl/warehouse.ts';
 import { openDuckDbEtl } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { dayFlag, wholeFlag } from './flags.ts';
 import { createClients } from '../sinks/bigquery/client.ts';
 
 const USAGE = `Usage:
@@ -33,18 +34,13 @@ export interface EtlIo {
 
 const processIo = (): EtlIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
 
-function flag(args: string[], name: string): string | undefined {
+/** A day the command needs: missing (or followed by another flag) is said to be missing, with an example. */
+function requiredDay(args: string[], name: string): string {
   const i = args.indexOf(`--${name}`);
-  return i === -1 ? undefined : args[i + 1];
-}
-
-function dayFlag(args: string[], name: string): string {
-  const v = flag(args, name);
-  if (v === undefined || v.startsWith('--')) {
+  if (i === -1 || args[i + 1] === undefined || args[i + 1]!.startsWith('--')) {
     throw new GamestreamError('config_invalid', `--${name} is missing: give the UTC day as --${name} YYYY-MM-DD (for example --${name} ${new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)}, yesterday)`);
   }
-  if (!isDay(v)) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(v)} is not valid: expected a date YYYY-MM-DD`);
-  return v;
+  return dayFlag(args, name)!;
 }
 
 export interface Opened { wh: EtlWarehouse; close(): void }
@@ -232,18 +228,18 @@ export async function etlCommand(args: string[], io: EtlIo = processIo()): Promi
     if (!['run', 'backfill', 'status'].includes(sub)) throw new GamestreamError('config_invalid', `unknown etl command ${JSON.stringify(sub)}\n${USAGE}`);
     const config = loadEtlConfig(io.env);
     let days: string[] = [];
-    if (sub === 'run') days = [dayFlag(args, 'date')];
+    if (sub === 'run') days = [requiredDay(args, 'date')];
     if (sub === 'backfill') {
-      const from = dayFlag(args, 'from');
-      const to = dayFlag(args, 'to');
+      const from = requiredDay(args, 'from');
+      const to = requiredDay(args, 'to');
       if (to < from) throw new GamestreamError('config_invalid', `--to ${to} is before --from ${from}`);
       for (let d = from; d <= to; d = addDays(d, 1)) days.push(d);
     }
-    const limitRaw = flag(args, 'limit') ?? '30';
-    if (!/^\d+$/.test(limitRaw) || Number(limitRaw) < 1) throw new GamestreamError('config_invalid', `--limit=${JSON.stringify(limitRaw)} is not valid: expected a whole number ≥ 1`);
+    const limit = wholeFlag(args, 'limit') ?? 30;
+    if (limit < 1) throw new GamestreamError('config_invalid', `--limit=${limit} is not valid: expected a whole number ≥ 1`);
     const opened = await openWarehouse(loadConfig(io.env));
     try {
-      if (sub === 'status') return await status(io, opened.wh, Number(limitRaw));
+      if (sub === 'status') return await status(io, opened.wh, limit);
       return await runDays(io, opened.wh, config, days, args.includes('--force'), sub === 'backfill');
     } finally {
       opened.close();

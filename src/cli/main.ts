@@ -7,6 +7,7 @@ import { loadObservabilityConfig } from '../observability/config.ts';
 import { allEnvVars, unknownVarProblems } from './env-vars.ts';
 import { etlCommand } from './etl.ts';
 import { dlqCommand } from './dlq.ts';
+import { flag, positiveFlag } from './flags.ts';
 import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
 import { runIngest } from '../ingest/main.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
@@ -44,19 +45,6 @@ function printEnv(): void {
   }
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? undefined : args[i + 1];
-}
-
-function numberFlag(args: string[], name: string, def: number): number {
-  const raw = flag(args, name);
-  if (raw === undefined) return def;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new GamestreamError('config_invalid', `--${name}=${JSON.stringify(raw)} is not valid: expected a positive number`);
-  return n;
-}
-
 async function loadgen(args: string[]): Promise<number> {
   const url = flag(args, 'url');
   const apiKey = flag(args, 'api-key') ?? process.env.GAMESTREAM_LOADGEN_API_KEY;
@@ -66,9 +54,9 @@ async function loadgen(args: string[]): Promise<number> {
   const report = await runLoadgen({
     url,
     apiKey,
-    rate: numberFlag(args, 'rate', 5000),
-    seconds: numberFlag(args, 'seconds', 30),
-    batchSize: numberFlag(args, 'batch', 500),
+    rate: positiveFlag(args, 'rate', 5000),
+    seconds: positiveFlag(args, 'seconds', 30),
+    batchSize: positiveFlag(args, 'batch', 500),
     gzip: args.includes('--gzip'),
   });
   process.stdout.write(`${formatLoadgenReport(report)}\n`);
