@@ -3,14 +3,10 @@
  * (DELETE + INSERT), so a rerun never duplicates. Definitions are in docs/ETL.md; the SQL follows them, in the
  * warehouse's dialect (dialect.ts): the work runs in the warehouse's engine.
  */
+import { LEVEL_COMPLETE, LEVEL_FAIL, LEVEL_START, PURCHASE, SESSION_END } from '../contract/event-types.ts';
 import { DUCKDB, type SqlDialect } from './dialect.ts';
 import { dialectOf, execTransaction, sqlDate, type EtlWarehouse } from './warehouse.ts';
 
-export const LEVEL_START = 1001;
-export const LEVEL_COMPLETE = 1002;
-export const LEVEL_FAIL = 1003;
-export const PURCHASE = 2001;
-export const SESSION_END = 3002;
 
 const MOVES_QUANTILES = [0.5, 0.95] as const;
 

@@ -4,7 +4,8 @@
  * 15.969999999999999. Replaces D's rows in one transaction, like the other metrics. Definitions: docs/ETL.md.
  */
 import { DUCKDB, type SqlDialect } from './dialect.ts';
-import { PURCHASE, replaceDay } from './metrics.ts';
+import { PURCHASE } from '../contract/event-types.ts';
+import { replaceDay } from './metrics.ts';
 import { dialectOf, sqlDate, type EtlWarehouse } from './warehouse.ts';
 
 export const REVENUE_COLUMNS = 'date, platform, country, revenue_usd, purchases, paying_users, first_time_payers, active_users, arpdau, arppu';

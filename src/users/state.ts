@@ -7,8 +7,9 @@
  * and lets BigQuery keep it as an append-only log.
  */
 
+import { PURCHASE } from '../contract/event-types.ts';
+
 const DAY_MS = 86_400_000;
-export const PURCHASE_TYPE = 2001;
 /** Event names that mark an install: its time is the install time even when other events came earlier. */
 export const INSTALL_NAMES: ReadonlySet<string> = new Set(['install', 'first_open']);
 
@@ -28,7 +29,7 @@ export type { StoredUserState } from '../contract/checkpoint.ts';
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
 
 export function isPaidPurchase(type: number, parameters: Record<string, unknown>): boolean {
-  if (type !== PURCHASE_TYPE) return false;
+  if (type !== PURCHASE) return false;
   const p = parameters.price_usd;
   if (typeof p === 'number') return p > 0;
   return typeof p === 'string' && DECIMAL.test(p) && Number(p) > 0;
