@@ -76,6 +76,9 @@ function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
   }
 }
 
+/** A second SIGINT/SIGTERM this soon after the first is the same interrupt delivered twice, not a second Ctrl-C. */
+const SAME_SIGNAL_MS = 300;
+
 /** `source`: a source made by the caller (a dead-letter replay's) instead of the one GAMESTREAM_SOURCE names. */
 export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig, faults: Faults = NO_FAULTS, given?: Source): Promise<number> {
   const log = createLogger(cfg.logLevel, cfg.logFormat);
@@ -162,8 +165,13 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     },
   });
   let signals = 0;
+  let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
+    // Ctrl-C reaches the whole foreground process group, and a parent that forwards signals (npm, a wrapper)
+    // sends the same one again a moment later: only a signal after that counts as "again".
+    if (signals > 0 && Date.now() - firstSignalAt < SAME_SIGNAL_MS) return;
     signals++;
+    if (signals === 1) firstSignalAt = Date.now();
     if (signals > 1) {
       say(`${sig} again: exiting without draining; the next start resumes from the last commit`);
       process.exit(130);
