@@ -35,9 +35,10 @@ describe('observability server', () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
     s.alerts.evaluate(); // the DLQ rule's base sample, as AlertEngine.start() takes one
+    // A commit each second after the start; the rates spread each commit over the second it covers.
     for (let i = 0; i < 3; i++) {
-      s.metrics.recordCommit({ durationMs: 10, partitions: [{ partition: 3, recordsIn: 1000, eventsWritten: 980, deadLetters: 20, duplicates: 0, lateEvents: 0, windowRows: 0 }], deadLettersByCode: { parse_error: 20 } });
       s.advance(1000);
+      s.metrics.recordCommit({ durationMs: 10, partitions: [{ partition: 3, recordsIn: 1000, eventsWritten: 980, deadLetters: 20, duplicates: 0, lateEvents: 0, windowRows: 0 }], deadLettersByCode: { parse_error: 20 } });
       s.status.sample();
     }
     s.metrics.setLag(3, 777);
