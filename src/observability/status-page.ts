@@ -50,7 +50,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <div class="card wide"><h2>Dead letters / s (recent history)</h2><div class="chart" id="chart-dlq"></div></div>
   <div class="card wide"><h2>Alerts</h2><table><thead><tr><th>alert</th><th>severity</th><th>state</th><th>since</th><th>detail</th></tr></thead><tbody id="alerts"></tbody></table></div>
   <div class="card wide"><h2>Event volume, last 24 h (events per hour of event time, from the warehouse)</h2><div class="chart" id="chart-volume"></div><div class="dim" id="volat"></div></div>
-  <div class="card"><h2>Last ETL run</h2><div class="big" id="etl">–</div><div class="dim" id="etlat"></div><div class="dim" id="etlwait"></div></div>
+  <div class="card"><h2>Last ETL run</h2><div class="big" id="etl">–</div><div class="dim" id="etlat"></div><div class="dim" id="etlwait"></div><div class="dim" id="etlsched"></div></div>
   <div class="card"><h2>Data quality</h2><div class="dim" id="dqday"></div><table><tbody id="checks"></tbody></table></div>
   <div class="card"><h2>Totals (committed)</h2><table><tbody id="totals"></tbody></table></div>
 </main>
@@ -118,9 +118,13 @@ function render(s) {
   for (const a of s.alerts.rules) tb.appendChild(row([a.alert, a.severity, a.state, a.since || "", a.message], [null, a.severity === "warning" ? "warning" : null, a.state === "firing" ? "firing" : "ok"]));
   if (s.alerts.rules.length === 0) tb.appendChild(row(["alerts are not evaluated in this process"]));
   const e = s.etl;
-  $("etl").textContent = !e.enabled ? "not enabled" : e.lastRun ? e.lastRun.status : "not run yet";
-  $("etl").className = "big " + (e.lastRun && e.lastRun.status === "failed" ? "firing" : "");
-  $("etlat").textContent = e.lastRun ? e.lastRun.at + " (" + dur(e.lastRun.durationSeconds) + "); last success " + (e.lastSuccessAt || "never") : "";
+  // The last run comes from the warehouse's etl_runs: this daemon's scheduler's runs and those of gamestream etl alike.
+  const lr = e.lastRun;
+  $("etl").textContent = lr ? lr.status : e.enabled ? "not run yet" : "no run recorded";
+  $("etl").className = "big " + (lr && lr.status === "failed" ? "firing" : "");
+  $("etlat").textContent = lr ? (lr.day ? "day " + lr.day + ", " : "") + (lr.status === "running" ? "started " : "ended ") + lr.at
+    + (lr.durationSeconds === null ? "" : " (took " + dur(lr.durationSeconds) + ")") + "; last success " + (e.lastSuccessAt || "never") : "";
+  $("etlsched").textContent = e.enabled ? "" : "the daily scheduler does not run in this process";
   $("etlwait").textContent = e.waiting ? "waiting: " + e.waiting.day + " needs " + e.waiting.waitingFor.join("; ") : "";
   const w = s.warehouse;
   $("volat").textContent = w ? "read " + w.readAt : "not read yet";

@@ -7,7 +7,7 @@
 import { GAMESTREAM_VERSION } from '../version.ts';
 import type { AlertEngine, AlertNotification, AlertStatus } from './alerts.ts';
 import { CommitRate, type CommitPoint } from './commit-rate.ts';
-import type { Metrics } from './metrics.ts';
+import type { EtlRunInfo, Metrics } from './metrics.ts';
 
 export interface StatusSnapshot {
   version: string;
@@ -25,8 +25,14 @@ export interface StatusSnapshot {
   workers: { restarts: number; mailboxDepth: { worker: number; batches: number }[]; fatal: string | null };
   alerts: { rules: AlertStatus[]; firing: AlertStatus[]; recent: (AlertNotification & { at: string })[] };
   etl: {
+    /** The daily scheduler runs in this process. Runs of `gamestream etl` are in lastRun all the same. */
     enabled: boolean;
-    lastRun: { status: string; at: string; durationSeconds: number } | null;
+    /**
+     * The latest run of the DAG, from the warehouse's etl_runs (any process: this one's scheduler or the CLI) or
+     * this process's own report when that is newer than the last read. `at`: when it ended (started, while running);
+     * `day`: the day it processed (null when only this process's report is known yet).
+     */
+    lastRun: { status: string; at: string; durationSeconds: number | null; day: string | null } | null;
     lastSuccessAt: string | null;
     /** The day the ETL waits for, and what for (wait_for_data, or before queuing a day). */
     waiting: { day: string; waitingFor: string[] } | null;
@@ -61,7 +67,17 @@ export interface WarehouseView {
   volume24h: { t: number[]; events: number[] };
   /** The data-quality checks of the latest ETL day, when the ETL has run. */
   checks: { date: string; items: { name: string; status: string; value: number | null; threshold: number | null }[] } | null;
+  /** The DAG's runs in etl_runs (task 'dag'), whichever process made them; null before the ETL's tables exist. */
+  etlRuns: { last: EtlRunRecord | null; lastSuccessAtMs: number | null } | null;
   readAt: string;
+}
+
+/** One run of the DAG as etl_runs has it. */
+export interface EtlRunRecord {
+  day: string;
+  status: string;
+  startedAtMs: number;
+  endedAtMs: number | null;
 }
 
 export interface StatusTrackerOptions {
@@ -80,6 +96,22 @@ export interface StatusTrackerOptions {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const round = (x: number): number => Math.round(x * 100) / 100;
+const latest = (a: number | null, b: number | null): string | null => iso(a === null ? b : b === null ? a : Math.max(a, b));
+
+/**
+ * The latest DAG run: the warehouse's etl_runs know every process's runs (the CLI's too); this process's own
+ * report is newer only when its run ended after the warehouse was last read.
+ */
+function lastEtlRun(own: EtlRunInfo | null, view: WarehouseView | null): StatusSnapshot['etl']['lastRun'] {
+  const recorded = view?.etlRuns?.last ?? null;
+  if (own && (!recorded || own.atMs > Date.parse(view!.readAt))) {
+    return { status: own.status, at: new Date(own.atMs).toISOString(), durationSeconds: round(own.durationMs / 1000), day: null };
+  }
+  if (!recorded) return null;
+  const at = recorded.endedAtMs ?? recorded.startedAtMs;
+  const durationSeconds = recorded.endedAtMs === null ? null : round((recorded.endedAtMs - recorded.startedAtMs) / 1000);
+  return { status: recorded.status, at: new Date(at).toISOString(), durationSeconds, day: recorded.day };
+}
 
 export class StatusTracker {
   private readonly o: StatusTrackerOptions;
@@ -87,6 +119,7 @@ export class StatusTracker {
   private readonly points: number;
   private readonly rate: CommitRate;
   private lastSampleMs: number;
+  private etlSeenAtMs: number | null = null;
   private readonly hist: { t: number[]; r: number[]; w: number[]; d: number[] } = { t: [], r: [], w: [], d: [] };
   private timer: NodeJS.Timeout | null = null;
   private whTimer: NodeJS.Timeout | null = null;
@@ -112,6 +145,12 @@ export class StatusTracker {
   /** Takes one sample; the timer calls this, tests call it directly. */
   sample(): void {
     this.rate.observe(this.commitPoint());
+    // This process's ETL finished a run: read its day and checks from the warehouse now, not in up to a minute.
+    const etlAt = this.o.metrics.state().etlLastRun?.atMs ?? null;
+    if (etlAt !== this.etlSeenAtMs) {
+      this.etlSeenAtMs = etlAt;
+      void this.readWarehouse();
+    }
     const at = this.now();
     if (at <= this.lastSampleMs) return;
     this.lastSampleMs = at;
@@ -191,8 +230,8 @@ export class StatusTracker {
       alerts: { rules: alerts?.statuses() ?? [], firing: alerts?.firing() ?? [], recent: alerts?.history() ?? [] },
       etl: {
         enabled: s.etlEnabled,
-        lastRun: s.etlLastRun ? { status: s.etlLastRun.status, at: new Date(s.etlLastRun.atMs).toISOString(), durationSeconds: round(s.etlLastRun.durationMs / 1000) } : null,
-        lastSuccessAt: iso(s.etlLastSuccessMs),
+        lastRun: lastEtlRun(s.etlLastRun, this.view),
+        lastSuccessAt: latest(s.etlLastSuccessMs, this.view?.etlRuns?.lastSuccessAtMs ?? null),
         waiting: s.etlWaiting,
       },
       warehouse: this.view,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/observability/metrics.ts';
-import { StatusTracker } from '../../src/observability/status.ts';
+import { StatusTracker, type WarehouseView } from '../../src/observability/status.ts';
 
 /** A deterministic jitter in [-1, 1). */
 function jitter(seed: number): () => number {
@@ -73,5 +73,38 @@ describe('status rates', () => {
     // Before the stop it was steady.
     const before = s.history.recordsInPerSec[25]!;
     expect(Math.abs(before - 20_000) / 20_000).toBeLessThan(0.02);
+  });
+});
+
+describe('status: the last ETL run', () => {
+  it('comes from etl_runs; this process\'s own run only while it is newer than the last read, which it triggers', async () => {
+    let now = Date.UTC(2026, 10, 27, 3, 0);
+    const metrics = new Metrics({ now: () => now, defaultMetrics: false });
+    let reads = 0;
+    let run = { day: '2026-11-25', status: 'success', startedAtMs: now - 3_600_000, endedAtMs: now - 3_590_000 };
+    const success = run.endedAtMs;
+    const view = (): WarehouseView => ({
+      volume24h: { t: [], events: [] }, checks: null, readAt: new Date(now).toISOString(),
+      etlRuns: { last: run, lastSuccessAtMs: success },
+    });
+    const status = new StatusTracker({ metrics, now: () => now, warehouse: async () => (reads++, view()) });
+    await status.readWarehouse();
+    expect(status.snapshot().etl).toMatchObject({
+      enabled: false, lastRun: { status: 'success', day: '2026-11-25', at: new Date(run.endedAtMs).toISOString(), durationSeconds: 10 },
+      lastSuccessAt: new Date(run.endedAtMs).toISOString(),
+    });
+
+    // This process's scheduler finishes a run after that read: shown at once, without its day until the next read …
+    metrics.setEtlEnabled(true);
+    now += 60_000;
+    metrics.etlTask({ task: 'dag', status: 'failed', durationMs: 4000 });
+    expect(status.snapshot().etl.lastRun).toEqual({ status: 'failed', at: new Date(now).toISOString(), durationSeconds: 4, day: null });
+    // … which the next sample starts.
+    run = { day: '2026-11-26', status: 'failed', startedAtMs: now - 4000, endedAtMs: now };
+    now += 1000;
+    status.sample();
+    await expect.poll(() => reads).toBe(2);
+    await expect.poll(() => status.snapshot().etl.lastRun?.day).toBe('2026-11-26');
+    expect(status.snapshot().etl.lastSuccessAt).toBe(new Date(success).toISOString());
   });
 });
