@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { Script } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlertEngine, inputsFromMetrics } from '../../src/observability/alerts.ts';
 import { loadObservabilityConfig } from '../../src/observability/config.ts';
@@ -92,6 +93,10 @@ describe('observability server', () => {
     expect(html).toContain('<div class="chart" id="chart-events">');
     expect(html).toContain('<div class="chart" id="chart-dlq">');
     expect(html).toContain('fetch("api/status"');
+    // The inline script is valid JavaScript (it lives in a template literal, where a lone backslash vanishes).
+    const inline = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
+    expect(() => new Script(inline)).not.toThrow();
+    expect(inline).toContain('.replace(/\\.?0+$/, "")');
     expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
     // Self-contained: no resource from another host; the only external files are uPlot's, from this server.
     expect(html).not.toMatch(/https?:\/\//i);
