@@ -1,11 +1,13 @@
 /**
  * The status snapshot behind GET /api/status and the status page: current rates, a short history of them,
- * lag, watermark, workers, alerts and the last ETL run. Rates come from sampling the committed totals on a
- * timer, so the page shows what reached the warehouse, the same numbers as the counters.
+ * lag, watermark, workers, alerts and the last ETL run. Rates come from the committed totals, sampled on a
+ * timer and spread over the commits' own intervals (commit-rate.ts), so the page shows what reached the
+ * warehouse, the same numbers as the counters.
  */
 import { GAMESTREAM_VERSION } from '../version.ts';
 import type { AlertEngine, AlertNotification, AlertStatus } from './alerts.ts';
-import type { Metrics } from './metrics.ts';
+import { CommitRate, type CommitPoint } from './commit-rate.ts';
+import type { EtlRunInfo, Metrics } from './metrics.ts';
 
 export interface StatusSnapshot {
   version: string;
@@ -23,8 +25,14 @@ export interface StatusSnapshot {
   workers: { restarts: number; mailboxDepth: { worker: number; batches: number }[]; fatal: string | null };
   alerts: { rules: AlertStatus[]; firing: AlertStatus[]; recent: (AlertNotification & { at: string })[] };
   etl: {
+    /** The daily scheduler runs in this process. Runs of `gamestream etl` are in lastRun all the same. */
     enabled: boolean;
-    lastRun: { status: string; at: string; durationSeconds: number } | null;
+    /**
+     * The latest run of the DAG, from the warehouse's etl_runs (any process: this one's scheduler or the CLI) or
+     * this process's own report when that is newer than the last read. `at`: when it ended (started, while running);
+     * `day`: the day it processed (null when only this process's report is known yet).
+     */
+    lastRun: { status: string; at: string; durationSeconds: number | null; day: string | null } | null;
     lastSuccessAt: string | null;
     /** The day the ETL waits for, and what for (wait_for_data, or before queuing a day). */
     waiting: { day: string; waitingFor: string[] } | null;
@@ -59,7 +67,17 @@ export interface WarehouseView {
   volume24h: { t: number[]; events: number[] };
   /** The data-quality checks of the latest ETL day, when the ETL has run. */
   checks: { date: string; items: { name: string; status: string; value: number | null; threshold: number | null }[] } | null;
+  /** The DAG's runs in etl_runs (task 'dag'), whichever process made them; null before the ETL's tables exist. */
+  etlRuns: { last: EtlRunRecord | null; lastSuccessAtMs: number | null } | null;
   readAt: string;
+}
+
+/** One run of the DAG as etl_runs has it. */
+export interface EtlRunRecord {
+  day: string;
+  status: string;
+  startedAtMs: number;
+  endedAtMs: number | null;
 }
 
 export interface StatusTrackerOptions {
@@ -72,23 +90,36 @@ export interface StatusTrackerOptions {
   sampleIntervalMs?: number;
   /** Points kept for the chart. */
   historyPoints?: number;
-}
-
-interface Sample {
-  atMs: number;
-  recordsIn: number;
-  eventsWritten: number;
-  deadLetters: number;
+  /** Each rate is averaged over the commits of this window (default 10 s). */
+  rateWindowMs?: number;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const round = (x: number): number => Math.round(x * 100) / 100;
+const latest = (a: number | null, b: number | null): string | null => iso(a === null ? b : b === null ? a : Math.max(a, b));
+
+/**
+ * The latest DAG run: the warehouse's etl_runs know every process's runs (the CLI's too); this process's own
+ * report is newer only when its run ended after the warehouse was last read.
+ */
+function lastEtlRun(own: EtlRunInfo | null, view: WarehouseView | null): StatusSnapshot['etl']['lastRun'] {
+  const recorded = view?.etlRuns?.last ?? null;
+  if (own && (!recorded || own.atMs > Date.parse(view!.readAt))) {
+    return { status: own.status, at: new Date(own.atMs).toISOString(), durationSeconds: round(own.durationMs / 1000), day: null };
+  }
+  if (!recorded) return null;
+  const at = recorded.endedAtMs ?? recorded.startedAtMs;
+  const durationSeconds = recorded.endedAtMs === null ? null : round((recorded.endedAtMs - recorded.startedAtMs) / 1000);
+  return { status: recorded.status, at: new Date(at).toISOString(), durationSeconds, day: recorded.day };
+}
 
 export class StatusTracker {
   private readonly o: StatusTrackerOptions;
   private readonly now: () => number;
   private readonly points: number;
-  private prev: Sample | null = null;
+  private readonly rate: CommitRate;
+  private lastSampleMs: number;
+  private etlSeenAtMs: number | null = null;
   private readonly hist: { t: number[]; r: number[]; w: number[]; d: number[] } = { t: [], r: [], w: [], d: [] };
   private timer: NodeJS.Timeout | null = null;
   private whTimer: NodeJS.Timeout | null = null;
@@ -98,22 +129,37 @@ export class StatusTracker {
     this.o = opts;
     this.now = opts.now ?? Date.now;
     this.points = opts.historyPoints ?? 300;
-    this.sample();
+    this.rate = new CommitRate(
+      { windowMs: opts.rateWindowMs ?? 10_000, minGraceMs: opts.sampleIntervalMs ?? 2000, maxGraceMs: 60_000 },
+      this.commitPoint(),
+    );
+    this.lastSampleMs = this.now();
+  }
+
+  /** The committed totals and the time of the commit that made them (the start, before the first). */
+  private commitPoint(): CommitPoint {
+    const s = this.o.metrics.state();
+    return { atMs: s.lastRecordAtMs ?? s.startedAtMs, recordsIn: s.recordsIn, eventsWritten: s.eventsWritten, deadLetters: s.deadLetters };
   }
 
   /** Takes one sample; the timer calls this, tests call it directly. */
   sample(): void {
-    const s = this.o.metrics.state();
-    const cur: Sample = { atMs: this.now(), recordsIn: s.recordsIn, eventsWritten: s.eventsWritten, deadLetters: s.deadLetters };
-    const p = this.prev;
-    this.prev = cur;
-    if (!p || cur.atMs <= p.atMs) return;
-    const secs = (cur.atMs - p.atMs) / 1000;
+    this.rate.observe(this.commitPoint());
+    // This process's ETL finished a run: read its day and checks from the warehouse now, not in up to a minute.
+    const etlAt = this.o.metrics.state().etlLastRun?.atMs ?? null;
+    if (etlAt !== this.etlSeenAtMs) {
+      this.etlSeenAtMs = etlAt;
+      void this.readWarehouse();
+    }
+    const at = this.now();
+    if (at <= this.lastSampleMs) return;
+    this.lastSampleMs = at;
+    const r = this.rate.rates(at);
     const h = this.hist;
-    h.t.push(Math.round(cur.atMs / 1000));
-    h.r.push(round((cur.recordsIn - p.recordsIn) / secs));
-    h.w.push(round((cur.eventsWritten - p.eventsWritten) / secs));
-    h.d.push(round((cur.deadLetters - p.deadLetters) / secs));
+    h.t.push(Math.round(at / 1000));
+    h.r.push(round(r.recordsInPerSec));
+    h.w.push(round(r.eventsWrittenPerSec));
+    h.d.push(round(r.deadLettersPerSec));
     if (h.t.length > this.points) for (const a of [h.t, h.r, h.w, h.d]) a.shift();
   }
 
@@ -144,18 +190,12 @@ export class StatusTracker {
     this.whTimer = null;
   }
 
-  /** Rates averaged over the last few samples, so one commit landing between samples does not spike. */
-  private rate(xs: number[], n = 5): number {
-    const tail = xs.slice(-n);
-    return tail.length === 0 ? 0 : round(tail.reduce((a, b) => a + b, 0) / tail.length);
-  }
-
   snapshot(): StatusSnapshot {
     const s = this.o.metrics.state();
     const now = this.now();
     const h = this.hist;
-    const recordsInPerSec = this.rate(h.r);
-    const deadLettersPerSec = this.rate(h.d);
+    this.rate.observe(this.commitPoint());
+    const r = this.rate.rates(now);
     const lagEntries = [...s.lag].map(([partition, lag]) => ({ partition, lag })).sort((a, b) => b.lag - a.lag);
     const total = lagEntries.length === 0 ? null : lagEntries.reduce((a, e) => a + e.lag, 0);
     const alerts = this.o.alerts;
@@ -165,10 +205,10 @@ export class StatusTracker {
       startedAt: new Date(s.startedAtMs).toISOString(),
       uptimeSeconds: Math.round((now - s.startedAtMs) / 1000),
       rates: {
-        recordsInPerSec,
-        eventsWrittenPerSec: this.rate(h.w),
-        deadLettersPerSec,
-        dlqRatio: recordsInPerSec > 0 ? round((deadLettersPerSec / recordsInPerSec) * 10000) / 10000 : null,
+        recordsInPerSec: round(r.recordsInPerSec),
+        eventsWrittenPerSec: round(r.eventsWrittenPerSec),
+        deadLettersPerSec: round(r.deadLettersPerSec),
+        dlqRatio: r.recordsInPerSec > 0 ? Math.round((r.deadLettersPerSec / r.recordsInPerSec) * 1e6) / 1e6 : null,
       },
       history: { t: [...h.t], recordsInPerSec: [...h.r], eventsWrittenPerSec: [...h.w], deadLettersPerSec: [...h.d] },
       totals: {
@@ -190,8 +230,8 @@ export class StatusTracker {
       alerts: { rules: alerts?.statuses() ?? [], firing: alerts?.firing() ?? [], recent: alerts?.history() ?? [] },
       etl: {
         enabled: s.etlEnabled,
-        lastRun: s.etlLastRun ? { status: s.etlLastRun.status, at: new Date(s.etlLastRun.atMs).toISOString(), durationSeconds: round(s.etlLastRun.durationMs / 1000) } : null,
-        lastSuccessAt: iso(s.etlLastSuccessMs),
+        lastRun: lastEtlRun(s.etlLastRun, this.view),
+        lastSuccessAt: latest(s.etlLastSuccessMs, this.view?.etlRuns?.lastSuccessAtMs ?? null),
         waiting: s.etlWaiting,
       },
       warehouse: this.view,

@@ -17,6 +17,7 @@ import { startScheduler } from '../../src/etl/scheduler.ts';
 import { dayReadiness } from '../../src/etl/sensor.ts';
 import { ensureEtlTables, type EtlWarehouse } from '../../src/etl/warehouse.ts';
 import { ensureSchema } from '../../src/sinks/bigquery/ddl.ts';
+import { readBigQueryStatusView } from '../../src/sinks/bigquery/status-view.ts';
 import { ETL_TABLES } from '../../src/sinks/bigquery/tables.ts';
 import { openBigQueryTestWarehouse, TABLE_OPTIONS, type BigQueryTestWarehouse } from './support/bigquery-world.ts';
 import { silentLog, testConfig } from './support/config.ts';
@@ -119,6 +120,11 @@ describe('the DAG on BigQuery and on DuckDB', () => {
       expect(runs.find((x) => x.task === 'compute_level_metrics')!.rows_written).toBe(expectedLevelMetrics(all, day).length);
     }
     expect(hook.bodies.filter((x) => (x as { training_date?: string }).training_date === D2)).toHaveLength(2); // one per engine
+    // The status page's view of etl_runs: the latest run (D2's) and the latest success, whoever ran them.
+    const runs = (await readBigQueryStatusView(b.bq, `\`${ctx.project}.${b.id}\``)).etlRuns;
+    expect(runs?.last).toMatchObject({ day: D2, status: 'success' });
+    expect(runs?.last?.endedAtMs).toBeGreaterThan(runs!.last!.startedAtMs);
+    expect(runs?.lastSuccessAtMs).toBe(runs?.last?.endedAtMs);
 
     const level = await both('level_metrics', ['date', 'level_id']);
     expect(level.bigquery.length).toBe(expectedLevelMetrics(all, D1).length + expectedLevelMetrics(all, D2).length);

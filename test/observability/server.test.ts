@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { Script } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlertEngine, inputsFromMetrics } from '../../src/observability/alerts.ts';
 import { loadObservabilityConfig } from '../../src/observability/config.ts';
@@ -35,9 +36,10 @@ describe('observability server', () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
     s.alerts.evaluate(); // the DLQ rule's base sample, as AlertEngine.start() takes one
+    // A commit each second after the start; the rates spread each commit over the second it covers.
     for (let i = 0; i < 3; i++) {
-      s.metrics.recordCommit({ durationMs: 10, partitions: [{ partition: 3, recordsIn: 1000, eventsWritten: 980, deadLetters: 20, duplicates: 0, lateEvents: 0, windowRows: 0 }], deadLettersByCode: { parse_error: 20 } });
       s.advance(1000);
+      s.metrics.recordCommit({ durationMs: 10, partitions: [{ partition: 3, recordsIn: 1000, eventsWritten: 980, deadLetters: 20, duplicates: 0, lateEvents: 0, windowRows: 0 }], deadLettersByCode: { parse_error: 20 } });
       s.status.sample();
     }
     s.metrics.setLag(3, 777);
@@ -91,6 +93,10 @@ describe('observability server', () => {
     expect(html).toContain('<div class="chart" id="chart-events">');
     expect(html).toContain('<div class="chart" id="chart-dlq">');
     expect(html).toContain('fetch("api/status"');
+    // The inline script is valid JavaScript (it lives in a template literal, where a lone backslash vanishes).
+    const inline = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
+    expect(() => new Script(inline)).not.toThrow();
+    expect(inline).toContain('.replace(/\\.?0+$/, "")');
     expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
     // Self-contained: no resource from another host; the only external files are uPlot's, from this server.
     expect(html).not.toMatch(/https?:\/\//i);

@@ -1,6 +1,7 @@
 /**
- * The status page's warehouse panel on BigQuery: events per hour over the last 24 h of event time, and the
- * latest ETL day's data-quality checks. The partition filters keep each read to the last two days.
+ * The status page's warehouse panel on BigQuery: events per hour over the last 24 h of event time, the
+ * latest ETL day's data-quality checks and the ETL's latest run (etl_runs). The partition filters keep the
+ * events read to the last two days.
  */
 import type { BigQuery } from '@google-cloud/bigquery';
 import { hourlyVolume, volumeWindowStart, type WarehouseView } from '../../observability/status.ts';
@@ -31,5 +32,25 @@ export async function readBigQueryStatusView(bq: BigQuery, dataset: string, nowM
   } catch {
     // No ETL tables yet: no checks to show.
   }
-  return { volume24h: hourlyVolume(from, nowMs, byHour), checks, readAt: new Date(nowMs).toISOString() };
+  return { volume24h: hourlyVolume(from, nowMs, byHour), checks, etlRuns: await readEtlRuns(bq, dataset), readAt: new Date(nowMs).toISOString() };
+}
+
+/** The DAG's latest run and latest success in etl_runs, whichever process ran them (the daemon or `gamestream etl`). */
+async function readEtlRuns(bq: BigQuery, dataset: string): Promise<WarehouseView['etlRuns']> {
+  try {
+    // The table is small (a row per task attempt); the date filter is there for a table that requires one.
+    const rows = (await runQuery(bq, `SELECT FORMAT_DATE('%Y-%m-%d', date) AS d, status, UNIX_MILLIS(started_at) AS s, UNIX_MILLIS(ended_at) AS e,
+        (SELECT UNIX_MILLIS(MAX(ended_at)) FROM ${dataset}.etl_runs WHERE date >= DATE '1970-01-01' AND task = 'dag' AND status = 'success') AS ok
+        FROM ${dataset}.etl_runs WHERE date >= DATE '1970-01-01' AND task = 'dag' ORDER BY started_at DESC, run_id DESC LIMIT 1`)) as
+      { d: string; status: string; s: unknown; e: unknown; ok: unknown }[];
+    const r = rows[0];
+    if (!r) return { last: null, lastSuccessAtMs: null };
+    return {
+      last: { day: r.d, status: r.status, startedAtMs: Number(r.s), endedAtMs: r.e === null ? null : Number(r.e) },
+      lastSuccessAtMs: r.ok === null ? null : Number(r.ok),
+    };
+  } catch {
+    // No etl_runs yet: the ETL never ran on this dataset.
+    return null;
+  }
 }

@@ -1,9 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
+import { etlCommand } from '../../../src/cli/etl.ts';
+import { Metrics } from '../../../src/observability/metrics.ts';
+import { StatusTracker } from '../../../src/observability/status.ts';
 import { DuckDbWarehouse } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
 import { readStatusView } from '../../../src/sinks/duckdb/status-view.ts';
+import { generateDay, insertEvents, openTestWarehouse, setWatermark } from '../../etl/support/world.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-status-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,6 +38,7 @@ describe('readStatusView', () => {
     expect(view.volume24h.events.at(-1)).toBe(5);
     expect(view.volume24h.events.at(-3)).toBe(3);
     expect(view.checks).toBeNull();
+    expect(view.etlRuns).toBeNull(); // no etl_runs table: the ETL never ran here
     await conn.run(`CREATE TABLE etl_checks (date DATE NOT NULL, check_name VARCHAR NOT NULL, passed BOOLEAN, status VARCHAR NOT NULL, value DOUBLE, threshold DOUBLE, run_id VARCHAR NOT NULL)`);
     await conn.run(`INSERT INTO etl_checks VALUES (DATE '2026-11-25', 'has_data', true, 'passed', 1, NULL, 'r1'),
       (DATE '2026-11-26', 'has_data', true, 'passed', 1, NULL, 'r2'), (DATE '2026-11-26', 'dlq_rate', false, 'failed', 0.02, 0.01, 'r2')`);
@@ -46,5 +52,49 @@ describe('readStatusView', () => {
     });
     conn.closeSync();
     await wh.close();
+  });
+
+  it('reads the last ETL run from etl_runs, also one `gamestream etl run` made, and the page shows it', async () => {
+    const t = await openTestWarehouse();
+    try {
+      await insertEvents(t, [...generateDay('2026-11-19', 3), ...generateDay('2026-11-20', 4)]);
+      await setWatermark(t, Date.parse('2026-11-21T06:00:00Z'), false);
+      t.release();
+      const io = { stdout: { write: () => undefined }, stderr: { write: () => undefined, isTTY: false }, env: {
+        GAMESTREAM_WAREHOUSE: `duckdb:${t.path}`, GAMESTREAM_ETL_EXPORT_DIR: join(t.dir, 'features'),
+        GAMESTREAM_ETL_RETRY_DELAY: '1ms', GAMESTREAM_ETL_SENSOR_TIMEOUT: '0', GAMESTREAM_LOG_LEVEL: 'silent',
+      } };
+      const before = Date.now();
+      expect(await etlCommand(['run', '--date', '2026-11-19'], io)).toBe(0);
+      expect(await etlCommand(['run', '--date', '2026-11-21'], io)).toBe(1); // no events that day: wait_for_data fails
+      const after = Date.now();
+
+      const instance = await DuckDBInstance.create(t.path);
+      const conn = await instance.connect();
+      const view = await readStatusView(conn, after);
+      conn.closeSync();
+      instance.closeSync();
+      const runs = view.etlRuns!;
+      expect(runs.last).toMatchObject({ day: '2026-11-21', status: 'failed' });
+      expect(runs.last!.startedAtMs).toBeGreaterThanOrEqual(before);
+      expect(runs.last!.endedAtMs).toBeGreaterThanOrEqual(runs.last!.startedAtMs);
+      expect(runs.lastSuccessAtMs).toBeGreaterThanOrEqual(before);
+      expect(runs.lastSuccessAtMs).toBeLessThanOrEqual(runs.last!.startedAtMs);
+      expect(view.checks?.date).toBe('2026-11-19');
+
+      // A daemon whose scheduler is off (or has not run yet) shows that run, not "not run yet".
+      const metrics = new Metrics({ defaultMetrics: false });
+      const status = new StatusTracker({ metrics, warehouse: async () => view });
+      await status.readWarehouse();
+      const etl = status.snapshot().etl;
+      expect(etl.enabled).toBe(false);
+      expect(etl.lastRun).toEqual({
+        status: 'failed', day: '2026-11-21', at: new Date(runs.last!.endedAtMs!).toISOString(),
+        durationSeconds: Math.round((runs.last!.endedAtMs! - runs.last!.startedAtMs) / 10) / 100,
+      });
+      expect(etl.lastSuccessAt).toBe(new Date(runs.lastSuccessAtMs!).toISOString());
+    } finally {
+      t.close();
+    }
   });
 });
