@@ -2,7 +2,7 @@
 # Debian packages the test suite uses, installed when missing (npm runs this before `npm test`):
 #   promtool (package prometheus) checks monitoring/alerts.yml; Chromium
 #   renders the status page in a browser test; podman (with runc) and mmdebstrap build the Containerfile's image
-#   from a Debian base made here, and run it.
+#   from a Debian base made here and run it, and the systemd units inside it.
 # Kafka's jars are fetched by the suite itself (scripts/kafka/start.sh, through Maven).
 set -euo pipefail
 missing=()
