@@ -29,8 +29,11 @@ export interface SqlResult {
   elapsedMs: number;
 }
 
-/** Runs one read-only query within the limits, or throws sql_refused, sql_failed, sql_timeout or sql_busy. */
-export type SqlRunner = (sql: string, limits: SqlLimits) => Promise<SqlResult>;
+/**
+ * Runs one read-only query within the limits, or throws sql_refused, sql_failed, sql_timeout or sql_busy. An
+ * aborted `signal` (the client went away) stops the query as the time limit would.
+ */
+export type SqlRunner = (sql: string, limits: SqlLimits, signal?: AbortSignal) => Promise<SqlResult>;
 
 /** The lower of two sets of bounds: a client may ask for less than the daemon allows, never more. */
 export function lowerLimits(a: SqlLimits, b: Partial<SqlLimits>): SqlLimits {

@@ -93,15 +93,28 @@ function jsonRows(rows: (Json | null)[][], types: DuckDBType[]): SqlCell[][] {
  */
 export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
   let running = false;
-  return async (sql: string, limits: SqlLimits): Promise<SqlResult> => {
+  return async (sql: string, limits: SqlLimits, signal?: AbortSignal): Promise<SqlResult> => {
     if (running) throw sqlBusyError();
     running = true;
     const t0 = Date.now();
     let timedOut = false;
+    // DuckDB drops an interrupt that comes between two statements (during the checks, before the query has
+    // started), so once the query must stop it is interrupted again every 50 ms until it has.
+    let interrupting: NodeJS.Timeout | undefined;
+    const stop = (): void => {
+      conn.interrupt();
+      interrupting ??= setInterval(() => conn.interrupt(), 50);
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      conn.interrupt();
+      stop();
     }, limits.timeoutMs);
+    const abandon = (): void => stop();
+    signal?.addEventListener('abort', abandon);
+    const stopped = (): void => {
+      if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
+      if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away');
+    };
     let begun = false;
     try {
       await checkReadOnly(conn, sql);
@@ -109,6 +122,7 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
       begun = true;
       const prepared = await conn.prepare(sql);
       if (prepared.statementType !== StatementType.SELECT && prepared.statementType !== StatementType.EXPLAIN) throw refused('not a SELECT');
+      stopped();
       const result = await prepared.stream();
       const types = result.columnTypes();
       const columns = result.columnNames().map((name, i) => ({ name, type: types[i]!.toString() }));
@@ -117,6 +131,7 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
       // Only as many chunks as the limit needs: the rest of the result is never computed.
       while (!truncated) {
         const chunk = await result.fetchChunk();
+        stopped();
         if (!chunk || chunk.rowCount === 0) break;
         for (const row of jsonRows(chunk.convertRows(JsonDuckDBValueConverter), types)) {
           if (rows.length === limits.maxRows) {
@@ -129,6 +144,7 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
       return { columns, rows, truncated, limits, elapsedMs: Date.now() - t0 };
     } catch (err) {
       if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
+      if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away', { cause: err });
       if (err instanceof GamestreamError) throw err;
       // DuckDB's own words: a missing table, a type error, a read refused by the READ ONLY transaction.
       const msg = (err as Error).message;
@@ -136,6 +152,8 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
       throw new GamestreamError('sql_failed', msg, { cause: err });
     } finally {
       clearTimeout(timer);
+      clearInterval(interrupting);
+      signal?.removeEventListener('abort', abandon);
       // The next statement on the connection also ends a stream left unread (a result cut at the row limit).
       if (begun) await conn.run('ROLLBACK').catch(() => conn.run('ROLLBACK').catch(() => undefined));
       running = false;

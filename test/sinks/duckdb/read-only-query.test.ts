@@ -105,6 +105,12 @@ describe('read-only queries on the daemon\'s DuckDB instance', () => {
     // Uninterrupted, the cross join takes minutes; a busy machine may add a little to the interrupt.
     expect(took).toBeLessThan(5000);
     expect((await run('SELECT count(*) FROM events', LIMITS)).rows).toEqual([[50]]);
+    // A limit that passes before the query has even started (DuckDB drops an interrupt between statements).
+    for (const timeoutMs of [1, 5, 20]) {
+      const t1 = Date.now();
+      await expect(run(SLOW, { timeoutMs, maxRows: 10 })).rejects.toMatchObject({ code: 'sql_timeout' });
+      expect(Date.now() - t1).toBeLessThan(5000);
+    }
   });
 
   it('returns at most the row limit and says the result was cut', async () => {
