@@ -61,7 +61,7 @@ export function exactNumber(text: string): number | string {
   };
   // Exponent forms (1e21) are not exact decimals to compare; keep the text.
   if (/e/i.test(text) || /e/i.test(String(n))) return text;
-  return canon(String(n)) === canon(text) ? n : text;
+  return canon(String(n)) === canon(text) ? n + 0 : text;
 }
 
 export const sqlTimeoutError = (ms: number): GamestreamError =>
