@@ -86,7 +86,8 @@ const ANSWER_MARGIN_MS = 10_000;
 
 /**
  * The query sent to the daemon of `d`; a daemon that does not answer (or holds another warehouse) is unreachable.
- * The daemon runs one query at a time: while another runs, this one waits its turn, within its time limit.
+ * The daemon runs one query at a time: while another runs, this one waits its turn, within its time limit; so it
+ * does while the daemon is starting or stopping (then it answers, or stops answering and the file is free).
  */
 async function viaDaemon(d: DaemonFile & { url: string }, warehouse: string, sql: string, limits: SqlLimits): Promise<Answer> {
   const deadline = Date.now() + limits.timeoutMs;
@@ -122,7 +123,8 @@ async function askDaemon(d: DaemonFile & { url: string }, warehouse: string, sql
   if (res.ok && Array.isArray(body.rows)) return { result: body as SqlResult };
   const code = typeof body.code === 'string' && isErrorCode(body.code) ? body.code : 'sql_failed';
   const err = new GamestreamError(code, `${body.error ?? `HTTP ${res.status}`}${res.status === 404 || res.status === 403 ? '' : ` (the daemon, PID ${d.pid}, at ${d.url})`}`);
-  if (code === 'sql_busy') return { busy: err };
+  // Busy with another query, or starting or stopping (the warehouse not open): its turn, or its end, comes soon.
+  if (code === 'sql_busy' || res.status === 503) return { busy: err };
   throw err;
 }
 

@@ -4,6 +4,8 @@
  * The command runs as a process of its own where the file's lock matters, as an operator would run it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,10 +112,12 @@ describe('gamestream sql on a DuckDB file no daemon holds', () => {
     }
   });
 
-  it('refuses bad arguments with exit code 2', async () => {
+  it('refuses bad arguments with exit code 2, and names the setting when there is no file', async () => {
     expect((await inProcess(['--format', 'xml', 'SELECT 1'], env)).code).toBe(2);
     expect((await inProcess(['--limit', '3', 'SELECT 1'], env)).err).toContain('unknown option --limit');
     expect((await inProcess([], env)).err).toContain('no query given');
+    const none = await inProcess(['SELECT 1'], { GAMESTREAM_WAREHOUSE: `duckdb:${join(dir, 'none.duckdb')}` });
+    expect([none.code, none.err]).toEqual([1, expect.stringContaining('read-only (is GAMESTREAM_WAREHOUSE the daemon\'s? the daemon makes the file when it first starts)')]);
   });
 
   it('names the process that holds the file when it is not a daemon that can answer', async () => {
@@ -129,6 +133,38 @@ describe('gamestream sql on a DuckDB file no daemon holds', () => {
       const exited = new Promise((resolve) => holder.once('exit', resolve));
       holder.kill();
       await exited;
+    }
+  });
+});
+
+describe('gamestream sql against a daemon that is starting or stopping', () => {
+  it('waits, within its time limit, while the daemon answers 503 (its warehouse not open yet)', async () => {
+    const path = join(dir, 'starting.duckdb');
+    let asked = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        asked++;
+        res.writeHead(asked <= 2 ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(asked <= 2
+          ? { error: 'the warehouse is not open yet (the daemon is starting or stopping); retry in a moment', code: 'warehouse_unavailable' }
+          : { columns: [{ name: 'x', type: 'INTEGER' }], rows: [[1]], truncated: false, limits: { timeoutMs: 1000, maxRows: 10 }, elapsedMs: 1 }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // A live process to stand for the daemon in the daemon file.
+    const stand = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      const { port } = server.address() as AddressInfo;
+      writeDaemonFile(daemonFilePath(path), { pid: stand.pid!, warehouse: `duckdb:${path}`, url: `http://127.0.0.1:${port}`, startedAt: '', version: '' });
+      const r = await inProcess(['SELECT 1 AS x'], { GAMESTREAM_WAREHOUSE: `duckdb:${path}` });
+      expect([r.code, rows(r.out), asked], r.err).toEqual([0, [{ x: 1 }], 3]);
+      asked = -100;
+      const late = await inProcess(['SELECT 1 AS x'], { GAMESTREAM_WAREHOUSE: `duckdb:${path}`, GAMESTREAM_SQL_TIMEOUT: '500ms' });
+      expect([late.code, late.err]).toEqual([1, expect.stringContaining('warehouse_unavailable: the warehouse is not open yet')]);
+    } finally {
+      stand.kill();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

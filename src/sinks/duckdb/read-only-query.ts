@@ -181,7 +181,8 @@ export async function openDuckDbReadOnly(path: string, settings: Record<string, 
     const msg = (err as Error).message;
     const pid = lockHolder(msg);
     if (pid !== null || /Could not set lock/i.test(msg)) return { locked: { pid, message: msg } };
-    throw corruptError(err, path) ?? new GamestreamError('warehouse_unavailable', `cannot open the DuckDB warehouse ${path} read-only: ${msg}`, { cause: err });
+    const missing = /does not exist/i.test(msg) ? ' (is GAMESTREAM_WAREHOUSE the daemon\'s? the daemon makes the file when it first starts)' : '';
+    throw corruptError(err, path) ?? new GamestreamError('warehouse_unavailable', `cannot open the DuckDB warehouse ${path} read-only${missing}: ${msg}`, { cause: err });
   }
   const conn = await instance.connect();
   return {
