@@ -128,7 +128,7 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
       const columns = result.columnNames().map((name, i) => ({ name, type: types[i]!.toString() }));
       const rows: SqlCell[][] = [];
       let truncated = false;
-      // Only as many chunks as the limit needs: the rest of the result is never computed.
+      // Only as many chunks as the limit needs: the rest is not fetched (nor, in a streaming plan, computed).
       while (!truncated) {
         const chunk = await result.fetchChunk();
         stopped();
