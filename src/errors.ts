@@ -20,6 +20,9 @@ export const ERROR_CODES = [
   'schema_registry_unavailable',
   // the daily ETL
   'etl_sensor_timeout', 'etl_no_data', 'etl_cancelled', 'etl_export_failed', 'etl_quality_failed', 'etl_webhook_failed',
+  // `gamestream sql` and the daemon's POST /sql: a query that is not a plain read, one that failed or ran out of
+  // time, and one sent while another runs
+  'sql_refused', 'sql_failed', 'sql_timeout', 'sql_busy',
   // dead-letter reason codes (stable: stored in events_dlq.error_code)
   'parse_error', 'too_large', 'missing_fields', 'invalid_field', 'invalid_timestamp', 'future_timestamp', 'unknown_schema',
   'warehouse_rejected',

@@ -8,6 +8,7 @@ import { allEnvVars, unknownVarProblems } from './env-vars.ts';
 import { etlCommand } from './etl.ts';
 import { dlqCommand } from './dlq.ts';
 import { flag, positiveFlag } from './flags.ts';
+import { sqlCommand } from './sql.ts';
 import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
 import { runIngest } from '../ingest/main.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
@@ -22,6 +23,7 @@ Commands:
   etl        the daily ETL by hand: etl run --date D [--force] | etl backfill --from D1 --to D2 [--force] | etl status
   dlq        the dead letters: dlq stats | dlq show [--code C …] | dlq export (their raw records, NDJSON)
              | dlq replay [--code C …] [--dry-run] (through the pipeline again, each letter once)
+  sql        one read-only query of the warehouse, also while the daemon runs: sql "SELECT …" [--format table|ndjson|csv]
   ingest     run the tracking server: POST /v1/events → Kafka (GAMESTREAM_INGEST_* and GAMESTREAM_KAFKA_BROKERS)
   loadgen    post synthetic game traffic to a tracking server:
                gamestream loadgen --url URL --api-key KEY [--rate 5000] [--seconds 30] [--batch 500] [--gzip]
@@ -102,6 +104,9 @@ async function main(argv: string[]): Promise<number> {
     case 'dlq':
       configured(() => undefined);
       return dlqCommand(argv.slice(1));
+    case 'sql':
+      configured(() => undefined);
+      return sqlCommand(argv.slice(1));
     case 'loadgen':
       return loadgen(argv.slice(1));
     case 'env':

@@ -29,6 +29,12 @@ import { BigQueryWarehouse } from '../sinks/bigquery/bigquery-warehouse.ts';
 import { readBigQueryStatusView } from '../sinks/bigquery/status-view.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
+import { GamestreamError } from '../errors.ts';
+import { duckDbReadOnlyRunner } from '../sinks/duckdb/read-only-query.ts';
+import { daemonFilePath, removeDaemonFile, writeDaemonFile } from '../sql/daemon-file.ts';
+import { localUrl } from '../sql/loopback.ts';
+import type { SqlRunner } from '../sql/result.ts';
+import { GAMESTREAM_VERSION } from '../version.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -146,6 +152,10 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   let scheduler: Scheduler | null = null;
   let etlConnection: DuckDbConnection | null = null;
   let statusConnection: DuckDbConnection | null = null;
+  // POST /sql's own connection: its reads never queue behind the commits, nor the commits behind them.
+  let sqlConnection: DuckDbConnection | null = null;
+  let sqlRunner: SqlRunner | null = null;
+  const daemonFile = wc.kind === 'duckdb' ? daemonFilePath(wc.path) : null;
   const stopEtl = async (): Promise<void> => {
     await scheduler?.stop();
     scheduler = null;
@@ -153,6 +163,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     etlConnection = null;
     statusConnection?.closeSync();
     statusConnection = null;
+    sqlRunner = null;
+    // A query still running is stopped, not waited for: the warehouse closes next.
+    sqlConnection?.interrupt();
+    sqlConnection?.closeSync();
+    sqlConnection = null;
   };
   const obs = await startObservability({
     config: observability,
@@ -162,6 +177,17 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       if (big) return readBigQueryStatusView(big.bq, `\`${big.name.slice('bigquery:'.length)}\``);
       if (!statusConnection) throw new Error('the warehouse is not open yet');
       return readStatusView(statusConnection);
+    },
+    sql: {
+      warehouse: warehouse.name,
+      limits: { timeoutMs: cfg.sqlTimeoutMs, maxRows: cfg.sqlMaxRows },
+      off: !cfg.sqlEndpoint
+        ? 'POST /sql is off in this daemon (GAMESTREAM_SQL_ENDPOINT=off): set it to on and restart the daemon, or stop the daemon and query the file'
+        : big ? `this daemon writes to BigQuery (${big.name}): gamestream sql queries BigQuery directly, with your own credentials` : null,
+      run: (sql, limits, signal) => {
+        if (!sqlRunner) throw new GamestreamError('warehouse_unavailable', 'the warehouse is not open yet (the daemon is starting or stopping); retry in a moment', { retryable: true });
+        return sqlRunner(sql, limits, signal);
+      },
     },
   });
   let signals = 0;
@@ -193,7 +219,18 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
     // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
     await warehouse.open();
-    if (duck) statusConnection = await duck.connect();
+    if (duck) {
+      statusConnection = await duck.connect();
+      if (cfg.sqlEndpoint) {
+        sqlConnection = await duck.connect();
+        sqlRunner = duckDbReadOnlyRunner(sqlConnection);
+      }
+      // The daemon holds the file's lock from here on: `gamestream sql` finds it by this file (sql/daemon-file.ts).
+      writeDaemonFile(daemonFile!, {
+        pid: process.pid, warehouse: duck.name, url: obs.server ? localUrl(obs.server.host, obs.server.port) : null,
+        startedAt: new Date().toISOString(), version: GAMESTREAM_VERSION,
+      });
+    }
     void obs.status.readWarehouse();
     obs.metrics.setEtlEnabled(etl.enabled);
     if (etl.enabled && duck) {
@@ -235,6 +272,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     );
     return 0;
   } finally {
+    if (daemonFile) removeDaemonFile(daemonFile);
     buffers?.stop();
     await stopEtl();
     // The supervisor closes the warehouse when it ran; this closes it also when start-up failed before that (a

@@ -83,6 +83,9 @@ export interface Config {
   bigqueryMaxRequestBytes: number;
   bigqueryTimeoutMs: number;
   bigqueryRetryForMs: number;
+  sqlEndpoint: boolean;
+  sqlTimeoutMs: number;
+  sqlMaxRows: number;
 }
 
 function v<K extends keyof Config>(spec: VarSpec<Config, K>): VarSpec<Config, K> {
@@ -267,6 +270,12 @@ export const ENV_VARS = [
     doc: 'Deadline of one BigQuery call (an append, a stream commit, a query); a call that takes longer is retried.', parse: duration(1000, 600_000) }),
   v({ name: 'GAMESTREAM_BIGQUERY_RETRY_FOR', key: 'bigqueryRetryForMs', default: 'forever', allowed: 'forever | 1s–7d',
     doc: 'How long transient BigQuery failures (UNAVAILABLE, 429, 5xx, timeouts) are retried, with capped exponential back-off and jitter, before the daemon stops with an error. Meanwhile the partitions pause, so memory stays bounded.', parse: (raw) => (raw.trim() === 'forever' ? Infinity : duration(1000, 7 * 86_400_000)(raw)) }),
+  v({ name: 'GAMESTREAM_SQL_ENDPOINT', key: 'sqlEndpoint', default: 'on', allowed: 'on | off',
+    doc: 'POST /sql on the observability server (GAMESTREAM_METRICS_PORT): read-only queries of a DuckDB warehouse while the daemon holds it, for `gamestream sql`. Answers loopback clients only, never a browser. off: the endpoint answers 404 and `gamestream sql` says to stop the daemon or turn it on.', parse: boolFlag }),
+  v({ name: 'GAMESTREAM_SQL_TIMEOUT', key: 'sqlTimeoutMs', default: '30s', allowed: '100ms–10m',
+    doc: 'Longest a `gamestream sql` query (or POST /sql) may run; then it is interrupted (on BigQuery: the job is cancelled) and the command fails with sql_timeout. The daemon applies the lower of its own value and the one the command sends.', parse: duration(100, 600_000) }),
+  v({ name: 'GAMESTREAM_SQL_MAX_ROWS', key: 'sqlMaxRows', default: '10000', allowed: '1–1000000',
+    doc: 'Most rows a `gamestream sql` query returns; a longer result is cut there and the command says so on stderr. The daemon applies the lower of its own value and the one the command sends.', parse: integer(1, 1_000_000) }),
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -8,6 +8,7 @@ import { AlertEngine, inputsFromMetrics } from './alerts.ts';
 import type { ObservabilityConfig } from './config.ts';
 import { Metrics } from './metrics.ts';
 import { startObservabilityServer, type HealthReport, type ObservabilityServer } from './server.ts';
+import type { SqlEndpointOptions } from './sql-endpoint.ts';
 import { StatusTracker, type WarehouseView } from './status.ts';
 import type { FetchFn } from './webhook.ts';
 
@@ -41,6 +42,8 @@ export interface StartObservabilityOptions {
   fetch?: FetchFn;
   /** The warehouse's own view for the status page (24 h volume, latest quality checks). */
   warehouse?: () => Promise<WarehouseView>;
+  /** POST /sql (sql-endpoint.ts); absent: not served. */
+  sql?: SqlEndpointOptions;
   /** Tests turn prom-client's process metrics off to keep the text short. */
   defaultMetrics?: boolean;
 }
@@ -54,7 +57,7 @@ export async function startObservability(o: StartObservabilityOptions): Promise<
   const status = new StatusTracker({ metrics, alerts, now: o.now, warehouse: o.warehouse });
   const server = o.config.metricsPort === null
     ? null
-    : await startObservabilityServer({ port: o.config.metricsPort, host: o.config.metricsHost, metrics, health: o.health, status: () => status.snapshot(), log: o.log });
+    : await startObservabilityServer({ port: o.config.metricsPort, host: o.config.metricsHost, metrics, health: o.health, status: () => status.snapshot(), log: o.log, sql: o.sql });
   alerts.start(o.config.alertIntervalMs);
   status.start();
   return {

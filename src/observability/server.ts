@@ -1,7 +1,8 @@
 /**
  * The observability HTTP server: GET /metrics (Prometheus text), /healthz (liveness), /readyz (readiness,
  * 503 naming the part that is not ready), /api/status (JSON), / (the status page) and /assets/… (the status
- * page's chart library, uPlot, served from node_modules). Read-only, no auth: it listens on 127.0.0.1 unless
+ * page's chart library, uPlot, served from node_modules), and POST /sql (read-only queries of the warehouse, for
+ * clients on this machine only: sql-endpoint.ts). Read-only, no auth: it listens on 127.0.0.1 unless
  * GAMESTREAM_METRICS_HOST says otherwise.
  */
 import { readFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
+import { handleSql, type SqlEndpointOptions } from './sql-endpoint.ts';
 import { STATUS_PAGE_HTML } from './status-page.ts';
 import type { StatusSnapshot } from './status.ts';
 
@@ -33,6 +35,8 @@ export interface ObservabilityServerOptions {
   health: () => HealthReport | Promise<HealthReport>;
   status: () => StatusSnapshot;
   log?: Logger;
+  /** POST /sql; absent: the path is not served (404 like any unknown path). */
+  sql?: SqlEndpointOptions;
   /** Overrides of OBSERVABILITY_SERVER_LIMITS (for tests). */
   limits?: Partial<ObservabilityServerLimits>;
 }
@@ -106,8 +110,8 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(head ? undefined : body);
 }
 
-const json = (res: ServerResponse, status: number, body: unknown, head: boolean): void =>
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body), head);
+const json = (res: ServerResponse, status: number, body: unknown, head: boolean, headers: Record<string, string> = {}): void =>
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body), head, headers);
 
 async function readiness(health: ObservabilityServerOptions['health']): Promise<{ ready: boolean; body: object }> {
   let h: HealthReport;
@@ -125,18 +129,20 @@ async function readiness(health: ObservabilityServerOptions['health']): Promise<
 export async function startObservabilityServer(o: ObservabilityServerOptions): Promise<ObservabilityServer> {
   const host = o.host ?? '127.0.0.1';
   const assets = await loadAssets(o.log);
+  const limits = { ...OBSERVABILITY_SERVER_LIMITS, ...o.limits };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const head = req.method === 'HEAD';
-    if (req.method !== 'GET' && !head) {
-      res.setHeader('allow', 'GET, HEAD');
-      return json(res, 405, { error: 'method not allowed' }, false);
-    }
     let path: string;
     try {
       path = new URL(req.url ?? '/', 'http://localhost').pathname;
     } catch {
       // A target no URL can be made of (`//[`): the client's mistake.
       return json(res, 400, { error: 'bad request target' }, head);
+    }
+    if (path === '/sql' && o.sql) return handleSql(req, res, o.sql, json, limits.idleTimeoutMs);
+    if (req.method !== 'GET' && !head) {
+      res.setHeader('allow', 'GET, HEAD');
+      return json(res, 405, { error: 'method not allowed' }, false);
     }
     switch (path) {
       case '/metrics':
@@ -155,11 +161,10 @@ export async function startObservabilityServer(o: ObservabilityServerOptions): P
       default: {
         const asset = assets.get(path);
         if (asset) return send(res, 200, asset.type, asset.body, head, { 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' });
-        return json(res, 404, { error: 'not found', paths: ['/', '/metrics', '/healthz', '/readyz', '/api/status', ...assets.keys()] }, head);
+        return json(res, 404, { error: 'not found', paths: ['/', '/metrics', '/healthz', '/readyz', '/api/status', ...assets.keys(), ...(o.sql ? ['/sql (POST)'] : [])] }, head);
       }
     }
   };
-  const limits = { ...OBSERVABILITY_SERVER_LIMITS, ...o.limits };
   const server = createServer({
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,

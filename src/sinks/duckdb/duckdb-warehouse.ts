@@ -64,9 +64,13 @@ export interface DuckDbOptions {
   memoryLimitBytes?: number | null;
 }
 
-/** The instance settings the options ask for (DuckDB reads sizes in whole MiB here). */
+/**
+ * The instance settings the options ask for (DuckDB reads sizes in whole MiB here). DuckDB never downloads an
+ * extension on its own: the daemon needs only the built-in ones, and a query sent to POST /sql that names an
+ * unknown function must not install anything.
+ */
 export function duckDbSettings(o: Pick<DuckDbOptions, 'threads' | 'memoryLimitBytes'>): Record<string, string> {
-  const settings: Record<string, string> = {};
+  const settings: Record<string, string> = { autoinstall_known_extensions: 'false' };
   if (o.threads) settings.threads = String(o.threads);
   if (o.memoryLimitBytes) settings.memory_limit = `${Math.max(1, Math.floor(o.memoryLimitBytes / 2 ** 20))}MiB`;
   return settings;
