@@ -51,7 +51,7 @@ export async function openDuckDbEtl(path: string): Promise<{ wh: EtlWarehouse; c
     const msg = (err as Error).message;
     if (/lock/i.test(msg)) {
       throw new GamestreamError('warehouse_unavailable',
-        `${path} is locked by another process (is the gamestream daemon running on it? stop it, or run the ETL inside the daemon): ${msg}`, { cause: err });
+        `${path} is locked by another process (is the gamestream daemon running on it? stop it first; while it runs, its own ETL (GAMESTREAM_ETL=on) and 'gamestream sql' work on it): ${msg}`, { cause: err });
     }
     throw new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${path}: ${msg}`, { cause: err });
   }
