@@ -90,7 +90,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], op
     }
   }
   // Existing topics too: one created a moment ago by someone else may not be served by every broker yet.
-  await waitUntilServed(admin, specs.map((s) => s.name), opts.timeoutMs ?? 30_000);
+  await waitUntilServed(admin, specs.map((s) => s.name), opts.timeoutMs ?? 30_000, log);
   let found: Map<string, number>;
   let retention: Map<string, number | null>;
   try {
@@ -124,9 +124,10 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], op
  * (an idempotent producer would turn the second into an out-of-order sequence error). A ListOffsets answered
  * for every partition means the leaders took over.
  */
-async function waitUntilServed(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+async function waitUntilServed(admin: Admin, topics: string[], timeoutMs: number, log?: Logger): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
+  let said = false;
   for (;;) {
     try {
       const meta = await admin.metadata({ topics, forceUpdate: true });
@@ -142,6 +143,9 @@ async function waitUntilServed(admin: Admin, topics: string[], timeoutMs: number
     if (Date.now() > deadline) {
       throw new GamestreamError('kafka_unavailable', `topics ${topics.join(', ')} are not served by a leader for every partition after ${timeoutMs} ms: ${last}`, { retryable: true });
     }
+    // Once, instead of a line per retry: a new topic's leaders are still being elected.
+    if (!said) log?.info({ topics, waitingFor: last }, `waiting until a leader serves every partition (up to ${timeoutMs / 1000} s)`);
+    said = true;
     await sleep(100);
   }
 }

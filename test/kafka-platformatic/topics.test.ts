@@ -2,6 +2,7 @@
 // with fewer partitions, accepts one with more.
 import { randomBytes } from 'node:crypto';
 import type { Admin } from '@platformatic/kafka';
+import pino from 'pino';
 import { describe, expect, inject, it } from 'vitest';
 import { SEED_TOPICS, ensureTopics, retentionOf, seedTopicSpecs } from '../../src/kafka-platformatic/topics.ts';
 import { kafkaConn, withAdmin as withAdminOn } from '../support/kafka/client.ts';
@@ -18,9 +19,14 @@ describe('ensureTopics', () => {
       dlq: { name: uniqueTopic('dlq') },
     });
     expect(specs.map((s) => [s.partitions, s.retentionMs])).toEqual([[64, 7 * 86_400_000], [64, 3 * 86_400_000], [8, 30 * 86_400_000]]);
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) });
     await withAdmin(async (admin) => {
-      const first = await ensureTopics(admin, specs);
+      const first = await ensureTopics(admin, specs, { logger });
       expect(first.map((r) => [r.action, r.partitions, r.warnings.length])).toEqual([['created', 64, 0], ['created', 64, 0], ['created', 8, 0]]);
+      // New topics' leaders are elected while it waits: said once at most, and never as a warning.
+      expect(lines.filter((l) => l.msg.startsWith('waiting until a leader serves every partition')).length).toBeLessThanOrEqual(1);
+      expect(lines.filter((l) => l.level >= 40), JSON.stringify(lines)).toEqual([]);
       const meta = await admin.metadata({ topics: specs.map((s) => s.name), forceUpdate: true });
       const counts = new Map([...meta.topics].map(([name, t]) => [name, t.partitions.length]));
       expect(specs.map((s) => counts.get(s.name))).toEqual([64, 64, 8]);
