@@ -117,6 +117,11 @@ export class Committer {
     return this.queue.length;
   }
 
+  /** For the stall warning: flushes queued and committed so far, and whether a commit is running. */
+  get counts(): { enqueued: number; finished: number; queued: number; running: boolean } {
+    return { enqueued: this.enqueued, finished: this.finished, queued: this.queue.length, running: this.running !== null };
+  }
+
   /** Nothing queued and no commit running. */
   get idle(): boolean {
     return this.queue.length === 0 && this.running === null;

@@ -27,6 +27,7 @@ import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import { Router, type SealedBatch } from './router.ts';
 import { engineHealth } from './health.ts';
 import { RestartGuard } from './restart-guard.ts';
+import { StallWatch } from './stall-watch.ts';
 import { forwardTableReloads, partitionsOfWorker, WorkerSlot, type SpawnThread } from './worker-slot.ts';
 import { UserLink } from './user-link.ts';
 import { ProgressLine, runTotals, type RunTotals } from './run-totals.ts';
@@ -95,6 +96,7 @@ export class Supervisor {
   private readonly users: UserLink;
   private readonly flow: Backpressure;
   private telemetry: EngineTelemetry | null = null;
+  private readonly stall: StallWatch;
 
   constructor(opts: SupervisorOptions) {
     this.o = opts;
@@ -103,6 +105,7 @@ export class Supervisor {
     this.workers = Math.min(this.cfg.workers, this.partitions);
     this.slots = Array.from({ length: this.workers }, (_, i) => new WorkerSlot(i, opts.spawnThread));
     this.restarts = new RestartGuard(this.cfg.restartLimit, this.cfg.restartWindowMs);
+    this.stall = new StallWatch(opts.log);
     this.flow = new Backpressure({
       slots: this.slots, maxHeldBytes: this.cfg.maxUncommittedBytes, mailboxBatches: this.cfg.mailboxBatches, log: opts.source.partitionedLog,
       partitionsOf: (w) => this.partitionsOf(w),
@@ -136,8 +139,7 @@ export class Supervisor {
     this.durableNext = new Float64Array(this.partitions);
     this.wm = new WatermarkTracker({ partitions: this.partitions, idleTimeoutMs: this.cfg.idleTimeoutMs, startedAt: this.startedAt });
     this.committer = new Committer(opts.warehouse, {
-      maxFlushesPerCommit: 64,
-      maxRetries: 8,
+      maxFlushesPerCommit: 64, maxRetries: 8,
       engineWatermark: (checkpoints) =>
         this.wm.durable(checkpoints, this.ownership.owned, (p) => this.checkpointOf(p), this.router.lastRoutedAt, Date.now(), this.inputEnded()),
       endOfInput: () => this.endRequested,
@@ -164,9 +166,7 @@ export class Supervisor {
       this.fatal = err;
       this.o.metrics?.processorFailed((err as { code?: string })?.code ?? 'internal');
     }
-    this.stopRequested = true;
-    this.o.source.interrupt();
-    this.cond.notify();
+    this.requestStop();
   }
 
   partitionsOf(worker: number): number[] {
@@ -188,8 +188,7 @@ export class Supervisor {
     this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt);
     if (this.initial.size > 0) log.info({ partitions: this.initial.size }, 'resuming from warehouse checkpoints');
     if (source.group) {
-      // The group decides: nothing is owned until the first assignment, and unowned partitions hold no
-      // watermark back.
+      // The group decides: nothing is owned until the first assignment; unowned partitions hold no watermark back.
       this.wm.partitionWm.fill(Infinity);
       for (let p = 0; p < this.partitions; p++) this.router.setResume(p, Infinity);
       source.group.onAssignment((parts) => this.ownership.assign(parts));
@@ -205,8 +204,7 @@ export class Supervisor {
     try {
       await this.pump();
       await this.finish();
-      // The last line shows what the run ended with: the final commit may land after the last tick (a long end
-      // of input flush showed its stale line for 20 s, then the run ended).
+      // The last line shows the final totals: the final commit may land after the last tick.
       if (this.cfg.progressIntervalMs > 0) this.progress();
     } finally {
       for (const t of this.timers) clearInterval(t);
@@ -278,8 +276,7 @@ export class Supervisor {
     this.o.log.debug({ elu: Math.round(performance.eventLoopUtilization().utilization * 100) }, 'supervisor utilisation');
     this.updateEngineWatermark();
     await this.committer.commitMarker();
-    // Leaving the group: released partitions start at once on the daemons that get them, without waiting out
-    // this daemon's session.
+    // Leaving the group: released partitions start at once elsewhere, without waiting out this daemon's session.
     if (!this.fatal) await this.ownership.releaseAll();
   }
 
@@ -345,16 +342,12 @@ export class Supervisor {
         this.telemetry?.workerReport(slot.index, msg.eventLoopLagMs, msg.indexLookups);
         return;
       case 'ended':
-        slot.ended = true;
-        this.cond.notify();
-        return;
       case 'drained':
-        slot.drained = true;
+        slot[msg.t] = true;
         this.cond.notify();
         return;
       case 'revoked':
-        this.ownership.revoked(slot.index);
-        return;
+        return this.ownership.revoked(slot.index);
       case 'fatal': {
         const err = fromWire(msg.error);
         this.o.log.error({ worker: slot.index, code: err.code, err: err.message }, 'worker failed');
@@ -422,6 +415,7 @@ export class Supervisor {
   }
 
   private tick(): void {
+    this.watchStall();
     const idle = this.updateEngineWatermark();
     this.telemetry?.sample(this.wm.engineWm, this.slots, this.ownership.owned, this.durableNext);
     this.persistWatermark();
@@ -441,6 +435,13 @@ export class Supervisor {
       workerRestarts: this.restarts.count, startedAt: this.startedAt, endOfInput: this.endRequested,
       initial: this.initial, durable: this.committer.durable,
     });
+  }
+
+  /** A warning with the engine's state when it holds records and nothing moves (stall-watch.ts). */
+  private watchStall(): void {
+    const busy = this.slots.some((s) => s.inflight > 0 || s.retained.length > 0 || s.pendingCount > 0) || (this.endRequested && !this.inputEnded());
+    const detail = { committer: this.committer.counts, heldMB: Math.round(this.flow.heldBytes / 1e6), endOfInput: this.endRequested, endPosted: this.endPosted, draining: this.drainRequested };
+    this.stall.check({ key: `${this.router.routed}/${this.committer.counts.finished}`, outstanding: busy, detail }, this.slots);
   }
 
   private progress(): void {

@@ -55,6 +55,8 @@ export class WorkerSlot {
   drained = false;
   /** Set while the supervisor itself stops the thread, so its exit is not taken for a crash. */
   stopping = false;
+  /** When the current incarnation last sent a message (0: none yet), for the stall warning. */
+  lastHeardAt = 0;
 
   constructor(index: number, spawnThread: SpawnThread = spawnWorkerThread) {
     this.index = index;
@@ -67,7 +69,9 @@ export class WorkerSlot {
     let lastError: Error | null = null;
     // Messages from an older incarnation are dropped: its actors were rebuilt from the warehouse.
     w.on('message', (msg: FromWorker) => {
-      if (this.incarnation === incarnation) onMessage(msg);
+      if (this.incarnation !== incarnation) return;
+      this.lastHeardAt = Date.now();
+      onMessage(msg);
     });
     w.on('error', (err: Error) => {
       lastError = err;
