@@ -16,7 +16,7 @@ import { openDuckDbEtl } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { dayFlag, wholeFlag } from './flags.ts';
-import { createClients } from '../sinks/bigquery/client.ts';
+import { bigQueryTargetOf, createClients } from '../sinks/bigquery/client.ts';
 
 const USAGE = `Usage:
   gamestream etl run --date YYYY-MM-DD [--force]
@@ -46,11 +46,8 @@ function requiredDay(args: string[], name: string): string {
 export interface Opened { wh: EtlWarehouse; close(): void }
 
 async function openBigQuery(cfg: Config): Promise<Opened> {
-  if (cfg.warehouse.kind !== 'bigquery') throw new Error('not a BigQuery warehouse');
-  const target = {
-    project: cfg.warehouse.project, dataset: cfg.warehouse.dataset, endpoint: cfg.bigqueryEndpoint,
-    writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation,
-  };
+  const target = bigQueryTargetOf(cfg);
+  if (!target) throw new Error('not a BigQuery warehouse');
   const name = `bigquery:${target.project}.${target.dataset}`;
   // Only the REST client is used; the Storage Write client is closed unused.
   const { bq, writer } = createClients(target);

@@ -26,6 +26,7 @@ import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
 import { createSpoolDir, removeSpoolDir } from './spool.ts';
 import { BigQueryWarehouse } from '../sinks/bigquery/bigquery-warehouse.ts';
+import { bigQueryTargetOf } from '../sinks/bigquery/client.ts';
 import { readBigQueryStatusView } from '../sinks/bigquery/status-view.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
@@ -99,9 +100,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     pollIntervalMs: cfg.tableReloadIntervalMs,
   });
   const wc = cfg.warehouse;
-  const bqTarget = wc.kind === 'bigquery'
-    ? { project: wc.project, dataset: wc.dataset, endpoint: cfg.bigqueryEndpoint, writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation }
-    : null;
+  const bqTarget = bigQueryTargetOf(cfg);
   const bqTables = { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter };
   const duck = wc.kind === 'duckdb'
     ? new DuckDbWarehouse({ path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads, memoryLimitBytes: cfg.duckdbMemoryLimit })

@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../config/schema.ts';
 import { errorCode, GamestreamError, isErrorCode } from '../errors.ts';
 import { processAlive } from '../pid.ts';
 import { bigQueryReadOnlyRunner } from '../sinks/bigquery/read-only-query.ts';
-import { createClients } from '../sinks/bigquery/client.ts';
+import { bigQueryTargetOf, createClients } from '../sinks/bigquery/client.ts';
 import { duckDbSettings } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { openDuckDbReadOnly } from '../sinks/duckdb/read-only-query.ts';
 import { daemonFilePath, readDaemonFile, type DaemonFile } from '../sql/daemon-file.ts';
@@ -162,11 +162,9 @@ async function duckDbQuery(cfg: Config & { warehouse: { kind: 'duckdb' } }, sql:
   }
 }
 
-async function bigQueryQuery(cfg: Config & { warehouse: { kind: 'bigquery' } }, sql: string, limits: SqlLimits): Promise<SqlResult> {
-  const target = {
-    project: cfg.warehouse.project, dataset: cfg.warehouse.dataset, endpoint: cfg.bigqueryEndpoint,
-    writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation,
-  };
+async function bigQueryQuery(cfg: Config, sql: string, limits: SqlLimits): Promise<SqlResult> {
+  const target = bigQueryTargetOf(cfg);
+  if (!target) throw new Error('not a BigQuery warehouse');
   // Only the REST client is used; the Storage Write client is closed unused.
   const { bq, writer } = createClients(target);
   try {
@@ -189,7 +187,7 @@ export async function sqlCommand(args: string[], io: SqlIo = processIo()): Promi
     const limits: SqlLimits = { timeoutMs: cfg.sqlTimeoutMs, maxRows: cfg.sqlMaxRows };
     const result = cfg.warehouse.kind === 'duckdb'
       ? await duckDbQuery(cfg as Config & { warehouse: { kind: 'duckdb' } }, query, limits)
-      : await bigQueryQuery(cfg as Config & { warehouse: { kind: 'bigquery' } }, query, limits);
+      : await bigQueryQuery(cfg, query, limits);
     io.stdout.write(formatResult(result, parsed.format ?? (io.stdout.isTTY ? 'table' : 'ndjson')));
     if (result.truncated) {
       io.stderr.write(`gamestream sql: only the first ${result.limits.maxRows} rows are shown; the result has more (GAMESTREAM_SQL_MAX_ROWS, of the daemon when it answered: add a LIMIT, narrow the query, or raise it)\n`);

@@ -9,6 +9,7 @@ import { BigQuery } from '@google-cloud/bigquery';
 import { managedwriter } from '@google-cloud/bigquery-storage';
 import { credentials } from '@grpc/grpc-js';
 import { OAuth2Client } from 'google-auth-library';
+import type { Config } from '../../config/schema.ts';
 import { GamestreamError } from '../../errors.ts';
 
 export interface BigQueryTarget {
@@ -19,6 +20,13 @@ export interface BigQueryTarget {
   /** Storage Write API URL (http:// = plaintext gRPC), or null for Google's. */
   writeEndpoint: string | null;
   location: string;
+}
+
+/** The dataset GAMESTREAM_WAREHOUSE names and how to reach it (GAMESTREAM_BIGQUERY_*); null for a DuckDB warehouse. */
+export function bigQueryTargetOf(cfg: Config): BigQueryTarget | null {
+  const wc = cfg.warehouse;
+  if (wc.kind !== 'bigquery') return null;
+  return { project: wc.project, dataset: wc.dataset, endpoint: cfg.bigqueryEndpoint, writeEndpoint: cfg.bigqueryWriteEndpoint, location: cfg.bigqueryLocation };
 }
 
 export interface BigQueryClients {
