@@ -9,6 +9,7 @@ import { etlCommand } from './etl.ts';
 import { dlqCommand } from './dlq.ts';
 import { flag, positiveFlag } from './flags.ts';
 import { sqlCommand } from './sql.ts';
+import { endQuietlyWhenPipeCloses } from './stdout.ts';
 import { formatLoadgenReport, runLoadgen } from '../ingest/loadgen.ts';
 import { runIngest } from '../ingest/main.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
@@ -33,11 +34,7 @@ Commands:
 `;
 
 function printEnv(): void {
-  // `gamestream env | head` closes the pipe early: that is the reader being done, not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  endQuietlyWhenPipeCloses();
   for (const v of allEnvVars()) {
     const def = typeof v.default === 'function' ? `${v.default()} (this machine)` : v.default === '' ? '(empty)' : v.default;
     const given = process.env[v.name];

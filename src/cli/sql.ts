@@ -20,6 +20,7 @@ import { formatResult, SQL_FORMATS, type SqlFormat } from '../sql/format.ts';
 import { isLoopback } from '../sql/loopback.ts';
 import type { SqlLimits, SqlResult } from '../sql/result.ts';
 import type { EtlIo } from './etl.ts';
+import { endQuietlyWhenPipeCloses } from './stdout.ts';
 
 const USAGE = `Usage:
   gamestream sql "<query>" [--format table|ndjson|csv]
@@ -38,11 +39,7 @@ export interface SqlIo extends EtlIo {
 }
 
 function processIo(): SqlIo {
-  // `gamestream sql … | head` closes the pipe early: that is the reader being done, not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  endQuietlyWhenPipeCloses();
   return {
     stdout: process.stdout, stderr: process.stderr, env: process.env,
     stdin: async () => {
