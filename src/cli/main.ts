@@ -34,7 +34,6 @@ Commands:
 `;
 
 function printEnv(): void {
-  endQuietlyWhenPipeCloses();
   for (const v of allEnvVars()) {
     const def = typeof v.default === 'function' ? `${v.default()} (this machine)` : v.default === '' ? '(empty)' : v.default;
     const given = process.env[v.name];
@@ -83,6 +82,8 @@ function configured<T>(load: () => T): T {
 
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
+  // The commands that print listings for a reader (`| head`, `| less`) that may stop reading early.
+  if (['env', 'dlq', 'sql', 'etl'].includes(cmd)) endQuietlyWhenPipeCloses();
   switch (cmd) {
     case 'run': {
       // Every schema first, so every configuration problem is reported before anything starts.

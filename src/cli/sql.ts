@@ -20,7 +20,6 @@ import { formatResult, SQL_FORMATS, type SqlFormat } from '../sql/format.ts';
 import { isLoopback } from '../sql/loopback.ts';
 import type { SqlLimits, SqlResult } from '../sql/result.ts';
 import type { EtlIo } from './etl.ts';
-import { endQuietlyWhenPipeCloses } from './stdout.ts';
 
 const USAGE = `Usage:
   gamestream sql "<query>" [--format table|ndjson|csv]
@@ -39,7 +38,6 @@ export interface SqlIo extends EtlIo {
 }
 
 function processIo(): SqlIo {
-  endQuietlyWhenPipeCloses();
   return {
     stdout: process.stdout, stderr: process.stderr, env: process.env,
     stdin: async () => {
