@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fmt } from '../actors/run-totals.ts';
 import { loadFaults } from '../config/faults.ts';
 import { loadConfig, type Config } from '../config/schema.ts';
 import { loadEtlConfig } from '../etl/config.ts';
@@ -26,8 +27,6 @@ function newReplayId(nowMs: number): string {
   return `${new Date(nowMs).toISOString().replace(/[-:]/g, '').slice(0, 15)}Z-${randomBytes(3).toString('hex')}`;
 }
 
-const count = (n: number): string => n.toLocaleString('en-US');
-
 async function* pages(wh: EtlWarehouse, id: string): AsyncIterable<{ seq: number; raw: string }[]> {
   for (let from = 0; ; from += PAGE) {
     const page = await claimedRecords(wh, id, from, PAGE);
@@ -40,7 +39,7 @@ async function* pages(wh: EtlWarehouse, id: string): AsyncIterable<{ seq: number
 async function prepare(wh: EtlWarehouse, cfg: Config, f: LetterFilters, dryRun: boolean, io: EtlIo): Promise<ClaimedReplay | null> {
   const open = await unfinishedReplay(wh);
   if (open) {
-    const what = `replay ${open.id} (${count(open.letters)} letters, claimed ${new Date(open.claimedAtMs).toISOString()}) did not finish`;
+    const what = `replay ${open.id} (${fmt(open.letters)} letters, claimed ${new Date(open.claimedAtMs).toISOString()}) did not finish`;
     if (dryRun) {
       io.stdout.write(`${what}: \`gamestream dlq replay\` finishes it before it claims other letters\n`);
       return null;
@@ -50,9 +49,9 @@ async function prepare(wh: EtlWarehouse, cfg: Config, f: LetterFilters, dryRun: 
   }
   const sel = await selection(wh, f);
   const since = new Date(f.sinceMs).toISOString().slice(0, 10);
-  io.stdout.write(`${count(sel.replayable)} dead letter(s) since ${since} to replay` +
-    (sel.claimedBefore > 0 ? `; ${count(sel.claimedBefore)} matching were replayed before and are not replayed again` : '') + '\n');
-  for (const n of sel.notReplayable) io.stdout.write(`  not replayable: ${count(n.letters)} ${n.why}\n`);
+  io.stdout.write(`${fmt(sel.replayable)} dead letter(s) since ${since} to replay` +
+    (sel.claimedBefore > 0 ? `; ${fmt(sel.claimedBefore)} matching were replayed before and are not replayed again` : '') + '\n');
+  for (const n of sel.notReplayable) io.stdout.write(`  not replayable: ${fmt(n.letters)} ${n.why}\n`);
   if (dryRun || sel.replayable === 0) return null;
   return claim(wh, f, newReplayId(Date.now()), cfg.partitions, Date.now());
 }
@@ -74,7 +73,7 @@ export async function replayCommand(f: LetterFilters, dryRun: boolean, io: EtlIo
       // The engine opens the warehouse itself (a DuckDB file takes one opener at a time).
       opened.close();
     }
-    io.stdout.write(`replay ${replay.id}: running ${count(replay.letters)} record(s) through the pipeline as source ${replaySourceName(replay.id)}\n`);
+    io.stdout.write(`replay ${replay.id}: running ${fmt(replay.letters)} record(s) through the pipeline as source ${replaySourceName(replay.id)}\n`);
     const source = new ReplaySpoolSource(spool, replaySourceName(replay.id), replay.partitions);
     // The letters were placed over the partition count of the claim; a resumed replay keeps it.
     const run = { ...cfg, partitions: replay.partitions, workers: Math.min(cfg.workers, replay.partitions) };
@@ -100,9 +99,9 @@ async function report(wh: EtlWarehouse, id: string, io: EtlIo): Promise<void> {
   const o = await outcomes(wh, id);
   const dead = [...o.deadLetters].sort((a, b) => b[1] - a[1]);
   const deadTotal = dead.reduce((s, [, n]) => s + n, 0);
-  io.stdout.write(`replay ${id} done: ${count(o.stored)} stored, ${count(deadTotal)} dead letter(s) again` +
-    (dead.length > 0 ? ` (${dead.map(([c, n]) => `${c} ${count(n)}`).join(', ')})` : '') +
-    `, ${count(o.duplicate)} duplicate(s) of events already stored\n`);
+  io.stdout.write(`replay ${id} done: ${fmt(o.stored)} stored, ${fmt(deadTotal)} dead letter(s) again` +
+    (dead.length > 0 ? ` (${dead.map(([c, n]) => `${c} ${fmt(n)}`).join(', ')})` : '') +
+    `, ${fmt(o.duplicate)} duplicate(s) of events already stored\n`);
   const { days, etlDone } = await touchedDays(wh, id);
   if (days.length > 0) io.stdout.write(`replayed events fall on ${days.length === 1 ? days[0] : `${days.length} days, ${days[0]} to ${days[days.length - 1]}`}\n`);
   if (etlDone.length > 0) {

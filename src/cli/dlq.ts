@@ -3,11 +3,13 @@
  * connection and SQL dialect): counts, the letters themselves with their reason and whether a replay ran them,
  * their raw records for fixing by hand, and replay (dlq-replay.ts).
  */
+import { fmt } from '../actors/run-totals.ts';
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { dialectOf, dayStartMs, type EtlWarehouse } from '../etl/warehouse.ts';
 import { dayFlag, flag, wholeFlag } from './flags.ts';
 import { letterWhere, type LetterFilters } from '../replay/letters.ts';
+import { CLAIM_JOIN } from '../replay/store.ts';
 import { replayCommand } from './dlq-replay.ts';
 import { openWarehouse, type EtlIo } from './etl.ts';
 
@@ -41,15 +43,14 @@ function where(wh: EtlWarehouse, f: Filters): string {
   return letterWhere(wh, f, 'd');
 }
 
-/** What replays made of each letter (`d`): r.replay_id when one claimed it, o.outcome once it finished. */
-const REPLAY_JOIN = `LEFT JOIN (SELECT DISTINCT replay_id, seq, letter_source, letter_partition, letter_offset, letter_received_at FROM dlq_replays) r
-    ON r.letter_source = d.source AND r.letter_partition = d.source_partition AND r.letter_offset = d.source_offset AND r.letter_received_at = d.received_at
-  LEFT JOIN dlq_replay_outcomes o ON o.replay_id = r.replay_id AND o.seq = r.seq`;
+/** What replays made of each letter (`d`): c.replay_id when one claimed it, o.outcome once it finished. */
+const REPLAY_JOIN = `${CLAIM_JOIN}
+  LEFT JOIN dlq_replay_outcomes o ON o.replay_id = c.replay_id AND o.seq = c.seq`;
 
 async function stats(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
   const d = dialectOf(wh);
   const rows = await wh.query(`SELECT ${d.dayText('CAST(d.received_at AS DATE)')} AS day, d.error_code, d.stage, d.source, count(*) AS n,
-      count(r.replay_id) AS replayed
+      count(c.replay_id) AS replayed
     FROM events_dlq d ${REPLAY_JOIN} WHERE ${where(wh, f)} GROUP BY 1, 2, 3, 4 ORDER BY day, n DESC, error_code`);
   if (rows.length === 0) {
     io.stdout.write(`no dead letters since ${new Date(f.sinceMs).toISOString().slice(0, 10)}\n`);
@@ -58,15 +59,15 @@ async function stats(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
   const total = rows.reduce((s, r) => s + Number(r.n), 0);
   io.stdout.write(`${'day'.padEnd(10)}  ${'code'.padEnd(18)}  ${'stage'.padEnd(9)}  ${'count'.padStart(9)}  ${'replayed'.padStart(9)}  source\n`);
   for (const r of rows) {
-    io.stdout.write(`${String(r.day).padEnd(10)}  ${String(r.error_code).padEnd(18)}  ${String(r.stage).padEnd(9)}  ${Number(r.n).toLocaleString('en-US').padStart(9)}  ` +
-      `${Number(r.replayed).toLocaleString('en-US').padStart(9)}  ${String(r.source)}\n`);
+    io.stdout.write(`${String(r.day).padEnd(10)}  ${String(r.error_code).padEnd(18)}  ${String(r.stage).padEnd(9)}  ${fmt(Number(r.n)).padStart(9)}  ` +
+      `${fmt(Number(r.replayed)).padStart(9)}  ${String(r.source)}\n`);
   }
-  io.stdout.write(`${total.toLocaleString('en-US')} dead letter(s)\n`);
+  io.stdout.write(`${fmt(total)} dead letter(s)\n`);
 }
 
 async function letters(wh: EtlWarehouse, f: Filters): Promise<Record<string, unknown>[]> {
   return wh.query(`SELECT d.error_code, d.stage, d.error, d.source, d.source_partition, d.source_offset, d.received_at, d.raw_message, d.raw_encoding,
-      r.replay_id, o.replayed_at, o.outcome, o.error_code AS replay_code
+      c.replay_id, o.replayed_at, o.outcome, o.error_code AS replay_code
     FROM events_dlq d ${REPLAY_JOIN} WHERE ${where(wh, f)}
     ORDER BY d.received_at, d.source, d.source_partition, d.source_offset${f.limit === null ? '' : ` LIMIT ${f.limit}`}`);
 }

@@ -47,19 +47,20 @@ export async function selection(wh: EtlWarehouse, f: LetterFilters): Promise<{ r
   const cases = NOT_REPLAYABLE.map((n, i) => `${dialectOf(wh).countIf(n.sql('d.'))} AS n${i}`).join(', ');
   const [r] = await wh.query(`SELECT ${dialectOf(wh).countIf(`${replayable('d')} AND c.replay_id IS NULL`)} AS fresh,
       ${dialectOf(wh).countIf('c.replay_id IS NOT NULL')} AS claimed, ${cases}
-    FROM events_dlq d ${claimJoin()} WHERE ${letterWhere(wh, f, 'd')}`);
+    FROM events_dlq d ${CLAIM_JOIN} WHERE ${letterWhere(wh, f, 'd')}`);
   return {
     replayable: num(r?.fresh), claimedBefore: num(r?.claimed),
     notReplayable: NOT_REPLAYABLE.map((n, i) => ({ why: n.why, letters: num(r?.[`n${i}`]) })).filter((n) => n.letters > 0),
   };
 }
 
-/** The claims already made on a letter (`d`), as a LEFT JOIN: `c.replay_id` is NULL for a letter never claimed. */
-function claimJoin(): string {
-  return `LEFT JOIN (SELECT DISTINCT replay_id, letter_source, letter_partition, letter_offset, letter_received_at FROM dlq_replays) c
-      ON c.letter_source = d.source AND c.letter_partition = d.source_partition AND c.letter_offset = d.source_offset
-      AND c.letter_received_at = d.received_at`;
-}
+/**
+ * The claim on each letter `d` of events_dlq, as a LEFT JOIN: `c.replay_id` is NULL for a letter no replay
+ * claimed, else the replay that did (at most one), with the letter's number in it (`c.seq`).
+ */
+export const CLAIM_JOIN = `LEFT JOIN dlq_replays c
+    ON c.letter_source = d.source AND c.letter_partition = d.source_partition AND c.letter_offset = d.source_offset
+    AND c.letter_received_at = d.received_at`;
 
 /** Claims every matching replayable letter not claimed before, in one statement; returns the replay (null: none matched). */
 export async function claim(wh: EtlWarehouse, f: LetterFilters, id: string, partitions: number, nowMs: number): Promise<ClaimedReplay | null> {
@@ -68,7 +69,7 @@ export async function claim(wh: EtlWarehouse, f: LetterFilters, id: string, part
       letter_received_at, error_code, raw_message)
     SELECT ${s(id)}, row_number() OVER (ORDER BY d.received_at, d.source, d.source_partition, d.source_offset) - 1, ${partitions},
       ${sqlTimestamp(nowMs)}, d.source, d.source_partition, d.source_offset, d.received_at, d.error_code, d.raw_message
-    FROM events_dlq d ${claimJoin()}
+    FROM events_dlq d ${CLAIM_JOIN}
     WHERE ${letterWhere(wh, f, 'd')} AND ${replayable('d')} AND c.replay_id IS NULL`);
   const [r] = await wh.query(`SELECT count(*) AS n FROM dlq_replays WHERE replay_id = ${s(id)}`);
   return num(r?.n) === 0 ? null : { id, partitions, letters: num(r?.n), claimedAtMs: nowMs };
