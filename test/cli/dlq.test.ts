@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { dlqCommand } from '../../src/cli/dlq.ts';
-import { spawn } from 'node:child_process';
-import { describeRun, ENGINE_MAIN, nodeBinary, runEngine } from '../support/truth/engine.ts';
+import { describeRun, firstChunkThenClose, runEngine } from '../support/truth/engine.ts';
 import { openBigQueryTestWarehouse } from '../etl/support/bigquery-world.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-dlq-cli-'));
@@ -57,15 +56,7 @@ describe('gamestream dlq on DuckDB', () => {
     writeFileSync(many, Array.from({ length: 3000 }, (_, i) => `{"id":"m${i}","user_id":"u1","timestamp":"soon","type":1001,"pad":"${'p'.repeat(200)}"}`).join('\n') + '\n');
     const loaded = await runEngine({ GAMESTREAM_SOURCE: `file:${many}`, GAMESTREAM_WAREHOUSE: wh, GAMESTREAM_WORKERS: '1', GAMESTREAM_ETL: 'off', GAMESTREAM_PARTITIONS: '4' }, 60_000);
     expect(loaded.code, describeRun(loaded)).toBe(0);
-    const child = spawn(nodeBinary(), [ENGINE_MAIN, 'dlq', 'export'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let first = '';
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.stdout.once('data', (b: Buffer) => {
-      first = b.toString();
-      child.stdout.destroy();
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    const { first, stderr, code } = await firstChunkThenClose(['dlq', 'export'], { PATH: process.env.PATH, ...env });
     expect(first).toContain('"id":"');
     expect(stderr).not.toContain('EPIPE');
     expect(code).toBe(0);

@@ -28,18 +28,8 @@ describe('unknown GAMESTREAM_* variables', () => {
 
 describe('gamestream env', () => {
   it('stops quietly, exit 0, when its reader closes the pipe early (| head)', async () => {
-    const { spawn } = await import('node:child_process');
-    const { ENGINE_MAIN, nodeBinary } = await import('../support/truth/engine.ts');
-    const child = spawn(nodeBinary(), [ENGINE_MAIN, 'env'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let first = '';
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    // Read one chunk, then close the pipe as `head` does.
-    child.stdout.once('data', (b: Buffer) => {
-      first = b.toString();
-      child.stdout.destroy();
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    const { firstChunkThenClose } = await import('../support/truth/engine.ts');
+    const { first, stderr, code } = await firstChunkThenClose(['env']);
     expect(first).toMatch(/^GAMESTREAM_/);
     expect(stderr).not.toContain('EPIPE');
     expect(code).toBe(0);

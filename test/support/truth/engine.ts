@@ -106,3 +106,19 @@ export function describeRun(r: EngineRun): string {
 export async function gunzipFile(src: string, dest: string): Promise<void> {
   await pipeline(createReadStream(src), createGunzip(), createWriteStream(dest));
 }
+
+/**
+ * Runs a command (`env`, `dlq export`, …), reads the first chunk of its output and then closes the pipe, as
+ * `| head` does; returns that chunk, what it wrote on stderr and its exit code.
+ */
+export function firstChunkThenClose(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ first: string; stderr: string; code: number | null }> {
+  const child = spawn(nodeBinary(), [ENGINE_MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let first = '';
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdout.once('data', (b: Buffer) => {
+    first = b.toString();
+    child.stdout.destroy();
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ first, stderr, code })));
+}
