@@ -2,7 +2,7 @@
  * Writes an NDJSON file of synthetic game events for the whole-pipeline bench:
  *   node bench/make-events.ts <path> [count=1000000] [seed=42]
  */
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -30,7 +30,10 @@ export async function benchEventsFile(events: number): Promise<string> {
   if (!existsSync(input)) {
     process.stderr.write(`generating ${events} events into ${input} …\n`);
     mkdirSync(dir, { recursive: true });
-    await makeEventsFile(input, events, 42);
+    // Made under another name and renamed when complete, so an interrupted run leaves no short file to reuse.
+    const partial = `${input}.${process.pid}.partial`;
+    await makeEventsFile(partial, events, 42);
+    renameSync(partial, input);
   }
   return input;
 }

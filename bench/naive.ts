@@ -27,6 +27,8 @@ export interface NaiveResult {
 }
 
 const MS_PER_DAY = 86_400_000;
+/** The last column the loop fills; those after it are nullable additions. */
+const SOURCE_OFFSET_COLUMN = EVENTS_COLUMNS.findIndex(([n]) => n === 'source_offset');
 
 export async function naiveLoopBench(input: string): Promise<NaiveResult> {
   const work = mkdtempSync(join(tmpdir(), 'gamestream-naive-'));
@@ -83,6 +85,8 @@ export async function naiveLoopBench(input: string): Promise<NaiveResult> {
       app.appendVarchar('file');
       app.appendInteger(0);
       app.appendBigInt(BigInt(events));
+      // Columns added to the table since (user state, properties) are left empty, as a first script would.
+      for (let c = SOURCE_OFFSET_COLUMN + 1; c < EVENTS_COLUMNS.length; c++) app.appendNull();
       app.endRow();
       stored++;
     }

@@ -5,9 +5,12 @@
  * and prints them. Options (env):
  *   BENCH_EVENTS   events in the whole-pipeline run (default 1000000)
  *   BENCH_ONLY     "micro" or "pipeline" to run one part
+ *   BENCH_RESULTS  the folder the results file goes to (default bench/results)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { eventsPerSecond, stageBench } from './micro/stages.bench.ts';
 import { pipelineBench } from './pipeline.ts';
 import { benchEventsFile } from './make-events.ts';
@@ -52,8 +55,8 @@ if (only === '' || only === 'pipeline') {
   );
   results.naive = naive;
 }
-const dir = new URL('./results/', import.meta.url);
+const dir = process.env.BENCH_RESULTS ?? fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
-const file = new URL(`${machine.date.replaceAll(':', '-')}.json`, dir);
+const file = join(dir, `${machine.date.replaceAll(':', '-')}.json`);
 writeFileSync(file, JSON.stringify(results, null, 2));
-console.log(`results written to ${file.pathname}`);
+console.log(`results written to ${file}`);
