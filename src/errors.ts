@@ -5,7 +5,7 @@
 /** Every error code gamestream raises or stores, once; the type is derived from it. */
 export const ERROR_CODES = [
   // config and start-up
-  'config_invalid', 'input_not_found', 'source_unavailable', 'topic_invalid', 'output_failed', 'geoip_db_invalid',
+  'config_invalid', 'input_not_found', 'input_changed', 'source_unavailable', 'topic_invalid', 'output_failed', 'geoip_db_invalid',
   'device_table_invalid', 'observability_listen_failed',
   // the warehouse and the engine
   'warehouse_unavailable', 'warehouse_write_failed', 'warehouse_commit_failed', 'warehouse_schema_mismatch', 'warehouse_corrupt',

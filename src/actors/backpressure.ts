@@ -1,8 +1,8 @@
 /**
- * How much the supervisor lets in: source bytes held (kept for replay until durable, or waiting for a worker)
+ * How much the supervisor lets in: source bytes not yet durable (kept for replay, or waiting for a worker)
  * stay under GAMESTREAM_MAX_UNCOMMITTED_BYTES, each worker's mailbox holds at most GAMESTREAM_MAILBOX_BATCHES
  * batches, and a source with partitions of its own (Kafka) pauses a worker's partitions while that worker is
- * far behind, so the others keep flowing.
+ * far behind, so the others keep flowing; any other source waits while a whole mailbox more waits.
  */
 import type { PartitionedLog } from '../sources/source.ts';
 import type { WorkerSlot } from './worker-slot.ts';
@@ -24,13 +24,19 @@ export class Backpressure {
     this.o = o;
   }
 
-  /** Source bytes held: batches kept for replay plus batches waiting for their worker. */
+  /** Source bytes not yet durable: batches kept for replay (a file's by position only, once read) plus batches waiting for their worker. */
   get heldBytes(): number {
     return this.o.slots.reduce((a, s) => a + s.retainedBytes + s.pendingBytes, 0);
   }
 
-  /** Whether a batch of `bytes` may be queued now. An oversized one goes once nothing else is held, or it would wait forever. */
-  admits(bytes: number): boolean {
+  /**
+   * Whether a batch of `bytes` for `slot` may be queued now. An oversized one goes once nothing else is held, or it
+   * would wait forever. A source without partitions of its own (a file, the generator) also waits while a whole
+   * mailbox more waits for this worker: reading further ahead than that only holds more bytes in memory, since a
+   * file's batches are let go once read (WorkerSlot.onProcessed) but those still waiting cannot be.
+   */
+  admits(bytes: number, slot: WorkerSlot): boolean {
+    if (!this.o.log && slot.pendingCount >= this.o.mailboxBatches) return false;
     const held = this.heldBytes;
     return held === 0 || held + bytes <= this.o.maxHeldBytes;
   }

@@ -1,30 +1,66 @@
 /**
  * Routes source records to partitions (Kafka's default partitioner on user_id) and packs them into one batch
- * per worker thread. Batch bytes live in a SharedArrayBuffer: the worker reads them without a copy, and the
- * supervisor keeps the same memory for replay until the warehouse has the rows.
+ * per worker thread. Batch bytes live in a SharedArrayBuffer: the worker reads them without a copy. Until the
+ * warehouse has the rows, the supervisor keeps the batch for replay: for a file source only where each record is
+ * in the file (filePos), so the bytes are freed once the worker has read them; for other sources the bytes too.
  */
 import { partitionOfRecord } from '../sources/partitioner.ts';
 import type { RecordChunk } from '../sources/source.ts';
 
 export interface SealedBatch {
   worker: number;
-  data: Uint8Array; // over a SharedArrayBuffer
+  /** Over a SharedArrayBuffer; null once sent when filePos can read it again (worker-slot.ts). */
+  data: Uint8Array | null;
   index: Int32Array; // [partition, start, end] per record
   offsets: Float64Array;
+  /** Where each record is in the source's file, when every record's chunk said (RecordChunk.filePos); else null. */
+  filePos: Float64Array | null;
   /** Highest offset per partition in this batch: the batch can be released once all are durable. */
   maxOffsets: Map<number, number>;
   bytes: number;
 }
 
 /** Builds one worker's next batch straight into shared memory, so sealing it copies nothing. */
+/**
+ * Batch buffers given back once a worker has read a batch it need not be sent again from memory (a file's: see
+ * WorkerSlot.onProcessed), so the next batches are built in them instead of new ones. Without it, a used buffer
+ * is freed only when both threads' collectors have run, and the supervisor's rarely runs.
+ */
+export class BatchBuffers {
+  private readonly free: SharedArrayBuffer[] = [];
+
+  take(): SharedArrayBuffer {
+    return this.free.pop() ?? new SharedArrayBuffer(BATCH_BYTES);
+  }
+
+  /** Only full-size buffers are kept, and a few: more are made when needed. */
+  give(buffer: ArrayBufferLike): void {
+    if (buffer instanceof SharedArrayBuffer && buffer.byteLength === BATCH_BYTES && this.free.length < MAX_FREE_BUFFERS) this.free.push(buffer);
+  }
+
+  get size(): number {
+    return this.free.length;
+  }
+}
+
 class BatchBuilder {
-  private sab = new SharedArrayBuffer(BATCH_BYTES);
-  private data = new Uint8Array(this.sab);
+  private readonly buffers: BatchBuffers;
+  private sab: SharedArrayBuffer;
+  private data: Uint8Array;
   used = 0;
   index: number[] = [];
   offsets: number[] = [];
+  /** Each record's file position, while every record added had one. */
+  filePos: number[] | null = [];
 
-  add(partition: number, offset: number, src: Uint8Array, s: number, e: number): void {
+  constructor(buffers: BatchBuffers) {
+    this.buffers = buffers;
+    this.sab = buffers.take();
+    this.data = new Uint8Array(this.sab);
+  }
+
+  /** `pos`: where the record is in the source's file, or -1 when the source cannot read it again. */
+  add(partition: number, offset: number, src: Uint8Array, s: number, e: number, pos: number): void {
     const len = e - s;
     if (this.used + len > this.data.length) {
       // A big record: move what we have into a larger buffer (rare; most batches fit BATCH_BYTES).
@@ -37,6 +73,8 @@ class BatchBuilder {
     this.data.set(src.subarray(s, e), this.used);
     this.index.push(partition, this.used, this.used + len);
     this.offsets.push(offset);
+    if (pos < 0) this.filePos = null;
+    else this.filePos?.push(pos);
     this.used += len;
   }
 
@@ -56,7 +94,7 @@ class BatchBuilder {
     let data: Uint8Array;
     if (this.used >= this.data.length / 2) {
       data = this.data.subarray(0, this.used);
-      this.sab = new SharedArrayBuffer(BATCH_BYTES);
+      this.sab = this.buffers.take();
       this.data = new Uint8Array(this.sab);
     } else {
       data = new Uint8Array(new SharedArrayBuffer(this.used));
@@ -67,19 +105,24 @@ class BatchBuilder {
       data,
       index: Int32Array.from(this.index),
       offsets: Float64Array.from(this.offsets),
+      filePos: this.filePos ? Float64Array.from(this.filePos) : null,
       maxOffsets,
-      // The whole shared buffer stays alive until the batch is released, so count all of it.
+      // Counted against GAMESTREAM_MAX_UNCOMMITTED_BYTES until durable, held or not: the whole buffer, as that
+      // is what a batch holds while it waits and while its worker reads it.
       bytes: data.buffer.byteLength + this.index.length * 4 + this.offsets.length * 8,
     };
     this.used = 0;
     this.index = [];
     this.offsets = [];
+    this.filePos = [];
     return batch;
   }
 }
 
 /** Starting size of a batch's shared buffer: about 4096 records of 400 bytes. */
-const BATCH_BYTES = 2 << 20;
+export const BATCH_BYTES = 2 << 20;
+/** Free buffers kept for reuse: 32 MiB. */
+const MAX_FREE_BUFFERS = 16;
 
 export class Router {
   readonly partitions: number;
@@ -93,12 +136,13 @@ export class Router {
   readonly lastRoutedAt: Float64Array;
   routed = 0;
   skipped = 0;
+  readonly buffers = new BatchBuffers();
 
   constructor(partitions: number, workers: number, batchRecords: number, resumeAt: Map<number, number>) {
     this.partitions = partitions;
     this.workers = workers;
     this.batchRecords = batchRecords;
-    this.builders = Array.from({ length: workers }, () => new BatchBuilder());
+    this.builders = Array.from({ length: workers }, () => new BatchBuilder(this.buffers));
     this.nextOffset = new Float64Array(partitions);
     this.resumeAt = new Float64Array(partitions);
     for (const [p, o] of resumeAt) if (p < partitions) this.resumeAt[p] = o;
@@ -117,6 +161,7 @@ export class Router {
   route(chunk: RecordChunk, nowMs: number): SealedBatch[] {
     const full: SealedBatch[] = [];
     const given = chunk.partitions && chunk.offsets ? { partitions: chunk.partitions, offsets: chunk.offsets } : null;
+    const base = chunk.filePos ?? -1;
     for (let i = 0; i < chunk.count; i++) {
       const p = given ? given.partitions[i] : this.partitionOf(chunk, i);
       const offset = given ? given.offsets[i] : this.nextOffset[p]++;
@@ -126,7 +171,7 @@ export class Router {
       }
       const w = this.workerOf(p);
       const b = this.builders[w];
-      b.add(p, offset, chunk.data, chunk.starts[i], chunk.ends[i]);
+      b.add(p, offset, chunk.data, chunk.starts[i], chunk.ends[i], base < 0 ? -1 : base + chunk.starts[i]);
       this.lastRoutedAt[p] = nowMs;
       this.routed++;
       if (b.records >= this.batchRecords) full.push(b.seal(w));

@@ -246,7 +246,7 @@ export class Supervisor {
   private async send(batch: SealedBatch, receivedAtMs: number): Promise<void> {
     const slot = this.slots[batch.worker];
     const t0 = Date.now();
-    await this.cond.until(() => this.stopRequested || this.flow.admits(batch.bytes));
+    await this.cond.until(() => this.stopRequested || this.flow.admits(batch.bytes, slot));
     const waited = Date.now() - t0;
     if (waited > 50) this.o.log.debug({ worker: slot.index, waited, retainedMB: Math.round(this.flow.heldBytes / 1e6) }, 'source waited');
     if (this.stopRequested && !this.endRequested) return; // not sent: re-read from the checkpoint next start
@@ -305,7 +305,7 @@ export class Supervisor {
       }),
     });
     slot.post({ t: 'start-actors', partitions, restore });
-    await readyOnce;
+    await Promise.all([readyOnce, slot.reloadRetained(this.o.source)]); // then ready: no new batch overtakes the replay
     slot.ready = true;
     // A revoke the crashed incarnation never acknowledged: its actors were just rebuilt, so revoke them again.
     const pendingRevoke = this.ownership.pendingRevoke(slot.index);
@@ -325,7 +325,7 @@ export class Supervisor {
       case 'users-port':
         return this.users.serve(msg.port, msg.flag);
       case 'processed':
-        slot.inflight--;
+        slot.onProcessed(msg.seq, this.router.buffers);
         this.pumpSlot(slot);
         this.cond.notify();
         return;

@@ -1,8 +1,11 @@
 /**
  * The supervisor's view of one worker thread: its current incarnation, its mailbox depth, and the batches it
- * was sent that are not yet durable (kept to replay after a crash).
+ * was sent that are not yet durable (kept to replay after a crash: their bytes, or for a file source where they
+ * are in the file).
  */
 import { Worker } from 'node:worker_threads';
+import { GamestreamError } from '../errors.ts';
+import type { Source } from '../sources/source.ts';
 import type { SealedBatch } from './router.ts';
 import type { TableFiles } from '../enrich/tables.ts';
 import type { Logger } from '../log.ts';
@@ -94,7 +97,32 @@ export class WorkerSlot {
   sendBatch(r: RetainedBatch): void {
     this.inflight++;
     const { data, index, offsets } = r.batch;
+    if (!data) throw new GamestreamError('internal', `batch ${r.seq} for worker ${this.index} was sent without its bytes`);
     this.post({ t: 'batch', seq: r.seq, receivedAtMs: r.receivedAtMs, data, index, offsets });
+  }
+
+  /**
+   * The worker has read batch `seq` (it keeps no view of its bytes: what it needs it has copied or parsed). A
+   * batch a file source can read again (reloadRetained) lets its buffer go to `buffers` now rather than once
+   * durable, which is up to a whole commit cycle later: the bytes held then stay near the mailbox's size.
+   */
+  onProcessed(seq: number, buffers: { give(buffer: ArrayBufferLike): void }): void {
+    this.inflight--;
+    const r = this.retained.find((k) => k.seq === seq);
+    if (!r?.batch.filePos || !r.batch.data) return;
+    buffers.give(r.batch.data.buffer);
+    r.batch.data = null;
+  }
+
+  /** Reads back the bytes of the batches kept for replay that were let go, before they are sent again. */
+  async reloadRetained(source: Pick<Source, 'reread'>): Promise<void> {
+    for (const { batch } of this.retained) {
+      if (batch.data || !batch.filePos) continue;
+      if (!source.reread) throw new GamestreamError('internal', 'a batch kept by file position, from a source that cannot read it again');
+      const data = new Uint8Array(new SharedArrayBuffer(batch.index.length ? batch.index[batch.index.length - 1] : 0));
+      await source.reread(batch.filePos, batch.index, data);
+      batch.data = data;
+    }
   }
 
   enqueue(r: RetainedBatch): void {

@@ -44,6 +44,7 @@ export class NdjsonFileSource implements Source {
   /** The one buffer a line being cut is read into (what follows its end is copied out). */
   private scratch: Buffer | null = null;
   private interrupted = false;
+  private readBuf: Buffer | null = null;
 
   constructor(path: string, maxLineBytes = 64 << 20) {
     this.path = path;
@@ -74,11 +75,13 @@ export class NdjsonFileSource implements Source {
         // The last line has no newline: it is still a record.
         const data = this.carry;
         this.carry = Buffer.alloc(0);
-        return this.chunk(data, true);
+        return this.chunk(data, true, this.pos - data.length);
       }
       // Reads grow with the unfinished line (so it is copied a bounded number of times), up to just past the limit.
       const want = Math.max(READ_BYTES, Math.min(this.carry.length, this.maxLineBytes + 1 - this.carry.length));
-      const buf = Buffer.allocUnsafe(this.carry.length + want);
+      // One read buffer, reused: a chunk's bytes are copied into batches before the next read (Source.next).
+      if (!this.readBuf || this.readBuf.length < this.carry.length + want) this.readBuf = Buffer.allocUnsafe(this.carry.length + want);
+      const buf = this.readBuf;
       this.carry.copy(buf, 0);
       const { bytesRead } = await this.fh!.read(buf, this.carry.length, want, this.pos);
       this.pos += bytesRead;
@@ -94,7 +97,7 @@ export class NdjsonFileSource implements Source {
         continue;
       }
       this.carry = Buffer.from(data.subarray(lastNl + 1));
-      const chunk = this.chunk(data.subarray(0, lastNl + 1), false);
+      const chunk = this.chunk(data.subarray(0, lastNl + 1), false, this.pos - data.length);
       if (chunk.count > 0) return chunk;
     }
   }
@@ -144,7 +147,8 @@ export class NdjsonFileSource implements Source {
     return { data: record, starts: Uint32Array.of(0), ends: Uint32Array.of(record.length), count: 1, firstIndex, keys: [c.key] };
   }
 
-  private chunk(data: Buffer, last: boolean): RecordChunk {
+  /** `filePos`: where data[0] is in the file. */
+  private chunk(data: Buffer, last: boolean, filePos: number): RecordChunk {
     const starts: number[] = [];
     const ends: number[] = [];
     let s = 0;
@@ -164,7 +168,28 @@ export class NdjsonFileSource implements Source {
     }
     const firstIndex = this.index;
     this.index += starts.length;
-    return { data, starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count: starts.length, firstIndex, keys: null };
+    return { data, starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count: starts.length, firstIndex, keys: null, filePos };
+  }
+
+  async reread(filePos: Float64Array, index: Int32Array, into: Uint8Array): Promise<void> {
+    if (filePos.length === 0) return;
+    // A batch's records come from one chunk (the router seals at each chunk's end), so one read covers them.
+    let from = Infinity;
+    let to = 0;
+    for (let i = 0; i < filePos.length; i++) {
+      from = Math.min(from, filePos[i]);
+      to = Math.max(to, filePos[i] + index[3 * i + 2] - index[3 * i + 1]);
+    }
+    const span = Buffer.allocUnsafe(to - from);
+    for (let got = 0; got < span.length; ) {
+      const { bytesRead } = await this.fh!.read(span, got, span.length - got, from + got);
+      if (bytesRead === 0) throw new GamestreamError('input_changed', `GAMESTREAM_SOURCE file ${this.path} is shorter than when it was read (${from + got} bytes, at least ${to} before): it was changed while the daemon ran; replace a file only while no daemon reads it`);
+      got += bytesRead;
+    }
+    for (let i = 0; i < filePos.length; i++) {
+      const s = filePos[i] - from;
+      into.set(span.subarray(s, s + index[3 * i + 2] - index[3 * i + 1]), index[3 * i + 1]);
+    }
   }
 
   /** Shutdown: a next() in the middle of a long line returns null at its next read. */

@@ -16,6 +16,12 @@ export interface RecordChunk {
   /** Set by sources that have real partitions and offsets (Kafka); the router then uses them as they are. */
   partitions?: Int32Array;
   offsets?: Float64Array;
+  /**
+   * Where data[0] is in the source's file, when the chunk is a slice of it: each record can then be read again
+   * from there (Source.reread), so the engine need not hold its bytes until they are durable. Only sources that
+   * implement reread set it.
+   */
+  filePos?: number;
 }
 
 /**
@@ -78,10 +84,16 @@ export interface Source {
   /** Partitions assigned by a consumer group, or null: this daemon owns every partition for the whole run. */
   readonly group: ConsumerGroupMember | null;
   open(): Promise<void>;
-  /** The next chunk, or null at the end of input. Endless sources never return null. */
+  /** The next chunk, or null at the end of input. Endless sources never return null. A chunk's bytes may be reused by the call after. */
   next(): Promise<RecordChunk | null>;
   /** Shutdown: a next() that is waiting for data returns null at once (the caller knows it is not the end). */
   interrupt(): void;
+  /**
+   * Reads records again from the file, into `into`: record i's bytes, from file position filePos[i], go to
+   * into[index[3i+1], index[3i+2]) (the layout of a batch, src/actors/router.ts). For sources whose chunks carry
+   * filePos; used to replay a batch to a restarted worker.
+   */
+  reread?(filePos: Float64Array, index: Int32Array, into: Uint8Array): Promise<void>;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

@@ -4,7 +4,7 @@
  * partition's resume offset are skipped, and a partition handed to another daemon (resume at Infinity) is dropped.
  */
 import { describe, expect, it } from 'vitest';
-import { Router, type SealedBatch } from '../../src/actors/router.ts';
+import { BATCH_BYTES, Router, type SealedBatch } from '../../src/actors/router.ts';
 import type { RecordChunk } from '../../src/sources/source.ts';
 import { chunkOf } from '../support/memory-source.ts';
 
@@ -20,7 +20,7 @@ function records(batches: SealedBatch[]): [number, number, number, string][] {
   const out: [number, number, number, string][] = [];
   for (const b of batches) {
     for (let i = 0, r = 0; i < b.index.length; i += 3, r++) {
-      out.push([b.worker, b.index[i]!, b.offsets[r]!, Buffer.from(b.data.subarray(b.index[i + 1]!, b.index[i + 2]!)).toString()]);
+      out.push([b.worker, b.index[i]!, b.offsets[r]!, Buffer.from(b.data!.subarray(b.index[i + 1]!, b.index[i + 2]!)).toString()]);
     }
   }
   return out;
@@ -81,5 +81,40 @@ describe('router', () => {
     expect(got.map(([w, p, o, t]) => [w, p, o, t])).toEqual([[1, 3, 100, 'b'], [1, 1, 7, 'c']]);
     expect(r.lastRoutedAt[1]).toBe(42);
     expect(r.lastRoutedAt[0]).toBe(0);
+  });
+});
+
+describe('router: file positions', () => {
+  it('notes where each record is in the file when its chunk says, and none for a batch with a record that has no position', () => {
+    const r = new Router(1, 1, 1000, new Map());
+    const lines = ['{"user_id":"a"}', '{"user_id":"bb"}'];
+    const inFile = { ...chunk(lines), filePos: 1000 };
+    const [b] = [...r.route(inFile, 1), ...r.sealAll()];
+    expect(Array.from(b!.filePos!)).toEqual([1000 + inFile.starts[0]!, 1000 + inFile.starts[1]!]);
+    r.route(inFile, 1);
+    const [mixed] = [...r.route(chunk(['{"user_id":"c"}']), 1), ...r.sealAll()];
+    expect(mixed!.offsets.length).toBe(3);
+    expect(mixed!.filePos).toBeNull();
+  });
+});
+
+describe('router: batch buffers', () => {
+  it('builds the next batches in buffers given back, and keeps only full-size ones, a few at most', () => {
+    const r = new Router(1, 1, 2, new Map());
+    const [first] = r.route(chunk(['{"user_id":"a"}', '{"user_id":"b"}']), 1);
+    // A batch under half its buffer is copied out: the builder keeps its buffer.
+    expect(first!.data!.buffer.byteLength).toBeLessThan(BATCH_BYTES);
+    const spare = new SharedArrayBuffer(BATCH_BYTES);
+    r.buffers.give(spare);
+    r.buffers.give(new SharedArrayBuffer(100));
+    r.buffers.give(new ArrayBuffer(BATCH_BYTES));
+    expect(r.buffers.size).toBe(1);
+    const big = '{"user_id":"c","pad":"' + 'x'.repeat(BATCH_BYTES * 0.3) + '"}';
+    const [full] = r.route(chunk([big, big.replace('"c"', '"d"')]), 1);
+    // It was built in the builder's buffer, and the builder took the spare one for its next batch.
+    expect(full!.data!.buffer.byteLength).toBe(BATCH_BYTES);
+    expect(r.buffers.size).toBe(0);
+    for (let i = 0; i < 40; i++) r.buffers.give(new SharedArrayBuffer(BATCH_BYTES));
+    expect(r.buffers.size).toBe(16);
   });
 });

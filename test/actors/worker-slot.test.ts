@@ -21,7 +21,7 @@ class FakeThread extends EventEmitter implements WorkerThread {
 }
 
 function batch(maxOffsets: [number, number][], bytes = 100): SealedBatch {
-  return { worker: 0, data: new Uint8Array(0), index: new Int32Array(0), offsets: new Float64Array(0), maxOffsets: new Map(maxOffsets), bytes };
+  return { worker: 0, data: new Uint8Array(0), index: new Int32Array(0), offsets: new Float64Array(0), filePos: null, maxOffsets: new Map(maxOffsets), bytes };
 }
 
 function slotWithThreads(): { slot: WorkerSlot; threads: FakeThread[] } {
@@ -53,6 +53,45 @@ describe('worker slot', () => {
     slot.release(Float64Array.from([10, 5]));
     expect(slot.retained.map((r) => r.seq)).toEqual([2]);
     expect(slot.retainedBytes).toBe(50);
+  });
+
+  it('once the worker has read a file batch, gives its buffer back and keeps only where it is in the file, still counted until durable; reads it back for a replay', async () => {
+    const { slot, threads } = slotWithThreads();
+    slot.spawn(() => undefined, () => undefined);
+    const bytes = Buffer.from('{"a":1}{"bb":2}');
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+    shared.set(bytes);
+    const file: SealedBatch = { ...batch([[0, 1]], 64), data: shared, index: Int32Array.of(0, 0, 7, 0, 7, 15), filePos: Float64Array.of(500, 100) };
+    const held = { seq: 2, receivedAtMs: 0, batch: batch([[0, 1]], 32) };
+    for (const r of [{ seq: 1, receivedAtMs: 0, batch: file }, held]) {
+      slot.retain(r);
+      slot.sendBatch(r);
+    }
+    const sent = threads[0]!.sent[0] as Extract<ToWorker, { t: 'batch' }>;
+    expect(Buffer.from(sent.data).toString()).toBe('{"a":1}{"bb":2}');
+    // Sent but not yet read: the worker may still read the bytes, so they stay.
+    expect(file.data).toBe(shared);
+    const given: ArrayBufferLike[] = [];
+    const buffers = { give: (b: ArrayBufferLike) => given.push(b) };
+    slot.onProcessed(1, buffers);
+    slot.onProcessed(2, buffers);
+    expect(slot.inflight).toBe(0);
+    expect(given).toEqual([shared.buffer]);
+    expect(file.data).toBeNull();
+    expect(held.batch.data).not.toBeNull();
+    expect(slot.retainedBytes).toBe(96);
+    const asked: number[][] = [];
+    await slot.reloadRetained({
+      reread: async (filePos, index, into) => {
+        asked.push(Array.from(filePos));
+        into.set(bytes.subarray(0, 7), index[1]);
+        into.set(bytes.subarray(7), index[4]);
+      },
+    });
+    expect(asked).toEqual([[500, 100]]);
+    expect(Buffer.from(file.data!).toString()).toBe('{"a":1}{"bb":2}');
+    expect(file.data!.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(file.data!.buffer).not.toBe(shared.buffer);
   });
 
   it('queues batches in order and counts what waits', () => {

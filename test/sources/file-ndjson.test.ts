@@ -63,3 +63,60 @@ describe('NdjsonFileSource with a line over the limit', () => {
     await src.close();
   });
 });
+
+describe('NdjsonFileSource: reading records again by file position', () => {
+  // Over two 4 MiB reads, with CRLF and LF lines, blank lines, a line over the limit and no newline at the end.
+  const lines: string[] = [];
+  for (let i = 0; i < 40_000; i++) lines.push(`{"user_id":"u${i % 97}","n":${i},"pad":"${'x'.repeat(i % 300)}"}${i % 3 === 0 ? '\r\n' : '\n'}${i % 1000 === 0 ? '\n' : ''}`);
+  lines.splice(20_000, 0, `{"user_id":"big","blob":"${'y'.repeat(5 << 20)}"}\n`); // longer than a read: cut
+  lines.push('{"user_id":"last"}');
+  const path = join(dir, 'reread.ndjson');
+  writeFileSync(path, lines.join(''));
+  const file = Buffer.concat(lines.map((l) => Buffer.from(l)));
+
+  it('each chunk says where it is in the file, and reread gives back exactly the bytes it handed on', async () => {
+    const src = new NdjsonFileSource(path, 4096);
+    await src.open();
+    let records = 0;
+    let standIns = 0;
+    for (let c: RecordChunk | null = await src.next(); c; c = await src.next()) {
+      if (c.filePos === undefined) {
+        // The stand-in for the long line is not in the file: its batch keeps its bytes.
+        standIns += c.count;
+        continue;
+      }
+      // Batch layout: record i at into[index[3i+1], index[3i+2]), in another order than the file's.
+      const order = Array.from({ length: c.count }, (_, i) => c!.count - 1 - i);
+      const filePos = new Float64Array(c.count);
+      const index = new Int32Array(3 * c.count);
+      let at = 0;
+      order.forEach((i, k) => {
+        const len = c!.ends[i] - c!.starts[i];
+        filePos[k] = c!.filePos! + c!.starts[i];
+        index.set([0, at, at + len], 3 * k);
+        at += len;
+        expect(file.subarray(filePos[k], filePos[k] + len).equals(c!.data.subarray(c!.starts[i], c!.ends[i]))).toBe(true);
+      });
+      const into = new Uint8Array(at);
+      await src.reread!(filePos, index, into);
+      order.forEach((i, k) => expect(Buffer.from(into.subarray(index[3 * k + 1], index[3 * k + 2])).equals(c!.data.subarray(c!.starts[i], c!.ends[i]))).toBe(true));
+      records += c.count;
+    }
+    await src.close();
+    expect([records, standIns]).toEqual([40_001, 1]);
+  });
+
+  it('a file cut short since it was read is an input_changed error that says what happened', async () => {
+    const short = join(dir, 'short.ndjson');
+    writeFileSync(short, '{"user_id":"a"}\n{"user_id":"b"}\n');
+    const src = new NdjsonFileSource(short);
+    await src.open();
+    const c = (await src.next())!;
+    writeFileSync(short, '{"user_id":"a"}\n');
+    const into = new Uint8Array(c.ends[1] - c.starts[1]);
+    await expect(src.reread!(Float64Array.of(c.filePos! + c.starts[1]), Int32Array.of(0, 0, into.length), into)).rejects.toMatchObject({
+      code: 'input_changed', message: expect.stringMatching(/is shorter than when it was read .*changed while the daemon ran/),
+    });
+    await src.close();
+  });
+});
