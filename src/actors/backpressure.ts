@@ -2,7 +2,7 @@
  * How much the supervisor lets in: source bytes not yet durable (kept for replay, or waiting for a worker)
  * stay under GAMESTREAM_MAX_UNCOMMITTED_BYTES, each worker's mailbox holds at most GAMESTREAM_MAILBOX_BATCHES
  * batches, and a source with partitions of its own (Kafka) pauses a worker's partitions while that worker is
- * far behind, so the others keep flowing; any other source waits while a whole mailbox more waits.
+ * far behind, so the others keep flowing; a file waits while a whole mailbox more waits.
  */
 import type { PartitionedLog } from '../sources/source.ts';
 import type { WorkerSlot } from './worker-slot.ts';
@@ -15,6 +15,8 @@ export interface BackpressureOptions {
   log: Pick<PartitionedLog, 'pause' | 'resume'> | null;
   /** The partitions a worker thread owns. */
   partitionsOf: (worker: number) => number[];
+  /** The source can read records again (a file): its batches are let go once read, so it need not read far ahead. */
+  rereads: boolean;
 }
 
 export class Backpressure {
@@ -31,12 +33,12 @@ export class Backpressure {
 
   /**
    * Whether a batch of `bytes` for `slot` may be queued now. An oversized one goes once nothing else is held, or it
-   * would wait forever. A source without partitions of its own (a file, the generator) also waits while a whole
-   * mailbox more waits for this worker: reading further ahead than that only holds more bytes in memory, since a
-   * file's batches are let go once read (WorkerSlot.onProcessed) but those still waiting cannot be.
+   * would wait forever. A source that can read records again (a file) also waits while a whole mailbox more waits
+   * for this worker: its batches are let go once read (WorkerSlot.onProcessed) but those still waiting cannot be,
+   * so reading further ahead would only hold more bytes in memory.
    */
   admits(bytes: number, slot: WorkerSlot): boolean {
-    if (!this.o.log && slot.pendingCount >= this.o.mailboxBatches) return false;
+    if (this.o.rereads && slot.pendingCount >= this.o.mailboxBatches) return false;
     const held = this.heldBytes;
     return held === 0 || held + bytes <= this.o.maxHeldBytes;
   }

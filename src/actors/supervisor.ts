@@ -108,7 +108,7 @@ export class Supervisor {
     this.stall = new StallWatch(opts.log);
     this.flow = new Backpressure({
       slots: this.slots, maxHeldBytes: this.cfg.maxUncommittedBytes, mailboxBatches: this.cfg.mailboxBatches, log: opts.source.partitionedLog,
-      partitionsOf: (w) => this.partitionsOf(w),
+      partitionsOf: (w) => this.partitionsOf(w), rereads: !!opts.source.reread,
     });
     this.users = new UserLink({ warehouse: opts.warehouse, source: opts.source.name, log: opts.log, say: opts.say });
     this.index = new IndexLink({
