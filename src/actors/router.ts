@@ -9,7 +9,7 @@ import type { RecordChunk } from '../sources/source.ts';
 
 export interface SealedBatch {
   worker: number;
-  /** Over a SharedArrayBuffer; null once sent when filePos can read it again (worker-slot.ts). */
+  /** Over a SharedArrayBuffer; null once its worker has read it, when filePos can read it again (WorkerSlot.onProcessed). */
   data: Uint8Array | null;
   index: Int32Array; // [partition, start, end] per record
   offsets: Float64Array;
@@ -20,7 +20,6 @@ export interface SealedBatch {
   bytes: number;
 }
 
-/** Builds one worker's next batch straight into shared memory, so sealing it copies nothing. */
 /**
  * Batch buffers given back once a worker has read a batch it need not be sent again from memory (a file's: see
  * WorkerSlot.onProcessed), so the next batches are built in them instead of new ones. Without it, a used buffer
@@ -43,9 +42,10 @@ export class BatchBuffers {
   }
 }
 
+/** Builds one worker's next batch straight into shared memory, so sealing it copies nothing. */
 class BatchBuilder {
   private readonly buffers: BatchBuffers;
-  private sab: SharedArrayBuffer;
+  /** Over a SharedArrayBuffer. */
   private data: Uint8Array;
   used = 0;
   index: number[] = [];
@@ -55,8 +55,7 @@ class BatchBuilder {
 
   constructor(buffers: BatchBuffers) {
     this.buffers = buffers;
-    this.sab = buffers.take();
-    this.data = new Uint8Array(this.sab);
+    this.data = new Uint8Array(buffers.take());
   }
 
   /** `pos`: where the record is in the source's file, or -1 when the source cannot read it again. */
@@ -64,10 +63,8 @@ class BatchBuilder {
     const len = e - s;
     if (this.used + len > this.data.length) {
       // A big record: move what we have into a larger buffer (rare; most batches fit BATCH_BYTES).
-      const sab = new SharedArrayBuffer(Math.max(this.data.length * 2, this.used + len));
-      const data = new Uint8Array(sab);
+      const data = new Uint8Array(new SharedArrayBuffer(Math.max(this.data.length * 2, this.used + len)));
       data.set(this.data.subarray(0, this.used));
-      this.sab = sab;
       this.data = data;
     }
     this.data.set(src.subarray(s, e), this.used);
@@ -94,8 +91,7 @@ class BatchBuilder {
     let data: Uint8Array;
     if (this.used >= this.data.length / 2) {
       data = this.data.subarray(0, this.used);
-      this.sab = this.buffers.take();
-      this.data = new Uint8Array(this.sab);
+      this.data = new Uint8Array(this.buffers.take());
     } else {
       data = new Uint8Array(new SharedArrayBuffer(this.used));
       data.set(this.data.subarray(0, this.used));

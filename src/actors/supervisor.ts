@@ -441,7 +441,7 @@ export class Supervisor {
   private watchStall(): void {
     const busy = this.slots.some((s) => s.inflight > 0 || s.retained.length > 0 || s.pendingCount > 0) || (this.endRequested && !this.inputEnded());
     const detail = { committer: this.committer.counts, heldMB: Math.round(this.flow.heldBytes / 1e6), endOfInput: this.endRequested, endPosted: this.endPosted, draining: this.drainRequested };
-    this.stall.check({ key: `${this.router.routed}/${this.committer.counts.finished}`, outstanding: busy, detail }, this.slots);
+    this.stall.check({ key: `${this.router.routed}/${detail.committer.finished}`, outstanding: busy, detail }, this.slots);
   }
 
   private progress(): void {
