@@ -66,6 +66,8 @@ describe('config', () => {
   it('docs/OPERATIONS.md documents every env var: the daemon\'s, the tracking server\'s and the ETL\'s', () => {
     const ops = readFileSync(new URL('../../docs/OPERATIONS.md', import.meta.url), 'utf8');
     for (const v of allEnvVars()) expect(ops, v.name).toContain(`\`${v.name}\``);
+    // One table row per variable: a row pasted twice (as once happened) reads as two settings.
+    for (const v of allEnvVars()) expect(ops.split('\n').filter((l) => l.startsWith(`| \`${v.name}\` |`)), v.name).toHaveLength(1);
     expect(allEnvVars().length).toBeGreaterThan(ENV_VARS.length + 10);
   });
 });
