@@ -11,7 +11,6 @@
 #   BQ_DIR=/tmp/gamestream-bqemulator.XXXXXX   (pid file and log)
 #   BQ_PID=12345
 # Progress goes to stderr. Stop it with scripts/bqemulator/stop.sh --dir DIR
-# (without --dir, stop.sh stops the emulator this script started last).
 #
 # First use creates a venv in ${GAMESTREAM_CACHE:-~/.cache/gamestream}/bqemulator/venv
 # and pip-installs the pinned versions below (constraints.txt pins the rest).
@@ -166,7 +165,6 @@ nohup "$VENV/bin/python" "$SCRIPT_DIR/launch.py" start --ephemeral \
     </dev/null >"$LOG" 2>&1 &
 BPID=$!
 echo "$BPID" >"$PID_FILE"
-echo "$DIR" >"$CACHE_DIR/last-dir"
 log "started pid $BPID; waiting for GET /healthz on 127.0.0.1:$REST_PORT (up to ${TIMEOUT}s)"
 
 fail() {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Stop an emulator started by scripts/bqemulator/start.sh, by its recorded pid.
 #
-#   scripts/bqemulator/stop.sh [--dir DIR] [--remove-dir]
+#   scripts/bqemulator/stop.sh --dir DIR [--remove-dir]
 #
-# Without --dir it stops the emulator that start.sh started last.
+# DIR is the one start.sh printed: it names the emulator, so another one on the machine is
+# never stopped by mistake.
 # SIGTERM, up to 15 s, then SIGKILL. Removes DIR/bqemulator.pid; --remove-dir
 # also deletes DIR (pid file and log).
 set -euo pipefail
@@ -24,11 +25,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -z "$DIR" ]]; then
-  if [[ -f "$CACHE_ROOT/bqemulator/last-dir" ]]; then
-    DIR="$(cat "$CACHE_ROOT/bqemulator/last-dir")"
-  else
-    log "no --dir given and no emulator recorded as started last"; exit 1
-  fi
+  log "give --dir DIR: the directory that start.sh printed for the emulator to stop"; exit 2
 fi
 PID_FILE="$DIR/bqemulator.pid"
 

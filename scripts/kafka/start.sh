@@ -16,7 +16,6 @@
 #   KAFKA_PID=12345
 #   KAFKA_ADVERTISED=127.0.0.1:PORT   (only with --advertised-port)
 # Progress goes to stderr. Stop it with scripts/kafka/stop.sh --data-dir DIR
-# (without --data-dir, stop.sh stops the broker this script started last).
 #
 # First use fetches the jars (about 45 MB) with Maven into
 #   ${GAMESTREAM_CACHE:-~/.cache/gamestream}/kafka/<version>/lib
@@ -240,8 +239,6 @@ nohup "$JAVA" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseSerialGC "${BROKER_CDS
     </dev/null >"$STDOUT_LOG" 2>&1 &
 KPID=$!
 echo "$KPID" >"$PID_FILE"
-mkdir -p "$CACHE_ROOT/kafka"
-echo "$DATA_DIR" >"$CACHE_ROOT/kafka/last-data-dir"
 log "started broker pid $KPID; waiting for it to answer on 127.0.0.1:$PORT (up to ${TIMEOUT}s)"
 
 fail() {

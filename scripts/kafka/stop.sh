@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Stop a broker started by scripts/kafka/start.sh, by its recorded pid.
 #
-#   scripts/kafka/stop.sh [--data-dir DIR] [--remove-data]
+#   scripts/kafka/stop.sh --data-dir DIR [--remove-data]
 #
-# Without --data-dir it stops the broker that start.sh started last.
+# DIR is the KAFKA_DATA_DIR start.sh printed: it names the broker, so another broker on the
+# machine is never stopped by mistake.
 # SIGTERM (controlled shutdown), up to 20 s, then SIGKILL. Removes DIR/kafka.pid.
 # After a clean first stop it installs the broker's class-data archive (see start.sh).
 # --remove-data also deletes the data dir afterwards.
@@ -25,11 +26,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -z "$DATA_DIR" ]]; then
-  if [[ -f "$CACHE_ROOT/kafka/last-data-dir" ]]; then
-    DATA_DIR="$(cat "$CACHE_ROOT/kafka/last-data-dir")"
-  else
-    log "no --data-dir given and no broker recorded as started last"; exit 1
-  fi
+  log "give --data-dir DIR: the KAFKA_DATA_DIR that start.sh printed for the broker to stop"; exit 2
 fi
 PID_FILE="$DATA_DIR/kafka.pid"
 
