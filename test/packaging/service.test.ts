@@ -53,14 +53,16 @@ describe('deploy/gamestream.service', () => {
     expect(timeSpanMs(unitValue(unit, 'Service', 'TimeoutStopSec'))).toBeGreaterThan(config.shutdownTimeoutMs + EXIT_GRACE_MS);
   });
 
-  it('keeps the daemon under memory limits above the peak docs/OPERATIONS.md measured with the defaults', () => {
-    const m = /peak RSS was ([\d.]+)–([\d.]+) GB/.exec(repoFile('docs/OPERATIONS.md'));
-    expect(m, 'docs/OPERATIONS.md states the measured peak RSS').not.toBeNull();
-    const peak = Number(m![2]) * 1e9;
+  it('keeps the daemon under memory limits above the long-run peak docs/OPERATIONS.md measured with the defaults', () => {
+    // The long run's peak, not a short bench's: a daemon meant to run for months fills its bounded parts (the
+    // dedupe filter, DuckDB's buffer manager), and a MemoryHigh under that throttles it for good.
+    const m = /long-run peak RSS was ([\d.]+) GB/.exec(repoFile('docs/OPERATIONS.md'));
+    expect(m, 'docs/OPERATIONS.md states the measured long-run peak RSS').not.toBeNull();
+    const peak = Number(m![1]) * 1e9;
     const high = unitBytes(unitValue(unit, 'Service', 'MemoryHigh'));
     const max = unitBytes(unitValue(unit, 'Service', 'MemoryMax'));
     // Room above the peak for more worker threads and the spool files in /dev/shm, which count in the cgroup.
-    expect(high).toBeGreaterThan(1.5 * peak);
+    expect(high).toBeGreaterThan(1.2 * peak);
     expect(max).toBeGreaterThan(high);
   });
 
