@@ -8,8 +8,9 @@
  * Spool file: each record as a 4-byte little-endian length, then its bytes. Records are whole: raw messages
  * hold no line structure to rely on (a JSON record may contain a line break).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { GamestreamError } from '../errors.ts';
+import { LocalFileSource } from './local-file.ts';
 import { partitionOfRecord } from './partitioner.ts';
 import type { RecordChunk, Source } from './source.ts';
 
@@ -38,31 +39,22 @@ export async function writeReplaySpool(path: string, pages: AsyncIterable<{ seq:
   return next;
 }
 
-export class ReplaySpoolSource implements Source {
-  readonly name: string;
+/** Its records are byte ranges of the spool, so a batch's bytes are let go once read and read again for a replay. */
+export class ReplaySpoolSource extends LocalFileSource implements Source {
   readonly format = 'ndjson' as const;
   readonly avroWriterSchema = null;
-  readonly partitionedLog = null;
-  readonly group = null;
-  private readonly path: string;
   private readonly partitions: number;
-  private fh: FileHandle | null = null;
-  private size = 0;
-  private pos = 0;
   private seq = 0;
-  private interrupted = false;
   /** True once every record was handed out (not merely stopped by interrupt()). */
   ended = false;
 
   constructor(path: string, name: string, partitions: number) {
-    this.path = path;
-    this.name = name;
+    super(path, name, 'the dead-letter replay spool');
     this.partitions = partitions;
   }
 
-  async open(): Promise<void> {
-    this.fh = await open(this.path, 'r');
-    this.size = (await this.fh.stat()).size;
+  reread(filePos: Float64Array, index: Int32Array, into: Uint8Array): Promise<void> {
+    return this.readRanges(filePos, index, into);
   }
 
   async next(): Promise<RecordChunk | null> {
@@ -88,10 +80,9 @@ export class ReplaySpoolSource implements Source {
       p += 4 + len;
     }
     if (starts.length === 0) throw new GamestreamError('internal', `replay spool ${this.path} is cut short at byte ${this.pos}`);
-    this.pos += p;
     const count = starts.length;
     const chunk: RecordChunk = {
-      data: data.subarray(0, p), starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count, firstIndex: this.seq, keys: null,
+      data: data.subarray(0, p), starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count, firstIndex: this.seq, keys: null, filePos: this.pos,
     };
     const partitions = new Int32Array(count);
     const offsets = new Float64Array(count);
@@ -100,21 +91,9 @@ export class ReplaySpoolSource implements Source {
       offsets[i] = this.seq + i;
     }
     this.seq += count;
+    this.pos += p;
     chunk.partitions = partitions;
     chunk.offsets = offsets;
     return chunk;
-  }
-
-  interrupt(): void {
-    this.interrupted = true;
-  }
-
-  progress(): { bytesRead: number; totalBytes: number | null } {
-    return { bytesRead: this.pos, totalBytes: this.size };
-  }
-
-  async close(): Promise<void> {
-    await this.fh?.close();
-    this.fh = null;
   }
 }

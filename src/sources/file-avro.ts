@@ -7,12 +7,12 @@
  * follow) does not stop the file: it becomes one record holding a prefix of its bytes, which the workers
  * dead-letter (`parse_error`), and reading goes on at the next sync marker. Blocks before and after it are kept.
  */
-import { open, type FileHandle } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { REQUIRED_FIELDS } from '../contract/rules.ts';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { LocalFileSource } from './local-file.ts';
 import type { RecordChunk, Source } from './source.ts';
 
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
@@ -35,17 +35,11 @@ const DAMAGED_PREFIX = 1024;
 /** Bytes read at a time while looking for the next sync marker after a damaged block. */
 const SCAN = 1 << 20;
 
-export class AvroFileSource implements Source {
-  readonly name: string;
+/** Its records are decoded from blocks, not byte ranges of the file: it has no `reread`, so batches keep their bytes. */
+export class AvroFileSource extends LocalFileSource implements Source {
   readonly format = 'avro' as const;
   avroWriterSchema: string | null = null;
-  readonly partitionedLog = null;
-  readonly group = null;
-  private readonly path: string;
   private readonly log: Logger | null;
-  private fh: FileHandle | null = null;
-  private size = 0;
-  private pos = 0;
   private codec = 'null';
   private sync: Buffer = Buffer.alloc(16);
   private writer!: avro.Type;
@@ -56,29 +50,17 @@ export class AvroFileSource implements Source {
   damagedBlocks = 0;
 
   constructor(path: string, log: Logger | null = null) {
-    this.path = path;
+    super(path, `file:${path}`, 'GAMESTREAM_SOURCE file');
     this.log = log;
-    this.name = `file:${path}`;
   }
 
   private async read(at: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, this.size - at)));
-    let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await this.fh!.read(buf, got, buf.length - got, at + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
+    return buf.subarray(0, await this.readAt(buf, at));
   }
 
-  async open(): Promise<void> {
-    try {
-      this.fh = await open(this.path, 'r');
-      this.size = (await this.fh.stat()).size;
-    } catch (err) {
-      throw new GamestreamError('input_not_found', `cannot read GAMESTREAM_SOURCE file ${this.path}: ${(err as Error).message}`, { cause: err });
-    }
+  override async open(): Promise<void> {
+    await super.open();
     let head = await this.read(0, 64 << 10);
     if (head.length < 4 || !head.subarray(0, 4).equals(MAGIC)) {
       throw new GamestreamError('input_not_found', `${this.path} is not an Avro object container file (bad magic bytes)`);
@@ -184,13 +166,9 @@ export class AvroFileSource implements Source {
   }
 
   /** A file never waits for data: nothing to interrupt. */
-  interrupt(): void {}
+  override interrupt(): void {}
 
-  progress(): { bytesRead: number; totalBytes: number | null } {
-    return { bytesRead: this.pos, totalBytes: this.size };
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.fh?.close().catch(() => undefined);
     this.fh = null;
   }

@@ -6,10 +6,9 @@
  * record (src/contract/oversized.ts), so any line costs at most the limit plus one read.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
 import { encodeStandIn, oversizedPrefixBytes } from '../contract/oversized.ts';
-import { GamestreamError } from '../errors.ts';
 import { scanUserIdKey } from './key-scan.ts';
+import { LocalFileSource } from './local-file.ts';
 import type { RecordChunk, Source } from './source.ts';
 
 const READ_BYTES = 4 << 20;
@@ -25,40 +24,22 @@ interface Cut {
   cr: boolean;
 }
 
-export class NdjsonFileSource implements Source {
-  readonly name: string;
+export class NdjsonFileSource extends LocalFileSource implements Source {
   readonly format = 'ndjson' as const;
   readonly avroWriterSchema = null;
-  readonly partitionedLog = null;
-  readonly group = null;
   readonly cutsOversized = true;
-  private readonly path: string;
   private readonly maxLineBytes: number;
-  private fh: FileHandle | null = null;
-  private size = 0;
-  private pos = 0;
   private carry: Buffer = Buffer.alloc(0);
   private index = 0;
   private eof = false;
   private cut: Cut | null = null;
   /** The one buffer a line being cut is read into (what follows its end is copied out). */
   private scratch: Buffer | null = null;
-  private interrupted = false;
   private readBuf: Buffer | null = null;
 
   constructor(path: string, maxLineBytes = 64 << 20) {
-    this.path = path;
-    this.name = `file:${path}`;
+    super(path, `file:${path}`, 'GAMESTREAM_SOURCE file');
     this.maxLineBytes = maxLineBytes;
-  }
-
-  async open(): Promise<void> {
-    try {
-      this.fh = await open(this.path, 'r');
-      this.size = (await this.fh.stat()).size;
-    } catch (err) {
-      throw new GamestreamError('input_not_found', `cannot read GAMESTREAM_SOURCE file ${this.path}: ${(err as Error).message}`, { cause: err });
-    }
   }
 
   async next(): Promise<RecordChunk | null> {
@@ -147,6 +128,10 @@ export class NdjsonFileSource implements Source {
     return { data: record, starts: Uint32Array.of(0), ends: Uint32Array.of(record.length), count: 1, firstIndex, keys: [c.key] };
   }
 
+  reread(filePos: Float64Array, index: Int32Array, into: Uint8Array): Promise<void> {
+    return this.readRanges(filePos, index, into);
+  }
+
   /** `filePos`: where data[0] is in the file. */
   private chunk(data: Buffer, last: boolean, filePos: number): RecordChunk {
     const starts: number[] = [];
@@ -171,38 +156,4 @@ export class NdjsonFileSource implements Source {
     return { data, starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count: starts.length, firstIndex, keys: null, filePos };
   }
 
-  async reread(filePos: Float64Array, index: Int32Array, into: Uint8Array): Promise<void> {
-    if (filePos.length === 0) return;
-    // A batch's records come from one chunk (the router seals at each chunk's end), so one read covers them.
-    let from = Infinity;
-    let to = 0;
-    for (let i = 0; i < filePos.length; i++) {
-      from = Math.min(from, filePos[i]);
-      to = Math.max(to, filePos[i] + index[3 * i + 2] - index[3 * i + 1]);
-    }
-    const span = Buffer.allocUnsafe(to - from);
-    for (let got = 0; got < span.length; ) {
-      const { bytesRead } = await this.fh!.read(span, got, span.length - got, from + got);
-      if (bytesRead === 0) throw new GamestreamError('input_changed', `GAMESTREAM_SOURCE file ${this.path} is shorter than when it was read (${from + got} bytes, at least ${to} before): it was changed while the daemon ran; replace a file only while no daemon reads it`);
-      got += bytesRead;
-    }
-    for (let i = 0; i < filePos.length; i++) {
-      const s = filePos[i] - from;
-      into.set(span.subarray(s, s + index[3 * i + 2] - index[3 * i + 1]), index[3 * i + 1]);
-    }
-  }
-
-  /** Shutdown: a next() in the middle of a long line returns null at its next read. */
-  interrupt(): void {
-    this.interrupted = true;
-  }
-
-  progress(): { bytesRead: number; totalBytes: number | null } {
-    return { bytesRead: this.pos, totalBytes: this.size };
-  }
-
-  async close(): Promise<void> {
-    await this.fh?.close();
-    this.fh = null;
-  }
 }

@@ -129,6 +129,32 @@ describe('gamestream dlq replay on DuckDB', () => {
     const again = await dlq(env, 'replay');
     expect(again.stdout).toContain('0 dead letter(s) since');
   }, 300_000);
+
+  it('a worker thread that crashes during a replay: its batches not yet durable are read again from the spool, each letter stored once', async () => {
+    const now = Date.now();
+    const n = 5000;
+    const lines = Array.from({ length: n }, (_, i) => event(`c${i}`, `u${i % 97}`, now + 5 * 60_000 + i * 600));
+    const input = join(dir, 'c.ndjson');
+    writeFileSync(input, lines.join('\n') + '\n');
+    const wh = join(dir, 'c.duckdb');
+    const first = await runEngine(strict(input, wh), 100_000);
+    expect(first.code, describeRun(first)).toBe(0);
+
+    // Small batches and a slow commit, so the crash finds batches the worker has read (their bytes let go) that
+    // are not durable yet: only the spool can give them back.
+    const env = {
+      ...fixed(input, wh), GAMESTREAM_BATCH_RECORDS: '100', GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_TEST_COMMIT_DELAY: '300ms',
+      GAMESTREAM_TEST_CRASH_WORKER: '0:20',
+    };
+    const r = await dlq(env, 'replay');
+    expect(r.code, describeRun(r)).toBe(0);
+    const replayed = /worker 0 crashed .*replayed (\d+) batch\(es\) that were not yet durable/.exec(r.stdout + r.stderr);
+    expect(replayed, describeRun(r)).not.toBeNull();
+    expect(Number(replayed![1])).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(new RegExp(`done: ${n.toLocaleString('en-US')} stored, 0 dead letter\\(s\\) again, 0 duplicate`));
+    expect(await sql(wh, `SELECT count(*) AS n, count(DISTINCT event_id) AS ids FROM events`)).toEqual([{ n, ids: n }]);
+    expect(await sql(wh, `SELECT outcome, count(*) AS n FROM dlq_replay_outcomes GROUP BY 1`)).toEqual([{ outcome: 'stored', n }]);
+  }, 240_000);
 });
 
 describe('gamestream dlq replay on BigQuery', () => {
