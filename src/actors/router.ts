@@ -2,19 +2,22 @@
  * Routes source records to partitions (Kafka's default partitioner on user_id) and packs them into one batch
  * per worker thread. Batch bytes live in a SharedArrayBuffer: the worker reads them without a copy. Until the
  * warehouse has the rows, the supervisor keeps the batch for replay: for a file source only where each record is
- * in the file (filePos), so the bytes are freed once the worker has read them; for other sources the bytes too.
+ * in the file (filePos), and for Kafka only each record's partition and offset (refetch), so the bytes are freed
+ * once the worker has read them; for other sources the bytes too.
  */
 import { partitionOfRecord } from '../sources/partitioner.ts';
 import type { RecordChunk } from '../sources/source.ts';
 
 export interface SealedBatch {
   worker: number;
-  /** Over a SharedArrayBuffer; null once its worker has read it, when filePos can read it again (WorkerSlot.onProcessed). */
+  /** Over a SharedArrayBuffer; null once its worker has read it, when filePos or refetch can get it again (WorkerSlot.onProcessed). */
   data: Uint8Array | null;
   index: Int32Array; // [partition, start, end] per record
   offsets: Float64Array;
   /** Where each record is in the source's file, when every record's chunk said (RecordChunk.filePos); else null. */
   filePos: Float64Array | null;
+  /** Every record came from a chunk the source can fetch again by partition and offset (RecordChunk.refetchable). */
+  refetch: boolean;
   /** Highest offset per partition in this batch: the batch can be released once all are durable. */
   maxOffsets: Map<number, number>;
   bytes: number;
@@ -52,14 +55,19 @@ class BatchBuilder {
   offsets: number[] = [];
   /** Each record's file position, while every record added had one. */
   filePos: number[] | null = [];
+  /** Every record added could be fetched again by partition and offset. */
+  refetch = true;
 
   constructor(buffers: BatchBuffers) {
     this.buffers = buffers;
     this.data = new Uint8Array(buffers.take());
   }
 
-  /** `pos`: where the record is in the source's file, or -1 when the source cannot read it again. */
-  add(partition: number, offset: number, src: Uint8Array, s: number, e: number, pos: number): void {
+  /**
+   * `pos`: where the record is in the source's file, or -1 when the source cannot read it again; `refetchable`:
+   * the source can fetch it again by partition and offset.
+   */
+  add(partition: number, offset: number, src: Uint8Array, s: number, e: number, pos: number, refetchable: boolean): void {
     const len = e - s;
     if (this.used + len > this.data.length) {
       // A big record: move what we have into a larger buffer (rare; most batches fit BATCH_BYTES).
@@ -72,6 +80,7 @@ class BatchBuilder {
     this.offsets.push(offset);
     if (pos < 0) this.filePos = null;
     else this.filePos?.push(pos);
+    if (!refetchable) this.refetch = false;
     this.used += len;
   }
 
@@ -102,6 +111,7 @@ class BatchBuilder {
       index: Int32Array.from(this.index),
       offsets: Float64Array.from(this.offsets),
       filePos: this.filePos ? Float64Array.from(this.filePos) : null,
+      refetch: this.refetch,
       maxOffsets,
       // Counted against GAMESTREAM_MAX_UNCOMMITTED_BYTES until durable, held or not: the whole buffer, as that
       // is what a batch holds while it waits and while its worker reads it.
@@ -111,6 +121,7 @@ class BatchBuilder {
     this.index = [];
     this.offsets = [];
     this.filePos = [];
+    this.refetch = true;
     return batch;
   }
 }
@@ -158,6 +169,7 @@ export class Router {
     const full: SealedBatch[] = [];
     const given = chunk.partitions && chunk.offsets ? { partitions: chunk.partitions, offsets: chunk.offsets } : null;
     const base = chunk.filePos ?? -1;
+    const refetchable = chunk.refetchable === true;
     for (let i = 0; i < chunk.count; i++) {
       const p = given ? given.partitions[i] : this.partitionOf(chunk, i);
       const offset = given ? given.offsets[i] : this.nextOffset[p]++;
@@ -167,7 +179,7 @@ export class Router {
       }
       const w = this.workerOf(p);
       const b = this.builders[w];
-      b.add(p, offset, chunk.data, chunk.starts[i], chunk.ends[i], base < 0 ? -1 : base + chunk.starts[i]);
+      b.add(p, offset, chunk.data, chunk.starts[i], chunk.ends[i], base < 0 ? -1 : base + chunk.starts[i], refetchable);
       this.lastRoutedAt[p] = nowMs;
       this.routed++;
       if (b.records >= this.batchRecords) full.push(b.seal(w));

@@ -370,7 +370,7 @@ export class Supervisor {
     this.o.metrics?.workerRestarted(slot.index);
     this.o.log.error({ worker: slot.index, err: why }, 'worker crashed; restarting');
     this.startWorker(slot).then(
-      () => this.o.say(`worker ${slot.index} crashed (${why}); restarted it from the warehouse checkpoints and replayed ${slot.retained.length} batch(es) that were not yet durable`),
+      () => this.o.say(`worker ${slot.index} crashed (${why}); restarted it from the warehouse checkpoints and replayed ${slot.retained.length} batch(es) that were not yet durable (${slot.reloaded} read again from the source)`),
       (e: unknown) => this.fail(e),
     );
   }

@@ -60,6 +60,8 @@ export class WorkerSlot {
   stopping = false;
   /** When the current incarnation last sent a message (0: none yet), for the stall warning. */
   lastHeardAt = 0;
+  /** Batches the last reloadRetained read or fetched again from the source. */
+  reloaded = 0;
 
   constructor(index: number, spawnThread: SpawnThread = spawnWorkerThread) {
     this.index = index;
@@ -103,25 +105,29 @@ export class WorkerSlot {
 
   /**
    * The worker has read batch `seq` (it keeps no view of its bytes: what it needs it has copied or parsed). A
-   * batch a file source can read again (reloadRetained) lets its buffer go to `buffers` now rather than once
-   * durable, which is up to a whole commit cycle later: the bytes held then stay near the mailbox's size.
+   * batch its source can read again (a file's) or fetch again (Kafka's; see reloadRetained) lets its buffer go to
+   * `buffers` now rather than once durable, which is up to a whole commit cycle later: the bytes held then stay
+   * near the mailbox's size.
    */
   onProcessed(seq: number, buffers: { give(buffer: ArrayBufferLike): void }): void {
     this.inflight--;
     const r = this.retained.find((k) => k.seq === seq);
-    if (!r?.batch.filePos || !r.batch.data) return;
+    if (!r?.batch.data || !(r.batch.filePos || r.batch.refetch)) return;
     buffers.give(r.batch.data.buffer);
     r.batch.data = null;
   }
 
   /** Reads back the bytes of the batches kept for replay that were let go, before they are sent again. */
-  async reloadRetained(source: Pick<Source, 'reread'>): Promise<void> {
+  async reloadRetained(source: Pick<Source, 'reread' | 'refetch'>): Promise<void> {
+    this.reloaded = 0;
     for (const { batch } of this.retained) {
-      if (batch.data || !batch.filePos) continue;
-      if (!source.reread) throw new GamestreamError('internal', 'a batch kept by file position, from a source that cannot read it again');
+      if (batch.data) continue;
       const data = new Uint8Array(new SharedArrayBuffer(batch.index.length ? batch.index[batch.index.length - 1] : 0));
-      await source.reread(batch.filePos, batch.index, data);
+      if (batch.filePos && source.reread) await source.reread(batch.filePos, batch.index, data);
+      else if (batch.refetch && source.refetch) await source.refetch(batch.index, batch.offsets, data);
+      else throw new GamestreamError('internal', `a batch of worker ${this.index} was kept without its bytes, from a source that cannot read or fetch it again`);
       batch.data = data;
+      this.reloaded++;
     }
   }
 

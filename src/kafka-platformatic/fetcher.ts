@@ -22,6 +22,16 @@ export interface FetchedBatch {
   bytes: number;
 }
 
+/** What one fetch outside the loop found (PartitionFetcher.fetchOnce). */
+export interface FetchedOnce {
+  offsets: number[];
+  values: (Buffer | null)[];
+  /** The offset after the last record batch returned (the asked one when none was). */
+  next: number;
+  /** The log does not have the offset asked for (deleted by retention, or past its end). */
+  outOfRange: boolean;
+}
+
 export interface FetcherOptions {
   consumer: Consumer;
   topic: string;
@@ -120,6 +130,8 @@ export class PartitionFetcher {
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private idle: (() => void)[] = [];
+  /** fetchOnce calls waiting for their leader's fetch in flight to end. */
+  private freed: (() => void)[] = [];
 
   constructor(o: FetcherOptions) {
     this.o = o;
@@ -222,7 +234,7 @@ export class PartitionFetcher {
       error = err;
       response = (err as { response?: FetchResponse }).response ?? null;
     } finally {
-      this.inflight.delete(node);
+      this.release(node);
     }
     if (this.closed) return this.settle();
     if (response) this.take(response, asked);
@@ -272,6 +284,73 @@ export class PartitionFetcher {
         if (values.length > 0) this.o.deliver({ partition: p, values, offsets, bytes });
       }
     }
+  }
+
+  /**
+   * One fetch of `partition` from `offset`, outside the loop: a replay to a restarted worker needs records again
+   * (KafkaSource.refetch). It waits for the leader's fetch in flight to end and holds back the loop's next one to
+   * that leader meanwhile: two fetches out to one broker at once would both use, and break, its fetch session.
+   * Nothing it finds goes to `deliver` or changes where the loop reads next.
+   */
+  async fetchOnce(partition: number, offset: number): Promise<FetchedOnce> {
+    const metadata = await this.o.consumer.metadata({ topics: [this.o.topic] });
+    const t = metadata.topics.get(this.o.topic);
+    const leader = t?.partitions[partition]?.leader ?? -1;
+    if (!t || leader < 0) throw new Error(`${this.o.topic} partition ${partition} has no leader`);
+    while (this.inflight.has(leader)) await new Promise<void>((r) => this.freed.push(r));
+    this.inflight.add(leader);
+    let response: FetchResponse;
+    try {
+      try {
+        response = await this.o.consumer.fetch({
+          node: leader,
+          minBytes: 1,
+          maxWaitTime: 0,
+          maxBytes: this.o.maxBytes,
+          topics: [{
+            topicId: t.id,
+            partitions: [{
+              partition, fetchOffset: BigInt(offset), partitionMaxBytes: this.o.maxBytes,
+              currentLeaderEpoch: t.partitions[partition]?.leaderEpoch ?? -1, lastFetchedEpoch: -1,
+            }],
+          }],
+        });
+      } catch (err) {
+        const r = (err as { response?: FetchResponse }).response;
+        if (!r) throw err;
+        response = r;
+      }
+    } finally {
+      this.release(leader);
+      this.kick();
+    }
+    const found: FetchedOnce = { offsets: [], values: [], next: offset, outOfRange: false };
+    for (const topic of response.responses) {
+      for (const part of topic.partitions) {
+        if (part.partitionIndex !== partition) continue;
+        if (part.errorCode === protocolErrors.OFFSET_OUT_OF_RANGE!.code) return { ...found, outOfRange: true };
+        if (part.errorCode !== 0) throw new Error(`fetching ${this.o.topic} partition ${partition} again from offset ${offset}: Kafka error code ${part.errorCode}`);
+        for (const batch of part.records ?? []) {
+          const base = Number(batch.firstOffset);
+          found.next = Math.max(found.next, base + batch.lastOffsetDelta + 1);
+          if (batch.attributes & IS_CONTROL) continue;
+          for (const r of batch.records) {
+            const o = base + r.offsetDelta;
+            if (o < offset) continue;
+            found.offsets.push(o);
+            found.values.push(r.value);
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  /** A leader's fetch is over: fetchOnce calls waiting for it look again. */
+  private release(node: number): void {
+    this.inflight.delete(node);
+    for (const w of this.freed.splice(0)) w();
+    this.settle();
   }
 
   /** Offsets the log does not have: the source decides where to go on, or the fetch error stands. */

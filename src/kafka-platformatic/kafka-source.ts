@@ -9,6 +9,7 @@ import { Connection, type Admin, Consumer, findErrorBy, heartbeatV4, type GroupA
 import { GamestreamError } from '../errors.ts';
 import { baseOptions, createAdmin, describeKafkaError } from './client.ts';
 import { PartitionFetcher, type FetchedBatch } from './fetcher.ts';
+import { refetchRecords } from './refetch.ts';
 import { endOffsetsOf, ensureTopics, partitionCounts, type TopicSpec } from './topics.ts';
 import type { Logger } from '../log.ts';
 import type { ConsumerGroupMember, PartitionedLog, RecordChunk, Source } from '../sources/source.ts';
@@ -372,7 +373,16 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
     }
     this.bytesRead += pos;
     this.position.set(b.partition, b.offsets[n - 1] + 1);
-    return { data, starts, ends, count: n, firstIndex: 0, keys: null, partitions: new Int32Array(n).fill(b.partition), offsets: Float64Array.from(b.offsets) };
+    return {
+      data, starts, ends, count: n, firstIndex: 0, keys: null, partitions: new Int32Array(n).fill(b.partition), offsets: Float64Array.from(b.offsets),
+      refetchable: true,
+    };
+  }
+
+  /** Source.refetch: a replay to a restarted worker fetches its batches' records again (refetch.ts). */
+  async refetch(index: Int32Array, offsets: Float64Array, into: Uint8Array): Promise<void> {
+    if (!this.fetcher) throw new GamestreamError('internal', 'a Kafka batch to fetch again before the source started');
+    await refetchRecords(this.o.topic, this.fetcher, index, offsets, into);
   }
 
   async endOffsets(): Promise<Map<number, number>> {

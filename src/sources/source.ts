@@ -22,6 +22,11 @@ export interface RecordChunk {
    * implement reread set it.
    */
   filePos?: number;
+  /**
+   * Its records can be fetched again by partition and offset (Kafka: Source.refetch), so the engine need not hold
+   * their bytes until they are durable either.
+   */
+  refetchable?: boolean;
 }
 
 /**
@@ -94,6 +99,11 @@ export interface Source {
    * filePos; used to replay a batch to a restarted worker.
    */
   reread?(filePos: Float64Array, index: Int32Array, into: Uint8Array): Promise<void>;
+  /**
+   * Fetches records again from the log, into `into`: record i (partition index[3i], offset offsets[i]) goes to
+   * into[index[3i+1], index[3i+2]). For sources whose chunks are `refetchable`; used like reread.
+   */
+  refetch?(index: Int32Array, offsets: Float64Array, into: Uint8Array): Promise<void>;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
   close(): Promise<void>;

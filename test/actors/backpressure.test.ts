@@ -8,7 +8,7 @@ import type { SealedBatch } from '../../src/actors/router.ts';
 import { WorkerSlot } from '../../src/actors/worker-slot.ts';
 
 function batch(bytes: number): SealedBatch {
-  return { worker: 0, data: new Uint8Array(0), index: new Int32Array(0), offsets: new Float64Array(0), filePos: null, maxOffsets: new Map(), bytes };
+  return { worker: 0, data: new Uint8Array(0), index: new Int32Array(0), offsets: new Float64Array(0), filePos: null, refetch: false, maxOffsets: new Map(), bytes };
 }
 
 function flow(rereads: boolean): { flow: Backpressure; slot: WorkerSlot } {

@@ -96,6 +96,20 @@ describe('router: file positions', () => {
     expect(mixed!.offsets.length).toBe(3);
     expect(mixed!.filePos).toBeNull();
   });
+
+  it('marks a batch the source can fetch again (Kafka) only when every record came from such a chunk', () => {
+    const r = new Router(4, 1, 1000, new Map());
+    const fromLog = { ...chunk(['a', 'b'], 0, { partitions: [2, 2], offsets: [10, 11] }), refetchable: true };
+    const [b] = [...r.route(fromLog, 1), ...r.sealAll()];
+    expect([b!.refetch, b!.filePos]).toEqual([true, null]);
+    expect(Array.from(b!.offsets)).toEqual([10, 11]);
+    r.route(fromLog, 1);
+    const [mixed] = [...r.route(chunk(['c'], 0, { partitions: [2], offsets: [12] }), 1), ...r.sealAll()];
+    expect(mixed!.refetch).toBe(false);
+    // The next batch starts afresh.
+    const [again] = [...r.route(fromLog, 1), ...r.sealAll()];
+    expect(again!.refetch).toBe(true);
+  });
 });
 
 describe('router: batch buffers', () => {

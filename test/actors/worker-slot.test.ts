@@ -21,7 +21,7 @@ class FakeThread extends EventEmitter implements WorkerThread {
 }
 
 function batch(maxOffsets: [number, number][], bytes = 100): SealedBatch {
-  return { worker: 0, data: new Uint8Array(0), index: new Int32Array(0), offsets: new Float64Array(0), filePos: null, maxOffsets: new Map(maxOffsets), bytes };
+  return { worker: 0, data: new Uint8Array(0), index: new Int32Array(0), offsets: new Float64Array(0), filePos: null, refetch: false, maxOffsets: new Map(maxOffsets), bytes };
 }
 
 function slotWithThreads(): { slot: WorkerSlot; threads: FakeThread[] } {
@@ -92,6 +92,36 @@ describe('worker slot', () => {
     expect(Buffer.from(file.data!).toString()).toBe('{"a":1}{"bb":2}');
     expect(file.data!.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(file.data!.buffer).not.toBe(shared.buffer);
+  });
+
+  it('once the worker has read a Kafka batch, gives its buffer back and keeps partitions and offsets; fetches it again for a replay', async () => {
+    const { slot } = slotWithThreads();
+    slot.spawn(() => undefined, () => undefined);
+    const bytes = Buffer.from('{"a":1}{"bb":2}');
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+    shared.set(bytes);
+    const kafka: SealedBatch = { ...batch([[3, 41]], 64), data: shared, index: Int32Array.of(3, 0, 7, 3, 7, 15), offsets: Float64Array.of(40, 41), refetch: true };
+    const r = { seq: 1, receivedAtMs: 0, batch: kafka };
+    slot.retain(r);
+    slot.sendBatch(r);
+    const given: ArrayBufferLike[] = [];
+    slot.onProcessed(1, { give: (b) => given.push(b) });
+    expect(given).toEqual([shared.buffer]);
+    expect(kafka.data).toBeNull();
+    expect(slot.retainedBytes).toBe(64);
+    const asked: [number[], number[]][] = [];
+    await slot.reloadRetained({
+      refetch: async (index, offsets, into) => {
+        asked.push([Array.from(index), Array.from(offsets)]);
+        into.set(bytes);
+      },
+    });
+    expect(asked).toEqual([[[3, 0, 7, 3, 7, 15], [40, 41]]]);
+    expect(Buffer.from(kafka.data!).toString()).toBe('{"a":1}{"bb":2}');
+    expect(slot.reloaded).toBe(1);
+    // A source that can neither read nor fetch again never had a batch's bytes let go: saying so beats replaying nothing.
+    kafka.data = null;
+    await expect(slot.reloadRetained({})).rejects.toMatchObject({ code: 'internal' });
   });
 
   it('queues batches in order and counts what waits', () => {

@@ -140,6 +140,25 @@ describe('ground truth through Kafka', { timeout: TIMEOUT }, () => {
     expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
   }, 2 * TIMEOUT);
 
+  it('a worker crashing mid-run: the batches it had read that were not yet durable are fetched again from the broker, and the warehouse is exact', async () => {
+    const topic = `worker-crash-${Date.now()}`;
+    await produceDataset(topic);
+    const wh = join(dir, 'worker-crash.duckdb');
+    // Small batches and a slow commit: worker 0 crashes with batches it has read (their bytes let go) not yet durable.
+    const r = await runEngine(
+      settings(topic, wh, `g-${topic}`, {
+        GAMESTREAM_TEST_CRASH_WORKER: '0:5', GAMESTREAM_BATCH_RECORDS: '300', GAMESTREAM_TEST_COMMIT_DELAY: '300ms',
+        GAMESTREAM_KAFKA_ENRICHED_TOPIC: 'off', GAMESTREAM_KAFKA_DLQ_TOPIC: 'off',
+      }),
+      TIMEOUT - 10_000,
+    );
+    expect(r.code, describeRun(r)).toBe(0);
+    const m = /worker 0 crashed .*replayed (\d+) batch\(es\) that were not yet durable \((\d+) read again from the source\)/.exec(r.stdout);
+    expect(m, describeRun(r)).not.toBeNull();
+    expect(Number(m![2])).toBeGreaterThan(0);
+    expect(await compareWarehouse(wh, truth, { geoLayout: 'official' })).toEqual([]);
+  });
+
   it('a slow warehouse and slow workers: partitions pause, the source waits, memory stays bounded, nothing is lost', async () => {
     const topic = `slow-${Date.now()}`;
     await produceDataset(topic);
