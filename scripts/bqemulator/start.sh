@@ -61,7 +61,7 @@ GRPC_PORT=9060
 DIR=""
 TIMEOUT=60
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rest-port) REST_PORT="$2"; shift 2 ;;

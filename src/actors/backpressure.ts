@@ -2,7 +2,8 @@
  * How much the supervisor lets in: source bytes not yet durable (kept for replay, or waiting for a worker)
  * stay under GAMESTREAM_MAX_UNCOMMITTED_BYTES, each worker's mailbox holds at most GAMESTREAM_MAILBOX_BATCHES
  * batches, and a source with partitions of its own (Kafka) pauses a worker's partitions while that worker is
- * far behind, so the others keep flowing; a file keeps only a few batches ahead of each worker.
+ * far behind, so the others keep flowing; a source that can read its records again (an NDJSON file, a replay's
+ * spool) keeps only a few batches ahead of each worker.
  */
 import type { PartitionedLog } from '../sources/source.ts';
 import type { WorkerSlot } from './worker-slot.ts';

@@ -187,7 +187,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_BATCH_RECORDS', key: 'batchRecords', default: '4096', allowed: '1–1000000',
     doc: 'Records per batch handed from the source to a worker thread.', parse: integer(1, 1_000_000) }),
   v({ name: 'GAMESTREAM_MAILBOX_BATCHES', key: 'mailboxBatches', default: '32', allowed: '1–1024',
-    doc: 'Batches sent to a worker thread that it has not processed yet. More wait in the supervisor; with Kafka, once a whole mailbox more waits, that worker\'s partitions pause until it catches up (backpressure). All of it counts against GAMESTREAM_MAX_UNCOMMITTED_BYTES.', parse: integer(1, 1024) }),
+    doc: 'Batches sent to a worker thread that it has not processed yet. More wait in the supervisor; with Kafka, once a whole mailbox more waits, that worker\'s partitions pause until it catches up (backpressure). All of it counts against GAMESTREAM_MAX_UNCOMMITTED_BYTES. An NDJSON file (or a dead-letter replay) keeps at most 8 unread batches ahead of each worker whatever this is.', parse: integer(1, 1024) }),
   v({ name: 'GAMESTREAM_MAX_UNCOMMITTED_BYTES', key: 'maxUncommittedBytes', default: '256MiB', allowed: '1MiB–16GiB',
     doc: 'Source bytes not yet durably in the warehouse (kept for replay, or waiting for a worker); when reached, the source waits. An NDJSON file\'s batches (and a dead-letter replay\'s) and Kafka\'s count too, though once read they are kept as file positions or offsets and read or fetched again after a worker crash.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
   v({ name: 'GAMESTREAM_SPOOL_DIR', key: 'spoolDir', default: '', allowed: 'a directory path, or empty for the default',

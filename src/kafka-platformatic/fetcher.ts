@@ -13,6 +13,7 @@ import { IS_CONTROL, protocolErrors, type Consumer } from '@platformatic/kafka';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 import { describeKafkaError } from './client.ts';
+import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 export interface FetchedBatch {
@@ -293,11 +294,18 @@ export class PartitionFetcher {
    * Nothing it finds goes to `deliver` or changes where the loop reads next.
    */
   async fetchOnce(partition: number, offset: number): Promise<FetchedOnce> {
-    const metadata = await this.o.consumer.metadata({ topics: [this.o.topic] });
-    const t = metadata.topics.get(this.o.topic);
-    const leader = t?.partitions[partition]?.leader ?? -1;
-    if (!t || leader < 0) throw new Error(`${this.o.topic} partition ${partition} has no leader`);
-    while (this.inflight.has(leader)) await new Promise<void>((r) => this.freed.push(r));
+    // The leader as the metadata says after any wait: a leader elected meanwhile may have a fetch of the loop out.
+    let t;
+    let leader = -1;
+    for (;;) {
+      if (this.closed) throw new GamestreamError('source_unavailable', `the Kafka source is closing: ${this.o.topic} partition ${partition} cannot be fetched again`);
+      const metadata = await this.o.consumer.metadata({ topics: [this.o.topic] });
+      t = metadata.topics.get(this.o.topic);
+      leader = t?.partitions[partition]?.leader ?? -1;
+      if (!t || leader < 0) throw new Error(`${this.o.topic} partition ${partition} has no leader`);
+      if (!this.inflight.has(leader) && !this.closed) break;
+      if (this.inflight.has(leader)) await new Promise<void>((r) => this.freed.push(r));
+    }
     this.inflight.add(leader);
     let response: FetchResponse;
     try {
@@ -316,7 +324,7 @@ export class PartitionFetcher {
           }],
         });
       } catch (err) {
-        const r = (err as { response?: FetchResponse }).response;
+        const r = responseOf(err);
         if (!r) throw err;
         response = r;
       }
@@ -324,6 +332,7 @@ export class PartitionFetcher {
       this.release(leader);
       this.kick();
     }
+    if (response.errorCode !== 0) throw new Error(`fetching ${this.o.topic} partition ${partition} again from offset ${offset}: Kafka error code ${response.errorCode}`);
     const found: FetchedOnce = { offsets: [], values: [], next: offset, outOfRange: false };
     for (const topic of response.responses) {
       for (const part of topic.partitions) {
@@ -346,11 +355,11 @@ export class PartitionFetcher {
     return found;
   }
 
-  /** A leader's fetch is over: fetchOnce calls waiting for it look again. */
+  /** A leader's fetch is over: close() may go on (first, so a waiting fetchOnce sees it), and fetchOnce calls waiting look again. */
   private release(node: number): void {
     this.inflight.delete(node);
-    for (const w of this.freed.splice(0)) w();
     this.settle();
+    for (const w of this.freed.splice(0)) w();
   }
 
   /** Offsets the log does not have: the source decides where to go on, or the fetch error stands. */
@@ -398,4 +407,10 @@ export class PartitionFetcher {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.inflight.size > 0) await new Promise<void>((r) => this.idle.push(r));
   }
+}
+
+/** The response a failed fetch still carries (partition errors), also inside the client's MultipleErrors after retries. */
+function responseOf(err: unknown): FetchResponse | null {
+  const e = err as { response?: FetchResponse; errors?: { response?: FetchResponse }[] };
+  return e.response ?? e.errors?.find((x) => x.response)?.response ?? null;
 }

@@ -84,7 +84,7 @@ describe('refetchRecords', () => {
     const changed = new Map([[0, new Map([[7, '{"changed":true}']])]]);
     const one = batchOf([[0, 7, '{"a":1}']]);
     await expect(refetchRecords('topic-x', fakeLog(changed, 10), one.index, one.offsets, new Uint8Array(one.bytes.length)))
-      .rejects.toMatchObject({ code: 'input_changed', message: expect.stringMatching(/topic-x partition 0 offset 7 .*not the 7 first read.*Start the daemon again/) });
+      .rejects.toMatchObject({ code: 'input_changed', message: expect.stringMatching(/topic-x partition 0 offset 7 .*not the 7 first read.*Start the daemon again: it resumes from the warehouse/) });
 
     const compacted = new Map([[0, new Map([[6, 'a'], [8, 'c']])]]);
     const two = batchOf([[0, 6, 'a'], [0, 7, 'b'], [0, 8, 'c']]);
@@ -96,11 +96,25 @@ describe('refetchRecords', () => {
       .rejects.toMatchObject({ code: 'input_changed', message: expect.stringMatching(/partition 3 offset 20 .*deleted by retention/) });
   });
 
-  it('a fetch that fails is source_unavailable, retryable, with its cause', async () => {
-    const failing: Refetcher = { fetchOnce: () => Promise.reject(new Error('broker gone')) };
+  it('broker trouble (a failed fetch, an empty answer) is tried again; past the time allowed it is source_unavailable, retryable, with its cause', async () => {
     const b = batchOf([[1, 4, 'x']]);
-    await expect(refetchRecords('t', failing, b.index, b.offsets, new Uint8Array(1)))
-      .rejects.toMatchObject({ code: 'source_unavailable', retryable: true, message: expect.stringMatching(/partition 1 again from offset 4 .*broker gone/) });
+    // Failing, then empty (a throttled broker answers with nothing), then the record.
+    const answers: (() => Promise<FetchedOnce>)[] = [
+      () => Promise.reject(new Error('leader moved')),
+      () => Promise.resolve({ offsets: [], values: [], next: 4, outOfRange: false }),
+      () => Promise.resolve({ offsets: [4], values: [Buffer.from('x')], next: 5, outOfRange: false }),
+    ];
+    let calls = 0;
+    const flaky: Refetcher = { fetchOnce: () => answers[calls++]!() };
+    const into = new Uint8Array(1);
+    await refetchRecords('t', flaky, b.index, b.offsets, into, 10_000);
+    expect([calls, Buffer.from(into).toString()]).toEqual([3, 'x']);
+
+    let tries = 0;
+    const failing: Refetcher = { fetchOnce: () => (tries++, Promise.reject(new Error('broker gone'))) };
+    await expect(refetchRecords('t', failing, b.index, b.offsets, new Uint8Array(1), 250))
+      .rejects.toMatchObject({ code: 'source_unavailable', retryable: true, message: expect.stringMatching(/partition 1 again from offset 4 .*tried \d+ times.*broker gone/) });
+    expect(tries).toBeGreaterThan(1);
   });
 });
 

@@ -16,6 +16,15 @@ describe('the service stop scripts need the directory that names the service', (
     });
   }
 
+  for (const [script, flag, last] of [['kafka/stop.sh', '--data-dir', '--remove-data also deletes'], ['bqemulator/stop.sh', '--dir', 'also deletes DIR']] as const) {
+    it(`${script} --help prints its whole header, down to its last option`, () => {
+      const r = spawnSync('bash', [scripts + script, '--help'], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.stderr).toContain(`${flag} DIR`);
+      expect(r.stderr).toContain(last);
+      expect(r.stderr).not.toContain('set -euo');
+    });
+  }
+
   it('the start scripts record no machine-wide "started last" file', () => {
     for (const s of ['kafka/start.sh', 'bqemulator/start.sh', 'schema-registry/start.sh']) {
       expect(readFileSync(scripts + s, 'utf8'), s).not.toMatch(/last-(data-)?dir/);
