@@ -24,10 +24,9 @@ export interface SealedBatch {
 }
 
 /**
- * Batch buffers given back once a worker has read a batch it need not be sent again from memory (a file's or
- * Kafka's: see WorkerSlot.onProcessed) or once a batch it read is durable (WorkerSlot.release), so the next batches
- * are built in them instead of new ones. Without it, a used buffer is freed only when both threads' collectors
- * have run, and the supervisor's rarely runs.
+ * Batch buffers given back once a worker has read a batch it need not be sent again from memory (a file's: see
+ * WorkerSlot.onProcessed), so the next batches are built in them instead of new ones. Without it, a used buffer
+ * is freed only when both threads' collectors have run, and the supervisor's rarely runs.
  */
 export class BatchBuffers {
   private readonly free: SharedArrayBuffer[] = [];

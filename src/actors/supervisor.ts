@@ -386,7 +386,7 @@ export class Supervisor {
     this.users.committed(r.flushes);
     this.index.register(r);
     this.o.source.partitionedLog?.durable(new Map(r.checkpoints.map((c) => [c.partition, c.nextOffset])));
-    for (const s of this.slots) s.release(this.durableNext, this.router.buffers);
+    for (const s of this.slots) s.release(this.durableNext);
     this.cond.notify();
   }
 

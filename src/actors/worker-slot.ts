@@ -36,8 +36,6 @@ export interface RetainedBatch {
   seq: number;
   receivedAtMs: number;
   batch: SealedBatch;
-  /** The worker it was last sent to has read it (its `processed` message): nothing reads its bytes any more. */
-  read?: boolean;
 }
 
 export class WorkerSlot {
@@ -100,7 +98,6 @@ export class WorkerSlot {
 
   sendBatch(r: RetainedBatch): void {
     this.inflight++;
-    r.read = false;
     const { data, index, offsets } = r.batch;
     if (!data) throw new GamestreamError('internal', `batch ${r.seq} for worker ${this.index} was sent without its bytes`);
     this.post({ t: 'batch', seq: r.seq, receivedAtMs: r.receivedAtMs, data, index, offsets });
@@ -115,7 +112,6 @@ export class WorkerSlot {
   onProcessed(seq: number, buffers: { give(buffer: ArrayBufferLike): void }): void {
     this.inflight--;
     const r = this.retained.find((k) => k.seq === seq);
-    if (r) r.read = true;
     if (!r?.batch.data || !(r.batch.filePos || r.batch.refetch)) return;
     buffers.give(r.batch.data.buffer);
     r.batch.data = null;
@@ -155,11 +151,8 @@ export class WorkerSlot {
     this.retainedBytes += r.batch.bytes;
   }
 
-  /**
-   * Drops batches whose every record is durable. The buffer of one its worker has read goes to `buffers` for the
-   * next batches (the generator's and Avro's keep their bytes until now), rather than waiting for two collectors.
-   */
-  release(durableNext: Float64Array, buffers?: { give(buffer: ArrayBufferLike): void }): void {
+  /** Drops batches whose every record is durable. */
+  release(durableNext: Float64Array): void {
     if (this.retained.length === 0) return;
     const keep: RetainedBatch[] = [];
     let bytes = 0;
@@ -174,9 +167,6 @@ export class WorkerSlot {
       if (!done) {
         keep.push(r);
         bytes += r.batch.bytes;
-      } else if (buffers && r.read && r.batch.data) {
-        buffers.give(r.batch.data.buffer);
-        r.batch.data = null;
       }
     }
     this.retained = keep;

@@ -124,35 +124,6 @@ describe('worker slot', () => {
     await expect(slot.reloadRetained({})).rejects.toMatchObject({ code: 'internal' });
   });
 
-  it('gives a batch\'s buffer back once durable if its worker has read it (a generator\'s, kept in memory until then), not if it is still unread', () => {
-    const { slot } = slotWithThreads();
-    slot.spawn(() => undefined, () => undefined);
-    const mk = (seq: number) => {
-      const data = new Uint8Array(new SharedArrayBuffer(8));
-      return { seq, receivedAtMs: 0, batch: { ...batch([[0, seq]], 8), data } };
-    };
-    const [a, b, c] = [mk(1), mk(2), mk(3)];
-    for (const r of [a, b, c]) {
-      slot.retain(r);
-      slot.sendBatch(r);
-    }
-    const given: ArrayBufferLike[] = [];
-    const buffers = { give: (x: ArrayBufferLike) => given.push(x) };
-    slot.onProcessed(1, buffers);
-    slot.onProcessed(2, buffers);
-    // Read, but no bytes let go yet: the generator cannot read them again.
-    expect([given.length, a.batch.data, b.batch.data]).toEqual([0, expect.any(Uint8Array), expect.any(Uint8Array)]);
-    // A worker restart sends b again: unread until the new worker says so.
-    slot.sendBatch(b);
-    // Partitions 0 durable up to offset 3: all three are released; only a's buffer is free of readers.
-    const aBuffer = a.batch.data!.buffer;
-    slot.release(Float64Array.of(4), buffers);
-    expect(given).toEqual([aBuffer]);
-    expect(a.batch.data).toBeNull();
-    expect([b.batch.data, c.batch.data]).toEqual([expect.any(Uint8Array), expect.any(Uint8Array)]);
-    expect(slot.retained).toEqual([]);
-  });
-
   it('queues batches in order and counts what waits', () => {
     const { slot } = slotWithThreads();
     slot.enqueue({ seq: 1, receivedAtMs: 0, batch: batch([], 10) });
