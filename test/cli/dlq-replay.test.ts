@@ -38,6 +38,19 @@ const fixed = (input: string, wh: string): Record<string, string> => ({ ...stric
 
 const dlq = (env: Record<string, string>, ...args: string[]) => runEngine(env, 100_000, undefined, 'SIGKILL', ['dlq', ...args]);
 
+/** `n` events from 5 minutes ahead of the clock on, `stepMs` apart, stored as dead letters by a strict run: what a replay takes. */
+async function futureLetters(name: string, n: number, stepMs: number): Promise<{ input: string; wh: string }> {
+  const now = Date.now();
+  const lines = Array.from({ length: n }, (_, i) => event(`${name}${i}`, `u${i % 97}`, now + 5 * 60_000 + i * stepMs));
+  const input = join(dir, `${name}.ndjson`);
+  writeFileSync(input, lines.join('\n') + '\n');
+  const wh = join(dir, `${name}.duckdb`);
+  const first = await runEngine(strict(input, wh), 100_000);
+  expect(first.code, describeRun(first)).toBe(0);
+  expect((await sql(wh, 'SELECT count(*) AS n FROM events_dlq'))[0]!.n).toBe(n);
+  return { input, wh };
+}
+
 describe('gamestream dlq replay on DuckDB', () => {
   it('stores the letters a fix makes valid, marks each with its outcome, and never replays a letter twice', async () => {
     const now = Date.now();
@@ -101,16 +114,9 @@ describe('gamestream dlq replay on DuckDB', () => {
   }, 240_000);
 
   it('kill -9 again and again during a replay: the next replay finishes it; every letter is stored once and marked once', async () => {
-    const now = Date.now();
     const n = 20_000;
     // Spread over 50 minutes, so windows close and the workers commit as the replay goes.
-    const lines = Array.from({ length: n }, (_, i) => event(`k${i}`, `u${i % 97}`, now + 5 * 60_000 + i * 150));
-    const input = join(dir, 'k.ndjson');
-    writeFileSync(input, lines.join('\n') + '\n');
-    const wh = join(dir, 'k.duckdb');
-    const first = await runEngine(strict(input, wh), 100_000);
-    expect(first.code, describeRun(first)).toBe(0);
-    expect((await sql(wh, 'SELECT count(*) AS n FROM events_dlq'))[0]!.n).toBe(n);
+    const { input, wh } = await futureLetters('k', n, 150);
 
     // Small batches, frequent flushes and progress lines: each kill lands with some of the replay committed.
     const env = {
@@ -131,14 +137,8 @@ describe('gamestream dlq replay on DuckDB', () => {
   }, 300_000);
 
   it('a worker thread that crashes during a replay: its batches not yet durable are read again from the spool, each letter stored once', async () => {
-    const now = Date.now();
     const n = 5000;
-    const lines = Array.from({ length: n }, (_, i) => event(`c${i}`, `u${i % 97}`, now + 5 * 60_000 + i * 600));
-    const input = join(dir, 'c.ndjson');
-    writeFileSync(input, lines.join('\n') + '\n');
-    const wh = join(dir, 'c.duckdb');
-    const first = await runEngine(strict(input, wh), 100_000);
-    expect(first.code, describeRun(first)).toBe(0);
+    const { input, wh } = await futureLetters('c', n, 600);
 
     // Small batches and a slow commit, so the crash finds batches the worker has read (their bytes let go) that
     // are not durable yet: only the spool can give them back.
