@@ -259,28 +259,7 @@ export class PartitionFetcher {
         const now = this.wanted.get(p);
         // Not asked for (an incremental fetch session may return others), or sought meanwhile.
         if (!a || !now || now.version !== a.version || part.errorCode !== 0 || !part.records) continue;
-        const values: (Buffer | null)[] = [];
-        const offsets: number[] = [];
-        const received = this.received.get(p);
-        let bytes = 0;
-        let next = a.next;
-        for (const batch of part.records) {
-          const base = Number(batch.firstOffset);
-          next = Math.max(next, base + batch.lastOffsetDelta + 1);
-          if (batch.attributes & IS_CONTROL) continue;
-          const from = offsets.length;
-          for (const r of batch.records) {
-            const offset = base + r.offsetDelta;
-            if (offset < a.next) continue;
-            values.push(r.value);
-            offsets.push(offset);
-            bytes += r.value?.length ?? 0;
-          }
-          if (received && offsets.length > from) {
-            const ts = batch.attributes & LOG_APPEND_TIME ? batch.maxTimestamp : batch.firstTimestamp;
-            received.add(offsets[from], offsets[offsets.length - 1] + 1, Number(ts));
-          }
-        }
+        const { values, offsets, bytes, next } = recordsOf(part, a.next, this.received.get(p));
         now.next = next;
         if (values.length > 0) this.o.deliver({ partition: p, values, offsets, bytes });
       }
@@ -333,26 +312,16 @@ export class PartitionFetcher {
       this.kick();
     }
     if (response.errorCode !== 0) throw new Error(`fetching ${this.o.topic} partition ${partition} again from offset ${offset}: Kafka error code ${response.errorCode}`);
-    const found: FetchedOnce = { offsets: [], values: [], next: offset, outOfRange: false };
     for (const topic of response.responses) {
       for (const part of topic.partitions) {
         if (part.partitionIndex !== partition) continue;
-        if (part.errorCode === protocolErrors.OFFSET_OUT_OF_RANGE!.code) return { ...found, outOfRange: true };
+        if (part.errorCode === protocolErrors.OFFSET_OUT_OF_RANGE!.code) return { offsets: [], values: [], next: offset, outOfRange: true };
         if (part.errorCode !== 0) throw new Error(`fetching ${this.o.topic} partition ${partition} again from offset ${offset}: Kafka error code ${part.errorCode}`);
-        for (const batch of part.records ?? []) {
-          const base = Number(batch.firstOffset);
-          found.next = Math.max(found.next, base + batch.lastOffsetDelta + 1);
-          if (batch.attributes & IS_CONTROL) continue;
-          for (const r of batch.records) {
-            const o = base + r.offsetDelta;
-            if (o < offset) continue;
-            found.offsets.push(o);
-            found.values.push(r.value);
-          }
-        }
+        const { offsets, values, next } = recordsOf(part, offset);
+        return { offsets, values, next, outOfRange: false };
       }
     }
-    return found;
+    return { offsets: [], values: [], next: offset, outOfRange: false };
   }
 
   /** A leader's fetch is over: close() may go on (first, so a waiting fetchOnce sees it), and fetchOnce calls waiting look again. */
@@ -407,6 +376,38 @@ export class PartitionFetcher {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.inflight.size > 0) await new Promise<void>((r) => this.idle.push(r));
   }
+}
+
+type FetchedPartition = FetchResponse['responses'][number]['partitions'][number];
+
+/**
+ * A partition's records in a fetch answer, from offset `from` on (a record batch may start before it), control
+ * batches left out; `next` is the offset after its last record batch, `from` when it has none. Each record batch
+ * that gave records is noted in `received`, with its timestamp, when given.
+ */
+function recordsOf(part: FetchedPartition, from: number, received?: ReceiveLog): { offsets: number[]; values: (Buffer | null)[]; bytes: number; next: number } {
+  const values: (Buffer | null)[] = [];
+  const offsets: number[] = [];
+  let bytes = 0;
+  let next = from;
+  for (const batch of part.records ?? []) {
+    const base = Number(batch.firstOffset);
+    next = Math.max(next, base + batch.lastOffsetDelta + 1);
+    if (batch.attributes & IS_CONTROL) continue;
+    const first = offsets.length;
+    for (const r of batch.records) {
+      const offset = base + r.offsetDelta;
+      if (offset < from) continue;
+      values.push(r.value);
+      offsets.push(offset);
+      bytes += r.value?.length ?? 0;
+    }
+    if (received && offsets.length > first) {
+      const ts = batch.attributes & LOG_APPEND_TIME ? batch.maxTimestamp : batch.firstTimestamp;
+      received.add(offsets[first], offsets[offsets.length - 1] + 1, Number(ts));
+    }
+  }
+  return { offsets, values, bytes, next };
 }
 
 /** The response a failed fetch still carries (partition errors), also inside the client's MultipleErrors after retries. */
