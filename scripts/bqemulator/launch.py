@@ -5,9 +5,19 @@ bqemulator 1.4.0 shares one DuckDB connection between the REST thread (queries) 
 the other thread needs the GIL to finish: a query arriving during an append deadlocks the whole emulator
 (seen with two daemons writing one dataset). Here a Python lock, which releases the GIL while it waits, is
 taken first around every call on the connection, around query+fetch, and around a whole append.
+
+AppendRows (bidirectional) and ReadRows are sync generator handlers: grpc.aio runs each one, for the whole life of
+its stream, on the server's migration_thread_pool, or, when that is None (bqemulator passes none), on the event
+loop's default executor, min(32, cpu + 4) threads: 6 on a 2-core machine. A 7th open stream then waits, with no
+error and nothing logged, until a client closes one of the six; a daemon frozen with SIGSTOP holds its streams
+until it wakes or dies, and every other writer's appends time out meanwhile. The server gets a pool of its own,
+large enough for every stream a test run holds open at once (threads are started only as needed).
 """
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc.aio
 
 from bqemulator.grpc_api import write_servicer
 from bqemulator.storage import engine
@@ -52,6 +62,19 @@ engine.DuckDBEngine.connection = property(lambda self: _LockedConnection(_connec
 engine.DuckDBEngine.execute = _locked(engine.DuckDBEngine.execute)
 engine.DuckDBEngine.fetch_arrow = _locked(engine.DuckDBEngine.fetch_arrow)
 write_servicer.BigQueryWriteHandler._flush_to_target = _locked(write_servicer.BigQueryWriteHandler._flush_to_target)
+
+_STREAM_THREADS = 512
+_aio_server = grpc.aio.server
+
+
+def _server(*args, **kwargs):
+    if kwargs.get("migration_thread_pool") is None:
+        kwargs["migration_thread_pool"] = ThreadPoolExecutor(max_workers=_STREAM_THREADS, thread_name_prefix="bqemulator-stream")
+    return _aio_server(*args, **kwargs)
+
+
+# bqemulator's server factory looks grpc.aio.server up when it builds the server.
+grpc.aio.server = _server
 
 if __name__ == "__main__":
     from bqemulator.cli import main
