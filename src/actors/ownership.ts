@@ -218,7 +218,14 @@ export class PartitionOwnership {
     });
     if (waitedSince > 0) log.info({ waitedMs: Date.now() - waitedSince }, 'partitions released by their previous owner');
     const restores = await this.h.committer.exclusive(async () => {
-      const all = resumableCheckpoints(await warehouse.loadCheckpoints(source.name), this.h.cfg.windowSizeMs, this.h.cfg.allowedLatenessMs);
+      // Claimed before they are read: a stalled previous owner's commit record that lands after the claim can no
+      // longer become visible, and one that landed before it is read here (and finished) like any other.
+      if (this.h.claimDelayMs > 0 && warehouse.shared) {
+        log.info({ partitions, delayMs: this.h.claimDelayMs }, 'claim held back (GAMESTREAM_TEST_CLAIM_DELAY)');
+        await sleep(this.h.claimDelayMs);
+      }
+      await warehouse.shared?.claim(source.name, partitions);
+      const all = resumableCheckpoints(await warehouse.loadCheckpoints(source.name, partitions), this.h.cfg.windowSizeMs, this.h.cfg.allowedLatenessMs);
       const cps = partitions.map((p) => all.get(p)).filter((c): c is Checkpoint => c !== undefined);
       for (const p of partitions) {
         const cp = all.get(p);
@@ -231,12 +238,8 @@ export class PartitionOwnership {
         }
         this.h.durableNext[p] = cp?.nextOffset ?? 0;
       }
-      // A previous owner that only stalled finds these claims at its next commit point and stops.
-      if (this.h.claimDelayMs > 0 && warehouse.shared) {
-        log.info({ partitions, delayMs: this.h.claimDelayMs }, 'claim held back (GAMESTREAM_TEST_CLAIM_DELAY)');
-        await sleep(this.h.claimDelayMs);
-      }
-      await warehouse.shared?.claim(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
+      // From here on this daemon's rows of them outrank everything before (a late record of the previous owner).
+      await warehouse.shared?.resumeFrom(source.name, partitions.map((p) => all.get(p) ?? emptyCheckpoint(p)));
       // What the previous owner committed of them, for duplicates across the hand-over.
       await this.h.catchUp(partitions);
       return warehouse.loadRestore(source.name, cps, restoreRules(this.h.cfg, this.h.partitions));

@@ -176,7 +176,7 @@ export class Supervisor {
   async run(): Promise<RunTotals> {
     const { source, warehouse, log } = this.o;
     await warehouse.open();
-    const stored = await warehouse.loadCheckpoints(source.name);
+    const stored = await warehouse.loadCheckpoints(source.name, source.group ? [] : undefined);
     this.initial = checkpointsToResume(stored, source.name, this.partitions, this.cfg.windowSizeMs, this.cfg.allowedLatenessMs);
     for (const [p, c] of this.initial) this.durableNext[p] = c.nextOffset;
     this.deltas = new CheckpointDeltas(this.initial.values());

@@ -121,6 +121,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         },
         member: () => source.group?.memberId() ?? null,
         killAfterCommitRecord: faults.killAfterCommitRecord,
+        stopBeforeCommitRecord: faults.stopBeforeCommitRecord,
         onCompacted: (rows, err) => {
           if (err) log.warn({ err: err.message }, 'BigQuery: could not clean up old gamestream_commits rows; retried in six hours');
           else if (rows > 0) log.info({ rows }, 'BigQuery: old gamestream_commits rows deleted');

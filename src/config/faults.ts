@@ -22,9 +22,11 @@ export interface Faults {
   leakHandle: boolean;
   /** BigQuery: SIGKILL right after the n-th commit record landed (0: never). */
   killAfterCommitRecord: number;
+  /** BigQuery: SIGSTOP right before the n-th commit record is appended, past every check before it (0: never). */
+  stopBeforeCommitRecord: number;
 }
 
-export const NO_FAULTS: Faults = Object.freeze({ crashWorker: null, commitDelayMs: 0, claimDelayMs: 0, leakHandle: false, killAfterCommitRecord: 0 });
+export const NO_FAULTS: Faults = Object.freeze({ crashWorker: null, commitDelayMs: 0, claimDelayMs: 0, leakHandle: false, killAfterCommitRecord: 0, stopBeforeCommitRecord: 0 });
 
 function f<K extends keyof Faults>(spec: VarSpec<Faults, K>): VarSpec<Faults, K> {
   return spec;
@@ -48,6 +50,8 @@ export const FAULT_VARS = [
     doc: 'The daemon leaves a timer running, as a library that does not let go of a handle would.', parse: boolFlag }),
   f({ name: 'GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD', key: 'killAfterCommitRecord', default: '0', allowed: '0 (off) or a count, for tests only',
     doc: 'BigQuery: the daemon kills itself with SIGKILL right after its n-th commit record landed, before the streams it names are committed.', parse: integer(0, 1_000_000) }),
+  f({ name: 'GAMESTREAM_TEST_STOP_BEFORE_COMMIT_RECORD', key: 'stopBeforeCommitRecord', default: '0', allowed: '0 (off) or a count, for tests only',
+    doc: 'BigQuery: the daemon freezes itself with SIGSTOP right before its n-th commit record is appended, as a stall (GC, a frozen VM) at the worst moment would; the test sends SIGCONT.', parse: integer(0, 1_000_000) }),
 ] as const;
 
 /** The faults the environment asks for and the problems with them, one line each; `workers` bounds the crash. */

@@ -72,8 +72,12 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   private joined = false;
   private rejoining: Promise<void> | null = null;
   private assignmentListener: ((partitions: number[]) => void) | null = null;
-  /** When the group last confirmed this member (join or heartbeat), and whether it went unconfirmed too long. */
+  /**
+   * When the group last confirmed this member (join or heartbeat), and whether it went unconfirmed too long. A
+   * heartbeat counts from when it was sent: its answer, read after a stall, says nothing about the stall.
+   */
   private confirmedAt = 0;
+  private heartbeatSentAt = 0;
   private lapsed = false;
   /** This member's id in the group and the group's generation, from its latest join. */
   private member: string | null = null;
@@ -138,8 +142,11 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
       outOfRange: (p, wanted, logStart, logEnd) => this.outOfRange(p, wanted, logStart, logEnd),
       log: this.o.log,
     });
+    consumer.on('consumer:heartbeat:start', () => {
+      this.heartbeatSentAt = Date.now();
+    });
     consumer.on('consumer:heartbeat:end', () => {
-      this.confirmedAt = Date.now();
+      this.confirmedAt = Math.max(this.confirmedAt, this.heartbeatSentAt);
     });
     consumer.on('consumer:group:join', (e) => this.onJoin(e.memberId, e.generationId ?? -1, e.assignments ?? []));
     consumer.on('consumer:heartbeat:error', (e) => {

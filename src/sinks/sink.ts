@@ -12,8 +12,9 @@ export interface CommitBatch {
   engineWatermarkMs: number | null;
   endOfInput: boolean;
   /**
-   * Shared warehouses call this right before the commit point; it throws when this daemon may have lost the
-   * batch's partitions to another (it stalled past its consumer-group session), and nothing is committed.
+   * Shared warehouses call this once the commit record has landed, before anything of the batch is visible; it
+   * throws when this daemon may have lost the batch's partitions to another (it stalled past its consumer-group
+   * session), and nothing of the batch is made visible: the record ranks below the new owner's claim.
    */
   fence?: () => Promise<void>;
 }
@@ -76,16 +77,26 @@ export interface SharedOwnership {
    * without a member: older than `graceMs`). Reports waits through `onWait`.
    */
   awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void>;
-  /** Marks partitions as taken by this daemon, so that a stalled previous owner finds itself fenced. */
-  claim(source: string, checkpoints: Checkpoint[]): Promise<void>;
-  /** Of these partitions, those whose latest commit record another daemon wrote. */
+  /**
+   * Marks partitions as taken by this daemon, before it reads where they stand: from then on a stalled previous
+   * owner finds itself fenced, and what it appends late ranks below this daemon's rows.
+   */
+  claim(source: string, partitions: number[]): Promise<void>;
+  /** Records the checkpoints this daemon resumes its claimed partitions from, read after its claim. */
+  resumeFrom(source: string, checkpoints: Checkpoint[]): Promise<void>;
+  /** Of these partitions, those another daemon has claimed since this daemon did. */
   fencedPartitions(source: string, partitions: number[]): Promise<number[]>;
 }
 
 export interface Warehouse {
   readonly name: string;
   open(): Promise<void>;
-  loadCheckpoints(source: string): Promise<Map<number, Checkpoint>>;
+  /**
+   * Each partition's latest durable checkpoint. On BigQuery, a commit whose record landed but whose streams were
+   * not committed yet is finished first, for the partitions in `finish` (all of them when it is left out): a
+   * daemon of a group finishes only those it just claimed, since another daemon's may still be its own to decide.
+   */
+  loadCheckpoints(source: string, finish?: number[]): Promise<Map<number, Checkpoint>>;
   /**
    * A stable id of this warehouse, made at its first use: the dedupe index kept beside it checks it, so an index
    * left from a warehouse that was deleted and made anew is not trusted.

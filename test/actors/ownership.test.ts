@@ -26,19 +26,33 @@ function cp(partition: number, nextOffset: number): Checkpoint {
 /** A shared warehouse that records claims and releases, holding checkpoints for `stored` partitions only. */
 function sharedWarehouse(stored: Map<number, Checkpoint>) {
   const released: Checkpoint[][] = [];
-  const claimed: Checkpoint[][] = [];
+  const claimed: number[][] = [];
+  const resumed: Checkpoint[][] = [];
+  /** The calls an adoption makes, in order. */
+  const steps: string[] = [];
   const wh = {
     name: 'shared', open: async () => undefined, close: async () => undefined, commit: async () => undefined,
-    loadCheckpoints: async () => new Map(stored), loadRestore: async (_s: string, cps: Checkpoint[]) => cps.map((c) => ({ checkpoint: c, windows: [], written: [] })),
+    loadCheckpoints: async (_s: string, finish?: number[]) => {
+      steps.push(`load, finishing ${finish === undefined ? 'all' : `[${finish.join(',')}]`}`);
+      return new Map(stored);
+    },
+    loadRestore: async (_s: string, cps: Checkpoint[]) => cps.map((c) => ({ checkpoint: c, windows: [], written: [] })),
     identity: async () => 'shared', committedPositions: async () => [], readCommittedIds: async () => undefined, readUserStates: async () => [], countUsers: async () => 0, readUserIds: async () => undefined,
     shared: {
       release: async (_s: string, cps: Checkpoint[]) => void released.push(cps),
-      claim: async (_s: string, cps: Checkpoint[]) => void claimed.push(cps),
+      claim: async (_s: string, partitions: number[]) => {
+        steps.push(`claim [${partitions.join(',')}]`);
+        claimed.push(partitions);
+      },
+      resumeFrom: async (_s: string, cps: Checkpoint[]) => {
+        steps.push(`resume from ${cps.map((c) => `${c.partition}@${c.nextOffset}`).join(',')}`);
+        resumed.push(cps);
+      },
       awaitRelease: async () => undefined,
       fencedPartitions: async () => [],
     },
   } satisfies Warehouse;
-  return { wh, released, claimed };
+  return { wh, released, claimed, resumed, steps };
 }
 
 /** Ownership over two workers that acknowledge revokes at once; `commit` marks a partition durable up to an offset. */
@@ -73,6 +87,17 @@ async function settle(o: PartitionOwnership): Promise<void> {
 }
 
 describe('partition ownership', () => {
+  it('claims partitions before it reads where they stand, finishes only those, then records where it resumes', async () => {
+    // Read first and claimed after, a stalled previous owner's commit record landing in between would be
+    // neither read here nor fenced there: its rows would be written twice.
+    const { wh, steps } = sharedWarehouse(new Map([[2, cp(2, 40)]]));
+    const { own } = host(wh);
+    const o = own();
+    o.assign([1, 2]);
+    await settle(o);
+    expect(steps).toEqual(['claim [1,2]', 'load, finishing [1,2]', 'resume from 1@0,2@40']);
+  });
+
   it('releases a revoked partition that never committed, from offset 0', async () => {
     const { wh, released } = sharedWarehouse(new Map());
     const { own, commit } = host(wh);

@@ -2,7 +2,7 @@
 // broker and emulator). A second daemon joins mid-run (the first hands partitions over), then the first is
 // killed with kill -9 (the second takes its partitions once its session times out). The warehouse still equals
 // the truth exactly, window rows written by different daemons included.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BigQuery } from '@google-cloud/bigquery';
@@ -183,6 +183,34 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     // exit (the committer now stops first). Reported here should it come back.
     const held = /still running .*/.exec(a.stderr);
     if (held) console.warn(`daemon A ${held[0]}`);
+
+    await finishAndCompare(topic, ends, b);
+  });
+
+  it('a daemon frozen after its last check, right before its commit record, commits nothing once another daemon took its partitions', async () => {
+    const topic = `fence-late-${Date.now()}`;
+    dataset = await freshDataset(bq, 'fence_late');
+    datasets.push(dataset);
+    await produceDataset(kafka, topic, ds, PARTITIONS);
+    const ends = await endOffsets(kafka, topic);
+
+    // A freezes itself right before it appends its third commit record: every check before the append has
+    // passed, with its group session fresh. Its commit record lands only after B has claimed the partitions.
+    const a = new Daemon(settings(topic, { GAMESTREAM_TEST_STOP_BEFORE_COMMIT_RECORD: '3' }, 'a'), 'daemon A', daemons);
+    const stopped = (): boolean => {
+      try {
+        return /^\d+ \(.*\) T/.test(readFileSync(`/proc/${a.child.pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    await a.until('daemon A to freeze before its third commit record', stopped, 120_000);
+    const b = new Daemon(settings(topic, {}, 'b'), 'daemon B', daemons);
+    await b.until("daemon B to take over A's partitions", () => /partitions started from the warehouse checkpoints/.test(b.stderr), 90_000);
+    a.child.kill('SIGCONT');
+    const code = await Promise.race([a.exited, sleep(60_000).then(() => 'still running')]);
+    expect(code, a.report()).toBe(1);
+    expect(a.stderr, a.report()).toMatch(/partition_fenced/);
 
     await finishAndCompare(topic, ends, b);
   });

@@ -50,6 +50,8 @@ export interface BigQueryOptions {
   onCompacted?: (rows: number, err: Error | null) => void;
   /** Tests: SIGKILL this process right after the n-th commit record (0: never). */
   killAfterCommitRecord?: number;
+  /** Tests: SIGSTOP this process right before the n-th commit record is appended (0: never). */
+  stopBeforeCommitRecord?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -159,14 +161,15 @@ export class BigQueryWarehouse implements Warehouse {
     return withRetries('querying', this.retryPolicy(), () => runQuery(this.ebq, sql, { params, location: this.o.target.location }));
   }
 
-  async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
+  async loadCheckpoints(source: string, finish?: number[]): Promise<Map<number, Checkpoint>> {
     const rows = await this.query(
       latestPerPartition(this.ds, `source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
               dead_letters, duplicates, late_events, window_rows, commit_id, streams,
               provisional_from_ms, provisional_to_ms, window_updates`, 'source = @source'),
       { source },
     );
-    await this.rollForward(source, rows.map((r) => ({
+    const finishing = finish ? new Set(finish) : null;
+    await this.rollForward(source, rows.filter((r) => !finishing || finishing.has(Number(r.source_partition))).map((r) => ({
       commitId: String(r.commit_id),
       streams: (r.streams as string[] | null) ?? [],
       partition: Number(r.source_partition),
@@ -363,8 +366,6 @@ export class BigQueryWarehouse implements Warehouse {
     // Window rows this commit rewrites (provisional windows that closed), per partition, for the commit record.
     const updates = readWindowUpdates(batch.files.map((f) => f.aggUpdates).filter((f): f is string => f !== null));
 
-    // A daemon that stalled past its group session must not commit partitions another daemon took meanwhile.
-    await batch.fence?.();
     // 2. The commit record: from here on the batch is durable, and a restart finishes step 3.
     const streams = [...ev.streams, ...ag.streams, ...dl.streams, ...us.streams];
     const common: RowObject = {
@@ -382,6 +383,7 @@ export class BigQueryWarehouse implements Warehouse {
       closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters, duplicates: cp.duplicates,
       late_events: cp.lateEvents, window_rows: cp.windowRows, provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs,
       window_updates: updates.has(cp.partition) ? JSON.stringify(updates.get(cp.partition)) : null,
+      claim_epoch: this.shared.epochOf(src, cp.partition),
     }));
     for (const p of updates.keys()) {
       if (!batch.checkpoints.some((c) => c.partition === p)) throw new GamestreamError('internal', `window rows of partition ${p} to rewrite without its checkpoint in the commit`);
@@ -389,8 +391,13 @@ export class BigQueryWarehouse implements Warehouse {
     if (records.length === 0) records.push({ ...common });
     const enc = encodeObjects(records, w.commits.codec);
     if (enc.bad.length > 0) throw new GamestreamError('internal', `cannot encode the commit record: ${enc.bad[0]!.reason}`);
+    if (this.commitRecords + 1 === this.o.stopBeforeCommitRecord) process.kill(process.pid, 'SIGSTOP');
     await w.commits.appendDefault(enc);
     if (++this.commitRecords === this.o.killAfterCommitRecord) process.kill(process.pid, 'SIGKILL');
+    // Checked once the record has landed, not before: a daemon that stalled past its group session between a
+    // check and its append would otherwise make rows visible that the partitions' new owner writes again. Its
+    // record, if it landed after the new owner's claim, ranks below the new owner's rows (partition-leases.ts).
+    await batch.fence?.();
 
     // 3. Make the rows visible, table by table, then rewrite the window rows.
     await Promise.all([
@@ -422,13 +429,15 @@ export class BigQueryWarehouse implements Warehouse {
 
   /**
    * Deletes commit records that no partition needs any more: older than two days (out of the streaming
-   * buffer, where DML may not touch rows) and not the latest of any partition.
+   * buffer, where DML may not touch rows) and not the latest of any partition: neither the latest with a
+   * position nor the latest at all (a claim, which the next claim's epoch must exceed).
    */
   async compactCommitLog(olderThanDays = 2): Promise<number> {
     const [job] = await this.ebq.createQueryJob({
       query: `DELETE FROM ${this.ds}.gamestream_commits
         WHERE committed_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL ${Math.max(0, Math.floor(olderThanDays))} DAY)
-          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', '', 'source, source_partition')})`,
+          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', '', 'source, source_partition')})
+          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', '', 'source, source_partition', true)})`,
     });
     await job.getQueryResults();
     const [md] = await job.getMetadata();

@@ -1,20 +1,33 @@
 /**
  * Who may write a partition, with several daemons in one consumer group, as the BigQuery commit log records
- * it: a daemon claims the partitions it takes, releases those it hands over, and before it commits after a
- * stall asks which of its partitions another daemon took meanwhile (docs/ARCHITECTURE.md, "Fencing").
+ * it (docs/ARCHITECTURE.md, "Fencing").
+ *
+ * An append to the log can land any time after it was sent: a daemon frozen between its last check and its
+ * commit record appends that record after another daemon took the partition over. So the log itself orders
+ * owners. Each take-over is a claim with a higher `claim_epoch` than any row of the partition before it, and
+ * every row a daemon writes for the partition carries that epoch. Rows rank by epoch first, so a late record
+ * of an earlier owner never outranks its successor's rows. And a daemon makes a commit visible only after its
+ * record landed and no claim of a later epoch had, so nothing it committed is written again by the next owner.
+ * A take-over is two rows: a claim without a position, appended before the new owner reads where the
+ * partition stands, then a row with the position it resumes from, once it has read it.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Checkpoint } from '../../contract/checkpoint.ts';
+import { GamestreamError } from '../../errors.ts';
 import type { AwaitReleaseOptions, SharedOwnership } from '../sink.ts';
 import { encodeObjects, type RowObject } from './rows.ts';
+import { COMMIT_RANK } from './tables.ts';
 import type { TableWriter } from './table-writer.ts';
 
-/** The commit-log rows that say where each partition stands: per (source) partition, its latest row. */
-export function latestPerPartition(ds: string, columns: string, where: string, by = 'source_partition'): string {
+/**
+ * The commit-log rows that say where each partition stands: per (source) partition, its latest row. Only rows
+ * with a position unless `claims` is set (a claim row has none).
+ */
+export function latestPerPartition(ds: string, columns: string, where: string, by = 'source_partition', claims = false): string {
   return `SELECT ${columns} FROM ${ds}.gamestream_commits
-     WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL${where ? ` AND ${where}` : ''}
-     QUALIFY ROW_NUMBER() OVER (PARTITION BY ${by} ORDER BY next_offset DESC, committed_at DESC) = 1`;
+     WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL${claims ? '' : ' AND next_offset IS NOT NULL'}${where ? ` AND ${where}` : ''}
+     QUALIFY ROW_NUMBER() OVER (PARTITION BY ${by} ORDER BY ${COMMIT_RANK}) = 1`;
 }
 
 export interface PartitionLeasesOptions {
@@ -32,36 +45,88 @@ export interface PartitionLeasesOptions {
 
 export class PartitionLeases implements SharedOwnership {
   private readonly o: PartitionLeasesOptions;
+  /** The epoch of this daemon's claim, per source and partition. */
+  private readonly epochs = new Map<string, number>();
 
   constructor(o: PartitionLeasesOptions) {
     this.o = o;
+  }
+
+  /** The epoch this daemon's rows of the partition carry: that of its claim (null without one, as without a group). */
+  epochOf(source: string, partition: number): number | null {
+    return this.epochs.get(`${source}\u0000${partition}`) ?? null;
   }
 
   release(source: string, checkpoints: Checkpoint[]): Promise<void> {
     return this.mark(source, checkpoints, true);
   }
 
-  claim(source: string, checkpoints: Checkpoint[]): Promise<void> {
+  /**
+   * Claims partitions with an epoch above every row of theirs so far, then checks that no other daemon claimed
+   * one of them at the same epoch or later meanwhile (two daemons taking one partition at once: then this one
+   * stops, and the other may too; a restart claims again).
+   */
+  async claim(source: string, partitions: number[]): Promise<void> {
+    const commits = this.o.commits();
+    if (!commits || partitions.length === 0) return;
+    const top = await this.o.query(
+      `SELECT source_partition, MAX(COALESCE(claim_epoch, 0)) AS epoch FROM ${this.o.ds}.gamestream_commits
+       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source = @source AND source_partition IN UNNEST(@partitions)
+       GROUP BY source_partition`,
+      { source, partitions },
+    );
+    const highest = new Map(top.map((r) => [Number(r.source_partition), Number(r.epoch)]));
+    const rows: RowObject[] = partitions.map((p) => {
+      const epoch = (highest.get(p) ?? 0) + 1;
+      this.epochs.set(`${source}\u0000${p}`, epoch);
+      return { ...this.common(source), source_partition: p, claim_epoch: epoch, released: null };
+    });
+    await commits.appendDefault(encodeObjects(rows, commits.codec));
+    const rivals = await this.fencedPartitions(source, partitions);
+    if (rivals.length > 0) {
+      throw new GamestreamError('partition_fenced',
+        `another daemon claimed partitions ${rivals.join(', ')} at the same time as this one (two members of the consumer group thought they owned them, as after a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without writing them. A restart resumes from the warehouse.`);
+    }
+  }
+
+  /** Records where this daemon resumes its claimed partitions: from here on its rows outrank every earlier one. */
+  resumeFrom(source: string, checkpoints: Checkpoint[]): Promise<void> {
     return this.mark(source, checkpoints, null);
   }
 
-  /** Of these partitions, those whose latest commit row another daemon wrote. */
+  /**
+   * Of these partitions, those another daemon claimed at this daemon's epoch or later: this daemon no longer
+   * owns them, and must not make visible what it wrote of them.
+   */
   async fencedPartitions(source: string, partitions: number[]): Promise<number[]> {
     if (partitions.length === 0) return [];
-    const rows = await this.o.query(latestPerPartition(this.o.ds, 'source_partition, writer', 'source = @source AND source_partition IN UNNEST(@partitions)'), { source, partitions });
-    return rows.filter((r) => r.writer !== this.o.writerId).map((r) => Number(r.source_partition));
+    const mine = partitions.map((p) => `STRUCT(${Math.trunc(p)} AS p, ${this.epochOf(source, p) ?? 0} AS e)`).join(', ');
+    const rows = await this.o.query(
+      `SELECT DISTINCT c.source_partition FROM ${this.o.ds}.gamestream_commits c JOIN UNNEST([${mine}]) m
+         ON c.source_partition = m.p AND COALESCE(c.claim_epoch, 0) >= m.e
+       WHERE c.committed_at >= TIMESTAMP '1970-01-01' AND c.source = @source AND c.writer != @writer`,
+      { source, writer: this.o.writerId },
+    );
+    return rows.map((r) => Number(r.source_partition)).sort((a, b) => a - b);
   }
 
-  /** Checkpoint rows without streams: a release (true) or a claim (null) of partitions. */
+  private common(source: string): RowObject {
+    return {
+      commit_id: randomUUID(), source, writer: this.o.writerId, member: this.o.member(), committed_at: Date.now() * 1000, streams: [],
+      engine_watermark: null, end_of_input: false,
+    };
+  }
+
+  /** Rows with a position and without streams: a release (true) or where a claim resumes (null). */
   private async mark(source: string, checkpoints: Checkpoint[], released: true | null): Promise<void> {
     const commits = this.o.commits();
     if (!commits || checkpoints.length === 0) return;
     const rows: RowObject[] = checkpoints.map((cp) => ({
-      commit_id: randomUUID(), source, writer: this.o.writerId, member: this.o.member(), committed_at: Date.now() * 1000, streams: [], engine_watermark: null,
-      end_of_input: false, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
+      ...this.common(source), source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
       watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
       duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released,
       provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs, window_updates: null,
+      claim_epoch: this.epochOf(source, cp.partition),
     }));
     await commits.appendDefault(encodeObjects(rows, commits.codec));
   }
@@ -72,7 +137,7 @@ export class PartitionLeases implements SharedOwnership {
     while (!this.o.closing()) {
       const rows = await this.o.query(
         latestPerPartition(this.o.ds, 'source_partition, writer, member, released, TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), committed_at, MILLISECOND) AS age_ms',
-          'source = @source AND source_partition IN UNNEST(@partitions)'),
+          'source = @source AND source_partition IN UNNEST(@partitions)', 'source_partition', true),
         { source, partitions },
       );
       const others = rows.filter((r) => r.released !== true && r.writer !== this.o.writerId);

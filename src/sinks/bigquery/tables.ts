@@ -111,6 +111,9 @@ export const COMMITS_TABLE: BqTableSpec = {
     f('provisional_from_ms', 'INT64'),
     f('provisional_to_ms', 'INT64'),
     f('window_updates', 'STRING'),
+    // Which take-over of the partition the row belongs to (partition-leases.ts): a row of a later claim
+    // outranks any of an earlier one, whatever its offset. NULL (0) on rows written without a consumer group.
+    f('claim_epoch', 'INT64'),
   ],
   partitionBy: 'committed_at',
   clusterBy: ['source', 'source_partition'],
@@ -221,8 +224,15 @@ export const ETL_TABLES: BqTableSpec[] = [
 ];
 
 /**
+ * The order of a partition's commit-log rows, latest first: a later claim's, then the furthest, then the newest.
+ * A partition's offset only moves forward within one claim; across claims the later claim decides, since an
+ * earlier owner's record can land after the partition was taken over (partition-leases.ts).
+ */
+export const COMMIT_RANK = 'COALESCE(claim_epoch, 0) DESC, next_offset DESC NULLS LAST, committed_at DESC';
+
+/**
  * Views that give BigQuery users the same names DuckDB users have. `{ds}` is the quoted dataset path.
- * The latest commit per partition wins by offset, which only moves forward for a partition.
+ * The latest commit per partition is the first by COMMIT_RANK; claim rows, which have no position, are left out.
  */
 export const VIEWS: { name: string; sql: string }[] = [
   {
@@ -231,8 +241,8 @@ export const VIEWS: { name: string; sql: string }[] = [
         events, dead_letters, duplicates, late_events, window_rows, committed_at AS updated_at,
         provisional_from_ms, provisional_to_ms
       FROM {ds}.gamestream_commits
-      WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL
-      QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY next_offset DESC, committed_at DESC) = 1`,
+      WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL AND next_offset IS NOT NULL
+      QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY ${COMMIT_RANK}) = 1`,
   },
   {
     // Several daemons write one source: the day is only complete when every daemon still writing has passed

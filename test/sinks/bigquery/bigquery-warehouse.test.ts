@@ -216,6 +216,45 @@ describe('BigQueryWarehouse', () => {
     await wh.close();
   });
 
+  it('a commit record that lands after another daemon claimed the partition ranks below its rows and is not made visible', async () => {
+    const { wh: a, id } = await warehouse('wh_late', { member: () => 'member-a' });
+    const b = new BigQueryWarehouse({
+      target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
+      source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
+      writers: 1, encodeThreads: 0, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000, member: () => 'member-b',
+    });
+    await b.open();
+    // What the daemon's ownership does at a commit point: stop when another daemon claimed the partition since.
+    const fenceOf = (wh: BigQueryWarehouse) => async (): Promise<void> => {
+      const taken = await wh.shared.fencedPartitions(SOURCE, [4]);
+      if (taken.length > 0) throw new Error(`fenced: ${taken.join(',')}`);
+    };
+    await a.shared.claim(SOURCE, [4]);
+    expect((await a.loadCheckpoints(SOURCE, [4])).get(4)).toBeUndefined();
+    await a.shared.resumeFrom(SOURCE, [checkpoint(4, 0, 0)]);
+    await a.commit({ files: [], checkpoints: [checkpoint(4, 10, 10)], engineWatermarkMs: null, endOfInput: false, fence: fenceOf(a) });
+    // b takes the partition over at offset 10; a, stalled, then appends its next record, which lands after b's claim.
+    await b.shared.claim(SOURCE, [4]);
+    expect((await b.loadCheckpoints(SOURCE, [4])).get(4)?.nextOffset).toBe(10);
+    await b.shared.resumeFrom(SOURCE, [checkpoint(4, 10, 10)]);
+    const late = await a.commit({ files: [], checkpoints: [checkpoint(4, 30, 30)], engineWatermarkMs: null, endOfInput: false, fence: fenceOf(a) })
+      .then(() => 'committed', (e: Error) => e.message);
+    expect(late).toBe('fenced: 4');
+    expect(await b.shared.fencedPartitions(SOURCE, [4])).toEqual([]);
+    // The late record is in the log, further than b's rows, yet b's rows stay the partition's latest everywhere.
+    const [log] = await bq.query(`SELECT next_offset, claim_epoch FROM \`${ctx.project}.${id}.gamestream_commits\` WHERE source_partition = 4 AND next_offset = 30`);
+    expect(log).toEqual([{ next_offset: 30, claim_epoch: 1 }]);
+    expect((await b.loadCheckpoints(SOURCE, [4])).get(4)?.nextOffset).toBe(10);
+    expect((await b.committedPositions()).find((p) => p.partition === 4)?.nextOffset).toBe(10);
+    const [view] = await bq.query(`SELECT next_offset FROM \`${ctx.project}.${id}.gamestream_checkpoints\` WHERE source_partition = 4`);
+    expect(view).toEqual([{ next_offset: 10 }]);
+    // b's own next commit is the latest, read by anyone.
+    await b.commit({ files: [], checkpoints: [checkpoint(4, 20, 20)], engineWatermarkMs: null, endOfInput: false, fence: fenceOf(b) });
+    expect((await a.loadCheckpoints(SOURCE, [])).get(4)?.nextOffset).toBe(20);
+    await a.close();
+    await b.close();
+  });
+
   it('a partition whose last writer is still a member of the consumer group is held, however old its last commit', async () => {
     const { wh: a, id } = await warehouse('wh_member', { member: () => 'member-a' });
     const b = new BigQueryWarehouse({
