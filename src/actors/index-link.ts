@@ -47,8 +47,9 @@ export class IndexLink {
 
   /**
    * Ids the warehouse committed that the index lacks (every source), read back from the warehouse, as it has
-   * them now (at a hand-over, another daemon committed since this one started). The positions are read only:
-   * this daemon's own source was just loaded (and, on BigQuery, rolled forward) by the caller.
+   * them now (at a hand-over, another daemon committed since this one started). The positions are read only
+   * (Warehouse.committedPositions): a commit record a stalled daemon appended after its partition was claimed by
+   * another counts only up to the commit before it, since it may never be made visible.
    */
   async catchUp(): Promise<void> {
     const { index, warehouse, log } = this.o;

@@ -208,7 +208,7 @@ export class PartitionOwnership {
     const { log, warehouse, source } = this.h;
     let waitedSince = 0;
     const group = source.group;
-    await warehouse.shared?.awaitRelease(source.name, partitions, {
+    const released = (): Promise<void> | undefined => warehouse.shared?.awaitRelease(source.name, partitions, {
       graceMs: this.h.cfg.kafkaSessionTimeoutMs,
       liveMembers: group ? () => group.liveMembers() : undefined,
       onWait: (holders) => {
@@ -216,15 +216,19 @@ export class PartitionOwnership {
         log.info({ holders: holders.slice(0, 8) }, 'waiting for the previous owner to release partitions');
       },
     });
+    await released();
+    // Claimed before they are read: a stalled previous owner's commit record that lands after the claim can no
+    // longer become visible, and one that landed before it is read here (and finished) like any other.
+    if (this.h.claimDelayMs > 0 && warehouse.shared) {
+      log.info({ partitions, delayMs: this.h.claimDelayMs }, 'claim held back (GAMESTREAM_TEST_CLAIM_DELAY)');
+      await sleep(this.h.claimDelayMs);
+    }
+    await warehouse.shared?.claim(source.name, partitions);
+    // Once more after the claim: an owner given the partitions just before this daemon, whose claim landed only
+    // after the wait above, may be writing them still (its lease is fresh, so it checks nothing): it releases them.
+    await released();
     if (waitedSince > 0) log.info({ waitedMs: Date.now() - waitedSince }, 'partitions released by their previous owner');
     const restores = await this.h.committer.exclusive(async () => {
-      // Claimed before they are read: a stalled previous owner's commit record that lands after the claim can no
-      // longer become visible, and one that landed before it is read here (and finished) like any other.
-      if (this.h.claimDelayMs > 0 && warehouse.shared) {
-        log.info({ partitions, delayMs: this.h.claimDelayMs }, 'claim held back (GAMESTREAM_TEST_CLAIM_DELAY)');
-        await sleep(this.h.claimDelayMs);
-      }
-      await warehouse.shared?.claim(source.name, partitions);
       const all = resumableCheckpoints(await warehouse.loadCheckpoints(source.name, partitions), this.h.cfg.windowSizeMs, this.h.cfg.allowedLatenessMs);
       const cps = partitions.map((p) => all.get(p)).filter((c): c is Checkpoint => c !== undefined);
       for (const p of partitions) {

@@ -73,7 +73,7 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   private rejoining: Promise<void> | null = null;
   private assignmentListener: ((partitions: number[]) => void) | null = null;
   /**
-   * When the group last confirmed this member (join or heartbeat), and whether it went unconfirmed too long. A
+   * When the group last confirmed this member (a heartbeat), and whether it went unconfirmed too long. A
    * heartbeat counts from when it was sent: its answer, read after a stall, says nothing about the stall.
    */
   private confirmedAt = 0;
@@ -185,9 +185,9 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   }
 
   private onJoin(memberId: string, generationId: number, assignments: GroupAssignment[]): void {
-    // Rejoining after the session ran out: the group may have given this member's partitions to another.
+    // Rejoining after the session ran out: the group may have given this member's partitions to another. The
+    // join itself does not renew the lease: its answer may have been read after a stall; the next heartbeat does.
     if (this.confirmedAt > 0 && Date.now() > this.confirmedAt + this.o.sessionTimeoutMs) this.lapsed = true;
-    this.confirmedAt = Date.now();
     this.member = memberId;
     this.generationId = generationId;
     const assigned = assignments.filter((a) => a.topic === this.o.topic).flatMap((a) => a.partitions).sort((a, b) => a - b);

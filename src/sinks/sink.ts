@@ -72,8 +72,8 @@ export interface SharedOwnership {
   /** Marks partitions as handed off after their last commit, so that the next owner may start them at once. */
   release(source: string, checkpoints: Checkpoint[]): Promise<void>;
   /**
-   * Resolves once no other daemon may still write these partitions: each one's latest commit is a release, is
-   * this daemon's own, or was written by a consumer-group member that `liveMembers` no longer lists (rows
+   * Resolves once no other daemon may still write these partitions: the latest of the other daemons' commit-log
+   * rows of each is a release, or was written by a consumer-group member that `liveMembers` no longer lists (rows
    * without a member: older than `graceMs`). Reports waits through `onWait`.
    */
   awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void>;
@@ -84,7 +84,7 @@ export interface SharedOwnership {
   claim(source: string, partitions: number[]): Promise<void>;
   /** Records the checkpoints this daemon resumes its claimed partitions from, read after its claim. */
   resumeFrom(source: string, checkpoints: Checkpoint[]): Promise<void>;
-  /** Of these partitions, those another daemon has claimed since this daemon did. */
+  /** Of these partitions, those another daemon has claimed since this daemon did (or won a claim at once with it). */
   fencedPartitions(source: string, partitions: number[]): Promise<number[]>;
 }
 
@@ -104,7 +104,8 @@ export interface Warehouse {
   identity(): Promise<string>;
   /**
    * Where every source partition the warehouse has a checkpoint for stands, read only (on BigQuery, a commit of
-   * another daemon that is under way right now counts as landed).
+   * another daemon that is under way right now counts as landed; one appended after another daemon claimed its
+   * partition counts only up to the commit before it, since it may never be made visible).
    */
   committedPositions(): Promise<CommittedPosition[]>;
   /**

@@ -22,12 +22,13 @@ import { FAILURE_SCHEMA } from '../tables.ts';
 import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClients, type BigQueryTarget, type RetryPolicy } from './client.ts';
 import { ensureSchema, type DdlStep, type DdlReport, type TableOptions } from './ddl.ts';
 import { EncodePool } from './encode-pool.ts';
-import { concatEncoded, encodeObjects, forEachLine, rowCodec, type BadRow, type RowObject } from './rows.ts';
+import { concatEncoded, encodeObjects, rowCodec, type BadRow, type RowObject } from './rows.ts';
 import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE, USER_STATES_TABLE } from './tables.ts';
 import type { StoredUserState } from '../../users/state.ts';
 import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
 import { committedPositions, countUsers, readCommittedIds, readRecentUsers, readUserIds, readUserStates, warehouseIdentity, type IdReads } from './id-reads.ts';
 import { latestPerPartition, PartitionLeases } from './partition-leases.ts';
+import { checkpointOf, CHECKPOINT_COLUMNS, readWindowUpdates, recordOf, streamsByTable, windowUpdateSql, type RecordToFinish, type WindowUpdate } from './commit-log.ts';
 
 export interface BigQueryOptions {
   target: BigQueryTarget;
@@ -56,26 +57,6 @@ export interface BigQueryOptions {
 
 const DAY_MS = 86_400_000;
 
-/** A window row to rewrite: [window_start_ms, event_type, level_id, event_count]. */
-type WindowUpdate = [number, number, number | null, number];
-
-/** The rows of agg-update files (small: the provisional windows of a partition), by partition. */
-function readWindowUpdates(paths: string[]): Map<number, WindowUpdate[]> {
-  const out = new Map<number, WindowUpdate[]>();
-  forEachLine(paths, (_line, text) => {
-    const r = JSON.parse(text) as { window_start_ms: number; event_type: number; level_id: number | null; event_count: number; source_partition: number };
-    let list = out.get(r.source_partition);
-    if (!list) out.set(r.source_partition, (list = []));
-    list.push([r.window_start_ms, r.event_type, r.level_id, r.event_count]);
-  });
-  // One update per row (the latest), or BigQuery refuses the UPDATE (a target row matching two source rows).
-  for (const [p, list] of out) {
-    const last = new Map(list.map((u) => [`${u[0]}|${u[1]}|${u[2]}`, u]));
-    out.set(p, [...last.values()]);
-  }
-  return out;
-}
-
 export class BigQueryWarehouse implements Warehouse {
   readonly name: string;
   /** Hand-offs and the fence between the daemons of a group, through the commit log. */
@@ -89,6 +70,8 @@ export class BigQueryWarehouse implements Warehouse {
   private closing = false;
   private compactTimer: NodeJS.Timeout | null = null;
   private commitRecords = 0;
+  /** Other daemons' commits this one finished (rolled forward): their rows are visible. */
+  private readonly finished = new Set<string>();
 
   constructor(o: BigQueryOptions) {
     this.o = o;
@@ -162,78 +145,31 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async loadCheckpoints(source: string, finish?: number[]): Promise<Map<number, Checkpoint>> {
-    const rows = await this.query(
-      latestPerPartition(this.ds, `source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
-              dead_letters, duplicates, late_events, window_rows, commit_id, streams,
-              provisional_from_ms, provisional_to_ms, window_updates`, 'source = @source'),
-      { source },
-    );
+    const rows = await this.query(latestPerPartition(this.ds, CHECKPOINT_COLUMNS, 'source = @source'), { source });
+    // A partition just claimed: its latest record is finished, whoever wrote it. Any other: unless another daemon
+    // has claimed one of its partitions since (partition-leases.ts, contested()).
     const finishing = finish ? new Set(finish) : null;
-    await this.rollForward(source, rows.filter((r) => !finishing || finishing.has(Number(r.source_partition))).map((r) => ({
-      commitId: String(r.commit_id),
-      streams: (r.streams as string[] | null) ?? [],
-      partition: Number(r.source_partition),
-      updates: typeof r.window_updates === 'string' ? (JSON.parse(r.window_updates) as WindowUpdate[]) : [],
-    })));
-    const out = new Map<number, Checkpoint>();
-    const num = (v: unknown): number => Number(v);
-    const opt = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-    for (const r of rows) {
-      const cp: Checkpoint = {
-        partition: num(r.source_partition),
-        nextOffset: num(r.next_offset),
-        maxEventMs: opt(r.max_event_ms),
-        watermarkMs: opt(r.watermark_ms),
-        closedThroughMs: opt(r.closed_through_ms),
-        provisionalFromMs: opt(r.provisional_from_ms),
-        provisionalToMs: opt(r.provisional_to_ms),
-        events: num(r.events),
-        deadLetters: num(r.dead_letters),
-        duplicates: num(r.duplicates),
-        lateEvents: num(r.late_events),
-        windowRows: num(r.window_rows),
-      };
-      out.set(cp.partition, cp);
-    }
-    return out;
+    const withStreams = rows.filter((r) => ((r.streams as string[] | null) ?? []).length > 0).map((r) => String(r.commit_id));
+    const contested = finishing ? await this.shared.contested([...new Set(withStreams)]) : new Set<string>();
+    await this.rollForward(source, rows
+      .filter((r) => !finishing || finishing.has(Number(r.source_partition)) || !contested.has(String(r.commit_id)))
+      .map(recordOf));
+    return new Map(rows.map((r) => [Number(r.source_partition), checkpointOf(r)]));
   }
 
   /**
    * Finishes step 3 of any commit whose record landed: committing a committed stream is a no-op, and the window
    * rows a commit rewrites are set to absolute counts, so setting them again changes nothing.
    */
-  private async rollForward(source: string, commits: { commitId: string; streams: string[]; partition: number; updates: WindowUpdate[] }[]): Promise<void> {
-    const seen = new Set<string>();
-    const byTable = new Map<string, string[]>();
-    for (const c of commits) {
-      if (seen.has(c.commitId)) continue;
-      seen.add(c.commitId);
-      for (const s of c.streams) {
-        const table = /\/tables\/([^/]+)\/streams\//.exec(s)?.[1];
-        if (!table) throw new GamestreamError('warehouse_commit_failed', `commit ${c.commitId} lists an unreadable stream name ${s}`);
-        if (!byTable.has(table)) byTable.set(table, []);
-        byTable.get(table)!.push(s);
-      }
-    }
-    await Promise.all([...byTable].map(([table, streams]) => commitStreams(this.ctx!, table, streams)));
-    await this.applyWindowUpdates(source, commits.flatMap((c) => c.updates.map((u) => ({ p: c.partition, u }))));
+  private async rollForward(source: string, records: RecordToFinish[]): Promise<void> {
+    await Promise.all([...streamsByTable(records)].map(([table, streams]) => commitStreams(this.ctx!, table, streams)));
+    await this.applyWindowUpdates(source, records.flatMap((c) => c.updates.map((u) => ({ p: c.partition, u }))));
+    for (const r of records) this.finished.add(r.commitId);
   }
 
   /** Rewrites window rows written early at an end of input with their final counts (one DML statement). */
   private async applyWindowUpdates(source: string, updates: { p: number; u: WindowUpdate }[]): Promise<void> {
-    if (updates.length === 0) return;
-    const int = (x: number | null): string => (x === null ? 'CAST(NULL AS INT64)' : String(Math.trunc(x)));
-    const list = updates.map(({ p, u }) => `STRUCT(${int(p)} AS p, ${int(u[0])} AS ws, ${int(u[1])} AS et, ${int(u[2])} AS lv, ${int(u[3])} AS c)`);
-    const lo = Math.min(...updates.map(({ u }) => u[0]));
-    const hi = Math.max(...updates.map(({ u }) => u[0]));
-    // The literal window range also serves as the partition filter (require_partition_filter).
-    await this.query(
-      `UPDATE ${this.ds}.events_agg_1min a SET event_count = u.c FROM UNNEST([${list.join(', ')}]) u
-       WHERE a.source = @source AND a.window_start >= TIMESTAMP_MILLIS(${int(lo)}) AND a.window_start <= TIMESTAMP_MILLIS(${int(hi)})
-         AND a.source_partition = u.p AND a.window_start = TIMESTAMP_MILLIS(u.ws) AND a.event_type = u.et
-         AND ((a.level_id IS NULL AND u.lv IS NULL) OR a.level_id = u.lv)`,
-      { source },
-    );
+    if (updates.length > 0) await this.query(windowUpdateSql(this.ds, updates), { source });
   }
 
   identity(): Promise<string> {
@@ -241,7 +177,10 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   committedPositions(): Promise<CommittedPosition[]> {
-    return committedPositions(this.idReads());
+    return committedPositions(this.idReads(), async (records) => {
+      const open = records.filter((r) => r.writer !== this.writerId && !this.finished.has(r.commitId)).map((r) => r.commitId);
+      return this.shared.contested(open);
+    });
   }
 
   readCommittedIds(ranges: IdRange[], onRows: (rows: CommittedId[]) => void): Promise<void> {

@@ -5,8 +5,7 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { CommittedId, CommittedPosition, IdRange } from '../sink.ts';
 import { withRetries, type BigQueryTarget, type RetryPolicy } from './client.ts';
-import { latestPerPartition } from './partition-leases.ts';
-import { EVENTS_TABLE } from './tables.ts';
+import { COMMIT_RANK, EVENTS_TABLE } from './tables.ts';
 import type { StoredUserState } from '../../users/state.ts';
 
 export interface IdReads {
@@ -24,13 +23,40 @@ export async function warehouseIdentity(r: IdReads): Promise<string> {
   return `${r.target.project}.${r.target.dataset}@${(meta as { creationTime?: string }).creationTime ?? 'unknown'}`;
 }
 
-/** Each source partition's latest commit row. Read only: rolling other daemons' commits forward here would race their own DML. */
-export async function committedPositions(r: IdReads): Promise<CommittedPosition[]> {
-  const rows = await r.query(latestPerPartition(r.ds, 'source, source_partition, next_offset, max_event_ms', '', 'source, source_partition'));
-  return rows.map((row) => ({
-    source: String(row.source), partition: Number(row.source_partition), nextOffset: Number(row.next_offset),
-    maxEventMs: row.max_event_ms === null || row.max_event_ms === undefined ? null : Number(row.max_event_ms),
-  }));
+/**
+ * Where each source partition stands. Read only: rolling other daemons' commits forward here would race their
+ * own DML. A latest row that is a commit record another daemon may leave invisible for good (`unsure` returns
+ * those, see PartitionLeases.contested) counts only up to the row below it, which is finished: a daemon appends a
+ * record only once its previous commit is done, and rows without streams (claims, releases) make nothing visible.
+ * Any other record counts as landed: a commit under way right now is made visible by its writer or its next owner.
+ */
+export async function committedPositions(
+  r: IdReads, unsure: (records: { commitId: string; writer: string }[]) => Promise<Set<string>>,
+): Promise<CommittedPosition[]> {
+  const rows = await r.query(
+    `SELECT source, source_partition, next_offset, max_event_ms, commit_id, writer, ARRAY_LENGTH(streams) AS streams, row_rank FROM (
+       SELECT *, ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY ${COMMIT_RANK}) AS row_rank FROM ${r.ds}.gamestream_commits
+       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL AND next_offset IS NOT NULL
+     ) WHERE row_rank <= 2`,
+  );
+  const byPartition = new Map<string, Record<string, unknown>[]>();
+  for (const row of rows) {
+    const key = `${String(row.source)}\u0000${Number(row.source_partition)}`;
+    if (!byPartition.has(key)) byPartition.set(key, []);
+    byPartition.get(key)![Number(row.row_rank) - 1] = row;
+  }
+  const records = [...byPartition.values()].map(([top]) => top!).filter((t) => Number(t.streams ?? 0) > 0);
+  const doubtful = await unsure([...new Map(records.map((t) => [String(t.commit_id), String(t.writer)]))].map(([commitId, writer]) => ({ commitId, writer })));
+  const out: CommittedPosition[] = [];
+  for (const [top, below] of byPartition.values()) {
+    const row = doubtful.has(String(top!.commit_id)) ? below : top;
+    if (!row) continue;
+    out.push({
+      source: String(row.source), partition: Number(row.source_partition), nextOffset: Number(row.next_offset),
+      maxEventMs: row.max_event_ms === null || row.max_event_ms === undefined ? null : Number(row.max_event_ms),
+    });
+  }
+  return out;
 }
 
 /**

@@ -82,7 +82,7 @@ export class PartitionLeases implements SharedOwnership {
       return { ...this.common(source), source_partition: p, claim_epoch: epoch, released: null };
     });
     await commits.appendDefault(encodeObjects(rows, commits.codec));
-    const rivals = await this.fencedPartitions(source, partitions);
+    const rivals = await this.taken(source, partitions, true);
     if (rivals.length > 0) {
       throw new GamestreamError('partition_fenced',
         `another daemon claimed partitions ${rivals.join(', ')} at the same time as this one (two members of the consumer group thought they owned them, as after a stall longer than GAMESTREAM_KAFKA_SESSION_TIMEOUT); stopping without writing them. A restart resumes from the warehouse.`);
@@ -95,19 +95,49 @@ export class PartitionLeases implements SharedOwnership {
   }
 
   /**
-   * Of these partitions, those another daemon claimed at this daemon's epoch or later: this daemon no longer
-   * owns them, and must not make visible what it wrote of them.
+   * Of these partitions, those another daemon claimed after this daemon did: this daemon no longer owns them,
+   * and must not make visible what it wrote of them.
    */
-  async fencedPartitions(source: string, partitions: number[]): Promise<number[]> {
+  fencedPartitions(source: string, partitions: number[]): Promise<number[]> {
+    return this.taken(source, partitions, false);
+  }
+
+  /**
+   * Partitions with another daemon's rows at a later epoch than this daemon's claim, or at the same one: right
+   * after a claim (`atClaim`), any such row (two claims at once); later, only rows with a position. A daemon
+   * that lost a race of claims at one epoch stops before it writes any (claim()), so its claim row does not
+   * fence the winner.
+   */
+  private async taken(source: string, partitions: number[], atClaim: boolean): Promise<number[]> {
     if (partitions.length === 0) return [];
     const mine = partitions.map((p) => `STRUCT(${Math.trunc(p)} AS p, ${this.epochOf(source, p) ?? 0} AS e)`).join(', ');
+    const same = atClaim ? 'COALESCE(c.claim_epoch, 0) = m.e' : 'COALESCE(c.claim_epoch, 0) = m.e AND c.next_offset IS NOT NULL';
     const rows = await this.o.query(
       `SELECT DISTINCT c.source_partition FROM ${this.o.ds}.gamestream_commits c JOIN UNNEST([${mine}]) m
-         ON c.source_partition = m.p AND COALESCE(c.claim_epoch, 0) >= m.e
+         ON c.source_partition = m.p AND (COALESCE(c.claim_epoch, 0) > m.e OR (${same}))
        WHERE c.committed_at >= TIMESTAMP '1970-01-01' AND c.source = @source AND c.writer != @writer`,
       { source, writer: this.o.writerId },
     );
     return rows.map((r) => Number(r.source_partition)).sort((a, b) => a - b);
+  }
+
+  /**
+   * Of these commit records, those contested: another daemon claimed one of their partitions after their writer
+   * did (or wrote it at a later epoch). Such a record may have been left invisible on purpose, its partitions
+   * resumed below it: only a daemon that has just claimed its partition decides on it (loadCheckpoints). Any
+   * other record is finished by whoever reads it: every later claim of its partitions reads it too.
+   */
+  async contested(commitIds: string[]): Promise<Set<string>> {
+    if (commitIds.length === 0) return new Set();
+    const rows = await this.o.query(
+      `SELECT DISTINCT r.commit_id FROM ${this.o.ds}.gamestream_commits r JOIN ${this.o.ds}.gamestream_commits o
+         ON o.source = r.source AND o.source_partition = r.source_partition AND o.writer != r.writer
+           AND COALESCE(o.claim_epoch, 0) > COALESCE(r.claim_epoch, 0)
+       WHERE r.committed_at >= TIMESTAMP '1970-01-01' AND o.committed_at >= TIMESTAMP '1970-01-01'
+         AND r.source_partition IS NOT NULL AND r.commit_id IN UNNEST(@ids)`,
+      { ids: commitIds },
+    );
+    return new Set(rows.map((r) => String(r.commit_id)));
   }
 
   private common(source: string): RowObject {
@@ -131,16 +161,20 @@ export class PartitionLeases implements SharedOwnership {
     await commits.appendDefault(encodeObjects(rows, commits.codec));
   }
 
-  /** Resolves once no other daemon may still write these partitions (Warehouse.awaitRelease). */
+  /**
+   * Resolves once no other daemon may still write these partitions (SharedOwnership.awaitRelease): the latest of
+   * the other daemons' rows of each is a release, or its writer is gone. Other daemons' rows only, so that this
+   * daemon's own claim does not hide an earlier owner's that landed late.
+   */
   async awaitRelease(source: string, partitions: number[], o: AwaitReleaseOptions): Promise<void> {
     if (partitions.length === 0) return;
     while (!this.o.closing()) {
       const rows = await this.o.query(
         latestPerPartition(this.o.ds, 'source_partition, writer, member, released, TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), committed_at, MILLISECOND) AS age_ms',
-          'source = @source AND source_partition IN UNNEST(@partitions)', 'source_partition', true),
-        { source, partitions },
+          'source = @source AND source_partition IN UNNEST(@partitions) AND writer != @writer', 'source_partition', true),
+        { source, partitions, writer: this.o.writerId },
       );
-      const others = rows.filter((r) => r.released !== true && r.writer !== this.o.writerId);
+      const others = rows.filter((r) => r.released !== true);
       // A writer still in the group is alive and releases what it had once it has committed it, however long
       // that takes (a slow warehouse); one the group dropped is gone. Rows without a member: by their age.
       const live = others.some((r) => typeof r.member === 'string') && o.liveMembers ? await o.liveMembers() : null;

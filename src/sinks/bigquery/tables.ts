@@ -4,7 +4,7 @@
  * start (ddl.ts).
  *
  * BigQuery can commit several streams atomically only when they belong to one table, so a commit spans tables
- * in two steps (see commit-log.ts): the commit record in `gamestream_commits` is the point of no return, and the
+ * in two steps (see bigquery-warehouse.ts): the commit record in `gamestream_commits` is the point of no return, and the
  * checkpoints and watermarks DuckDB keeps as tables are views over that log here.
  */
 import { AGG_COLUMNS, DLQ_COLUMNS, EVENTS_COLUMNS, USERS_COLUMNS } from '../tables.ts';

@@ -233,13 +233,24 @@ describe('BigQueryWarehouse', () => {
     expect((await a.loadCheckpoints(SOURCE, [4])).get(4)).toBeUndefined();
     await a.shared.resumeFrom(SOURCE, [checkpoint(4, 0, 0)]);
     await a.commit({ files: [], checkpoints: [checkpoint(4, 10, 10)], engineWatermarkMs: null, endOfInput: false, fence: fenceOf(a) });
-    // b takes the partition over at offset 10; a, stalled, then appends its next record, which lands after b's claim.
+    // b takes the partition over at offset 10; a, stalled, then appends its next record (offsets 10–29), which
+    // lands after b's claim.
     await b.shared.claim(SOURCE, [4]);
     expect((await b.loadCheckpoints(SOURCE, [4])).get(4)?.nextOffset).toBe(10);
-    await b.shared.resumeFrom(SOURCE, [checkpoint(4, 10, 10)]);
-    const late = await a.commit({ files: [], checkpoints: [checkpoint(4, 30, 30)], engineWatermarkMs: null, endOfInput: false, fence: fenceOf(a) })
-      .then(() => 'committed', (e: Error) => e.message);
+    const events = writeLines('late.ndjson', Array.from({ length: 20 }, (_, i) => eventLine(10 + i, 4)));
+    const late = await a.commit({
+      files: [{ events, dlq: null, agg: null, aggUpdates: null }], checkpoints: [checkpoint(4, 30, 30)], engineWatermarkMs: null, endOfInput: false, fence: fenceOf(a),
+    }).then(() => 'committed', (e: Error) => e.message);
     expect(late).toBe('fenced: 4');
+    const visible = (): Promise<number> => scalar(id, `SELECT COUNT(*) FROM {ds}.events WHERE event_date >= '2000-01-01' AND source_partition = 4`);
+    expect(await visible()).toBe(0);
+    // Until b records where it resumes, the late record is the partition's latest row with a position. Contested by
+    // b's claim, it is neither finished by a daemon that did not claim the partition (a start of a group daemon)
+    // nor counted by the dedupe index's positions beyond the commit before it.
+    await b.loadCheckpoints(SOURCE, []);
+    expect(await visible()).toBe(0);
+    expect((await b.committedPositions()).find((p) => p.partition === 4)?.nextOffset).toBe(10);
+    await b.shared.resumeFrom(SOURCE, [checkpoint(4, 10, 10)]);
     expect(await b.shared.fencedPartitions(SOURCE, [4])).toEqual([]);
     // The late record is in the log, further than b's rows, yet b's rows stay the partition's latest everywhere.
     const [log] = await bq.query(`SELECT next_offset, claim_epoch FROM \`${ctx.project}.${id}.gamestream_commits\` WHERE source_partition = 4 AND next_offset = 30`);
@@ -253,6 +264,23 @@ describe('BigQueryWarehouse', () => {
     expect((await a.loadCheckpoints(SOURCE, [])).get(4)?.nextOffset).toBe(20);
     await a.close();
     await b.close();
+  });
+
+  it('another daemon\'s claim row at this daemon\'s epoch does not fence it; a row with a position there does', async () => {
+    const { wh: a, id } = await warehouse('wh_rival', { member: () => 'member-a' });
+    await a.shared.claim(SOURCE, [6]);
+    await a.shared.resumeFrom(SOURCE, [checkpoint(6, 0, 0)]);
+    // Another daemon's claim at the same epoch, landed after a's check: that daemon stopped at its own check.
+    const row = (extra: Record<string, unknown>): Record<string, unknown> => ({
+      commit_id: `rival-${Object.keys(extra).length}`, source: SOURCE, writer: 'a-rival', committed_at: new Date().toISOString(), streams: [],
+      engine_watermark: null, end_of_input: false, source_partition: 6, claim_epoch: 1, ...extra,
+    });
+    await bq.dataset(id).table('gamestream_commits').insert([row({})]);
+    expect(await a.shared.fencedPartitions(SOURCE, [6])).toEqual([]);
+    // A row with a position at that epoch is a rival that went on writing: a stops.
+    await bq.dataset(id).table('gamestream_commits').insert([row({ next_offset: 5 })]);
+    expect(await a.shared.fencedPartitions(SOURCE, [6])).toEqual([6]);
+    await a.close();
   });
 
   it('a partition whose last writer is still a member of the consumer group is held, however old its last commit', async () => {
