@@ -59,6 +59,17 @@ function writeLines(name: string, lines: object[]): string {
   return path;
 }
 
+/** A second daemon's warehouse on the same dataset (another writer id), opened. */
+async function secondDaemon(id: string, member?: string): Promise<BigQueryWarehouse> {
+  const b = new BigQueryWarehouse({
+    target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
+    source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
+    writers: 1, encodeThreads: 0, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000, ...(member ? { member: () => member } : {}),
+  });
+  await b.open();
+  return b;
+}
+
 function checkpoint(partition: number, nextOffset: number, events: number, extra: Partial<Checkpoint> = {}): Checkpoint {
   return {
     partition, nextOffset, maxEventMs: T0 + (nextOffset - 1) * 1000, watermarkMs: T0, closedThroughMs: T0 - 60_000,
@@ -173,12 +184,7 @@ describe('BigQueryWarehouse', () => {
 
   it('two daemons on one dataset: the watermark view is the lower of their watermarks, and a release hides nothing', async () => {
     const { wh: a, id } = await warehouse('wh_two');
-    const b = new BigQueryWarehouse({
-      target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
-      source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
-      writers: 1, encodeThreads: 0, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000,
-    });
-    await b.open();
+    const b = await secondDaemon(id);
     // The lagging daemon commits first: the newest commit is not the answer.
     await b.commit({ files: [], checkpoints: [checkpoint(1, 10, 10)], engineWatermarkMs: T0 + 60_000, endOfInput: false });
     await a.commit({ files: [], checkpoints: [checkpoint(0, 10, 10)], engineWatermarkMs: T0 + 600_000, endOfInput: false });
@@ -218,12 +224,7 @@ describe('BigQueryWarehouse', () => {
 
   it('a commit record that lands after another daemon claimed the partition ranks below its rows and is not made visible', async () => {
     const { wh: a, id } = await warehouse('wh_late', { member: () => 'member-a' });
-    const b = new BigQueryWarehouse({
-      target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
-      source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
-      writers: 1, encodeThreads: 0, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000, member: () => 'member-b',
-    });
-    await b.open();
+    const b = await secondDaemon(id, 'member-b');
     // What the daemon's ownership does at a commit point: stop when another daemon claimed the partition since.
     const fenceOf = (wh: BigQueryWarehouse) => async (): Promise<void> => {
       const taken = await wh.shared.fencedPartitions(SOURCE, [4]);
@@ -285,12 +286,7 @@ describe('BigQueryWarehouse', () => {
 
   it('a partition whose last writer is still a member of the consumer group is held, however old its last commit', async () => {
     const { wh: a, id } = await warehouse('wh_member', { member: () => 'member-a' });
-    const b = new BigQueryWarehouse({
-      target: { project: ctx.project, dataset: id, endpoint: ctx.restEndpoint, writeEndpoint: ctx.writeEndpoint, location: 'US' },
-      source: SOURCE, tables: { partitionExpirationDays: 365, requirePartitionFilter: true },
-      writers: 1, encodeThreads: 0, maxRequestBytes: 8 << 20, timeoutMs: 20_000, retryForMs: 20_000, member: () => 'member-b',
-    });
-    await b.open();
+    const b = await secondDaemon(id, 'member-b');
     await a.commit({ files: [], checkpoints: [checkpoint(2, 10, 10)], engineWatermarkMs: null, endOfInput: false });
     // Grace 0: by age alone the partition would be free at once; but member-a is in the group.
     const held = await b.shared.awaitRelease(SOURCE, [2], {
