@@ -110,10 +110,11 @@ describe('Kafka with a schema registry', { timeout: TIMEOUT }, () => {
     return all.length === 0 ? 0 : Number(all[all.length - 1][1].replaceAll(',', ''));
   };
 
-  async function until(what: string, cond: () => boolean, d: { out(): string }, ms = 60_000): Promise<void> {
+  /** Waits for `cond`; past `ms` the daemon is stopped, and its stderr (what it was waiting on) goes in the error. */
+  async function until(what: string, cond: () => boolean, d: { out(): string; stop(): Promise<EngineRun> }, ms = 60_000): Promise<void> {
     const deadline = Date.now() + ms;
     while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stdout tail:\n${d.out().slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${describeRun(await d.stop())}`);
       await sleep(100);
     }
   }
