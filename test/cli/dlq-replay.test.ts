@@ -118,10 +118,12 @@ describe('gamestream dlq replay on DuckDB', () => {
     // Spread over 50 minutes, so windows close and the workers commit as the replay goes.
     const { input, wh } = await futureLetters('k', n, 150);
 
-    // Small batches, frequent flushes and progress lines: each kill lands with some of the replay committed.
+    // Small batches, frequent flushes and progress lines: each kill lands with some of the replay committed. Each
+    // commit waits 100 ms first, so that a replay lasts long enough for kills to land however fast the machine:
+    // unpaced, one run finished the rest of the replay before its first progress line past the next kill point.
     const env = {
       ...fixed(input, wh), GAMESTREAM_BATCH_RECORDS: '200', GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
-      GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB',
+      GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB', GAMESTREAM_TEST_COMMIT_DELAY: '100ms',
     };
     const { kills, last } = await runWithKills(env, 100_000, 20, n / 10, ['dlq', 'replay']);
     expect(last.code, describeRun(last)).toBe(0);
