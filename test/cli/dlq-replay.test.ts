@@ -118,12 +118,12 @@ describe('gamestream dlq replay on DuckDB', () => {
     // Spread over 50 minutes, so windows close and the workers commit as the replay goes.
     const { input, wh } = await futureLetters('k', n, 150);
 
-    // Small batches, frequent flushes and progress lines: each kill lands with some of the replay committed. Each
-    // commit waits 100 ms first, so that a replay lasts long enough for kills to land however fast the machine:
-    // unpaced, one run finished the rest of the replay before its first progress line past the next kill point.
+    // Small batches, frequent flushes and progress lines: each kill lands with some of the replay committed. The
+    // smallest bound on uncommitted bytes keeps each commit to about a third of the replay: with 4 MiB the first
+    // commit held some 16,000 of the 20,000 letters, so the second run could finish before a kill landed.
     const env = {
       ...fixed(input, wh), GAMESTREAM_BATCH_RECORDS: '200', GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
-      GAMESTREAM_MAX_UNCOMMITTED_BYTES: '4MiB', GAMESTREAM_TEST_COMMIT_DELAY: '100ms',
+      GAMESTREAM_MAX_UNCOMMITTED_BYTES: '1MiB', GAMESTREAM_MAX_EVENT_BYTES: '64KiB',
     };
     const { kills, last } = await runWithKills(env, 100_000, 20, n / 10, ['dlq', 'replay']);
     expect(last.code, describeRun(last)).toBe(0);
