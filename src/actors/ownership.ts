@@ -104,7 +104,7 @@ export class PartitionOwnership {
     const group = this.h.source.group;
     if (!group) return false;
     const margin = Math.min(2000, this.h.cfg.kafkaSessionTimeoutMs / 3);
-    return Date.now() >= group.leaseExpiresAt() - margin;
+    return performance.now() >= group.leaseExpiresAt() - margin;
   }
 
   /**

@@ -74,7 +74,8 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   private assignmentListener: ((partitions: number[]) => void) | null = null;
   /**
    * When the group last confirmed this member (a heartbeat), and whether it went unconfirmed too long. A
-   * heartbeat counts from when it was sent: its answer, read after a stall, says nothing about the stall.
+   * heartbeat counts from when it was sent: its answer, read after a stall, says nothing about the stall. Times
+   * are on the monotonic clock (`performance.now()`), which NTP steps of the wall clock do not move.
    */
   private confirmedAt = 0;
   private heartbeatSentAt = 0;
@@ -143,7 +144,7 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
       log: this.o.log,
     });
     consumer.on('consumer:heartbeat:start', () => {
-      this.heartbeatSentAt = Date.now();
+      this.heartbeatSentAt = performance.now();
     });
     consumer.on('consumer:heartbeat:end', () => {
       this.confirmedAt = Math.max(this.confirmedAt, this.heartbeatSentAt);
@@ -187,7 +188,7 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   private onJoin(memberId: string, generationId: number, assignments: GroupAssignment[]): void {
     // Rejoining after the session ran out: the group may have given this member's partitions to another. The
     // join itself does not renew the lease: its answer may have been read after a stall; the next heartbeat does.
-    if (this.confirmedAt > 0 && Date.now() > this.confirmedAt + this.o.sessionTimeoutMs) this.lapsed = true;
+    if (this.confirmedAt > 0 && performance.now() > this.confirmedAt + this.o.sessionTimeoutMs) this.lapsed = true;
     this.member = memberId;
     this.generationId = generationId;
     const assigned = assignments.filter((a) => a.topic === this.o.topic).flatMap((a) => a.partitions).sort((a, b) => a - b);

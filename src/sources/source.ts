@@ -62,7 +62,10 @@ export interface PartitionedLog {
 export interface ConsumerGroupMember {
   onAssignment(listener: (partitions: number[]) => void): void;
   startPartitions(nextOffsets: Map<number, number>): void;
-  /** Until when the group surely still counts this member (epoch ms; 0 after a lapse). */
+  /**
+   * Until when the group surely still counts this member, on the monotonic clock (`performance.now()` ms, which a
+   * wall clock stepped by NTP does not move); 0 after a lapse.
+   */
   leaseExpiresAt(): number;
   /** A commit found the partitions still this member's after a lapse: the lease holds again. */
   settleLapse(): void;
