@@ -93,8 +93,9 @@ export interface Warehouse {
   open(): Promise<void>;
   /**
    * Each partition's latest durable checkpoint. On BigQuery, a commit whose record landed but whose streams were
-   * not committed yet is finished first, for the partitions in `finish` (all of them when it is left out): a
-   * daemon of a group finishes only those it just claimed, since another daemon's may still be its own to decide.
+   * not committed yet is finished first: for the partitions in `finish` (those a daemon of a group just claimed)
+   * whatever it is, for the others only if no other daemon has claimed one of its partitions since (it may have
+   * been left invisible on purpose); with `finish` left out (no group), for every partition.
    */
   loadCheckpoints(source: string, finish?: number[]): Promise<Map<number, Checkpoint>>;
   /**

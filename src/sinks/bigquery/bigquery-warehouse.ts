@@ -23,11 +23,11 @@ import { createClients, quotedDataset, runQuery, withRetries, type BigQueryClien
 import { ensureSchema, type DdlStep, type DdlReport, type TableOptions } from './ddl.ts';
 import { EncodePool } from './encode-pool.ts';
 import { concatEncoded, encodeObjects, rowCodec, type BadRow, type RowObject } from './rows.ts';
-import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE, USER_STATES_TABLE } from './tables.ts';
+import { AGG_TABLE, COMMITS_TABLE, DLQ_TABLE, ENGINE_TABLES, EVENTS_TABLE, latestPerPartition, USER_STATES_TABLE } from './tables.ts';
 import type { StoredUserState } from '../../users/state.ts';
 import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
 import { committedPositions, countUsers, readCommittedIds, readRecentUsers, readUserIds, readUserStates, warehouseIdentity, type IdReads } from './id-reads.ts';
-import { latestPerPartition, PartitionLeases } from './partition-leases.ts';
+import { PartitionLeases } from './partition-leases.ts';
 import { checkpointOf, CHECKPOINT_COLUMNS, readWindowUpdates, recordOf, streamsByTable, windowUpdateSql, type RecordToFinish, type WindowUpdate } from './commit-log.ts';
 
 export interface BigQueryOptions {
@@ -145,7 +145,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async loadCheckpoints(source: string, finish?: number[]): Promise<Map<number, Checkpoint>> {
-    const rows = await this.query(latestPerPartition(this.ds, CHECKPOINT_COLUMNS, 'source = @source'), { source });
+    const rows = await this.query(latestPerPartition(this.ds, CHECKPOINT_COLUMNS, { where: 'source = @source' }), { source });
     // A partition just claimed: its latest record is finished, whoever wrote it. Any other: unless another daemon
     // has claimed one of its partitions since (partition-leases.ts, contested()).
     const finishing = finish ? new Set(finish) : null;
@@ -375,8 +375,8 @@ export class BigQueryWarehouse implements Warehouse {
     const [job] = await this.ebq.createQueryJob({
       query: `DELETE FROM ${this.ds}.gamestream_commits
         WHERE committed_at < TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL ${Math.max(0, Math.floor(olderThanDays))} DAY)
-          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', '', 'source, source_partition')})
-          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', '', 'source, source_partition', true)})`,
+          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', { by: 'source, source_partition' })})
+          AND commit_id NOT IN (${latestPerPartition(this.ds, 'commit_id', { by: 'source, source_partition', claims: true })})`,
     });
     await job.getQueryResults();
     const [md] = await job.getMetadata();

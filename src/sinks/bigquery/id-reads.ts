@@ -5,7 +5,7 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { CommittedId, CommittedPosition, IdRange } from '../sink.ts';
 import { withRetries, type BigQueryTarget, type RetryPolicy } from './client.ts';
-import { COMMIT_RANK, EVENTS_TABLE } from './tables.ts';
+import { EVENTS_TABLE, latestPerPartition } from './tables.ts';
 import type { StoredUserState } from '../../users/state.ts';
 
 export interface IdReads {
@@ -33,12 +33,8 @@ export async function warehouseIdentity(r: IdReads): Promise<string> {
 export async function committedPositions(
   r: IdReads, unsure: (records: { commitId: string; writer: string }[]) => Promise<Set<string>>,
 ): Promise<CommittedPosition[]> {
-  const rows = await r.query(
-    `SELECT source, source_partition, next_offset, max_event_ms, commit_id, writer, ARRAY_LENGTH(streams) AS streams, row_rank FROM (
-       SELECT *, ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY ${COMMIT_RANK}) AS row_rank FROM ${r.ds}.gamestream_commits
-       WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL AND next_offset IS NOT NULL
-     ) WHERE row_rank <= 2`,
-  );
+  const rows = await r.query(latestPerPartition(r.ds, 'source, source_partition, next_offset, max_event_ms, commit_id, writer, ARRAY_LENGTH(streams) AS streams',
+    { by: 'source, source_partition', keep: 2 }));
   const byPartition = new Map<string, Record<string, unknown>[]>();
   for (const row of rows) {
     const key = `${String(row.source)}\u0000${Number(row.source_partition)}`;

@@ -17,18 +17,8 @@ import type { Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
 import type { AwaitReleaseOptions, SharedOwnership } from '../sink.ts';
 import { encodeObjects, type RowObject } from './rows.ts';
-import { COMMIT_RANK } from './tables.ts';
+import { latestPerPartition } from './tables.ts';
 import type { TableWriter } from './table-writer.ts';
-
-/**
- * The commit-log rows that say where each partition stands: per (source) partition, its latest row. Only rows
- * with a position unless `claims` is set (a claim row has none).
- */
-export function latestPerPartition(ds: string, columns: string, where: string, by = 'source_partition', claims = false): string {
-  return `SELECT ${columns} FROM ${ds}.gamestream_commits
-     WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL${claims ? '' : ' AND next_offset IS NOT NULL'}${where ? ` AND ${where}` : ''}
-     QUALIFY ROW_NUMBER() OVER (PARTITION BY ${by} ORDER BY ${COMMIT_RANK}) = 1`;
-}
 
 export interface PartitionLeasesOptions {
   /** The dataset, quoted for SQL. */
@@ -171,7 +161,7 @@ export class PartitionLeases implements SharedOwnership {
     while (!this.o.closing()) {
       const rows = await this.o.query(
         latestPerPartition(this.o.ds, 'source_partition, writer, member, released, TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), committed_at, MILLISECOND) AS age_ms',
-          'source = @source AND source_partition IN UNNEST(@partitions) AND writer != @writer', 'source_partition', true),
+          { where: 'source = @source AND source_partition IN UNNEST(@partitions) AND writer != @writer', claims: true }),
         { source, partitions, writer: this.o.writerId },
       );
       const others = rows.filter((r) => r.released !== true);

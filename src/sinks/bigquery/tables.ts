@@ -231,18 +231,28 @@ export const ETL_TABLES: BqTableSpec[] = [
 export const COMMIT_RANK = 'COALESCE(claim_epoch, 0) DESC, next_offset DESC NULLS LAST, committed_at DESC';
 
 /**
+ * The commit-log rows that say where each partition stands: per partition (`by`, the source's by default), its
+ * latest row by COMMIT_RANK, or its `keep` latest with their rank as `row_rank`. Only rows with a position unless
+ * `claims` is set (a claim row has none).
+ */
+export function latestPerPartition(ds: string, columns: string, o: { where?: string; by?: string; claims?: boolean; keep?: number } = {}): string {
+  const rank = `ROW_NUMBER() OVER (PARTITION BY ${o.by ?? 'source_partition'} ORDER BY ${COMMIT_RANK})`;
+  const keep = o.keep ?? 1;
+  return `SELECT ${columns}${keep > 1 ? `, ${rank} AS row_rank` : ''} FROM ${ds}.gamestream_commits
+     WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL${o.claims ? '' : ' AND next_offset IS NOT NULL'}${o.where ? ` AND ${o.where}` : ''}
+     QUALIFY ${rank} ${keep > 1 ? `<= ${keep}` : '= 1'}`;
+}
+
+/**
  * Views that give BigQuery users the same names DuckDB users have. `{ds}` is the quoted dataset path.
  * The latest commit per partition is the first by COMMIT_RANK; claim rows, which have no position, are left out.
  */
 export const VIEWS: { name: string; sql: string }[] = [
   {
     name: 'gamestream_checkpoints',
-    sql: `SELECT source, source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms,
+    sql: latestPerPartition('{ds}', `source, source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms,
         events, dead_letters, duplicates, late_events, window_rows, committed_at AS updated_at,
-        provisional_from_ms, provisional_to_ms
-      FROM {ds}.gamestream_commits
-      WHERE committed_at >= TIMESTAMP '1970-01-01' AND source_partition IS NOT NULL AND next_offset IS NOT NULL
-      QUALIFY ROW_NUMBER() OVER (PARTITION BY source, source_partition ORDER BY ${COMMIT_RANK}) = 1`,
+        provisional_from_ms, provisional_to_ms`, { by: 'source, source_partition' }),
   },
   {
     // Several daemons write one source: the day is only complete when every daemon still writing has passed
