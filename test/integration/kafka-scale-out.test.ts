@@ -95,6 +95,15 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
     };
   }
 
+  /** A new topic holding the whole dataset, and a fresh BigQuery dataset for it; the topic's end offsets. */
+  async function wholeTopic(name: string, datasetPrefix: string): Promise<{ topic: string; ends: Map<number, number> }> {
+    const topic = `${name}-${Date.now()}`;
+    dataset = await freshDataset(bq, datasetPrefix);
+    datasets.push(dataset);
+    await produceDataset(kafka, topic, ds, PARTITIONS);
+    return { topic, ends: await endOffsets(kafka, topic) };
+  }
+
   async function warehouseOffsets(): Promise<Map<number, number>> {
     const [rows] = await bq.query(`SELECT source_partition, next_offset FROM \`${bqCtx.project}.${dataset.id}.gamestream_checkpoints\``);
     return new Map((rows as { source_partition: number; next_offset: number }[]).map((r) => [Number(r.source_partition), Number(r.next_offset)]));
@@ -157,11 +166,7 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
   });
 
   it('a daemon that stalls past its session (SIGSTOP) loses its partitions, and on waking commits nothing of them', async () => {
-    const topic = `fence-${Date.now()}`;
-    dataset = await freshDataset(bq, 'fence');
-    datasets.push(dataset);
-    await produceDataset(kafka, topic, ds, PARTITIONS);
-    const ends = await endOffsets(kafka, topic);
+    const { topic, ends } = await wholeTopic('fence', 'fence');
 
     // A's commits each wait 4 s first, so when it is frozen it holds processed rows that are not committed.
     const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }, 'a'), 'daemon A', daemons);
@@ -188,11 +193,7 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
   });
 
   it('a daemon frozen after its last check, right before its commit record, commits nothing once another daemon took its partitions', async () => {
-    const topic = `fence-late-${Date.now()}`;
-    dataset = await freshDataset(bq, 'fence_late');
-    datasets.push(dataset);
-    await produceDataset(kafka, topic, ds, PARTITIONS);
-    const ends = await endOffsets(kafka, topic);
+    const { topic, ends } = await wholeTopic('fence-late', 'fence_late');
 
     // A freezes itself right before it appends its third commit record: every check before the append has
     // passed, with its group session fresh. Its commit record lands only after B has claimed the partitions.
@@ -216,11 +217,7 @@ describe('scale-out: two daemons in one consumer group', { timeout: TIMEOUT }, (
   });
 
   it('a daemon that wakes after the group dropped it, before the new owner\'s claims landed, commits nothing of them', async () => {
-    const topic = `fence-early-${Date.now()}`;
-    dataset = await freshDataset(bq, 'fence_early');
-    datasets.push(dataset);
-    await produceDataset(kafka, topic, ds, PARTITIONS);
-    const ends = await endOffsets(kafka, topic);
+    const { topic, ends } = await wholeTopic('fence-early', 'fence_early');
 
     const a = new Daemon(settings(topic, { GAMESTREAM_TEST_COMMIT_DELAY: '4s' }, 'a'), 'daemon A', daemons);
     await a.until('daemon A to write', () => writtenSoFar(a.stdout) > 0);
