@@ -110,7 +110,19 @@ export class Committer {
     }
     this.enqueued++;
     this.queue.push(f);
-    if (!this.running) this.running = this.loop().finally(() => (this.running = null));
+    this.kick();
+  }
+
+  /**
+   * Starts the commit loop unless it runs. When a loop ends it looks again: a flush queued while it waited for
+   * the last after-work found it running and started none, and would otherwise sit queued for ever.
+   */
+  private kick(): void {
+    if (this.running || this.queue.length === 0 || this.failed || this.stopping) return;
+    this.running = this.loop().finally(() => {
+      this.running = null;
+      this.kick();
+    });
   }
 
   get pending(): number {

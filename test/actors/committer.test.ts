@@ -187,4 +187,32 @@ describe('Committer', () => {
       'copies /nonexistent/20 end', 'committed 20', 'copies /nonexistent/30 start', 'copies /nonexistent/30 end', 'committed 30',
     ]);
   });
+
+  it('commits a flush queued while the last commit\'s after-work runs, with nothing queued after it', async () => {
+    // The loop had left its queue and waited for the after-work; a flush queued then found it still running and
+    // started none, and the loop ended without looking again: the flush sat queued, the daemon stalled.
+    const { wh, commits } = slowWarehouse(0);
+    let copying!: () => void;
+    const copiesStarted = new Promise<void>((r) => (copying = r));
+    let release!: () => void;
+    const copiesHeld = new Promise<void>((r) => (release = r));
+    const c = new Committer(wh, {
+      maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false,
+      onCommitted: () => undefined, onRetry: () => undefined, onFatal: () => undefined,
+      afterCommit: async () => {
+        copying();
+        await copiesHeld;
+      },
+    });
+    const first = flush(0, 10);
+    first.files.events = '/nonexistent/10';
+    c.enqueue(first);
+    await copiesStarted;
+    c.enqueue(flush(0, 20));
+    release();
+    // drain(), not settled(): settled() waited for ever on the stranded flush, drain() returned past it.
+    await c.drain();
+    expect(commits.map((b) => b[0]!.nextOffset)).toEqual([10, 20]);
+    expect(c.idle).toBe(true);
+  });
 });
