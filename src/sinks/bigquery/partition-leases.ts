@@ -130,6 +130,70 @@ export class PartitionLeases implements SharedOwnership {
     return new Set(rows.map((r) => String(r.commit_id)));
   }
 
+  /**
+   * Decides, with the other partitions' new owners, whether this daemon finishes another daemon's contested
+   * commit record (true) or leaves it invisible and resumes below it (false); `claimed` are the record's
+   * partitions this daemon has just claimed. A record spans every partition of its batch, and the group may give
+   * them to different daemons: one that read the partition before the record landed resumed below it, so no one
+   * may finish it then; one that read it after may have finished it, and then everyone resumes above it.
+   *
+   * Each new owner that finds the record appends a marker row saying it saw it, then looks at the record's other
+   * partitions, each by its latest claim above the record's epoch there:
+   * - no such claim: its future owner claims after this daemon's marker, reads the record and this marker, and
+   *   agrees;
+   * - its claimer recorded where it resumed: above the record (it finished it) agrees, below (it read the
+   *   partition before the record landed) refuses;
+   * - its claimer has a marker: it saw the record and decides by the same rules;
+   * - neither yet: wait for it. Two owners cannot wait for each other: each appended its marker before it looked.
+   * Finishing is agreed only if no partition refuses. An owner that read before the record landed did so before
+   * the record's writer checked its fence, which then saw that claim: the writer never finishes it either.
+   */
+  async settleContested(source: string, commitId: string, claimed: Set<number>, onWait: (waitingFor: string[]) => void): Promise<boolean> {
+    const parts = await this.o.query(
+      `SELECT source_partition, next_offset, COALESCE(claim_epoch, 0) AS epoch FROM ${this.o.ds}.gamestream_commits
+       WHERE committed_at >= TIMESTAMP '1970-01-01' AND commit_id = @id AND source_partition IS NOT NULL`,
+      { id: commitId },
+    );
+    const others = parts.filter((r) => !claimed.has(Number(r.source_partition)));
+    const mine = parts.find((r) => claimed.has(Number(r.source_partition)));
+    const commits = this.o.commits();
+    if (others.length === 0 || !mine || !commits) return true;
+    const p = Number(mine.source_partition);
+    await commits.appendDefault(encodeObjects([{ ...this.common(source), source_partition: p, claim_epoch: this.epochOf(source, p), released: null, seen_commit_id: commitId }], commits.codec));
+    const at = others.map((r) => `STRUCT(${Math.trunc(Number(r.source_partition))} AS p, ${Math.trunc(Number(r.epoch))} AS e)`).join(', ');
+    while (!this.o.closing()) {
+      const rows = await this.o.query(
+        `SELECT c.source_partition, c.writer, COALESCE(c.claim_epoch, 0) AS epoch, c.next_offset, c.seen_commit_id
+         FROM ${this.o.ds}.gamestream_commits c JOIN UNNEST([${at}]) m ON c.source_partition = m.p AND COALESCE(c.claim_epoch, 0) > m.e
+         WHERE c.committed_at >= TIMESTAMP '1970-01-01' AND c.source = @source AND c.writer != @writer`,
+        { source, writer: this.o.writerId },
+      );
+      const waitingFor: string[] = [];
+      for (const r of others) {
+        const q = Number(r.source_partition);
+        const later = rows.filter((c) => Number(c.source_partition) === q);
+        const epochs = [...new Set(later.map((c) => Number(c.epoch)))].sort((a, b) => a - b);
+        // The first owner after the record's writer that read the partition decides it; later owners resumed from
+        // that owner's rows, so their positions say nothing about the record. A claimer that neither recorded a
+        // position nor saw the record before a later claim superseded it never read the partition.
+        for (const e of epochs) {
+          const owner = later.filter((c) => Number(c.epoch) === e);
+          const positions = owner.filter((c) => c.next_offset !== null).map((c) => Number(c.next_offset));
+          if (positions.length > 0) {
+            if (Math.min(...positions) < Number(r.next_offset)) return false;
+            break;
+          }
+          if (owner.some((c) => c.seen_commit_id === commitId)) break;
+          if (e === epochs.at(-1)) waitingFor.push(`partition ${q} (claimed by ${String(owner[0]!.writer)}, which has not read it yet)`);
+        }
+      }
+      if (waitingFor.length === 0) return true;
+      onWait(waitingFor);
+      await sleep(1000);
+    }
+    throw new GamestreamError('shutting_down', `stopped while deciding on commit ${commitId} with the other daemons`);
+  }
+
   private common(source: string): RowObject {
     return {
       commit_id: randomUUID(), source, writer: this.o.writerId, member: this.o.member(), committed_at: Date.now() * 1000, streams: [],
