@@ -122,8 +122,6 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         member: () => source.group?.memberId() ?? null,
         killAfterCommitRecord: faults.killAfterCommitRecord,
         stopBeforeCommitRecord: faults.stopBeforeCommitRecord,
-        onContestedWait: (commitId, waitingFor) =>
-          log.warn({ commitId, waitingFor }, `BigQuery: taking over a partition waits for the daemons that took the other partitions of commit ${commitId}: ${waitingFor.join('; ')}`),
         onCompacted: (rows, err) => {
           if (err) log.warn({ err: err.message }, 'BigQuery: could not clean up old gamestream_commits rows; retried in six hours');
           else if (rows > 0) log.info({ rows }, 'BigQuery: old gamestream_commits rows deleted');

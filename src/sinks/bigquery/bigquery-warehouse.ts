@@ -51,8 +51,6 @@ export interface BigQueryOptions {
   onCompacted?: (rows: number, err: Error | null) => void;
   /** Tests: SIGKILL this process right after the n-th commit record (0: never). */
   killAfterCommitRecord?: number;
-  /** Deciding on another daemon's commit record waits for the daemons that claimed its other partitions. */
-  onContestedWait?: (commitId: string, waitingFor: string[]) => void;
   /** Tests: SIGSTOP this process right before the n-th commit record is appended (0: never). */
   stopBeforeCommitRecord?: number;
 }
@@ -153,27 +151,10 @@ export class BigQueryWarehouse implements Warehouse {
     const finishing = finish ? new Set(finish) : null;
     const withStreams = rows.filter((r) => ((r.streams as string[] | null) ?? []).length > 0).map((r) => String(r.commit_id));
     const contested = finishing ? await this.shared.contested([...new Set(withStreams)]) : new Set<string>();
-    // A contested record of a claimed partition that also spans partitions other daemons may have taken: decided
-    // with them (settleContested). One left invisible: its partitions resume from the row below it.
-    const refused = new Set<string>();
-    for (const id of new Set(rows.filter((r) => finishing?.has(Number(r.source_partition)) && contested.has(String(r.commit_id))).map((r) => String(r.commit_id)))) {
-      const finishIt = await this.shared.settleContested(source, id, finishing!, (waitingFor) => this.o.onContestedWait?.(id, waitingFor));
-      if (!finishIt) refused.add(id);
-    }
     await this.rollForward(source, rows
-      .filter((r) => !refused.has(String(r.commit_id)))
       .filter((r) => !finishing || finishing.has(Number(r.source_partition)) || !contested.has(String(r.commit_id)))
       .map(recordOf));
-    const below = refused.size === 0 ? [] : await this.query(
-      latestPerPartition(this.ds, CHECKPOINT_COLUMNS, { where: 'source = @source AND commit_id NOT IN UNNEST(@refused)' }), { source, refused: [...refused] });
-    const checkpoints = new Map(rows.map((r) => [Number(r.source_partition), checkpointOf(r)]));
-    for (const r of rows.filter((x) => refused.has(String(x.commit_id)))) {
-      const p = Number(r.source_partition);
-      const prev = below.find((b) => Number(b.source_partition) === p);
-      if (prev) checkpoints.set(p, checkpointOf(prev));
-      else checkpoints.delete(p);
-    }
-    return checkpoints;
+    return new Map(rows.map((r) => [Number(r.source_partition), checkpointOf(r)]));
   }
 
   /**

@@ -114,9 +114,6 @@ export const COMMITS_TABLE: BqTableSpec = {
     // Which take-over of the partition the row belongs to (partition-leases.ts): a row of a later claim
     // outranks any of an earlier one, whatever its offset. NULL (0) on rows written without a consumer group.
     f('claim_epoch', 'INT64'),
-    // On a claim's marker row: the commit record of another daemon this daemon found contested and must decide on
-    // with the other partitions' new owners (partition-leases.ts, settleContested).
-    f('seen_commit_id', 'STRING'),
   ],
   partitionBy: 'committed_at',
   clusterBy: ['source', 'source_partition'],
