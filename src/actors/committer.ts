@@ -206,6 +206,8 @@ export class Committer {
           this.progress = this.progress.fire();
         });
         after.catch(() => undefined);
+        // The warehouse's upkeep (DuckDB's checkpoint) once these rows are queryable, not inside the next commit.
+        if (this.wh.betweenCommits) await this.withLock(() => this.wh.betweenCommits!());
       } catch (err) {
         await after.catch(() => undefined);
         return this.fatal(err);

@@ -127,6 +127,12 @@ export interface Warehouse {
   /** Every user id it holds, or only those last written by these partitions of a source, in chunks. */
   readUserIds(only: { source: string; partitions: number[] } | null, onIds: (ids: string[]) => void): Promise<void>;
   commit(batch: CommitBatch): Promise<void>;
+  /**
+   * Upkeep between commits, once the last commit's rows are queryable and before the next one starts (DuckDB:
+   * its checkpoint, which would otherwise run inside a commit and hold back that commit's rows). Never throws: a
+   * step that fails is tried again after a later commit.
+   */
+  betweenCommits?(): Promise<void>;
   /** Partition hand-offs and fencing between the daemons of one consumer group, or null: one process owns it. */
   readonly shared: SharedOwnership | null;
   close(): Promise<void>;

@@ -215,4 +215,34 @@ describe('Committer', () => {
     expect(commits.map((b) => b[0]!.nextOffset)).toEqual([10, 20]);
     expect(c.idle).toBe(true);
   });
+  it('runs the warehouse\'s upkeep after each commit, before the next, and outside the commit\'s latencies', async () => {
+    const events: string[] = [];
+    const { wh } = slowWarehouse(0);
+    const commit = wh.commit;
+    wh.commit = async (b) => {
+      events.push(`commit ${b.checkpoints[0]!.nextOffset}`);
+      await commit(b);
+    };
+    let upkeepStartedAt = 0;
+    wh.betweenCommits = async () => {
+      upkeepStartedAt ||= Date.now();
+      events.push('upkeep start');
+      await sleep(50);
+      events.push('upkeep end');
+    };
+    const latencies: number[] = [];
+    const c = new Committer(wh, {
+      maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false,
+      onRetry: () => undefined, onFatal: () => undefined, onCommitted: (r) => latencies.push(...r.windowEmitLatencyMs),
+    });
+    const closedAt = Date.now();
+    const first = flush(0, 10);
+    first.windowsClosedAtMs = [closedAt];
+    c.enqueue(first);
+    c.enqueue(flush(0, 20));
+    await c.drain();
+    expect(events).toEqual(['commit 10', 'upkeep start', 'upkeep end', 'commit 20', 'upkeep start', 'upkeep end']);
+    // The window's latency ended at its commit, before the upkeep began.
+    expect(closedAt + latencies[0]!).toBeLessThanOrEqual(upkeepStartedAt);
+  });
 });
