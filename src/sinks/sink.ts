@@ -129,8 +129,9 @@ export interface Warehouse {
   commit(batch: CommitBatch): Promise<void>;
   /**
    * Upkeep between commits, once the last commit's rows are queryable and before the next one starts (DuckDB:
-   * its checkpoint, which would otherwise run inside a commit and hold back that commit's rows). Never throws: a
-   * step that fails is tried again after a later commit.
+   * its checkpoint, which would otherwise run inside a commit and hold back that commit's rows). A step the
+   * warehouse refuses for now is tried again after a later commit; it throws only when the warehouse can no
+   * longer be written, and the committer then stops.
    */
   betweenCommits?(): Promise<void>;
   /** Partition hand-offs and fencing between the daemons of one consumer group, or null: one process owns it. */

@@ -369,12 +369,21 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   /**
-   * Checkpoints once the write-ahead log has reached CHECKPOINT_WAL_BYTES. Open reads (a status read, a query
-   * to POST /sql) do not stop it; should DuckDB refuse (another connection writing), a later call tries again.
+   * Checkpoints once the write-ahead log has reached CHECKPOINT_WAL_BYTES. Open reads and writes on other
+   * connections did not stop it (DuckDB 1.5); should DuckDB refuse because another transaction writes, a later
+   * call tries again. Any other failure (a full disk, a damaged file) leaves DuckDB unusable: it is thrown, with
+   * its cause, and the daemon stops; the commit before it is durable.
    */
   async betweenCommits(): Promise<void> {
     if (!this.conn || walBytes(this.opts.path) < (this.opts.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) return;
-    await this.conn.run('CHECKPOINT').catch(() => undefined);
+    try {
+      await this.c.run('CHECKPOINT');
+    } catch (err) {
+      if (err instanceof GamestreamError) throw err;
+      const msg = (err as Error).message;
+      if (/other (write )?transactions/i.test(msg)) return;
+      throw new GamestreamError('warehouse_write_failed', `DuckDB could not checkpoint ${this.opts.path}: ${msg}`, { cause: err });
+    }
   }
 
   async close(): Promise<void> {

@@ -58,13 +58,39 @@ describe('DuckDbWarehouse checkpoints', () => {
     // Commits until the log has passed the threshold: the commit that passes it does not checkpoint.
     while (walBytes(path) < THRESHOLD) await commit(1000);
     expect(walBytes(path)).toBeLessThan(4 * THRESHOLD);
+    // Another connection writing does not stop it.
+    const other = await wh.connect();
+    await other.run('CREATE TABLE scratch (i INTEGER)');
+    await other.run('BEGIN TRANSACTION');
+    await other.run('INSERT INTO scratch VALUES (1)');
     await wh.betweenCommits();
     expect(walBytes(path)).toBeLessThan(small);
-    expect((await wh.loadCheckpoints('s')).get(0)?.nextOffset).toBe(offset);
+    await other.run('ROLLBACK');
+    other.closeSync();
+    const count = async (w: DuckDbWarehouse): Promise<number> => {
+      const c = await w.connect();
+      try {
+        return Number((await c.runAndReadAll('SELECT count(*) FROM events')).getRows()[0]![0]);
+      } finally {
+        c.closeSync();
+      }
+    };
+    expect(await count(wh)).toBe(offset);
     await wh.close();
-    const again = new DuckDbWarehouse({ path, source: 's', maxEventBytes: 1 << 20 });
+    // The same on a file opened again, as a restarted daemon has it.
+    const again = new DuckDbWarehouse({ path, source: 's', maxEventBytes: 1 << 20, threads: 1, checkpointWalBytes: THRESHOLD });
     await again.open();
     expect((await again.loadCheckpoints('s')).get(0)?.nextOffset).toBe(offset);
+    const before = walBytes(path);
+    let n = offset;
+    while (walBytes(path) < THRESHOLD) {
+      const events = eventsFile(`again${n}.ndjson`, n, 1000);
+      n += 1000;
+      await again.commit({ files: [{ events, dlq: null, agg: null, aggUpdates: null }], checkpoints: [cp(n)], engineWatermarkMs: null, endOfInput: false });
+    }
+    await again.betweenCommits();
+    expect(walBytes(path)).toBeLessThanOrEqual(before);
+    expect(await count(again)).toBe(n);
     await again.close();
   });
 });

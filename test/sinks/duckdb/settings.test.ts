@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/schema.ts';
 import { duckDbSettings } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
 
-async function reported(settings: Record<string, string>): Promise<{ memoryLimit: string; threads: number }> {
+async function reported(settings: Record<string, string>): Promise<{ memoryLimit: string; threads: number; checkpointThreshold: string }> {
   const inst = await DuckDBInstance.create(':memory:', settings);
   const conn = await inst.connect();
   try {
-    const [row] = (await conn.runAndReadAll(`SELECT current_setting('memory_limit'), current_setting('threads')`)).getRows();
-    return { memoryLimit: String(row[0]), threads: Number(row[1]) };
+    const [row] = (await conn.runAndReadAll(`SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('checkpoint_threshold')`)).getRows();
+    return { memoryLimit: String(row[0]), threads: Number(row[1]), checkpointThreshold: String(row[2]) };
   } finally {
     conn.closeSync();
     inst.closeSync();
@@ -21,9 +21,13 @@ describe('DuckDB instance settings', () => {
     const byDefault = loadConfig({ GAMESTREAM_WORKERS: '1' });
     expect(byDefault.duckdbMemoryLimit).toBe(1024 ** 3);
     // DuckDB prints sizes in its own units: 1 GiB is "1.0 GiB".
-    expect(await reported(duckDbSettings({ threads: byDefault.duckdbThreads, memoryLimitBytes: byDefault.duckdbMemoryLimit }))).toEqual({ memoryLimit: '1.0 GiB', threads: 1 });
+    expect(await reported(duckDbSettings({ threads: byDefault.duckdbThreads, memoryLimitBytes: byDefault.duckdbMemoryLimit }))).toEqual({ memoryLimit: '1.0 GiB', threads: 1, checkpointThreshold: '64.0 MiB' });
     const set = loadConfig({ GAMESTREAM_WORKERS: '1', GAMESTREAM_DUCKDB_MEMORY_LIMIT: '300MiB' });
     expect((await reported(duckDbSettings({ memoryLimitBytes: set.duckdbMemoryLimit }))).memoryLimit).toBe('300.0 MiB');
+  });
+
+  it('leave DuckDB\'s own checkpoint at four times the size at which the daemon checkpoints between commits', async () => {
+    expect((await reported(duckDbSettings({ checkpointWalBytes: 256 << 10 }))).checkpointThreshold).toBe('1.0 MiB');
   });
 
   it('refuse a limit DuckDB could not load with, naming the variable', () => {
