@@ -75,7 +75,8 @@ export interface DuckDbOptions {
 export function duckDbSettings(o: Pick<DuckDbOptions, 'threads' | 'memoryLimitBytes' | 'checkpointWalBytes'>): Record<string, string> {
   // DuckDB's own checkpoint (at 16 MiB of write-ahead log, its default) ran inside the COMMIT that crossed it,
   // for over a second at 50k events/s, with that commit's rows and the next ones waiting. The daemon checkpoints
-  // between commits at that size instead (betweenCommits); DuckDB's own, further out, only if those keep failing.
+  // between commits at that size instead (betweenCommits); DuckDB's own, four times further out, is left for the
+  // commits made outside the committer's loop (the marker commits).
   const settings: Record<string, string> = { autoinstall_known_extensions: 'false', checkpoint_threshold: `${Math.ceil((4 * (o.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) / 1024)}KiB` };
   if (o.threads) settings.threads = String(o.threads);
   if (o.memoryLimitBytes) settings.memory_limit = `${Math.max(1, Math.floor(o.memoryLimitBytes / 2 ** 20))}MiB`;
