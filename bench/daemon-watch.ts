@@ -63,6 +63,28 @@ export function sumOf(m: Map<string, number>, name: string): number {
   return n;
 }
 
+/** The daemon's memory by part, MB, from its gauges (null: the gauge is absent, e.g. DuckDB's before its first reading). */
+export interface MemoryParts {
+  supervisorHeap: number | null;
+  supervisorExternal: number | null;
+  workersHeap: number | null;
+  workersExternal: number | null;
+  dedupeFilter: number | null;
+  duckdb: number | null;
+}
+
+export function memoryParts(m: Map<string, number>): MemoryParts {
+  const mb = (name: string): number | null => {
+    const has = [...m.keys()].some((k) => k === name || k.startsWith(`${name}{`));
+    return has ? Math.round(sumOf(m, name) / 2 ** 20) : null;
+  };
+  return {
+    supervisorHeap: mb('gamestream_nodejs_heap_size_total_bytes'), supervisorExternal: mb('gamestream_nodejs_external_memory_bytes'),
+    workersHeap: mb('gamestream_worker_heap_bytes'), workersExternal: mb('gamestream_worker_external_memory_bytes'),
+    dedupeFilter: mb('gamestream_dedupe_filter_bytes'), duckdb: mb('gamestream_duckdb_memory_bytes'),
+  };
+}
+
 /** A histogram's cumulative buckets, by upper bound (Infinity for +Inf). */
 function buckets(m: Map<string, number>, name: string): { le: number; count: number }[] {
   const out: { le: number; count: number }[] = [];
@@ -177,11 +199,11 @@ export function cpuOf(p0: ProcStats, p1: ProcStats, committed: number, wallSecon
 }
 
 /** RSS at 5 min (at 25% of runs under 20 min) and at the end (`last`, the final sample), the largest sample, and VmHWM. */
-export function rssOf(samples: { t: number; rssMb: number }[], last: { t: number; rssMb: number }, seconds: number, p1: ProcStats) {
+export function rssOf(samples: { t: number; rssMb: number; memory: MemoryParts }[], last: { t: number; rssMb: number; memory: MemoryParts }, seconds: number, p1: ProcStats) {
   const baseAt = Math.min(300, seconds * 0.25);
   const base = samples.find((s) => s.t >= baseAt) ?? samples[0]!;
   return {
-    baseline: { atSeconds: base.t, mb: base.rssMb }, end: { atSeconds: last.t, mb: last.rssMb },
+    baseline: { atSeconds: base.t, mb: base.rssMb, parts: base.memory }, end: { atSeconds: last.t, mb: last.rssMb, parts: last.memory },
     growthPercent: Number((((last.rssMb - base.rssMb) / base.rssMb) * 100).toFixed(1)),
     maxSampledMb: Math.max(...samples.map((s) => s.rssMb)), peakMb: Math.round(p1.hwmMb),
   };
@@ -198,6 +220,9 @@ export function printSummary(r: Summary, cpuOver: string): void {
   const { baseline: base, end: last } = r.rss;
   console.log(`[steady] daemon CPU ${r.daemonCpuSeconds} s = ${r.daemonCpuUsPerEvent} µs per event (${r.daemonCpuShareOfACore} of a core over ${cpuOver})`);
   console.log(`[steady] daemon RSS ${base.mb} MB at ${base.atSeconds} s, ${last.mb} MB at the end (${last.atSeconds} s): ${r.rss.growthPercent >= 0 ? '+' : ''}${r.rss.growthPercent}%; peak ${r.rss.peakMb} MB (VmHWM, start-up included)`);
+  const part = (k: keyof MemoryParts) => `${base.parts[k] ?? '–'} → ${last.parts[k] ?? '–'}`;
+  const known = (p: MemoryParts) => Object.values(p).reduce<number>((a, v) => a + (v ?? 0), 0);
+  console.log(`[steady] memory by part, MB, at ${base.atSeconds} s → the end: supervisor heap ${part('supervisorHeap')}, its buffers ${part('supervisorExternal')}; workers' heaps ${part('workersHeap')}, their buffers ${part('workersExternal')}; dedupe filter ${part('dedupeFilter')}; DuckDB's buffer manager ${part('duckdb')}; the rest of RSS (code, allocators, DuckDB's load buffers) ${base.mb - known(base.parts)} → ${last.mb - known(last.parts)}`);
   for (const [what, l] of [['event received → committed (gamestream_event_freshness_seconds)', r.freshness], ['window closed → committed (gamestream_window_emit_latency_seconds)', r.windowEmitLatency]] as const) {
     console.log(`[steady] ${what}: ${l.count} observations; p50 ${fmtS(l.p50)}, p99 ${fmtS(l.p99)}, max ${l.max ?? '–'}; ≤ 1 s ${pct(l.atMost1s)}, ≤ 2 s ${pct(l.atMost2s)}; mean ${fmtS(l.mean)} (p50/p99 bucket-interpolated)`);
   }

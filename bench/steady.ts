@@ -16,7 +16,8 @@
  * accepted, what the daemon committed and its consumer lag. When the load ends it waits (up to 60 s) until the
  * daemon has committed everything in the topic, then prints: events/s achieved, daemon CPU µs per event (CPU
  * over the load and catch-up ÷ records committed meanwhile), RSS at 5 min (at 25% of the run for runs under 20
- * min) and at the end with the growth, peak RSS (VmHWM), and p50/p99/max of the two freshness histograms
+ * min) and at the end with the growth and the daemon's memory by part at both (its gauges: each thread's V8 heap and
+ * buffers, the dedupe filter, DuckDB's buffer manager, and the rest), peak RSS (VmHWM), and p50/p99/max of the two freshness histograms
  * (gamestream_event_freshness_seconds, gamestream_window_emit_latency_seconds) over the load: p50 and p99
  * interpolated linearly inside their bucket as Prometheus' histogram_quantile does, max as the bucket it fell in,
  * and the exact shares at or below 1 s and 2 s (bucket edges). Results go to bench/results/steady-<date>.json.
@@ -47,8 +48,8 @@ import type { startIngestServer } from '../src/ingest/server.ts';
 import { createLogger } from '../src/log.ts';
 import { freePort, startLocalBroker, stopLocalBroker, type LocalBroker } from '../test/setup/kafka-broker.ts';
 import {
-  BUCKETS_NOTE, cpuOf, EMIT, FRESHNESS, latency, machine as machineInfo, num, printSummary, printTail, printWarnings, procStats, rssOf,
-  SAMPLE_MS, scrape, spawnDaemon, stopDaemon, sumOf, waitReady, writeResults, type Daemon,
+  BUCKETS_NOTE, cpuOf, EMIT, FRESHNESS, latency, machine as machineInfo, memoryParts, num, printSummary, printTail, printWarnings, procStats, rssOf,
+  SAMPLE_MS, scrape, spawnDaemon, stopDaemon, sumOf, waitReady, writeResults, type Daemon, type MemoryParts,
 } from './daemon-watch.ts';
 import { BENCH_API_KEY, loadgenInWorker, startBenchServer } from './tracking-server.ts';
 
@@ -62,6 +63,7 @@ interface Sample {
   /** Warehouse commits since the previous sample, and their mean duration. */
   commits: number;
   commitMs: number;
+  memory: MemoryParts;
 }
 
 async function kafkaMode(): Promise<void> {
@@ -153,6 +155,7 @@ async function kafkaMode(): Promise<void> {
         committed: sumOf(m, 'gamestream_records_in_total') - sumOf(before, 'gamestream_records_in_total'), lag: sumOf(m, 'gamestream_kafka_consumer_lag'),
         commits: since(m, `${COMMIT}_count{sink="warehouse"}`),
         commitMs: Math.round((since(m, `${COMMIT}_sum{sink="warehouse"}`) / Math.max(1, since(m, `${COMMIT}_count{sink="warehouse"}`))) * 1000),
+        memory: memoryParts(m),
       };
       lastScrape = m;
       lastAccepted = accepted;
@@ -231,6 +234,7 @@ interface GeneratorSample {
   watermarkDelaySeconds: number | null;
   commits: number;
   commitMs: number;
+  memory: MemoryParts;
 }
 
 /** BENCH_SOURCE=generator: the daemon's own generator source at BENCH_RATE, with nothing else running. */
@@ -281,6 +285,7 @@ async function generatorMode(): Promise<void> {
         watermarkDelaySeconds: delay === undefined ? null : Number(delay.toFixed(1)),
         commits: since(m, `${COMMIT}_count{sink="warehouse"}`),
         commitMs: Math.round((since(m, `${COMMIT}_sum{sink="warehouse"}`) / Math.max(1, since(m, `${COMMIT}_count{sink="warehouse"}`))) * 1000),
+        memory: memoryParts(m),
       };
       lastScrape = m;
       lastT = now;

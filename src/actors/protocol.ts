@@ -5,6 +5,7 @@
 import type { ActorRestore, Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import type { ActorRules } from '../contract/rules.ts';
 import type { LookupStats } from '../dedupe/lookup.ts';
+import type { ThreadMemory } from '../observability/memory-metrics.ts';
 import type { WireError } from '../errors.ts';
 import type { TableSnapshot } from '../enrich/tables.ts';
 import type { MessagePort } from 'node:worker_threads';
@@ -123,6 +124,8 @@ export type FromWorkerSignal =
       eventLoopLagMs: number;
       /** Dedupe lookups since its last report that the filter could not settle (see LookupStats). */
       indexLookups: LookupStats;
+      /** The thread's V8 heap and what its objects hold outside it, for the memory gauges. */
+      memory: ThreadMemory;
     };
 
 export type FromWorkerControl =

@@ -200,7 +200,7 @@ export class Supervisor {
     this.timers.push(setInterval(() => this.tick(), 1000));
     if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
     this.consuming = true;
-    if (this.o.metrics) this.telemetry = new EngineTelemetry(this.o.metrics, this.o.source.partitionedLog, this.o.log, () => this.o.index.stats());
+    if (this.o.metrics) this.telemetry = new EngineTelemetry(this.o.metrics, this.o.source.partitionedLog, this.o.log, () => this.o.index.stats(), this.o.warehouse);
     try {
       await this.pump();
       await this.finish();
@@ -339,7 +339,7 @@ export class Supervisor {
       case 'watermarks':
         for (let i = 0; i < msg.partitions.length; i++) this.wm.partitionWm[msg.partitions[i]] = msg.watermarksMs[i];
         slot.openWindows = msg.openWindows;
-        this.telemetry?.workerReport(slot.index, msg.eventLoopLagMs, msg.indexLookups);
+        this.telemetry?.workerReport(slot.index, msg.eventLoopLagMs, msg.indexLookups, msg.memory);
         return;
       case 'ended':
       case 'drained':

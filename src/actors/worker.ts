@@ -120,7 +120,8 @@ function reportWatermarks(): void {
   const { filterMaybes, runReads } = out.index.stats;
   const indexLookups = { filterMaybes: filterMaybes - lookupsReported.filterMaybes, runReads: runReads - lookupsReported.runReads };
   lookupsReported = { filterMaybes, runReads };
-  send({ t: 'watermarks', partitions, watermarksMs, openWindows, eventLoopLagMs, indexLookups });
+  const { heapTotal, external } = process.memoryUsage();
+  send({ t: 'watermarks', partitions, watermarksMs, openWindows, eventLoopLagMs, indexLookups, memory: { heapBytes: heapTotal, externalBytes: external } });
 }
 
 function onBatch(msg: ToWorkerData): void {

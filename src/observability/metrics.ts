@@ -19,7 +19,7 @@
  *   processorFailed(code)    a fatal error that stops the daemon (crash loop, warehouse write failure).
  *   setEventLoopLag(thread, seconds)   per thread ('main', 'worker-0', …), measured by the caller.
  *   etlTask({task, status, durationMs, atMs?})  one finished ETL task attempt; task 'dag' is the whole run.
- *   setEtlEnabled(bool)      etlChecks and dedupe: the ETL's quality checks and the dedupe index, in their own files.
+ *   setEtlEnabled(bool)      etlChecks, dedupe, memory: the ETL's checks, the dedupe index, memory by part (own files).
  *   ingestRequest({status, durationMs, events?, rejectReason?})  one tracking-server request.
  *
  * `state()` returns the plain running totals the alert rules and the status page read (no async registry scan).
@@ -28,6 +28,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import type { TableKey } from '../sinks/tables.ts';
 import { DedupeMetrics } from './dedupe-metrics.ts';
 import { EtlCheckMetrics } from './etl-check-metrics.ts';
+import { MemoryMetrics } from './memory-metrics.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 
 export interface PartitionDelta {
@@ -156,9 +157,9 @@ class WeightedHistogram {
 
 export class Metrics {
   readonly registry = new Registry();
-  /** The ETL's quality checks of the latest day, and the dedupe index's size and disk lookups (their own files). */
   readonly etlChecks = new EtlCheckMetrics(this.registry);
   readonly dedupe = new DedupeMetrics(this.registry);
+  readonly memory = new MemoryMetrics(this.registry);
   private readonly now: () => number;
   private readonly s: MetricsState;
 
@@ -341,13 +342,9 @@ export class Metrics {
     if (records > 0) this.fetchedRecords.inc(records);
   }
 
-  kafkaOffsetCommit(): void {
-    this.offsetCommits.inc();
-  }
+  kafkaOffsetCommit(): void { this.offsetCommits.inc(); }
 
-  rebalance(): void {
-    this.rebalances.inc();
-  }
+  rebalance(): void { this.rebalances.inc(); }
 
   setEngineWatermark(ms: number | null): void {
     this.s.engineWatermarkMs = ms !== null && Number.isFinite(ms) ? ms : null;

@@ -134,6 +134,8 @@ export interface Warehouse {
    * longer be written, and the committer then stops.
    */
   betweenCommits?(): Promise<void>;
+  /** Memory the warehouse's engine holds in this process (DuckDB's buffer manager), for the memory gauges. */
+  memoryBytes?(): Promise<number>;
   /** Partition hand-offs and fencing between the daemons of one consumer group, or null: one process owns it. */
   readonly shared: SharedOwnership | null;
   close(): Promise<void>;

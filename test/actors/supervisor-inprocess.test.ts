@@ -63,7 +63,7 @@ describe('supervisor, in process', { timeout: 60_000 }, () => {
     expect(await stored(wh)).toEqual({ rows: expected.events, ids: expected.events });
   });
 
-  it('another source bringing the same ids: each is looked up on disk, and the dedupe metrics show the index and the lookups', async () => {
+  it('another source bringing the same ids: each is looked up on disk, and the dedupe metrics show the index and the lookups, the worker gauges each worker\'s memory', async () => {
     const wh = join(dir, 'd.duckdb');
     await runOnce(wh);
     const metrics = new Metrics({ defaultMetrics: false });
@@ -78,6 +78,11 @@ describe('supervisor, in process', { timeout: 60_000 }, () => {
     expect(v('gamestream_dedupe_index_runs')).toBeGreaterThan(0);
     expect(v('gamestream_dedupe_filter_bytes')).toBe(1 << 20);
     expect(v('gamestream_dedupe_filter_capacity_ids')).toBe((1 << 20) / 2);
+    // Each worker reports its memory with its watermarks, the last time when the input ends.
+    for (const w of ['0', '1']) {
+      expect(v(`gamestream_worker_heap_bytes{worker="${w}"}`)).toBeGreaterThan(1e6);
+      expect(v(`gamestream_worker_external_memory_bytes{worker="${w}"}`)).toBeGreaterThan(0);
+    }
   });
 
   it('ends its progress lines with one that shows the final totals, however long the interval', async () => {

@@ -95,6 +95,8 @@ export class DuckDbWarehouse implements Warehouse {
   private conn: DuckDBConnection | null = null;
   /** For reads of user states, which must not queue behind the commits. */
   private reader: DuckDBConnection | null = null;
+  /** For the memory gauge, which must neither queue behind the commits nor share the reader with its reads. */
+  private monitor: DuckDBConnection | null = null;
 
   constructor(opts: DuckDbOptions) {
     this.opts = opts;
@@ -353,6 +355,14 @@ export class DuckDbWarehouse implements Warehouse {
     return r.getRows().map((row) => ({ userId: String(row[0]), installMs: opt(row[1]), firstSeenMs: Number(row[2]), firstPaidMs: opt(row[3]) }));
   }
 
+  /** What DuckDB's buffer manager holds now, over every connection (its table data, indexes, query state). */
+  async memoryBytes(): Promise<number> {
+    if (!this.instance) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    this.monitor ??= await this.instance.connect();
+    const r = await this.monitor.runAndReadAll('SELECT sum(memory_usage_bytes)::BIGINT FROM duckdb_memory()');
+    return Number(r.getRows()[0]![0] ?? 0);
+  }
+
   async countUsers(): Promise<number> {
     const r = await this.c.runAndReadAll('SELECT count(*) FROM users');
     return Number(r.getRows()[0]![0]);
@@ -389,7 +399,8 @@ export class DuckDbWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     this.reader?.closeSync();
-    this.reader = null;
+    this.monitor?.closeSync();
+    this.reader = this.monitor = null;
     if (this.conn) {
       await this.conn.run('CHECKPOINT').catch(() => undefined);
       this.conn.closeSync();

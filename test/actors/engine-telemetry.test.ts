@@ -1,0 +1,49 @@
+// The engine's gauges of memory by part: each worker's, as it reports it, and the warehouse engine's, read every
+// 10 s without holding the sample up; a warehouse that cannot answer leaves the gauge absent and says why at debug.
+import { describe, expect, it } from 'vitest';
+import { EngineTelemetry } from '../../src/actors/engine-telemetry.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import { captureLogger, sampleValue } from '../observability/prom-text.ts';
+
+const noIndex = () => ({ ids: 0, runs: 0, filterBytes: 0, filterCapacity: 0 });
+
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setImmediate(r));
+}
+
+describe('EngineTelemetry, memory', () => {
+  it('sets each worker\'s heap and external memory from its report', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const t = new EngineTelemetry(metrics, null, captureLogger().log, noIndex, {});
+    t.workerReport(0, 1, { filterMaybes: 0, runReads: 0 }, { heapBytes: 50e6, externalBytes: 7e6 });
+    t.workerReport(1, 1, { filterMaybes: 0, runReads: 0 }, { heapBytes: 60e6, externalBytes: 9e6 });
+    t.workerReport(0, 1, { filterMaybes: 0, runReads: 0 }, { heapBytes: 55e6, externalBytes: 8e6 });
+    const text = await metrics.text();
+    expect(sampleValue(text, 'gamestream_worker_heap_bytes{worker="0"}')).toBe(55e6);
+    expect(sampleValue(text, 'gamestream_worker_external_memory_bytes{worker="0"}')).toBe(8e6);
+    expect(sampleValue(text, 'gamestream_worker_heap_bytes{worker="1"}')).toBe(60e6);
+    t.close();
+  });
+
+  it('reads the warehouse engine\'s memory at the first sample and then at most every 10 s', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    let reads = 0;
+    const t = new EngineTelemetry(metrics, null, captureLogger().log, noIndex, { memoryBytes: async () => ++reads * 1000 });
+    t.sample(0, [], new Set(), new Float64Array(0));
+    await until(async () => sampleValue(await metrics.text(), 'gamestream_duckdb_memory_bytes') === 1000);
+    t.sample(0, [], new Set(), new Float64Array(0));
+    expect(reads).toBe(1);
+    t.close();
+  });
+
+  it('leaves the gauge absent with a warehouse that has none or cannot answer, and logs why at debug', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const { log, lines } = captureLogger();
+    const failing = new EngineTelemetry(metrics, null, log, noIndex, { memoryBytes: async () => { throw new Error('not open'); } });
+    failing.sample(0, [], new Set(), new Float64Array(0));
+    await until(async () => lines.some((l) => l.err === 'not open'));
+    new EngineTelemetry(metrics, null, log, noIndex, {}).sample(0, [], new Set(), new Float64Array(0));
+    expect(sampleValue(await metrics.text(), 'gamestream_duckdb_memory_bytes')).toBeUndefined();
+    failing.close();
+  });
+});
