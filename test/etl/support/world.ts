@@ -61,7 +61,7 @@ export async function openTestWarehouse(): Promise<TestWarehouse> {
   return {
     dir,
     conn,
-    wh: duckdbEtlWarehouse(conn),
+    wh: duckdbEtlWarehouse((fn) => fn(conn)),
     path: join(dir, 'wh.duckdb'),
     release,
     close() {
