@@ -47,6 +47,8 @@ function topicSpecs(cfg: Config): TopicSpec[] {
   return specs;
 }
 
+type DuckDbConnection = Awaited<ReturnType<DuckDbWarehouse['connect']>>;
+
 /** The metrics once they exist: the source, the warehouse and the outputs are made before them. */
 type MetricsLater = () => Metrics | null;
 
@@ -101,10 +103,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   const bqTarget = bigQueryTargetOf(cfg);
   const bqTables = { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter };
   const duck = wc.kind === 'duckdb'
-    ? new DuckDbWarehouse({
-        path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads, memoryLimitBytes: cfg.duckdbMemoryLimit,
-        onReopen: (rows, ms) => log.info({ rows, ms: Math.round(ms) }, 'DuckDB reopened to free the metadata of the rows written since it was opened'),
-      })
+    ? new DuckDbWarehouse({ path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads, memoryLimitBytes: cfg.duckdbMemoryLimit })
     : null;
   const big = bqTarget
     ? new BigQueryWarehouse({
@@ -151,18 +150,24 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   let sup: Supervisor | null = null;
   let buffers: { stop(): void } | null = null;
   let scheduler: Scheduler | null = null;
-  // The status page's own connection to the warehouse, set once it is open.
-  let statusView: (() => Promise<WarehouseView>) | null = null;
+  let etlConnection: DuckDbConnection | null = null;
+  let statusConnection: DuckDbConnection | null = null;
   // POST /sql's own connection: its reads never queue behind the commits, nor the commits behind them.
+  let sqlConnection: DuckDbConnection | null = null;
   let sqlRunner: SqlRunner | null = null;
   const daemonFile = wc.kind === 'duckdb' ? daemonFilePath(wc.path) : null;
   const stopEtl = async (): Promise<void> => {
     await scheduler?.stop();
     scheduler = null;
-    statusView = null;
+    etlConnection?.closeSync();
+    etlConnection = null;
+    statusConnection?.closeSync();
+    statusConnection = null;
     sqlRunner = null;
     // A query still running is stopped, not waited for: the warehouse closes next.
-    duck?.interrupt('sql');
+    sqlConnection?.interrupt();
+    sqlConnection?.closeSync();
+    sqlConnection = null;
   };
   const obs = await startObservability({
     config: observability,
@@ -170,8 +175,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     health: () => sup?.health() ?? { source: { ok: false, detail: 'starting' }, warehouse: { ok: false, detail: 'starting' } },
     warehouse: async (): Promise<WarehouseView> => {
       if (big) return readBigQueryStatusView(big.bq, `\`${big.name.slice('bigquery:'.length)}\``);
-      if (!statusView) throw new Error('the warehouse is not open yet');
-      return statusView();
+      if (!statusConnection) throw new Error('the warehouse is not open yet');
+      return readStatusView(statusConnection);
     },
     sql: {
       warehouse: warehouse.name,
@@ -215,9 +220,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
     await warehouse.open();
     if (duck) {
-      const status = duck.connection('status');
-      statusView = () => status((conn) => readStatusView(conn));
-      if (cfg.sqlEndpoint) sqlRunner = duckDbReadOnlyRunner(duck.connection('sql'));
+      statusConnection = await duck.connect();
+      if (cfg.sqlEndpoint) {
+        sqlConnection = await duck.connect();
+        sqlRunner = duckDbReadOnlyRunner(sqlConnection);
+      }
       // The daemon holds the file's lock from here on: `gamestream sql` finds it by this file (sql/daemon-file.ts).
       writeDaemonFile(daemonFile!, {
         pid: process.pid, warehouse: duck.name, url: obs.server ? localUrl(obs.server.host, obs.server.port) : null,
@@ -227,8 +234,9 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     void obs.status.readWarehouse();
     obs.metrics.setEtlEnabled(etl.enabled);
     if (etl.enabled && duck) {
+      etlConnection = await duck.connect();
       scheduler = startScheduler({
-        warehouse: duckdbEtlWarehouse(duck.connection('etl')), config: etl, log,
+        warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log,
         onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }

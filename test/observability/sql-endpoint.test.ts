@@ -35,7 +35,7 @@ beforeAll(async () => {
   await wh.open();
   writer = await wh.connect();
   await writer.run(`CREATE TABLE t AS SELECT range AS a FROM range(100)`);
-  sql = { warehouse: wh.name, limits: { timeoutMs: 10_000, maxRows: 50 }, off: null, run: duckDbReadOnlyRunner(wh.connection('sql')) };
+  sql = { warehouse: wh.name, limits: { timeoutMs: 10_000, maxRows: 50 }, off: null, run: duckDbReadOnlyRunner(await wh.connect()) };
   // A short idle timeout: a query that runs longer must still get its answer.
   server = await start(sql, { idleTimeoutMs: 300 });
   off = await start({ ...sql, off: 'POST /sql is off in this daemon (GAMESTREAM_SQL_ENDPOINT=off)' });

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
 import { makeDir } from '../../dirs.ts';
@@ -24,7 +24,6 @@ import {
 import type { StoredUserState } from '../../users/state.ts';
 import { DUCKDB } from '../../etl/dialect.ts';
 import { columnsStruct, sqlList, sqlString } from './sql.ts';
-import { ReopenableInstance, type WithConnection } from './instance.ts';
 
 type Cols = readonly (readonly [string, string])[];
 
@@ -66,10 +65,6 @@ export interface DuckDbOptions {
   memoryLimitBytes?: number | null;
   /** Write-ahead log size at which betweenCommits checkpoints (default CHECKPOINT_WAL_BYTES; tests: less). */
   checkpointWalBytes?: number;
-  /** Events written after which betweenCommits reopens DuckDB to free its metadata (default REOPEN_ROWS; tests: less). */
-  reopenRows?: number;
-  /** Told of each reopen: the events written before it, and how long it took. */
-  onReopen?: (rows: number, ms: number) => void;
 }
 
 /**
@@ -91,46 +86,46 @@ export function duckDbSettings(o: Pick<DuckDbOptions, 'threads' | 'memoryLimitBy
 /** Write-ahead log size at which the daemon checkpoints between commits (DuckDB's own default threshold). */
 export const CHECKPOINT_WAL_BYTES = 16 << 20;
 
-/**
- * Events written after which the daemon reopens DuckDB between commits, which frees the row-group metadata
- * DuckDB otherwise keeps until it closes (instance.ts): about 20 MB of it at 1.3 bytes a row.
- */
-export const REOPEN_ROWS = 16_000_000;
-
 export class DuckDbWarehouse implements Warehouse {
   readonly name: string;
   /** One process owns the file: no hand-offs between daemons. */
   readonly shared = null;
   private readonly opts: DuckDbOptions;
-  private readonly db: ReopenableInstance;
-  /** Events written since DuckDB was last opened. */
-  private rowsSinceOpen = 0;
+  private instance: DuckDBInstance | null = null;
+  private conn: DuckDBConnection | null = null;
+  /** For reads of user states, which must not queue behind the commits. */
+  private reader: DuckDBConnection | null = null;
+  /** For the memory gauge, which must neither queue behind the commits nor share the reader with its reads. */
+  private monitor: DuckDBConnection | null = null;
 
   constructor(opts: DuckDbOptions) {
     this.opts = opts;
     this.name = `duckdb:${opts.path}`;
-    this.db = new ReopenableInstance(opts.path, duckDbSettings(opts));
   }
 
-  /** Runs `fn` on the commits' connection, with DuckDB's reports of a damaged file turned into `warehouse_corrupt`. */
-  private main<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-    return this.db.use('main', fn).catch((err: unknown) => {
+  /** The connection's query calls, with DuckDB's reports of a damaged file turned into `warehouse_corrupt`. */
+  private get c(): Pick<DuckDBConnection, 'run' | 'runAndReadAll' | 'stream'> {
+    const conn = this.conn;
+    if (!conn) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    const damaged = (err: unknown): never => {
       throw corruptError(err, this.opts.path) ?? err;
-    });
-  }
-
-  /** The commits' connection's query calls, one statement each. */
-  private get c(): Pick<DuckDBConnection, 'run' | 'runAndReadAll'> {
+    };
     return {
-      run: (...a: Parameters<DuckDBConnection['run']>) => this.main((conn) => conn.run(...a)),
-      runAndReadAll: (...a: Parameters<DuckDBConnection['runAndReadAll']>) => this.main((conn) => conn.runAndReadAll(...a)),
+      run: (...a: Parameters<DuckDBConnection['run']>) => conn.run(...a).catch(damaged),
+      runAndReadAll: (...a: Parameters<DuckDBConnection['runAndReadAll']>) => conn.runAndReadAll(...a).catch(damaged),
+      stream: (...a: Parameters<DuckDBConnection['stream']>) => conn.stream(...a).catch(damaged),
     };
   }
 
   async open(): Promise<void> {
-    if (this.db.isOpen) return;
+    if (this.conn) return;
     makeDir(dirname(this.opts.path), 'GAMESTREAM_WAREHOUSE');
-    await this.db.open();
+    try {
+      this.instance = await DuckDBInstance.create(this.opts.path, duckDbSettings(this.opts));
+      this.conn = await this.instance.connect();
+    } catch (err) {
+      throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
+    }
     await this.c.run(ddl('events', EVENTS_COLUMNS));
     await this.addNewColumns('events', EVENTS_COLUMNS);
     await this.c.run(ddl('users', USERS_COLUMNS, ', PRIMARY KEY (user_id)'));
@@ -153,27 +148,12 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   /**
-   * A connection of its own, by name, for work that must not queue behind the commits (the daily ETL, the status
-   * page, POST /sql): DuckDB runs them concurrently, each in its own transactions. DuckDB is reopened only
-   * between two calls, never during one.
+   * Another connection to the same database, for work that must not queue behind the commits (the daily ETL):
+   * DuckDB runs the two concurrently, each in its own transactions.
    */
-  connection(name: string): WithConnection {
-    return this.db.connection(name);
-  }
-
-  /** Stops what the connection called `name` runs now (a query being abandoned). */
-  interrupt(name: string): void {
-    this.db.interrupt(name);
-  }
-
-  /** A connection the caller owns and closes (tests, tools). DuckDB is never reopened after this. */
   async connect(): Promise<DuckDBConnection> {
-    return this.db.pin();
-  }
-
-  /** How many times DuckDB was reopened to free its metadata since open(). */
-  get reopens(): number {
-    return this.db.reopens;
+    if (!this.instance) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    return this.instance.connect();
   }
 
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
@@ -223,24 +203,22 @@ export class DuckDbWarehouse implements Warehouse {
     if (ranges.length === 0) return;
     const values = ranges.map((r) => `(${sqlString(r.source)}, ${r.partition}, ${r.fromOffset}, ${r.toOffset}, ${r.anchorMs ?? NO_TIME}, ${Math.max(NO_TIME, Math.floor(r.minSeenMs))})`).join(', ');
     // Whole ranges (a local scan): an event's "seen" is the running max of event times in offset order.
-    await this.main(async (conn) => {
-      const result = await conn.stream(
-        `SELECT event_id, seen, source, source_partition, source_offset FROM (
-           SELECT e.event_id, e.source, e.source_partition, e.source_offset, r.min_seen,
-                  greatest(r.anchor, max(epoch_ms(e.timestamp)) OVER (PARTITION BY e.source, e.source_partition ORDER BY e.source_offset
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS seen
-           FROM events e JOIN (VALUES ${values}) r(s, p, lo, hi, anchor, min_seen) ON e.source = r.s AND e.source_partition = r.p
-           WHERE e.source_offset >= r.lo AND e.source_offset < r.hi)
-         WHERE seen >= min_seen`,
-      );
-      for (;;) {
-        const chunk = await result.fetchChunk();
-        if (!chunk || chunk.rowCount === 0) break;
-        onRows(chunk.getRows().map((row) => ({
-          id: String(row[0]), seenMs: Number(row[1]), source: String(row[2]), partition: Number(row[3]), offset: Number(row[4]),
-        })));
-      }
-    });
+    const result = await this.c.stream(
+      `SELECT event_id, seen, source, source_partition, source_offset FROM (
+         SELECT e.event_id, e.source, e.source_partition, e.source_offset, r.min_seen,
+                greatest(r.anchor, max(epoch_ms(e.timestamp)) OVER (PARTITION BY e.source, e.source_partition ORDER BY e.source_offset
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS seen
+         FROM events e JOIN (VALUES ${values}) r(s, p, lo, hi, anchor, min_seen) ON e.source = r.s AND e.source_partition = r.p
+         WHERE e.source_offset >= r.lo AND e.source_offset < r.hi)
+       WHERE seen >= min_seen`,
+    );
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      onRows(chunk.getRows().map((row) => ({
+        id: String(row[0]), seenMs: Number(row[1]), source: String(row[2]), partition: Number(row[3]), offset: Number(row[4]),
+      })));
+    }
   }
 
   async loadRestore(source: string, checkpoints: Checkpoint[], rules: RestoreRules): Promise<ActorRestore[]> {
@@ -309,14 +287,13 @@ export class DuckDbWarehouse implements Warehouse {
     const agg = batch.files.map((f) => f.agg).filter((f): f is string => f !== null);
     const aggUpdates = batch.files.map((f) => f.aggUpdates).filter((f): f is string => f !== null);
     const c = this.c;
-    let inserted = 0;
     await c.run('BEGIN TRANSACTION');
     try {
       if (events.length > 0) {
-        inserted = (await c.run(`INSERT INTO events (${EVENTS_INSERT_COLUMNS}) SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
+        await c.run(`INSERT INTO events (${EVENTS_INSERT_COLUMNS}) SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
           event_date, event_hour, day_of_week, parameters, platform, app_version, country, region, city,
           device_model, device_category, device_tier, ${src}, source_partition, source_offset, is_paying_user, days_since_install, properties
-          FROM ${this.readRows(events, EVENTS_FILE)}`)).rowsChanged;
+          FROM ${this.readRows(events, EVENTS_FILE)}`);
       }
       const users = batch.files.map((f) => f.users ?? null).filter((f): f is string => f !== null);
       if (users.length > 0) {
@@ -358,7 +335,6 @@ export class DuckDbWarehouse implements Warehouse {
       const wm = batch.engineWatermarkMs === null ? 'NULL' : `epoch_ms(${batch.engineWatermarkMs})`;
       await c.run(`INSERT OR REPLACE INTO gamestream_watermarks VALUES (${src}, ${wm}, ${batch.endOfInput}, now()::TIMESTAMP)`);
       await c.run('COMMIT');
-      this.rowsSinceOpen += inserted;
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
       throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
@@ -367,10 +343,12 @@ export class DuckDbWarehouse implements Warehouse {
 
   async readUserStates(userIds: string[]): Promise<StoredUserState[]> {
     if (userIds.length === 0) return [];
-    const r = await this.db.use('reader', (reader) => reader.runAndReadAll(
+    if (!this.instance) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    this.reader ??= await this.instance.connect();
+    const r = await this.reader.runAndReadAll(
       `SELECT user_id, epoch_ms(install_at), epoch_ms(first_seen_at), epoch_ms(first_paid_at) FROM users
        WHERE user_id IN (SELECT unnest(${sqlList(userIds)}))`,
-    )).catch((err: unknown) => {
+    ).catch((err: unknown) => {
       throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `reading user states from ${this.name} failed: ${(err as Error).message}`, { cause: err, retryable: true });
     });
     const opt = (v: unknown): number | null => (v === null ? null : Number(v));
@@ -379,7 +357,9 @@ export class DuckDbWarehouse implements Warehouse {
 
   /** What DuckDB's buffer manager holds now, over every connection (its table data, indexes, query state). */
   async memoryBytes(): Promise<number> {
-    const r = await this.db.use('monitor', (monitor) => monitor.runAndReadAll('SELECT sum(memory_usage_bytes)::BIGINT FROM duckdb_memory()'));
+    if (!this.instance) throw new GamestreamError('warehouse_unavailable', `${this.name} is not open`);
+    this.monitor ??= await this.instance.connect();
+    const r = await this.monitor.runAndReadAll('SELECT sum(memory_usage_bytes)::BIGINT FROM duckdb_memory()');
     return Number(r.getRows()[0]![0] ?? 0);
   }
 
@@ -391,28 +371,22 @@ export class DuckDbWarehouse implements Warehouse {
   async readUserIds(only: { source: string; partitions: number[] } | null, onIds: (ids: string[]) => void): Promise<void> {
     if (only && only.partitions.length === 0) return;
     const where = only ? `WHERE source = ${sqlString(only.source)} AND source_partition IN (${only.partitions.join(', ')})` : '';
-    await this.main(async (conn) => {
-      const result = await conn.stream(`SELECT user_id FROM users ${where}`);
-      for (;;) {
-        const chunk = await result.fetchChunk();
-        if (!chunk || chunk.rowCount === 0) break;
-        onIds(chunk.getRows().map((row) => String(row[0])));
-      }
-    });
+    const result = await this.c.stream(`SELECT user_id FROM users ${where}`);
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      onIds(chunk.getRows().map((row) => String(row[0])));
+    }
   }
 
   /**
-   * Checkpoints once the write-ahead log has reached CHECKPOINT_WAL_BYTES, and reopens DuckDB once REOPEN_ROWS
-   * events were written since it was opened (after a checkpoint, so that closing is quick). Open reads and
-   * writes on other connections did not stop a checkpoint (DuckDB 1.5); should DuckDB refuse because another
-   * transaction writes, a later call tries again, as it does when a connection is in use at the reopen. Any other
-   * failure (a full disk, a damaged file, a lock another process took) leaves DuckDB unusable: it is thrown, with
+   * Checkpoints once the write-ahead log has reached CHECKPOINT_WAL_BYTES. Open reads and writes on other
+   * connections did not stop it (DuckDB 1.5); should DuckDB refuse because another transaction writes, a later
+   * call tries again. Any other failure (a full disk, a damaged file) leaves DuckDB unusable: it is thrown, with
    * its cause, and the daemon stops; the commit before it is durable.
    */
   async betweenCommits(): Promise<void> {
-    if (!this.db.isOpen) return;
-    const reopenDue = this.rowsSinceOpen >= (this.opts.reopenRows ?? REOPEN_ROWS);
-    if (!reopenDue && walBytes(this.opts.path) < (this.opts.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) return;
+    if (!this.conn || walBytes(this.opts.path) < (this.opts.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) return;
     try {
       await this.c.run('CHECKPOINT');
     } catch (err) {
@@ -421,16 +395,19 @@ export class DuckDbWarehouse implements Warehouse {
       if (/other (write )?transactions/i.test(msg)) return;
       throw new GamestreamError('warehouse_write_failed', `DuckDB could not checkpoint ${this.opts.path}: ${msg}`, { cause: err });
     }
-    if (!reopenDue) return;
-    const t0 = performance.now();
-    if (!(await this.db.reopen())) return;
-    this.opts.onReopen?.(this.rowsSinceOpen, performance.now() - t0);
-    this.rowsSinceOpen = 0;
   }
 
   async close(): Promise<void> {
-    if (this.db.isOpen) await this.c.run('CHECKPOINT').catch(() => undefined);
-    await this.db.close();
+    this.reader?.closeSync();
+    this.monitor?.closeSync();
+    this.reader = this.monitor = null;
+    if (this.conn) {
+      await this.conn.run('CHECKPOINT').catch(() => undefined);
+      this.conn.closeSync();
+    }
+    this.instance?.closeSync();
+    this.conn = null;
+    this.instance = null;
   }
 }
 

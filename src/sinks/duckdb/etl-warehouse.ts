@@ -3,7 +3,6 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { GamestreamError } from '../../errors.ts';
 import { DUCKDB } from '../../etl/dialect.ts';
 import { ensureEtlTables, serialQueue, type EtlWarehouse } from '../../etl/warehouse.ts';
-import type { WithConnection } from './instance.ts';
 
 /** BIGINT arrives as bigint; the ETL's numbers all fit a double, and tests compare plain numbers. */
 function plain(v: unknown): unknown {
@@ -12,23 +11,22 @@ function plain(v: unknown): unknown {
 }
 
 /**
- * Over a connection the caller lends, one call at a time (`withConn`; in the daemon, the warehouse's own, which
- * it may reopen between calls). Calls are queued: the DAG runs tasks in parallel, and a transaction sent as one
- * exec must not have another task's statement land inside it.
+ * Over a connection the caller owns. Calls are queued: the DAG runs tasks in parallel, and a transaction sent
+ * as one exec must not have another task's statement land inside it.
  */
-export function duckdbEtlWarehouse(withConn: WithConnection): EtlWarehouse {
+export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
   const serial = serialQueue();
   return {
-    query: (sql) => serial(() => withConn(async (conn) => {
+    query: (sql) => serial(async () => {
       const r = await conn.runAndReadAll(sql);
       return r.getRowObjectsJS().map((row) => {
         const out: Record<string, unknown> = {};
         for (const [k, val] of Object.entries(row)) out[k] = plain(val);
         return out;
       });
-    })),
+    }),
     dialect: DUCKDB,
-    exec: (sql) => serial(() => withConn(async (conn) => {
+    exec: (sql) => serial(async () => {
       try {
         await conn.run(sql);
       } catch (err) {
@@ -37,7 +35,7 @@ export function duckdbEtlWarehouse(withConn: WithConnection): EtlWarehouse {
         if (/^\s*BEGIN/i.test(sql)) await conn.run('ROLLBACK').catch(() => undefined);
         throw err;
       }
-    })),
+    }),
   };
 }
 
@@ -58,7 +56,7 @@ export async function openDuckDbEtl(path: string): Promise<{ wh: EtlWarehouse; c
     throw new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${path}: ${msg}`, { cause: err });
   }
   const conn = await instance.connect();
-  const wh = duckdbEtlWarehouse((fn) => fn(conn));
+  const wh = duckdbEtlWarehouse(conn);
   const close = (): void => {
     conn.closeSync();
     instance.closeSync();

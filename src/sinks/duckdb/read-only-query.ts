@@ -21,7 +21,6 @@
 import { DuckDBInstance, DuckDBTypeId, JsonDuckDBValueConverter, StatementType, type DuckDBConnection, type DuckDBType, type Json } from '@duckdb/node-api';
 import { GamestreamError } from '../../errors.ts';
 import { corruptError } from './corrupt.ts';
-import type { WithConnection } from './instance.ts';
 import { exactNumber, sqlBusyError, sqlTimeoutError, type SqlCell, type SqlLimits, type SqlResult, type SqlRunner } from '../../sql/result.ts';
 
 /** Table functions that read DuckDB's state or make values, besides duckdb_* and pragma_* (minus DENIED). */
@@ -89,84 +88,77 @@ function jsonRows(rows: (Json | null)[][], types: DuckDBType[]): SqlCell[][] {
 }
 
 /**
- * A runner over the connection `withConn` lends, which must be one of its own: the queries' transactions are
- * begun and rolled back on it, within one call.
+ * A runner over `conn`, which must be a connection of its own: the queries' transactions are begun and rolled
+ * back on it.
  */
-export function duckDbReadOnlyRunner(withConn: WithConnection): SqlRunner {
+export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
   let running = false;
   return async (sql: string, limits: SqlLimits, signal?: AbortSignal): Promise<SqlResult> => {
     if (running) throw sqlBusyError();
     running = true;
+    const t0 = Date.now();
+    let timedOut = false;
+    // DuckDB drops an interrupt that comes between two statements (during the checks, before the query has
+    // started), so once the query must stop it is interrupted again every 50 ms until it has.
+    let interrupting: NodeJS.Timeout | undefined;
+    const stop = (): void => {
+      conn.interrupt();
+      interrupting ??= setInterval(() => conn.interrupt(), 50);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, limits.timeoutMs);
+    const abandon = (): void => stop();
+    signal?.addEventListener('abort', abandon);
+    const stopped = (): void => {
+      if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
+      if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away');
+    };
+    let begun = false;
     try {
-      return await withConn((conn) => runReadOnly(conn, sql, limits, signal));
+      await checkReadOnly(conn, sql);
+      await conn.run('BEGIN TRANSACTION READ ONLY');
+      begun = true;
+      const prepared = await conn.prepare(sql);
+      if (prepared.statementType !== StatementType.SELECT && prepared.statementType !== StatementType.EXPLAIN) throw refused('not a SELECT');
+      stopped();
+      const result = await prepared.stream();
+      const types = result.columnTypes();
+      const columns = result.columnNames().map((name, i) => ({ name, type: types[i]!.toString() }));
+      const rows: SqlCell[][] = [];
+      let truncated = false;
+      // Only as many chunks as the limit needs: the rest is not fetched (nor, in a streaming plan, computed).
+      while (!truncated) {
+        const chunk = await result.fetchChunk();
+        stopped();
+        if (!chunk || chunk.rowCount === 0) break;
+        for (const row of jsonRows(chunk.convertRows(JsonDuckDBValueConverter), types)) {
+          if (rows.length === limits.maxRows) {
+            truncated = true;
+            break;
+          }
+          rows.push(row);
+        }
+      }
+      return { columns, rows, truncated, limits, elapsedMs: Date.now() - t0 };
+    } catch (err) {
+      if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
+      if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away', { cause: err });
+      if (err instanceof GamestreamError) throw err;
+      // DuckDB's own words: a missing table, a type error, a read refused by the READ ONLY transaction.
+      const msg = (err as Error).message;
+      if (/read-only mode|read-only transaction/i.test(msg)) throw new GamestreamError('sql_refused', `${msg}: gamestream sql runs read-only queries`, { cause: err });
+      throw new GamestreamError('sql_failed', msg, { cause: err });
     } finally {
+      clearTimeout(timer);
+      clearInterval(interrupting);
+      signal?.removeEventListener('abort', abandon);
+      // The next statement on the connection also ends a stream left unread (a result cut at the row limit).
+      if (begun) await conn.run('ROLLBACK').catch(() => conn.run('ROLLBACK').catch(() => undefined));
       running = false;
     }
   };
-}
-
-async function runReadOnly(conn: DuckDBConnection, sql: string, limits: SqlLimits, signal?: AbortSignal): Promise<SqlResult> {
-  const t0 = Date.now();
-  let timedOut = false;
-  // DuckDB drops an interrupt that comes between two statements (during the checks, before the query has
-  // started), so once the query must stop it is interrupted again every 50 ms until it has.
-  let interrupting: NodeJS.Timeout | undefined;
-  const stop = (): void => {
-    conn.interrupt();
-    interrupting ??= setInterval(() => conn.interrupt(), 50);
-  };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    stop();
-  }, limits.timeoutMs);
-  const abandon = (): void => stop();
-  signal?.addEventListener('abort', abandon);
-  const stopped = (): void => {
-    if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
-    if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away');
-  };
-  let begun = false;
-  try {
-    await checkReadOnly(conn, sql);
-    await conn.run('BEGIN TRANSACTION READ ONLY');
-    begun = true;
-    const prepared = await conn.prepare(sql);
-    if (prepared.statementType !== StatementType.SELECT && prepared.statementType !== StatementType.EXPLAIN) throw refused('not a SELECT');
-    stopped();
-    const result = await prepared.stream();
-    const types = result.columnTypes();
-    const columns = result.columnNames().map((name, i) => ({ name, type: types[i]!.toString() }));
-    const rows: SqlCell[][] = [];
-    let truncated = false;
-    // Only as many chunks as the limit needs: the rest is not fetched (nor, in a streaming plan, computed).
-    while (!truncated) {
-      const chunk = await result.fetchChunk();
-      stopped();
-      if (!chunk || chunk.rowCount === 0) break;
-      for (const row of jsonRows(chunk.convertRows(JsonDuckDBValueConverter), types)) {
-        if (rows.length === limits.maxRows) {
-          truncated = true;
-          break;
-        }
-        rows.push(row);
-      }
-    }
-    return { columns, rows, truncated, limits, elapsedMs: Date.now() - t0 };
-  } catch (err) {
-    if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
-    if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away', { cause: err });
-    if (err instanceof GamestreamError) throw err;
-    // DuckDB's own words: a missing table, a type error, a read refused by the READ ONLY transaction.
-    const msg = (err as Error).message;
-    if (/read-only mode|read-only transaction/i.test(msg)) throw new GamestreamError('sql_refused', `${msg}: gamestream sql runs read-only queries`, { cause: err });
-    throw new GamestreamError('sql_failed', msg, { cause: err });
-  } finally {
-    clearTimeout(timer);
-    clearInterval(interrupting);
-    signal?.removeEventListener('abort', abandon);
-    // The next statement on the connection also ends a stream left unread (a result cut at the row limit).
-    if (begun) await conn.run('ROLLBACK').catch(() => conn.run('ROLLBACK').catch(() => undefined));
-  }
 }
 
 /** The PID DuckDB names as holding a file's lock, when it does. */
@@ -195,7 +187,7 @@ export async function openDuckDbReadOnly(path: string, settings: Record<string, 
   const conn = await instance.connect();
   return {
     locked: null,
-    run: duckDbReadOnlyRunner((fn) => fn(conn)),
+    run: duckDbReadOnlyRunner(conn),
     close: () => {
       conn.closeSync();
       instance.closeSync();

@@ -61,7 +61,7 @@ export async function openTestWarehouse(): Promise<TestWarehouse> {
   return {
     dir,
     conn,
-    wh: duckdbEtlWarehouse((fn) => fn(conn)),
+    wh: duckdbEtlWarehouse(conn),
     path: join(dir, 'wh.duckdb'),
     release,
     close() {

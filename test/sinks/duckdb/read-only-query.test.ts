@@ -33,7 +33,7 @@ beforeAll(async () => {
   writer = await wh.connect();
   await writer.run(`INSERT INTO events VALUES ${eventRows(50)}`);
   await writer.run('CREATE SEQUENCE seq START 1');
-  run = duckDbReadOnlyRunner(wh.connection('sql'));
+  run = duckDbReadOnlyRunner(await wh.connect());
 });
 afterAll(async () => {
   writer?.closeSync();
