@@ -19,7 +19,7 @@ import { IdIndex } from '../dedupe/id-index.ts';
 import { fmt, processCost } from '../actors/run-totals.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { KafkaOutputs } from '../kafka-platformatic/outputs.ts';
-import { readStatusView } from '../sinks/duckdb/status-view.ts';
+import { HourlyVolume, readStatusView } from '../sinks/duckdb/status-view.ts';
 import { AvroFileSource } from '../sources/file-avro.ts';
 import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
@@ -152,6 +152,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   let scheduler: Scheduler | null = null;
   let etlConnection: DuckDbConnection | null = null;
   let statusConnection: DuckDbConnection | null = null;
+  // The status page's events per hour, counted on from one read to the next.
+  const statusVolume = new HourlyVolume();
   // POST /sql's own connection: its reads never queue behind the commits, nor the commits behind them.
   let sqlConnection: DuckDbConnection | null = null;
   let sqlRunner: SqlRunner | null = null;
@@ -176,7 +178,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     warehouse: async (): Promise<WarehouseView> => {
       if (big) return readBigQueryStatusView(big.bq, `\`${big.name.slice('bigquery:'.length)}\``);
       if (!statusConnection) throw new Error('the warehouse is not open yet');
-      return readStatusView(statusConnection);
+      return readStatusView(statusConnection, Date.now(), statusVolume);
     },
     sql: {
       warehouse: warehouse.name,

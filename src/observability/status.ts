@@ -124,6 +124,8 @@ export class StatusTracker {
   private timer: NodeJS.Timeout | null = null;
   private whTimer: NodeJS.Timeout | null = null;
   private view: WarehouseView | null = null;
+  private reading: Promise<void> | null = null;
+  private readAgain = false;
 
   constructor(opts: StatusTrackerOptions) {
     this.o = opts;
@@ -174,12 +176,29 @@ export class StatusTracker {
     }
   }
 
-  /** Refreshes the warehouse view; a failed read keeps the previous one (the page shows when it was read). */
+  /**
+   * Refreshes the warehouse view; a failed read keeps the previous one (the page shows when it was read). One
+   * read at a time: asked for during one, it reads once more after it, so slow reads never pile up.
+   */
   async readWarehouse(): Promise<void> {
+    if (this.reading) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    this.reading = (async () => {
+      do {
+        this.readAgain = false;
+        try {
+          if (this.o.warehouse) this.view = await this.o.warehouse();
+        } catch {
+          // The next interval tries again.
+        }
+      } while (this.readAgain);
+    })();
     try {
-      if (this.o.warehouse) this.view = await this.o.warehouse();
-    } catch {
-      // The next interval tries again.
+      await this.reading;
+    } finally {
+      this.reading = null;
     }
   }
 

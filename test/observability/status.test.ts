@@ -107,4 +107,29 @@ describe('status: the last ETL run', () => {
     await expect.poll(() => status.snapshot().etl.lastRun?.day).toBe('2026-11-26');
     expect(status.snapshot().etl.lastSuccessAt).toBe(new Date(success).toISOString());
   });
+
+  it('reads one at a time: asked again during a slow read, it reads once more after it, and never piles up', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    let reads = 0;
+    let running = 0;
+    let most = 0;
+    let release!: () => void;
+    const status = new StatusTracker({
+      metrics,
+      warehouse: async () => {
+        reads++;
+        most = Math.max(most, ++running);
+        if (reads === 1) await new Promise<void>((r) => (release = r));
+        running--;
+        return { volume24h: { t: [reads], events: [reads] }, checks: null, etlRuns: null, readAt: new Date().toISOString() };
+      },
+    });
+    const first = status.readWarehouse();
+    const more = [status.readWarehouse(), status.readWarehouse(), status.readWarehouse()];
+    await expect.poll(() => reads).toBe(1);
+    release();
+    await Promise.all([first, ...more]);
+    // The three asked during the first read make one more, which sees what came meanwhile.
+    expect([reads, most]).toEqual([2, 1]);
+  });
 });

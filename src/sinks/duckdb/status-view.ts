@@ -5,17 +5,52 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { hourlyVolume, volumeWindowStart, type WarehouseView } from '../../observability/status.ts';
 
-const HOUR = 3_600_000;
+/**
+ * Events per hour of event time, kept from one read to the next: a read counts only the rows `events` gained
+ * since the one before, by rowid (the daemon only ever appends to it), so its cost follows the event rate rather
+ * than the last 24 h's volume. Counting the whole window each minute took 1.0-1.4 s of CPU at 30.6M rows (the last
+ * 3M of them: 0.1 s), and a day at 50k events/s holds 4.3 billion.
+ */
+export class HourlyVolume {
+  private readonly hours = new Map<number, number>();
+  /** Rows below this rowid are counted. */
+  private next = 0;
 
-export async function readStatusView(conn: DuckDBConnection, nowMs = Date.now()): Promise<WarehouseView> {
+  /** Reads one after another: two at once would count the same rows twice. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** Counts by hour start (epoch ms) of the rows at or after `from`. */
+  read(conn: DuckDBConnection, from: number): Promise<Map<number, number>> {
+    const p = this.chain.then(() => this.readNew(conn, from));
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async readNew(conn: DuckDBConnection, from: number): Promise<Map<number, number>> {
+    // With appends only, rowids run from 0 to the count less one (count(*) took 6-9 ms at 30.6M rows, max(rowid)
+    // 35 ms).
+    const rows = Number((await conn.runAndReadAll('SELECT count(*) FROM events')).getRows()[0]![0]);
+    // Fewer rows than counted: not the table that was counted (one made anew), so count it all again.
+    if (rows < this.next) {
+      this.hours.clear();
+      this.next = 0;
+    }
+    if (rows > this.next) {
+      const r = await conn.runAndReadAll(
+        `SELECT epoch_ms(date_trunc('hour', "timestamp")) AS h, count(*) AS n FROM events
+         WHERE rowid >= ${this.next} AND rowid < ${rows} AND "timestamp" >= epoch_ms(${from}) GROUP BY 1`,
+      );
+      for (const [h, n] of r.getRows()) this.hours.set(Number(h), (this.hours.get(Number(h)) ?? 0) + Number(n));
+      this.next = rows;
+    }
+    for (const h of this.hours.keys()) if (h < from) this.hours.delete(h);
+    return this.hours;
+  }
+}
+
+export async function readStatusView(conn: DuckDBConnection, nowMs = Date.now(), volume = new HourlyVolume()): Promise<WarehouseView> {
   const from = volumeWindowStart(nowMs);
-  const rows = (
-    await conn.runAndReadAll(
-      `SELECT epoch_ms(date_trunc('hour', "timestamp")) AS h, count(*) AS n FROM events
-       WHERE "timestamp" >= epoch_ms(${from}) AND "timestamp" < epoch_ms(${nowMs + HOUR}) GROUP BY 1`,
-    )
-  ).getRows();
-  const byHour = new Map(rows.map((r) => [Number(r[0]), Number(r[1])]));
+  const byHour = await volume.read(conn, from);
   let checks: WarehouseView['checks'] = null;
   try {
     const c = (

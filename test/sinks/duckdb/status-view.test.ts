@@ -7,7 +7,7 @@ import { etlCommand } from '../../../src/cli/etl.ts';
 import { Metrics } from '../../../src/observability/metrics.ts';
 import { StatusTracker } from '../../../src/observability/status.ts';
 import { DuckDbWarehouse } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
-import { readStatusView } from '../../../src/sinks/duckdb/status-view.ts';
+import { HourlyVolume, readStatusView } from '../../../src/sinks/duckdb/status-view.ts';
 import { generateDay, insertEvents, openTestWarehouse, setWatermark } from '../../etl/support/world.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-status-'));
@@ -50,6 +50,45 @@ describe('readStatusView', () => {
         { name: 'has_data', status: 'passed', value: 1, threshold: null },
       ],
     });
+    conn.closeSync();
+    await wh.close();
+  });
+
+  it('counts on from its last read, reading only the rows added since, with the same answer as a full count', async () => {
+    const wh = new DuckDbWarehouse({ path: join(dir, 'volume.duckdb'), source: 's', maxEventBytes: 1 << 20 });
+    await wh.open();
+    const conn = await wh.connect();
+    let offset = 0;
+    const add = async (hoursAgo: number[], now: number): Promise<void> => {
+      const rows = hoursAgo.map((h) => `('e${offset}', 'u', NULL, 1001, NULL, epoch_ms(${now - h * HOUR}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${offset++}, NULL, NULL, NULL)`);
+      await conn.run(`INSERT INTO events VALUES ${rows.join(', ')}`);
+    };
+    const kept = new HourlyVolume();
+    const same = async (now: number): Promise<number[]> => {
+      const counted = (await readStatusView(conn, now, kept)).volume24h;
+      const full = (await readStatusView(conn, now)).volume24h;
+      expect(counted).toEqual(full);
+      return counted.events;
+    };
+    let now = Date.UTC(2026, 10, 27, 14, 30);
+    await add([0, 0, 2, 30, 23.6], now);
+    expect((await same(now)).reduce((a, b) => a + b, 0)).toBe(4);
+    // Late and out-of-order rows, one outside the window, one in the future: added to the hours counted so far.
+    await add([5, 0.1, 26, 2, -3], now);
+    expect((await same(now)).reduce((a, b) => a + b, 0)).toBe(7);
+    // Time passes: hours that leave the window leave the counts.
+    now += 2 * HOUR;
+    await add([0], now);
+    expect((await same(now)).reduce((a, b) => a + b, 0)).toBe(7);
+    // Only new rows are read: a row changed in place (which the daemon never does) is not seen again.
+    await conn.run(`UPDATE events SET "timestamp" = epoch_ms(${now}) WHERE event_id = 'e2'`);
+    const after = (await readStatusView(conn, now, kept)).volume24h.events;
+    expect(after.reduce((a, b) => a + b, 0)).toBe(7);
+    expect((await readStatusView(conn, now)).volume24h.events.at(-1)).toBe(after.at(-1)! + 1);
+    // A table with fewer rows than counted is not the one counted: it is counted again from the start.
+    await conn.run('CREATE TABLE fresh AS SELECT * FROM events LIMIT 0; DROP TABLE events; ALTER TABLE fresh RENAME TO events');
+    await add([1], now);
+    expect((await same(now)).reduce((a, b) => a + b, 0)).toBe(1);
     conn.closeSync();
     await wh.close();
   });
