@@ -180,26 +180,29 @@ export class StatusTracker {
    * Refreshes the warehouse view; a failed read keeps the previous one (the page shows when it was read). One
    * read at a time: asked for during one, it reads once more after it, so slow reads never pile up.
    */
-  async readWarehouse(): Promise<void> {
+  readWarehouse(): Promise<void> {
+    const read = this.o.warehouse;
+    if (!read) return Promise.resolve();
     if (this.reading) {
       this.readAgain = true;
       return this.reading;
     }
     this.reading = (async () => {
-      do {
-        this.readAgain = false;
-        try {
-          if (this.o.warehouse) this.view = await this.o.warehouse();
-        } catch {
-          // The next interval tries again.
-        }
-      } while (this.readAgain);
+      try {
+        do {
+          this.readAgain = false;
+          try {
+            this.view = await read();
+          } catch {
+            // The next interval tries again.
+          }
+        } while (this.readAgain);
+      } finally {
+        // Cleared in the same step as the last read ends, so that no request falls between the two.
+        this.reading = null;
+      }
     })();
-    try {
-      await this.reading;
-    } finally {
-      this.reading = null;
-    }
+    return this.reading;
   }
 
   stop(): void {
