@@ -3,6 +3,7 @@
  * data-quality checks of the latest ETL day and the ETL's latest run (etl_runs). Read on a connection of its own, so it never waits on commits.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { serialQueue } from '../../etl/warehouse.ts';
 import { hourlyVolume, volumeWindowStart, type WarehouseView } from '../../observability/status.ts';
 
 /**
@@ -17,13 +18,11 @@ export class HourlyVolume {
   private next = 0;
 
   /** Reads one after another: two at once would count the same rows twice. */
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly serial = serialQueue();
 
   /** Counts by hour start (epoch ms) of the rows at or after `from`. */
   read(conn: DuckDBConnection, from: number): Promise<Map<number, number>> {
-    const p = this.chain.then(() => this.readNew(conn, from));
-    this.chain = p.catch(() => undefined);
-    return p;
+    return this.serial(() => this.readNew(conn, from));
   }
 
   private async readNew(conn: DuckDBConnection, from: number): Promise<Map<number, number>> {
