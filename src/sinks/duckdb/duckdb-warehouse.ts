@@ -9,6 +9,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { ActorRestore, Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
 import { makeDir } from '../../dirs.ts';
+import { CheckpointPolicy } from './checkpoint-policy.ts';
 import { corruptError } from './corrupt.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
@@ -63,7 +64,7 @@ export interface DuckDbOptions {
   threads?: number | null;
   /** DuckDB's memory_limit, in bytes; null: DuckDB's own default (80% of RAM). */
   memoryLimitBytes?: number | null;
-  /** Write-ahead log size at which betweenCommits checkpoints (default CHECKPOINT_WAL_BYTES; tests: less). */
+  /** Write-ahead log size at which betweenCommits checkpoints in any case (default CHECKPOINT_WAL_BYTES; tests: less). */
   checkpointWalBytes?: number;
 }
 
@@ -75,16 +76,19 @@ export interface DuckDbOptions {
 export function duckDbSettings(o: Pick<DuckDbOptions, 'threads' | 'memoryLimitBytes' | 'checkpointWalBytes'>): Record<string, string> {
   // DuckDB's own checkpoint (at 16 MiB of write-ahead log, its default) ran inside the COMMIT that crossed it,
   // for over a second at 50k events/s, with that commit's rows and the next ones waiting. The daemon checkpoints
-  // between commits at that size instead (betweenCommits); DuckDB's own, four times further out, is left for the
-  // commits made outside the committer's loop (the marker commits).
+  // between commits instead (betweenCommits, CheckpointPolicy); DuckDB's own, four times further out than the
+  // daemon's largest log, is left for the commits made outside the committer's loop (the marker commits).
   const settings: Record<string, string> = { autoinstall_known_extensions: 'false', checkpoint_threshold: `${Math.ceil((4 * (o.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) / 1024)}KiB` };
   if (o.threads) settings.threads = String(o.threads);
   if (o.memoryLimitBytes) settings.memory_limit = `${Math.max(1, Math.floor(o.memoryLimitBytes / 2 ** 20))}MiB`;
   return settings;
 }
 
-/** Write-ahead log size at which the daemon checkpoints between commits (DuckDB's own default threshold). */
-export const CHECKPOINT_WAL_BYTES = 16 << 20;
+/**
+ * Write-ahead log size at which the daemon checkpoints between commits in any case. About three row groups of
+ * the daemon's events (MAX_ROWS_BETWEEN); it is reached first when the other tables or wide rows fill the log.
+ */
+export const CHECKPOINT_WAL_BYTES = 64 << 20;
 
 export class DuckDbWarehouse implements Warehouse {
   readonly name: string;
@@ -97,10 +101,12 @@ export class DuckDbWarehouse implements Warehouse {
   private reader: DuckDBConnection | null = null;
   /** For the memory gauge, which must neither queue behind the commits nor share the reader with its reads. */
   private monitor: DuckDBConnection | null = null;
+  private readonly checkpoints: CheckpointPolicy;
 
   constructor(opts: DuckDbOptions) {
     this.opts = opts;
     this.name = `duckdb:${opts.path}`;
+    this.checkpoints = new CheckpointPolicy(opts.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES);
   }
 
   /** The connection's query calls, with DuckDB's reports of a damaged file turned into `warehouse_corrupt`. */
@@ -287,13 +293,14 @@ export class DuckDbWarehouse implements Warehouse {
     const agg = batch.files.map((f) => f.agg).filter((f): f is string => f !== null);
     const aggUpdates = batch.files.map((f) => f.aggUpdates).filter((f): f is string => f !== null);
     const c = this.c;
+    let inserted = 0;
     await c.run('BEGIN TRANSACTION');
     try {
       if (events.length > 0) {
-        await c.run(`INSERT INTO events (${EVENTS_INSERT_COLUMNS}) SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
+        inserted = (await c.run(`INSERT INTO events (${EVENTS_INSERT_COLUMNS}) SELECT event_id, user_id, session_id, event_type, event_name, epoch_ms(ts_ms),
           event_date, event_hour, day_of_week, parameters, platform, app_version, country, region, city,
           device_model, device_category, device_tier, ${src}, source_partition, source_offset, is_paying_user, days_since_install, properties
-          FROM ${this.readRows(events, EVENTS_FILE)}`);
+          FROM ${this.readRows(events, EVENTS_FILE)}`)).rowsChanged;
       }
       const users = batch.files.map((f) => f.users ?? null).filter((f): f is string => f !== null);
       if (users.length > 0) {
@@ -335,6 +342,7 @@ export class DuckDbWarehouse implements Warehouse {
       const wm = batch.engineWatermarkMs === null ? 'NULL' : `epoch_ms(${batch.engineWatermarkMs})`;
       await c.run(`INSERT OR REPLACE INTO gamestream_watermarks VALUES (${src}, ${wm}, ${batch.endOfInput}, now()::TIMESTAMP)`);
       await c.run('COMMIT');
+      this.checkpoints.committed(inserted);
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
       throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
@@ -380,15 +388,17 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   /**
-   * Checkpoints once the write-ahead log has reached CHECKPOINT_WAL_BYTES. Open reads and writes on other
+   * Checkpoints when CheckpointPolicy says so: once the events rows since the last checkpoint end in a row group
+   * that DuckDB will not merge again, or the write-ahead log has reached CHECKPOINT_WAL_BYTES. Open reads and writes on other
    * connections did not stop it (DuckDB 1.5); should DuckDB refuse because another transaction writes, a later
    * call tries again. Any other failure (a full disk, a damaged file) leaves DuckDB unusable: it is thrown, with
    * its cause, and the daemon stops; the commit before it is durable.
    */
   async betweenCommits(): Promise<void> {
-    if (!this.conn || walBytes(this.opts.path) < (this.opts.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) return;
+    if (!this.conn || !this.checkpoints.due(walBytes(this.opts.path))) return;
     try {
       await this.c.run('CHECKPOINT');
+      this.checkpoints.checkpointed();
     } catch (err) {
       if (err instanceof GamestreamError) throw err;
       const msg = (err as Error).message;
