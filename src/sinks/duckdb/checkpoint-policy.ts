@@ -1,12 +1,12 @@
 /**
  * When the daemon checkpoints DuckDB between commits.
  *
- * DuckDB (1.4 and later) starts a new row group for rows appended after a checkpoint, so every checkpoint closes
- * the events table's last row group at whatever size it has reached. A later checkpoint then merges adjacent row
- * groups whenever k + 1 of them fit into k (k up to 3): it reads them back, decompresses and compresses them
- * again. Row groups fuller than three quarters of DuckDB's size never fit that way. A checkpoint at a fixed
- * write-ahead-log size (16 MiB, about 94k of the daemon's rows) left row groups under that mark at a steady
- * 50k events/s: one checkpoint in six then took 1.5-2.2 s instead of 0.35 s, with the commits waiting behind it.
+ * DuckDB 1.5 (since its pull request 18829) starts a new row group for rows appended after a checkpoint, so every
+ * checkpoint closes the events table's last row group at whatever size it has reached. A later checkpoint then
+ * merges adjacent row groups whenever k + 1 of them fit into k (k up to 3): it reads them back, decompresses and
+ * compresses them again. Row groups fuller than three quarters of DuckDB's size never fit that way. A checkpoint at
+ * a fixed write-ahead-log size (16 MiB, about 94k of the daemon's rows) left row groups under that mark at a steady
+ * 50k events/s: one checkpoint in six then took 0.9-2.2 s instead of 0.35 s, with the commits waiting behind it.
  *
  * So the checkpoint waits until the rows appended since the last one end in a row group at least three quarters
  * full (or in whole row groups), and is forced at three row groups or at the write-ahead-log size given, whatever
