@@ -8,14 +8,17 @@ import { hourlyVolume, volumeWindowStart, type WarehouseView } from '../../obser
 
 /**
  * Events per hour of event time, kept from one read to the next: a read counts only the rows `events` gained
- * since the one before, by rowid (the daemon only ever appends to it), so its cost follows the event rate rather
- * than the last 24 h's volume. Counting the whole window each minute took 1.0-1.4 s of CPU at 30.6M rows (the last
- * 3M of them: 0.1 s), and a day at 50k events/s holds 4.3 billion.
+ * since the one before, by rowid (the daemon appends to it; only the ETL's retention deletes, and only days long
+ * out of the window), so its cost follows the event rate rather than the last 24 h's volume. Counting the whole
+ * window each minute took 1.0-1.4 s of CPU at 30.6M rows (the last 3M of them: 0.1 s), and a day at 50k events/s
+ * holds 4.3 billion.
  */
 export class HourlyVolume {
   private readonly hours = new Map<number, number>();
   /** Rows below this rowid are counted. */
   private next = 0;
+  /** The event_id of the row at rowid next - 1 when it was counted (null: none there). */
+  private lastId: string | null = null;
 
   /** Reads one after another: two at once would count the same rows twice. */
   private readonly serial = serialQueue();
@@ -26,25 +29,32 @@ export class HourlyVolume {
   }
 
   private async readNew(conn: DuckDBConnection, from: number): Promise<Map<number, number>> {
-    // With appends only, rowids run from 0 to the count less one (count(*) took 6-9 ms at 30.6M rows, max(rowid)
-    // 35 ms).
-    const rows = Number((await conn.runAndReadAll('SELECT count(*) FROM events')).getRows()[0]![0]);
-    // Fewer rows than counted: not the table that was counted (one made anew), so count it all again.
-    if (rows < this.next) {
+    // A delete leaves its rowids unused, so the rows run to the highest rowid rather than to the count; a
+    // checkpoint that drops or merges row groups after it numbers the rows anew. Then another row (or none) sits
+    // just below the cursor, and everything is counted again. Each query took 10-26 ms at 30M rows.
+    const top = (await conn.runAndReadAll('SELECT max(rowid) FROM events')).getRows()[0]![0];
+    const end = top === null ? 0 : Number(top) + 1;
+    if (this.next > 0 && (end < this.next || (await idAt(conn, this.next - 1)) !== this.lastId)) {
       this.hours.clear();
       this.next = 0;
     }
-    if (rows > this.next) {
+    if (end > this.next) {
       const r = await conn.runAndReadAll(
         `SELECT epoch_ms(date_trunc('hour', "timestamp")) AS h, count(*) AS n FROM events
-         WHERE rowid >= ${this.next} AND rowid < ${rows} AND "timestamp" >= epoch_ms(${from}) GROUP BY 1`,
+         WHERE rowid >= ${this.next} AND rowid < ${end} AND "timestamp" >= epoch_ms(${from}) GROUP BY 1`,
       );
       for (const [h, n] of r.getRows()) this.hours.set(Number(h), (this.hours.get(Number(h)) ?? 0) + Number(n));
-      this.next = rows;
+      this.next = end;
+      this.lastId = await idAt(conn, end - 1);
     }
     for (const h of this.hours.keys()) if (h < from) this.hours.delete(h);
     return this.hours;
   }
+}
+
+async function idAt(conn: DuckDBConnection, rowid: number): Promise<string | null> {
+  const [row] = (await conn.runAndReadAll(`SELECT event_id FROM events WHERE rowid = ${rowid}`)).getRows();
+  return row ? String(row[0]) : null;
 }
 
 export async function readStatusView(conn: DuckDBConnection, nowMs = Date.now(), volume = new HourlyVolume()): Promise<WarehouseView> {

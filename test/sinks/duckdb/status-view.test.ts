@@ -93,6 +93,49 @@ describe('readStatusView', () => {
     await wh.close();
   });
 
+  it('counts on correctly after deletes, which leave rowids unused, and after a checkpoint numbers the rows anew', async () => {
+    const wh = new DuckDbWarehouse({ path: join(dir, 'deletes.duckdb'), source: 's', maxEventBytes: 1 << 20 });
+    await wh.open();
+    const conn = await wh.connect();
+    let offset = 0;
+    const row = (id: string, tsMs: string): string =>
+      `${id}, 'u', NULL, 1001, NULL, epoch_ms(${tsMs}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${offset}, NULL, NULL, NULL`;
+    const add = async (hoursAgo: number[], now: number): Promise<void> => {
+      for (const h of hoursAgo) {
+        await conn.run(`INSERT INTO events VALUES (${row(`'e${offset}'`, String(now - h * HOUR))})`);
+        offset++;
+      }
+    };
+    const bulk = async (n: number, tsMs: number): Promise<void> => {
+      await conn.run(`INSERT INTO events SELECT ${row(`'b' || (${offset} + i)`, String(tsMs)).replace(`, ${offset}, NULL`, `, ${offset} + i, NULL`)} FROM range(${n}) t(i)`);
+      offset += n;
+    };
+    const kept = new HourlyVolume();
+    const total = async (now: number): Promise<number> => {
+      const counted = (await readStatusView(conn, now, kept)).volume24h;
+      expect(counted).toEqual((await readStatusView(conn, now)).volume24h);
+      return counted.events.reduce((a, b) => a + b, 0);
+    };
+    const now = Date.UTC(2026, 10, 27, 14, 30);
+    // A whole row group (DuckDB's 122,880 rows) of a day long gone, as the ETL's retention finds it, then the window's rows.
+    await bulk(122_880, now - 400 * 24 * HOUR);
+    await conn.run('CHECKPOINT');
+    await add([0, 1, 2], now);
+    expect(await total(now)).toBe(3);
+    // One old row deleted: its rowid stays unused, so the rows now run past their count.
+    await conn.run(`DELETE FROM events WHERE event_id = 'b0'`);
+    await add([0, 1], now);
+    expect(await total(now)).toBe(5);
+    // The old rows deleted and their row group dropped by a checkpoint, which numbers the rows after it anew;
+    // more rows than it held came meanwhile.
+    await conn.run(`DELETE FROM events WHERE "timestamp" < epoch_ms(${now - 300 * 24 * HOUR})`);
+    await conn.run('CHECKPOINT');
+    await bulk(130_000, now - HOUR / 2);
+    expect(await total(now)).toBe(130_005);
+    conn.closeSync();
+    await wh.close();
+  });
+
   it('reads the last ETL run from etl_runs, also one `gamestream etl run` made, and the page shows it', async () => {
     const t = await openTestWarehouse();
     try {
