@@ -48,7 +48,7 @@ export class CheckpointPolicy {
     this.rows = 0;
   }
 
-  /** Events rows appended since the last checkpoint (for tests and logs). */
+  /** Events rows appended since the last checkpoint (for tests). */
   get rowsSinceCheckpoint(): number {
     return this.rows;
   }
