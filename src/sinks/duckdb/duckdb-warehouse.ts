@@ -391,8 +391,8 @@ export class DuckDbWarehouse implements Warehouse {
    * Checkpoints when CheckpointPolicy says so: once the events rows since the last checkpoint end in a row group
    * that DuckDB will not merge again, or the write-ahead log has reached CHECKPOINT_WAL_BYTES. Open reads and
    * writes on other connections did not stop it (DuckDB 1.5); should DuckDB refuse because another transaction
-   * writes, a later call tries again. Any other failure (a full disk, a damaged file) leaves DuckDB unusable: it is thrown, with
-   * its cause, and the daemon stops; the commit before it is durable.
+   * writes, a later call tries again. Any other failure (a full disk, a damaged file) leaves DuckDB unusable: it
+   * is thrown, with its cause, and the daemon stops; the commit before it is durable.
    */
   async betweenCommits(): Promise<void> {
     if (!this.conn || !this.checkpoints.due(walBytes(this.opts.path))) return;

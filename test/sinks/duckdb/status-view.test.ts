@@ -15,6 +15,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const HOUR = 3_600_000;
 
+/** The values of one events row, each argument an SQL expression: its event_id, timestamp in ms and source_offset. */
+function eventRow(id: string, tsMs: string, offset: string): string {
+  return `${id}, 'u', NULL, 1001, NULL, epoch_ms(${tsMs}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${offset}, NULL, NULL, NULL`;
+}
+
 describe('readStatusView', () => {
   it('counts events per hour of the last 24 h, zeros included, and reads the latest quality checks', async () => {
     const wh = new DuckDbWarehouse({ path: join(dir, 'wh.duckdb'), source: 's', maxEventBytes: 1 << 20 });
@@ -25,7 +30,7 @@ describe('readStatusView', () => {
     // 3 events two hours ago, 5 in the current hour, 7 that are 30 h old (outside the window).
     const add = (ms: number, n: number) => {
       for (let i = 0; i < n; i++) {
-        rows.push(`('e${rows.length}', 'u', NULL, 1001, NULL, epoch_ms(${ms}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${rows.length}, NULL, NULL, NULL)`);
+        rows.push(`(${eventRow(`'e${rows.length}'`, String(ms), String(rows.length))})`);
       }
     };
     add(now - 2 * HOUR, 3);
@@ -60,7 +65,7 @@ describe('readStatusView', () => {
     const conn = await wh.connect();
     let offset = 0;
     const add = async (hoursAgo: number[], now: number): Promise<void> => {
-      const rows = hoursAgo.map((h) => `('e${offset}', 'u', NULL, 1001, NULL, epoch_ms(${now - h * HOUR}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${offset++}, NULL, NULL, NULL)`);
+      const rows = hoursAgo.map((h) => `(${eventRow(`'e${offset}'`, String(now - h * HOUR), String(offset++))})`);
       await conn.run(`INSERT INTO events VALUES ${rows.join(', ')}`);
     };
     const kept = new HourlyVolume();
@@ -98,16 +103,14 @@ describe('readStatusView', () => {
     await wh.open();
     const conn = await wh.connect();
     let offset = 0;
-    const row = (id: string, tsMs: string): string =>
-      `${id}, 'u', NULL, 1001, NULL, epoch_ms(${tsMs}), DATE '2026-11-27', 0, 0, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 's', 0, ${offset}, NULL, NULL, NULL`;
     const add = async (hoursAgo: number[], now: number): Promise<void> => {
       for (const h of hoursAgo) {
-        await conn.run(`INSERT INTO events VALUES (${row(`'e${offset}'`, String(now - h * HOUR))})`);
+        await conn.run(`INSERT INTO events VALUES (${eventRow(`'e${offset}'`, String(now - h * HOUR), String(offset))})`);
         offset++;
       }
     };
     const bulk = async (n: number, tsMs: number): Promise<void> => {
-      await conn.run(`INSERT INTO events SELECT ${row(`'b' || (${offset} + i)`, String(tsMs)).replace(`, ${offset}, NULL`, `, ${offset} + i, NULL`)} FROM range(${n}) t(i)`);
+      await conn.run(`INSERT INTO events SELECT ${eventRow(`'b' || (${offset} + i)`, String(tsMs), `${offset} + i`)} FROM range(${n}) t(i)`);
       offset += n;
     };
     const kept = new HourlyVolume();
