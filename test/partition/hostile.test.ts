@@ -59,22 +59,26 @@ describe('hostile input through the partition actor', () => {
     let events = 0;
     let dlq = 0;
     const codes = new Map<string, number>();
-    for (let b = 0; b < total / 1000; b++) {
-      const batch: RawRecord[] = [];
-      for (let i = 0; i < 1000; i++) batch.push({ partition: 0, offset: offset, bytes: hostile(offset++) });
-      actor.processBatch(batch, NOW, NOW);
-      // Count what came out, then drop it, as a flush would.
-      events += out.events.rows;
-      dlq += out.dlq.rows;
-      out.events.writeTo('/dev/null');
-      const dlqFile = `/tmp/gamestream-hostile-${process.pid}.ndjson`;
-      out.dlq.writeTo(dlqFile);
-      for (const line of readFileSync(dlqFile, 'utf8').split('\n')) {
-        if (!line) continue;
-        const row = JSON.parse(line) as { error_code: string };
-        codes.set(row.error_code, (codes.get(row.error_code) ?? 0) + 1);
+    const dlqFile = `/tmp/gamestream-hostile-${process.pid}.ndjson`;
+    try {
+      for (let b = 0; b < total / 1000; b++) {
+        const batch: RawRecord[] = [];
+        for (let i = 0; i < 1000; i++) batch.push({ partition: 0, offset: offset, bytes: hostile(offset++) });
+        actor.processBatch(batch, NOW, NOW);
+        // Count what came out, then drop it, as a flush would.
+        events += out.events.rows;
+        dlq += out.dlq.rows;
+        out.events.writeTo('/dev/null');
+        out.dlq.writeTo(dlqFile);
+        for (const line of readFileSync(dlqFile, 'utf8').split('\n')) {
+          if (!line) continue;
+          const row = JSON.parse(line) as { error_code: string };
+          codes.set(row.error_code, (codes.get(row.error_code) ?? 0) + 1);
+        }
+        out.agg.writeTo('/dev/null');
       }
-      out.agg.writeTo('/dev/null');
+    } finally {
+      rmSync(dlqFile, { force: true });
     }
     const cp = actor.flush()!;
     expect(cp.nextOffset).toBe(total);
