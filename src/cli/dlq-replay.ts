@@ -6,7 +6,7 @@
  * claims anything new.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmt } from '../actors/run-totals.ts';
@@ -20,6 +20,7 @@ import { claim, claimedRecords, finish, outcomes, selection, touchedDays, unfini
 import { ReplaySpoolSource, writeReplaySpool } from '../sources/dlq-replay.ts';
 import { openWarehouse, type EtlIo } from './etl.ts';
 import { runDaemon } from './run.ts';
+import { createReplaySpoolDir } from './spool.ts';
 
 const PAGE = 5000;
 
@@ -62,7 +63,7 @@ export async function replayCommand(f: LetterFilters, dryRun: boolean, io: EtlIo
   const observability = loadObservabilityConfig(io.env);
   let opened = await openWarehouse(cfg);
   let replay: ClaimedReplay | null;
-  const dir = mkdtempSync(join(tmpdir(), 'gamestream-replay-'));
+  const dir = createReplaySpoolDir(tmpdir());
   const spool = join(dir, 'records');
   try {
     try {

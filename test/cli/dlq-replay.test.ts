@@ -4,7 +4,7 @@
  * warehouse the real daemon wrote, the replay run as the real CLI in a child process.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -124,6 +124,8 @@ describe('gamestream dlq replay on DuckDB', () => {
     const env = {
       ...fixed(input, wh), GAMESTREAM_BATCH_RECORDS: '200', GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
       GAMESTREAM_MAX_UNCOMMITTED_BYTES: '1MiB', GAMESTREAM_MAX_EVENT_BYTES: '64KiB',
+      // Its own temporary folder, to see what the killed runs left there.
+      TMPDIR: mkdtempSync(join(dir, 'tmp-')),
     };
     const { kills, last } = await runWithKills(env, 100_000, 20, n / 10, ['dlq', 'replay']);
     expect(last.code, describeRun(last)).toBe(0);
@@ -136,6 +138,8 @@ describe('gamestream dlq replay on DuckDB', () => {
     expect(await sql(wh, `SELECT outcome, count(*) AS n FROM dlq_replay_outcomes GROUP BY 1`)).toEqual([{ outcome: 'stored', n }]);
     const again = await dlq(env, 'replay');
     expect(again.stdout).toContain('0 dead letter(s) since');
+    // The killed runs' spools (a copy of the letters) went with the next run that started.
+    expect(readdirSync(env.TMPDIR)).toEqual([]);
   }, 300_000);
 
   it('a worker thread that crashes during a replay: its batches not yet durable are read again from the spool, each letter stored once', async () => {
