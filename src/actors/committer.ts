@@ -206,8 +206,11 @@ export class Committer {
           this.progress = this.progress.fire();
         });
         after.catch(() => undefined);
-        // The warehouse's upkeep (DuckDB's checkpoint) once these rows are queryable, not inside the next commit.
-        if (this.wh.betweenCommits) await this.withLock(() => this.wh.betweenCommits!());
+        // The warehouse's upkeep (DuckDB's checkpoint) once these rows are queryable, not inside the next commit;
+        // it is told whether the next commit carries closed windows, which an upkeep that can wait lets go first.
+        if (this.wh.betweenCommits) {
+          await this.withLock(() => this.wh.betweenCommits!({ windowsWaiting: this.queue.some((f) => f.windowsClosedAtMs.length > 0) }));
+        }
       } catch (err) {
         await after.catch(() => undefined);
         return this.fatal(err);

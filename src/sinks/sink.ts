@@ -88,6 +88,12 @@ export interface SharedOwnership {
   fencedPartitions(source: string, partitions: number[]): Promise<number[]>;
 }
 
+/** What the warehouse's upkeep between commits is told about the next commit. */
+export interface UpkeepContext {
+  /** Flushes queued for the next commit carry windows the watermark closed: their rows should not wait long. */
+  windowsWaiting: boolean;
+}
+
 export interface Warehouse {
   readonly name: string;
   open(): Promise<void>;
@@ -133,7 +139,7 @@ export interface Warehouse {
    * warehouse refuses for now is tried again after a later commit; it throws only when the warehouse can no
    * longer be written, and the committer then stops.
    */
-  betweenCommits?(): Promise<void>;
+  betweenCommits?(next: UpkeepContext): Promise<void>;
   /** Memory the warehouse's engine holds in this process (DuckDB's buffer manager), for the memory gauges. */
   memoryBytes?(): Promise<number>;
   /** Partition hand-offs and fencing between the daemons of one consumer group, or null: one process owns it. */

@@ -245,4 +245,23 @@ describe('Committer', () => {
     // The window's latency ended at its commit, before the upkeep began.
     expect(closedAt + latencies[0]!).toBeLessThanOrEqual(upkeepStartedAt);
   });
+  it('tells the warehouse\'s upkeep whether the next commit carries closed windows', async () => {
+    const { wh } = slowWarehouse(0);
+    const told: boolean[] = [];
+    wh.betweenCommits = async (next) => {
+      told.push(next.windowsWaiting);
+    };
+    const c = new Committer(wh, {
+      maxFlushesPerCommit: 1, maxRetries: 0, engineWatermark: () => null, endOfInput: () => false,
+      onRetry: () => undefined, onFatal: () => undefined, onCommitted: () => undefined,
+    });
+    const withWindow = flush(0, 20);
+    withWindow.windowsClosedAtMs = [Date.now()];
+    c.enqueue(flush(0, 10));
+    c.enqueue(withWindow);
+    c.enqueue(flush(0, 30));
+    await c.drain();
+    // After the first commit the windowed flush waits; after the second, a plain one; after the third, nothing.
+    expect(told).toEqual([true, false, false]);
+  });
 });

@@ -12,6 +12,11 @@
  * full (or in whole row groups), and is forced at three row groups or at the write-ahead-log size given, whatever
  * comes first (the other tables, wide rows, and a commit pattern that never lands in the window).
  * docs/PERFORMANCE.md, "DuckDB's checkpoints", has the measurements.
+ *
+ * A checkpoint holds back every commit until it ends (about 0.2-0.6 s at 50k events/s). When the flushes waiting
+ * for the next commit carry windows the watermark closed (a burst about once a window size), a checkpoint that is
+ * due but not forced waits for them, at most MAX_WINDOW_WAIT_MS: in a 15-minute run at 50k events/s, the bursts
+ * that queued behind one waited 0.23-0.45 s before their commit began, the others 0.1-0.26 s.
  */
 
 /** DuckDB's rows per row group (its default, which the warehouse keeps). */
@@ -20,11 +25,15 @@ export const ROW_GROUP_ROWS = 122_880;
 export const FULL_ENOUGH_ROWS = (ROW_GROUP_ROWS * 3) / 4;
 /** Forced after this many rows since the last checkpoint: they wait uncompressed in DuckDB's memory until then. */
 export const MAX_ROWS_BETWEEN = 3 * ROW_GROUP_ROWS;
+/** How long a due checkpoint (not a forced one) lets closed windows waiting to commit go first. */
+export const MAX_WINDOW_WAIT_MS = 1000;
 
 export class CheckpointPolicy {
   private readonly maxWalBytes: number;
   /** Events rows appended since the last checkpoint. */
   private rows = 0;
+  /** Since when a checkpoint has been due but waited for closed windows (NaN: it has not). */
+  private waitingSinceMs = NaN;
 
   constructor(maxWalBytes: number) {
     this.maxWalBytes = maxWalBytes;
@@ -35,17 +44,26 @@ export class CheckpointPolicy {
     this.rows += eventRows;
   }
 
-  /** Whether to checkpoint now, with the write-ahead log at `walBytes`. */
-  due(walBytes: number): boolean {
-    if (walBytes >= this.maxWalBytes) return true;
-    if (this.rows === 0) return false;
+  /**
+   * Whether to checkpoint now, with the write-ahead log at `walBytes`. `windowsWaiting`: the next commit carries
+   * closed windows, so a checkpoint that can wait does, up to MAX_WINDOW_WAIT_MS.
+   */
+  due(walBytes: number, windowsWaiting = false, nowMs = Date.now()): boolean {
+    if (walBytes >= this.maxWalBytes || this.rows >= MAX_ROWS_BETWEEN) return true;
     const lastGroup = this.rows % ROW_GROUP_ROWS;
-    return lastGroup === 0 || lastGroup >= FULL_ENOUGH_ROWS || this.rows >= MAX_ROWS_BETWEEN;
+    if (this.rows === 0 || (lastGroup !== 0 && lastGroup < FULL_ENOUGH_ROWS)) {
+      this.waitingSinceMs = NaN;
+      return false;
+    }
+    if (!windowsWaiting) return true;
+    if (Number.isNaN(this.waitingSinceMs)) this.waitingSinceMs = nowMs;
+    return nowMs - this.waitingSinceMs >= MAX_WINDOW_WAIT_MS;
   }
 
   /** A checkpoint ran: the next rows start a new row group. */
   checkpointed(): void {
     this.rows = 0;
+    this.waitingSinceMs = NaN;
   }
 
   /** Events rows appended since the last checkpoint (for tests). */

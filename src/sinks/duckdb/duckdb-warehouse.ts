@@ -12,7 +12,7 @@ import { makeDir } from '../../dirs.ts';
 import { CheckpointPolicy } from './checkpoint-policy.ts';
 import { corruptError } from './corrupt.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
-import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, Warehouse } from '../sink.ts';
+import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, UpkeepContext, Warehouse } from '../sink.ts';
 import {
   AGG_COLUMNS,
   CHECKPOINT_COLUMNS,
@@ -392,10 +392,11 @@ export class DuckDbWarehouse implements Warehouse {
    * that DuckDB will not merge again, or the write-ahead log has reached CHECKPOINT_WAL_BYTES. Open reads and
    * writes on other connections did not stop it (DuckDB 1.5); should DuckDB refuse because another transaction
    * writes, a later call tries again. Any other failure (a full disk, a damaged file) leaves DuckDB unusable: it
-   * is thrown, with its cause, and the daemon stops; the commit before it is durable.
+   * is thrown, with its cause, and the daemon stops; the commit before it is durable. A checkpoint that is not
+   * forced lets the next commit go first when it carries closed windows (CheckpointPolicy).
    */
-  async betweenCommits(): Promise<void> {
-    if (!this.conn || !this.checkpoints.due(walBytes(this.opts.path))) return;
+  async betweenCommits(next: UpkeepContext = { windowsWaiting: false }): Promise<void> {
+    if (!this.conn || !this.checkpoints.due(walBytes(this.opts.path), next.windowsWaiting)) return;
     try {
       await this.c.run('CHECKPOINT');
       this.checkpoints.checkpointed();

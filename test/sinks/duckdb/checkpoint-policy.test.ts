@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CheckpointPolicy, FULL_ENOUGH_ROWS, MAX_ROWS_BETWEEN, ROW_GROUP_ROWS } from '../../../src/sinks/duckdb/checkpoint-policy.ts';
+import { CheckpointPolicy, FULL_ENOUGH_ROWS, MAX_ROWS_BETWEEN, MAX_WINDOW_WAIT_MS, ROW_GROUP_ROWS } from '../../../src/sinks/duckdb/checkpoint-policy.ts';
 
 const MAX_WAL = 64 << 20;
 
@@ -44,5 +44,31 @@ describe('CheckpointPolicy', () => {
     expect(p.due(MAX_WAL)).toBe(true);
     p.committed(10);
     expect(p.due(MAX_WAL)).toBe(true);
+  });
+
+  it('lets a commit that carries closed windows go first, for at most MAX_WINDOW_WAIT_MS, but never a forced checkpoint', () => {
+    const p = new CheckpointPolicy(MAX_WAL);
+    p.committed(FULL_ENOUGH_ROWS);
+    expect(p.due(0, true, 1_000)).toBe(false);
+    expect(p.due(0, true, 1_000 + MAX_WINDOW_WAIT_MS - 1)).toBe(false);
+    expect(p.due(0, false, 1_000 + MAX_WINDOW_WAIT_MS - 1)).toBe(true); // the windows are committed: now
+    expect(p.due(0, true, 1_000 + MAX_WINDOW_WAIT_MS)).toBe(true); // waited long enough
+    p.checkpointed();
+
+    // The wait restarts with the next due checkpoint, and ends where the rows stop being due.
+    p.committed(FULL_ENOUGH_ROWS);
+    expect(p.due(0, true, 5_000)).toBe(false);
+    p.committed(ROW_GROUP_ROWS - FULL_ENOUGH_ROWS + 1); // one row into the next group: not due
+    expect(p.due(0, true, 5_100)).toBe(false);
+    p.committed(FULL_ENOUGH_ROWS);
+    expect(p.due(0, true, 5_000 + MAX_WINDOW_WAIT_MS)).toBe(false); // due again since now: its own wait
+    expect(p.due(0, true, 5_000 + 2 * MAX_WINDOW_WAIT_MS)).toBe(true);
+
+    const many = new CheckpointPolicy(MAX_WAL);
+    many.committed(MAX_ROWS_BETWEEN);
+    expect(many.due(0, true, 0)).toBe(true);
+    const wal = new CheckpointPolicy(MAX_WAL);
+    wal.committed(FULL_ENOUGH_ROWS);
+    expect(wal.due(MAX_WAL, true, 0)).toBe(true);
   });
 });
