@@ -27,8 +27,9 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
 /**
  * A real thread, with a young generation of 12 MB: rows go straight into byte buffers (src/sinks/row-files.ts),
- * so little survives a batch, and 64 MB of it only held memory. On the 1M-event file 12 MB cost no CPU and
- * lowered peak RSS by 74 MB (docs/PERFORMANCE.md, "The worker's young generation").
+ * so little survives a batch, and 64 MB of it mostly held memory. On the 1M-event file 12 MB cost no CPU and
+ * lowered peak RSS by 74 MB; from Kafka it cost about 3% more CPU for about 80 MB less (docs/PERFORMANCE.md,
+ * "The worker's young generation").
  */
 export const spawnWorkerThread: SpawnThread = (index) =>
   new Worker(WORKER_URL, { name: `gamestream-worker-${index}`, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
