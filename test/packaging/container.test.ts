@@ -1,8 +1,9 @@
 /**
  * The Containerfile's image, built here with podman from a Debian base made from Debian packages
  * (scripts/container/base.sh: no registry is needed), and run: its configuration (non-root user, health check,
- * entry point), the pinned Node in it, the daemon and the tracking server in it (health, SIGTERM, the data
- * volume), and deploy/*.service under the image's own systemd, hardening and limits included.
+ * entry point), the pinned Node in it, the allocator it preloads, the daemon and the tracking server in it
+ * (health, SIGTERM, the data volume), and deploy/*.service under the image's own systemd, hardening and limits
+ * included.
  *
  * How containers are run here, and why:
  * - runc, not crun (podman's first choice): crun refuses hosts whose cgroups are mounted in hybrid mode (v1
@@ -126,6 +127,8 @@ describe('the image', () => {
     await until('/healthz on the published port', id, () => ok(`http://127.0.0.1:${port}/healthz`));
     await until('rows written', id, async () => /written [1-9]/.test(await logs(id)));
     expect(await healthcheck(id), await logs(id)).toEqual({ code: 0, status: 'healthy', output: 'http://127.0.0.1:9464/healthz: 200 {"ok":true}' });
+    // The image's allocator (LD_PRELOAD) is loaded in the daemon itself (PID 1), not only named in its environment.
+    expect(await inContainer(id, 'grep', '-c', 'libmimalloc', '/proc/1/maps')).toMatch(/^[1-9]\d*\n$/);
 
     await must('podman', ['stop', '--time', '60', id]);
     const out = await logs(id);
