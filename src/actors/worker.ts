@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, threadId } from 'node:worker_threads';
 import { EnrichmentTables } from '../enrich/tables.ts';
 import { toWire } from '../errors.ts';
 import { IndexView, type LookupStats } from '../dedupe/lookup.ts';
@@ -14,6 +14,7 @@ import { actorOutput, PartitionActor, type ActorOutput } from '../partition/acto
 import { actorRules } from '../contract/rules.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
+import { removeSpills, spillPrefix } from '../sinks/row-files.ts';
 import { UserCache } from '../users/user-cache.ts';
 import { UserLookupClient } from '../users/lookup-channel.ts';
 import { KnownUsers } from '../users/known-users.ts';
@@ -157,10 +158,13 @@ function handle(msg: ToWorker): void {
   switch (msg.t) {
     case 'init': {
       settings = msg.settings;
+      // Chunks spilled by this worker's earlier thread, which died before its flush: those rows are replayed.
+      removeSpills(settings.spoolDir, settings.workerIndex);
       tables = EnrichmentTables.fromSnapshot(msg.tables);
       const channel = UserLookupClient.create(settings.userLookupTimeoutMs);
       port.postMessage({ t: 'users-port', port: channel.remote, flag: channel.flag } satisfies FromWorker, [channel.remote]);
-      out = actorOutput(() => tables, new IndexView(settings.index.filter, settings.index.runs), new UserCache(settings.userCache, (ids) => channel.client.lookup(ids), new KnownUsers(settings.knownUsers)));
+      out = actorOutput(() => tables, new IndexView(settings.index.filter, settings.index.runs), new UserCache(settings.userCache, (ids) => channel.client.lookup(ids), new KnownUsers(settings.knownUsers)),
+        spillPrefix(settings.spoolDir, settings.workerIndex, threadId));
       avro = settings.avroWriterSchema ? new AvroDecoder(settings.avroWriterSchema) : null;
       confluent = settings.confluent
         ? new ConfluentAvro(settings.confluent.schemas, { unusable: settings.confluent.unusable, unknownHint: settings.confluent.unknownHint })

@@ -51,15 +51,22 @@ export interface ActorOutput {
   userRows: RowBuffer;
 }
 
-/** Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends). */
+/**
+ * Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends).
+ * `spillPrefix`: a path prefix, unique to the thread, for the files that full chunks of rows are written to
+ * before the flush (see RowBuffer); null keeps rows in memory until the flush.
+ */
 export function actorOutput(
   tables: () => EnrichmentTables,
   index: IndexView = new IndexView(KeyFilter.create(1 << 16).sharedBuffer, []),
   users: UserCache = new UserCache(100_000, () => []),
+  spillPrefix: string | null = null,
 ): ActorOutput {
+  let spills = 0;
+  const buffer = (table: string): RowBuffer => new RowBuffer(spillPrefix === null ? null : () => `${spillPrefix}-${++spills}.${table}.partial`);
   return {
-    events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), tables, deadLetterCodes: new Map(),
-    windowsClosedAtMs: [], index, users, userRows: new RowBuffer(),
+    events: buffer('events'), dlq: buffer('dlq'), agg: buffer('agg'), aggUpdates: buffer('agg-updates'), tables, deadLetterCodes: new Map(),
+    windowsClosedAtMs: [], index, users, userRows: buffer('users'),
   };
 }
 

@@ -6,20 +6,32 @@
  * concatenating quoted CSV fields takes (measured in bench/micro), the `parameters` object is embedded as-is
  * instead of being encoded twice, and DuckDB reads both formats at about the same cost.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 
 const CHUNK = 4 << 20;
 
 /**
  * Accumulates one table's rows as UTF-8 bytes in fixed chunks. Each row is encoded as soon as it is pushed:
  * holding row strings until the flush would promote them to the old generation and make GC a large cost.
+ *
+ * With a spill path, each full chunk is written out at once to a file that `writeTo` then renames, and the
+ * chunk takes the next rows: a worker holds one chunk per table instead of a whole flush's rows (up to
+ * GAMESTREAM_FLUSH_ROWS of them, over 100 MB), which the spool holds in any case once the flush writes them.
  */
 export class RowBuffer {
   private chunks: Buffer[] = [];
   private cur: Buffer = Buffer.allocUnsafe(CHUNK);
   private pos = 0;
   private total = 0;
+  /** Names a new file for the rows of the next flush; null: rows stay in memory until `writeTo`. */
+  private readonly spillPath: (() => string) | null;
+  private spill: { fd: number; path: string } | null = null;
   rows = 0;
+
+  constructor(spillPath: (() => string) | null = null) {
+    this.spillPath = spillPath;
+  }
 
   push(row: object): void {
     this.pushLine(JSON.stringify(row));
@@ -27,31 +39,55 @@ export class RowBuffer {
 
   pushLine(line: string): void {
     const worst = line.length * 3 + 1;
-    if (this.pos + worst > this.cur.length) {
-      if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
-      this.total += this.pos;
-      this.cur = Buffer.allocUnsafe(Math.max(CHUNK, worst));
-      this.pos = 0;
-    }
+    if (this.pos + worst > this.cur.length) this.nextChunk(worst);
     this.pos += this.cur.write(line, this.pos, 'utf8');
     this.cur[this.pos++] = 10;
     this.rows++;
   }
 
+  private nextChunk(worst: number): void {
+    const size = Math.max(CHUNK, worst);
+    if (this.pos > 0) {
+      if (this.spillPath) this.spillOut(this.cur.subarray(0, this.pos));
+      else this.chunks.push(this.cur.subarray(0, this.pos));
+    }
+    this.total += this.pos;
+    // A spilled chunk is on disk: the same buffer takes the next rows unless a larger row needs a larger one.
+    if (!this.spillPath || this.cur.length !== size) this.cur = Buffer.allocUnsafe(size);
+    this.pos = 0;
+  }
+
+  private spillOut(bytes: Buffer): void {
+    if (!this.spill) {
+      const path = this.spillPath!();
+      this.spill = { fd: openSync(path, 'w'), path };
+    }
+    writeAll(this.spill.fd, bytes);
+  }
+
   /** Writes the buffered rows to `path` and empties the buffer; returns the row count written. */
   writeTo(path: string): number {
-    if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
-    const fd = openSync(path, 'w');
-    try {
-      for (const c of this.chunks) {
-        for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+    if (this.spill) {
+      const { fd, path: partial } = this.spill;
+      this.spill = null;
+      try {
+        writeAll(fd, this.cur.subarray(0, this.pos));
+      } finally {
+        closeSync(fd);
       }
-    } finally {
-      closeSync(fd);
+      renameSync(partial, path);
+    } else {
+      if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
+      const fd = openSync(path, 'w');
+      try {
+        for (const c of this.chunks) writeAll(fd, c);
+      } finally {
+        closeSync(fd);
+      }
+      this.chunks = [];
     }
     const rows = this.rows;
-    this.chunks = [];
-    this.cur = Buffer.allocUnsafe(CHUNK);
+    if (!this.spillPath || this.cur.length !== CHUNK) this.cur = Buffer.allocUnsafe(CHUNK);
     this.pos = 0;
     this.total = 0;
     this.rows = 0;
@@ -61,4 +97,29 @@ export class RowBuffer {
   get pendingBytes(): number {
     return this.total + this.pos;
   }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+}
+
+/** Where a worker thread's spilled chunks go: unique to the thread, so a restarted worker never reuses a name. */
+export function spillPrefix(spoolDir: string, workerIndex: number, threadId: number): string {
+  return join(spoolDir, `w${workerIndex}-${process.pid}-t${threadId}`);
+}
+
+/**
+ * Removes the spill files a worker's earlier thread left when it died before its flush (its rows are replayed
+ * from the source). Only the worker's new thread calls it, before it takes any rows. Returns how many there were.
+ */
+export function removeSpills(spoolDir: string, workerIndex: number): number {
+  const prefix = `w${workerIndex}-${process.pid}-t`;
+  let n = 0;
+  for (const name of readdirSync(spoolDir)) {
+    if (name.startsWith(prefix) && name.endsWith('.partial')) {
+      rmSync(join(spoolDir, name), { force: true });
+      n++;
+    }
+  }
+  return n;
 }
