@@ -20,7 +20,7 @@ describe('DuckDB instance settings', () => {
   it('bound DuckDB\'s memory by GAMESTREAM_DUCKDB_MEMORY_LIMIT (128 MiB by default, not 80% of RAM)', async () => {
     const byDefault = loadConfig({ GAMESTREAM_WORKERS: '1' });
     expect(byDefault.duckdbMemoryLimit).toBe(128 * 1024 ** 2);
-    // DuckDB prints sizes in its own units: 256 MiB is "256.0 MiB".
+    // DuckDB prints sizes in its own units: 128 MiB is "128.0 MiB".
     expect(await reported(duckDbSettings({ threads: byDefault.duckdbThreads, memoryLimitBytes: byDefault.duckdbMemoryLimit }))).toEqual({ memoryLimit: '128.0 MiB', threads: 1, checkpointThreshold: '256.0 MiB' });
     const set = loadConfig({ GAMESTREAM_WORKERS: '1', GAMESTREAM_DUCKDB_MEMORY_LIMIT: '300MiB' });
     expect((await reported(duckDbSettings({ memoryLimitBytes: set.duckdbMemoryLimit }))).memoryLimit).toBe('300.0 MiB');
