@@ -14,7 +14,7 @@ import { actorOutput, PartitionActor, type ActorOutput } from '../partition/acto
 import { actorRules } from '../contract/rules.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
-import { removeSpills, spillPrefix } from '../sinks/row-files.ts';
+import { removeSpills, spillFiles } from '../sinks/row-files.ts';
 import { UserCache } from '../users/user-cache.ts';
 import { UserLookupClient } from '../users/lookup-channel.ts';
 import { KnownUsers } from '../users/known-users.ts';
@@ -164,7 +164,7 @@ function handle(msg: ToWorker): void {
       const channel = UserLookupClient.create(settings.userLookupTimeoutMs);
       port.postMessage({ t: 'users-port', port: channel.remote, flag: channel.flag } satisfies FromWorker, [channel.remote]);
       out = actorOutput(() => tables, new IndexView(settings.index.filter, settings.index.runs), new UserCache(settings.userCache, (ids) => channel.client.lookup(ids), new KnownUsers(settings.knownUsers)),
-        spillPrefix(settings.spoolDir, settings.workerIndex, threadId));
+        spillFiles(settings.spoolDir, settings.workerIndex, threadId));
       avro = settings.avroWriterSchema ? new AvroDecoder(settings.avroWriterSchema) : null;
       confluent = settings.confluent
         ? new ConfluentAvro(settings.confluent.schemas, { unusable: settings.confluent.unusable, unknownHint: settings.confluent.unknownHint })

@@ -10,7 +10,7 @@ import type { EnrichmentTables } from '../enrich/tables.ts';
 import { KEY, keyOf } from '../dedupe/id-key.ts';
 import { KeyFilter } from '../dedupe/filter.ts';
 import { IndexView } from '../dedupe/lookup.ts';
-import { RowBuffer } from '../sinks/row-files.ts';
+import { RowBuffer, type SpillFiles } from '../sinks/row-files.ts';
 import { TumblingWindows, type WindowRow } from '../windows/tumbling.ts';
 import { decodeStandIn, oversizedPrefixBytes, type Oversized } from '../contract/oversized.ts';
 import { oversized, oversizedDeadLetter, rawForDeadLetter } from './dead-letter.ts';
@@ -53,17 +53,16 @@ export interface ActorOutput {
 
 /**
  * Empty row buffers for a host's actors (one set per worker thread; every actor of the thread appends).
- * `spillPrefix`: a path prefix, unique to the thread, for the files that full chunks of rows are written to
- * before the flush (see RowBuffer); null keeps rows in memory until the flush.
+ * `spill`: names the files that full chunks of rows are written to before the flush (see RowBuffer); null keeps
+ * rows in memory until the flush.
  */
 export function actorOutput(
   tables: () => EnrichmentTables,
   index: IndexView = new IndexView(KeyFilter.create(1 << 16).sharedBuffer, []),
   users: UserCache = new UserCache(100_000, () => []),
-  spillPrefix: string | null = null,
+  spill: SpillFiles | null = null,
 ): ActorOutput {
-  let spills = 0;
-  const buffer = (table: string): RowBuffer => new RowBuffer(spillPrefix === null ? null : () => `${spillPrefix}-${++spills}.${table}.partial`);
+  const buffer = (table: string): RowBuffer => new RowBuffer(spill ? spill(table) : null);
   return {
     events: buffer('events'), dlq: buffer('dlq'), agg: buffer('agg'), aggUpdates: buffer('agg-updates'), tables, deadLetterCodes: new Map(),
     windowsClosedAtMs: [], index, users, userRows: buffer('users'),

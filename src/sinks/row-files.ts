@@ -103,23 +103,26 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
 }
 
-/** Where a worker thread's spilled chunks go: unique to the thread, so a restarted worker never reuses a name. */
-export function spillPrefix(spoolDir: string, workerIndex: number, threadId: number): string {
-  return join(spoolDir, `w${workerIndex}-${process.pid}-t${threadId}`);
+/** Names a table's spill files: `table` → a new path for each flush's spilled chunks. */
+export type SpillFiles = (table: string) => () => string;
+
+/** The start of every spill file name of a worker, whichever of its threads wrote it. */
+const spillNameStart = (workerIndex: number): string => `w${workerIndex}-${process.pid}-t`;
+
+/** A worker thread's spill files: their names are unique to the thread, so a restarted worker never reuses one. */
+export function spillFiles(spoolDir: string, workerIndex: number, threadId: number): SpillFiles {
+  const prefix = join(spoolDir, `${spillNameStart(workerIndex)}${threadId}`);
+  let n = 0;
+  return (table) => () => `${prefix}-${++n}.${table}.partial`;
 }
 
 /**
  * Removes the spill files a worker's earlier thread left when it died before its flush (its rows are replayed
- * from the source). Only the worker's new thread calls it, before it takes any rows. Returns how many there were.
+ * from the source). Only the worker's new thread calls it, before it takes any rows.
  */
-export function removeSpills(spoolDir: string, workerIndex: number): number {
-  const prefix = `w${workerIndex}-${process.pid}-t`;
-  let n = 0;
+export function removeSpills(spoolDir: string, workerIndex: number): void {
+  const start = spillNameStart(workerIndex);
   for (const name of readdirSync(spoolDir)) {
-    if (name.startsWith(prefix) && name.endsWith('.partial')) {
-      rmSync(join(spoolDir, name), { force: true });
-      n++;
-    }
+    if (name.startsWith(start) && name.endsWith('.partial')) rmSync(join(spoolDir, name), { force: true });
   }
-  return n;
 }
