@@ -9,7 +9,7 @@ export const ERROR_CODES = [
   'device_table_invalid', 'observability_listen_failed',
   // the warehouse and the engine
   'warehouse_unavailable', 'warehouse_write_failed', 'warehouse_commit_failed', 'warehouse_schema_mismatch', 'warehouse_corrupt',
-  'partition_fenced', 'dedupe_index_unavailable', 'crash_loop', 'internal',
+  'partition_fenced', 'dedupe_index_unavailable', 'spool_full', 'crash_loop', 'internal',
   // Kafka and the tracking server
   'kafka_unavailable', 'kafka_timeout', 'kafka_send_failed', 'ingest_overloaded', 'ingest_listen_failed',
   'shutting_down', 'body_too_large', 'client_aborted',

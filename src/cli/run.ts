@@ -24,7 +24,7 @@ import { AvroFileSource } from '../sources/file-avro.ts';
 import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
-import { createSpoolDir, removeSpoolDir } from './spool.ts';
+import { createSpoolDir, removeSpoolDir, spoolNeedBytes } from './spool.ts';
 import { BigQueryWarehouse } from '../sinks/bigquery/bigquery-warehouse.ts';
 import { bigQueryTargetOf } from '../sinks/bigquery/client.ts';
 import { readBigQueryStatusView } from '../sinks/bigquery/status-view.ts';
@@ -133,7 +133,9 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       })
     : null;
   const warehouse: Warehouse = (duck ?? big)!;
-  const spoolDir = createSpoolDir(cfg.spoolDir, wc.kind === 'duckdb' ? join(dirname(wc.path), '.spool') : tmpdir());
+  const spool = createSpoolDir(cfg.spoolDir, wc.kind === 'duckdb' ? join(dirname(wc.path), '.spool') : tmpdir(), spoolNeedBytes(cfg.workers, cfg.flushRows));
+  if (spool.warning) log.warn({ spoolDir: spool.dir }, spool.warning);
+  const spoolDir = spool.dir;
   const outputs =
     cfg.kafkaBrokers.length > 0 && (cfg.kafkaEnrichedTopic || cfg.kafkaDlqTopic)
       ? new KafkaOutputs({

@@ -191,7 +191,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_MAX_UNCOMMITTED_BYTES', key: 'maxUncommittedBytes', default: '256MiB', allowed: '1MiB–16GiB',
     doc: 'Source bytes not yet durably in the warehouse (kept for replay, or waiting for a worker); when reached, the source waits. An NDJSON file\'s batches (and a dead-letter replay\'s) and Kafka\'s count too, though once read they are kept as file positions or offsets and read or fetched again after a worker crash.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
   v({ name: 'GAMESTREAM_SPOOL_DIR', key: 'spoolDir', default: '', allowed: 'a directory path, or empty for the default',
-    doc: 'Scratch space for batch files handed to the warehouse. Default: /dev/shm when present, else a folder beside the DuckDB file.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
+    doc: 'Scratch space for the row files workers hand to the warehouse; they wait there for their commit, about two flushes a worker (GAMESTREAM_FLUSH_ROWS rows each, some 600 bytes a row). Default: /dev/shm when it has that much room free, else a folder beside the DuckDB file (the system temporary folder with BigQuery), with a warning. A full spool stops the daemon with spool_full.', parse: (raw) => (raw.trim() === '' ? null : resolve(raw.trim())) }),
   v({ name: 'GAMESTREAM_DUCKDB_THREADS', key: 'duckdbThreads', default: '1', allowed: '1–256',
     doc: 'Threads DuckDB may use for loading rows and for queries. One leaves the other cores to the workers: with two, loads used 40% more CPU on 2 cores for no gain (docs/PERFORMANCE.md).', parse: integer(1, 256) }),
   v({ name: 'GAMESTREAM_DUCKDB_MEMORY_LIMIT', key: 'duckdbMemoryLimit', default: '128MiB', allowed: '64MiB–1024GiB',

@@ -6,8 +6,9 @@
  * concatenating quoted CSV fields takes (measured in bench/micro), the `parameters` object is embedded as-is
  * instead of being encoded twice, and DuckDB reads both formats at about the same cost.
  */
-import { closeSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, openSync, readdirSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { GamestreamError } from '../errors.ts';
 
 const CHUNK = 4 << 20;
 
@@ -60,9 +61,10 @@ export class RowBuffer {
   private spillOut(bytes: Buffer): void {
     if (!this.spill) {
       const path = this.spillPath!();
-      this.spill = { fd: openSync(path, 'w'), path };
+      this.spill = { fd: spoolWrite(path, () => openSync(path, 'w')), path };
     }
-    writeAll(this.spill.fd, bytes);
+    const { fd, path } = this.spill;
+    spoolWrite(path, () => writeAll(fd, bytes));
   }
 
   /** Writes the buffered rows to `path` and empties the buffer; returns the row count written. */
@@ -71,16 +73,16 @@ export class RowBuffer {
       const { fd, path: partial } = this.spill;
       this.spill = null;
       try {
-        writeAll(fd, this.cur.subarray(0, this.pos));
+        spoolWrite(partial, () => writeAll(fd, this.cur.subarray(0, this.pos)));
       } finally {
         closeSync(fd);
       }
       renameSync(partial, path);
     } else {
       if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
-      const fd = openSync(path, 'w');
+      const fd = spoolWrite(path, () => openSync(path, 'w'));
       try {
-        for (const c of this.chunks) writeAll(fd, c);
+        for (const c of this.chunks) spoolWrite(path, () => writeAll(fd, c));
       } finally {
         closeSync(fd);
       }
@@ -98,6 +100,40 @@ export class RowBuffer {
     return this.total + this.pos;
   }
 }
+
+/** Errors of a file system out of room: the spool's, not the daemon's, so they get a message that says what to do. */
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * Runs a write of a spool file; a full file system becomes `spool_full`, naming the folder, its free space and
+ * the settings that fix it. It is retryable: room may come back as commits remove older files.
+ */
+function spoolWrite<T>(path: string, write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!NO_ROOM.has(code)) throw err;
+    const dir = dirname(path);
+    throw new GamestreamError('spool_full',
+      `the spool folder ${dir} is full (${code} writing ${basename(path)}${roomOf(dir)}). Row files wait there for their commit, `
+      + `about two flushes a worker (GAMESTREAM_FLUSH_ROWS rows each, some 600 bytes a row): point GAMESTREAM_SPOOL_DIR at a folder `
+      + `with more room (one on disk will do), give /dev/shm more (docker run --shm-size 512m), or lower GAMESTREAM_FLUSH_ROWS`,
+      { retryable: true, cause: err });
+  }
+}
+
+/** `; <free> of <size> free` for the folder's file system, or nothing when it cannot be read. */
+function roomOf(dir: string): string {
+  try {
+    const s = statfsSync(dir);
+    return `; ${mib(s.bavail * s.bsize)} of ${mib(s.blocks * s.bsize)} free`;
+  } catch {
+    return '';
+  }
+}
+
+const mib = (bytes: number): string => `${Math.floor(bytes / (1 << 20))} MiB`;
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { GamestreamError } from '../../src/errors.ts';
 import { RowBuffer } from '../../src/sinks/row-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-row-files-'));
@@ -68,5 +69,38 @@ describe('RowBuffer', () => {
     expect(n).toBe(1);
     expect(readdirSync(own)).toEqual(['big.ndjson']);
     rmSync(f);
+  });
+
+  describe('a full spool', () => {
+    // Writes to /dev/full fail with ENOSPC, as on a /dev/shm that has no room left.
+    const FULL = '/dev/full';
+    const spoolFull = (fn: () => unknown): GamestreamError => {
+      try {
+        fn();
+      } catch (err) {
+        return err as GamestreamError;
+      }
+      throw new Error('expected the write to fail');
+    };
+
+    it('says which folder is full and what fixes it when a spilled chunk cannot be written', () => {
+      const buf = new RowBuffer(() => FULL);
+      const err = spoolFull(() => {
+        for (const r of rows(6000, 'full')) buf.push(r);
+      });
+      expect(err.code).toBe('spool_full');
+      expect(err.retryable).toBe(true);
+      expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      expect(err.message).toMatch(/^the spool folder \/dev is full \(ENOSPC writing full; \d+ MiB of \d+ MiB free\)/);
+      for (const fix of ['GAMESTREAM_SPOOL_DIR', '--shm-size', 'GAMESTREAM_FLUSH_ROWS']) expect(err.message).toContain(fix);
+    });
+
+    it('says so when the flush writes its rows, and leaves other errors as they are', () => {
+      const buf = new RowBuffer();
+      for (const r of rows(10, 'full')) buf.push(r);
+      expect(spoolFull(() => buf.writeTo(FULL)).code).toBe('spool_full');
+      const missing = spoolFull(() => buf.writeTo(join(dir, 'no-such-folder', 'x.ndjson')));
+      expect((missing as unknown as NodeJS.ErrnoException).code).toBe('ENOENT');
+    });
   });
 });
