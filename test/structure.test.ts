@@ -55,10 +55,12 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** The files of src/ a file imports (static imports and re-exports, types included). */
+/** The files of src/ a file imports (static imports, re-exports and modules loaded when needed, types included). */
 function importsOf(file: string, text: string): string[] {
   const out: string[] = [];
   for (const m of text.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+'(\.[^']+)'/gms)) out.push(resolve(dirname(file), m[1]!));
+  // Modules loaded when needed (a backend's adapter) are imports too; so are `typeof import(…)` types.
+  for (const m of text.matchAll(/\bimport\('(\.[^']+)'\)/g)) out.push(resolve(dirname(file), m[1]!));
   return out;
 }
 
@@ -123,9 +125,10 @@ describe('the source tree', () => {
     const strays: string[] = [];
     for (const f of files) {
       const rel = relative(SRC, f);
-      for (const m of texts.get(f)!.matchAll(/\sfrom\s+'([^'.][^']*)'/g)) {
-        const adapter = ADAPTERS.find(([lib]) => m[1] === lib);
-        if (adapter && !rel.startsWith(adapter[1])) strays.push(`${rel} imports ${m[1]}`);
+      for (const m of texts.get(f)!.matchAll(/\sfrom\s+'([^'.][^']*)'|\bimport\('([^'.][^']*)'\)/g)) {
+        const lib = m[1] ?? m[2];
+        const adapter = ADAPTERS.find(([name]) => lib === name);
+        if (adapter && !rel.startsWith(adapter[1])) strays.push(`${rel} imports ${lib}`);
       }
     }
     expect(strays).toEqual([]);

@@ -7,7 +7,6 @@
  *   etl status [--limit N]
  */
 import { loadConfig, type Config } from '../config/schema.ts';
-import { bigQueryEtlWarehouse, missingEngineTables } from '../sinks/bigquery/etl-warehouse.ts';
 import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
 import { successfulDays } from '../etl/dag.ts';
 import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
@@ -16,7 +15,6 @@ import { openDuckDbEtl } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { dayFlag, wholeFlag } from './flags.ts';
-import { bigQueryTargetOf, createClients } from '../sinks/bigquery/client.ts';
 
 const USAGE = `Usage:
   gamestream etl run --date YYYY-MM-DD [--force]
@@ -46,6 +44,8 @@ function requiredDay(args: string[], name: string): string {
 export interface Opened { wh: EtlWarehouse; close(): void }
 
 async function openBigQuery(cfg: Config): Promise<Opened> {
+  // The BigQuery adapter is loaded only for a BigQuery warehouse (its index.ts says why).
+  const { bigQueryEtlWarehouse, bigQueryTargetOf, createClients, missingEngineTables } = await import('../sinks/bigquery/index.ts');
   const target = bigQueryTargetOf(cfg);
   if (!target) throw new Error('not a BigQuery warehouse');
   const name = `bigquery:${target.project}.${target.dataset}`;

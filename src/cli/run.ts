@@ -5,29 +5,23 @@ import type { EtlConfig } from '../etl/config.ts';
 import { startObservability, type Metrics, type ObservabilityConfig } from '../observability/index.ts';
 import { startScheduler, type Scheduler } from '../etl/scheduler.ts';
 import { duckdbEtlWarehouse } from '../sinks/duckdb/etl-warehouse.ts';
-import { bigQueryEtlWarehouse } from '../sinks/bigquery/etl-warehouse.ts';
 import { defaultDeviceTablePath } from '../enrich/devices.ts';
 import { defaultGeoIpPath } from '../enrich/geoip.ts';
 import { TableFiles } from '../enrich/tables.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { KafkaSource } from '../kafka-platformatic/kafka-source.ts';
-import { SEED_TOPICS, type TopicSpec } from '../kafka-platformatic/topics.ts';
+import type { TopicSpec } from '../kafka-platformatic/topics.ts';
 import { loadSchemaDir } from '../sources/kafka/schemas.ts';
 import { Supervisor } from '../actors/supervisor.ts';
 import { startBufferCollector } from '../actors/buffer-collector.ts';
 import { IdIndex } from '../dedupe/id-index.ts';
 import { fmt, processCost } from '../actors/run-totals.ts';
 import { DuckDbWarehouse } from '../sinks/duckdb/duckdb-warehouse.ts';
-import { KafkaOutputs } from '../kafka-platformatic/outputs.ts';
 import { HourlyVolume, readStatusView } from '../sinks/duckdb/status-view.ts';
 import { AvroFileSource } from '../sources/file-avro.ts';
 import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
 import { createSpoolDir, removeSpoolDir, spoolNeedBytes } from './spool.ts';
-import { BigQueryWarehouse } from '../sinks/bigquery/bigquery-warehouse.ts';
-import { bigQueryTargetOf } from '../sinks/bigquery/client.ts';
-import { readBigQueryStatusView } from '../sinks/bigquery/status-view.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
 import { GamestreamError } from '../errors.ts';
@@ -39,8 +33,13 @@ import { GAMESTREAM_VERSION } from '../version.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
+// The Kafka and BigQuery adapters are loaded only when the configuration names them (see their index.ts).
+type KafkaAdapter = typeof import('../kafka-platformatic/index.ts');
+const loadKafka = (): Promise<KafkaAdapter> => import('../kafka-platformatic/index.ts');
+const loadBigQuery = (): Promise<typeof import('../sinks/bigquery/index.ts')> => import('../sinks/bigquery/index.ts');
+
 /** The seed's topic layout with the configured names and partition counts; the raw topic first. */
-function topicSpecs(cfg: Config): TopicSpec[] {
+function topicSpecs(cfg: Config, { SEED_TOPICS }: KafkaAdapter): TopicSpec[] {
   const specs: TopicSpec[] = [{ ...SEED_TOPICS.raw, name: cfg.kafkaTopic, partitions: cfg.kafkaRawPartitions }];
   if (cfg.kafkaEnrichedTopic) specs.push({ ...SEED_TOPICS.enriched, name: cfg.kafkaEnrichedTopic, partitions: cfg.kafkaEnrichedPartitions });
   if (cfg.kafkaDlqTopic) specs.push({ ...SEED_TOPICS.dlq, name: cfg.kafkaDlqTopic, partitions: cfg.kafkaDlqPartitions });
@@ -52,10 +51,11 @@ type DuckDbConnection = Awaited<ReturnType<DuckDbWarehouse['connect']>>;
 /** The metrics once they exist: the source, the warehouse and the outputs are made before them. */
 type MetricsLater = () => Metrics | null;
 
-function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
+async function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Promise<Source> {
   switch (cfg.source.kind) {
-    case 'kafka':
-      return new KafkaSource({
+    case 'kafka': {
+      const kafka = await loadKafka();
+      return new kafka.KafkaSource({
         brokers: cfg.kafkaBrokers,
         topic: cfg.kafkaTopic,
         groupId: cfg.kafkaGroup,
@@ -63,7 +63,7 @@ function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
         stop: cfg.kafkaStop,
         sessionTimeoutMs: cfg.kafkaSessionTimeoutMs,
         rebalanceTimeoutMs: cfg.kafkaRebalanceTimeoutMs ?? cfg.kafkaSessionTimeoutMs,
-        ensure: cfg.kafkaCreateTopics ? topicSpecs(cfg) : [],
+        ensure: cfg.kafkaCreateTopics ? topicSpecs(cfg, kafka) : [],
         hooks: {
           fetched: (n) => metrics()?.kafkaFetch(n),
           committed: () => metrics()?.kafkaOffsetCommit(),
@@ -71,6 +71,7 @@ function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Source {
         },
         log,
       });
+    }
     case 'generator':
       return new GeneratorSource({
         seed: cfg.generatorSeed ?? Math.floor(Math.random() * 2 ** 32),
@@ -92,7 +93,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
   let metricsReady: Metrics | null = null;
   const metrics: MetricsLater = () => metricsReady;
-  const source = given ?? makeSource(cfg, log, metrics);
+  const source = given ?? (await makeSource(cfg, log, metrics));
   await source.open();
   const tables = await TableFiles.open({
     geoipPath: cfg.geoipDb === 'default' ? defaultGeoIpPath() : cfg.geoipDb,
@@ -100,13 +101,14 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     pollIntervalMs: cfg.tableReloadIntervalMs,
   });
   const wc = cfg.warehouse;
-  const bqTarget = bigQueryTargetOf(cfg);
+  const bigquery = wc.kind === 'bigquery' ? await loadBigQuery() : null;
+  const bqTarget = bigquery?.bigQueryTargetOf(cfg) ?? null;
   const bqTables = { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter };
   const duck = wc.kind === 'duckdb'
     ? new DuckDbWarehouse({ path: wc.path, source: source.name, maxEventBytes: cfg.maxEventBytes, threads: cfg.duckdbThreads, memoryLimitBytes: cfg.duckdbMemoryLimit })
     : null;
-  const big = bqTarget
-    ? new BigQueryWarehouse({
+  const big = bigquery && bqTarget
+    ? new bigquery.BigQueryWarehouse({
         target: bqTarget,
         source: source.name,
         tables: bqTables,
@@ -138,7 +140,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   const spoolDir = spool.dir;
   const outputs =
     cfg.kafkaBrokers.length > 0 && (cfg.kafkaEnrichedTopic || cfg.kafkaDlqTopic)
-      ? new KafkaOutputs({
+      ? new (await loadKafka()).KafkaOutputs({
           brokers: cfg.kafkaBrokers, clientId: cfg.kafkaClientId, enrichedTopic: cfg.kafkaEnrichedTopic,
           dlqTopic: cfg.kafkaDlqTopic, source: source.name, log,
           onSkipped: (kind) => metrics()?.sinkRejected.inc({ sink: `kafka_${kind}` }),
@@ -178,7 +180,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     log,
     health: () => sup?.health() ?? { source: { ok: false, detail: 'starting' }, warehouse: { ok: false, detail: 'starting' } },
     warehouse: async (): Promise<WarehouseView> => {
-      if (big) return readBigQueryStatusView(big.bq, `\`${big.name.slice('bigquery:'.length)}\``);
+      if (big) return bigquery!.readBigQueryStatusView(big.bq, `\`${big.name.slice('bigquery:'.length)}\``);
       if (!statusConnection) throw new Error('the warehouse is not open yet');
       return readStatusView(statusConnection, Date.now(), statusVolume);
     },
@@ -244,11 +246,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }
-    if (etl.enabled && big && bqTarget) {
+    if (etl.enabled && bigquery && big && bqTarget) {
       // The ETL's SQL runs in BigQuery, as jobs on the warehouse's REST client; the stream's writes never wait on it.
       if (etl.exportUri === null) say('ETL: export_features is skipped on BigQuery until GAMESTREAM_ETL_EXPORT_URI names a gs:// location');
       scheduler = startScheduler({
-        warehouse: bigQueryEtlWarehouse({ bq: big.bq, target: bqTarget, tables: bqTables }), config: etl, log,
+        warehouse: bigquery.bigQueryEtlWarehouse({ bq: big.bq, target: bqTarget, tables: bqTables }), config: etl, log,
         onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
       });
     }

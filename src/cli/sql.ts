@@ -11,8 +11,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type Config } from '../config/schema.ts';
 import { errorCode, GamestreamError, isErrorCode } from '../errors.ts';
 import { processAlive } from '../pid.ts';
-import { bigQueryReadOnlyRunner } from '../sinks/bigquery/read-only-query.ts';
-import { bigQueryTargetOf, createClients } from '../sinks/bigquery/client.ts';
 import { duckDbSettings } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { openDuckDbReadOnly } from '../sinks/duckdb/read-only-query.ts';
 import { daemonFilePath, readDaemonFile, type DaemonFile } from '../sql/daemon-file.ts';
@@ -158,6 +156,8 @@ async function duckDbQuery(cfg: Config & { warehouse: { kind: 'duckdb' } }, sql:
 }
 
 async function bigQueryQuery(cfg: Config, sql: string, limits: SqlLimits): Promise<SqlResult> {
+  // The BigQuery adapter is loaded only for a BigQuery warehouse (its index.ts says why).
+  const { bigQueryReadOnlyRunner, bigQueryTargetOf, createClients } = await import('../sinks/bigquery/index.ts');
   const target = bigQueryTargetOf(cfg);
   if (!target) throw new Error('not a BigQuery warehouse');
   // Only the REST client is used; the Storage Write client is closed unused.
