@@ -14,12 +14,12 @@ import { actorOutput, PartitionActor, type ActorOutput } from '../partition/acto
 import { actorRules } from '../contract/rules.ts';
 import { AvroDecoder, ConfluentAvro } from '../partition/decode.ts';
 import type { RawRecord } from '../partition/record.ts';
-import { removeSpills, spillFiles } from '../sinks/row-files.ts';
+import { removeSpills, spillFiles, writeFlush } from '../sinks/row-files.ts';
 import { UserCache } from '../users/user-cache.ts';
 import { UserLookupClient } from '../users/lookup-channel.ts';
 import { KnownUsers } from '../users/known-users.ts';
 import { unreachable, type FromWorker, type ToWorker, type ToWorkerData, type WorkerSettings } from './protocol.ts';
-import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
+import type { Checkpoint } from '../contract/checkpoint.ts';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
@@ -64,14 +64,9 @@ function flush(): void {
   if (checkpoints.length === 0 && out.events.rows + out.dlq.rows + out.agg.rows + out.aggUpdates.rows === 0) return;
   const seq = ++flushSeq;
   const base = join(settings.spoolDir, `w${settings.workerIndex}-${process.pid}-${Date.now()}-${seq}`);
-  const files: FlushFiles = { events: null, dlq: null, agg: null, aggUpdates: null, users: null };
   const rows = { events: out.events.rows, dlq: out.dlq.rows, agg: out.agg.rows, aggUpdates: out.aggUpdates.rows };
-  if (rows.events > 0) out.events.writeTo((files.events = `${base}.events.ndjson`));
-  if (rows.dlq > 0) out.dlq.writeTo((files.dlq = `${base}.dlq.ndjson`));
-  if (rows.agg > 0) out.agg.writeTo((files.agg = `${base}.agg.ndjson`));
-  if (rows.aggUpdates > 0) out.aggUpdates.writeTo((files.aggUpdates = `${base}.agg-updates.ndjson`));
   const newUsers = out.users.flushTo(out.userRows, seq);
-  if (out.userRows.rows > 0) out.userRows.writeTo((files.users = `${base}.users.ndjson`));
+  const files = writeFlush(base, { events: out.events, dlq: out.dlq, agg: out.agg, aggUpdates: out.aggUpdates, users: out.userRows });
   // The ids accepted since the last flush, for the dedupe index once this flush is committed.
   let idRun: string | null = null;
   if (out.index.pending.size > 0) writeRun((idRun = `${settings.index.runPrefix}-${seq}.ids`), out.index.pending.seal(seq));
@@ -171,11 +166,11 @@ function handle(msg: ToWorker): void {
         : null;
       // Ticks at a quarter of the flush interval: a tick at the interval itself, a hair early, would put the flush
       // off to the next one and double the wait.
-      timer = setInterval(() => {
+      timer = setInterval(() => guarded(() => {
         if (Date.now() - lastFlushAt >= settings.flushIntervalMs || windowsWaiting()) flush();
         reportWatermarks();
         for (const a of actors.values()) a.onTick(Date.now());
-      }, Math.max(10, Math.min(settings.flushIntervalMs / 4, 1000)));
+      }), Math.max(10, Math.min(settings.flushIntervalMs / 4, 1000)));
       send({ t: 'ready', workerIndex: settings.workerIndex });
       return;
     }
@@ -243,10 +238,11 @@ function handle(msg: ToWorker): void {
 
 let dead = false;
 
-port.on('message', (msg: ToWorker) => {
+/** Runs a message's or a tick's work; a failure is reported with its code, then the thread dies. */
+function guarded(work: () => void): void {
   if (dead) return;
   try {
-    handle(msg);
+    work();
   } catch (err) {
     dead = true;
     if (timer) clearInterval(timer);
@@ -256,4 +252,6 @@ port.on('message', (msg: ToWorker) => {
       throw err;
     });
   }
-});
+}
+
+port.on('message', (msg: ToWorker) => guarded(() => handle(msg)));

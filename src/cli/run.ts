@@ -21,7 +21,7 @@ import { AvroFileSource } from '../sources/file-avro.ts';
 import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
-import { createSpoolDir, removeSpoolDir, spoolNeedBytes } from './spool.ts';
+import { createSpoolDir, removeSpoolDir } from './spool.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
 import { GamestreamError } from '../errors.ts';
@@ -51,10 +51,11 @@ type DuckDbConnection = Awaited<ReturnType<DuckDbWarehouse['connect']>>;
 /** The metrics once they exist: the source, the warehouse and the outputs are made before them. */
 type MetricsLater = () => Metrics | null;
 
-async function makeSource(cfg: Config, log: Logger, metrics: MetricsLater): Promise<Source> {
+/** `kafka`: the Kafka adapter, loaded when the source is Kafka. */
+function makeSource(cfg: Config, log: Logger, metrics: MetricsLater, kafka: KafkaAdapter | null): Source {
   switch (cfg.source.kind) {
     case 'kafka': {
-      const kafka = await loadKafka();
+      if (!kafka) throw new GamestreamError('internal', 'the Kafka adapter was not loaded for a Kafka source');
       return new kafka.KafkaSource({
         brokers: cfg.kafkaBrokers,
         topic: cfg.kafkaTopic,
@@ -93,15 +94,18 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   const say = (line: string): void => void process.stdout.write(`[gamestream] ${line}\n`);
   let metricsReady: Metrics | null = null;
   const metrics: MetricsLater = () => metricsReady;
-  const source = given ?? (await makeSource(cfg, log, metrics));
+  const wc = cfg.warehouse;
+  // The adapters the settings name, loaded before anything is opened that a failed load would leave open.
+  const copiesToKafka = cfg.kafkaBrokers.length > 0 && (cfg.kafkaEnrichedTopic || cfg.kafkaDlqTopic);
+  const kafka = (cfg.source.kind === 'kafka' && !given) || copiesToKafka ? await loadKafka() : null;
+  const bigquery = wc.kind === 'bigquery' ? await loadBigQuery() : null;
+  const source = given ?? makeSource(cfg, log, metrics, kafka);
   await source.open();
   const tables = await TableFiles.open({
     geoipPath: cfg.geoipDb === 'default' ? defaultGeoIpPath() : cfg.geoipDb,
     devicePath: cfg.deviceTable === 'default' ? defaultDeviceTablePath() : cfg.deviceTable,
     pollIntervalMs: cfg.tableReloadIntervalMs,
   });
-  const wc = cfg.warehouse;
-  const bigquery = wc.kind === 'bigquery' ? await loadBigQuery() : null;
   const bqTarget = bigquery?.bigQueryTargetOf(cfg) ?? null;
   const bqTables = { partitionExpirationDays: cfg.bigqueryPartitionExpirationDays, requirePartitionFilter: cfg.bigqueryRequirePartitionFilter };
   const duck = wc.kind === 'duckdb'
@@ -135,12 +139,12 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       })
     : null;
   const warehouse: Warehouse = (duck ?? big)!;
-  const spool = createSpoolDir(cfg.spoolDir, wc.kind === 'duckdb' ? join(dirname(wc.path), '.spool') : tmpdir(), spoolNeedBytes(cfg.workers, cfg.flushRows));
+  const spool = createSpoolDir(cfg.spoolDir, wc.kind === 'duckdb' ? join(dirname(wc.path), '.spool') : tmpdir(), { maxUncommittedBytes: cfg.maxUncommittedBytes });
   if (spool.warning) log.warn({ spoolDir: spool.dir }, spool.warning);
   const spoolDir = spool.dir;
   const outputs =
-    cfg.kafkaBrokers.length > 0 && (cfg.kafkaEnrichedTopic || cfg.kafkaDlqTopic)
-      ? new (await loadKafka()).KafkaOutputs({
+    kafka && copiesToKafka
+      ? new kafka.KafkaOutputs({
           brokers: cfg.kafkaBrokers, clientId: cfg.kafkaClientId, enrichedTopic: cfg.kafkaEnrichedTopic,
           dlqTopic: cfg.kafkaDlqTopic, source: source.name, log,
           onSkipped: (kind) => metrics()?.sinkRejected.inc({ sink: `kafka_${kind}` }),

@@ -8,6 +8,7 @@
  */
 import { closeSync, openSync, readdirSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { FlushFiles } from '../contract/checkpoint.ts';
 import { GamestreamError } from '../errors.ts';
 
 const CHUNK = 4 << 20;
@@ -101,12 +102,33 @@ export class RowBuffer {
   }
 }
 
+/** A flush's tables, each written to `<base>.<suffix>.ndjson` when it has rows. */
+const FLUSH_SUFFIXES: Record<keyof FlushFiles, string> = { events: 'events', dlq: 'dlq', agg: 'agg', aggUpdates: 'agg-updates', users: 'users' };
+
+/**
+ * Writes a flush's buffered rows, one file per table that has rows; the files, null for a table without rows. All
+ * or none: when one cannot be written (a full spool), those written are removed before the error goes on, since
+ * the thread then dies, its rows are replayed, and its files would take the room the replay needs.
+ */
+export function writeFlush(base: string, tables: Record<keyof FlushFiles, Pick<RowBuffer, 'rows' | 'writeTo'>>): FlushFiles {
+  const files: Required<FlushFiles> = { events: null, dlq: null, agg: null, aggUpdates: null, users: null };
+  try {
+    for (const key of Object.keys(FLUSH_SUFFIXES) as (keyof FlushFiles)[]) {
+      if (tables[key].rows > 0) tables[key].writeTo((files[key] = `${base}.${FLUSH_SUFFIXES[key]}.ndjson`));
+    }
+  } catch (err) {
+    for (const f of Object.values(files)) if (f !== null) rmSync(f, { force: true });
+    throw err;
+  }
+  return files;
+}
+
 /** Errors of a file system out of room: the spool's, not the daemon's, so they get a message that says what to do. */
 const NO_ROOM = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
  * Runs a write of a spool file; a full file system becomes `spool_full`, naming the folder, its free space and
- * the settings that fix it. It is retryable: room may come back as commits remove older files.
+ * the settings that fix it. Retryable: the worker's restart tries again, and commits free room meanwhile.
  */
 function spoolWrite<T>(path: string, write: () => T): T {
   try {
@@ -116,9 +138,9 @@ function spoolWrite<T>(path: string, write: () => T): T {
     if (!NO_ROOM.has(code)) throw err;
     const dir = dirname(path);
     throw new GamestreamError('spool_full',
-      `the spool folder ${dir} is full (${code} writing ${basename(path)}${roomOf(dir)}). Row files wait there for their commit, `
-      + `about two flushes a worker (GAMESTREAM_FLUSH_ROWS rows each, some 600 bytes a row): point GAMESTREAM_SPOOL_DIR at a folder `
-      + `with more room (one on disk will do), give /dev/shm more (docker run --shm-size 512m), or lower GAMESTREAM_FLUSH_ROWS`,
+      `the spool folder ${dir} is full (${code} writing ${basename(path)}${roomOf(dir)}). Row files wait there for their commit: the rows `
+      + 'of up to GAMESTREAM_MAX_UNCOMMITTED_BYTES of records, about 1.5 times as many bytes. Point GAMESTREAM_SPOOL_DIR at a folder with '
+      + 'more room (one on disk will do), give /dev/shm more (docker run --shm-size), or lower GAMESTREAM_MAX_UNCOMMITTED_BYTES',
       { retryable: true, cause: err });
   }
 }

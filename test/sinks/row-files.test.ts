@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GamestreamError } from '../../src/errors.ts';
-import { RowBuffer } from '../../src/sinks/row-files.ts';
+import { RowBuffer, writeFlush } from '../../src/sinks/row-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-row-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,7 +92,7 @@ describe('RowBuffer', () => {
       expect(err.retryable).toBe(true);
       expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
       expect(err.message).toMatch(/^the spool folder \/dev is full \(ENOSPC writing full; \d+ MiB of \d+ MiB free\)/);
-      for (const fix of ['GAMESTREAM_SPOOL_DIR', '--shm-size', 'GAMESTREAM_FLUSH_ROWS']) expect(err.message).toContain(fix);
+      for (const fix of ['GAMESTREAM_SPOOL_DIR', '--shm-size', 'GAMESTREAM_MAX_UNCOMMITTED_BYTES']) expect(err.message).toContain(fix);
     });
 
     it('says so when the flush writes its rows, and leaves other errors as they are', () => {
@@ -101,6 +101,31 @@ describe('RowBuffer', () => {
       expect(spoolFull(() => buf.writeTo(FULL)).code).toBe('spool_full');
       const missing = spoolFull(() => buf.writeTo(join(dir, 'no-such-folder', 'x.ndjson')));
       expect((missing as unknown as NodeJS.ErrnoException).code).toBe('ENOENT');
+    });
+  });
+
+  describe('writeFlush', () => {
+    it('writes a file for each table with rows, named by the base and the table', () => {
+      const own = mkdtempSync(join(dir, 'flush-'));
+      const tables = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), users: new RowBuffer() };
+      tables.events.push({ e: 1 });
+      tables.aggUpdates.push({ a: 1 });
+      const base = join(own, 'w0-1-2-3');
+      expect(writeFlush(base, tables)).toEqual({ events: `${base}.events.ndjson`, dlq: null, agg: null, aggUpdates: `${base}.agg-updates.ndjson`, users: null });
+      expect(readFileSync(`${base}.agg-updates.ndjson`, 'utf8')).toBe('{"a":1}\n');
+    });
+
+    it('leaves none of its files when one cannot be written', () => {
+      const own = mkdtempSync(join(dir, 'flush-'));
+      const tables = { events: new RowBuffer(), dlq: new RowBuffer(), agg: new RowBuffer(), aggUpdates: new RowBuffer(), users: new RowBuffer() };
+      for (const t of Object.values(tables)) t.push({ x: 1 });
+      // The third table's file cannot be written, as on a full spool.
+      const full = Object.assign(new Error('the spool folder is full'), { code: 'spool_full' });
+      tables.agg.writeTo = () => {
+        throw full;
+      };
+      expect(() => writeFlush(join(own, 'w0-1-2-3'), tables)).toThrow(full);
+      expect(readdirSync(own)).toEqual([]);
     });
   });
 });
