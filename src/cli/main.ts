@@ -78,7 +78,7 @@ function configured<T>(load: () => T): T {
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
   // Each command loads only its own modules (and those of the backends its settings name): a start that loaded
-  // every command's and backend's libraries took about 0.7 s more CPU.
+  // every command's and backend's libraries took about 0.6 s more CPU and 70 MB more memory (docs/PERFORMANCE.md).
   // The commands that print listings for a reader (`| head`, `| less`) that may stop reading early.
   if (['env', 'dlq', 'sql', 'etl'].includes(cmd)) endQuietlyWhenPipeCloses();
   switch (cmd) {

@@ -1,6 +1,7 @@
 /**
  * The Kafka adapter as the composition roots use it, in one module that they load only when Kafka is configured:
- * the client library takes about a third of a second of CPU to load, which a file or generator run never needs.
+ * the client library took about a third of a second of CPU to load (measured alone), which a file or generator
+ * run never needs.
  */
 export { KafkaSource } from './kafka-source.ts';
 export { KafkaOutputs } from './outputs.ts';

@@ -1,6 +1,7 @@
 /**
  * A command loads the Kafka and BigQuery client libraries only when its settings name Kafka or BigQuery: loading
- * them took about 0.7 s of CPU at every start of a file → DuckDB run, and made each `gamestream sql` wait as long.
+ * them took about 0.6 s of CPU and 70 MB at every start of a file → DuckDB run, and each `gamestream sql` took 0.8 s
+ * instead of 0.2 s (docs/PERFORMANCE.md).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
