@@ -3,11 +3,15 @@
 // the Node that `npm ci` installed into node_modules.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import nodeModule from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const major = Number(process.versions.node.split('.')[0]);
 const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 if (major >= 26) {
+  // Node's cache of compiled modules (src/cli/main.ts says why), on before the first TypeScript module loads. A
+  // default import: Node 20, which re-execs below, has no such export.
+  nodeModule.enableCompileCache();
   await import(main);
 } else {
   const pinned = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
