@@ -124,8 +124,10 @@ describe('gamestream dlq replay on DuckDB', () => {
     const env = {
       ...fixed(input, wh), GAMESTREAM_BATCH_RECORDS: '200', GAMESTREAM_FLUSH_INTERVAL: '200ms', GAMESTREAM_PROGRESS_INTERVAL: '100ms',
       GAMESTREAM_MAX_UNCOMMITTED_BYTES: '1MiB', GAMESTREAM_MAX_EVENT_BYTES: '64KiB',
-      // Its own temporary folder, to see what the killed runs left there.
+      // Its own temporary folder, to see what the killed runs left there; Node's compile cache, which would go there
+      // too, elsewhere.
       TMPDIR: mkdtempSync(join(dir, 'tmp-')),
+      NODE_COMPILE_CACHE: join(dir, 'compile-cache'),
     };
     const { kills, last } = await runWithKills(env, 100_000, 20, n / 10, ['dlq', 'replay']);
     expect(last.code, describeRun(last)).toBe(0);
