@@ -3,7 +3,7 @@
  * under /proc (it retries the parent for ever, and the blocked event loop then ignores SIGTERM), so the path is
  * made one component at a time, and any failure becomes one clear error that names the setting and the value.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { GamestreamError } from './errors.ts';
 
@@ -49,3 +49,16 @@ function failed(setting: string, dir: string, at: string, err: unknown): Gamestr
     `${setting}: cannot create the directory ${dir} (at ${at}: ${WHY[code] ?? (err as Error).message}); point ${setting} at a directory that can be written`,
     { cause: err });
 }
+
+/** A folder's file system: the bytes free for an unprivileged writer, and its size; null when it cannot be read. */
+export function roomOf(dir: string): { free: number; size: number } | null {
+  try {
+    const s = statfsSync(dir);
+    return { free: s.bavail * s.bsize, size: s.blocks * s.bsize };
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes as whole MiB, rounded down, for messages. */
+export const mib = (bytes: number): string => `${Math.floor(bytes / (1 << 20))} MiB`;

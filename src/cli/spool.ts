@@ -4,8 +4,8 @@
  * present and large enough: the files live for about one flush interval and never need to survive a crash (the
  * warehouse checkpoint decides what is replayed).
  */
-import { existsSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { makeDir } from '../dirs.ts';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { makeDir, mib, roomOf } from '../dirs.ts';
 import { join } from 'node:path';
 import { processAlive } from '../pid.ts';
 
@@ -46,7 +46,7 @@ export function createSpoolDir(
   configured: string | null,
   fallbackParent: string,
   need: SpoolNeed = { maxUncommittedBytes: 0 },
-  freeBytes: (dir: string) => number | null = freeBytesOf,
+  freeBytes: (dir: string) => number | null = (dir) => roomOf(dir)?.free ?? null,
   shm = '/dev/shm',
 ): SpoolChoice {
   const needBytes = spoolNeedBytes(need);
@@ -99,18 +99,6 @@ function removeStale(parent: string, prefix: string): void {
     if (m && (Number(m[1]) === process.pid || !processAlive(Number(m[1])))) rmSync(join(parent, name), { recursive: true, force: true });
   }
 }
-
-/** Free bytes for an unprivileged writer on the folder's file system, or null when it cannot be read. */
-function freeBytesOf(dir: string): number | null {
-  try {
-    const s = statfsSync(dir);
-    return s.bavail * s.bsize;
-  } catch {
-    return null;
-  }
-}
-
-const mib = (bytes: number): string => `${Math.round(bytes / (1 << 20))} MiB`;
 
 /**
  * The folder `gamestream dlq replay` copies its claimed letters into, in the system's temporary folder. A replay

@@ -6,9 +6,10 @@
  * concatenating quoted CSV fields takes (measured in bench/micro), the `parameters` object is embedded as-is
  * instead of being encoded twice, and DuckDB reads both formats at about the same cost.
  */
-import { closeSync, openSync, readdirSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { FlushFiles } from '../contract/checkpoint.ts';
+import { mib, roomOf } from '../dirs.ts';
 import { GamestreamError } from '../errors.ts';
 
 const CHUNK = 4 << 20;
@@ -83,7 +84,9 @@ export class RowBuffer {
       if (this.pos > 0) this.chunks.push(this.cur.subarray(0, this.pos));
       const fd = spoolWrite(path, () => openSync(path, 'w'));
       try {
-        for (const c of this.chunks) spoolWrite(path, () => writeAll(fd, c));
+        spoolWrite(path, () => {
+          for (const c of this.chunks) writeAll(fd, c);
+        });
       } finally {
         closeSync(fd);
       }
@@ -137,25 +140,14 @@ function spoolWrite<T>(path: string, write: () => T): T {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (!NO_ROOM.has(code)) throw err;
     const dir = dirname(path);
+    const room = roomOf(dir);
     throw new GamestreamError('spool_full',
-      `the spool folder ${dir} is full (${code} writing ${basename(path)}${roomOf(dir)}). Row files wait there for their commit: the rows `
+      `the spool folder ${dir} is full (${code} writing ${basename(path)}${room ? `; ${mib(room.free)} of ${mib(room.size)} free` : ''}). Row files wait there for their commit: the rows `
       + 'of up to GAMESTREAM_MAX_UNCOMMITTED_BYTES of records, about 1.5 times as many bytes. Point GAMESTREAM_SPOOL_DIR at a folder with '
       + 'more room (one on disk will do), give /dev/shm more (docker run --shm-size), or lower GAMESTREAM_MAX_UNCOMMITTED_BYTES',
       { retryable: true, cause: err });
   }
 }
-
-/** `; <free> of <size> free` for the folder's file system, or nothing when it cannot be read. */
-function roomOf(dir: string): string {
-  try {
-    const s = statfsSync(dir);
-    return `; ${mib(s.bavail * s.bsize)} of ${mib(s.blocks * s.bsize)} free`;
-  } catch {
-    return '';
-  }
-}
-
-const mib = (bytes: number): string => `${Math.floor(bytes / (1 << 20))} MiB`;
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
