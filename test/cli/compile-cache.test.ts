@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEventsFile } from '../../bench/make-events.ts';
-import { ENGINE_MAIN, nodeBinary, REPO_ROOT } from '../support/truth/engine.ts';
+import { ENGINE_MAIN, engineEnv, nodeBinary, REPO_ROOT } from '../support/truth/engine.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-compile-cache-'));
 const input = join(dir, 'events.ndjson');
@@ -24,10 +24,11 @@ let n = 0;
 function cacheAfter(entry: string, args: string[], extra: Record<string, string> = {}): string[] {
   const tmp = join(dir, `tmp-${++n}`);
   mkdirSync(tmp);
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_') && !k.startsWith('NODE_COMPILE_CACHE') && k !== 'NODE_DISABLE_COMPILE_CACHE') env[k] = v;
-  Object.assign(env, { TMPDIR: tmp, GAMESTREAM_METRICS_PORT: '0', GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_ETL: 'off', GAMESTREAM_WORKERS: '1',
-    GAMESTREAM_SOURCE: `file:${input}`, GAMESTREAM_WAREHOUSE: `duckdb:${join(dir, `w-${n}.duckdb`)}`, ...extra });
+  const env = engineEnv({ GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_ETL: 'off', GAMESTREAM_WORKERS: '1',
+    GAMESTREAM_SOURCE: `file:${input}`, GAMESTREAM_WAREHOUSE: `duckdb:${join(dir, `w-${n}.duckdb`)}` });
+  // Node's own cache settings only as the case gives them.
+  for (const k of Object.keys(env)) if (k.startsWith('NODE_COMPILE_CACHE') || k === 'NODE_DISABLE_COMPILE_CACHE') delete env[k];
+  Object.assign(env, { TMPDIR: tmp, ...extra });
   const r = spawnSync(nodeBinary(), [entry, ...args], { env, encoding: 'utf8', timeout: 60_000 });
   expect(r.status, r.stderr).toBe(0);
   const cache = join(tmp, 'node-compile-cache');

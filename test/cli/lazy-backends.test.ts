@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEventsFile } from '../../bench/make-events.ts';
-import { ENGINE_MAIN, nodeBinary, REPO_ROOT } from '../support/truth/engine.ts';
+import { ENGINE_MAIN, engineEnv, nodeBinary, REPO_ROOT } from '../support/truth/engine.ts';
 
 const RECORDER = join(REPO_ROOT, 'test/support/record-loads.ts');
 const BACKEND_LIBRARIES = /\/node_modules\/(@platformatic\/kafka|@google-cloud\/|google-auth-library|@grpc\/)/;
@@ -27,12 +27,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
-/** This process's environment without its GAMESTREAM_* settings, with these and the recorder's file. */
-function envWith(out: string, settings: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { RECORD_LOADS_TO: out, GAMESTREAM_METRICS_PORT: '0', GAMESTREAM_LOG_LEVEL: 'warn', ...settings };
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_') && env[k] === undefined) env[k] = v;
-  return env;
-}
+/** The engine's environment with these settings and the recorder's file. */
+const envWith = (out: string, settings: Record<string, string>): NodeJS.ProcessEnv => ({ ...engineEnv({ GAMESTREAM_LOG_LEVEL: 'warn', ...settings }), RECORD_LOADS_TO: out });
 
 /** Runs `gamestream <args>` with these settings; returns the modules its main thread loaded. */
 function loadsOf(args: string[], settings: Record<string, string>): string[] {

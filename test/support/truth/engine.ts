@@ -26,6 +26,15 @@ export interface EngineRun {
   timedOut: boolean;
 }
 
+/** This process's environment with exactly the given GAMESTREAM_* settings (inherited ones are dropped). */
+export function engineEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_')) env[k] = v;
+  // Daemons of test files running side by side must not fight over the default metrics port.
+  env.GAMESTREAM_METRICS_PORT = '0';
+  return Object.assign(env, settings);
+}
+
 /** Starts `run` (or the command `args` give) with exactly the given GAMESTREAM_* settings (inherited ones are dropped). */
 export function runEngine(
   settings: Record<string, string>,
@@ -35,11 +44,7 @@ export function runEngine(
   killSignal: NodeJS.Signals = 'SIGKILL',
   args: string[] = ['run'],
 ): Promise<EngineRun> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GAMESTREAM_')) env[k] = v;
-  // Daemons of test files running side by side must not fight over the default metrics port.
-  env.GAMESTREAM_METRICS_PORT = '0';
-  Object.assign(env, settings);
+  const env = engineEnv(settings);
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(nodeBinary(), [ENGINE_MAIN, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
