@@ -11,7 +11,6 @@ import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
 import { successfulDays } from '../etl/dag.ts';
 import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
 import { addDays, dialectOf, ensureEtlTables, type EtlWarehouse } from '../etl/warehouse.ts';
-import { duckDbSettings } from '../sinks/duckdb/duckdb-warehouse.ts';
 import { openDuckDbEtl } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -73,9 +72,7 @@ async function openBigQuery(cfg: Config): Promise<Opened> {
 
 /** The warehouse the daemon's settings name (GAMESTREAM_WAREHOUSE and, for BigQuery, GAMESTREAM_BIGQUERY_*). */
 export function openWarehouse(cfg: Config): Promise<Opened> {
-  return cfg.warehouse.kind === 'duckdb'
-    ? openDuckDbEtl(cfg.warehouse.path, duckDbSettings({ threads: cfg.duckdbThreads, memoryLimitBytes: cfg.duckdbMemoryLimit }))
-    : openBigQuery(cfg);
+  return cfg.warehouse.kind === 'duckdb' ? openDuckDbEtl(cfg.warehouse.path) : openBigQuery(cfg);
 }
 
 function fmtDuration(ms: number): string {

@@ -41,13 +41,12 @@ export function duckdbEtlWarehouse(conn: DuckDBConnection): EtlWarehouse {
 
 /**
  * For `gamestream etl` outside the daemon: opens the DuckDB file itself (so no daemon may hold it: DuckDB allows
- * one process per file), checks it is a gamestream warehouse, and makes the ETL's tables. `settings`: the
- * daemon's instance settings (duckDbSettings), so that the file is kept as the daemon keeps it.
+ * one process per file), checks it is a gamestream warehouse, and makes the ETL's tables.
  */
-export async function openDuckDbEtl(path: string, settings: Record<string, string>): Promise<{ wh: EtlWarehouse; close(): void }> {
+export async function openDuckDbEtl(path: string): Promise<{ wh: EtlWarehouse; close(): void }> {
   let instance: DuckDBInstance;
   try {
-    instance = await DuckDBInstance.create(path, settings);
+    instance = await DuckDBInstance.create(path);
   } catch (err) {
     const msg = (err as Error).message;
     if (/lock/i.test(msg)) {

@@ -1,15 +1,8 @@
 // The instance settings the daemon's configuration asks of DuckDB: what DuckDB itself then reports.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/schema.ts';
-import { DuckDbWarehouse, duckDbSettings } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
-import { openDuckDbEtl } from '../../../src/sinks/duckdb/etl-warehouse.ts';
-
-const dir = mkdtempSync(join(tmpdir(), 'gs-settings-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+import { duckDbSettings } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
 
 async function reported(settings: Record<string, string>): Promise<{ memoryLimit: string; threads: number; checkpointThreshold: string }> {
   const inst = await DuckDBInstance.create(':memory:', settings);
@@ -35,28 +28,6 @@ describe('DuckDB instance settings', () => {
 
   it('leave DuckDB\'s own checkpoint at four times the size at which the daemon checkpoints between commits', async () => {
     expect((await reported(duckDbSettings({ checkpointWalBytes: 256 << 10 }))).checkpointThreshold).toBe('1.0 MiB');
-  });
-
-  it('turn DuckDB\'s vacuum off: it compressed again the row groups of every commit larger than one', async () => {
-    const inst = await DuckDBInstance.create(':memory:', duckDbSettings({}));
-    const conn = await inst.connect();
-    expect(Number((await conn.runAndReadAll(`SELECT current_setting('max_vacuum_tasks')`)).getRows()[0]![0])).toBe(0);
-    conn.closeSync();
-    inst.closeSync();
-  });
-
-  it('are those `gamestream etl` opens the file with when no daemon holds it', async () => {
-    const path = join(dir, 'etl.duckdb');
-    const daemon = new DuckDbWarehouse({ path, source: 's', maxEventBytes: 1 << 20 });
-    await daemon.open();
-    await daemon.close();
-    const etl = await openDuckDbEtl(path, duckDbSettings({ threads: 1, memoryLimitBytes: 300 * 2 ** 20 }));
-    try {
-      const [row] = await etl.wh.query(`SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t, current_setting('max_vacuum_tasks') AS v`);
-      expect({ m: String(row!.m), t: Number(row!.t), v: Number(row!.v) }).toEqual({ m: '300.0 MiB', t: 1, v: 0 });
-    } finally {
-      etl.close();
-    }
   });
 
   it('refuse a limit DuckDB could not load with, naming the variable', () => {
