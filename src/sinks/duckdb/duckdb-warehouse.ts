@@ -79,12 +79,6 @@ export function duckDbSettings(o: Pick<DuckDbOptions, 'threads' | 'memoryLimitBy
   // between commits instead (betweenCommits, CheckpointPolicy); DuckDB's own, four times further out than the
   // daemon's largest log, is left for the commits made outside the committer's loop (the marker commits).
   const settings: Record<string, string> = { autoinstall_known_extensions: 'false', checkpoint_threshold: `${Math.ceil((4 * (o.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) / 1024)}KiB` };
-  // A commit of more than a row group (a catch-up, or a high steady rate) is written as it comes, full row groups
-  // and one short one. At each checkpoint DuckDB's vacuum merged the short ones with their neighbours, reading
-  // back and compressing again most of the table: commits of 130k-160k rows cost DuckDB twice the CPU and left
-  // the file a third larger (docs/PERFORMANCE.md, "Commits of more than a row group"). Without it, row groups
-  // whose rows were all deleted (retention) are still dropped and their space reused.
-  settings.max_vacuum_tasks = '0';
   if (o.threads) settings.threads = String(o.threads);
   if (o.memoryLimitBytes) settings.memory_limit = `${Math.max(1, Math.floor(o.memoryLimitBytes / 2 ** 20))}MiB`;
   return settings;
