@@ -4,14 +4,15 @@
  * warehouse's storage costs per row before any of gamestream's other work, and how much of that the commit
  * cadence decides.
  *
- *   node bench/duckdb-load.ts [rows-per-commit,…] [events]      defaults: 50000,140000,245760,all and 1000000
+ *   node bench/duckdb-load.ts [rows-per-commit,…] [events]      defaults: 50000,130000,200000,all and 1000000
  *
  * First `gamestream run` loads the bench file (bench/make-events.ts, 1M events) into a scratch warehouse; its
  * `events` rows are written back out as row files of the given sizes, in the columns the workers write. Each
  * size is then loaded into a fresh warehouse by a child process of its own (so that its peak RSS is its own),
- * with `GAMESTREAM_*` settings taken from this environment as the daemon takes them. 50,000 rows a commit is the
- * steady 50k events/s with the 1 s flush interval; about 140,000 is the 1M-event file's catch-up on this machine;
- * 245,760 is two of DuckDB's row groups. Prints, per size, CPU µs per row (the whole child process), wall time,
+ * with `GAMESTREAM_*` settings taken from this environment as the daemon takes them. 50,000 rows a commit is a
+ * steady 50k events/s with the 1 s flush interval, 130,000 a steady 130k events/s, and 200,000 the flush size at
+ * which the 1M-event file and Kafka benches commit (docs/PERFORMANCE.md, "Commits of more than a row group", says
+ * why 130,000 costs DuckDB about twice as much). Prints, per size, CPU µs per row (the whole child process), wall time,
  * peak RSS and the database's size. The row files are removed at the end. Only `events` is loaded: a daemon's
  * commit also merges its users and writes its dead letters, windows and checkpoints, so DuckDB's share of the
  * daemon's CPU is somewhat more than this.
@@ -135,7 +136,7 @@ export async function duckdbLoadBench(sizes: (number | 'all')[], input?: string)
 if (import.meta.main && process.argv[2] === '--child') {
   await loadInChild(process.argv[3]!, process.argv.slice(4));
 } else if (import.meta.main) {
-  const arg = process.argv[2] ?? '50000,140000,245760,all';
+  const arg = process.argv[2] ?? '50000,130000,200000,all';
   const sizes = arg.split(',').map((x) => (x === 'all' ? 'all' : Number(x))) as (number | 'all')[];
   if (sizes.some((x) => x !== 'all' && !(Number.isInteger(x) && x > 0))) throw new Error(`rows per commit: whole numbers above 0 or "all", comma separated; got ${arg}`);
   const events = Number(process.argv[3] ?? 1_000_000);
