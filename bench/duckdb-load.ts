@@ -18,14 +18,15 @@
  * daemon's CPU is somewhat more than this.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { loadConfig } from '../src/config/schema.ts';
 import { DuckDbWarehouse } from '../src/sinks/duckdb/duckdb-warehouse.ts';
 import { runDaemonChild } from './daemon-child.ts';
+import { procStats } from './daemon-watch.ts';
 import { benchEventsFile } from './make-events.ts';
 
 /** The columns of the workers' events row files (src/partition/actor.ts, writeEvent), in their order. */
@@ -45,39 +46,36 @@ export interface LoadResult {
   loadedRows: number;
 }
 
-/** Reads a warehouse on one thread (no more of a shared machine than the loads themselves take). */
-const READ_ONLY = { access_mode: 'READ_ONLY', threads: '1' };
-
-async function countEvents(warehouse: string): Promise<number> {
-  const inst = await DuckDBInstance.create(warehouse, READ_ONLY);
+/** `use` on a connection to the warehouse opened read-only, on one thread (no more of a shared machine than the loads take). */
+async function readOnly<T>(warehouse: string, use: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+  const inst = await DuckDBInstance.create(warehouse, { access_mode: 'READ_ONLY', threads: '1' });
   const conn = await inst.connect();
   try {
-    return Number((await conn.runAndReadAll('SELECT count(*) FROM events')).getRows()[0]![0]);
+    return await use(conn);
   } finally {
     conn.closeSync();
     inst.closeSync();
   }
 }
 
+function countEvents(warehouse: string): Promise<number> {
+  return readOnly(warehouse, async (conn) => Number((await conn.runAndReadAll('SELECT count(*) FROM events')).getRows()[0]![0]));
+}
+
 /**
  * Writes the warehouse's events as row files of `size` rows each (the last one shorter), in insertion order: a
  * fresh warehouse's row ids are 0, 1, 2, … in that order, and one thread scans them so.
  */
-async function writeRowFiles(warehouse: string, dir: string, size: number, total: number): Promise<string[]> {
-  const inst = await DuckDBInstance.create(warehouse, READ_ONLY);
-  const conn = await inst.connect();
-  const files: string[] = [];
-  try {
+function writeRowFiles(warehouse: string, dir: string, size: number, total: number): Promise<string[]> {
+  return readOnly(warehouse, async (conn) => {
+    const files: string[] = [];
     for (let from = 0; from < total; from += size) {
       const f = join(dir, `events-${size}-${files.length}.ndjson`);
       await conn.run(`COPY (SELECT ${ROW_FILE_SELECT} FROM events WHERE rowid >= ${from} AND rowid < ${from + size}) TO '${f}' (FORMAT json)`);
       files.push(f);
     }
-  } finally {
-    conn.closeSync();
-    inst.closeSync();
-  }
-  return files;
+    return files;
+  });
 }
 
 /** In the child: commits `files` one a commit into a fresh warehouse, as the committer does, and reports. */
@@ -93,8 +91,7 @@ async function loadInChild(path: string, files: string[]): Promise<void> {
   }
   await wh.close();
   const cpu = process.cpuUsage(cpu0);
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
-  process.stdout.write(`${JSON.stringify({ cpuSeconds: (cpu.user + cpu.system) / 1e6, wallSeconds: (performance.now() - t0) / 1000, peakRssMb: Math.round(hwm / 1024) })}\n`);
+  process.stdout.write(`${JSON.stringify({ cpuSeconds: (cpu.user + cpu.system) / 1e6, wallSeconds: (performance.now() - t0) / 1000, peakRssMb: Math.round(procStats(process.pid).hwmMb) })}\n`);
 }
 
 function runChild(path: string, files: string[]): Promise<{ cpuSeconds: number; wallSeconds: number; peakRssMb: number }> {
