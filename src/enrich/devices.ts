@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GamestreamError } from '../errors.ts';
+import { StringMap } from '../string-map.ts';
 
 export interface DeviceInfo {
   readonly category: string | null;
@@ -115,9 +116,10 @@ function* csvRecords(text: string, sourceName: string): Generator<CsvRecord> {
 
 export class DeviceTable {
   readonly sourceName: string;
-  private readonly rows: Map<string, DeviceInfo>;
+  /** A lookup for every event, by a model name the record's parse has just made: see StringMap. */
+  private readonly rows: StringMap<DeviceInfo>;
 
-  private constructor(rows: Map<string, DeviceInfo>, sourceName: string) {
+  private constructor(rows: StringMap<DeviceInfo>, sourceName: string) {
     this.rows = rows;
     this.sourceName = sourceName;
   }
@@ -125,7 +127,7 @@ export class DeviceTable {
   /** Parses CSV text; throws a `device_table_invalid` error naming `sourceName` and the line on bad input. */
   static parse(text: string, sourceName: string): DeviceTable {
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    const rows = new Map<string, DeviceInfo>();
+    const rows = new StringMap<DeviceInfo>();
     let header = true;
     for (const { fields, line } of csvRecords(text, sourceName)) {
       if (header) {

@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { gunzip, gunzipSync } from 'node:zlib';
 import { Reader } from 'maxmind';
 import { GamestreamError } from '../errors.ts';
+import { StringMap } from '../string-map.ts';
 
 export interface GeoResult {
   readonly country: string | null;
@@ -51,19 +52,32 @@ export function defaultGeoIpPath(): string {
   return createRequire(import.meta.url).resolve(DEFAULT_DB_SPECIFIER);
 }
 
+/** What a cache generation needs of its map: a Map's, or a StringMap's. */
+export interface CacheMap<K, V> {
+  get(key: K): V | undefined;
+  set(key: K, value: V): unknown;
+  clear(): void;
+  readonly size: number;
+}
+
 /**
- * A bounded cache with approximately-LRU eviction: two generations of Maps. When the young one is full it becomes
+ * A bounded cache with approximately-LRU eviction: two generations of maps. When the young one is full it becomes
  * the old one and the previous old one is dropped whole. A hit in the old generation is promoted. This costs
  * one Map lookup on a hit (a true LRU needs delete + set to reorder) and holds at most 2 × `size` entries.
  */
 export class GenerationalCache<K, V> {
-  private young = new Map<K, V>();
-  private old = new Map<K, V>();
+  private readonly newMap: () => CacheMap<K, V>;
+  private young: CacheMap<K, V>;
+  private old: CacheMap<K, V>;
   private readonly size: number;
 
-  constructor(size: number) {
+  /** `newMap`: each generation's map (a StringMap for keys a record's parse has just made). */
+  constructor(size: number, newMap: () => CacheMap<K, V> = () => new Map<K, V>()) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`cache size must be a positive integer, got ${size}`);
     this.size = size;
+    this.newMap = newMap;
+    this.young = newMap();
+    this.old = newMap();
   }
 
   get(key: K): V | undefined {
@@ -77,7 +91,7 @@ export class GenerationalCache<K, V> {
   set(key: K, value: V): void {
     if (this.young.size >= this.size) {
       this.old = this.young;
-      this.young = new Map();
+      this.young = this.newMap();
     }
     this.young.set(key, value);
   }
@@ -281,7 +295,7 @@ export class GeoIpTable {
 
   constructor(sab: SharedArrayBuffer, opts: GeoIpTableOptions = {}) {
     this.name = opts.name ?? '<shared memory>';
-    this.cache = new GenerationalCache(opts.cacheSize ?? 4096);
+    this.cache = new GenerationalCache(opts.cacheSize ?? 4096, () => new StringMap<GeoResult>());
     // Buffer.from(SharedArrayBuffer) is a view, not a copy: every thread reads the same memory.
     const buf = Buffer.from(sab);
     this.bytes = buf.length;
@@ -292,11 +306,13 @@ export class GeoIpTable {
 
   /** Never throws: an invalid IP string, or an address the database does not cover, gives all nulls. */
   lookup(ip: string): GeoResult {
+    // Not a string at all: the type says string, but events come from the outside world.
+    if (typeof ip !== 'string') return NO_RESULT;
     const hit = this.cache.get(ip);
     if (hit !== undefined) return hit;
     // mmdb-lib does not validate: '1.2.3' or '999.1.1.1' would walk the tree with garbage bits and answer
     // for some unrelated network. Invalid strings are not cached so they cannot evict real entries.
-    if (typeof ip !== 'string' || isIP(ip) === 0) return NO_RESULT;
+    if (isIP(ip) === 0) return NO_RESULT;
     let result: GeoResult;
     try {
       result = extractGeo(this.reader.get(ip));

@@ -10,6 +10,7 @@
  * still waiting for their commit, whenever a commit makes entries free to leave and before a read adds more.
  */
 import { RowBuffer } from '../sinks/row-files.ts';
+import { StringMap } from '../string-map.ts';
 import type { KnownUsers } from './known-users.ts';
 import type { StoredUserState, UserState } from './state.ts';
 
@@ -29,7 +30,8 @@ interface Entry {
 const EVICT_SCAN = 64;
 
 export class UserCache {
-  private readonly entries = new Map<string, Entry>();
+  /** Not a Map: see StringMap (a lookup for every event, by an id the record's parse has just made). */
+  private readonly entries = new StringMap<Entry>();
   private readonly changed: { userId: string; e: Entry }[] = [];
   private committedSeq = 0;
   private readonly capacity: number;

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { StringMap } from '../src/string-map.ts';
+
+/** A small deterministic generator, so a failing sequence can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('StringMap', () => {
+  it('answers as a Map does over random sets, deletes and clears, in the same order', () => {
+    for (const seed of [1, 2, 3]) {
+      const rand = rng(seed);
+      const ours = new StringMap<number>();
+      const map = new Map<string, number>();
+      // Few distinct keys, so that sets overwrite, deletes hit and growth compacts holes.
+      const key = (): string => `user-${Math.floor(rand() * 3000)}`;
+      for (let step = 0; step < 60_000; step++) {
+        const r = rand();
+        const k = key();
+        if (r < 0.55) {
+          ours.set(k, step);
+          map.set(k, step);
+        } else if (r < 0.85) {
+          expect(ours.delete(k)).toBe(map.delete(k));
+        } else if (r < 0.99999) {
+          expect(ours.get(k)).toBe(map.get(k));
+          expect(ours.has(k)).toBe(map.has(k));
+        } else {
+          ours.clear();
+          map.clear();
+        }
+        expect(ours.size).toBe(map.size);
+      }
+      expect([...ours]).toEqual([...map]);
+      expect([...ours.keys()]).toEqual([...map.keys()]);
+    }
+  });
+
+  it('lets iteration delete as it goes, oldest first, as a Map does', () => {
+    const ours = new StringMap<number>();
+    const map = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      ours.set(`k${i}`, i);
+      map.set(`k${i}`, i);
+    }
+    const seenOurs: string[] = [];
+    for (const [k, v] of ours) {
+      seenOurs.push(k);
+      if (v % 3 === 0) ours.delete(k);
+      if (v % 7 === 0) ours.delete(`k${v + 1}`); // a later entry: not visited
+    }
+    const seenMap: string[] = [];
+    for (const [k, v] of map) {
+      seenMap.push(k);
+      if (v % 3 === 0) map.delete(k);
+      if (v % 7 === 0) map.delete(`k${v + 1}`);
+    }
+    expect(seenOurs).toEqual(seenMap);
+    expect([...ours]).toEqual([...map]);
+    expect(ours.size).toBe(map.size);
+  });
+
+  it('keeps an overwritten key in its first place', () => {
+    const m = new StringMap<string>();
+    m.set('a', '1').set('b', '2').set('a', '3');
+    expect([...m]).toEqual([['a', '3'], ['b', '2']]);
+  });
+
+  it('tells apart keys that differ only in case, length, non-ASCII text or surrogates, and the empty string', () => {
+    const keys = ['', 'a', 'A', 'aa', 'é', 'e\u0301', '😀', '\ud83d', '\ude00', 'x'.repeat(10_000), 'x'.repeat(10_001)];
+    const m = new StringMap<number>();
+    keys.forEach((k, i) => m.set(k, i));
+    expect(m.size).toBe(keys.length);
+    keys.forEach((k, i) => expect(m.get(k)).toBe(i));
+    expect(m.get('b')).toBeUndefined();
+  });
+
+  it('finds a key by its text, not by the string object: a string made again finds the entry', () => {
+    const m = new StringMap<number>();
+    const id = '74a8c252-7d78-48f3-a6bc-d25f3c319bbb';
+    m.set(id, 1);
+    const again = (JSON.parse(`{"u":"${id}"}`) as { u: string }).u;
+    expect(m.get(again)).toBe(1);
+  });
+
+  it('holds many keys (one growth after another) and finds each', () => {
+    const m = new StringMap<number>();
+    const n = 200_000;
+    for (let i = 0; i < n; i++) m.set(`${i.toString(16).padStart(8, '0')}-7d78-48f3-a6bc-d25f3c319bbb`, i);
+    expect(m.size).toBe(n);
+    for (let i = 0; i < n; i += 997) expect(m.get(`${i.toString(16).padStart(8, '0')}-7d78-48f3-a6bc-d25f3c319bbb`)).toBe(i);
+  });
+});
