@@ -16,6 +16,10 @@ const IPS = ['8.8.8.8', '81.2.69.142', '89.160.20.112', '175.16.199.1', '216.160
 const PRODUCTS: [string, number][] = [['coins_small', 0.99], ['coins_large', 4.99], ['booster_pack', 1.99], ['no_ads', 2.99], ['season_pass', 9.99]];
 const BOOSTERS = ['hammer', 'shuffle', 'extra_moves', 'rainbow'];
 
+const HEX1 = Array.from({ length: 16 }, (_, d) => d.toString(16));
+const HEX2 = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+const hex8 = (w: number): string => `${HEX2[w >>> 24]}${HEX2[(w >>> 16) & 255]}${HEX2[(w >>> 8) & 255]}${HEX2[w & 255]}`;
+
 /** mulberry32: small, fast, good enough for synthetic data (and for tests that need a replayable stream). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -70,10 +74,17 @@ export class GeneratorSource implements Source {
     this.name = `generator:${new Date().toISOString()}:${opts.seed}`;
   }
 
+  /**
+   * Four random words as a version-4 UUID: the words' 32 hex digits with the 13th made 4 and the 17th a. Built
+   * from a table of hex digits: `toString(16)` made this a quarter of the generator's CPU.
+   */
   private uuid(): string {
-    let s = '';
-    for (let i = 0; i < 4; i++) s += ((this.rand() * 0x100000000) >>> 0).toString(16).padStart(8, '0');
-    return `${s.slice(0, 8)}-${s.slice(8, 12)}-4${s.slice(13, 16)}-a${s.slice(17, 20)}-${s.slice(20, 32)}`;
+    const w0 = (this.rand() * 0x100000000) >>> 0;
+    const w1 = (this.rand() * 0x100000000) >>> 0;
+    const w2 = (this.rand() * 0x100000000) >>> 0;
+    const w3 = (this.rand() * 0x100000000) >>> 0;
+    return `${hex8(w0)}-${HEX2[w1 >>> 24]}${HEX2[(w1 >>> 16) & 255]}-4${HEX1[(w1 >>> 8) & 15]}${HEX2[w1 & 255]}`
+      + `-a${HEX1[(w2 >>> 24) & 15]}${HEX2[(w2 >>> 16) & 255]}-${HEX2[(w2 >>> 8) & 255]}${HEX2[w2 & 255]}${hex8(w3)}`;
   }
 
   private pick<T>(xs: readonly T[]): T {
