@@ -23,6 +23,8 @@ export class StringMap<V> {
   /** Each bucket's newest entry, -1 for none; as many buckets as entry slots. */
   private heads = new Int32Array(16).fill(-1);
   private live = 0;
+  /** No entry before it: a cache that deletes its oldest first would otherwise walk ever more holes. */
+  private first = 0;
 
   get size(): number {
     return this.live;
@@ -63,6 +65,7 @@ export class StringMap<V> {
     this.keyList[i] = undefined;
     this.valueList[i] = undefined;
     this.live--;
+    while (this.first < this.keyList.length && this.keyList[this.first] === undefined) this.first++;
     return true;
   }
 
@@ -73,11 +76,12 @@ export class StringMap<V> {
     this.chain = new Int32Array(16);
     this.heads = new Int32Array(16).fill(-1);
     this.live = 0;
+    this.first = 0;
   }
 
   /** Oldest first. */
   *entries(): IterableIterator<[string, V]> {
-    for (let i = 0; i < this.keyList.length; i++) {
+    for (let i = this.first; i < this.keyList.length; i++) {
       const k = this.keyList[i];
       if (k !== undefined) yield [k, this.valueList[i] as V];
     }
@@ -110,7 +114,7 @@ export class StringMap<V> {
     const hashes = new Int32Array(cap);
     const chain = new Int32Array(cap);
     const heads = new Int32Array(cap).fill(-1);
-    for (let j = 0; j < this.keyList.length; j++) {
+    for (let j = this.first; j < this.keyList.length; j++) {
       const k = this.keyList[j];
       if (k === undefined) continue;
       const i = keys.length;
@@ -126,6 +130,7 @@ export class StringMap<V> {
     this.hashes = hashes;
     this.chain = chain;
     this.heads = heads;
+    this.first = 0;
   }
 }
 

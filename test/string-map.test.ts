@@ -66,6 +66,30 @@ describe('StringMap', () => {
     expect(ours.size).toBe(map.size);
   });
 
+  it('answers as a Map does when the oldest entries leave as new ones come, as in the user cache', () => {
+    const ours = new StringMap<number>();
+    const map = new Map<string, number>();
+    for (let i = 0; i < 50_000; i++) {
+      ours.set(`u${i}`, i);
+      map.set(`u${i}`, i);
+      if (i % 5 === 4) {
+        // Evict the three oldest (the cache's scan from the oldest), leaving the fourth.
+        let n = 0;
+        for (const [k] of ours) if (n++ !== 3) ours.delete(k); else break;
+        n = 0;
+        for (const [k] of map) if (n++ !== 3) map.delete(k); else break;
+      }
+    }
+    expect(ours.size).toBe(map.size);
+    expect([...ours]).toEqual([...map]);
+    for (const [k] of map) map.delete(k);
+    for (const [k] of ours) ours.delete(k);
+    expect(ours.size).toBe(0);
+    expect([...ours]).toEqual([]);
+    ours.set('again', 1);
+    expect([...ours]).toEqual([['again', 1]]);
+  });
+
   it('keeps an overwritten key in its first place', () => {
     const m = new StringMap<string>();
     m.set('a', '1').set('b', '2').set('a', '3');
