@@ -12,12 +12,54 @@ function rng(seed: number): () => number {
   };
 }
 
+/** What both maps offer, so that one walk drives either. */
+interface StringKeyed {
+  set(key: string, value: number): unknown;
+  delete(key: string): boolean;
+  readonly size: number;
+  [Symbol.iterator](): Iterator<[string, number]>;
+}
+
+/** The same entries in a StringMap and in a Map. */
+function twins(n: number, key: (i: number) => string): [StringMap<number>, Map<string, number>] {
+  const ours = new StringMap<number>();
+  const map = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    ours.set(key(i), i);
+    map.set(key(i), i);
+  }
+  return [ours, map];
+}
+
+/** Iterates, deleting some visited entries and some not yet visited; returns the keys visited. */
+function walkDeleting(m: StringKeyed): string[] {
+  const seen: string[] = [];
+  for (const [k, v] of m) {
+    seen.push(k);
+    if (v % 3 === 0) m.delete(k);
+    if (v % 7 === 0) m.delete(`k${v + 1}`); // a later entry: not visited
+  }
+  return seen;
+}
+
+/** Adds n entries, taking the three oldest out after every fifth (the cache's scan from the oldest). */
+function churn(m: StringKeyed, n: number): void {
+  for (let i = 0; i < n; i++) {
+    m.set(`u${i}`, i);
+    if (i % 5 !== 4) continue;
+    let taken = 0;
+    for (const [k] of m) {
+      if (taken++ === 3) break;
+      m.delete(k);
+    }
+  }
+}
+
 describe('StringMap', () => {
   it('answers as a Map does over random sets, deletes and clears, in the same order', () => {
     for (const seed of [1, 2, 3]) {
       const rand = rng(seed);
-      const ours = new StringMap<number>();
-      const map = new Map<string, number>();
+      const [ours, map] = twins(0, String);
       // Few distinct keys, so that sets overwrite, deletes hit and growth compacts holes.
       const key = (): string => `user-${Math.floor(rand() * 3000)}`;
       for (let step = 0; step < 60_000; step++) {
@@ -43,43 +85,16 @@ describe('StringMap', () => {
   });
 
   it('lets iteration delete as it goes, oldest first, as a Map does', () => {
-    const ours = new StringMap<number>();
-    const map = new Map<string, number>();
-    for (let i = 0; i < 1000; i++) {
-      ours.set(`k${i}`, i);
-      map.set(`k${i}`, i);
-    }
-    const seenOurs: string[] = [];
-    for (const [k, v] of ours) {
-      seenOurs.push(k);
-      if (v % 3 === 0) ours.delete(k);
-      if (v % 7 === 0) ours.delete(`k${v + 1}`); // a later entry: not visited
-    }
-    const seenMap: string[] = [];
-    for (const [k, v] of map) {
-      seenMap.push(k);
-      if (v % 3 === 0) map.delete(k);
-      if (v % 7 === 0) map.delete(`k${v + 1}`);
-    }
-    expect(seenOurs).toEqual(seenMap);
+    const [ours, map] = twins(1000, (i) => `k${i}`);
+    expect(walkDeleting(ours)).toEqual(walkDeleting(map));
     expect([...ours]).toEqual([...map]);
     expect(ours.size).toBe(map.size);
   });
 
   it('answers as a Map does when the oldest entries leave as new ones come, as in the user cache', () => {
-    const ours = new StringMap<number>();
-    const map = new Map<string, number>();
-    for (let i = 0; i < 50_000; i++) {
-      ours.set(`u${i}`, i);
-      map.set(`u${i}`, i);
-      if (i % 5 === 4) {
-        // Evict the three oldest (the cache's scan from the oldest), leaving the fourth.
-        let n = 0;
-        for (const [k] of ours) if (n++ !== 3) ours.delete(k); else break;
-        n = 0;
-        for (const [k] of map) if (n++ !== 3) map.delete(k); else break;
-      }
-    }
+    const [ours, map] = twins(0, String);
+    churn(ours, 50_000);
+    churn(map, 50_000);
     expect(ours.size).toBe(map.size);
     expect([...ours]).toEqual([...map]);
     for (const [k] of map) map.delete(k);
