@@ -11,6 +11,8 @@
  * Map's, iteration goes oldest first and may delete as it goes (not insert).
  */
 
+import { fmix } from './dedupe/id-key.ts';
+
 /** Per process, so that which ids collide cannot be worked out from the source. */
 const SEED = (Math.random() * 0x100000000) | 0;
 
@@ -141,7 +143,5 @@ export class StringMap<V> {
 function hashOf(s: string): number {
   let h = SEED ^ 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return h ^ (h >>> 16);
+  return fmix(h);
 }

@@ -49,7 +49,8 @@ function parseLowerUuid(s: string): boolean {
 
 const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
 
-function fmix(h: number): number {
+/** MurmurHash3's 32-bit finaliser: every input bit moves about half the output bits. */
+export function fmix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
