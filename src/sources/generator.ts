@@ -79,12 +79,17 @@ export class GeneratorSource implements Source {
    * from a table of hex digits: `toString(16)` made this a quarter of the generator's CPU.
    */
   private uuid(): string {
-    const w0 = (this.rand() * 0x100000000) >>> 0;
-    const w1 = (this.rand() * 0x100000000) >>> 0;
-    const w2 = (this.rand() * 0x100000000) >>> 0;
-    const w3 = (this.rand() * 0x100000000) >>> 0;
+    const w0 = this.word();
+    const w1 = this.word();
+    const w2 = this.word();
+    const w3 = this.word();
     return `${hex8(w0)}-${HEX2[w1 >>> 24]}${HEX2[(w1 >>> 16) & 255]}-4${HEX1[(w1 >>> 8) & 15]}${HEX2[w1 & 255]}`
       + `-a${HEX1[(w2 >>> 24) & 15]}${HEX2[(w2 >>> 16) & 255]}-${HEX2[(w2 >>> 8) & 255]}${HEX2[w2 & 255]}${hex8(w3)}`;
+  }
+
+  /** A random unsigned 32-bit word. */
+  private word(): number {
+    return (this.rand() * 0x100000000) >>> 0;
   }
 
   private pick<T>(xs: readonly T[]): T {
