@@ -23,11 +23,11 @@ export class EngineTelemetry {
   private readonly source: PartitionedLog | null;
   private readonly log: Logger;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
-  private readonly warehouse: Pick<Warehouse, 'memoryBytes'>;
+  private readonly warehouse: Pick<Warehouse, 'memoryBytes' | 'memoryLimitBytes'>;
   private lagAt = 0;
   private memoryAt = 0;
 
-  constructor(metrics: Metrics, source: PartitionedLog | null, log: Logger, indexStats: () => IndexStats, warehouse: Pick<Warehouse, 'memoryBytes'>) {
+  constructor(metrics: Metrics, source: PartitionedLog | null, log: Logger, indexStats: () => IndexStats, warehouse: Pick<Warehouse, 'memoryBytes' | 'memoryLimitBytes'>) {
     this.metrics = metrics;
     this.source = source;
     this.log = log;
@@ -54,7 +54,7 @@ export class EngineTelemetry {
     if (this.warehouse.memoryBytes && Date.now() - this.memoryAt >= LAG_EVERY_MS) {
       this.memoryAt = Date.now();
       this.warehouse.memoryBytes().then(
-        (bytes) => m.memory.setWarehouse(bytes),
+        (bytes) => m.memory.setWarehouse(bytes, this.warehouse.memoryLimitBytes?.() ?? null),
         (err: Error) => this.log.debug({ err: err.message }, 'could not read the warehouse engine\'s memory for its gauge'),
       );
     }

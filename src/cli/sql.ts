@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type Config } from '../config/schema.ts';
 import { errorCode, GamestreamError, isErrorCode } from '../errors.ts';
 import { processAlive } from '../pid.ts';
-import { duckDbSettings } from '../sinks/duckdb/duckdb-warehouse.ts';
+import { duckDbSettings } from '../sinks/duckdb/settings.ts';
 import { openDuckDbReadOnly } from '../sinks/duckdb/read-only-query.ts';
 import { daemonFilePath, readDaemonFile, type DaemonFile } from '../sql/daemon-file.ts';
 import { formatResult, SQL_FORMATS, type SqlFormat } from '../sql/format.ts';

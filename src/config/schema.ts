@@ -195,7 +195,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_DUCKDB_THREADS', key: 'duckdbThreads', default: '1', allowed: '1–256',
     doc: 'Threads DuckDB may use for loading rows and for queries. One leaves the other cores to the workers: with two, loads used 40% more CPU on 2 cores for no gain (docs/PERFORMANCE.md).', parse: integer(1, 256) }),
   v({ name: 'GAMESTREAM_DUCKDB_MEMORY_LIMIT', key: 'duckdbMemoryLimit', default: '128MiB', allowed: '64MiB–1024GiB',
-    doc: 'The most memory DuckDB\'s buffer manager may hold (its own default is 80% of the machine\'s RAM). It keeps the blocks it wrote until this limit makes it evict them, so a long-running daemon holds all of it; loads need little of it (at 50k events/s, 256 MiB against 1 GiB cost no CPU or freshness and held 740–850 MB less RSS, and 128 MiB against 256 MiB held 65–136 MB less but, in two pairs of 30-minute soaks, used 3.6–3.8% more CPU, more as the table grew: 256MiB suits a long-running daemon at a high rate, docs/PERFORMANCE.md). A query that needs more spills to a folder beside the DuckDB file, or fails with DuckDB\'s out-of-memory error when it cannot spill: raise it for large ad-hoc queries or a daily ETL that fails so (the ETL in the daemon and `gamestream sql` share it).', parse: byteSize(64 * 1024 ** 2, 1024 ** 4) }),
+    doc: 'The most memory DuckDB\'s buffer manager may hold (its own default is 80% of the machine\'s RAM). It keeps the blocks it wrote until this limit makes it evict them, so a long-running daemon holds all of it; loads need little of it (at 50k events/s, 256 MiB against 1 GiB cost no CPU or freshness and held 740–850 MB less RSS, and 128 MiB against 256 MiB held 65–136 MB less but, in two pairs of 30-minute soaks, used 3.6–3.8% more CPU, more as the table grew: 256MiB suits a long-running daemon at a high rate, docs/PERFORMANCE.md). A query that needs more spills to a folder beside the DuckDB file, or fails with DuckDB\'s out-of-memory error when it cannot spill: raise it for large ad-hoc queries or a daily ETL that fails so (the ETL in the daemon and `gamestream sql` share it). It is what DuckDB has for its own work: the daemon adds 112 bytes for each player in the users table and raises the limit as players arrive, since DuckDB holds that table\'s key index (about 90 bytes a player) in memory whole and cannot evict it (with 128 MiB alone, about 1.3 million players failed every commit); gamestream_duckdb_memory_limit_bytes shows the limit in force. It must be at least GAMESTREAM_DUCKDB_THREADS × 32MiB + 32MiB (more with GAMESTREAM_MAX_EVENT_BYTES over 7.5MiB: DuckDB\'s reader takes twice the largest row per thread), which is checked at start.', parse: byteSize(64 * 1024 ** 2, 1024 ** 4) }),
   v({ name: 'GAMESTREAM_PROGRESS_INTERVAL', key: 'progressIntervalMs', default: '5s', allowed: '0 (off) or 100ms–1h',
     doc: 'How often the progress line is printed.', parse: (raw) => (raw.trim() === '0' ? 0 : duration(100, 3_600_000)(raw)) }),
   v({ name: 'GAMESTREAM_LOG_LEVEL', key: 'logLevel', default: 'info', allowed: LOG_LEVELS.join(' | '),
@@ -312,8 +312,31 @@ function crossFieldProblems(c: Config): string[] {
   if (c.warehouse.kind !== 'bigquery' && (c.bigqueryEndpoint !== null || c.bigqueryWriteEndpoint !== null)) {
     out.push(`GAMESTREAM_BIGQUERY_ENDPOINT is set, but GAMESTREAM_WAREHOUSE=${c.warehouse.kind}:…; use GAMESTREAM_WAREHOUSE=bigquery:<project>.<dataset>`);
   }
+  const load = duckDbLoadBytes(c.duckdbThreads, c.maxEventBytes);
+  if (c.warehouse.kind === 'duckdb' && c.duckdbMemoryLimit < load.need) {
+    out.push(`GAMESTREAM_DUCKDB_MEMORY_LIMIT=${mib(c.duckdbMemoryLimit)} is too small for GAMESTREAM_DUCKDB_THREADS=${c.duckdbThreads} and GAMESTREAM_MAX_EVENT_BYTES=${mib(c.maxEventBytes)}: `
+      + `each DuckDB thread that loads rows takes ${mib(load.perThread)} (twice the largest row it may read, 32MiB at least) and a commit needs 32MiB more, so every commit would fail. `
+      + `Set it to at least ${mib(load.need)}, or lower GAMESTREAM_DUCKDB_THREADS or GAMESTREAM_MAX_EVENT_BYTES`);
+  }
   if (c.warehouse.kind === 'bigquery' && c.bigqueryMaxRequestBytes < 2 * c.maxEventBytes + 128 * 1024) {
     out.push(`GAMESTREAM_BIGQUERY_MAX_REQUEST_BYTES (${c.bigqueryMaxRequestBytes}) must be at least 2 × GAMESTREAM_MAX_EVENT_BYTES + 128KiB (${2 * c.maxEventBytes + 128 * 1024}), so that any row fits a request`);
   }
   return out;
+}
+
+const MIB = 2 ** 20;
+
+function mib(bytes: number): string {
+  return `${Math.ceil(bytes / MIB)}MiB`;
+}
+
+/**
+ * The memory DuckDB's loads need under its limit: its JSON reader takes a buffer of twice the largest object it may
+ * read (the warehouse reads rows of up to 2 × GAMESTREAM_MAX_EVENT_BYTES + 1 MiB), 32 MiB at least, for each
+ * thread, and a commit needs about 32 MiB besides. Measured with DuckDB 1.5: one thread loads at 64 MiB and two at
+ * 96 MiB, but two at 64 MiB, or 32 MiB events at 128 MiB, failed every commit with DuckDB's out-of-memory error.
+ */
+export function duckDbLoadBytes(threads: number, maxEventBytes: number): { perThread: number; need: number } {
+  const perThread = Math.max(32 * MIB, 2 * (2 * maxEventBytes + MIB));
+  return { perThread, need: threads * perThread + 32 * MIB };
 }

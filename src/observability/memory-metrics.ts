@@ -21,6 +21,7 @@ export class MemoryMetrics {
   private readonly registry: Registry;
   /** Made at the first reading, so that it is absent rather than 0 with a warehouse that has no such figure. */
   private warehouse: Gauge | null = null;
+  private warehouseLimit: Gauge | null = null;
 
   constructor(registry: Registry) {
     this.registry = registry;
@@ -40,11 +41,18 @@ export class MemoryMetrics {
     this.workerExternal.set({ worker: String(worker) }, m.externalBytes);
   }
 
-  setWarehouse(bytes: number): void {
+  /** `limitBytes`: the limit in force (0: DuckDB's own default), null when the warehouse has none to say. */
+  setWarehouse(bytes: number, limitBytes: number | null): void {
     this.warehouse ??= new Gauge({
       name: 'gamestream_duckdb_memory_bytes', registers: [this.registry],
-      help: 'Memory DuckDB\'s buffer manager holds (duckdb_memory()), at most GAMESTREAM_DUCKDB_MEMORY_LIMIT; its load buffers are outside it. Absent with BigQuery.',
+      help: 'Memory DuckDB\'s buffer manager holds (duckdb_memory()), at most gamestream_duckdb_memory_limit_bytes; its load buffers are outside it. Absent with BigQuery.',
     });
     this.warehouse.set(bytes);
+    if (limitBytes === null) return;
+    this.warehouseLimit ??= new Gauge({
+      name: 'gamestream_duckdb_memory_limit_bytes', registers: [this.registry],
+      help: 'DuckDB\'s memory limit in force: GAMESTREAM_DUCKDB_MEMORY_LIMIT plus room for the users table\'s index, which grows with the players (0: DuckDB\'s default, 80% of RAM). Absent with BigQuery.',
+    });
+    this.warehouseLimit.set(limitBytes);
   }
 }

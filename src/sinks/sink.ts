@@ -142,6 +142,8 @@ export interface Warehouse {
   betweenCommits?(next: UpkeepContext): Promise<void>;
   /** Memory the warehouse's engine holds in this process (DuckDB's buffer manager), for the memory gauges. */
   memoryBytes?(): Promise<number>;
+  /** The most the engine may hold (DuckDB's memory_limit as it stands: it grows with the players), for its gauge. */
+  memoryLimitBytes?(): number;
   /** Partition hand-offs and fencing between the daemons of one consumer group, or null: one process owns it. */
   readonly shared: SharedOwnership | null;
   close(): Promise<void>;

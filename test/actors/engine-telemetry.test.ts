@@ -28,9 +28,10 @@ describe('EngineTelemetry, memory', () => {
   it('reads the warehouse engine\'s memory at the first sample and then at most every 10 s', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     let reads = 0;
-    const t = new EngineTelemetry(metrics, null, captureLogger().log, noIndex, { memoryBytes: async () => ++reads * 1000 });
+    const t = new EngineTelemetry(metrics, null, captureLogger().log, noIndex, { memoryBytes: async () => ++reads * 1000, memoryLimitBytes: () => 5000 });
     t.sample(0, [], new Set(), new Float64Array(0));
     await until(async () => sampleValue(await metrics.text(), 'gamestream_duckdb_memory_bytes') === 1000);
+    expect(sampleValue(await metrics.text(), 'gamestream_duckdb_memory_limit_bytes')).toBe(5000);
     t.sample(0, [], new Set(), new Float64Array(0));
     expect(reads).toBe(1);
     t.close();
@@ -44,6 +45,7 @@ describe('EngineTelemetry, memory', () => {
     await until(async () => lines.some((l) => l.err === 'not open'));
     new EngineTelemetry(metrics, null, log, noIndex, {}).sample(0, [], new Set(), new Float64Array(0));
     expect(sampleValue(await metrics.text(), 'gamestream_duckdb_memory_bytes')).toBeUndefined();
+    expect(sampleValue(await metrics.text(), 'gamestream_duckdb_memory_limit_bytes')).toBeUndefined();
     failing.close();
   });
 });

@@ -63,6 +63,18 @@ describe('config', () => {
     expect(error({ GAMESTREAM_TEST_CRASH_WORKER: '3:1', GAMESTREAM_WORKERS: '2' })).toContain('workers are numbered from 0');
   });
 
+  it('refuses a DuckDB memory limit too small for its loads, which would fail every commit, naming the least that works', () => {
+    const two = error({ GAMESTREAM_DUCKDB_THREADS: '2', GAMESTREAM_DUCKDB_MEMORY_LIMIT: '64MiB', GAMESTREAM_WORKERS: '1' });
+    expect(two).toContain('GAMESTREAM_DUCKDB_MEMORY_LIMIT=64MiB is too small for GAMESTREAM_DUCKDB_THREADS=2 and GAMESTREAM_MAX_EVENT_BYTES=1MiB');
+    expect(two).toContain('at least 96MiB');
+    expect(loadConfig({ GAMESTREAM_DUCKDB_THREADS: '2', GAMESTREAM_DUCKDB_MEMORY_LIMIT: '96MiB', GAMESTREAM_WORKERS: '1' }).duckdbMemoryLimit).toBe(96 * 2 ** 20);
+    // 32 MiB events with the default 128 MiB: DuckDB's reader wants a 130 MiB buffer for them.
+    expect(error({ GAMESTREAM_MAX_EVENT_BYTES: '32MiB', GAMESTREAM_WORKERS: '1' })).toContain('at least 162MiB');
+    expect(loadConfig({ GAMESTREAM_DUCKDB_MEMORY_LIMIT: '64MiB', GAMESTREAM_WORKERS: '1' }).duckdbMemoryLimit).toBe(64 * 2 ** 20);
+    // BigQuery runs no DuckDB.
+    expect(loadConfig({ GAMESTREAM_WAREHOUSE: 'bigquery:my-project.game_analytics', GAMESTREAM_DUCKDB_THREADS: '2', GAMESTREAM_DUCKDB_MEMORY_LIMIT: '64MiB', GAMESTREAM_WORKERS: '1' }).duckdbThreads).toBe(2);
+  });
+
   it('docs/OPERATIONS.md documents every env var: the daemon\'s, the tracking server\'s and the ETL\'s', () => {
     const ops = readFileSync(new URL('../../docs/OPERATIONS.md', import.meta.url), 'utf8');
     for (const v of allEnvVars()) expect(ops, v.name).toContain(`\`${v.name}\``);

@@ -11,6 +11,8 @@ import { GamestreamError } from '../../errors.ts';
 import { makeDir } from '../../dirs.ts';
 import { CheckpointPolicy } from './checkpoint-policy.ts';
 import { corruptError } from './corrupt.ts';
+import { MemoryLimit } from './memory-limit.ts';
+import { CHECKPOINT_WAL_BYTES, duckDbSettings } from './settings.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, UpkeepContext, Warehouse } from '../sink.ts';
 import {
@@ -68,35 +70,6 @@ export interface DuckDbOptions {
   checkpointWalBytes?: number;
 }
 
-/**
- * The instance settings the options ask for (DuckDB reads sizes in whole MiB here). DuckDB never downloads an
- * extension on its own: the daemon needs only the built-in ones, and a query sent to POST /sql that names an
- * unknown function must not install anything.
- */
-export function duckDbSettings(o: Pick<DuckDbOptions, 'threads' | 'memoryLimitBytes' | 'checkpointWalBytes'>): Record<string, string> {
-  // DuckDB's own checkpoint (at 16 MiB of write-ahead log, its default) ran inside the COMMIT that crossed it,
-  // for over a second at 50k events/s, with that commit's rows and the next ones waiting. The daemon checkpoints
-  // between commits instead (betweenCommits, CheckpointPolicy); DuckDB's own, four times further out than the
-  // daemon's largest log, is left for the commits made outside the committer's loop (the marker commits).
-  // DuckDB's allocator (its own jemalloc) kept the pages its loads had freed until later allocations purged them:
-  // at the 1M-event runs' peak it held about twice what was allocated. Its background thread returns them as they
-  // age; the peak fell by 20–150 MB at no CPU the runs could tell (docs/PERFORMANCE.md, "DuckDB's allocator").
-  const settings: Record<string, string> = {
-    autoinstall_known_extensions: 'false',
-    checkpoint_threshold: `${Math.ceil((4 * (o.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES)) / 1024)}KiB`,
-    allocator_background_threads: 'true',
-  };
-  if (o.threads) settings.threads = String(o.threads);
-  if (o.memoryLimitBytes) settings.memory_limit = `${Math.max(1, Math.floor(o.memoryLimitBytes / 2 ** 20))}MiB`;
-  return settings;
-}
-
-/**
- * Write-ahead log size at which the daemon checkpoints between commits in any case. About three row groups of
- * the daemon's events (MAX_ROWS_BETWEEN); it is reached first when the other tables or wide rows fill the log.
- */
-export const CHECKPOINT_WAL_BYTES = 64 << 20;
-
 export class DuckDbWarehouse implements Warehouse {
   readonly name: string;
   /** One process owns the file: no hand-offs between daemons. */
@@ -109,11 +82,14 @@ export class DuckDbWarehouse implements Warehouse {
   /** For the memory gauge, which must neither queue behind the commits nor share the reader with its reads. */
   private monitor: DuckDBConnection | null = null;
   private readonly checkpoints: CheckpointPolicy;
+  /** The limit DuckDB runs with: the configured one and room for the users table's index (MemoryLimit). */
+  private readonly memory: MemoryLimit;
 
   constructor(opts: DuckDbOptions) {
     this.opts = opts;
     this.name = `duckdb:${opts.path}`;
     this.checkpoints = new CheckpointPolicy(opts.checkpointWalBytes ?? CHECKPOINT_WAL_BYTES);
+    this.memory = new MemoryLimit(opts.memoryLimitBytes ?? null);
   }
 
   /** The connection's query calls, with DuckDB's reports of a damaged file turned into `warehouse_corrupt`. */
@@ -151,6 +127,20 @@ export class DuckDbWarehouse implements Warehouse {
     await this.c.run(`CREATE VIEW IF NOT EXISTS events_agg_1min_total AS
       SELECT window_start, window_end, event_type, level_id, sum(event_count)::BIGINT AS event_count
       FROM events_agg_1min GROUP BY ALL`);
+    await this.fitUsers();
+  }
+
+  /** Gives DuckDB's memory limit room for the users table's index as it stands (MemoryLimit). */
+  private async fitUsers(): Promise<void> {
+    const raise = this.memory.raiseFor(await this.countUsers());
+    if (raise === null) return;
+    await this.c.run(raise);
+    this.memory.applied(raise);
+  }
+
+  /** The memory limit DuckDB runs with now, in bytes (0: DuckDB's own default), for its gauge. */
+  memoryLimitBytes(): number {
+    return this.memory.bytes;
   }
 
   /** Columns added since a warehouse may have been created (nullable, so old rows read as "none"). */
@@ -299,6 +289,7 @@ export class DuckDbWarehouse implements Warehouse {
     const dlq = batch.files.map((f) => f.dlq).filter((f): f is string => f !== null);
     const agg = batch.files.map((f) => f.agg).filter((f): f is string => f !== null);
     const aggUpdates = batch.files.map((f) => f.aggUpdates).filter((f): f is string => f !== null);
+    const users = batch.files.map((f) => f.users ?? null).filter((f): f is string => f !== null);
     const c = this.c;
     let inserted = 0;
     await c.run('BEGIN TRANSACTION');
@@ -309,7 +300,6 @@ export class DuckDbWarehouse implements Warehouse {
           device_model, device_category, device_tier, ${src}, source_partition, source_offset, is_paying_user, days_since_install, properties
           FROM ${this.readRows(events, EVENTS_FILE)}`)).rowsChanged;
       }
-      const users = batch.files.map((f) => f.users ?? null).filter((f): f is string => f !== null);
       if (users.length > 0) {
         // The earliest of each time wins, so merging a state twice, or an older one, changes nothing.
         await c.run(`INSERT INTO users SELECT user_id, epoch_ms(min(install_ms)), epoch_ms(min(first_seen_ms)), epoch_ms(min(first_paid_ms)),
@@ -352,8 +342,10 @@ export class DuckDbWarehouse implements Warehouse {
       this.checkpoints.committed(inserted);
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
-      throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
+      throw corruptError(err, this.opts.path) ?? this.memory.outOfMemory(err, 'warehouse_write_failed', 'DuckDB commit failed')
+        ?? new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
     }
+    if (users.length > 0) await this.fitUsers();
   }
 
   async readUserStates(userIds: string[]): Promise<StoredUserState[]> {
@@ -364,7 +356,8 @@ export class DuckDbWarehouse implements Warehouse {
       `SELECT user_id, epoch_ms(install_at), epoch_ms(first_seen_at), epoch_ms(first_paid_at) FROM users
        WHERE user_id IN (SELECT unnest(${sqlList(userIds)}))`,
     ).catch((err: unknown) => {
-      throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `reading user states from ${this.name} failed: ${(err as Error).message}`, { cause: err, retryable: true });
+      throw corruptError(err, this.opts.path) ?? this.memory.outOfMemory(err, 'warehouse_unavailable', `reading user states from ${this.name} failed`)
+        ?? new GamestreamError('warehouse_unavailable', `reading user states from ${this.name} failed: ${(err as Error).message}`, { cause: err, retryable: true });
     });
     const opt = (v: unknown): number | null => (v === null ? null : Number(v));
     return r.getRows().map((row) => ({ userId: String(row[0]), installMs: opt(row[1]), firstSeenMs: Number(row[2]), firstPaidMs: opt(row[3]) }));

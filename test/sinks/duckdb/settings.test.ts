@@ -2,7 +2,7 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/schema.ts';
-import { duckDbSettings } from '../../../src/sinks/duckdb/duckdb-warehouse.ts';
+import { duckDbSettings } from '../../../src/sinks/duckdb/settings.ts';
 
 async function reported(settings: Record<string, string>): Promise<{ memoryLimit: string; threads: number; checkpointThreshold: string; allocatorBackgroundThreads: boolean }> {
   const inst = await DuckDBInstance.create(':memory:', settings);
