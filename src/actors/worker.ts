@@ -131,14 +131,22 @@ function onBatch(msg: ToWorkerData): void {
     list.push({ partition, offset: offsets[r], bytes: data.subarray(index[i + 1], index[i + 2]) });
   }
   let taken = 0;
+  const shares: [PartitionActor, RawRecord[]][] = [];
   for (const [p, records] of byPartition) {
     const actor = actors.get(p);
     // A partition handed to another daemon: records routed before the hand-off but sent after it are its new
     // owner's to read (from the checkpoint this worker's last flush left).
-    if (!actor) continue;
+    if (actor) shares.push([actor, records]);
+  }
+  out.ahead.begin(shares.map(([, records]) => records));
+  out.users.batchBegins();
+  for (const [actor, records] of shares) {
     taken += newRecords(records, actor.nextOffsetToRead);
     actor.processBatch(records, msg.receivedAtMs, now);
+    out.ahead.next();
   }
+  out.ahead.end();
+  out.users.batchEnds();
   noteReceived(msg.receivedAtMs, taken);
   batchesProcessed++;
   send({ t: 'processed', seq: msg.seq });

@@ -3,6 +3,7 @@
  * buffers. Everything it decides depends only on the partition's records in offset order, so a replay after a
  * crash decides the same way (docs/SEMANTICS.md).
  */
+import { BatchAhead } from './batch-ahead.ts';
 import type { ActorRestore, Checkpoint } from '../contract/checkpoint.ts';
 import type { ActorRules } from '../contract/rules.ts';
 import { deriveTimeFields } from '../enrich/derived.ts';
@@ -49,6 +50,8 @@ export interface ActorOutput {
   /** The user states of this thread's actors (src/users/), and the rows of those changed since the last flush. */
   users: UserCache;
   userRows: RowBuffer;
+  /** The rest of the worker's batch, whose users a read takes along (BatchAhead). */
+  ahead: BatchAhead;
 }
 
 /**
@@ -65,7 +68,7 @@ export function actorOutput(
   const buffer = (table: string): RowBuffer => new RowBuffer(spill ? spill(table) : null);
   return {
     events: buffer('events'), dlq: buffer('dlq'), agg: buffer('agg'), aggUpdates: buffer('agg-updates'), tables, deadLetterCodes: new Map(),
-    windowsClosedAtMs: [], index, users, userRows: buffer('users'),
+    windowsClosedAtMs: [], index, users, userRows: buffer('users'), ahead: new BatchAhead(),
   };
 }
 
@@ -161,17 +164,23 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   /**
-   * `first` and the users of records[from + 1 …] that must be read too (decoded a second time for that: only a
-   * batch in which some user must be read pays it, mostly right after a start).
+   * `first` and the users that must be read too of records[from + 1 …] and, the first time in a worker's batch, of
+   * the partitions after this one (BatchAhead); the users among them held already are kept through the batch.
+   * They are decoded a second time for that: only a batch in which some user must be read pays it, mostly right
+   * after a start or with more players than the cache holds.
    */
   private usersAhead(records: RawRecord[], from: number, first: string): string[] {
     const users = this.out.users;
     const out = [first];
-    for (let i = from + 1; i < records.length; i++) {
-      const d = this.decode(records[i]!.bytes);
+    const want = (rec: RawRecord): void => {
+      const d = this.decode(rec.bytes);
       const id = d.ok ? d.obj.user_id : undefined;
-      if (typeof id === 'string' && users.get(id) === undefined && users.mayBeStored(id)) out.push(id);
-    }
+      if (typeof id !== 'string') return;
+      if (users.get(id) !== undefined) users.want(id); // held: kept through this batch's reads
+      else if (users.mayBeStored(id)) out.push(id);
+    };
+    for (let i = from + 1; i < records.length; i++) want(records[i]!);
+    for (const share of this.out.ahead.take()) for (const rec of share) want(rec);
     return out;
   }
 

@@ -75,6 +75,36 @@ describe('partition actor: user state on each event', () => {
     expect(asked).toHaveLength(1);
   });
 
+  it('reads the users of the whole worker batch at its first miss, and keeps those it holds through the batch', () => {
+    const asked: string[][] = [];
+    const state = (userId: string): StoredUserState => ({ userId, installMs: T0 - DAY, firstSeenMs: T0 - DAY, firstPaidMs: null });
+    // Room for 2; five players wait for a commit, so a read makes room by sending away whoever is free to leave.
+    const users = new UserCache(2, (ids) => (asked.push(ids), ids.map(state)));
+    const out = actorOutput(() => EnrichmentTables.empty(), undefined, users);
+    const settings = { windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 60_000, dedupeHorizonMs: 7 * DAY,
+      futureToleranceMs: 3_600_000, maxEventBytes: 1 << 20, avro: null, origin: 0 };
+    const actors = [0, 1, 2].map((partition) => new PartitionActor({ ...settings, partition }, out));
+    users.fetch(['held'], 1);
+    for (let i = 0; i < 5; i++) users.set(`waiting${i}`, { installMs: null, firstSeenMs: T0, firstPaidMs: null }, 0);
+    asked.length = 0;
+    const share = (partition: number, ids: string[]) => ids.map((user_id, i) => ({
+      partition, offset: i, bytes: Buffer.from(JSON.stringify({ id: `p${partition}-${i}`, user_id, type: 1001, timestamp: new Date(T0).toISOString() })),
+    }));
+    // As the worker runs a batch (src/actors/worker.ts): each partition's share in turn.
+    const shares = [share(0, ['a', 'b']), share(1, ['held', 'c']), share(2, ['a', 'd'])];
+    out.ahead.begin(shares);
+    users.batchBegins();
+    shares.forEach((records, p) => {
+      actors[p]!.processBatch(records, T0, T0 + 60_000);
+      out.ahead.next();
+    });
+    out.ahead.end();
+    users.batchEnds();
+    // One read for the batch; 'held' was not read again though a read made room.
+    expect(asked).toEqual([['a', 'b', 'c', 'd']]);
+    expect(stamps(out)).toEqual(Array(6).fill([false, 1]));
+  });
+
   it('does not let a duplicate or a dead letter change the state', () => {
     const { actor, out } = actorWith();
     const buy = { id: 'buy', ts: T0 + 60_000, type: 2001, parameters: { price_usd: 5 } };

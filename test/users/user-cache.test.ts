@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { RowBuffer } from '../../src/sinks/row-files.ts';
 import type { StoredUserState } from '../../src/users/state.ts';
 import { UserCache } from '../../src/users/user-cache.ts';
 import { KnownUsers } from '../../src/users/known-users.ts';
+import { StringMap } from '../../src/string-map.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-user-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,6 +72,30 @@ describe('UserCache', () => {
     c.fetch(['e'], 0);
     expect(held(c, 'a') || held(c, 'b')).toBe(false);
     expect(held(c, 'c') && held(c, 'd') && held(c, 'e')).toBe(true);
+  });
+
+  it('makes room without passing over the entries that wait for their commit, one read after another', () => {
+    // Far more players waiting for a commit than the cache holds: the case of a game with more players than the
+    // cache, where every batch reads some. Eviction used to walk past all of them at every read.
+    const c = new UserCache(10, (ids) => ids.map((id) => ({ userId: id, installMs: null, firstSeenMs: 1, firstPaidMs: null })));
+    for (let i = 0; i < 5000; i++) c.set(`new${i}`, S(1), 0);
+    c.flushTo(new RowBuffer(), 1);
+    const walked = vi.spyOn(StringMap.prototype, Symbol.iterator);
+    const walkedEntries = vi.spyOn(StringMap.prototype, 'entries');
+    for (let r = 0; r < 200; r++) c.fetch([`old${r}`], 0);
+    expect(walked).not.toHaveBeenCalled();
+    expect(walkedEntries).not.toHaveBeenCalled();
+    // Nobody may leave before the commit but the users read, which hold nothing back: 5,000 waiting and the
+    // last read in.
+    expect(c.size).toBeLessThanOrEqual(5002);
+    expect(held(c, 'old199') && held(c, 'new0') && held(c, 'new4999')).toBe(true);
+    walked.mockRestore();
+    walkedEntries.mockRestore();
+    // Once committed, the oldest to have become free leave first: the users read, then the flush's.
+    c.committed(1);
+    expect(c.size).toBe(10);
+    expect(held(c, 'new4999') && held(c, 'new4990')).toBe(true);
+    expect(held(c, 'old199') || held(c, 'new0')).toBe(false);
   });
 
   it('forgets a partition\'s users, so that they are read again', () => {

@@ -59,6 +59,22 @@ describe('DuckDB users table', () => {
     }
   });
 
+  it('reads more users than one query asks for (2,048), each once', async () => {
+    const wh = new DuckDbWarehouse({ path: join(dir, 'many.duckdb'), source: 'file:a', maxEventBytes: 1 << 20 });
+    await wh.open();
+    try {
+      const ids = Array.from({ length: 5000 }, (_, i) => `user-${i}`);
+      await commit(wh, usersFile(ids.map((user_id, i) => ({ user_id, install_ms: null, first_seen_ms: i, first_paid_ms: null, source_partition: i % 8 }))));
+      const ask = [...ids.slice(0, 3000), ...Array.from({ length: 1500 }, (_, i) => `nobody-${i}`)];
+      const got = await wh.readUserStates(ask);
+      expect(got).toHaveLength(3000);
+      expect(new Set(got.map((s) => s.userId)).size).toBe(3000);
+      expect(got.find((s) => s.userId === 'user-2999')).toEqual({ userId: 'user-2999', installMs: null, firstSeenMs: 2999, firstPaidMs: null });
+    } finally {
+      await wh.close();
+    }
+  });
+
   it('adds the user-state columns to an events table made before them', async () => {
     const path = join(dir, 'old.duckdb');
     const { DuckDBInstance } = await import('@duckdb/node-api');
