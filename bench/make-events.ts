@@ -1,6 +1,6 @@
 /**
  * Writes an NDJSON file of synthetic game events for the whole-pipeline bench:
- *   node bench/make-events.ts <path> [count=1000000] [seed=42]
+ *   node bench/make-events.ts <path> [count=1000000] [seed=42] [players=5000]
  */
 import { createWriteStream, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { GeneratorSource } from '../src/sources/generator.ts';
 
-export async function makeEventsFile(path: string, count: number, seed = 42): Promise<{ bytes: number }> {
-  const gen = new GeneratorSource({ seed, rate: 10_000_000, total: count, badShare: 0.01 });
+export async function makeEventsFile(path: string, count: number, seed = 42, players = 5000): Promise<{ bytes: number }> {
+  const gen = new GeneratorSource({ seed, rate: 10_000_000, total: count, badShare: 0.01, players });
   await gen.open();
   const out = createWriteStream(path);
   let bytes = 0;
@@ -39,12 +39,12 @@ export async function benchEventsFile(events: number): Promise<string> {
 }
 
 if (import.meta.main) {
-  const [path, count = '1000000', seed = '42'] = process.argv.slice(2);
+  const [path, count = '1000000', seed = '42', players = '5000'] = process.argv.slice(2);
   if (!path) {
-    process.stderr.write('usage: node bench/make-events.ts <path> [count] [seed]\n');
+    process.stderr.write('usage: node bench/make-events.ts <path> [count] [seed] [players]\n');
     process.exit(2);
   }
   const t0 = Date.now();
-  const { bytes } = await makeEventsFile(path, Number(count), Number(seed));
+  const { bytes } = await makeEventsFile(path, Number(count), Number(seed), Number(players));
   process.stdout.write(`wrote ${count} events (${(bytes / 1e6).toFixed(1)} MB, ${(bytes / Number(count)).toFixed(0)} B/event) to ${path} in ${Date.now() - t0} ms\n`);
 }
