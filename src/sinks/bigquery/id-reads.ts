@@ -113,13 +113,23 @@ function userState(row: Record<string, unknown>): StoredUserState {
   return { userId: String(row.user_id), installMs: opt(row.install_ms), firstSeenMs: Number(row.first_seen_ms), firstPaidMs: opt(row.first_paid_ms) };
 }
 
+/**
+ * Ids a query of readUserStates lists at most: a worker's read covers its whole batch (up to 4,096 players), and
+ * 2,048 ids of the longest allowed (256 characters) keep a query near 0.5 MB, within BigQuery's 1 MB of query text.
+ */
+const USER_READ_IDS = 2048;
+
 /** The merged states of these users (the `users` view's rows for them, read from its log table). */
 export async function readUserStates(r: IdReads, userIds: string[]): Promise<StoredUserState[]> {
-  if (userIds.length === 0) return [];
-  const rows = await r.query(`SELECT user_id, UNIX_MILLIS(MIN(install_at)) AS install_ms, UNIX_MILLIS(MIN(first_seen_at)) AS first_seen_ms,
-      UNIX_MILLIS(MIN(first_paid_at)) AS first_paid_ms
-    FROM ${r.ds}.user_states WHERE user_id IN (${userIds.map((id) => JSON.stringify(id)).join(', ')}) GROUP BY user_id`);
-  return rows.map(userState);
+  const out: StoredUserState[] = [];
+  for (let from = 0; from < userIds.length; from += USER_READ_IDS) {
+    const ids = userIds.slice(from, from + USER_READ_IDS);
+    const rows = await r.query(`SELECT user_id, UNIX_MILLIS(MIN(install_at)) AS install_ms, UNIX_MILLIS(MIN(first_seen_at)) AS first_seen_ms,
+        UNIX_MILLIS(MIN(first_paid_at)) AS first_paid_ms
+      FROM ${r.ds}.user_states WHERE user_id IN (${ids.map((id) => JSON.stringify(id)).join(', ')}) GROUP BY user_id`);
+    for (const row of rows) out.push(userState(row));
+  }
+  return out;
 }
 
 export async function countUsers(r: IdReads): Promise<number> {
