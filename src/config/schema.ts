@@ -175,7 +175,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_DEDUPE_FILTER_MEMORY', key: 'dedupeFilterBytes', default: '256MiB', allowed: '64KiB–16GiB',
     doc: 'The most memory the dedupe index\'s filter may take (it answers "new id" without a disk read; it starts at 1 MiB and grows with the index). At 16 bits per id in the horizon, disk reads for new ids stay near 0.1%; with more ids they grow, and duplicates are still all found.', parse: byteSize(64 * 1024, 16 * 1024 ** 3) }),
   v({ name: 'GAMESTREAM_USER_STATE_CACHE', key: 'userStateCache', default: '250000', allowed: '1000–100000000',
-    doc: 'User states (install time, first purchase) the daemon keeps in memory, shared over the worker threads, about 200 bytes each. A user not kept is read from the warehouse\'s users table when its next event comes, so this bounds memory, not what is remembered.', parse: integer(1000, 100_000_000) }),
+    doc: 'User states (install time, first purchase) the daemon keeps in memory, shared over the worker threads, about 150 bytes each with UUID ids (98 of V8\'s heap and 45 in typed arrays). A user not kept is read from the warehouse\'s users table when its next event comes, so this bounds memory, not what is remembered.', parse: integer(1000, 100_000_000) }),
   v({ name: 'GAMESTREAM_FUTURE_TOLERANCE', key: 'futureToleranceMs', default: '1h', allowed: '0–7d',
     doc: 'Events further ahead of the wall clock are dead-lettered as future_timestamp.', parse: duration(0, 7 * 86_400_000) }),
   v({ name: 'GAMESTREAM_MAX_EVENT_BYTES', key: 'maxEventBytes', default: '1MiB', allowed: '1KiB–64MiB',

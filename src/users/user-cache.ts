@@ -14,29 +14,23 @@
 import { RowBuffer } from '../sinks/row-files.ts';
 import { StringMap } from '../string-map.ts';
 import type { KnownUsers } from './known-users.ts';
+import { DIRTY, HAS_STATE, StateSlots } from './state-slots.ts';
 import type { StoredUserState, UserState } from './state.ts';
 
 /** Reads users' committed states; users the warehouse does not have are absent from the answer. */
 export type UserLookup = (userIds: string[]) => StoredUserState[];
 
-interface Entry {
-  /** null: read, and the warehouse has none (a new user that has had no accepted event yet). */
-  state: UserState | null;
-  partition: number;
-  /** The flush that wrote its latest change (0: none since it was read), and whether a change waits for a flush. */
-  flushSeq: number;
-  dirty: boolean;
-  /** Its place in the leave queue (an absolute position; -1: none): an id queued again leaves from its last place. */
-  queued: number;
-}
-
 /** The leave queue is rebuilt from the entries once it holds this many more ids than there are entries. */
 const QUEUE_SLACK = 4096;
 
 export class UserCache {
-  /** Not a Map: see StringMap (a lookup for every event, by an id the record's parse has just made). */
-  private readonly entries = new StringMap<Entry>();
-  private readonly changed: { userId: string; e: Entry }[] = [];
+  /** Each player's slot. Not a Map: see StringMap (a lookup for every event, by an id the record's parse has just made). */
+  private readonly slotOf = new StringMap<number>();
+  private readonly slots = new StateSlots();
+  /** The state `get` returns: valid until the next call of `get` (the actor reads, folds in one event and `set`s). */
+  private readonly view: UserState = { installMs: null, firstSeenMs: 0, firstPaidMs: null };
+  /** Slots whose state changed since the last flush. */
+  private readonly changed: number[] = [];
   private committedSeq = 0;
   private readonly capacity: number;
   private readonly lookup: UserLookup;
@@ -44,9 +38,9 @@ export class UserCache {
   /** Users this thread created (the warehouse had none of them), to be told to the supervisor with their flush. */
   private readonly created: string[] = [];
   /**
-   * Ids in the order their entries became free to leave, or were wanted again; `leaveAt` is the next to look at,
-   * and `leaveBase` the absolute position of leave[0]. An id passes over a place that is not its entry's last,
-   * and an entry that has changed since, or has gone (a committed change queues it again).
+   * Ids in the order they became free to leave, or were wanted again; `leaveAt` is the next to look at, and
+   * `leaveBase` the absolute position of leave[0]. An id passes over a place that is not its slot's last, and a
+   * player that has changed since, or has gone (a committed change queues it again).
    */
   private leave: string[] = [];
   private leaveAt = 0;
@@ -68,7 +62,7 @@ export class UserCache {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.slotOf.size;
   }
 
   /** Whether the warehouse may hold this user, so that a user not held must be read before it is stamped. */
@@ -82,40 +76,43 @@ export class UserCache {
    * Only users whose latest state is committed ever leave, so reading one again gives the same state.
    */
   fetch(userIds: string[], partition: number): void {
-    if (this.entries.size > this.capacity) this.evict(this.batchFrom);
+    if (this.slotOf.size > this.capacity) this.evict(this.batchFrom);
     const ask = new Set<string>();
-    for (const id of userIds) if (!this.entries.has(id)) ask.add(id);
+    for (const id of userIds) if (!this.slotOf.has(id)) ask.add(id);
     if (ask.size === 0) return;
     for (const s of this.lookup([...ask])) {
       if (!ask.has(s.userId)) continue;
-      this.hold(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false, queued: -1 });
+      this.hold(s.userId, s, partition);
       ask.delete(s.userId);
     }
-    for (const id of ask) this.hold(id, { state: null, partition, flushSeq: 0, dirty: false, queued: -1 });
+    for (const id of ask) this.hold(id, null, partition);
   }
 
-  /** Holds a committed state (read, or "none"): free to leave at once. */
-  private hold(userId: string, e: Entry): void {
-    this.entries.set(userId, e);
-    this.queueToLeave(userId, e);
+  /** Holds a committed state (read, or "none": null): free to leave at once. */
+  private hold(userId: string, state: UserState | null, partition: number): void {
+    const slot = this.slots.alloc(userId, partition);
+    if (state) this.slots.write(slot, state);
+    this.slotOf.set(userId, slot);
+    this.queueToLeave(userId, slot);
   }
 
-  private queueToLeave(userId: string, e: Entry): void {
-    e.queued = this.leaveBase + this.leave.length;
+  private queueToLeave(userId: string, slot: number): void {
+    this.slots.queued[slot] = this.leaveBase + this.leave.length;
     this.leave.push(userId);
-    if (this.leave.length - this.leaveAt > this.entries.size + QUEUE_SLACK) this.rebuildLeaveQueue();
+    if (this.leave.length - this.leaveAt > this.slotOf.size + QUEUE_SLACK) this.rebuildLeaveQueue();
   }
 
-  /** The queue, from the entries free to leave now in their queue order: drops the places passed over. */
+  /** The queue, from the players free to leave now in their queue order: drops the places passed over. */
   private rebuildLeaveQueue(): void {
-    const free: [string, Entry][] = [];
-    for (const [id, e] of this.entries) if (e.queued >= this.leaveBase + this.leaveAt && this.free(e)) free.push([id, e]);
-    free.sort((a, b) => a[1].queued - b[1].queued);
+    const queued = this.slots.queued;
+    const free: [string, number][] = [];
+    for (const [id, slot] of this.slotOf) if (queued[slot]! >= this.leaveBase + this.leaveAt && this.free(slot)) free.push([id, slot]);
+    free.sort((a, b) => queued[a[1]]! - queued[b[1]]!);
     this.leaveBase += this.leave.length;
     this.leave = [];
     this.leaveAt = 0;
-    for (const [id, e] of free) {
-      e.queued = this.leaveBase + this.leave.length;
+    for (const [id, slot] of free) {
+      queued[slot] = this.leaveBase + this.leave.length;
       this.leave.push(id);
     }
   }
@@ -125,8 +122,8 @@ export class UserCache {
    * for the batch's reads does not send it away first.
    */
   want(userId: string): void {
-    const e = this.entries.get(userId);
-    if (e && this.free(e)) this.queueToLeave(userId, e);
+    const slot = this.slotOf.get(userId);
+    if (slot !== undefined && this.free(slot)) this.queueToLeave(userId, slot);
   }
 
   /** A worker's batch begins: the users read or wanted from now on stay until it ends (see batchFrom). */
@@ -138,38 +135,40 @@ export class UserCache {
     this.batchFrom = Infinity;
   }
 
-  private free(e: Entry): boolean {
-    return !e.dirty && e.flushSeq <= this.committedSeq;
+  private free(slot: number): boolean {
+    return (this.slots.flags[slot]! & DIRTY) === 0 && this.slots.flushSeq[slot]! <= this.committedSeq;
   }
 
   /** Holds committed states read in bulk (a partition's restore), as a read would. */
   preload(states: readonly StoredUserState[], partition: number): void {
-    for (const s of states) {
-      if (this.entries.has(s.userId)) continue;
-      this.hold(s.userId, { state: { installMs: s.installMs, firstSeenMs: s.firstSeenMs, firstPaidMs: s.firstPaidMs }, partition, flushSeq: 0, dirty: false, queued: -1 });
-    }
+    for (const s of states) if (!this.slotOf.has(s.userId)) this.hold(s.userId, s, partition);
   }
 
-  /** The user's state: undefined when not held, null when held as "none" (see fetch). */
+  /**
+   * The user's state: undefined when not held, null when held as "none" (see fetch). The object is the cache's
+   * own and is overwritten by the next call: fold an event into it and `set` it, as the actor does.
+   */
   get(userId: string): UserState | null | undefined {
-    return this.entries.get(userId)?.state;
+    const slot = this.slotOf.get(userId);
+    if (slot === undefined) return undefined;
+    return (this.slots.flags[slot]! & HAS_STATE) === 0 ? null : this.slots.read(slot, this.view);
   }
 
   /** Records the user's new or changed state, to be written with the next flush. */
   set(userId: string, state: UserState, partition: number): void {
-    const e = this.entries.get(userId);
-    if (!e) {
-      const added = { state, partition, flushSeq: 0, dirty: true, queued: -1 };
-      this.changed.push({ userId, e: added });
+    const slots = this.slots;
+    let slot = this.slotOf.get(userId);
+    if (slot === undefined) {
+      slot = slots.alloc(userId, partition);
+      this.slotOf.set(userId, slot);
       this.created.push(userId);
-      this.entries.set(userId, added);
-      return;
+    } else if ((slots.flags[slot]! & HAS_STATE) === 0) {
+      this.created.push(userId);
     }
-    if (e.state === null) this.created.push(userId);
-    e.state = state;
-    if (!e.dirty) {
-      e.dirty = true;
-      this.changed.push({ userId, e });
+    slots.write(slot, state);
+    if ((slots.flags[slot]! & DIRTY) === 0) {
+      slots.flags[slot]! |= DIRTY;
+      this.changed.push(slot);
     }
   }
 
@@ -178,12 +177,14 @@ export class UserCache {
    * users among them that are new to the warehouse.
    */
   flushTo(rows: RowBuffer, seq: number): string[] {
+    const slots = this.slots;
     const ids: string[] = [];
-    for (const { userId, e } of this.changed) {
-      e.dirty = false;
-      e.flushSeq = seq;
-      const s = e.state!;
-      rows.push({ user_id: userId, install_ms: s.installMs, first_seen_ms: s.firstSeenMs, first_paid_ms: s.firstPaidMs, source_partition: e.partition });
+    for (const slot of this.changed) {
+      slots.flags[slot]! &= ~DIRTY;
+      slots.flushSeq[slot] = seq;
+      const s = slots.read(slot, this.view);
+      const userId = slots.ids[slot]!;
+      rows.push({ user_id: userId, install_ms: s.installMs, first_seen_ms: s.firstSeenMs, first_paid_ms: s.firstPaidMs, source_partition: slots.partition[slot] });
       ids.push(userId);
     }
     this.changed.length = 0;
@@ -198,11 +199,11 @@ export class UserCache {
     while (n < this.flushed.length && this.flushed[n]!.seq <= this.committedSeq) n++;
     for (const f of this.flushed.splice(0, n)) {
       for (const id of f.ids) {
-        const e = this.entries.get(id);
-        if (e && this.free(e)) this.queueToLeave(id, e);
+        const slot = this.slotOf.get(id);
+        if (slot !== undefined && this.free(slot)) this.queueToLeave(id, slot);
       }
     }
-    if (this.entries.size > this.capacity) this.evict();
+    if (this.slotOf.size > this.capacity) this.evict();
   }
 
   /**
@@ -210,13 +211,18 @@ export class UserCache {
    * change them, so their states are read again. Their unflushed changes go with the actors' unflushed rows.
    */
   dropPartition(partition: number): void {
-    for (const [id, e] of this.entries) if (e.partition === partition) this.entries.delete(id);
+    const slots = this.slots;
     for (let i = this.changed.length - 1; i >= 0; i--) {
-      const c = this.changed[i]!;
-      if (c.e.partition !== partition) continue;
+      const slot = this.changed[i]!;
+      if (slots.partition[slot] !== partition) continue;
       this.changed.splice(i, 1);
-      const k = this.created.indexOf(c.userId);
+      const k = this.created.indexOf(slots.ids[slot]!);
       if (k >= 0) this.created.splice(k, 1);
+    }
+    for (const [id, slot] of this.slotOf) {
+      if (slots.partition[slot] !== partition) continue;
+      this.slotOf.delete(id);
+      slots.release(slot);
     }
   }
 
@@ -224,12 +230,16 @@ export class UserCache {
   private evict(end = Infinity): void {
     const leave = this.leave;
     const base = this.leaveBase;
+    const queued = this.slots.queued;
     const stop = Math.min(leave.length, end - base);
     let at = this.leaveAt;
-    while (this.entries.size > this.capacity && at < stop) {
+    while (this.slotOf.size > this.capacity && at < stop) {
       const id = leave[at]!;
-      const e = this.entries.get(id);
-      if (e && e.queued === base + at && this.free(e)) this.entries.delete(id);
+      const slot = this.slotOf.get(id);
+      if (slot !== undefined && queued[slot] === base + at && this.free(slot)) {
+        this.slotOf.delete(id);
+        this.slots.release(slot);
+      }
       at++;
     }
     this.leaveAt = at;
