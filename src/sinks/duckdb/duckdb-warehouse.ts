@@ -341,6 +341,9 @@ export class DuckDbWarehouse implements Warehouse {
       }
       const wm = batch.engineWatermarkMs === null ? 'NULL' : `epoch_ms(${batch.engineWatermarkMs})`;
       await c.run(`INSERT OR REPLACE INTO gamestream_watermarks VALUES (${src}, ${wm}, ${batch.endOfInput}, now()::TIMESTAMP)`);
+      // In the transaction (it sees the players it adds): a failure rolls back, where one after COMMIT would retry
+      // a durable commit. DuckDB keeps a setting made in a transaction that rolls back.
+      if (users.length > 0) await this.fitUsers();
       await c.run('COMMIT');
       this.checkpoints.committed(inserted);
     } catch (err) {
@@ -348,7 +351,6 @@ export class DuckDbWarehouse implements Warehouse {
       throw corruptError(err, this.opts.path) ?? this.memory.outOfMemory(err, 'warehouse_write_failed', 'DuckDB commit failed')
         ?? new GamestreamError('warehouse_write_failed', `DuckDB commit failed: ${(err as Error).message}`, { cause: err, retryable: true });
     }
-    if (users.length > 0) await this.fitUsers();
   }
 
   /**

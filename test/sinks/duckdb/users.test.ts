@@ -75,6 +75,30 @@ describe('DuckDB users table', () => {
     }
   });
 
+  it('fits its memory limit to the players inside the commit\'s transaction: a failure there rolls the commit back, so a retry adds it once', async () => {
+    const wh = new DuckDbWarehouse({ path: join(dir, 'fit.duckdb'), source: 'file:a', maxEventBytes: 1 << 20, memoryLimitBytes: 128 * 2 ** 20 });
+    await wh.open();
+    try {
+      const rows = (ids: string[]) => usersFile(ids.map((user_id) => ({ user_id, install_ms: null, first_seen_ms: 1, first_paid_ms: null, source_partition: 0 })));
+      const f = rows(['p1', 'p2']);
+      const count = wh.countUsers.bind(wh);
+      let fail = true;
+      wh.countUsers = async () => {
+        if (fail) {
+          fail = false;
+          throw new Error('count failed');
+        }
+        return count();
+      };
+      await expect(commit(wh, f)).rejects.toThrow('count failed');
+      expect(await count()).toBe(0);
+      await commit(wh, f);
+      expect(await count()).toBe(2);
+    } finally {
+      await wh.close();
+    }
+  });
+
   it('adds the user-state columns to an events table made before them', async () => {
     const path = join(dir, 'old.duckdb');
     const { DuckDBInstance } = await import('@duckdb/node-api');
