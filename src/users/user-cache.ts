@@ -6,9 +6,9 @@
  * A user may leave the cache only once the warehouse holds its latest state: a state changed in a flush stays
  * until that flush is committed, else a read would bring back the older state. A committed user is also in the
  * filter of known users (the supervisor adds it before the worker hears of the commit), so one that left is read
- * again, never taken for a new one. Eviction takes entries in the order they became free to leave (read, or their
- * change committed), whenever a commit makes entries free to leave and before a read adds more. It used to scan
- * the entries oldest first, past those waiting for their commit: with more players than the cache holds, every
+ * again, never taken for a new one. Eviction takes players in the order they became free to leave (read, or their
+ * change committed), whenever a commit makes players free to leave and before a read adds more. It used to scan
+ * the players oldest first, past those waiting for their commit: with more players than the cache holds, every
  * read scanned tens of thousands of them (10 CPU-s of a 1M-event run with 100,000 players and a 10,000 cache).
  */
 import { RowBuffer } from '../sinks/row-files.ts';
@@ -20,7 +20,7 @@ import type { StoredUserState, UserState } from './state.ts';
 /** Reads users' committed states; users the warehouse does not have are absent from the answer. */
 export type UserLookup = (userIds: string[]) => StoredUserState[];
 
-/** The leave queue is rebuilt from the entries once it holds this many more ids than there are entries. */
+/** The leave queue is rebuilt from the players held once it holds this many more ids than there are of them. */
 const QUEUE_SLACK = 4096;
 
 export class UserCache {
