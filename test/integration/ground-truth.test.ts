@@ -164,6 +164,23 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
     await expectWarehouse(wh, truthJson, 'official');
   }, 3 * TIMEOUT);
 
+  it('(i) more players than the user-state cache holds: returning players are read back, and the warehouse is still exact', async () => {
+    // 6,000 players in 30,000 events against a cache of 1,000 (the least allowed) over 2 workers, in batches of 500:
+    // most returning players have left the cache and are read from the warehouse, a batch's at a time.
+    const many = generateDataset({ seed: 20261207, events: 30_000, users: 6_000 });
+    const file = join(dir, 'many-players.ndjson');
+    const dev = join(dir, 'many-players-devices.csv');
+    await Promise.all([many.toNdjson(file), many.writeDeviceCsv(dev)]);
+    const wh = join(dir, 'i.duckdb');
+    await run({
+      ...settings(`file:${file}`, wh, cityDb, { GAMESTREAM_USER_STATE_CACHE: '1000', GAMESTREAM_BATCH_RECORDS: '500' }),
+      GAMESTREAM_DEVICE_TABLE: dev,
+      GAMESTREAM_PARTITIONS: String(many.options.partitions),
+      GAMESTREAM_DEDUPE_HORIZON: `${many.options.horizonMs}ms`,
+    });
+    await expectWarehouse(wh, expectedFor(many, 'json'), 'official');
+  });
+
   it('(h) the same from a warehouse whose first run closed every window for good at its end (as earlier versions did)', async () => {
     const wh = join(dir, 'h.duckdb');
     const grown = join(dir, 'growing-h.ndjson');
