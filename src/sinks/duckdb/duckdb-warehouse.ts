@@ -12,7 +12,7 @@ import { makeDir } from '../../dirs.ts';
 import { CheckpointPolicy } from './checkpoint-policy.ts';
 import { corruptError } from './corrupt.ts';
 import { MemoryLimit } from './memory-limit.ts';
-import { CHECKPOINT_WAL_BYTES, duckDbSettings } from './settings.ts';
+import { CHECKPOINT_WAL_BYTES, duckDbSettings, memoryLimitSetting } from './settings.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
 import type { CommitBatch, CommittedId, CommittedPosition, IdRange, RestoreRules, UpkeepContext, Warehouse } from '../sink.ts';
 import {
@@ -135,10 +135,10 @@ export class DuckDbWarehouse implements Warehouse {
 
   /** Gives DuckDB's memory limit room for the users table's index as it stands (MemoryLimit). */
   private async fitUsers(): Promise<void> {
-    const raise = this.memory.raiseFor(await this.countUsers());
-    if (raise === null) return;
-    await this.c.run(raise);
-    this.memory.applied(raise);
+    const bytes = this.memory.raiseFor(await this.countUsers());
+    if (bytes === null) return;
+    await this.c.run(`SET memory_limit = '${memoryLimitSetting(bytes)}'`);
+    this.memory.applied(bytes);
   }
 
   /** The memory limit DuckDB runs with now, in bytes (0: DuckDB's own default), for its gauge. */

@@ -40,20 +40,18 @@ export class MemoryLimit {
   }
 
   /**
-   * The `SET memory_limit` statement that gives `users` players their room, or null when the limit in force
-   * already does. Call `applied()` once DuckDB has taken it.
+   * The limit that gives `users` players their room, or null when the limit in force already does. Call
+   * `applied()` once DuckDB has taken it.
    */
-  raiseFor(users: number): string | null {
+  raiseFor(users: number): number | null {
     this.users = users;
     if (this.baseBytes === null) return null;
     const want = MemoryLimit.bytesFor(this.baseBytes, users);
-    if (want <= this.appliedBytes) return null;
-    return `SET memory_limit = '${Math.floor(want / MIB)}MiB'`;
+    return want > this.appliedBytes ? want : null;
   }
 
-  applied(statement: string): void {
-    const mib = /'(\d+)MiB'/.exec(statement);
-    if (mib) this.appliedBytes = Number(mib[1]) * MIB;
+  applied(bytes: number): void {
+    this.appliedBytes = bytes;
   }
 
   /**

@@ -18,8 +18,13 @@ export function duckDbSettings(o: { threads?: number | null; memoryLimitBytes?: 
     allocator_background_threads: 'true',
   };
   if (o.threads) settings.threads = String(o.threads);
-  if (o.memoryLimitBytes) settings.memory_limit = `${Math.max(1, Math.floor(o.memoryLimitBytes / 2 ** 20))}MiB`;
+  if (o.memoryLimitBytes) settings.memory_limit = memoryLimitSetting(o.memoryLimitBytes);
   return settings;
+}
+
+/** A memory limit as DuckDB's `memory_limit` takes it, in whole MiB (at start and in `SET memory_limit`). */
+export function memoryLimitSetting(bytes: number): string {
+  return `${Math.max(1, Math.floor(bytes / 2 ** 20))}MiB`;
 }
 
 /**

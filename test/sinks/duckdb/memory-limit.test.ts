@@ -12,7 +12,7 @@ describe('MemoryLimit', () => {
     expect(m.raiseFor(0)).toBeNull();
     // 100,000 players need about 10.7 MiB more: 144 MiB, the next step.
     const raise = m.raiseFor(100_000);
-    expect(raise).toBe("SET memory_limit = '144MiB'");
+    expect(raise).toBe(144 * MIB);
     m.applied(raise!);
     expect(m.bytes).toBe(144 * MIB);
     // Within the same step: nothing to do.
