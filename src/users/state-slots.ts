@@ -72,21 +72,21 @@ export class StateSlots {
 
   private grow(): void {
     const n = this.flags.length * 2;
-    const f64 = (a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
-      const b = new Float64Array(n);
-      b.set(a);
-      return b;
-    };
-    this.install = f64(this.install);
-    this.firstSeen = f64(this.firstSeen);
-    this.firstPaid = f64(this.firstPaid);
-    this.flushSeq = f64(this.flushSeq);
-    this.queued = f64(this.queued);
-    const partition = new Int32Array(n);
-    partition.set(this.partition);
-    this.partition = partition;
-    const flags = new Uint8Array(n);
-    flags.set(this.flags);
-    this.flags = flags;
+    this.install = grown(this.install, n);
+    this.firstSeen = grown(this.firstSeen, n);
+    this.firstPaid = grown(this.firstPaid, n);
+    this.flushSeq = grown(this.flushSeq, n);
+    this.queued = grown(this.queued, n);
+    this.partition = grown(this.partition, n);
+    this.flags = grown(this.flags, n);
   }
+}
+
+type Column = Float64Array<ArrayBuffer> | Int32Array<ArrayBuffer> | Uint8Array<ArrayBuffer>;
+
+/** A column of `n` slots of the same type, the first ones copied from `a`. */
+function grown<C extends Column>(a: C, n: number): C {
+  const b = new (a.constructor as new (length: number) => C)(n);
+  b.set(a as ArrayLike<number>);
+  return b;
 }
