@@ -11,6 +11,7 @@ import { GamestreamError } from '../../errors.ts';
 import { makeDir } from '../../dirs.ts';
 import { CheckpointPolicy } from './checkpoint-policy.ts';
 import { corruptError } from './corrupt.ts';
+import { EVENTS_COMPRESSION, withCompression } from './compression.ts';
 import { MemoryLimit } from './memory-limit.ts';
 import { CHECKPOINT_WAL_BYTES, duckDbSettings, memoryLimitSetting } from './settings.ts';
 import { GAMESTREAM_VERSION } from '../../version.ts';
@@ -26,7 +27,7 @@ import {
 } from '../tables.ts';
 import type { StoredUserState } from '../../users/state.ts';
 import { DUCKDB } from '../../etl/dialect.ts';
-import { columnsStruct, sqlList, sqlString } from './sql.ts';
+import { columnsStruct, ddl, sqlList, sqlString } from './sql.ts';
 
 type Cols = readonly (readonly [string, string])[];
 
@@ -35,10 +36,6 @@ const USER_READ_IDS = 2048;
 
 /** Before any event time (an anchor of "none"). */
 const NO_TIME = -9e15;
-
-function ddl(table: string, cols: Cols, extra = ''): string {
-  return `CREATE TABLE IF NOT EXISTS ${table} (${cols.map(([c, t]) => `"${c}" ${t}`).join(', ')}${extra})`;
-}
 
 // Keys of the NDJSON row files the workers write (see partition/actor.ts).
 const EVENTS_FILE: Cols = [
@@ -118,7 +115,7 @@ export class DuckDbWarehouse implements Warehouse {
     } catch (err) {
       throw corruptError(err, this.opts.path) ?? new GamestreamError('warehouse_unavailable', `cannot open DuckDB warehouse ${this.opts.path}: ${(err as Error).message}`, { cause: err });
     }
-    await this.c.run(ddl('events', EVENTS_COLUMNS));
+    await this.c.run(ddl('events', withCompression(EVENTS_COLUMNS, EVENTS_COMPRESSION)));
     await this.addNewColumns('events', EVENTS_COLUMNS);
     await this.c.run(ddl('users', USERS_COLUMNS, ', PRIMARY KEY (user_id)'));
     await this.c.run(ddl('events_dlq', DLQ_COLUMNS));

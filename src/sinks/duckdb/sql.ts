@@ -13,3 +13,8 @@ export function sqlList(items: string[]): string {
 export function columnsStruct(cols: readonly (readonly [string, string])[]): string {
   return `{${cols.map(([name, type]) => `${sqlString(name)}: ${sqlString(type)}`).join(', ')}}`;
 }
+
+/** CREATE TABLE IF NOT EXISTS with these column definitions, and `extra` (a key) after them. */
+export function ddl(table: string, cols: readonly (readonly [string, string])[], extra = ''): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (${cols.map(([c, t]) => `"${c}" ${t}`).join(', ')}${extra})`;
+}
