@@ -37,7 +37,7 @@
  *   BENCH_SOURCE=generator node bench/steady.ts                       120 s at 50k events/s
  *   BENCH_SOURCE=generator BENCH_SECONDS=1800 node bench/steady.ts    the 30-minute soak of the daemon alone
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -234,6 +234,9 @@ interface GeneratorSample {
   watermarkDelaySeconds: number | null;
   commits: number;
   commitMs: number;
+  /** Warehouse commits that took more than 1 s, and windows committed more than 1 s after they closed. */
+  commitsOver1s: number;
+  windowsOver1s: number;
   memory: MemoryParts;
 }
 
@@ -285,12 +288,15 @@ async function generatorMode(): Promise<void> {
         watermarkDelaySeconds: delay === undefined ? null : Number(delay.toFixed(1)),
         commits: since(m, `${COMMIT}_count{sink="warehouse"}`),
         commitMs: Math.round((since(m, `${COMMIT}_sum{sink="warehouse"}`) / Math.max(1, since(m, `${COMMIT}_count{sink="warehouse"}`))) * 1000),
+        commitsOver1s: since(m, `${COMMIT}_count{sink="warehouse"}`) - since(m, `${COMMIT}_bucket{le="1",sink="warehouse"}`),
+        windowsOver1s: since(m, `${EMIT}_count`) - since(m, `${EMIT}_bucket{le="1"}`),
         memory: memoryParts(m),
       };
       lastScrape = m;
       lastT = now;
       samples.push(s);
-      console.log(`[steady] t=${String(s.t).padStart(5)} s  RSS ${String(s.rssMb).padStart(5)} MB  CPU ${s.cpuSeconds.toFixed(1).padStart(7)} s  committed ${String(s.committedPerSec).padStart(6)}/s (${s.committed})  watermark delay ${s.watermarkDelaySeconds ?? '–'} s  commits ${s.commits} (mean ${s.commitMs} ms)`);
+      const slow = s.windowsOver1s + s.commitsOver1s > 0 ? `  over 1 s: ${s.commitsOver1s} commits, ${s.windowsOver1s} windows` : '';
+      console.log(`[steady] t=${String(s.t).padStart(5)} s  RSS ${String(s.rssMb).padStart(5)} MB  CPU ${s.cpuSeconds.toFixed(1).padStart(7)} s  committed ${String(s.committedPerSec).padStart(6)}/s (${s.committed})  watermark delay ${s.watermarkDelaySeconds ?? '–'} s  commits ${s.commits} (mean ${s.commitMs} ms)${slow}`);
       return s;
     };
     timers.push(setInterval(() => void sample().catch((err: unknown) => console.error('[steady] sample failed:', (err as Error).message)), SAMPLE_MS));
@@ -330,8 +336,15 @@ async function generatorMode(): Promise<void> {
       console.log(`[steady] daemon stopped (exit ${code})`);
     }
     if (!ok) printTail(daemonLog);
+    keepLog(daemonLog);
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** BENCH_DAEMON_LOG=<file>: keep a copy of the daemon's log (the temp directory goes at the end). */
+function keepLog(daemonLog: string): void {
+  const to = process.env.BENCH_DAEMON_LOG;
+  if (to) copyFileSync(daemonLog, to);
 }
 
 const source = process.env.BENCH_SOURCE ?? 'kafka';
