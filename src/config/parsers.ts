@@ -56,6 +56,15 @@ export function byteSize(min: number, max: number) {
   };
 }
 
+/**
+ * A size as a setting that byteSize reads back, for messages that tell what to set: whole GiB when it is a whole
+ * number of them, else MiB rounded up (a size a message asks for must not come out short).
+ */
+export function sizeSetting(bytes: number): string {
+  const gib = 1024 ** 3;
+  return bytes >= gib && bytes % gib === 0 ? `${bytes / gib}GiB` : `${Math.ceil(bytes / 1024 ** 2)}MiB`;
+}
+
 export function oneOf<T extends string>(values: readonly T[]) {
   return (raw: string): T => {
     const v = raw.trim().toLowerCase() as T;

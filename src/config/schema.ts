@@ -6,7 +6,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { LOG_FORMATS, type LogFormat } from '../log.ts';
 import { GamestreamError } from '../errors.ts';
-import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, httpUrlOrEmpty, integer, kafkaTopic, nonEmpty, oneOf, ValueError, zeroIsOff } from './parsers.ts';
+import { boolFlag, brokerList, byteSize, duration, fmtMs, fraction, httpUrlOrEmpty, integer, kafkaTopic, nonEmpty, oneOf, sizeSetting, ValueError, zeroIsOff } from './parsers.ts';
 import { parseFaults } from './faults.ts';
 import { parseVars, type VarSpec } from './vars.ts';
 
@@ -314,9 +314,9 @@ function crossFieldProblems(c: Config): string[] {
   }
   const load = duckDbLoadBytes(c.duckdbThreads, c.maxEventBytes);
   if (c.warehouse.kind === 'duckdb' && c.duckdbMemoryLimit < load.need) {
-    out.push(`GAMESTREAM_DUCKDB_MEMORY_LIMIT=${mib(c.duckdbMemoryLimit)} is too small for GAMESTREAM_DUCKDB_THREADS=${c.duckdbThreads} and GAMESTREAM_MAX_EVENT_BYTES=${mib(c.maxEventBytes)}: `
-      + `each DuckDB thread that loads rows takes ${mib(load.perThread)} (twice the largest row it may read, 32MiB at least) and a commit needs 32MiB more, so every commit would fail. `
-      + `Set it to at least ${mib(load.need)}, or lower GAMESTREAM_DUCKDB_THREADS or GAMESTREAM_MAX_EVENT_BYTES`);
+    out.push(`GAMESTREAM_DUCKDB_MEMORY_LIMIT=${sizeSetting(c.duckdbMemoryLimit)} is too small for GAMESTREAM_DUCKDB_THREADS=${c.duckdbThreads} and GAMESTREAM_MAX_EVENT_BYTES=${sizeSetting(c.maxEventBytes)}: `
+      + `each DuckDB thread that loads rows takes ${sizeSetting(load.perThread)} (twice the largest row it may read, 32MiB at least) and a commit needs 32MiB more, so every commit would fail. `
+      + `Set it to at least ${sizeSetting(load.need)}, or lower GAMESTREAM_DUCKDB_THREADS or GAMESTREAM_MAX_EVENT_BYTES`);
   }
   if (c.warehouse.kind === 'bigquery' && c.bigqueryMaxRequestBytes < 2 * c.maxEventBytes + 128 * 1024) {
     out.push(`GAMESTREAM_BIGQUERY_MAX_REQUEST_BYTES (${c.bigqueryMaxRequestBytes}) must be at least 2 × GAMESTREAM_MAX_EVENT_BYTES + 128KiB (${2 * c.maxEventBytes + 128 * 1024}), so that any row fits a request`);
@@ -325,10 +325,6 @@ function crossFieldProblems(c: Config): string[] {
 }
 
 const MIB = 2 ** 20;
-
-function mib(bytes: number): string {
-  return `${Math.ceil(bytes / MIB)}MiB`;
-}
 
 /**
  * The memory DuckDB's loads need under its limit: its JSON reader takes a buffer of twice the largest object it may

@@ -4,6 +4,7 @@
  * caches) and is rebuilt larger as the index grows, up to GAMESTREAM_DEDUPE_FILTER_MEMORY; a rebuild also
  * sheds the keys of runs that have since expired. Workers read it; only the keeper writes it (filter.ts).
  */
+import { sizeSetting } from '../config/parsers.ts';
 import { EntryList, ENTRY_WORDS } from './entries.ts';
 import { KeyFilter } from './filter.ts';
 import { RunReader, type RunStats } from './run-file.ts';
@@ -59,8 +60,8 @@ export class RunFilter {
     this.warnedAt = liveKeys;
     const needed = 2 ** Math.ceil(Math.log2(liveKeys * 2));
     return `the dedupe index holds ${liveKeys.toLocaleString('en-US')} ids, more than its filter holds at full speed `
-      + `(${capacity.toLocaleString('en-US')} with GAMESTREAM_DEDUPE_FILTER_MEMORY=${mebibytes(largest)}): more new ids are `
-      + `looked up on disk, and the CPU per event grows with the index. Set GAMESTREAM_DEDUPE_FILTER_MEMORY=${mebibytes(needed)} `
+      + `(${capacity.toLocaleString('en-US')} with GAMESTREAM_DEDUPE_FILTER_MEMORY=${sizeSetting(largest)}): more new ids are `
+      + `looked up on disk, and the CPU per event grows with the index. Set GAMESTREAM_DEDUPE_FILTER_MEMORY=${sizeSetting(needed)} `
       + 'or more, or shorten GAMESTREAM_DEDUPE_HORIZON (the index holds about events/s × horizon ids; docs/OPERATIONS.md, "The dedupe index")';
   }
 
@@ -132,8 +133,4 @@ export class RunFilter {
     list.pushWords(this.chunk, 0, n);
     for (let i = 0; i < n; i++) f.add(list.h32[i]!, list.words[i * ENTRY_WORDS + 1]!, list.words[i * ENTRY_WORDS + 3]!);
   }
-}
-
-function mebibytes(bytes: number): string {
-  return bytes >= 1 << 30 && bytes % (1 << 30) === 0 ? `${bytes / (1 << 30)}GiB` : `${Math.ceil(bytes / (1 << 20))}MiB`;
 }
