@@ -176,8 +176,8 @@ export class PartitionActor implements ActorLifecycle {
       const d = this.decode(rec.bytes);
       const id = d.ok ? d.obj.user_id : undefined;
       if (typeof id !== 'string') return;
-      if (users.get(id) !== undefined) users.want(id); // held: kept through this batch's reads
-      else if (users.mayBeStored(id)) out.push(id);
+      // One held is kept through this batch's reads; one not held is read with the first.
+      if (!users.want(id) && users.mayBeStored(id)) out.push(id);
     };
     for (let i = from + 1; i < records.length; i++) want(records[i]!);
     for (const share of this.out.ahead.take()) for (const rec of share) want(rec);

@@ -118,12 +118,14 @@ export class UserCache {
   }
 
   /**
-   * A user the batch being processed has events of: it goes to the back of the leave queue, so that making room
-   * for the batch's reads does not send it away first.
+   * A user the batch being processed has events of: if held, it goes to the back of the leave queue, so that
+   * making room for the batch's reads does not send it away first. False when it is not held.
    */
-  want(userId: string): void {
+  want(userId: string): boolean {
     const slot = this.slotOf.get(userId);
-    if (slot !== undefined && this.free(slot)) this.queueToLeave(userId, slot);
+    if (slot === undefined) return false;
+    if (this.free(slot)) this.queueToLeave(userId, slot);
+    return true;
   }
 
   /** A worker's batch begins: the users read or wanted from now on stay until it ends (see batchFrom). */
