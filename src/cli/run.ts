@@ -22,6 +22,7 @@ import { NdjsonFileSource } from '../sources/file-ndjson.ts';
 import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
 import { createSpoolDir, removeSpoolDir } from './spool.ts';
+import { makeDir } from '../dirs.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
 import { GamestreamError } from '../errors.ts';
@@ -141,6 +142,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   const warehouse: Warehouse = (duck ?? big)!;
   const spool = createSpoolDir(cfg.spoolDir, wc.kind === 'duckdb' ? join(dirname(wc.path), '.spool') : tmpdir(), { maxUncommittedBytes: cfg.maxUncommittedBytes });
   if (spool.warning) log.warn({ spoolDir: spool.dir }, spool.warning);
+  // The nightly DAG writes its features there: a folder that cannot be made stops this start, not the 02:00 run.
+  if (etl.enabled && duck) makeDir(etl.exportDir, 'GAMESTREAM_ETL_EXPORT_DIR');
   const spoolDir = spool.dir;
   const outputs =
     kafka && copiesToKafka

@@ -48,6 +48,7 @@ describe('the command exits', () => {
       ['GAMESTREAM_WAREHOUSE', `duckdb:${input}/w.duckdb`],
       ['GAMESTREAM_DEDUPE_DIR', '/proc/gamestream-nowhere/dedupe'],
       ['GAMESTREAM_SPOOL_DIR', `${input}/spool`],
+      ['GAMESTREAM_ETL_EXPORT_DIR', `${input}/features`],
     ] as const) {
       const r = await runEngine({
         GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_WORKERS: '1', GAMESTREAM_SOURCE: `file:${input}`,
