@@ -64,6 +64,8 @@ export class EngineTelemetry {
     source.endOffsets().then(
       (ends) => {
         for (const [p, end] of ends) if (owned.has(p)) m.setLag(p, Math.max(0, end - durableNext[p]!));
+        // A partition handed to another daemon is its lag now: a value left here would count twice in the alert.
+        m.retainLagPartitions(owned);
       },
       (err: Error) => this.log.debug({ err: err.message }, 'could not read log-end offsets for the lag metric'),
     );

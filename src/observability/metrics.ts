@@ -7,7 +7,7 @@
  *   recordCommit(c)          after each warehouse commit, with that commit's exact per-partition deltas and
  *                            dead letters per code. The only source of the record/event/DLQ counters, so they
  *                            count committed data exactly once (use CheckpointDeltas to derive the deltas).
- *   setLag(p, n)             Kafka log-end offset minus committed offset of partition p (n = null: unknown).
+ *   setLag(p, n)             Kafka log-end offset minus the next offset the warehouse holds, partition p (n = null: unknown).
  *   kafkaFetch(records)      one fetched batch;   kafkaOffsetCommit()   one group offset commit;
  *   rebalance()              one consumer-group rebalance (assignment change).
  *   setEngineWatermark(ms)   the engine watermark; watermark delay is computed at scrape time.
@@ -228,7 +228,7 @@ export class Metrics {
       name: 'gamestream_last_record_timestamp_seconds', help: 'Unix time of the last commit that covered at least one record (the daemon start until then).', registers,
       collect() { this.set((self.s.lastRecordAtMs ?? self.s.startedAtMs) / 1000); },
     });
-    this.lag = g('gamestream_kafka_consumer_lag', 'Kafka log-end offset minus the group\'s committed offset, per partition (messages).', ['partition']);
+    this.lag = g('gamestream_kafka_consumer_lag', 'Kafka log-end offset minus the next offset the warehouse holds, per partition this daemon owns (messages).', ['partition']);
     this.fetches = c('gamestream_kafka_fetches_total', 'Record batches fetched from Kafka.');
     this.fetchedRecords = c('gamestream_kafka_fetched_records_total', 'Records fetched from Kafka (before the warehouse has them; may repeat after a rebalance).');
     this.offsetCommits = c('gamestream_kafka_offset_commits_total', 'Consumer-group offset commits (made after warehouse commits).');

@@ -1,8 +1,9 @@
 // The engine's gauges of memory by part: each worker's, as it reports it, and the warehouse engine's, read every
 // 10 s without holding the sample up; a warehouse that cannot answer leaves the gauge absent and says why at debug.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EngineTelemetry } from '../../src/actors/engine-telemetry.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
+import type { PartitionedLog } from '../../src/sources/source.ts';
 import { captureLogger, sampleValue } from '../observability/prom-text.ts';
 
 const noIndex = () => ({ ids: 0, runs: 0, filterBytes: 0, filterCapacity: 0 });
@@ -47,5 +48,30 @@ describe('EngineTelemetry, memory', () => {
     expect(sampleValue(await metrics.text(), 'gamestream_duckdb_memory_bytes')).toBeUndefined();
     expect(sampleValue(await metrics.text(), 'gamestream_duckdb_memory_limit_bytes')).toBeUndefined();
     failing.close();
+  });
+});
+
+describe('EngineTelemetry, consumer lag', () => {
+  it('reports the partitions this daemon owns and drops those handed to another daemon', async () => {
+    const ends = new Map([[0, 100], [1, 50], [2, 70]]);
+    const log = { endOffsets: async () => ends } as unknown as PartitionedLog;
+    const metrics = new Metrics({ defaultMetrics: false });
+    const t = new EngineTelemetry(metrics, log, captureLogger().log, noIndex, {});
+    const lagOf = async (p: number) => sampleValue(await metrics.text(), `gamestream_kafka_consumer_lag{partition="${p}"}`);
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_000_000);
+    try {
+      t.sample(0, [], new Set([0, 1]), Float64Array.from([90, 50, 0]));
+      await until(async () => (await lagOf(0)) === 10);
+      expect(await lagOf(1)).toBe(0);
+      expect(await lagOf(2)).toBeUndefined();
+      // A rebalance gave partition 0 to another daemon and partition 2 to this one.
+      now.mockReturnValue(1_010_000);
+      t.sample(0, [], new Set([1, 2]), Float64Array.from([90, 50, 40]));
+      await until(async () => (await lagOf(2)) === 30);
+      expect(await lagOf(0)).toBeUndefined();
+    } finally {
+      now.mockRestore();
+      t.close();
+    }
   });
 });
