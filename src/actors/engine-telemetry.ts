@@ -63,7 +63,9 @@ export class EngineTelemetry {
     this.lagAt = Date.now();
     source.endOffsets().then(
       (ends) => {
-        for (const [p, end] of ends) if (owned.has(p)) m.setLag(p, Math.max(0, end - durableNext[p]!));
+        // Records the log deleted before they were read are not lag: they will never be read.
+        const gone = (p: number, end: number): number => source.unreadable?.within(p, durableNext[p]!, end) ?? 0;
+        for (const [p, end] of ends) if (owned.has(p)) m.setLag(p, Math.max(0, end - durableNext[p]! - gone(p, end)));
         // A partition handed to another daemon is its lag now: a value left here would count twice in the alert.
         m.retainLagPartitions(owned);
       },

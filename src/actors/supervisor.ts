@@ -179,7 +179,7 @@ export class Supervisor {
     const stored = await warehouse.loadCheckpoints(source.name, source.group ? [] : undefined);
     this.initial = checkpointsToResume(stored, source.name, this.partitions, this.cfg.windowSizeMs, this.cfg.allowedLatenessMs);
     for (const [p, c] of this.initial) this.durableNext[p] = c.nextOffset;
-    this.deltas = new CheckpointDeltas(this.initial.values());
+    this.deltas = new CheckpointDeltas(this.initial.values(), source.partitionedLog?.unreadable);
     await this.index.open();
     await this.users.open();
     this.o.metrics?.setWorkerCount(this.workers);

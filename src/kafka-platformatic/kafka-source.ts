@@ -12,6 +12,7 @@ import { PartitionFetcher, type FetchedBatch } from './fetcher.ts';
 import { refetchRecords } from './refetch.ts';
 import { endOffsetsOf, ensureTopics, partitionCounts, type TopicSpec } from './topics.ts';
 import type { Logger } from '../log.ts';
+import { OffsetGaps } from '../sources/offset-gaps.ts';
 import type { ConsumerGroupMember, PartitionedLog, RecordChunk, Source } from '../sources/source.ts';
 export interface KafkaSourceOptions {
   brokers: string[];
@@ -51,6 +52,7 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
   readonly partitionedLog: PartitionedLog = this;
   readonly group: ConsumerGroupMember = this;
   partitionCount = 0;
+  readonly unreadable = new OffsetGaps();
   private readonly o: KafkaSourceOptions;
   private readonly admin: Admin;
   private consumer: Consumer | null = null;
@@ -235,6 +237,7 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
    */
   private outOfRange(partition: number, wanted: number, logStart: number, logEnd: number): number | null {
     if (wanted < logStart) {
+      this.unreadable.add(partition, wanted, logStart);
       this.o.log.warn({ topic: this.o.topic, partition, from: wanted, to: logStart, lost: logStart - wanted },
         'kafka records were deleted by the topic\'s retention before gamestream read them; going on from the oldest record kept');
       return logStart;

@@ -5,14 +5,20 @@
  * (a replayed batch produces the same checkpoint, hence a zero delta).
  */
 import type { Checkpoint } from '../contract/checkpoint.ts';
+import type { OffsetGaps } from '../sources/offset-gaps.ts';
 import type { PartitionDelta } from './metrics.ts';
 
 export class CheckpointDeltas {
   private readonly last = new Map<number, Checkpoint>();
+  private readonly unreadable: OffsetGaps | undefined;
 
-  /** The checkpoints the daemon resumed from (warehouse.loadCheckpoints): their counts are not new. */
-  constructor(initial: Iterable<Checkpoint> = []) {
+  /**
+   * `initial`: the checkpoints the daemon resumed from (warehouse.loadCheckpoints), whose counts are not new;
+   * `unreadable`: the source's offsets that will never be read (deleted by retention), which are not records in.
+   */
+  constructor(initial: Iterable<Checkpoint> = [], unreadable?: OffsetGaps) {
     for (const c of initial) this.last.set(c.partition, c);
+    this.unreadable = unreadable;
   }
 
   /** Deltas of one commit's checkpoints against the previous ones; zero deltas are left out. */
@@ -21,9 +27,10 @@ export class CheckpointDeltas {
     for (const c of checkpoints) {
       const prev = this.last.get(c.partition);
       // A partition seen for the first time starts from offset 0 and zero counts.
+      const from = prev?.nextOffset ?? 0;
       const d: PartitionDelta = {
         partition: c.partition,
-        recordsIn: Math.max(0, c.nextOffset - (prev?.nextOffset ?? 0)),
+        recordsIn: Math.max(0, c.nextOffset - from - (this.unreadable?.within(c.partition, from, c.nextOffset) ?? 0)),
         eventsWritten: Math.max(0, c.events - (prev?.events ?? 0)),
         deadLetters: Math.max(0, c.deadLetters - (prev?.deadLetters ?? 0)),
         duplicates: Math.max(0, c.duplicates - (prev?.duplicates ?? 0)),

@@ -2,6 +2,7 @@
  * A source yields chunks of raw records in source order. Partitioning happens in the router, so a source only
  * finds record boundaries (and, for Avro, the key).
  */
+import type { OffsetGaps } from './offset-gaps.ts';
 
 export interface RecordChunk {
   data: Uint8Array;
@@ -45,6 +46,8 @@ export interface PartitionedLog {
   durable(nextOffsets: Map<number, number>): void;
   /** Log-end offset per partition, for the lag metric. */
   endOffsets(): Promise<Map<number, number>>;
+  /** Offsets whose records the log deleted before they were read (Kafka: retention), when it had any. */
+  readonly unreadable?: OffsetGaps;
   /**
    * When its records were received, for the freshness metric (Kafka: each record batch's timestamp). Called once
    * the warehouse commit that reached these offsets went through: reports every record below them not reported

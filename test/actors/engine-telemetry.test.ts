@@ -3,6 +3,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { EngineTelemetry } from '../../src/actors/engine-telemetry.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
+import { OffsetGaps } from '../../src/sources/offset-gaps.ts';
 import type { PartitionedLog } from '../../src/sources/source.ts';
 import { captureLogger, sampleValue } from '../observability/prom-text.ts';
 
@@ -73,5 +74,17 @@ describe('EngineTelemetry, consumer lag', () => {
       now.mockRestore();
       t.close();
     }
+  });
+
+  it('leaves out of the lag the records the log deleted before they were read', async () => {
+    const unreadable = new OffsetGaps();
+    unreadable.add(0, 0, 400_000); // retention took them before this daemon got to the partition
+    const log = { endOffsets: async () => new Map([[0, 400_050]]), unreadable } as unknown as PartitionedLog;
+    const metrics = new Metrics({ defaultMetrics: false });
+    const t = new EngineTelemetry(metrics, log, captureLogger().log, noIndex, {});
+    t.sample(0, [], new Set([0]), Float64Array.from([0]));
+    await until(async () => sampleValue(await metrics.text(), 'gamestream_kafka_consumer_lag{partition="0"}') !== undefined);
+    expect(sampleValue(await metrics.text(), 'gamestream_kafka_consumer_lag{partition="0"}')).toBe(50);
+    t.close();
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CheckpointDeltas } from '../../src/observability/checkpoint-deltas.ts';
+import { OffsetGaps } from '../../src/sources/offset-gaps.ts';
 import { loadObservabilityConfig } from '../../src/observability/config.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import type { Checkpoint } from '../../src/contract/checkpoint.ts';
@@ -127,6 +128,16 @@ describe('CheckpointDeltas', () => {
     ]);
     // The same checkpoint again (a replay after a worker restart) adds nothing.
     expect(d.next([cp(0, 1100, 990, 12, 3, 1, 2)])).toEqual([]);
+  });
+
+  it('leaves out the offsets a log deleted before they were read (a Kafka topic\'s retention)', () => {
+    const gaps = new OffsetGaps();
+    const d = new CheckpointDeltas([cp(0, 1000, 900, 10)], gaps);
+    // Partition 0 resumed at 1000, its log then started at 5000; partition 1 had no checkpoint and its log starts at 700.
+    gaps.add(0, 1000, 5000);
+    gaps.add(1, 0, 700);
+    expect(d.next([cp(0, 5100, 990, 10), cp(1, 740, 40, 0)]).map((x) => [x.partition, x.recordsIn])).toEqual([[0, 100], [1, 40]]);
+    expect(d.next([cp(0, 5200, 1090, 10)]).map((x) => x.recordsIn)).toEqual([100]);
   });
 });
 
