@@ -122,13 +122,9 @@ export class Supervisor {
     const sup = this;
     this.ownership = new PartitionOwnership({
       cfg: this.cfg, source: opts.source, warehouse: opts.warehouse, log: opts.log, partitions: this.partitions,
-      get router() { return sup.router; },
-      get slots() { return sup.slots; },
-      get committer() { return sup.committer; },
-      get durableNext() { return sup.durableNext; },
-      get partitionWm() { return sup.wm.partitionWm; },
-      get initial() { return sup.initial; },
-      get deltas() { return sup.deltas; },
+      get router() { return sup.router; }, get slots() { return sup.slots; }, get committer() { return sup.committer; },
+      get durableNext() { return sup.durableNext; }, get partitionWm() { return sup.wm.partitionWm; },
+      get initial() { return sup.initial; }, get deltas() { return sup.deltas; },
       claimDelayMs: (opts.faults ?? NO_FAULTS).claimDelayMs,
       waitFor: (cond) => this.cond.until(cond),
       stopRequested: () => this.stopRequested,
@@ -206,6 +202,10 @@ export class Supervisor {
       await this.finish();
       // The last line shows the final totals: the final commit may land after the last tick.
       if (this.cfg.progressIntervalMs > 0) this.progress();
+    } catch (err) {
+      // A source that fails (Kafka unreachable past its retries, a file that cannot be read) is fatal like the
+      // rest: the metric and StreamProcessorFailing say so before the daemon stops.
+      this.fail(err);
     } finally {
       for (const t of this.timers) clearInterval(t);
       this.telemetry?.close();

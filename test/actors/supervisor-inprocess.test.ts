@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Supervisor } from '../../src/actors/supervisor.ts';
 import { loadFaults } from '../../src/config/faults.ts';
 import { loadConfig } from '../../src/config/schema.ts';
+import { GamestreamError } from '../../src/errors.ts';
 import { IdIndex } from '../../src/dedupe/id-index.ts';
 import { TableFiles } from '../../src/enrich/tables.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
@@ -24,7 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), 'gs-sup-inproc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const log = pino({ level: 'silent' });
 
-async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = [], o: { source?: string; metrics?: Metrics } = {}): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
+async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = [], o: { source?: string; metrics?: Metrics; make?: (name: string) => MemorySource } = {}): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
   const config = loadConfig({
     GAMESTREAM_WAREHOUSE: `duckdb:${wh}`, GAMESTREAM_PARTITIONS: '4', GAMESTREAM_WORKERS: '2', GAMESTREAM_GEOIP_DB: 'off',
     GAMESTREAM_DEVICE_TABLE: 'off', GAMESTREAM_IDLE_TIMEOUT: '1h', GAMESTREAM_PROGRESS_INTERVAL: '0', GAMESTREAM_BATCH_RECORDS: '40', ...env,
@@ -35,7 +36,7 @@ async function runOnce(wh: string, env: Record<string, string> = {}, said: strin
   const index = new IdIndex({ dir: `${wh}.dedupe`, setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: config.dedupeHorizonMs, filterBytes: config.dedupeFilterBytes, log });
   const spoolDir = mkdtempSync(join(dir, 'spool-'));
   const faults = loadFaults(env, config.workers);
-  const sup = new Supervisor({ config, faults, source: new MemorySource(traffic(), { name: source }), warehouse, tables, spoolDir, log, say: (line) => said.push(line), index, metrics: o.metrics });
+  const sup = new Supervisor({ config, faults, source: o.make?.(source) ?? new MemorySource(traffic(), { name: source }), warehouse, tables, spoolDir, log, say: (line) => said.push(line), index, metrics: o.metrics });
   const t = await sup.run();
   return { events: t.events, duplicates: t.duplicates, deadLetters: t.deadLetters, restarts: t.workerRestarts };
 }
@@ -91,6 +92,21 @@ describe('supervisor, in process', { timeout: 60_000 }, () => {
     const last = said.filter((l) => /written [\d,]+/.test(l)).pop();
     expect(last, said.join('\n')).toBeDefined();
     expect(last).toMatch(new RegExp(`written ${t.events.toLocaleString('en-US')} +committed [\\d,]+/s +dead letters ${t.deadLetters}`));
+  });
+
+  it('stops with the source\'s error when the source fails, and the failure metric says so (StreamProcessorFailing)', async () => {
+    class BreakingSource extends MemorySource {
+      private chunks = 0;
+      override async next() {
+        if (++this.chunks > 3) throw new GamestreamError('source_unavailable', 'the test source broke');
+        return super.next();
+      }
+    }
+    const metrics = new Metrics({ defaultMetrics: false });
+    const run = runOnce(join(dir, 'e.duckdb'), {}, [], { metrics, make: (name) => new BreakingSource(traffic(), { name }) });
+    await expect(run).rejects.toMatchObject({ code: 'source_unavailable' });
+    expect(sampleValue(await metrics.text(), 'gamestream_processor_failed')).toBe(1);
+    expect(metrics.state().fatal?.code).toBe('source_unavailable');
   });
 
   it('restarts a worker that crashes, from the warehouse, and ends with the same warehouse', async () => {
