@@ -150,7 +150,10 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       ? new kafka.KafkaOutputs({
           brokers: cfg.kafkaBrokers, clientId: cfg.kafkaClientId, enrichedTopic: cfg.kafkaEnrichedTopic,
           dlqTopic: cfg.kafkaDlqTopic, source: source.name, log,
-          onSkipped: (kind) => metrics()?.sinkRejected.inc({ sink: `kafka_${kind}` }),
+          onPublished: (p) => {
+            metrics()?.sinkFlush({ sink: 'kafka', durationMs: p.durationMs, rowsByTable: { events: p.sent.enriched, dlq: p.sent.dlq } });
+            for (const kind of ['enriched', 'dlq'] as const) metrics()?.sinkRejectedRows(`kafka_${kind}`, p.skipped[kind]);
+          },
         })
       : undefined;
   const confluentSchemas = cfg.avroSchemaDir ? loadSchemaDir(cfg.avroSchemaDir) : undefined;

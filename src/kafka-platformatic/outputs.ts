@@ -28,9 +28,21 @@ export interface KafkaOutputsOptions {
   dlqTopic: string | null;
   source: string;
   log: Logger;
-  /** A record skipped because the topic would refuse it (metrics). */
-  onSkipped?: (kind: 'enriched' | 'dlq') => void;
+  /**
+   * A publish that went through (metrics): how long it took, the records sent and those skipped because the
+   * topic would refuse them, per topic. Reported once, by the attempt that succeeded: a retried publish sends
+   * its records again, and they are counted once.
+   */
+  onPublished?: (p: PublishReport) => void;
 }
+
+export interface PublishReport {
+  durationMs: number;
+  sent: Record<OutputKind, number>;
+  skipped: Record<OutputKind, number>;
+}
+
+type OutputKind = 'enriched' | 'dlq';
 
 type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
 
@@ -76,18 +88,26 @@ export class KafkaOutputs {
 
   async publish(files: FlushFiles[]): Promise<void> {
     if (!this.enabled) return;
+    const started = Date.now();
     // Connections are made on the first send; a new producer id comes with it.
     this.producer ??= createProducer({ brokers: this.o.brokers, clientId: this.o.clientId });
+    const r: PublishReport = { durationMs: 0, sent: { enriched: 0, dlq: 0 }, skipped: { enriched: 0, dlq: 0 } };
     try {
       if (this.o.enrichedTopic) {
-        for (const f of files) if (f.events) await this.send(this.o.enrichedTopic, await this.enriched(this.o.enrichedTopic, f.events), 'enriched');
+        for (const f of files) if (f.events) await this.send(this.o.enrichedTopic, await this.enriched(this.o.enrichedTopic, f.events), 'enriched', r);
       }
       if (this.o.dlqTopic) {
-        for (const f of files) if (f.dlq) await this.send(this.o.dlqTopic, await this.deadLetters(this.o.dlqTopic, f.dlq), 'dlq');
+        for (const f of files) if (f.dlq) await this.send(this.o.dlqTopic, await this.deadLetters(this.o.dlqTopic, f.dlq), 'dlq', r);
       }
     } catch (err) {
       throw new GamestreamError('output_failed', `publishing to Kafka failed: ${describeKafkaError(err)}`, { cause: err, retryable: true });
     }
+    for (const k of ['enriched', 'dlq'] as const) {
+      this.published[k] += r.sent[k];
+      this.skipped += r.skipped[k];
+    }
+    r.durationMs = Date.now() - started;
+    this.o.onPublished?.(r);
   }
 
   /**
@@ -147,7 +167,7 @@ export class KafkaOutputs {
     return limit;
   }
 
-  private async send(topic: string, messages: Message[], kind: 'enriched' | 'dlq'): Promise<void> {
+  private async send(topic: string, messages: Message[], kind: OutputKind, r: PublishReport): Promise<void> {
     const producer = this.producer!;
     const limit = await this.limitOf(topic);
     // Requests well under the limit, so no partition's record batch can exceed it.
@@ -157,7 +177,7 @@ export class KafkaOutputs {
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
       await producer.send({ messages: chunk });
-      this.published[kind] += chunk.length;
+      r.sent[kind] += chunk.length;
       chunk = [];
       bytes = 0;
     };
@@ -165,8 +185,7 @@ export class KafkaOutputs {
       const size = sizeOf(m);
       if (size > limit - 1024) {
         // One record over the topic's max.message.bytes must not stop the stream: the warehouse has it.
-        this.skipped++;
-        this.o.onSkipped?.(kind);
+        r.skipped[kind]++;
         this.o.log.warn({ topic, bytes: size, limit }, 'record larger than the topic allows; not copied to Kafka (it is in the warehouse)');
         continue;
       }

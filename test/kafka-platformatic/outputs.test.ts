@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KafkaOutputs } from '../../src/kafka-platformatic/outputs.ts';
+import { KafkaOutputs, type PublishReport } from '../../src/kafka-platformatic/outputs.ts';
 import { FAILURE_SCHEMA } from '../../src/sinks/tables.ts';
 import { GAMESTREAM_VERSION } from '../../src/version.ts';
 import { brokers, createTopic, logger, readTopic, topicCount, uniqueTopic } from '../ingest/support.ts';
@@ -38,10 +38,10 @@ describe('KafkaOutputs', () => {
       { error_code: 'invalid_field', error: 'bad bytes', stage: 'validate', raw_message: binary.toString('base64'), raw_encoding: 'base64', source_partition: 0, source_offset: 9, received_at_ms: Date.UTC(2026, 10, 20, 12) },
       ...Array.from({ length: 30 }, (_, i) => ({ error_code: 'missing_fields', error: 'no id', stage: 'validate', raw_message: `{"n":${i}}`, raw_encoding: 'utf8', source_partition: 2, source_offset: 100 + i, received_at_ms: Date.UTC(2026, 10, 20, 13) })),
     ];
-    const skipped: string[] = [];
+    const reports: PublishReport[] = [];
     const outputs = new KafkaOutputs({
       brokers: brokers(), clientId: 'gamestream-test', enrichedTopic: enriched, dlqTopic: dlq, source: 'kafka:test', log: logger,
-      onSkipped: (kind) => skipped.push(kind),
+      onPublished: (r) => reports.push(r),
     });
     try {
       // Two commits' files, published in two calls, as the supervisor does.
@@ -52,7 +52,12 @@ describe('KafkaOutputs', () => {
     }
     expect(outputs.published).toEqual({ enriched: 500, dlq: letters.length - 1 });
     expect(outputs.skipped).toBe(1);
-    expect(skipped).toEqual(['dlq']);
+    // One report per publish, each with its own records.
+    expect(reports.map((r) => [r.sent, r.skipped])).toEqual([
+      [{ enriched: 200, dlq: 1 }, { enriched: 0, dlq: 1 }],
+      [{ enriched: 300, dlq: letters.length - 2 }, { enriched: 0, dlq: 0 }],
+    ]);
+    for (const r of reports) expect(r.durationMs).toBeGreaterThanOrEqual(0);
 
     const got = await readTopic(enriched, rows.length);
     expect(got.length).toBe(rows.length);
@@ -81,6 +86,31 @@ describe('KafkaOutputs', () => {
     });
     expect(dead.find((m) => m.headers.get('error_code') === 'invalid_field')!.value.equals(binary)).toBe(true);
     expect(dead.filter((m) => m.headers.get('error_code') === 'too_large')).toEqual([]);
+  });
+
+  it('reports a publish that failed and was retried once, by the attempt that went through', async () => {
+    const enriched = uniqueTopic('outputs-retry-enriched');
+    const dlq = uniqueTopic('outputs-retry-dlq');
+    await createTopic(enriched, 2, brokers(), { 'max.message.bytes': '20000' });
+    const reports: PublishReport[] = [];
+    const outputs = new KafkaOutputs({
+      brokers: brokers(), clientId: 'gamestream-test', enrichedTopic: enriched, dlqTopic: dlq, source: 'kafka:test', log: logger,
+      onPublished: (r) => reports.push(r),
+    });
+    const rows = [{ user_id: 'u', n: 1 }, { user_id: 'u', blob: randomBytes(30_000).toString('base64') }, { user_id: 'v', n: 2 }];
+    const files = [{ events: write('r.ndjson', rows), dlq: write('r-dlq.ndjson', [{ error_code: 'parse_error', error: 'x', stage: 'decode', raw_message: 'x', raw_encoding: 'utf8', source_partition: 0, source_offset: 1, received_at_ms: 0 }]), agg: null, aggUpdates: null }];
+    try {
+      // The dead-letter topic is not there yet: the first attempt sends the enriched rows, skips the big one, and fails.
+      await expect(outputs.publish(files)).rejects.toMatchObject({ code: 'output_failed' });
+      expect(reports).toEqual([]);
+      await createTopic(dlq, 1);
+      await outputs.publish(files);
+    } finally {
+      await outputs.close();
+    }
+    expect(reports.map((r) => [r.sent, r.skipped])).toEqual([[{ enriched: 2, dlq: 1 }, { enriched: 1, dlq: 0 }]]);
+    expect(outputs.published).toEqual({ enriched: 2, dlq: 1 });
+    expect(outputs.skipped).toBe(1);
   });
 
   it('fails the publish with output_failed when the topic is not there', async () => {

@@ -288,9 +288,7 @@ export class BigQueryWarehouse implements Warehouse {
       ...events.bad.map((b) => this.refusal('events', b)), ...ev.rejected.map((b) => this.refusal('events', b)),
       ...agg.bad.map((b) => this.refusal('events_agg_1min', b)), ...ag.rejected.map((b) => this.refusal('events_agg_1min', b)),
     ];
-    for (const [table, n] of [['events', events.bad.length + ev.rejected.length], ['events_agg_1min', agg.bad.length + ag.rejected.length]] as const) {
-      if (n > 0) this.o.onRejected?.(table, n);
-    }
+    const rejected = [['events', events.bad.length + ev.rejected.length], ['events_agg_1min', agg.bad.length + ag.rejected.length]] as const;
     let dlqRows = dlqObjects;
     if (refused.length > 0) {
       dlqRows = concatEncoded(dlqObjects, encodeObjects(refused, w.dlq.codec));
@@ -337,6 +335,8 @@ export class BigQueryWarehouse implements Warehouse {
     // check and its append would otherwise make rows visible that the partitions' new owner writes again. Its
     // record, if it landed after the new owner's claim, ranks below the new owner's rows (partition-leases.ts).
     await batch.fence?.();
+    // Reported once the batch is durable: an attempt that failed before and was retried refused the same rows.
+    for (const [table, n] of rejected) if (n > 0) this.o.onRejected?.(table, n);
 
     // 3. Make the rows visible, table by table, then rewrite the window rows.
     await Promise.all([

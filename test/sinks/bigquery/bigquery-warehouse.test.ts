@@ -143,6 +143,21 @@ describe('BigQueryWarehouse', () => {
     await wh.close();
   });
 
+  it('reports the rows it refused once the commit is durable, not for an attempt that failed first', async () => {
+    const refused: [string, number][] = [];
+    const { wh, id } = await warehouse('wh_reject_once', { onRejected: (table, n) => refused.push([table, n]) });
+    const events = writeLines('reject-once.ndjson', [eventLine(0, 4), eventLine(1, 4, null)]);
+    // A dead letter BigQuery cannot take either fails the whole attempt: nothing is committed.
+    const badLetter = writeLines('bad-letter.ndjson', [{ error_code: null, error: 'x', stage: 'decode', raw_message: 'x', raw_encoding: 'utf8', source_partition: 4, source_offset: 9, received_at_ms: T0 }]);
+    await expect(wh.commit({ files: [{ events, dlq: badLetter, agg: null, aggUpdates: null }], checkpoints: [checkpoint(4, 2, 2)], engineWatermarkMs: null, endOfInput: false }))
+      .rejects.toMatchObject({ code: 'warehouse_write_failed' });
+    expect(refused).toEqual([]);
+    await wh.commit({ files: [{ events, dlq: null, agg: null, aggUpdates: null }], checkpoints: [checkpoint(4, 2, 2)], engineWatermarkMs: null, endOfInput: false });
+    expect(refused).toEqual([['events', 1]]);
+    expect(await scalar(id, "SELECT COUNT(*) FROM {ds}.events WHERE event_date >= '2000-01-01'")).toBe(1);
+    await wh.close();
+  });
+
   it('reads back committed ids for the dedupe index and restores the counts of windows still open, per partition', async () => {
     const { wh, id } = await warehouse('wh_restore');
     // Partition 3: 120 events one second apart from T0; windows before T0+60s are closed.
