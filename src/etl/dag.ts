@@ -64,8 +64,8 @@ export interface DagDeps {
   onChecks?: (day: string, checks: CheckResult[]) => void;
   /** The daemon's own source, which counts as running before its first commit (sensor.ts). */
   ownSource?: string | null;
-  /** Each poke of wait_for_data that found the day not complete yet: what it waits for (status page). */
-  onWait?: (day: string, r: DayReadiness) => void;
+  /** Each poke of wait_for_data that found the day not complete yet: what it waits for (status page); null once the wait is over. */
+  onWait?: (day: string, r: DayReadiness | null) => void;
 }
 
 export interface DagResult {
@@ -184,6 +184,8 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
     });
     return { status: 'success', rows: r.eventRows };
   });
+  // The status page says the day waits only while it does, not while it is computed.
+  deps.onWait?.(day, null);
   if (ok('wait_for_data')) {
     await Promise.all([
       run('compute_level_metrics', () => rows(computeLevelMetrics(wh, day))),

@@ -96,7 +96,7 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
     try {
       return await runDag({
         warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs,
-        onTask: opts.onTask, onChecks: opts.onChecks, ownSource: opts.ownSource, onWait: (day, r) => setWaiting({ day, waitingFor: r.waitingFor }),
+        onTask: opts.onTask, onChecks: opts.onChecks, ownSource: opts.ownSource, onWait: (day, r) => setWaiting(r && { day, waitingFor: r.waitingFor }),
       }, date);
     } finally {
       setWaiting(null);

@@ -216,8 +216,14 @@ describe('completeness rules', () => {
     await t.conn.run('DELETE FROM gamestream_watermarks');
     const clock = new FakeClock(at('2026-11-25T02:00:00Z'));
     const waits: ({ day: string; waitingFor: string[] } | null)[] = [];
+    const events: string[] = [];
     const s = startScheduler({
-      warehouse: t.wh, log: silentLog, clock, ownSource: A, onWait: (w) => waits.push(w),
+      warehouse: t.wh, log: silentLog, clock, ownSource: A,
+      onWait: (w) => {
+        waits.push(w);
+        events.push(w ? `waits ${w.day}` : 'wait over');
+      },
+      onTask: (r) => events.push(`task ${r.task}`),
       config: testConfig(join(t.dir, 'f'), { GAMESTREAM_ETL_CATCHUP: 'on', GAMESTREAM_ETL_POKE_INTERVAL: '5m', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h', GAMESTREAM_ETL_MAX_NULL_RATE: '1' }),
     });
     const waitingNow = (): string => (s.state().waiting ? `${s.state().waiting!.day}: ${s.state().waiting!.waitingFor.join('; ')}` : '');
@@ -230,6 +236,10 @@ describe('completeness rules', () => {
       await waitFor(() => s.state().lastResult?.date === D);
       expect(s.state().lastResult?.status).toBe('success');
       expect(s.state().waiting).toBe(null);
+      // The wait was over before the day's first computation, not only when its run ended.
+      const firstCompute = events.findIndex((e) => e.startsWith('task compute_'));
+      expect(firstCompute, events.join('\n')).toBeGreaterThan(0);
+      expect(events.slice(events.indexOf('task wait_for_data'), firstCompute), events.join('\n')).toContain('wait over');
       // The 25th has no events. Due at 02:00 on the 26th, it waits while the source has not passed it…
       await clock.advanceTo(at('2026-11-26T02:00:00Z'));
       await waitFor(() => waitingNow().startsWith('2026-11-25: '));
