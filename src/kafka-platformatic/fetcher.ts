@@ -146,10 +146,13 @@ export class PartitionFetcher {
     this.kick();
   }
 
+  /**
+   * Stops reading the partition (a rebalance gave it to another daemon). Its receive log stays: the records of it
+   * this daemon read are still committed here, and reported then; seek() starts a new log if it comes back.
+   */
   remove(partition: number): void {
     this.wanted.delete(partition);
     this.paused.delete(partition);
-    this.received.delete(partition);
   }
 
   /**

@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
-import { ReceiveLog } from '../../src/kafka-platformatic/fetcher.ts';
+import { Consumer } from '@platformatic/kafka';
+import { baseOptions } from '../../src/kafka-platformatic/client.ts';
+import { PartitionFetcher, ReceiveLog } from '../../src/kafka-platformatic/fetcher.ts';
 import { KafkaSource } from '../../src/kafka-platformatic/kafka-source.ts';
 import { kafkaConn, produce, withAdmin } from '../support/kafka/client.ts';
 import { createTopics } from '../support/kafka/dataset.ts';
@@ -92,6 +94,31 @@ describe('Kafka source: receive times', { timeout: 120_000 }, () => {
       expect(got).toEqual([]);
     } finally {
       await source.close();
+      await withAdmin(conn, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
+    }
+  });
+
+  it('reports the times of a partition a rebalance took away too: the records read of it are still committed here', async () => {
+    const topic = `received-${randomBytes(4).toString('hex')}`;
+    await createTopics(conn, [{ name: topic, partitions: 2 }]);
+    await produce(conn, topic, Array.from({ length: 20 }, (_, i) => ({ value: `a${i}`, partition: i % 2 })));
+    const consumer = new Consumer({ ...baseOptions({ brokers: conn.brokers, clientId: 'gamestream-test' }), groupId: `received-${topic}`, autocommit: false });
+    let got = 0;
+    const fetcher = new PartitionFetcher({
+      consumer, topic, minBytes: 1, maxWaitMs: 100, maxBytesPerPartition: 1 << 20, maxBytes: 2 << 20, queueBytes: 8 << 20,
+      deliver: (b) => (got += b.values.length), queuedBytes: () => 0, outOfRange: () => null, log: pino({ level: 'silent' }),
+    });
+    try {
+      fetcher.seek(0, 0);
+      fetcher.seek(1, 0);
+      while (got < 20) await sleep(20);
+      fetcher.remove(1);
+      let reported = 0;
+      fetcher.receivedTimes([{ partition: 1, nextOffset: 10 }, { partition: 0, nextOffset: 10 }], (_ts, n) => (reported += n));
+      expect(reported).toBe(20);
+    } finally {
+      await fetcher.close();
+      await consumer.close();
       await withAdmin(conn, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
     }
   });
