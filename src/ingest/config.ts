@@ -89,7 +89,7 @@ export const INGEST_ENV_VARS = [
   v({ name: 'GAMESTREAM_INGEST_MAX_EVENT_BYTES', key: 'maxEventBytes', default: '1MB', allowed: '1KiB–64MiB',
     doc: 'Largest single event; a batch holding a larger one gets 413. Keep it below the topic\'s max.message.bytes (1 MB by default), which Kafka enforces on every produce.', parse: byteSize(1024, 64 * 1024 ** 2) }),
   v({ name: 'GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES', key: 'maxInflightBytes', default: '64MiB', allowed: '1MiB–16GiB',
-    doc: 'Request bytes held in memory, over all requests: bodies being received and decompressed, and events waiting for Kafka\'s acknowledgement. A request that does not fit gets 503 with Retry-After at once: before its body is read when it declares its length, else as soon as its bytes pass the budget.', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
+    doc: 'Request bytes held in memory, over all requests: bodies being received and decompressed, and events waiting for Kafka\'s acknowledgement. A request that does not fit gets 503 with Retry-After at once: before its body is read when it declares its length, else as soon as its bytes pass the budget. At least twice GAMESTREAM_INGEST_MAX_BODY_BYTES (a gzip request holds both its bodies).', parse: byteSize(1024 ** 2, 16 * 1024 ** 3) }),
   v({ name: 'GAMESTREAM_INGEST_API_KEYS', key: 'apiKeys', default: '', allowed: 'comma-separated app:key pairs (app: letters, digits, . _ -; key: 16–256 visible ASCII characters)', show: (raw) => JSON.stringify(raw.split(',').map(redactPair).join(',')),
     doc: 'API keys clients send in the X-Api-Key header, each with the app it belongs to. At least one key is needed, here or in GAMESTREAM_INGEST_API_KEYS_FILE.', parse: (raw) => parseKeyPairs(raw.split(','), 'pair') }),
   v({ name: 'GAMESTREAM_INGEST_API_KEYS_FILE', key: 'apiKeysFile', default: '', allowed: 'a path to a file with one app:key per line, or empty',
@@ -167,8 +167,9 @@ function crossFieldProblems(c: IngestConfig): string[] {
     }
     seen.set(k.key, k.app);
   }
-  if (c.maxInflightBytes < c.maxBodyBytes) {
-    out.push(`GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES (${c.maxInflightBytes}) must be at least GAMESTREAM_INGEST_MAX_BODY_BYTES (${c.maxBodyBytes}), or a full-size request could never be accepted`);
+  if (c.maxInflightBytes < 2 * c.maxBodyBytes) {
+    // A gzip request holds its compressed body and its decompressed one, each up to the body limit.
+    out.push(`GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES (${c.maxInflightBytes}) must be at least twice GAMESTREAM_INGEST_MAX_BODY_BYTES (${c.maxBodyBytes}), or a full-size gzip request could never be accepted`);
   }
   const apps = new Set(c.apiKeys.map((k) => k.app));
   for (const o of c.keyRateOverrides) {

@@ -40,7 +40,9 @@ export function allowedOrigin(origins: CorsOrigins, origin: string | undefined):
 
 /** Headers for the answer to a request from an allowed origin. */
 export function corsHeaders(allowed: string): Record<string, string> {
-  return allowed === '*' ? { 'access-control-allow-origin': '*' } : { 'access-control-allow-origin': allowed, vary: 'Origin' };
+  // A page's script may read Retry-After only when it is exposed: a web game backs off by it after a 429 or 503.
+  const expose = { 'access-control-expose-headers': 'retry-after' };
+  return allowed === '*' ? { 'access-control-allow-origin': '*', ...expose } : { 'access-control-allow-origin': allowed, vary: 'Origin', ...expose };
 }
 
 /** Headers for the answer to an allowed preflight of POST /v1/events. */

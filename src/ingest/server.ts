@@ -178,7 +178,8 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
       metrics.ingestRequest({ status: 401, durationMs: performance.now() - t0, rejectReason: 'unauthorized' });
       return;
     }
-    const limited = keyLimits.check(String(req.headers['x-api-key']), app, Date.now());
+    // The key as it authenticated (trimmed): padding it differently must not buy another bucket.
+    const limited = keyLimits.check(String(req.headers['x-api-key']).trim(), app, Date.now());
     if (limited !== null) {
       send(res, 429, { error: 'rate_limited', message: `the API key of ${app} sends more requests than its rate limit; retry later` }, { 'retry-after': String(limited) });
       metrics.ingestRateLimited.inc({ app });
@@ -208,11 +209,14 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
         reserved = total;
         return null;
       });
-      const body = await decodeBody(raw, req.headers['content-encoding'], cfg.maxBodyBytes);
-      if (body !== raw) {
-        if (!batcher.reserve(body.length)) throw overloaded();
-        reserved += body.length;
-      }
+      // The decompressed bytes count too, as they come out.
+      let unpacked = 0;
+      const body = await decodeBody(raw, req.headers['content-encoding'], cfg.maxBodyBytes, (total) => {
+        if (!batcher.reserve(total - unpacked)) return overloaded();
+        reserved += total - unpacked;
+        unpacked = total;
+        return null;
+      });
       const batch = splitEvents(body, req.headers['content-type'], limits);
       events = batch.messages.length;
       // From here the batcher counts the events' bytes instead.
@@ -234,12 +238,18 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counters.requests++;
+    const t0 = performance.now();
     const path = (req.url ?? '/').split('?')[0];
+    // Answers other than a POST's, in the request metrics too.
+    const refuse = (status: number, body: { error: string; message: string }, headers?: Record<string, string>): void => {
+      send(res, status, body, headers);
+      metrics.ingestRequest({ status, durationMs: performance.now() - t0, rejectReason: body.error });
+    };
     if (path === '/v1/events') {
       const origin = allowedOrigin(cfg.corsOrigins, req.headers.origin);
       if (req.method === 'OPTIONS') {
         if (origin === null) {
-          return send(res, 403, { error: 'origin_not_allowed', message: `origin ${JSON.stringify(req.headers.origin ?? '')} may not post events from a browser; add it to GAMESTREAM_INGEST_CORS_ORIGINS` });
+          return refuse(403, { error: 'origin_not_allowed', message: `origin ${JSON.stringify(req.headers.origin ?? '')} may not post events from a browser; add it to GAMESTREAM_INGEST_CORS_ORIGINS` });
         }
         counters.statuses[204] = (counters.statuses[204] ?? 0) + 1;
         res.writeHead(204, preflightHeaders(origin));
@@ -247,11 +257,11 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
         return;
       }
       if (origin !== null) for (const [k, v] of Object.entries(corsHeaders(origin))) res.setHeader(k, v);
-      if (req.method !== 'POST') return send(res, 405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST, OPTIONS' });
+      if (req.method !== 'POST') return refuse(405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST, OPTIONS' });
       return postEvents(req, res);
     }
     if (path === '/healthz') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method_not_allowed', message: 'use GET' }, { allow: 'GET, HEAD' });
+      if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, { error: 'method_not_allowed', message: 'use GET' }, { allow: 'GET, HEAD' });
       // Connected is not enough: a frozen broker keeps the connection and answers nothing.
       const acknowledging = kafkaAcknowledging();
       const ok = session.ready && acknowledging && !closing;
@@ -269,7 +279,7 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
       res.end(text);
       return;
     }
-    send(res, 404, { error: 'not_found', message: 'POST /v1/events, GET /healthz or GET /metrics' });
+    refuse(404, { error: 'not_found', message: 'POST /v1/events, GET /healthz or GET /metrics' });
   }
 
   const server: Server = createServer({

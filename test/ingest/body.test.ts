@@ -1,7 +1,9 @@
 // Splitting a request body into events (no Kafka involved): which bodies are refused, which bytes and keys each
 // event gets.
 import { describe, expect, it } from 'vitest';
-import { splitEvents, type BodyLimits } from '../../src/ingest/body.ts';
+import { gzipSync } from 'node:zlib';
+import { decodeBody, splitEvents, type BodyLimits } from '../../src/ingest/body.ts';
+import { GamestreamError } from '../../src/errors.ts';
 
 const limits: BodyLimits = { maxBodyBytes: 1 << 20, maxBatchEvents: 5, maxEventBytes: 200 };
 
@@ -57,8 +59,31 @@ describe('splitEvents', () => {
     expect(code(`[{"pad":"${'x'.repeat(200)}"}]`)).toBe('event_too_large');
   });
 
-  it('counts the bytes a batch holds', () => {
+  it('counts the bytes a batch holds, and holds no more than a third over them', () => {
     const b = splitEvents(Buffer.from('{"user_id":"abc"}\nxyz'), undefined, limits);
     expect(b.bytes).toBe(17 + 3 + 3);
+    // Events are views of the body, which stays whole until Kafka has them: a body mostly of blank lines gives
+    // its events copies instead, so that the budget, which counts the events, counts what is held.
+    const padded = Buffer.concat([Buffer.alloc(100_000, 0x0a), Buffer.from('{"user_id":"abc"}')]);
+    const p = splitEvents(padded, 'application/x-ndjson', limits);
+    expect(p.bytes).toBe(17 + 3);
+    expect(p.messages[0]!.value.buffer).not.toBe(padded.buffer);
+    expect(p.messages[0]!.key!.buffer).not.toBe(padded.buffer);
+    const dense = Buffer.from('{"user_id":"abc"}\n{"user_id":"abd"}\n');
+    expect(splitEvents(dense, 'application/x-ndjson', limits).messages[0]!.value.buffer).toBe(dense.buffer);
+  });
+
+  it('counts the decompressed bytes against the budget as they come out, and stops when it is spent', async () => {
+    const big = gzipSync(Buffer.alloc(3 << 20, 0x20));
+    const asked: number[] = [];
+    const full = new GamestreamError('ingest_overloaded', 'no room', { retryable: true });
+    await expect(decodeBody(big, 'gzip', 8 << 20, (total) => (asked.push(total), total > (1 << 20) ? full : null))).rejects.toBe(full);
+    expect(asked.length).toBeGreaterThan(1);
+    expect(asked.at(-1)!).toBeLessThan(3 << 20);
+    expect(asked).toEqual([...asked].sort((a, b) => a - b));
+    // With room, the whole body; over the size limit, body_too_large whatever the budget.
+    expect((await decodeBody(big, 'gzip', 8 << 20, () => null)).length).toBe(3 << 20);
+    await expect(decodeBody(big, 'gzip', 2 << 20, () => null)).rejects.toMatchObject({ code: 'body_too_large' });
+    await expect(decodeBody(big.subarray(0, 100), 'gzip', 8 << 20)).rejects.toMatchObject({ code: 'bad_gzip' });
   });
 });

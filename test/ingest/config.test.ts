@@ -80,7 +80,9 @@ describe('ingest config', () => {
   });
 
   it('checks rules between variables', () => {
-    expect(error({ ...base, GAMESTREAM_INGEST_MAX_BODY_BYTES: '8MiB', GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES: '4MiB' })).toContain('must be at least GAMESTREAM_INGEST_MAX_BODY_BYTES');
+    expect(error({ ...base, GAMESTREAM_INGEST_MAX_BODY_BYTES: '8MiB', GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES: '4MiB' })).toContain('must be at least twice GAMESTREAM_INGEST_MAX_BODY_BYTES');
+    // A gzip request holds its compressed and its decompressed body: twice the limit must fit.
+    expect(error({ ...base, GAMESTREAM_INGEST_MAX_BODY_BYTES: '48MiB', GAMESTREAM_INGEST_MAX_INFLIGHT_BYTES: '64MiB' })).toContain('full-size gzip request');
     expect(error({ ...base, GAMESTREAM_INGEST_MAX_BODY_BYTES: '64KiB', GAMESTREAM_INGEST_MAX_EVENT_BYTES: '1MiB' })).toContain('exceeds GAMESTREAM_INGEST_MAX_BODY_BYTES');
   });
 

@@ -50,6 +50,8 @@ describe('CORS for browser clients', () => {
     const ok = await post(server, event, { contentType: 'application/json', headers: { origin: GAME } });
     expect(ok.status).toBe(202);
     expect(ok.headers.get('access-control-allow-origin')).toBe(GAME);
+    // The page's script may read Retry-After, to back off after a 429 or 503.
+    expect(ok.headers.get('access-control-expose-headers')).toBe('retry-after');
     const other = await post(server, event, { contentType: 'application/json', headers: { origin: 'https://evil.example.net' } });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
     const noKey = await post(server, event, { key: null, contentType: 'application/json', headers: { origin: GAME } });

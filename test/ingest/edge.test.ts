@@ -129,11 +129,16 @@ describe('edge', () => {
     const before = await metrics();
     expect((await post(server, [event(10), event(11), event(12)].join('\n'), { contentType: 'application/x-ndjson' })).status).toBe(202);
     expect((await post(server, event(13), { key: null })).status).toBe(401);
+    expect((await fetch(`${server.url}/v1/events`)).status).toBe(405);
+    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
     const after = await metrics();
+    for (const status of ['405', '404']) {
+      expect(value(after, `gamestream_ingest_requests_total{status="${status}"}`) - value(before, `gamestream_ingest_requests_total{status="${status}"}`), status).toBe(1);
+    }
     expect(value(after, 'gamestream_ingest_requests_total{status="202"}') - value(before, 'gamestream_ingest_requests_total{status="202"}')).toBe(1);
     expect(value(after, 'gamestream_ingest_requests_total{status="401"}') - value(before, 'gamestream_ingest_requests_total{status="401"}')).toBe(1);
     expect(value(after, 'gamestream_ingest_events_total') - value(before, 'gamestream_ingest_events_total')).toBe(3);
     expect(value(after, 'gamestream_ingest_rejects_total{reason="unauthorized"}') - value(before, 'gamestream_ingest_rejects_total{reason="unauthorized"}')).toBe(1);
-    expect(value(after, 'gamestream_ingest_request_duration_seconds_count') - value(before, 'gamestream_ingest_request_duration_seconds_count')).toBe(2);
+    expect(value(after, 'gamestream_ingest_request_duration_seconds_count') - value(before, 'gamestream_ingest_request_duration_seconds_count')).toBe(4);
   });
 });

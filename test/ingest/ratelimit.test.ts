@@ -1,5 +1,6 @@
 // Per-key rate limits (a token bucket per API key, 429 with Retry-After, configurable per app) and throttling of
 // failed authentication per client address.
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { startIngestServer, type IngestServer, type IngestServerConfig } from '../../src/ingest/server.ts';
@@ -18,6 +19,23 @@ async function start(over: Partial<IngestServerConfig>, metrics = new Metrics({ 
 }
 
 const count = (statuses: number[], s: number) => statuses.filter((x) => x === s).length;
+
+/** A POST written byte by byte, so that a header can carry latin-1 bytes as they are (clients encode them as UTF-8). */
+function rawPost(url: string, key: Buffer, body: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let answer = '';
+    socket.on('data', (d) => (answer += d.toString('latin1')));
+    socket.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? 0)));
+    socket.on('error', reject);
+    // Written without ending our side: the server answers, then closes (connection: close).
+    socket.write(Buffer.concat([
+      Buffer.from(`POST /v1/events HTTP/1.1\r\nhost: ${hostname}\r\nx-api-key: `), key,
+      Buffer.from(`\r\ncontent-type: application/x-ndjson\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`),
+    ]));
+  });
+}
 
 describe('rate limits', () => {
   it('limits each API key to its token bucket with 429 and Retry-After, per app overrides, counted in metrics', async () => {
@@ -40,6 +58,15 @@ describe('rate limits', () => {
     const text = await metrics.text();
     expect(text).toMatch(/gamestream_ingest_rate_limited_total\{app="game"\} [1-9]/);
     expect(text).toMatch(/gamestream_ingest_rejects_total\{reason="rate_limited"\} [1-9]/);
+  });
+
+  it('gives one key one bucket however its header is padded (a no-break space is trimmed like a space)', async () => {
+    server = await start({ keyRate: 1, keyBurst: 5 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push(await rawPost(server.url, Buffer.concat([Buffer.from(API_KEY), Buffer.alloc(i, 0xa0)]), event));
+    // The first padded form authenticates like the others but must not bring a bucket of its own.
+    expect(statuses.slice(0, 5)).toEqual([202, 202, 202, 202, 202]);
+    expect(count(statuses, 429)).toBeGreaterThanOrEqual(6);
   });
 
   it('throttles failed authentication per client address, valid keys from it included, then lets it through again', async () => {
