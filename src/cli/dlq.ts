@@ -7,23 +7,27 @@ import { fmt } from '../actors/run-totals.ts';
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { dialectOf, dayStartMs, type EtlWarehouse } from '../etl/warehouse.ts';
-import { dayFlag, flag, wholeFlag } from './flags.ts';
+import { dayFlag, flag, takeFlags, wholeFlag } from './flags.ts';
 import { letterWhere, type LetterFilters } from '../replay/letters.ts';
 import { CLAIM_JOIN } from '../replay/store.ts';
 import { replayCommand } from './dlq-replay.ts';
 import { openWarehouse, type EtlIo } from './etl.ts';
 
 const USAGE = `Usage:
-  gamestream dlq stats  [--since YYYY-MM-DD]
+  gamestream dlq stats  [--code C] [--source S] [--partition P] [--since YYYY-MM-DD] [--until YYYY-MM-DD]
   gamestream dlq show   [--code C] [--source S] [--partition P] [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--limit N]
   gamestream dlq export [the same filters]     NDJSON of the raw records on stdout (base64 ones decoded)
   gamestream dlq replay [the same filters, no --limit] [--dry-run]
                                                runs them through the pipeline again, each letter once
 Reads the warehouse in GAMESTREAM_WAREHOUSE (a DuckDB file: stop the daemon first; a BigQuery dataset: any time;
 replay writes, so stop the daemon that uses the same dedupe index first).
---since defaults to 7 days ago; show lists 20 letters unless --limit says otherwise.`;
+--since defaults to the UTC day 7 days ago (today and the 7 days before it); show lists 20 letters unless
+--limit says otherwise. Flags are --name value or --name=value.`;
 
 interface Filters extends LetterFilters { limit: number | null }
+
+/** The flags that choose letters, for every dlq command. */
+const FILTERS = ['code', 'source', 'partition', 'since', 'until'] as const;
 
 function dayStart(args: string[], name: string): number | null {
   const v = dayFlag(args, name);
@@ -50,7 +54,7 @@ const REPLAY_JOIN = `${CLAIM_JOIN}
 async function stats(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
   const d = dialectOf(wh);
   const rows = await wh.query(`SELECT ${d.dayText('CAST(d.received_at AS DATE)')} AS day, d.error_code, d.stage, d.source, count(*) AS n,
-      count(c.replay_id) AS replayed
+      count(o.outcome) AS replayed
     FROM events_dlq d ${REPLAY_JOIN} WHERE ${where(wh, f)} GROUP BY 1, 2, 3, 4 ORDER BY day, n DESC, error_code`);
   if (rows.length === 0) {
     io.stdout.write(`no dead letters since ${new Date(f.sinceMs).toISOString().slice(0, 10)}\n`);
@@ -111,11 +115,12 @@ export async function dlqCommand(args: string[], io: EtlIo = { stdout: process.s
   }
   try {
     if (!['stats', 'show', 'export', 'replay'].includes(sub)) throw new GamestreamError('config_invalid', `unknown dlq command ${JSON.stringify(sub)}\n${USAGE}`);
-    const f = filters(args.slice(1), Date.now(), sub === 'show' ? 20 : null);
-    if (sub === 'replay') {
-      if (f.limit !== null) throw new GamestreamError('config_invalid', `dlq replay takes no --limit: it replays every letter the filters match (try --dry-run first)\n${USAGE}`);
-      return await replayCommand(f, args.includes('--dry-run'), io);
+    if (sub === 'replay' && args.includes('--limit')) {
+      throw new GamestreamError('config_invalid', `dlq replay takes no --limit: it replays every letter the filters match (try --dry-run first)\n${USAGE}`);
     }
+    const given = takeFlags(args.slice(1), `dlq ${sub}`, sub === 'show' || sub === 'export' ? [...FILTERS, 'limit'] : FILTERS, sub === 'replay' ? ['dry-run'] : []);
+    const f = filters(given, Date.now(), sub === 'show' ? 20 : null);
+    if (sub === 'replay') return await replayCommand(f, given.includes('--dry-run'), io);
     const opened = await openWarehouse(loadConfig(io.env));
     try {
       if (sub === 'stats') await stats(opened.wh, f, io);

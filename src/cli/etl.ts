@@ -14,7 +14,8 @@ import { addDays, dialectOf, ensureEtlTables, type EtlWarehouse } from '../etl/w
 import { openDuckDbEtl } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { dayFlag, wholeFlag } from './flags.ts';
+import { dayFlag, takeFlags, wholeFlag } from './flags.ts';
+import { onInterrupts, SECOND_SIGNAL_EXIT } from './signals.ts';
 
 const USAGE = `Usage:
   gamestream etl run --date YYYY-MM-DD [--force]
@@ -109,15 +110,19 @@ async function runDays(io: EtlIo, wh: EtlWarehouse, config: EtlConfig, days: str
   const report = progress(days.length, io.stderr);
   const t0 = Date.now();
   let failed = 0;
+  let succeeded = 0;
+  let cancelled = 0;
   // Ctrl-C or SIGTERM: the run in progress ends as 'cancelled' in etl_runs (not left 'running'), no further
-  // day starts. A second signal exits at once.
+  // day starts. A second signal (not the first delivered twice) exits at once.
   let interrupted: string | null = null;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (interrupted) process.exit(1);
+  const onSignal = onInterrupts((sig) => {
     interrupted = sig;
-    io.stderr.write(`gamestream etl: ${sig}: cancelling; the run in progress is recorded as cancelled\n`);
+    io.stderr.write(`gamestream etl: ${sig}: cancelling; the run in progress is recorded as cancelled; Ctrl-C again exits at once\n`);
     void s.stop();
-  };
+  }, (sig) => {
+    io.stderr.write(`gamestream etl: ${sig} again: exiting at once; the run in progress may stay 'running' in etl_runs until it is run again\n`);
+    process.exit(SECOND_SIGNAL_EXIT);
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
@@ -125,16 +130,20 @@ async function runDays(io: EtlIo, wh: EtlWarehouse, config: EtlConfig, days: str
       if (interrupted) break;
       const day = days[i];
       let status: string;
-      if (done.has(day)) status = 'already done';
-      else {
+      if (done.has(day)) {
+        status = 'already done';
+        succeeded++;
+      } else {
         const r = await s.runDay(day, { force }).catch((err: unknown) => {
           // Stopped by a signal before the day's run began: nothing was recorded for it.
           if (interrupted && errorCode(err) === 'etl_cancelled') return { date: day, status: 'cancelled' as const, tasks: null };
           throw err;
         });
         status = r.status;
+        if (ok(r)) succeeded++;
+        else if (r.status === 'cancelled') cancelled++;
+        else failed++;
         if (!ok(r)) {
-          failed++;
           if ('tasks' in r && r.tasks) {
             const bad = Object.entries(r.tasks).filter(([, v]) => v === 'failed').map(([k]) => k);
             if (bad.length > 0) status += ` (${bad.join(', ')})`;
@@ -153,7 +162,9 @@ async function runDays(io: EtlIo, wh: EtlWarehouse, config: EtlConfig, days: str
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (showProgress) io.stdout.write(`[gamestream etl] ${days.length - failed}/${days.length} days done, ${failed} failed${interrupted ? ', cancelled' : ''}\n`);
+  const notStarted = days.length - succeeded - failed - cancelled;
+  const rest = [cancelled > 0 ? `${cancelled} cancelled` : '', notStarted > 0 ? `${notStarted} not started` : ''].filter((x) => x !== '');
+  if (showProgress) io.stdout.write(`[gamestream etl] ${succeeded}/${days.length} days done, ${failed} failed${rest.map((x) => `, ${x}`).join('')}\n`);
   if (interrupted) io.stdout.write(`[gamestream etl] cancelled by ${interrupted}\n`);
   return failed > 0 || interrupted ? 1 : 0;
 }
@@ -223,6 +234,8 @@ export async function etlCommand(args: string[], io: EtlIo = processIo()): Promi
   }
   try {
     if (!['run', 'backfill', 'status'].includes(sub)) throw new GamestreamError('config_invalid', `unknown etl command ${JSON.stringify(sub)}\n${USAGE}`);
+    const takes = { run: [['date'], ['force']], backfill: [['from', 'to'], ['force']], status: [['limit'], []] } as const;
+    args = [sub, ...takeFlags(args.slice(1), `etl ${sub}`, takes[sub as keyof typeof takes][0], takes[sub as keyof typeof takes][1])];
     const config = loadEtlConfig(io.env);
     let days: string[] = [];
     if (sub === 'run') days = [requiredDay(args, 'date')];

@@ -6,8 +6,8 @@ import { errorCode, GamestreamError } from '../errors.ts';
 import { loadEtlConfig } from '../etl/config.ts';
 import { loadObservabilityConfig } from '../observability/config.ts';
 import { allEnvVars, unknownVarProblems } from './env-vars.ts';
-import { flag, positiveFlag } from './flags.ts';
-import { endQuietlyWhenPipeCloses } from './stdout.ts';
+import { flag, positiveFlag, takeFlags } from './flags.ts';
+import { carryOnWhenPipeCloses, endQuietlyWhenPipeCloses } from './stdout.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 
 const HELP = `gamestream ${GAMESTREAM_VERSION}: a mobile game's event stream into an analytics warehouse
@@ -38,7 +38,8 @@ function printEnv(): void {
   }
 }
 
-async function loadgen(args: string[]): Promise<number> {
+async function loadgen(given: string[]): Promise<number> {
+  const args = takeFlags(given, 'loadgen', ['url', 'api-key', 'rate', 'seconds', 'batch'], ['gzip']);
   const url = flag(args, 'url');
   const apiKey = flag(args, 'api-key') ?? process.env.GAMESTREAM_LOADGEN_API_KEY;
   if (!url || !apiKey) {
@@ -80,8 +81,11 @@ async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
   // Each command loads only its own modules (and those of the backends its settings name): a start that loaded
   // every command's and backend's libraries took about 0.6 s more CPU and 70 MB more memory (docs/PERFORMANCE.md).
-  // The commands that print listings for a reader (`| head`, `| less`) that may stop reading early.
-  if (['env', 'dlq', 'sql', 'etl'].includes(cmd)) endQuietlyWhenPipeCloses();
+  // The commands that print listings for a reader (`| head`, `| less`) that may stop reading early; those that
+  // write to the warehouse finish their work whatever the reader does.
+  const writes = (cmd === 'dlq' && argv[1] === 'replay') || (cmd === 'etl' && (argv[1] === 'run' || argv[1] === 'backfill'));
+  if (writes) carryOnWhenPipeCloses();
+  else if (['env', 'dlq', 'sql', 'etl'].includes(cmd)) endQuietlyWhenPipeCloses();
   switch (cmd) {
     case 'run': {
       // Every schema first, so every configuration problem is reported before anything starts.

@@ -23,6 +23,7 @@ import { GeneratorSource } from '../sources/generator.ts';
 import type { Source } from '../sources/source.ts';
 import { createSpoolDir, removeSpoolDir } from './spool.ts';
 import { makeDir } from '../dirs.ts';
+import { onInterrupts, SECOND_SIGNAL_EXIT } from './signals.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
 import { GamestreamError } from '../errors.ts';
@@ -85,9 +86,6 @@ function makeSource(cfg: Config, log: Logger, metrics: MetricsLater, kafka: Kafk
       return cfg.source.format === 'avro' ? new AvroFileSource(cfg.source.path, log) : new NdjsonFileSource(cfg.source.path, cfg.maxEventBytes);
   }
 }
-
-/** A second SIGINT/SIGTERM this soon after the first is the same interrupt delivered twice, not a second Ctrl-C. */
-const SAME_SIGNAL_MS = 300;
 
 /** `source`: a source made by the caller (a dead-letter replay's) instead of the one GAMESTREAM_SOURCE names. */
 export async function runDaemon(cfg: Config, etl: EtlConfig, observability: ObservabilityConfig, faults: Faults = NO_FAULTS, given?: Source): Promise<number> {
@@ -206,25 +204,17 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       },
     },
   });
-  let signals = 0;
-  let firstSignalAt = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    // Ctrl-C reaches the whole foreground process group, and a parent that forwards signals (npm, a wrapper)
-    // sends the same one again a moment later: only a signal after that counts as "again".
-    if (signals > 0 && Date.now() - firstSignalAt < SAME_SIGNAL_MS) return;
-    signals++;
-    if (signals === 1) firstSignalAt = Date.now();
-    if (signals > 1) {
-      say(`${sig} again: exiting without draining; the next start resumes from the last commit`);
-      process.exit(130);
-    }
+  const onSignal = onInterrupts((sig) => {
     say(`${sig}: draining (stop reading, flush, commit); press Ctrl-C again to exit at once`);
     sup?.requestStop();
     setTimeout(() => {
       say(`the drain took longer than GAMESTREAM_SHUTDOWN_TIMEOUT (${cfg.shutdownTimeoutMs / 1000}s); exiting; the next start resumes from the last commit`);
       process.exit(1);
     }, cfg.shutdownTimeoutMs).unref();
-  };
+  }, (sig) => {
+    say(`${sig} again: exiting without draining; the next start resumes from the last commit`);
+    process.exit(SECOND_SIGNAL_EXIT);
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // Test hook: a handle nobody closes, as a library might leave; main() must exit anyway.

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { emulatorClients, freshDataset } from '../support/bigquery/client.ts';
-import { describeRun, runEngine, runWithKills } from '../support/truth/engine.ts';
+import { describeRun, firstChunkThenClose, runEngine, runWithKills } from '../support/truth/engine.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-dlq-replay-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,7 +111,24 @@ describe('gamestream dlq replay on DuckDB', () => {
     expect(again.stdout).toContain('0 dead letter(s) since');
     expect(again.stdout).toContain('8 matching were replayed before');
     expect((await sql(wh, 'SELECT count(DISTINCT replay_id) AS n FROM dlq_replays'))[0]!.n).toBe(1);
+
+    // A letter claimed by a replay cut short before its outcome (as a kill leaves it) is not counted as replayed.
+    await sql(wh, `DELETE FROM dlq_replay_outcomes WHERE seq = (SELECT min(c.seq) FROM dlq_replays c JOIN events_dlq d
+      ON c.letter_source = d.source AND c.letter_partition = d.source_partition AND c.letter_offset = d.source_offset
+      AND c.letter_received_at = d.received_at WHERE d.error_code = 'future_timestamp')`);
+    expect((await dlq(fixed(input, wh), 'stats')).stdout).toMatch(/future_timestamp +validate +6 +5 +file:/);
   }, 240_000);
+
+  it('a reader that stops early (| head) does not cut the replay short: it finishes, exit 0, every letter marked', async () => {
+    const n = 5000;
+    const { input, wh } = await futureLetters('h', n, 150);
+    // Progress lines every 100 ms: the replay writes again and again after the reader has gone.
+    const env = { ...fixed(input, wh), GAMESTREAM_PROGRESS_INTERVAL: '100ms', GAMESTREAM_BATCH_RECORDS: '200', GAMESTREAM_FLUSH_INTERVAL: '200ms' };
+    const { first, code, stderr } = await firstChunkThenClose(['dlq', 'replay'], { PATH: process.env.PATH, ...env });
+    expect(first).not.toBe('');
+    expect(code, stderr).toBe(0);
+    expect(await sql(wh, 'SELECT outcome, count(*) AS n FROM dlq_replay_outcomes GROUP BY 1')).toEqual([{ outcome: 'stored', n }]);
+  }, 120_000);
 
   it('kill -9 again and again during a replay: the next replay finishes it; every letter is stored once and marked once', async () => {
     const n = 20_000;

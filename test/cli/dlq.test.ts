@@ -49,6 +49,14 @@ describe('gamestream dlq on DuckDB', () => {
     expect(exported.out.trim().split('\n').sort()).toEqual([...bad].sort());
 
     expect((await dlq(['show', '--since', 'soon'], env)).code).toBe(2);
+    // `--name=value` is read as `--name value`; a flag the command does not take is refused, never ignored
+    // (ignored, a mistyped filter would widen a replay to every letter).
+    expect((await dlq(['show', '--code=invalid_timestamp'], env)).out).toContain('1 dead letter(s) shown');
+    for (const args of [['replay', '--cod', 'invalid_timestamp'], ['replay', '--dryrun'], ['replay', 'invalid_timestamp'], ['stats', '--limit', '3'], ['show', '--code', 'a', '--code', 'b']]) {
+      const refused = await dlq(args, env);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.err, args.join(' ')).toMatch(/unknown flag|unexpected argument|given twice|takes no --limit/);
+    }
 
     // `dlq export | head`: a reader that stops early ends the command quietly, exit 0 (it was an EPIPE stack).
     // Enough letters that the export outlasts the pipe's buffer.

@@ -182,4 +182,34 @@ describe('gamestream etl', () => {
       w.close();
     }
   }, 120_000);
+
+  it('a backfill cancelled by Ctrl-C (delivered twice, as a terminal and npx do) counts only the days it did', async () => {
+    const w = await openTestWarehouse();
+    await insertEvents(w, generateDay('2026-11-20', 41));
+    await setWatermark(w, Date.parse('2026-11-20T12:00:00Z'), false); // the first day waits for its data
+    w.release();
+    const env = { ...childEnv(), GAMESTREAM_WAREHOUSE: `duckdb:${w.path}`, GAMESTREAM_LOG_LEVEL: 'info', GAMESTREAM_ETL_POKE_INTERVAL: '1s', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h' };
+    const cli = spawn(process.execPath, ['src/cli/main.ts', 'etl', 'backfill', '--from=2026-11-20', '--to', '2026-11-22'], { cwd: process.cwd(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    cli.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => cli.on('exit', (c) => resolve(c)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/ETL 2026-11-20 waits for/.test(stderr)) {
+        if (Date.now() > deadline) throw new Error(`the run never said what it waits for:\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // The same Ctrl-C twice within a moment: a cancel, not the exit at once of a second Ctrl-C.
+      cli.kill('SIGINT');
+      cli.kill('SIGINT');
+      expect(await exited).toBe(1);
+      expect(stdout).toContain('0/3 days done, 0 failed, 1 cancelled, 2 not started');
+      expect(stdout).toContain('cancelled by SIGINT');
+    } finally {
+      cli.kill('SIGKILL');
+      w.close();
+    }
+  }, 120_000);
 });
