@@ -32,8 +32,29 @@ function table(r: SqlResult): string {
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * The names of a row's keys: a query may name two columns alike (`SELECT e.user_id, u.user_id`), and an object
+ * keeps one value a key, so a repeated name gets a suffix, as DuckDB names such columns in a table it creates
+ * (`user_id`, `user_id_1`), skipping names the result has already.
+ */
+function keyNames(names: string[]): string[] {
+  const taken = new Set(names);
+  const used = new Set<string>();
+  return names.map((n) => {
+    if (!used.has(n)) {
+      used.add(n);
+      return n;
+    }
+    let k = 1;
+    while (taken.has(`${n}_${k}`) || used.has(`${n}_${k}`)) k++;
+    used.add(`${n}_${k}`);
+    return `${n}_${k}`;
+  });
+}
+
 function ndjson(r: SqlResult): string {
-  return r.rows.map((row) => `${JSON.stringify(Object.fromEntries(r.columns.map((c, i) => [c.name, row[i] ?? null])))}\n`).join('');
+  const keys = keyNames(r.columns.map((c) => c.name));
+  return r.rows.map((row) => `${JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, row[i] ?? null])))}\n`).join('');
 }
 
 function csvField(v: SqlCell): string {

@@ -28,4 +28,12 @@ describe('formatResult', () => {
     expect(formatResult(r, 'csv')).toBe('name,n,extra\r\nlevel_start,12,"{""a"":[1]}"\r\n"a, ""b""\nc",3,\r\n');
     expect(formatResult(result([]), 'table')).toBe('name  n  extra\n----  -  -----\n(0 rows; 1.23 s)\n');
   });
+
+  it('keeps every column of a row in NDJSON when two have the same name (SELECT e.user_id, u.user_id)', () => {
+    const same: SqlResult = {
+      columns: [{ name: 'user_id', type: 'VARCHAR' }, { name: 'user_id', type: 'VARCHAR' }, { name: 'user_id_1', type: 'VARCHAR' }],
+      rows: [['a', 'b', 'c']], truncated: false, limits: { timeoutMs: 1000, maxRows: 2 }, elapsedMs: 1,
+    };
+    expect(formatResult(same, 'ndjson')).toBe('{"user_id":"a","user_id_2":"b","user_id_1":"c"}\n');
+  });
 });
