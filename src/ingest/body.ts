@@ -203,6 +203,9 @@ export function splitEvents(body: Buffer, contentType: string | undefined, limit
 }
 
 function splitArray(body: Buffer, limits: BodyLimits): EventBatch {
+  if (body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b) {
+    throw reject('not_json_array', 'the body looks gzip-compressed: send it with Content-Encoding: gzip');
+  }
   if (!isUtf8(body)) throw reject('not_json_array', 'the body is not valid UTF-8, so it is not a JSON array');
   const maxDepth = limits.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   if (jsonDepthExceeds(body, 0, body.length, maxDepth)) {

@@ -59,6 +59,13 @@ describe('splitEvents', () => {
     expect(code(`[{"pad":"${'x'.repeat(200)}"}]`)).toBe('event_too_large');
   });
 
+  it('says a gzip body sent without Content-Encoding is gzip, whatever its type says', () => {
+    const gz = gzipSync(Buffer.from('[{"user_id":"a"}]'));
+    for (const type of ['application/json', 'application/x-ndjson']) {
+      expect(() => splitEvents(gz, type, limits), type).toThrow('send it with Content-Encoding: gzip');
+    }
+  });
+
   it('counts the bytes a batch holds, and holds no more than a third over them', () => {
     const b = splitEvents(Buffer.from('{"user_id":"abc"}\nxyz'), undefined, limits);
     expect(b.bytes).toBe(17 + 3 + 3);
