@@ -23,11 +23,20 @@ async function ensureRawTopic(brokers: string[], topic: string, partitions: numb
   try {
     const [r] = await ensureTopics(admin, [{ ...SEED_TOPICS.raw, name: topic, partitions }], { logger: log });
     log.info({ topic, action: r.action, partitions: r.partitions }, 'ingest topic ready');
-  } catch (err) {
-    if ((err as { code?: string }).code === 'topic_invalid') throw err;
-    log.warn({ topic, err: (err as Error).message }, 'could not create or check the topic; requests get 503 until Kafka answers');
   } finally {
     await admin.close().catch(() => undefined);
+  }
+}
+
+/** At start: a topic that is not what the settings say stops the server; Kafka not answering does not. */
+async function ensureRawTopicAtStart(brokers: string[], topic: string, partitions: number, log: Logger): Promise<boolean> {
+  try {
+    await ensureRawTopic(brokers, topic, partitions, log);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'topic_invalid') throw err;
+    log.warn({ topic, err: (err as Error).message }, 'could not create or check the topic; requests get 503 until Kafka answers and the topic is there');
+    return false;
   }
 }
 
@@ -38,8 +47,10 @@ async function ensureRawTopic(brokers: string[], topic: string, partitions: numb
 export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = loadIngestConfig(env);
   const log = createLogger(cfg.logLevel, cfg.logFormat);
-  await ensureRawTopic(cfg.brokers, cfg.topic, cfg.topicPartitions, log);
-  const server = await startIngestServer({ config: cfg, logger: log, openProducer: (o) => new ProducerSession(o) });
+  const topicReady = await ensureRawTopicAtStart(cfg.brokers, cfg.topic, cfg.topicPartitions, log);
+  // Until the topic has been made or checked, each connection attempt tries again: sends to a missing topic fail.
+  const ensureTopic = topicReady ? undefined : () => ensureRawTopic(cfg.brokers, cfg.topic, cfg.topicPartitions, log);
+  const server = await startIngestServer({ config: cfg, logger: log, openProducer: (o) => new ProducerSession({ ...o, ensureTopic }) });
   log.info({ url: server.url, topic: cfg.topic, brokers: cfg.brokers }, 'ingest server listening');
   process.stdout.write(`[gamestream] ingest listening on ${server.url}/v1/events: ${describeIngestConfig(cfg)}\n`);
 

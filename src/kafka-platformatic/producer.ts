@@ -40,6 +40,11 @@ export interface ProducerSessionOptions {
   logger: Logger;
   /** Extra client options (timeouts, retries) over the session's own. */
   kafkaOverrides?: Partial<BaseOptions>;
+  /**
+   * Creates or checks the topic; part of each connection attempt until it has succeeded once. A topic that could
+   * not be made at start (Kafka away then) would otherwise never be, while the session counted as ready.
+   */
+  ensureTopic?: () => Promise<void>;
 }
 
 type State = 'connecting' | 'ready' | 'closed';
@@ -70,6 +75,7 @@ export class ProducerSession {
   private readyWaiters: (() => void)[] = [];
   private stopSleep = new AbortController();
   private sessions = 0;
+  private topicReady = false;
   lastError: string | null = null;
 
   constructor(opts: ProducerSessionOptions) {
@@ -125,6 +131,14 @@ export class ProducerSession {
       const producer = this.newProducer();
       this.pending = producer;
       try {
+        if (!this.topicReady && this.o.ensureTopic) {
+          try {
+            await this.o.ensureTopic();
+          } catch (err) {
+            throw new Error(`topic ${this.o.topic} cannot be created or checked: ${describeKafkaError(err)}`, { cause: err });
+          }
+          this.topicReady = true;
+        }
         // The producer id: a round trip to the broker, and what every send of this session is numbered under.
         await producer.initIdempotentProducer({});
         this.pending = null;

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopic, post, startProxiedBroker, startServer, uniqueTopic, type ProxiedBroker } from './support.ts';
 import { until } from './fake.ts';
+import { ProducerSession } from '../../src/kafka-platformatic/producer.ts';
 
 const event = (i: number) => JSON.stringify({ id: `h${i}`, user_id: `u-${i}`, type: 1001 });
 
@@ -19,6 +20,26 @@ describe('tracking server health', () => {
   }, 120_000);
   afterAll(async () => {
     await kafka?.stop();
+  });
+
+  it('is unhealthy, naming the topic, until the topic can be made, and then takes events', async () => {
+    const topic = uniqueTopic('ingest-topic-later');
+    let attempts = 0;
+    // As when Kafka was away while the server started: the topic is made by a later connection attempt.
+    const ensureTopic = async (): Promise<void> => {
+      if (++attempts < 3) throw new Error('the broker is away');
+      await createTopic(topic, 2, kafka.brokers);
+    };
+    const server = await startServer(topic, { brokers: kafka.brokers }, { openProducer: (o) => new ProducerSession({ ...o, ensureTopic }) }, false);
+    try {
+      await until('health to name the topic', async () => String((await health(server.url)).body.lastError ?? '').includes(`topic ${topic} cannot be created or checked`), 10_000);
+      expect((await health(server.url)).status).toBe(503);
+      expect(await server.whenProducerReady(15_000)).toBe(true);
+      expect((await post(server, event(9))).status).toBe(202);
+      expect(attempts).toBe(3);
+    } finally {
+      await server.close();
+    }
   });
 
   it('is unhealthy while the broker does not acknowledge, and healthy again once it does', async () => {
