@@ -36,6 +36,34 @@ function childEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(VITEST|NODE_|TINYPOOL)/.test(k)));
 }
 
+/**
+ * `gamestream etl …` as its own process, on a warehouse whose 2026-11-20 waits for its data (the source's
+ * watermark half a day behind), once it has said what it waits for: as an operator sees it before a Ctrl-C.
+ */
+async function waitingEtl(args: string[]): Promise<{ cli: ReturnType<typeof spawn>; out: () => string; exited: Promise<number | null>; w: Awaited<ReturnType<typeof openTestWarehouse>> }> {
+  const w = await openTestWarehouse();
+  await insertEvents(w, generateDay('2026-11-20', 41));
+  await setWatermark(w, Date.parse('2026-11-20T12:00:00Z'), false);
+  w.release();
+  const env = { ...childEnv(), GAMESTREAM_WAREHOUSE: `duckdb:${w.path}`, GAMESTREAM_LOG_LEVEL: 'info', GAMESTREAM_ETL_POKE_INTERVAL: '1s', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h' };
+  const cli = spawn(process.execPath, ['src/cli/main.ts', 'etl', ...args], { cwd: process.cwd(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  cli.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  cli.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((resolve) => cli.on('exit', (c) => resolve(c)));
+  const deadline = Date.now() + 60_000;
+  while (!/ETL 2026-11-20 waits for source file:\/test\/events.ndjson: watermark 2026-11-20T12:00:00.000Z/.test(stderr)) {
+    if (Date.now() > deadline) {
+      cli.kill('SIGKILL');
+      w.close();
+      throw new Error(`the run never said what it waits for:\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { cli, out: () => stdout, exited, w };
+}
+
 describe('gamestream etl', () => {
   it('runs one day, then a resumable backfill with a plain progress line per day', async () => {
     capture();
@@ -149,27 +177,12 @@ describe('gamestream etl', () => {
   }, 180_000);
 
   it('Ctrl-C while a run waits for its data records the run as cancelled, not running', async () => {
-    const w = await openTestWarehouse();
-    await insertEvents(w, generateDay('2026-11-20', 41));
-    await setWatermark(w, Date.parse('2026-11-20T12:00:00Z'), false); // still running, half a day behind
-    w.release();
-    const env = { ...childEnv(), GAMESTREAM_WAREHOUSE: `duckdb:${w.path}`, GAMESTREAM_LOG_LEVEL: 'info', GAMESTREAM_ETL_POKE_INTERVAL: '1s', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h' };
-    const cli = spawn(process.execPath, ['src/cli/main.ts', 'etl', 'run', '--date', '2026-11-20'], { cwd: process.cwd(), env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    cli.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    cli.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const exited = new Promise<number | null>((resolve) => cli.on('exit', (c) => resolve(c)));
+    const { cli, out: stdoutOf, exited, w } = await waitingEtl(['run', '--date', '2026-11-20']);
     try {
-      // It says what it waits for, then the operator gives up.
-      const deadline = Date.now() + 60_000;
-      while (!/ETL 2026-11-20 waits for source file:\/test\/events.ndjson: watermark 2026-11-20T12:00:00.000Z/.test(stderr)) {
-        if (Date.now() > deadline) throw new Error(`the run never said what it waits for:\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      // It said what it waits for; the operator gives up.
       cli.kill('SIGINT');
       expect(await exited).toBe(1);
-      expect(stdout).toContain('cancelled by SIGINT');
+      expect(stdoutOf()).toContain('cancelled by SIGINT');
       capture();
       expect(await command(['status'], {
         stdout: { write: (x: string) => (out += x) }, stderr: { write: (x: string) => (err += x) }, env: { GAMESTREAM_WAREHOUSE: `duckdb:${w.path}` },
@@ -184,29 +197,14 @@ describe('gamestream etl', () => {
   }, 120_000);
 
   it('a backfill cancelled by Ctrl-C (delivered twice, as a terminal and npx do) counts only the days it did', async () => {
-    const w = await openTestWarehouse();
-    await insertEvents(w, generateDay('2026-11-20', 41));
-    await setWatermark(w, Date.parse('2026-11-20T12:00:00Z'), false); // the first day waits for its data
-    w.release();
-    const env = { ...childEnv(), GAMESTREAM_WAREHOUSE: `duckdb:${w.path}`, GAMESTREAM_LOG_LEVEL: 'info', GAMESTREAM_ETL_POKE_INTERVAL: '1s', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h' };
-    const cli = spawn(process.execPath, ['src/cli/main.ts', 'etl', 'backfill', '--from=2026-11-20', '--to', '2026-11-22'], { cwd: process.cwd(), env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    cli.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    cli.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const exited = new Promise<number | null>((resolve) => cli.on('exit', (c) => resolve(c)));
+    const { cli, out: stdoutOf, exited, w } = await waitingEtl(['backfill', '--from=2026-11-20', '--to', '2026-11-22']);
     try {
-      const deadline = Date.now() + 60_000;
-      while (!/ETL 2026-11-20 waits for/.test(stderr)) {
-        if (Date.now() > deadline) throw new Error(`the run never said what it waits for:\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       // The same Ctrl-C twice within a moment: a cancel, not the exit at once of a second Ctrl-C.
       cli.kill('SIGINT');
       cli.kill('SIGINT');
       expect(await exited).toBe(1);
-      expect(stdout).toContain('0/3 days done, 0 failed, 1 cancelled, 2 not started');
-      expect(stdout).toContain('cancelled by SIGINT');
+      expect(stdoutOf()).toContain('0/3 days done, 0 failed, 1 cancelled, 2 not started');
+      expect(stdoutOf()).toContain('cancelled by SIGINT');
     } finally {
       cli.kill('SIGKILL');
       w.close();
