@@ -48,8 +48,8 @@ export interface FetcherOptions {
   deliver(batch: FetchedBatch): void;
   /** Bytes handed over and not yet taken by the reader. */
   queuedBytes(): number;
-  /** A partition whose next offset the log no longer has, or does not have yet. */
-  outOfRange(partition: number, wanted: number, logStart: number, logEnd: number): number | null;
+  /** A partition whose next offset the log no longer has, or does not have yet (-1: the answer did not say). */
+  outOfRange(partition: number, wanted: number, logStart: number, logEnd: number): Promise<number | null>;
   log: Logger;
 }
 
@@ -242,7 +242,7 @@ export class PartitionFetcher {
     }
     if (this.closed) return this.settle();
     if (response) this.take(response, asked);
-    if (error && !this.recoverOutOfRange(response, asked)) {
+    if (error && !(await this.recoverOutOfRange(response, asked))) {
       this.failed(node, error);
       return this.settle();
     }
@@ -335,7 +335,7 @@ export class PartitionFetcher {
   }
 
   /** Offsets the log does not have: the source decides where to go on, or the fetch error stands. */
-  private recoverOutOfRange(response: FetchResponse | null, asked: Map<number, Wanted>): boolean {
+  private async recoverOutOfRange(response: FetchResponse | null, asked: Map<number, Wanted>): Promise<boolean> {
     if (!response) return false;
     let recovered = false;
     for (const topic of response.responses) {
@@ -345,8 +345,10 @@ export class PartitionFetcher {
         const now = this.wanted.get(part.partitionIndex);
         if (!a || !now || now.version !== a.version) continue;
         if (part.errorCode !== protocolErrors.OFFSET_OUT_OF_RANGE!.code) return false;
-        const to = this.o.outOfRange(part.partitionIndex, a.next, Number(part.logStartOffset), Number(part.highWatermark));
+        const to = await this.o.outOfRange(part.partitionIndex, a.next, Number(part.logStartOffset), Number(part.highWatermark));
         if (to === null) return false;
+        // Sought or removed while the log's range was asked for: this answer is stale.
+        if (this.wanted.get(part.partitionIndex)?.version !== a.version) continue;
         this.seek(part.partitionIndex, to);
         recovered = true;
       }

@@ -10,7 +10,7 @@ import { GamestreamError } from '../errors.ts';
 import { baseOptions, createAdmin, describeKafkaError } from './client.ts';
 import { PartitionFetcher, type FetchedBatch } from './fetcher.ts';
 import { refetchRecords } from './refetch.ts';
-import { endOffsetsOf, ensureTopics, partitionCounts, type TopicSpec } from './topics.ts';
+import { endOffsetsOf, ensureTopics, logRangeOf, partitionCounts, type TopicSpec } from './topics.ts';
 import type { Logger } from '../log.ts';
 import { OffsetGaps } from '../sources/offset-gaps.ts';
 import type { ConsumerGroupMember, PartitionedLog, RecordChunk, Source } from '../sources/source.ts';
@@ -235,7 +235,9 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
    * retention before the warehouse took them: say how many and go on from the start. Past its end the topic is
    * not the one the warehouse read (recreated, or another cluster): stop rather than skip or re-read anything.
    */
-  private outOfRange(partition: number, wanted: number, logStart: number, logEnd: number): number | null {
+  private async outOfRange(partition: number, wanted: number, logStart: number, logEnd: number): Promise<number | null> {
+    // An error answer to a fetch says neither where the log starts nor where it ends (-1): ask.
+    if (logStart < 0 || logEnd < 0) ({ start: logStart, end: logEnd } = await logRangeOf(this.admin, this.o.topic, partition));
     if (wanted < logStart) {
       this.unreadable.add(partition, wanted, logStart);
       this.o.log.warn({ topic: this.o.topic, partition, from: wanted, to: logStart, lost: logStart - wanted },

@@ -172,6 +172,15 @@ export async function partitionCounts(admin: Admin, topics: string[]): Promise<M
   return new Map(topics.map((t) => [t, meta.topics.get(t)?.partitionsCount ?? 0]));
 }
 
+/** Where one partition's log starts (its oldest record kept) and ends (the offset the next record gets). */
+export async function logRangeOf(admin: Admin, topic: string, partition: number): Promise<{ start: number; end: number }> {
+  const at = async (timestamp: bigint): Promise<number> => {
+    const [t] = await admin.listOffsets({ topics: [{ name: topic, partitions: [{ partitionIndex: partition, timestamp }] }] });
+    return Number(t?.partitions.find((p) => p.partitionIndex === partition)?.offset ?? -1);
+  };
+  return { start: await at(ListOffsetTimestamps.EARLIEST), end: await at(ListOffsetTimestamps.LATEST) };
+}
+
 /** The log-end offset of every partition of a topic. */
 export async function endOffsetsOf(admin: Admin, topic: string): Promise<Map<number, number>> {
   const count = (await partitionCounts(admin, [topic])).get(topic) ?? 0;

@@ -106,7 +106,7 @@ describe('Kafka source: receive times', { timeout: 120_000 }, () => {
     let got = 0;
     const fetcher = new PartitionFetcher({
       consumer, topic, minBytes: 1, maxWaitMs: 100, maxBytesPerPartition: 1 << 20, maxBytes: 2 << 20, queueBytes: 8 << 20,
-      deliver: (b) => (got += b.values.length), queuedBytes: () => 0, outOfRange: () => null, log: pino({ level: 'silent' }),
+      deliver: (b) => (got += b.values.length), queuedBytes: () => 0, outOfRange: async () => null, log: pino({ level: 'silent' }),
     });
     try {
       fetcher.seek(0, 0);
