@@ -345,7 +345,14 @@ export class PartitionFetcher {
         const now = this.wanted.get(part.partitionIndex);
         if (!a || !now || now.version !== a.version) continue;
         if (part.errorCode !== protocolErrors.OFFSET_OUT_OF_RANGE!.code) return false;
-        const to = await this.o.outOfRange(part.partitionIndex, a.next, Number(part.logStartOffset), Number(part.highWatermark));
+        let to: number | null;
+        try {
+          to = await this.o.outOfRange(part.partitionIndex, a.next, Number(part.logStartOffset), Number(part.highWatermark));
+        } catch (err) {
+          // The log's range could not be read (a leader being elected): the fetch is tried again, as a failed one is.
+          this.o.log.debug({ partition: part.partitionIndex, err: describeKafkaError(err) }, 'could not read the range of a partition fetched out of range');
+          return false;
+        }
         if (to === null) return false;
         // Sought or removed while the log's range was asked for: this answer is stale.
         if (this.wanted.get(part.partitionIndex)?.version !== a.version) continue;

@@ -6,6 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Consumer } from '@platformatic/kafka';
+import { baseOptions } from '../../src/kafka-platformatic/client.ts';
+import { PartitionFetcher } from '../../src/kafka-platformatic/fetcher.ts';
 import { KafkaSource } from '../../src/kafka-platformatic/kafka-source.ts';
 import { kafkaConn, produce, withAdmin } from '../support/kafka/client.ts';
 import { createTopics } from '../support/kafka/dataset.ts';
@@ -35,6 +39,34 @@ describe('Kafka source: records deleted before they were read', { timeout: 120_0
       expect(source.unreadable.within(1, 0, 20)).toBe(0);
     } finally {
       await source.close();
+      await withAdmin(conn, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
+    }
+  });
+
+  it('tries again when the log\'s range cannot be read (a leader being elected), without an unhandled failure', async () => {
+    const topic = `deleted-${randomBytes(4).toString('hex')}`;
+    await createTopics(conn, [{ name: topic, partitions: 1 }]);
+    await produce(conn, topic, Array.from({ length: 20 }, (_, i) => ({ value: `r${i}`, partition: 0 })));
+    await withAdmin(conn, (admin) => admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 15n }] }] }));
+    const consumer = new Consumer({ ...baseOptions({ brokers: conn.brokers, clientId: 'gamestream-test' }), groupId: `deleted-${topic}`, autocommit: false });
+    const offsets: number[] = [];
+    let asked = 0;
+    const fetcher = new PartitionFetcher({
+      consumer, topic, minBytes: 1, maxWaitMs: 100, maxBytesPerPartition: 1 << 20, maxBytes: 2 << 20, queueBytes: 8 << 20,
+      deliver: (b) => offsets.push(...b.offsets), queuedBytes: () => 0, log: pino({ level: 'silent' }),
+      outOfRange: async () => {
+        if (++asked === 1) throw new Error('NOT_LEADER_OR_FOLLOWER');
+        return 15;
+      },
+    });
+    try {
+      fetcher.seek(0, 0);
+      while (offsets.length < 5) await sleep(20);
+      expect(asked).toBe(2);
+      expect(offsets).toEqual([15, 16, 17, 18, 19]);
+    } finally {
+      await fetcher.close();
+      await consumer.close();
       await withAdmin(conn, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
     }
   });

@@ -167,7 +167,17 @@ export class PartitionLeases implements SharedOwnership {
       const others = rows.filter((r) => r.released !== true);
       // A writer still in the group is alive and releases what it had once it has committed it, however long
       // that takes (a slow warehouse); one the group dropped is gone. Rows without a member: by their age.
-      const live = others.some((r) => typeof r.member === 'string') && o.liveMembers ? await o.liveMembers() : null;
+      let live: Set<string> | null = null;
+      if (others.some((r) => typeof r.member === 'string') && o.liveMembers) {
+        try {
+          live = await o.liveMembers();
+        } catch (err) {
+          // The group's coordinator moving (a broker restarting): unknown is not gone; ask again in a second.
+          o.onWait([`the consumer group cannot say who is in it now (${(err as Error).message}); asking again`]);
+          await sleep(1000);
+          continue;
+        }
+      }
       const holders = others
         .filter((r) => (typeof r.member === 'string' && live ? live.has(r.member) : Number(r.age_ms) < o.graceMs))
         .map((r) => `partition ${r.source_partition} (last written by ${r.writer}${typeof r.member === 'string' ? ` as group member ${r.member}, still in the group` : ''} ${Math.round(Number(r.age_ms) / 1000)} s ago)`);

@@ -309,6 +309,18 @@ describe('BigQueryWarehouse', () => {
       onWait: (holders) => { throw new Error(`held: ${holders.join('; ')}`); },
     }).catch((e: Error) => e.message);
     expect(held).toMatch(/^held: partition 2 \(last written by /);
+    // While the group cannot say who is in it (its coordinator moving), the partition is held: unknown is not gone.
+    let asked = 0;
+    const waits: string[] = [];
+    await b.shared.awaitRelease(SOURCE, [2], {
+      graceMs: 0, liveMembers: async () => {
+        if (++asked === 1) throw new Error('COORDINATOR_LOAD_IN_PROGRESS');
+        return new Set(['member-b']);
+      },
+      onWait: (holders) => waits.push(...holders),
+    });
+    expect(asked).toBe(2);
+    expect(waits).toEqual([expect.stringContaining('the consumer group cannot say who is in it now (COORDINATOR_LOAD_IN_PROGRESS)')]);
     // Once the group no longer lists member-a, it is free, however recent its commit.
     let waited = false;
     await b.shared.awaitRelease(SOURCE, [2], { graceMs: 3_600_000, liveMembers: async () => new Set(['member-b']), onWait: () => (waited = true) });
