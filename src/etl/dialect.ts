@@ -71,7 +71,8 @@ export const DUCKDB: SqlDialect = {
   aggIf: (fn, expr, cond, distinct = false) => `${fn}(${distinct ? 'DISTINCT ' : ''}${expr}) FILTER (WHERE ${cond})`,
   // quantile_disc is exact nearest rank: the ⌈n·q⌉-th smallest value.
   quantiles: (expr, cond, qs) => `quantile_disc(${expr}, [${qs.join(', ')}]) FILTER (WHERE ${cond})`,
-  quantileAt: (column, qs, q) => `round(${column}[${index(qs, q) + 1}])::BIGINT`,
+  // TRY_CAST: a client's moves_used of 1e300 or "NaN" is no median; it must not fail the day's run.
+  quantileAt: (column, qs, q) => `TRY_CAST(round(${column}[${index(qs, q) + 1}]) AS BIGINT)`,
   dayText: (expr) => `strftime(${expr}, '%Y-%m-%d')`,
   epochMs: (expr) => `epoch_ms(${expr})`,
 };
@@ -113,7 +114,7 @@ export const BIGQUERY: SqlDialect = {
   quantiles: (expr, cond) => `APPROX_QUANTILES(IF(${cond}, ${expr}, NULL), 100)`,
   quantileAt: (column, qs, q) => {
     index(qs, q);
-    return `CAST(ROUND((SELECT v FROM UNNEST(${column}) AS v WITH OFFSET AS o WHERE o = ${Math.round(q * 100)})) AS INT64)`;
+    return `SAFE_CAST(ROUND((SELECT v FROM UNNEST(${column}) AS v WITH OFFSET AS o WHERE o = ${Math.round(q * 100)})) AS INT64)`;
   },
   dayText: (expr) => `FORMAT_DATE('%Y-%m-%d', ${expr})`,
   epochMs: (expr) => `UNIX_MILLIS(${expr})`,

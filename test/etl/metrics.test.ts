@@ -77,6 +77,28 @@ describe('revenue_daily', () => {
   });
 });
 
+describe('level_metrics with moves no median can hold', () => {
+  it('gives the level a row, its median NULL where a value is not a whole number of moves, and does not fail the day', async () => {
+    const w = await openTestWarehouse();
+    try {
+      await ensureEtlTables(w.wh);
+      const day = '2026-11-23';
+      const events = generateDay(day, 7);
+      const completes = events.filter((e) => e.event_type === 1002 && e.parameters.level_id === 99);
+      expect(completes.length).toBeGreaterThan(0);
+      // Every completion of level 99 that day: a number no BIGINT holds, and "NaN", which casts to a double.
+      for (const [i, e] of completes.entries()) e.parameters.moves_used = i % 2 === 0 ? 1e300 : 'NaN';
+      await insertEvents(w, events);
+      await computeLevelMetrics(w.wh, day);
+      const [r] = await w.wh.query(`SELECT completions, p50_moves FROM level_metrics WHERE date = DATE '${day}' AND level_id = 99`);
+      expect(Number(r!.completions)).toBe(completes.length);
+      expect(r!.p50_moves).toBeNull();
+    } finally {
+      w.close();
+    }
+  });
+});
+
 describe('a warehouse made by an older gamestream', () => {
   it('has user_daily_metrics.revenue_usd migrated from DOUBLE to DECIMAL, its amounts rounded to the cent they were', async () => {
     const old = await openTestWarehouse();
