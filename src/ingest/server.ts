@@ -203,20 +203,17 @@ export async function startIngestServer(opts: IngestServerOptions): Promise<Inge
       if (refused) throw refused;
       if (declared > 0 && !batcher.reserve(declared)) throw overloaded();
       reserved = declared > 0 ? declared : 0;
-      const raw = await readBody(req, cfg.maxBodyBytes, (total) => {
-        if (total <= reserved) return null;
-        if (!batcher.reserve(total - reserved)) return overloaded();
-        reserved = total;
+      // Bytes that grow to `total` as they arrive, `counted` of them reserved already: the rest is reserved as it comes.
+      const admitting = (counted: number) => (total: number): GamestreamError | null => {
+        if (total <= counted) return null;
+        if (!batcher.reserve(total - counted)) return overloaded();
+        reserved += total - counted;
+        counted = total;
         return null;
-      });
+      };
+      const raw = await readBody(req, cfg.maxBodyBytes, admitting(reserved));
       // The decompressed bytes count too, as they come out.
-      let unpacked = 0;
-      const body = await decodeBody(raw, req.headers['content-encoding'], cfg.maxBodyBytes, (total) => {
-        if (!batcher.reserve(total - unpacked)) return overloaded();
-        reserved += total - unpacked;
-        unpacked = total;
-        return null;
-      });
+      const body = await decodeBody(raw, req.headers['content-encoding'], cfg.maxBodyBytes, admitting(0));
       const batch = splitEvents(body, req.headers['content-type'], limits);
       events = batch.messages.length;
       // From here the batcher counts the events' bytes instead.
