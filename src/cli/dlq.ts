@@ -115,12 +115,13 @@ export async function dlqCommand(args: string[], io: EtlIo = { stdout: process.s
   }
   try {
     if (!['stats', 'show', 'export', 'replay'].includes(sub)) throw new GamestreamError('config_invalid', `unknown dlq command ${JSON.stringify(sub)}\n${USAGE}`);
-    if (sub === 'replay' && args.includes('--limit')) {
-      throw new GamestreamError('config_invalid', `dlq replay takes no --limit: it replays every letter the filters match (try --dry-run first)\n${USAGE}`);
-    }
-    const given = takeFlags(args.slice(1), `dlq ${sub}`, sub === 'show' || sub === 'export' ? [...FILTERS, 'limit'] : FILTERS, sub === 'replay' ? ['dry-run'] : []);
+    // stats has no use for --limit; replay reads it only to refuse it with its reason.
+    const given = takeFlags(args.slice(1), `dlq ${sub}`, sub === 'stats' ? FILTERS : [...FILTERS, 'limit'], sub === 'replay' ? ['dry-run'] : []);
     const f = filters(given, Date.now(), sub === 'show' ? 20 : null);
-    if (sub === 'replay') return await replayCommand(f, given.includes('--dry-run'), io);
+    if (sub === 'replay') {
+      if (f.limit !== null) throw new GamestreamError('config_invalid', `dlq replay takes no --limit: it replays every letter the filters match (try --dry-run first)\n${USAGE}`);
+      return await replayCommand(f, given.includes('--dry-run'), io);
+    }
     const opened = await openWarehouse(loadConfig(io.env));
     try {
       if (sub === 'stats') await stats(opened.wh, f, io);

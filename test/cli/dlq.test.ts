@@ -57,6 +57,8 @@ describe('gamestream dlq on DuckDB', () => {
       expect(refused.code, args.join(' ')).toBe(2);
       expect(refused.err, args.join(' ')).toMatch(/unknown flag|unexpected argument|given twice|takes no --limit/);
     }
+    // A replay's --limit is refused with its reason, in either form.
+    for (const limit of [['--limit', '5'], ['--limit=5']]) expect((await dlq(['replay', ...limit], env)).err).toContain('dlq replay takes no --limit');
 
     // `dlq export | head`: a reader that stops early ends the command quietly, exit 0 (it was an EPIPE stack).
     // Enough letters that the export outlasts the pipe's buffer.
