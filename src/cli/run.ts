@@ -121,7 +121,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
           log.warn({ err: (err as Error).message, attempt }, `BigQuery: retrying ${what}`);
         },
         onRejected: (table, rows) => {
-          metrics()?.sinkRejected.inc({ sink: `bigquery_${table}` }, rows);
+          metrics()?.sinkRejectedRows(`bigquery_${table}`, rows);
           log.warn({ table, rows }, 'BigQuery refused rows; they were written to events_dlq with error_code warehouse_rejected');
         },
         member: () => source.group?.memberId() ?? null,

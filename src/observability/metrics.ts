@@ -13,7 +13,7 @@
  *   setEngineWatermark(ms)   the engine watermark; watermark delay is computed at scrape time.
  *   setOpenWindows(n)        open windows over all actors.
  *   sinkFlush({sink, durationMs, rowsByTable?, bytesByTable?})  a flush to a sink other than the warehouse
- *                            commit (e.g. copies to Kafka); sinkRetry(sink); sinkRejected(sink, rows).
+ *                            commit (e.g. copies to Kafka); sinkRetry(sink); sinkRejectedRows(sink, rows).
  *   setWorkerCount(n)        at start: creates the per-worker series at 0, so Prometheus' increase() sees the first restart.
  *   setMailboxDepth(w, n)    batches queued for worker w;  workerRestarted(w)  a worker thread was restarted.
  *   processorFailed(code)    a fatal error that stops the daemon (crash loop, warehouse write failure).
@@ -182,7 +182,7 @@ export class Metrics {
   readonly sinkRows: Counter<'sink' | 'table'>;
   readonly sinkBytes: Counter<'sink' | 'table'>;
   readonly sinkRetries: Counter<'sink'>;
-  readonly sinkRejected: Counter<'sink'>;
+  private readonly sinkRejected: Counter<'sink'>;
   readonly mailboxDepth: Gauge<'worker'>;
   readonly workerRestarts: Counter<'worker'>;
   readonly processorFailedGauge: Gauge;
