@@ -4,15 +4,11 @@
  * (CheckpointDeltas, EngineTelemetry).
  */
 import { randomBytes } from 'node:crypto';
-import { pino } from 'pino';
-import { describe, expect, inject, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Consumer } from '@platformatic/kafka';
-import { baseOptions } from '../../src/kafka-platformatic/client.ts';
-import { PartitionFetcher } from '../../src/kafka-platformatic/fetcher.ts';
-import { KafkaSource } from '../../src/kafka-platformatic/kafka-source.ts';
+import { describe, expect, inject, it } from 'vitest';
 import { kafkaConn, produce, withAdmin } from '../support/kafka/client.ts';
 import { createTopics } from '../support/kafka/dataset.ts';
+import { fetcherOn, sourceOn } from './support.ts';
 
 describe('Kafka source: records deleted before they were read', { timeout: 120_000 }, () => {
   const conn = kafkaConn(inject('kafkaBrokers'));
@@ -23,10 +19,7 @@ describe('Kafka source: records deleted before they were read', { timeout: 120_0
     await produce(conn, topic, Array.from({ length: 40 }, (_, i) => ({ value: `r${i}`, partition: i % 2 })));
     await withAdmin(conn, (admin) => admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 15n }] }] }));
 
-    const source = new KafkaSource({
-      brokers: conn.brokers, topic, groupId: `deleted-${topic}`, clientId: 'gamestream-test', stop: 'caught-up',
-      sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, ensure: [], log: pino({ level: 'silent' }),
-    });
+    const source = sourceOn(conn, topic, 'caught-up');
     try {
       await source.open();
       const read = new Map<number, number[]>([[0, []], [1, []]]);
@@ -48,12 +41,10 @@ describe('Kafka source: records deleted before they were read', { timeout: 120_0
     await createTopics(conn, [{ name: topic, partitions: 1 }]);
     await produce(conn, topic, Array.from({ length: 20 }, (_, i) => ({ value: `r${i}`, partition: 0 })));
     await withAdmin(conn, (admin) => admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 15n }] }] }));
-    const consumer = new Consumer({ ...baseOptions({ brokers: conn.brokers, clientId: 'gamestream-test' }), groupId: `deleted-${topic}`, autocommit: false });
     const offsets: number[] = [];
     let asked = 0;
-    const fetcher = new PartitionFetcher({
-      consumer, topic, minBytes: 1, maxWaitMs: 100, maxBytesPerPartition: 1 << 20, maxBytes: 2 << 20, queueBytes: 8 << 20,
-      deliver: (b) => offsets.push(...b.offsets), queuedBytes: () => 0, log: pino({ level: 'silent' }),
+    const { fetcher, close } = fetcherOn(conn, topic, {
+      deliver: (b) => offsets.push(...b.offsets),
       outOfRange: async () => {
         if (++asked === 1) throw new Error('NOT_LEADER_OR_FOLLOWER');
         return 15;
@@ -65,8 +56,7 @@ describe('Kafka source: records deleted before they were read', { timeout: 120_0
       expect(asked).toBe(2);
       expect(offsets).toEqual([15, 16, 17, 18, 19]);
     } finally {
-      await fetcher.close();
-      await consumer.close();
+      await close();
       await withAdmin(conn, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
     }
   });

@@ -5,14 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
-import { Consumer } from '@platformatic/kafka';
-import { baseOptions } from '../../src/kafka-platformatic/client.ts';
-import { PartitionFetcher, ReceiveLog } from '../../src/kafka-platformatic/fetcher.ts';
-import { KafkaSource } from '../../src/kafka-platformatic/kafka-source.ts';
+import { ReceiveLog } from '../../src/kafka-platformatic/fetcher.ts';
 import { kafkaConn, produce, withAdmin } from '../support/kafka/client.ts';
 import { createTopics } from '../support/kafka/dataset.ts';
+import { fetcherOn, sourceOn } from './support.ts';
 
 function taken(log: ReceiveLog, next: number): [number, number][] {
   const out: [number, number][] = [];
@@ -68,10 +65,7 @@ describe('Kafka source: receive times', { timeout: 120_000 }, () => {
     await produce(conn, topic, Array.from({ length: 10 }, (_, i) => ({ value: `b${i}`, partition: i % 2 })));
     const t3 = Date.now();
 
-    const source = new KafkaSource({
-      brokers: conn.brokers, topic, groupId: `received-${topic}`, clientId: 'gamestream-test', stop: 'caught-up',
-      sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, ensure: [], log: pino({ level: 'silent' }),
-    });
+    const source = sourceOn(conn, topic, 'caught-up');
     try {
       await source.open();
       let read = 0;
@@ -102,12 +96,8 @@ describe('Kafka source: receive times', { timeout: 120_000 }, () => {
     const topic = `received-${randomBytes(4).toString('hex')}`;
     await createTopics(conn, [{ name: topic, partitions: 2 }]);
     await produce(conn, topic, Array.from({ length: 20 }, (_, i) => ({ value: `a${i}`, partition: i % 2 })));
-    const consumer = new Consumer({ ...baseOptions({ brokers: conn.brokers, clientId: 'gamestream-test' }), groupId: `received-${topic}`, autocommit: false });
     let got = 0;
-    const fetcher = new PartitionFetcher({
-      consumer, topic, minBytes: 1, maxWaitMs: 100, maxBytesPerPartition: 1 << 20, maxBytes: 2 << 20, queueBytes: 8 << 20,
-      deliver: (b) => (got += b.values.length), queuedBytes: () => 0, outOfRange: async () => null, log: pino({ level: 'silent' }),
-    });
+    const { fetcher, close } = fetcherOn(conn, topic, { deliver: (b) => (got += b.values.length), outOfRange: async () => null });
     try {
       fetcher.seek(0, 0);
       fetcher.seek(1, 0);
@@ -117,8 +107,7 @@ describe('Kafka source: receive times', { timeout: 120_000 }, () => {
       fetcher.receivedTimes([{ partition: 1, nextOffset: 10 }, { partition: 0, nextOffset: 10 }], (_ts, n) => (reported += n));
       expect(reported).toBe(20);
     } finally {
-      await fetcher.close();
-      await consumer.close();
+      await close();
       await withAdmin(conn, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
     }
   });

@@ -4,14 +4,13 @@
  * or that the log no longer has stops the daemon with input_changed, and a fetch that fails is source_unavailable.
  */
 import { randomBytes } from 'node:crypto';
-import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
 import type { FetchedOnce } from '../../src/kafka-platformatic/fetcher.ts';
-import { KafkaSource } from '../../src/kafka-platformatic/kafka-source.ts';
 import { refetchRecords, type Refetcher } from '../../src/kafka-platformatic/refetch.ts';
 import type { RecordChunk } from '../../src/sources/source.ts';
 import { kafkaConn, produce } from '../support/kafka/client.ts';
 import { createTopics } from '../support/kafka/dataset.ts';
+import { sourceOn } from './support.ts';
 
 /** A log per partition: offset → value (a gap is a control record or a compacted one). Each fetch returns at most `per` records. */
 function fakeLog(logs: Map<number, Map<number, string>>, per: number, outOfRangeBelow = 0): Refetcher & { calls: [number, number][] } {
@@ -130,10 +129,7 @@ describe('KafkaSource.refetch against the broker', { timeout: 120_000 }, () => {
     // In several sends, so the log has many record batches.
     for (let s = 0; s < 6; s++) await produce(conn, topic, Array.from({ length: 400 }, (_, k) => ({ value: value(k % 2, s * 200 + (k >> 1)), partition: k % 2 })));
 
-    const source = new KafkaSource({
-      brokers: conn.brokers, topic, groupId: `refetch-${topic}`, clientId: 'gamestream-test', stop: 'never',
-      sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, ensure: [], log: pino({ level: 'silent' }),
-    });
+    const source = sourceOn(conn, topic, 'never');
     try {
       await source.open();
       const seen = new Map<number, number[]>([[0, []], [1, []]]);
