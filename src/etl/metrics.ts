@@ -5,7 +5,7 @@
  */
 import { LEVEL_COMPLETE, LEVEL_FAIL, LEVEL_START, PURCHASE, SESSION_END } from '../contract/event-types.ts';
 import { DUCKDB, type SqlDialect } from './dialect.ts';
-import { dialectOf, execTransaction, sqlDate, type EtlWarehouse } from './warehouse.ts';
+import { dialectOf, execTransaction, sqlDate, uniqueEvents, type EtlWarehouse } from './warehouse.ts';
 
 
 const MOVES_QUANTILES = [0.5, 0.95] as const;
@@ -18,8 +18,7 @@ export function levelMetricsSelect(day: string, d: SqlDialect = DUCKDB): string 
   const moves = d.jsonNumber('moves_used');
   return `WITH ev AS (
       SELECT user_id, event_type, parameters, timestamp, event_id, ${d.levelId} AS level_id
-      FROM events
-      WHERE event_date = ${date} AND event_type IN (${LEVEL_START}, ${LEVEL_COMPLETE}, ${LEVEL_FAIL})
+      FROM ${uniqueEvents(`event_date = ${date} AND event_type IN (${LEVEL_START}, ${LEVEL_COMPLETE}, ${LEVEL_FAIL})`)} AS e
     ),
     lv AS (
       SELECT user_id, event_type, parameters, level_id,
@@ -32,7 +31,10 @@ export function levelMetricsSelect(day: string, d: SqlDialect = DUCKDB): string 
       SELECT level_id,
         ${d.countIf(started)} AS attempts,
         ${d.countIf(completed)} AS completions,
-        ${d.countIf(completed)} / NULLIF(${d.countIf(started)}, 0) AS pass_rate,
+        ${d.countIf(`event_type = ${LEVEL_FAIL}`)} AS failures,
+        -- Of the attempts that ended on D, the share completed. Not per start: an attempt that began before
+        -- midnight ends on D, and completions / starts then passes 1.
+        ${d.countIf(completed)} / NULLIF(${d.countIf(finished)}, 0) AS pass_rate,
         ${d.aggIf('avg', moves, completed)} AS avg_moves,
         ${d.aggIf('avg', d.jsonNumber('time_seconds'), completed)} AS avg_time_seconds,
         ${d.quantiles(moves, completed, MOVES_QUANTILES)} AS moves_q,
@@ -42,7 +44,7 @@ export function levelMetricsSelect(day: string, d: SqlDialect = DUCKDB): string 
       FROM lv WHERE level_id IS NOT NULL
       GROUP BY level_id
     )
-    SELECT level_id, ${date} AS date, attempts, completions, pass_rate, avg_moves, avg_time_seconds,
+    SELECT level_id, ${date} AS date, attempts, completions, failures, pass_rate, avg_moves, avg_time_seconds,
       ${d.quantileAt('moves_q', MOVES_QUANTILES, 0.5)} AS p50_moves,
       ${d.quantileAt('moves_q', MOVES_QUANTILES, 0.95)} AS p95_moves,
       unique_players, booster_usage_rate, retry_rate
@@ -60,12 +62,12 @@ export function userMetricsSelect(day: string, d: SqlDialect = DUCKDB): string {
       coalesce(${d.aggIf('sum', d.jsonMoney('price_usd'), `event_type = ${PURCHASE}`)}, 0) AS revenue_usd,
       max(is_paying_user) AS is_paying_user,
       max(days_since_install) AS days_since_install
-    FROM events WHERE event_date = ${date}
+    FROM ${uniqueEvents(`event_date = ${date}`)} AS e
     GROUP BY user_id`;
 }
 
 /** Column lists keep the INSERT independent of the table's column order (a BigQuery table may have evolved). */
-const LEVEL_COLUMNS = 'level_id, date, attempts, completions, pass_rate, avg_moves, avg_time_seconds, p50_moves, p95_moves, unique_players, booster_usage_rate, retry_rate';
+const LEVEL_COLUMNS = 'level_id, date, attempts, completions, failures, pass_rate, avg_moves, avg_time_seconds, p50_moves, p95_moves, unique_players, booster_usage_rate, retry_rate';
 const USER_COLUMNS = 'user_id, date, sessions, events, levels_played, levels_completed, playtime_minutes, revenue_usd, is_paying_user, days_since_install';
 
 /** Replaces day D's rows of `table` with `select`'s in one transaction; returns D's row count. */

@@ -5,7 +5,7 @@
 import { GamestreamError } from '../errors.ts';
 import type { CheckResult } from './check-result.ts';
 import { volumeDropChecks, type DropRule } from './volume-drop.ts';
-import { addDays, dayStartMs, dialectOf, execTransaction, sqlDate, sqlTimestamp, type EtlWarehouse } from './warehouse.ts';
+import { addDays, dayStartMs, dialectOf, execTransaction, sqlDate, sqlTimestamp, uniqueEvents, type EtlWarehouse } from './warehouse.ts';
 
 export const MAX_DLQ_RATE = 0.01;
 export const VOLUME_TOLERANCE = 0.5;
@@ -23,15 +23,15 @@ export async function runQualityChecks(wh: EtlWarehouse, day: string, maxNullRat
       ${countIf('pass_rate < 0 OR pass_rate > 1')} AS bad_pass_rates FROM level_metrics WHERE date = ${d}`);
   const [ev] = await wh.query(`SELECT count(*) AS n,
       ${ENRICHMENT_COLUMNS.map((c) => `${countIf(`${c} IS NULL`)} AS null_${c}`).join(', ')}
-    FROM events WHERE event_date = ${d}`);
+    FROM ${uniqueEvents(`event_date = ${d}`)} AS e`);
   const [dl] = await wh.query(`SELECT count(*) AS n FROM events_dlq
     WHERE received_at >= ${sqlTimestamp(start)} AND received_at < ${sqlTimestamp(start + 86_400_000)}`);
   // Exact decimals on both sides: any difference is a real one. As text, so no double rounds it away.
   const [rev] = await wh.query(`SELECT
       (SELECT CAST(coalesce(sum(revenue_usd), 0) AS ${dialectOf(wh).moneyType}) FROM revenue_daily WHERE date = ${d}) -
       (SELECT CAST(coalesce(sum(revenue_usd), 0) AS ${dialectOf(wh).moneyType}) FROM user_daily_metrics WHERE date = ${d}) AS diff`);
-  const history = await wh.query(`SELECT event_date, count(*) AS n FROM events
-    WHERE event_date >= ${sqlDate(addDays(day, -7))} AND event_date < ${d} GROUP BY event_date`);
+  const history = await wh.query(`SELECT event_date, count(*) AS n
+    FROM ${uniqueEvents(`event_date >= ${sqlDate(addDays(day, -7))} AND event_date < ${d}`)} AS e GROUP BY event_date`);
 
   const events = Number(ev.n);
   const deadLetters = Number(dl.n);

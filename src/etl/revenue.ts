@@ -6,7 +6,7 @@
 import { DUCKDB, type SqlDialect } from './dialect.ts';
 import { PURCHASE } from '../contract/event-types.ts';
 import { replaceDay } from './metrics.ts';
-import { dialectOf, sqlDate, type EtlWarehouse } from './warehouse.ts';
+import { dialectOf, sqlDate, uniqueEvents, type EtlWarehouse } from './warehouse.ts';
 
 export const REVENUE_COLUMNS = 'date, platform, country, revenue_usd, purchases, paying_users, first_time_payers, active_users, arpdau, arppu';
 
@@ -19,7 +19,7 @@ export function revenueDailySelect(day: string, d: SqlDialect = DUCKDB): string 
   return `WITH day_events AS (
       SELECT user_id, platform, country, event_type,
         CASE WHEN event_type = ${PURCHASE} THEN ${price} END AS price
-      FROM events WHERE event_date = ${date}
+      FROM ${uniqueEvents(`event_date = ${date}`)} AS e
     ),
     -- Users who had paid before D, on any platform or in any country: they are not first-time payers on D.
     paid_before AS (

@@ -7,7 +7,7 @@
  * with events but none of a type counts as zero for it.
  */
 import type { CheckResult } from './check-result.ts';
-import { addDays, dialectOf, sqlDate, type EtlWarehouse } from './warehouse.ts';
+import { addDays, dialectOf, sqlDate, uniqueEvents, type EtlWarehouse } from './warehouse.ts';
 
 export interface DropRule {
   /** A type below this share of its mean is a warning; 0 turns the check off. */
@@ -38,7 +38,7 @@ export async function volumeDropChecks(wh: EtlWarehouse, day: string, rule: Drop
   const d = sqlDate(day);
   const rows = await wh.query(`SELECT event_type, max(event_name) AS name, ${countIf(`event_date = ${d}`)} AS today,
       ${countIf(`event_date <> ${d}`)} AS past
-    FROM events WHERE event_date IN (${[d, ...past].join(', ')}) GROUP BY event_type ORDER BY event_type`);
+    FROM ${uniqueEvents(`event_date IN (${[d, ...past].join(', ')})`)} AS e GROUP BY event_type ORDER BY event_type`);
   const names = checkNames(rows.map((r) => ({ type: Number(r.event_type), name: r.name })));
   return rows.map((r, i) => {
     const mean = Number(r.past) / days;

@@ -51,7 +51,7 @@ export const ETL_DDL = [
   `CREATE TABLE IF NOT EXISTS level_metrics (
     level_id BIGINT NOT NULL, date DATE NOT NULL, attempts BIGINT, completions BIGINT, pass_rate DOUBLE,
     avg_moves DOUBLE, avg_time_seconds DOUBLE, p50_moves BIGINT, p95_moves BIGINT, unique_players BIGINT,
-    booster_usage_rate DOUBLE, retry_rate DOUBLE)`,
+    booster_usage_rate DOUBLE, retry_rate DOUBLE, failures BIGINT)`,
   `CREATE TABLE IF NOT EXISTS user_daily_metrics (
     user_id VARCHAR NOT NULL, date DATE NOT NULL, sessions BIGINT, events BIGINT, levels_played BIGINT,
     levels_completed BIGINT, playtime_minutes DOUBLE, revenue_usd DECIMAL(18,6), is_paying_user BOOLEAN, days_since_install INTEGER)`,
@@ -89,6 +89,7 @@ export async function ensureEtlTables(wh: EtlWarehouse): Promise<void> {
   for (const ddl of ETL_DDL) await wh.exec(ddl);
   // Columns added since (nullable: days computed before them read as unknown until recomputed).
   for (const col of ['is_paying_user BOOLEAN', 'days_since_install INTEGER']) await wh.exec(`ALTER TABLE user_daily_metrics ADD COLUMN IF NOT EXISTS ${col}`);
+  await wh.exec('ALTER TABLE level_metrics ADD COLUMN IF NOT EXISTS failures BIGINT');
   for (const m of ETL_MIGRATIONS) {
     const [col] = await wh.query(`SELECT data_type FROM information_schema.columns WHERE table_name = '${m.table}' AND column_name = '${m.column}'`);
     if (col?.data_type === m.from) await wh.exec(m.sql);
@@ -129,4 +130,14 @@ export function sqlDate(day: string): string {
 /** A TIMESTAMP literal for an epoch-ms instant (warehouse timestamps are naive UTC). */
 export function sqlTimestamp(ms: number): string {
   return `TIMESTAMP '${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}'`;
+}
+
+/**
+ * The events `where` selects, one row per event id, as a subquery. An event stored twice (a backfill, past the
+ * dedupe horizon, of events live traffic already brought: docs/SEMANTICS.md, "Duplicates") counts once. The
+ * copy kept is the first stored (by source, partition, offset), so a rerun keeps the same one.
+ */
+export function uniqueEvents(where: string): string {
+  return `(SELECT * FROM events WHERE ${where}
+    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY source, source_partition, source_offset) = 1)`;
 }

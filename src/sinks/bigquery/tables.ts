@@ -145,6 +145,7 @@ export const ETL_TABLES: BqTableSpec[] = [
       f('level_id', 'INT64', 'REQUIRED'), f('date', 'DATE', 'REQUIRED'), f('attempts', 'INT64'), f('completions', 'INT64'),
       f('pass_rate', 'FLOAT64'), f('avg_moves', 'FLOAT64'), f('avg_time_seconds', 'FLOAT64'), f('p50_moves', 'INT64'),
       f('p95_moves', 'INT64'), f('unique_players', 'INT64'), f('booster_usage_rate', 'FLOAT64'), f('retry_rate', 'FLOAT64'),
+      f('failures', 'INT64'),
     ],
     partitionBy: 'date',
     clusterBy: ['level_id'],

@@ -5,7 +5,7 @@
 import type { GenEvent } from './world.ts';
 
 export interface LevelRow {
-  level_id: number; date: string; attempts: number; completions: number; pass_rate: number | null;
+  level_id: number; date: string; attempts: number; completions: number; failures: number; pass_rate: number | null;
   avg_moves: number | null; avg_time_seconds: number | null; p50_moves: number | null; p95_moves: number | null;
   unique_players: number; booster_usage_rate: number | null; retry_rate: number | null;
 }
@@ -70,6 +70,7 @@ export function expectedLevelMetrics(all: GenEvent[], day: string): LevelRow[] {
     const starts = evs.filter((e) => e.event_type === 1001);
     const completes = evs.filter((e) => e.event_type === 1002);
     const finished = evs.filter((e) => e.event_type !== 1001);
+    const failures = evs.filter((e) => e.event_type === 1003);
     const moves = completes.map((e) => e.parameters.moves_used).filter((x): x is number => typeof x === 'number');
     const times = completes.map((e) => e.parameters.time_seconds).filter((x): x is number => typeof x === 'number');
     const withBoosters = finished.filter((e) => Array.isArray(e.parameters.boosters_used) && e.parameters.boosters_used.length > 0);
@@ -83,8 +84,8 @@ export function expectedLevelMetrics(all: GenEvent[], day: string): LevelRow[] {
       seen.set(s.user_id, k + 1);
     }
     rows.push({
-      level_id: level, date: day, attempts: starts.length, completions: completes.length,
-      pass_rate: ratio(completes.length, starts.length), avg_moves: mean(moves), avg_time_seconds: mean(times),
+      level_id: level, date: day, attempts: starts.length, completions: completes.length, failures: failures.length,
+      pass_rate: ratio(completes.length, finished.length), avg_moves: mean(moves), avg_time_seconds: mean(times),
       p50_moves: nearestRank(moves, 0.5), p95_moves: nearestRank(moves, 0.95),
       unique_players: new Set(evs.map((e) => e.user_id)).size,
       booster_usage_rate: ratio(withBoosters.length, finished.length), retry_rate: ratio(retries, starts.length),

@@ -103,8 +103,9 @@ export async function setWatermark(t: TestWarehouse, watermarkMs: number | null,
  * One UTC day of play. Users play sessions; in a session they start levels, and each start ends in a
  * completion or a failure; failed levels are often retried. Edge cases on purpose: starts of the same level
  * at the same millisecond (ties broken by event_id), a level_id given as a string (not a level), level events
- * without level_id, completions whose start was the day before (attempts 0), boosters_used that is not an
- * array, events a millisecond either side of midnight, NULL session ids and missing enrichment.
+ * without level_id, completions whose start was the day before (a level with no start, one with more completions
+ * than starts), boosters_used that is not an array, events a millisecond either side of midnight, NULL session
+ * ids and missing enrichment.
  */
 export function generateDay(day: string, seed: number, users = 25): GenEvent[] {
   const r = prng(seed);
@@ -112,12 +113,12 @@ export function generateDay(day: string, seed: number, users = 25): GenEvent[] {
   const out: GenEvent[] = [];
   let n = 0;
   const id = (): string => `${day}-e${String(n++).padStart(6, '0')}`;
-  const push = (user: string, session: string | null, type: number, ts: number, parameters: Record<string, unknown>): void => {
+  const push = (user: string, session: string | null, type: number, ts: number, parameters: Record<string, unknown>, dice = true): void => {
     // Platform and country follow the player (no dice, so the sequence stays as it was).
     const u = Number(user.slice(1));
     out.push({
       event_id: id(), user_id: user, session_id: session, event_type: type, ts_ms: ts, parameters, platform: PLATFORMS[u % 3]!,
-      country: r() < 0.005 ? null : COUNTRIES[u % 4]!, device_category: r() < 0.005 ? null : 'phone',
+      country: dice && r() < 0.005 ? null : COUNTRIES[u % 4]!, device_category: dice && r() < 0.005 ? null : 'phone',
       // No dice here either: the stamps vary within a user's day, with a few NULLs.
       is_paying_user: n % 11 === 0 ? null : (u + n) % 3 === 0, days_since_install: n % 13 === 0 ? null : (u * 7 + Math.floor(n / 5)) % 40,
     });
@@ -166,5 +167,10 @@ export function generateDay(day: string, seed: number, users = 25): GenEvent[] {
   push('u4', null, 2001, t0 + 4, { price_usd: -0.99 });
   push('u5', null, 2001, t0 + 5, { price_usd: '1.10' });
   push('u6', null, 2001, t0 + 6, {});
+  // Last, and without dice, so the events above and the day's null rates stay as they were. Level 98: one start on D, two completions (one of an attempt begun the day before) and a failure.
+  push('u7', 'late', 1002, t0 + 7, { level_id: 98, moves_used: 9, time_seconds: 12, boosters_used: [] }, false);
+  push('u8', 's98', 1001, t0 + 8, { level_id: 98 }, false);
+  push('u8', 's98', 1002, t0 + 9, { level_id: 98, moves_used: 11, time_seconds: 20, boosters_used: [] }, false);
+  push('u8', 's98', 1003, t0 + 10, { level_id: 98, boosters_used: [] }, false);
   return out;
 }
