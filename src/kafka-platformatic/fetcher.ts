@@ -9,12 +9,13 @@
  * those records are skipped. A response is used only for the offsets it was asked for: a partition sought,
  * removed or re-added while its fetch was out has its answer dropped.
  */
-import { IS_CONTROL, protocolErrors, type Consumer } from '@platformatic/kafka';
+import { protocolErrors, type Consumer } from '@platformatic/kafka';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 import { describeKafkaError } from './client.ts';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { skippedBatches } from './aborted.ts';
 
 export interface FetchedBatch {
   partition: number;
@@ -394,7 +395,7 @@ type FetchedPartition = FetchResponse['responses'][number]['partitions'][number]
 
 /**
  * A partition's records in a fetch answer, from offset `from` on (a record batch may start before it), control
- * batches left out; `next` is the offset after its last record batch, `from` when it has none. Each record batch
+ * batches and aborted transactions left out (aborted.ts); `next` is the offset after its last record batch, `from` when it has none. Each record batch
  * that gave records is noted in `received`, with its timestamp, when given.
  */
 function recordsOf(part: FetchedPartition, from: number, received?: ReceiveLog): { offsets: number[]; values: (Buffer | null)[]; bytes: number; next: number } {
@@ -402,10 +403,11 @@ function recordsOf(part: FetchedPartition, from: number, received?: ReceiveLog):
   const offsets: number[] = [];
   let bytes = 0;
   let next = from;
+  const skipped = skippedBatches(part.abortedTransactions);
   for (const batch of part.records ?? []) {
     const base = Number(batch.firstOffset);
     next = Math.max(next, base + batch.lastOffsetDelta + 1);
-    if (batch.attributes & IS_CONTROL) continue;
+    if (skipped(batch)) continue;
     const first = offsets.length;
     for (const r of batch.records) {
       const offset = base + r.offsetDelta;

@@ -6,9 +6,8 @@
  * longer has, stops the daemon rather than replay something else (its restart resumes from the warehouse). Broker
  * trouble meanwhile (a leader election, a restart, a throttled or empty answer) is retried for a while first.
  *
- * The consumer reads committed records only; the client drops an aborted transaction's records only when its
- * marker comes in the same answer, so a topic with aborted transactions could answer a fetch again differently and
- * stop the daemon here. gamestream's own producers write no transactions.
+ * Committed records only, as the fetch loop reads them: an aborted transaction's records are left out whether or not
+ * its marker is in the answer (aborted.ts), so a fetch again from any offset answers as the first did.
  */
 import { GamestreamError } from '../errors.ts';
 import type { FetchedOnce } from './fetcher.ts';
