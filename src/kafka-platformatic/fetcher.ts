@@ -22,6 +22,10 @@ export interface FetchedBatch {
   values: (Buffer | null)[];
   offsets: number[];
   bytes: number;
+  /** Where the partition's reading goes on: past the last record when offsets without one follow it. */
+  next: number;
+  /** Offsets of the answer that hold no record to read (transaction markers, aborted transactions, compacted away), as [from, to) pairs. */
+  gaps: number[] | null;
 }
 
 /** What one fetch outside the loop found (PartitionFetcher.fetchOnce). */
@@ -263,9 +267,10 @@ export class PartitionFetcher {
         const now = this.wanted.get(p);
         // Not asked for (an incremental fetch session may return others), or sought meanwhile.
         if (!a || !now || now.version !== a.version || part.errorCode !== 0 || !part.records) continue;
-        const { values, offsets, bytes, next } = recordsOf(part, a.next, this.received.get(p));
+        const { values, offsets, bytes, next, gaps } = recordsOf(part, a.next, this.received.get(p));
         now.next = next;
-        if (values.length > 0) this.o.deliver({ partition: p, values, offsets, bytes });
+        // An answer of markers only is delivered too: the reader's position passes them (a log's end).
+        if (values.length > 0 || next > a.next) this.o.deliver({ partition: p, values, offsets, bytes, next, gaps });
       }
     }
   }
@@ -395,10 +400,11 @@ type FetchedPartition = FetchResponse['responses'][number]['partitions'][number]
 
 /**
  * A partition's records in a fetch answer, from offset `from` on (a record batch may start before it), control
- * batches and aborted transactions left out (aborted.ts); `next` is the offset after its last record batch, `from` when it has none. Each record batch
- * that gave records is noted in `received`, with its timestamp, when given.
+ * batches and aborted transactions left out (aborted.ts); `next` is the offset after its last record batch, `from`
+ * when it has none; `gaps` the offsets in [from, next) that gave no record. Each record batch that gave records is
+ * noted in `received`, with its timestamp, when given.
  */
-function recordsOf(part: FetchedPartition, from: number, received?: ReceiveLog): { offsets: number[]; values: (Buffer | null)[]; bytes: number; next: number } {
+function recordsOf(part: FetchedPartition, from: number, received?: ReceiveLog): { offsets: number[]; values: (Buffer | null)[]; bytes: number; next: number; gaps: number[] | null } {
   const values: (Buffer | null)[] = [];
   const offsets: number[] = [];
   let bytes = 0;
@@ -421,7 +427,14 @@ function recordsOf(part: FetchedPartition, from: number, received?: ReceiveLog):
       received.add(offsets[first], offsets[offsets.length - 1] + 1, Number(ts));
     }
   }
-  return { offsets, values, bytes, next };
+  let gaps: number[] | null = null;
+  let at = from;
+  for (const o of offsets) {
+    if (o > at) (gaps ??= []).push(at, o);
+    at = o + 1;
+  }
+  if (next > at) (gaps ??= []).push(at, next);
+  return { offsets, values, bytes, next, gaps };
 }
 
 /** The response a failed fetch still carries (partition errors), also inside the client's MultipleErrors after retries. */

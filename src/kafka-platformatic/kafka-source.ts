@@ -7,6 +7,7 @@
  */
 import { Connection, type Admin, Consumer, findErrorBy, heartbeatV4, type GroupAssignment } from '@platformatic/kafka';
 import { GamestreamError } from '../errors.ts';
+import { chunkOf } from './chunk.ts';
 import { baseOptions, createAdmin, describeKafkaError } from './client.ts';
 import { PartitionFetcher, type FetchedBatch } from './fetcher.ts';
 import { refetchRecords } from './refetch.ts';
@@ -224,6 +225,7 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
 
   private onFetched(b: FetchedBatch): void {
     if (!this.assigned.has(b.partition) || this.stopped) return;
+    for (let i = 0; b.gaps && i < b.gaps.length; i += 2) this.unreadable.add(b.partition, b.gaps[i]!, b.gaps[i + 1]!);
     this.o.hooks?.fetched(b.values.length);
     this.queue.push(b);
     this.queued += b.bytes;
@@ -240,6 +242,8 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
     if (logStart < 0 || logEnd < 0) ({ start: logStart, end: logEnd } = await logRangeOf(this.admin, this.o.topic, partition));
     if (wanted < logStart) {
       this.unreadable.add(partition, wanted, logStart);
+      // In order after the partition's batches already queued: the reader's position passes the deleted offsets.
+      this.onFetched({ partition, values: [], offsets: [], bytes: 0, next: logStart, gaps: null });
       this.o.log.warn({ topic: this.o.topic, partition, from: wanted, to: logStart, lost: logStart - wanted },
         'kafka records were deleted by the topic\'s retention before gamestream read them; going on from the oldest record kept');
       return logStart;
@@ -361,7 +365,12 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
         this.queued -= b.bytes;
         this.fetcher?.kick();
         if (!this.assigned.has(b.partition)) continue;
-        return this.toChunk(b);
+        // Past the last record too: offsets without one (markers) may follow it, or be all the batch has.
+        this.position.set(b.partition, b.next);
+        if (b.values.length === 0) continue;
+        const chunk = chunkOf(b);
+        this.bytesRead += chunk.data.length;
+        return chunk;
       }
       await new Promise<void>((r) => {
         this.wakeReader = r;
@@ -370,26 +379,6 @@ export class KafkaSource implements Source, PartitionedLog, ConsumerGroupMember 
       });
       this.wakeReader = null;
     }
-  }
-
-  private toChunk(b: FetchedBatch): RecordChunk {
-    const n = b.values.length;
-    const data = Buffer.allocUnsafe(b.bytes);
-    const starts = new Uint32Array(n);
-    const ends = new Uint32Array(n);
-    let pos = 0;
-    for (let i = 0; i < n; i++) {
-      starts[i] = pos;
-      const v = b.values[i];
-      if (v) pos += v.copy(data, pos);
-      ends[i] = pos;
-    }
-    this.bytesRead += pos;
-    this.position.set(b.partition, b.offsets[n - 1] + 1);
-    return {
-      data, starts, ends, count: n, firstIndex: 0, keys: null, partitions: new Int32Array(n).fill(b.partition), offsets: Float64Array.from(b.offsets),
-      refetchable: true,
-    };
   }
 
   /** Source.refetch: a replay to a restarted worker fetches its batches' records again (refetch.ts). */

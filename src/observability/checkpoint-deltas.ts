@@ -14,7 +14,8 @@ export class CheckpointDeltas {
 
   /**
    * `initial`: the checkpoints the daemon resumed from (warehouse.loadCheckpoints), whose counts are not new;
-   * `unreadable`: the source's offsets that will never be read (deleted by retention), which are not records in.
+   * `unreadable`: the source's offsets that will never be read (deleted by retention, or holding no record), which
+   * are not records in.
    */
   constructor(initial: Iterable<Checkpoint> = [], unreadable?: OffsetGaps) {
     for (const c of initial) this.last.set(c.partition, c);
@@ -38,6 +39,9 @@ export class CheckpointDeltas {
         windowRows: Math.max(0, c.windowRows - (prev?.windowRows ?? 0)),
       };
       if (!prev || c.nextOffset >= prev.nextOffset) this.last.set(c.partition, c);
+      // Nothing asks below the previous checkpoint again (the lag asks from the durable one on): a topic with a
+      // transaction marker per few records would otherwise keep a range per marker for good.
+      this.unreadable?.forgetBelow(c.partition, from);
       if (d.recordsIn + d.eventsWritten + d.deadLetters + d.duplicates + d.lateEvents + d.windowRows > 0) out.push(d);
     }
     return out;

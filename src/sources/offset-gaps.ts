@@ -1,7 +1,8 @@
 /**
  * Offsets of a partitioned log that will never be read: a Kafka topic's retention deleted their records before
- * the daemon fetched them (the source then goes on from the oldest record kept). They are neither records in
- * nor consumer lag, so the counts taken from offsets leave them out.
+ * the daemon fetched them (the source then goes on from the oldest record kept), or they hold no record to read
+ * (transaction markers, aborted transactions, records compacted away). They are neither records in nor consumer
+ * lag, so the counts taken from offsets leave them out.
  */
 export class OffsetGaps {
   /** Per partition, disjoint [from, to) ranges in ascending order. */
@@ -29,6 +30,18 @@ export class OffsetGaps {
     }
     if (!placed) out.push(from, to);
     this.gaps.set(partition, out);
+  }
+
+  /** Offsets below `offset` of `partition` will not be asked about again (a checkpoint passed them): their ranges go. */
+  forgetBelow(partition: number, offset: number): void {
+    const g = this.gaps.get(partition);
+    if (!g || g[0]! >= offset) return;
+    let i = 0;
+    while (i < g.length && g[i + 1]! <= offset) i += 2;
+    const rest = g.slice(i);
+    if (rest.length > 0 && rest[0]! < offset) rest[0] = offset;
+    if (rest.length === 0) this.gaps.delete(partition);
+    else this.gaps.set(partition, rest);
   }
 
   /** How many offsets in [lo, hi) of `partition` will never be read. */

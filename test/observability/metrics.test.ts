@@ -139,6 +139,22 @@ describe('CheckpointDeltas', () => {
     expect(d.next([cp(0, 5100, 990, 10), cp(1, 740, 40, 0)]).map((x) => [x.partition, x.recordsIn])).toEqual([[0, 100], [1, 40]]);
     expect(d.next([cp(0, 5200, 1090, 10)]).map((x) => x.recordsIn)).toEqual([100]);
   });
+
+  it('leaves out offsets that hold no record (a transaction marker after every 9 records), and forgets them once passed', () => {
+    const gaps = new OffsetGaps();
+    const d = new CheckpointDeltas([], gaps);
+    let events = 0;
+    for (let commit = 1; commit <= 1000; commit++) {
+      // Each commit: 10 transactions of 9 records and a marker; the checkpoint is after the last record.
+      for (let t = 0; t < 10; t++) gaps.add(0, (commit - 1) * 100 + t * 10 + 9, (commit - 1) * 100 + t * 10 + 10);
+      events += 90;
+      const [delta] = d.next([cp(0, commit * 100 - 1, events, 0)]);
+      expect(delta!.recordsIn).toBe(90);
+    }
+    // Only the ranges from the previous checkpoint on are kept: a marker per transaction does not pile up.
+    expect(gaps.within(0, 0, 1e9)).toBeLessThanOrEqual(20);
+    expect(gaps.within(0, 99_899, 1e9)).toBe(gaps.within(0, 0, 1e9));
+  });
 });
 
 describe('loadObservabilityConfig', () => {

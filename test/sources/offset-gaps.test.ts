@@ -27,6 +27,24 @@ describe('OffsetGaps', () => {
     expect(g.within(0, 405, 1000)).toBe(5);
   });
 
+  it('forgets the ranges below an offset, cutting the one it falls in', () => {
+    const g = new OffsetGaps();
+    g.add(0, 10, 20);
+    g.add(0, 30, 40);
+    g.add(0, 50, 60);
+    g.add(1, 0, 5);
+    g.forgetBelow(0, 35);
+    expect(g.within(0, 0, 100)).toBe(5 + 10);
+    expect(g.within(0, 35, 40)).toBe(5);
+    g.forgetBelow(0, 5); // below all that is left: nothing
+    expect(g.within(0, 0, 100)).toBe(15);
+    g.forgetBelow(0, 1000);
+    expect(g.within(0, 0, 2000)).toBe(0);
+    expect(g.within(1, 0, 5)).toBe(5);
+    g.add(0, 2000, 2001); // a partition forgotten whole takes new ranges
+    expect(g.within(0, 0, 3000)).toBe(1);
+  });
+
   it('counts like a set of offsets whatever the order ranges come in (randomised against a model)', () => {
     for (let round = 0; round < 50; round++) {
       const g = new OffsetGaps();
