@@ -36,6 +36,7 @@ export class NdjsonFileSource extends LocalFileSource implements Source {
   /** The one buffer a line being cut is read into (what follows its end is copied out). */
   private scratch: Buffer | null = null;
   private readBuf: Buffer | null = null;
+  private unfinished = 0;
 
   constructor(path: string, maxLineBytes = 64 << 20) {
     super(path, `file:${path}`, 'GAMESTREAM_SOURCE file');
@@ -53,9 +54,16 @@ export class NdjsonFileSource extends LocalFileSource implements Source {
       }
       if (this.eof) {
         if (this.carry.length === 0) return null;
-        // The last line has no newline: it is still a record.
         const data = this.carry;
         this.carry = Buffer.alloc(0);
+        // The last line has no newline. Whole (it parses), it is a record. Cut short (its writer is not done), it is
+        // not read and spends no record number: a fragment read as a record would take a place (partition and
+        // offset) that the whole line, read by a later run, does not have, and that run would skip another record.
+        if (data.length === 1 && data[0] === CR) return null;
+        if (!parses(data)) {
+          this.unfinished = data.length;
+          return null;
+        }
         return this.chunk(data, true, this.pos - data.length);
       }
       // Reads grow with the unfinished line (so it is copied a bounded number of times), up to just past the limit.
@@ -81,6 +89,11 @@ export class NdjsonFileSource extends LocalFileSource implements Source {
       const chunk = this.chunk(data.subarray(0, lastNl + 1), false, this.pos - data.length);
       if (chunk.count > 0) return chunk;
     }
+  }
+
+  /** Bytes of a last line that had no newline and did not parse, so it was not read (0: none). */
+  unreadTail(): number {
+    return this.unfinished;
   }
 
   /** The unfinished line (it starts at a line start) passed the limit: from here on it is only hashed. */
@@ -156,4 +169,14 @@ export class NdjsonFileSource extends LocalFileSource implements Source {
     return { data, starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), count: starts.length, firstIndex, keys: null, filePos };
   }
 
+}
+
+/** Whether a line is whole JSON: a line cut short is not (a JSON object has no complete prefix). */
+function parses(line: Buffer): boolean {
+  try {
+    JSON.parse(line.toString());
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -112,5 +112,7 @@ export interface Source {
   refetch?(index: Int32Array, offsets: Float64Array, into: Uint8Array): Promise<void>;
   /** Bytes read so far and total (when known), for progress. */
   progress(): { bytesRead: number; totalBytes: number | null };
+  /** Bytes at the input's end not read: a last line without its newline that does not parse (its writer not done). */
+  unreadTail?(): number;
   close(): Promise<void>;
 }

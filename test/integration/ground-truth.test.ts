@@ -164,6 +164,21 @@ describe('ground truth: the engine builds exactly the expected warehouse', { tim
     await expectWarehouse(wh, truthJson, 'official');
   }, 3 * TIMEOUT);
 
+  it('(g2) the same when the file was read while its writer was in the middle of a line', async () => {
+    const wh = join(dir, 'g2.duckdb');
+    const grown = join(dir, 'growing-mid-line.ndjson');
+    const lines = (from: number, to: number): Buffer => Buffer.concat(ds.records.slice(from, to).flatMap((r) => [r.line, Buffer.from('\n')]));
+    // The writer stopped in the middle of the record after the cut: its first bytes are there, with no newline.
+    const cut = Math.floor(ds.records.length * 0.5);
+    const half = ds.records[cut]!.line.subarray(0, Math.floor(ds.records[cut]!.line.length / 2));
+    writeFileSync(grown, Buffer.concat([lines(0, cut), half]));
+    const first = await run(settings(`file:${grown}`, wh, cityDb));
+    expect(first.stdout).toContain('the last line of the input has no newline and is not whole JSON');
+    appendFileSync(grown, Buffer.concat([ds.records[cut]!.line.subarray(half.length), Buffer.from('\n'), lines(cut + 1, ds.records.length)]));
+    await run(settings(`file:${grown}`, wh, cityDb));
+    await expectWarehouse(wh, truthJson, 'official');
+  }, 2 * TIMEOUT);
+
   it('(i) more players than the user-state cache holds: returning players are read back, and the warehouse is still exact', async () => {
     // 6,000 players in 30,000 events against a cache of 1,000 (the least allowed) over 2 workers, in batches of 500:
     // most returning players have left the cache and are read from the warehouse, a batch's at a time.

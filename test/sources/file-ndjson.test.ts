@@ -64,6 +64,31 @@ describe('NdjsonFileSource with a line over the limit', () => {
   });
 });
 
+describe('NdjsonFileSource: a last line without its newline', () => {
+  async function read(name: string, text: string): Promise<{ lines: string[]; tail: number }> {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    const src = new NdjsonFileSource(path);
+    await src.open();
+    const lines: string[] = [];
+    for (let c: RecordChunk | null = await src.next(); c; c = await src.next()) {
+      for (let i = 0; i < c.count; i++) lines.push(Buffer.from(c.data.subarray(c.starts[i], c.ends[i])).toString());
+    }
+    await src.close();
+    return { lines, tail: src.unreadTail() };
+  }
+
+  it('is a record when it is whole JSON', async () => {
+    expect(await read('whole.ndjson', '{"id":"a"}\n{"id":"b"}')).toEqual({ lines: ['{"id":"a"}', '{"id":"b"}'], tail: 0 });
+    expect(await read('whole-crlf.ndjson', '{"id":"a"}\r\n{"id":"b"}\r')).toEqual({ lines: ['{"id":"a"}', '{"id":"b"}'], tail: 0 });
+    expect(await read('lone-cr.ndjson', '{"id":"a"}\r\n\r')).toEqual({ lines: ['{"id":"a"}'], tail: 0 });
+  });
+
+  it('is not read, and spends no record number, when it is cut short (its writer not done)', async () => {
+    expect(await read('cut.ndjson', '{"id":"a"}\n{"id":"b","us')).toEqual({ lines: ['{"id":"a"}'], tail: 13 });
+  });
+});
+
 describe('NdjsonFileSource: reading records again by file position', () => {
   // Over two 4 MiB reads, with CRLF and LF lines, blank lines, a line over the limit and no newline at the end.
   const lines: string[] = [];
