@@ -5,6 +5,9 @@
  * in the file (filePos), and for Kafka only each record's partition and offset (refetch), so the bytes are freed
  * once the worker has read them; for other sources the bytes too.
  */
+import type { Checkpoint } from '../contract/checkpoint.ts';
+import { recordHash } from '../contract/record-hash.ts';
+import { GamestreamError } from '../errors.ts';
 import { partitionOfRecord } from '../sources/partitioner.ts';
 import type { RecordChunk } from '../sources/source.ts';
 
@@ -126,6 +129,20 @@ class BatchBuilder {
   }
 }
 
+/** The last record each partition's checkpoint covers (Checkpoint.lastRecordHash), of the source named. */
+export interface StoredRecords {
+  source: string;
+  lastRecords: Map<number, number>;
+}
+
+export function storedRecords(source: string, checkpoints: Map<number, Checkpoint>): StoredRecords {
+  const lastRecords = new Map<number, number>();
+  for (const [p, c] of checkpoints) if (c.lastRecordHash != null) lastRecords.set(p, c.lastRecordHash);
+  return { source, lastRecords };
+}
+
+const RENAME = 'Give the new file a name of its own (a new source: the events the warehouse already has are dropped as duplicates), or put back the file the warehouse read.';
+
 /** Starting size of a batch's shared buffer: about 4096 records of 400 bytes. */
 export const BATCH_BYTES = 2 << 20;
 /** Free buffers kept for reuse: 32 MiB. */
@@ -140,12 +157,22 @@ export class Router {
   private readonly nextOffset: Float64Array;
   /** Records below these offsets are already in the warehouse. */
   private readonly resumeAt: Float64Array;
+  /**
+   * Per partition, the offset and fingerprint of the last record the warehouse holds (its checkpoint's), checked
+   * as a numbered source's records pass it: a file replaced under the same name is not resumed as if it grew.
+   */
+  private readonly stored: Map<number, { at: number; hash: number }>;
+  /** Some record came with its own partition and offset (Kafka): the source keeps its own positions. */
+  private given = false;
   readonly lastRoutedAt: Float64Array;
   routed = 0;
   skipped = 0;
   readonly buffers = new BatchBuffers();
 
-  constructor(partitions: number, workers: number, batchRecords: number, resumeAt: Map<number, number>) {
+  /** The source's name, for the errors of a changed input. */
+  private readonly source: string;
+
+  constructor(partitions: number, workers: number, batchRecords: number, resumeAt: Map<number, number>, stored?: StoredRecords) {
     this.partitions = partitions;
     this.workers = workers;
     this.batchRecords = batchRecords;
@@ -153,6 +180,8 @@ export class Router {
     this.nextOffset = new Float64Array(partitions);
     this.resumeAt = new Float64Array(partitions);
     for (const [p, o] of resumeAt) if (p < partitions) this.resumeAt[p] = o;
+    this.source = stored?.source ?? 'the input';
+    this.stored = new Map([...(stored?.lastRecords ?? [])].filter(([p]) => this.resumeAt[p]! > 0).map(([p, hash]) => [p, { at: this.resumeAt[p]! - 1, hash }]));
     this.lastRoutedAt = new Float64Array(partitions);
   }
 
@@ -168,6 +197,7 @@ export class Router {
   route(chunk: RecordChunk, nowMs: number): SealedBatch[] {
     const full: SealedBatch[] = [];
     const given = chunk.partitions && chunk.offsets ? { partitions: chunk.partitions, offsets: chunk.offsets } : null;
+    if (given) this.given = true;
     const base = chunk.filePos ?? -1;
     const refetchable = chunk.refetchable === true;
     for (let i = 0; i < chunk.count; i++) {
@@ -175,6 +205,7 @@ export class Router {
       const offset = given ? given.offsets[i] : this.nextOffset[p]++;
       if (offset < this.resumeAt[p]) {
         this.skipped++;
+        if (!given && this.stored.get(p)?.at === offset) this.checkStored(p, chunk.data.subarray(chunk.starts[i], chunk.ends[i]));
         continue;
       }
       const w = this.workerOf(p);
@@ -185,6 +216,29 @@ export class Router {
       if (b.records >= this.batchRecords) full.push(b.seal(w));
     }
     return full;
+  }
+
+  /** The record at a partition's checkpoint must be the one the warehouse read there. */
+  private checkStored(p: number, bytes: Uint8Array): void {
+    const s = this.stored.get(p)!;
+    this.stored.delete(p);
+    if (recordHash(bytes) === s.hash) return;
+    throw new GamestreamError('input_changed', `${this.source} is not the input the warehouse read: record ${s.at} of partition ${p} is not the one the warehouse holds there, so the file was replaced or rewritten under the same name. ${RENAME}`);
+  }
+
+  /**
+   * The input's end: a source the router numbers must have reached every partition's checkpoint, or it is not
+   * the input the warehouse read (a shorter file under the same name). Returns true, for the end of input.
+   */
+  endOfInput(): true {
+    if (this.given) return true;
+    for (let p = 0; p < this.partitions; p++) {
+      const at = this.resumeAt[p]!;
+      if (Number.isFinite(at) && this.nextOffset[p]! < at) {
+        throw new GamestreamError('input_changed', `${this.source} ends before the warehouse's checkpoint: partition ${p} has ${this.nextOffset[p]} records, the warehouse read ${at} of it, so the file was replaced by a shorter one or cut. ${RENAME}`);
+      }
+    }
+    return true;
   }
 
   /** Where a partition resumes after a hand-off; Infinity drops its records (it belongs to another daemon). */

@@ -24,7 +24,7 @@ import { confluentDecoding, type SchemaResolver } from './schema-resolver.ts';
 import { checkpointsToResume, restoreRules } from '../partition/stored-checkpoint.ts';
 import { unreachable, type FromWorker } from './protocol.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
-import { Router, type SealedBatch } from './router.ts';
+import { Router, storedRecords, type SealedBatch } from './router.ts';
 import { engineHealth } from './health.ts';
 import { RestartGuard } from './restart-guard.ts';
 import { StallWatch } from './stall-watch.ts';
@@ -181,7 +181,7 @@ export class Supervisor {
     this.o.metrics?.setWorkerCount(this.workers);
     const resumeAt = new Map([...this.initial].map(([p, c]) => [p, c.nextOffset]));
     source.partitionedLog?.resumeFrom(resumeAt);
-    this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt);
+    this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt, storedRecords(source.name, this.initial));
     if (this.initial.size > 0) log.info({ partitions: this.initial.size }, 'resuming from warehouse checkpoints');
     if (source.group) {
       // The group decides: nothing is owned until the first assignment; unowned partitions hold no watermark back.
@@ -228,7 +228,7 @@ export class Supervisor {
       const chunk = await source.next();
       if (!chunk) {
         // An interrupted source is not at its end: its windows stay open for the next start.
-        if (!this.stopRequested) this.endRequested = true;
+        if (!this.stopRequested) this.endRequested = this.router.endOfInput();
         break;
       }
       if (this.resolver && !(await this.resolver.resolve(chunk))) break;

@@ -22,6 +22,8 @@ export interface Checkpoint {
   duplicates: number;
   lateEvents: number;
   windowRows: number;
+  /** recordHash of the record at nextOffset - 1 (contract/record-hash.ts); null or absent: not known. */
+  lastRecordHash?: number | null;
 }
 
 /** A player's state as the warehouse's users table holds it (src/users/state.ts says what it means). */

@@ -15,6 +15,7 @@ import { RowBuffer, type SpillFiles } from '../sinks/row-files.ts';
 import { TumblingWindows, type WindowRow } from '../windows/tumbling.ts';
 import { decodeStandIn, oversizedPrefixBytes, type Oversized } from '../contract/oversized.ts';
 import { oversized, oversizedDeadLetter, rawForDeadLetter } from './dead-letter.ts';
+import { recordHash } from '../contract/record-hash.ts';
 import { maskIps } from './mask-ip.ts';
 import { ConfluentAvro, decodeJson, type AvroDecoder, type Decoded } from './decode.ts';
 import type { ActorLifecycle } from './lifecycle.ts';
@@ -85,6 +86,7 @@ export class PartitionActor implements ActorLifecycle {
   private duplicates = 0;
   private late = 0;
   private windowRows = 0;
+  private lastRecordHash: number | null = null;
   private dirty = false;
   private closed = false;
   private ended = false;
@@ -135,6 +137,7 @@ export class PartitionActor implements ActorLifecycle {
     this.duplicates = c.duplicates;
     this.late = c.lateEvents;
     this.windowRows = c.windowRows;
+    this.lastRecordHash = c.lastRecordHash ?? null;
     this.windows.restore(c.closedThroughMs ?? -Infinity, restore.windows);
     if (c.provisionalFromMs !== null && c.provisionalToMs !== null) {
       this.provisionalFrom = c.provisionalFromMs;
@@ -161,6 +164,9 @@ export class PartitionActor implements ActorLifecycle {
       }
       this.accept(v, rec, state ?? null);
     }
+    // The last record this batch took: the checkpoint's fingerprint of its position (one hash a batch).
+    const last = records[records.length - 1];
+    if (last !== undefined && last.offset + 1 === this.nextOffset) this.lastRecordHash = recordHash(last.bytes);
   }
 
   /**
@@ -379,6 +385,7 @@ export class PartitionActor implements ActorLifecycle {
       duplicates: this.duplicates,
       lateEvents: this.late,
       windowRows: this.windowRows,
+      lastRecordHash: this.lastRecordHash,
     };
   }
 }

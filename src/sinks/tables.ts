@@ -94,6 +94,8 @@ export const CHECKPOINT_COLUMNS = [
   // Added later (a warehouse created before gets them at start): windows written early at an end of input.
   ['provisional_from_ms', 'BIGINT'],
   ['provisional_to_ms', 'BIGINT'],
+  // Added later: the fingerprint of the record at next_offset - 1 (Checkpoint.lastRecordHash).
+  ['last_record_hash', 'BIGINT'],
 ] as const;
 
 /** The engine-wide watermark per source, for the daily ETL's "is the day complete" sensor. */

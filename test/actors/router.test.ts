@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BATCH_BYTES, Router, type SealedBatch } from '../../src/actors/router.ts';
+import { recordHash } from '../../src/contract/record-hash.ts';
 import type { RecordChunk } from '../../src/sources/source.ts';
 import { chunkOf } from '../support/memory-source.ts';
 
@@ -81,6 +82,41 @@ describe('router', () => {
     expect(got.map(([w, p, o, t]) => [w, p, o, t])).toEqual([[1, 3, 100, 'b'], [1, 1, 7, 'c']]);
     expect(r.lastRoutedAt[1]).toBe(42);
     expect(r.lastRoutedAt[0]).toBe(0);
+  });
+});
+
+describe('router: resuming the input the warehouse read', () => {
+  const lines = Array.from({ length: 6 }, (_, i) => ev('u', i)); // one user: one partition, offsets 0–5
+  const stored = (text: string) => ({ source: 'file:/x.ndjson', lastRecords: new Map([[0, recordHash(Buffer.from(text))]]) });
+
+  it('goes on past the checkpoint when the record at it is the one the warehouse read, and at the end of input', () => {
+    const r = new Router(1, 1, 1000, new Map([[0, 3]]), stored(lines[2]!));
+    expect(records([...r.route(chunk(lines), 1), ...r.sealAll()]).map(([, , o]) => o)).toEqual([3, 4, 5]);
+    expect(r.endOfInput()).toBe(true);
+  });
+
+  it('is input_changed when the record at the checkpoint is another one (a file replaced under the same name)', () => {
+    const r = new Router(1, 1, 1000, new Map([[0, 3]]), stored(lines[2]!));
+    const other = lines.map((l) => l.replace('"e', '"x'));
+    expect(() => r.route(chunk(other), 1)).toThrow(expect.objectContaining({
+      code: 'input_changed', message: expect.stringContaining('file:/x.ndjson is not the input the warehouse read: record 2 of partition 0'),
+    }));
+  });
+
+  it('is input_changed at the end of an input with fewer records than the warehouse read (a shorter file)', () => {
+    const r = new Router(1, 1, 1000, new Map([[0, 5]]), stored(lines[4]!));
+    r.route(chunk(lines.slice(0, 3)), 1);
+    expect(() => r.endOfInput()).toThrow(expect.objectContaining({
+      code: 'input_changed', message: expect.stringContaining('ends before the warehouse\'s checkpoint: partition 0 has 3 records, the warehouse read 5'),
+    }));
+  });
+
+  it('checks nothing for a source with positions of its own (Kafka), or a checkpoint without a fingerprint', () => {
+    const kafka = new Router(1, 1, 1000, new Map([[0, 3]]), stored('another'));
+    kafka.route(chunk(['a', 'b', 'c'], 0, { partitions: [0, 0, 0], offsets: [0, 1, 2] }), 1);
+    expect(kafka.endOfInput()).toBe(true);
+    const old = new Router(1, 1, 1000, new Map([[0, 3]]));
+    expect(records([...old.route(chunk(lines.map((l) => l.replace('"e', '"x'))), 1), ...old.sealAll()])).toHaveLength(3);
   });
 });
 

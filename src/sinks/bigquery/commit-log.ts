@@ -12,7 +12,8 @@ export type WindowUpdate = [number, number, number | null, number];
 
 /** The columns checkpointOf reads, and what finishing a record needs. */
 export const CHECKPOINT_COLUMNS = `source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
-  dead_letters, duplicates, late_events, window_rows, commit_id, streams, provisional_from_ms, provisional_to_ms, window_updates`;
+  dead_letters, duplicates, late_events, window_rows, commit_id, streams, provisional_from_ms, provisional_to_ms, window_updates,
+  last_record_hash`;
 
 /** The checkpoint a commit-log row with a position records. */
 export function checkpointOf(r: Record<string, unknown>): Checkpoint {
@@ -31,6 +32,7 @@ export function checkpointOf(r: Record<string, unknown>): Checkpoint {
     duplicates: num(r.duplicates),
     lateEvents: num(r.late_events),
     windowRows: num(r.window_rows),
+    lastRecordHash: opt(r.last_record_hash),
   };
 }
 
