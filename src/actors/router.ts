@@ -241,10 +241,14 @@ export class Router {
     return true;
   }
 
-  /** Where a partition resumes after a hand-off; Infinity drops its records (it belongs to another daemon). */
-  setResume(partition: number, nextOffset: number): void {
+  /**
+   * Where a partition resumes after a hand-off; Infinity drops its records (it belongs to another daemon). One taken
+   * over is idle only once the idle timeout passes from now, as at a daemon's start: counted from this daemon's own
+   * start, it would be idle at once in a daemon up for longer, and follow the engine's watermark, its backlog late.
+   */
+  setResume(partition: number, nextOffset: number, nowMs = Date.now()): void {
     this.resumeAt[partition] = nextOffset;
-    this.lastRoutedAt[partition] = 0;
+    this.lastRoutedAt[partition] = Number.isFinite(nextOffset) ? nowMs : 0;
   }
 
   /** Partial batches, for the end of a chunk burst or the end of input. */

@@ -1,7 +1,8 @@
 /**
  * The engine-wide watermark: the minimum over partitions that are not idle. A partition is idle when nothing
  * was routed to it for the idle timeout (wall clock), counted from the daemon's start for a partition not seen
- * yet: Kafka fetches partitions one by one, and one not fetched yet is not quiet, only late to be read.
+ * yet (from its hand-over for one taken over: Router.setResume): Kafka fetches partitions one by one, and one not
+ * fetched yet is not quiet, only late to be read.
  * Idle partitions do not hold the engine back, and they are told to follow it so their own windows close.
  */
 

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { BATCH_BYTES, Router, type SealedBatch } from '../../src/actors/router.ts';
 import { recordHash } from '../../src/contract/record-hash.ts';
+import { engineWatermark } from '../../src/windows/watermark.ts';
 import type { RecordChunk } from '../../src/sources/source.ts';
 import { chunkOf } from '../support/memory-source.ts';
 
@@ -74,6 +75,21 @@ describe('router', () => {
     expect(r.skipped).toBe(p === 0 ? 2 : 4);
     r.setResume(p, Infinity);
     expect(records([...r.route(chunk(lines), 2), ...r.sealAll()])).toEqual([]);
+  });
+
+  it('counts a partition taken over as active from the take-over, in a daemon up for longer than the idle timeout', () => {
+    const started = 1_000_000;
+    const now = started + 10 * 60_000;
+    const r = new Router(2, 1, 1000, new Map());
+    r.lastRoutedAt[0] = now - 1000; // partition 0 had a record a second ago
+    r.setResume(1, 500, now); // partition 1 just handed over from another daemon, its backlog not fetched yet
+    const wm = engineWatermark([5_000_000, -Infinity], r.lastRoutedAt, now + 1000, 60_000, -Infinity, started);
+    // Partition 1 is not idle: it holds the engine back rather than following it and finding its backlog late.
+    expect(wm.idlePartitions).toEqual([]);
+    expect(wm.watermarkMs).toBe(-Infinity);
+    // A partition handed away is not this daemon's to wait for.
+    r.setResume(1, Infinity, now);
+    expect(r.lastRoutedAt[1]).toBe(0);
   });
 
   it('takes partitions and offsets as the source gives them (Kafka), and notes when each partition last had a record', () => {
