@@ -9,6 +9,8 @@ import { parseTimestamp } from './timestamp.ts';
 const MAX_ID_CHARS = 256;
 const MAX_IP_CHARS = 64;
 const MAX_PARAM_DEPTH = 32;
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
 const OPTIONAL_STRINGS = ['session_id', 'name', 'platform', 'app_version', 'device_model', 'ip_address'] as const;
 /** The top-level fields the event schema has; any other is kept in `properties` (docs/SEMANTICS.md). */
 const KNOWN_FIELDS: ReadonlySet<string> = new Set([
@@ -134,7 +136,8 @@ export function validate(obj: Record<string, unknown>, opts: ValidateOptions): V
     ipAddress: opt.ip_address,
     deviceModel: opt.device_model,
     clientPaying: typeof paying === 'boolean' ? paying : null,
-    clientDaysSinceInstall: typeof days === 'number' && Number.isSafeInteger(days) ? days : null,
+    // The column is a 32-bit INTEGER in DuckDB: a larger value would fail the whole commit, for every restart.
+    clientDaysSinceInstall: typeof days === 'number' && Number.isInteger(days) && days >= INT32_MIN && days <= INT32_MAX ? days : null,
     properties,
   };
 }

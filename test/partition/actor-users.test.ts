@@ -57,13 +57,16 @@ describe('partition actor: user state on each event', () => {
     expect(stamps(out)).toEqual([[false, 0], [true, 1], [true, 1], [false, 1], [true, 3], [false, 0], [true, 0], [true, 1]]);
   });
 
-  it('lets values the client sent win, and ignores them when of the wrong type', () => {
+  it('lets values the client sent win, and ignores them when of the wrong type or past a 32-bit integer', () => {
     const { actor, out } = actorWith();
     feed(actor, [
       { ts: T0, is_paying_user: true, days_since_install: 40 },
       { ts: T0, is_paying_user: 'yes', days_since_install: 1.5 },
+      { ts: T0, days_since_install: 2 ** 31 - 1 },
+      { ts: T0, days_since_install: 3_000_000_000 },
+      { ts: T0, days_since_install: -(2 ** 31) - 1 },
     ]);
-    expect(stamps(out)).toEqual([[true, 40], [false, 0]]);
+    expect(stamps(out)).toEqual([[true, 40], [false, 0], [false, 2 ** 31 - 1], [false, 0], [false, 0]]);
   });
 
   it('starts from the warehouse\'s state, read once per batch for the users it lacks', () => {

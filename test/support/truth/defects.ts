@@ -317,6 +317,20 @@ export const DEFECT_KINDS: readonly DefectKind[] = [
     },
   },
   {
+    // The client's own user-state stamps: stored as sent when a boolean and a 32-bit integer, else computed.
+    kind: 'client_stamps', expect: 'valid', variants: ['days_max', 'days_past_int32', 'days_below_int32', 'days_float', 'paying_string'],
+    build({ template }, variant) {
+      const o = clone(template);
+      const values: Record<string, [string, unknown]> = {
+        days_max: ['days_since_install', 2 ** 31 - 1], days_past_int32: ['days_since_install', 3_000_000_000],
+        days_below_int32: ['days_since_install', -(2 ** 31) - 1], days_float: ['days_since_install', 1.5], paying_string: ['is_paying_user', 'yes'],
+      };
+      const [field, value] = values[variant]!;
+      o[field] = value;
+      return Buffer.from(JSON.stringify(o));
+    },
+  },
+  {
     kind: 'nested_ok', expect: 'valid', variants: ['objects_20'],
     build({ rng, template }) {
       const o = asLevelEvent(clone(template), rng);

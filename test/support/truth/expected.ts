@@ -153,7 +153,9 @@ function userStamp(users: Map<string, PlayerHistory>, obj: JsonObject, ts: numbe
   const dayOf = (ms: number): number => Math.floor(ms / 86_400_000);
   const from = h.installTimes.length > 0 ? Math.min(...h.installTimes) : Math.min(...h.times);
   const clientPaying = Object.hasOwn(obj, 'is_paying_user') && typeof obj.is_paying_user === 'boolean' ? obj.is_paying_user : null;
-  const clientDays = Object.hasOwn(obj, 'days_since_install') && Number.isSafeInteger(obj.days_since_install) ? obj.days_since_install as number : null;
+  // A 32-bit integer (DuckDB's column); past that range the value is ignored.
+  const d = obj.days_since_install;
+  const clientDays = Object.hasOwn(obj, 'days_since_install') && Number.isInteger(d) && (d as number) >= -(2 ** 31) && (d as number) < 2 ** 31 ? d as number : null;
   return {
     paying: clientPaying ?? h.paidTimes.some((t) => t <= ts),
     days: clientDays ?? dayOf(ts) - dayOf(from),
