@@ -138,9 +138,9 @@ interface PlayerHistory {
  * The user-state stamp, from the player's whole history of accepted events up to and including this one:
  * paying if some accepted purchase with a positive price is at or before this event's time; days counted from
  * the earliest install or first_open event, else the earliest event, as UTC calendar days. What the client sent
- * (a boolean `is_paying_user`, an integer `days_since_install`) wins.
+ * (a boolean `is_paying_user`, an integer `days_since_install` a 32-bit integer holds; JSON only) wins.
  */
-function userStamp(users: Map<string, PlayerHistory>, obj: JsonObject, ts: number): { paying: boolean; days: number } {
+function userStamp(users: Map<string, PlayerHistory>, obj: JsonObject, ts: number, clientStamps: boolean): { paying: boolean; days: number } {
   const id = obj.user_id as string;
   let h = users.get(id);
   if (!h) users.set(id, (h = { times: [], installTimes: [], paidTimes: [] }));
@@ -152,10 +152,10 @@ function userStamp(users: Map<string, PlayerHistory>, obj: JsonObject, ts: numbe
   if (obj.type === 2001 && positive) h.paidTimes.push(ts);
   const dayOf = (ms: number): number => Math.floor(ms / 86_400_000);
   const from = h.installTimes.length > 0 ? Math.min(...h.installTimes) : Math.min(...h.times);
-  const clientPaying = Object.hasOwn(obj, 'is_paying_user') && typeof obj.is_paying_user === 'boolean' ? obj.is_paying_user : null;
+  const clientPaying = clientStamps && Object.hasOwn(obj, 'is_paying_user') && typeof obj.is_paying_user === 'boolean' ? obj.is_paying_user : null;
   // A 32-bit integer (DuckDB's column); past that range the value is ignored.
   const d = obj.days_since_install;
-  const clientDays = Object.hasOwn(obj, 'days_since_install') && Number.isInteger(d) && (d as number) >= -(2 ** 31) && (d as number) < 2 ** 31 ? d as number : null;
+  const clientDays = clientStamps && Object.hasOwn(obj, 'days_since_install') && Number.isInteger(d) && (d as number) >= -(2 ** 31) && (d as number) < 2 ** 31 ? d as number : null;
   return {
     paying: clientPaying ?? h.paidTimes.some((t) => t <= ts),
     days: clientDays ?? dayOf(ts) - dayOf(from),
@@ -252,7 +252,8 @@ export function computeExpected(records: readonly TruthRecord[], opts: ComputeOp
     }
 
     const cal = calendarOf(ts);
-    const stamp = userStamp(users, obj, ts);
+    // The Avro schema has no fields for the client's stamps: an Avro record never carries them.
+    const stamp = userStamp(users, obj, ts, format === 'json');
     const deviceModel = str(obj, 'device_model');
     const device = deviceLookup(deviceModel);
     const ip = str(obj, 'ip_address');
