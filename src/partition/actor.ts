@@ -180,8 +180,9 @@ export class PartitionActor implements ActorLifecycle {
     const out = [first];
     const want = (rec: RawRecord): void => {
       const d = this.decode(rec.bytes);
-      const id = d.ok ? d.obj.user_id : undefined;
-      if (typeof id !== 'string') return;
+      const raw = d.ok ? d.obj.user_id : undefined;
+      if (typeof raw !== 'string') return;
+      const id = maskIps(raw);
       // One held is kept through this batch's reads; one not held is read with the first.
       if (!users.want(id) && users.mayBeStored(id)) out.push(id);
     };
@@ -217,6 +218,8 @@ export class PartitionActor implements ActorLifecycle {
       this.deadLetter(rec, v, typeof ip === 'string' ? ip : null, receivedAtMs);
       return null;
     }
+    // The player as the events row stores it (a user_id holding an address is masked): users, and its reads, too.
+    v.userId = maskIps(v.userId);
     return v;
   }
 

@@ -124,4 +124,13 @@ describe('partition actor: user state on each event', () => {
     out.users.flushTo(out.userRows, 1);
     expect(rowsOf(out.userRows)).toEqual([{ user_id: 'u', install_ms: null, first_seen_ms: T0, first_paid_ms: T0 + 60_000, source_partition: 0 }]);
   });
+
+  it('keys a player whose user_id holds an address by the masked id, as the events row stores it', () => {
+    const { actor, out, asked } = actorWith();
+    feed(actor, [{ ts: T0, user_id: '203.0.113.7' }, { ts: T0 + 1000, user_id: '203.0.113.9' }]);
+    expect(rowsOf(out.events).map((r) => r.user_id)).toEqual(['203.0.113.0', '203.0.113.0']);
+    expect(asked.flat()).not.toContain('203.0.113.7');
+    out.users.flushTo(out.userRows, 1);
+    expect(rowsOf(out.userRows)).toEqual([{ user_id: '203.0.113.0', install_ms: null, first_seen_ms: T0, first_paid_ms: null, source_partition: 0 }]);
+  });
 });
