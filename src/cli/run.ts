@@ -175,6 +175,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     scheduler = null;
     etlConnection?.closeSync();
     etlConnection = null;
+    await obs.status.stopped();
     statusConnection?.closeSync();
     statusConnection = null;
     sqlRunner = null;

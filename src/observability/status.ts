@@ -126,6 +126,7 @@ export class StatusTracker {
   private view: WarehouseView | null = null;
   private reading: Promise<void> | null = null;
   private readAgain = false;
+  private closed = false;
 
   constructor(opts: StatusTrackerOptions) {
     this.o = opts;
@@ -182,7 +183,7 @@ export class StatusTracker {
    */
   readWarehouse(): Promise<void> {
     const read = this.o.warehouse;
-    if (!read) return Promise.resolve();
+    if (!read || this.closed) return Promise.resolve();
     if (this.reading) {
       this.readAgain = true;
       return this.reading;
@@ -210,6 +211,16 @@ export class StatusTracker {
     if (this.whTimer) clearInterval(this.whTimer);
     this.timer = null;
     this.whTimer = null;
+  }
+
+  /**
+   * Stops, and waits for a warehouse read in flight; none starts after. Its connection may then be closed: closing
+   * a DuckDB connection under a running query crashes the process (a start-up that failed at once did).
+   */
+  async stopped(): Promise<void> {
+    this.stop();
+    this.closed = true;
+    while (this.reading) await this.reading;
   }
 
   snapshot(): StatusSnapshot {

@@ -132,4 +132,32 @@ describe('status: the last ETL run', () => {
     // The three asked during the first read make one more, which sees what came meanwhile.
     expect([reads, most]).toEqual([2, 1]);
   });
+
+  it('stopped() waits for a read in flight and starts none after, so its connection can be closed next', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    let reads = 0;
+    let inFlight = false;
+    let release!: () => void;
+    const status = new StatusTracker({
+      metrics,
+      warehouse: async () => {
+        reads++;
+        inFlight = true;
+        await new Promise<void>((r) => (release = r));
+        inFlight = false;
+        return { volume24h: { t: [], events: [] }, checks: null, etlRuns: null, readAt: new Date().toISOString() };
+      },
+    });
+    status.start();
+    await expect.poll(() => reads).toBe(1);
+    let stopped = false;
+    const done = status.stopped().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stopped).toBe(false); // still waiting on the read
+    release();
+    await done;
+    expect(inFlight).toBe(false);
+    void status.readWarehouse();
+    expect(reads).toBe(1); // none after
+  });
 });
