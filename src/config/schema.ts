@@ -161,7 +161,7 @@ export const ENV_VARS = [
   v({ name: 'GAMESTREAM_TABLE_RELOAD_INTERVAL', key: 'tableReloadIntervalMs', default: '5s', allowed: '100ms–1h',
     doc: 'How often the GeoIP and device files are checked for changes; a changed file is reloaded without a restart.', parse: duration(100, 3_600_000) }),
   v({ name: 'GAMESTREAM_WINDOW_SIZE', key: 'windowSizeMs', default: '60s', allowed: '1s–1d, dividing one day',
-    doc: 'Tumbling window size in event time.', parse: duration(1000, 86_400_000) }),
+    doc: 'Tumbling window size in event time. A source keeps the size its windows were cut by: a start with another size for a source the warehouse has is refused.', parse: duration(1000, 86_400_000) }),
   v({ name: 'GAMESTREAM_MAX_OUT_OF_ORDERNESS', key: 'maxOutOfOrdernessMs', default: '10s', allowed: '0–1h',
     doc: 'Bounded out-of-orderness: a partition\'s watermark is its maximum event time minus this.', parse: duration(0, 3_600_000) }),
   v({ name: 'GAMESTREAM_ALLOWED_LATENESS', key: 'allowedLatenessMs', default: '60s', allowed: '0–1d',

@@ -24,6 +24,8 @@ export interface Checkpoint {
   windowRows: number;
   /** recordHash of the record at nextOffset - 1 (contract/record-hash.ts); null or absent: not known. */
   lastRecordHash?: number | null;
+  /** The window size the partition's windows were cut by; null or absent: not known (written before it was kept). */
+  windowSizeMs?: number | null;
 }
 
 /** A player's state as the warehouse's users table holds it (src/users/state.ts says what it means). */

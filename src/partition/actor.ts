@@ -389,6 +389,7 @@ export class PartitionActor implements ActorLifecycle {
       lateEvents: this.late,
       windowRows: this.windowRows,
       lastRecordHash: this.lastRecordHash,
+      windowSizeMs: this.s.windowSizeMs,
     };
   }
 }

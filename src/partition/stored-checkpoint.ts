@@ -22,11 +22,19 @@ export function resumableCheckpoints(all: Map<number, Checkpoint>, windowSizeMs:
   return new Map([...all].map(([p, cp]) => [p, resumableCheckpoint(cp, windowSizeMs, allowedLatenessMs)]));
 }
 
-/** The checkpoints a source resumes from; a partition count below the one the warehouse has seen is refused. */
+/**
+ * The checkpoints a source resumes from. A partition count below the one the warehouse has seen is refused, and so
+ * is another window size than the one its windows were cut by: the open windows would be counted again in windows
+ * of the new size, the same events in two rows.
+ */
 export function checkpointsToResume(all: Map<number, Checkpoint>, source: string, partitions: number, windowSizeMs: number, allowedLatenessMs: number): Map<number, Checkpoint> {
   const maxKnown = Math.max(-1, ...all.keys());
   if (maxKnown >= partitions) {
     throw new GamestreamError('config_invalid', `the warehouse has checkpoints for partition ${maxKnown} of ${source}, but it now has ${partitions} partitions; use the partition count of the earlier runs`);
+  }
+  const cut = [...all.values()].find((c) => c.windowSizeMs != null && c.windowSizeMs !== windowSizeMs);
+  if (cut) {
+    throw new GamestreamError('config_invalid', `GAMESTREAM_WINDOW_SIZE is ${windowSizeMs / 1000}s, but the warehouse's windows of ${source} were cut at ${cut.windowSizeMs! / 1000}s; set GAMESTREAM_WINDOW_SIZE=${cut.windowSizeMs! / 1000}s to go on with it (the size of a source's windows cannot change), or read the input into another warehouse`);
   }
   return resumableCheckpoints(all, windowSizeMs, allowedLatenessMs);
 }

@@ -94,8 +94,9 @@ export const CHECKPOINT_COLUMNS = [
   // Added later (a warehouse created before gets them at start): windows written early at an end of input.
   ['provisional_from_ms', 'BIGINT'],
   ['provisional_to_ms', 'BIGINT'],
-  // Added later: the fingerprint of the record at next_offset - 1 (Checkpoint.lastRecordHash).
+  // Added later: the fingerprint of the record at next_offset - 1 (Checkpoint.lastRecordHash), the window size.
   ['last_record_hash', 'BIGINT'],
+  ['window_size_ms', 'BIGINT'],
 ] as const;
 
 /** The engine-wide watermark per source, for the daily ETL's "is the day complete" sensor. */

@@ -2,6 +2,7 @@
  * A file resumed under the same name must be the file the warehouse read: one replaced by another (a daily export
  * written over yesterday's), or by a shorter one, is refused with input_changed instead of being read from the
  * checkpoint's offsets as if it had grown, which stored only the records past them and silently skipped the rest.
+ * And it must be read with the settings its windows were cut by.
  */
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,5 +69,33 @@ describe('a file replaced under the same name', { timeout: 120_000 }, () => {
     const grown = await runEngine(settings);
     expect(grown.code, describeRun(grown)).toBe(0);
     expect(await ids(wh)).toHaveLength(2500);
+  });
+});
+
+describe('a file resumed with another window size', { timeout: 120_000 }, () => {
+  it('is refused at the start, naming the setting and the size of the earlier runs, and the windows stay as they were', async () => {
+    const file = join(dir, 'sized.ndjson');
+    const wh = join(dir, 'sized.duckdb');
+    const settings = { GAMESTREAM_SOURCE: `file:${file}`, GAMESTREAM_WAREHOUSE: `duckdb:${wh}`, GAMESTREAM_ETL: 'off', GAMESTREAM_PARTITIONS: '8' };
+    writeFileSync(file, events('w', 0, 3000, '2026-12-05'));
+    const first = await runEngine(settings);
+    expect(first.code, describeRun(first)).toBe(0);
+    const windows = async (): Promise<string> => {
+      const inst = await DuckDBInstance.create(wh, { access_mode: 'READ_ONLY' });
+      const conn = await inst.connect();
+      try {
+        return JSON.stringify((await conn.runAndReadAll('SELECT count(*), sum(event_count) FROM events_agg_1min')).getRows(), (_, v) => (typeof v === 'bigint' ? Number(v) : v));
+      } finally {
+        conn.closeSync();
+        inst.closeSync();
+      }
+    };
+    const before = await windows();
+    appendFileSync(file, events('w', 3000, 100, '2026-12-05'));
+    const resized = await runEngine({ ...settings, GAMESTREAM_WINDOW_SIZE: '120s' });
+    expect(resized.code, describeRun(resized)).toBe(2);
+    expect(resized.stderr + resized.stdout).toContain('GAMESTREAM_WINDOW_SIZE is 120s, but the warehouse\'s windows of file:');
+    expect(resized.stderr + resized.stdout).toContain('set GAMESTREAM_WINDOW_SIZE=60s');
+    expect(await windows()).toBe(before);
   });
 });

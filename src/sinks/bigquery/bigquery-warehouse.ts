@@ -319,7 +319,7 @@ export class BigQueryWarehouse implements Warehouse {
       ...common, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs, watermark_ms: cp.watermarkMs,
       closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters, duplicates: cp.duplicates,
       late_events: cp.lateEvents, window_rows: cp.windowRows, provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs,
-      last_record_hash: cp.lastRecordHash ?? null, window_updates: updates.has(cp.partition) ? JSON.stringify(updates.get(cp.partition)) : null,
+      last_record_hash: cp.lastRecordHash ?? null, window_size_ms: cp.windowSizeMs ?? null, window_updates: updates.has(cp.partition) ? JSON.stringify(updates.get(cp.partition)) : null,
       claim_epoch: this.shared.epochOf(src, cp.partition),
     }));
     for (const p of updates.keys()) {

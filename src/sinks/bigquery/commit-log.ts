@@ -13,7 +13,7 @@ export type WindowUpdate = [number, number, number | null, number];
 /** The columns checkpointOf reads, and what finishing a record needs. */
 export const CHECKPOINT_COLUMNS = `source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events,
   dead_letters, duplicates, late_events, window_rows, commit_id, streams, provisional_from_ms, provisional_to_ms, window_updates,
-  last_record_hash`;
+  last_record_hash, window_size_ms`;
 
 /** The checkpoint a commit-log row with a position records. */
 export function checkpointOf(r: Record<string, unknown>): Checkpoint {
@@ -33,6 +33,7 @@ export function checkpointOf(r: Record<string, unknown>): Checkpoint {
     lateEvents: num(r.late_events),
     windowRows: num(r.window_rows),
     lastRecordHash: opt(r.last_record_hash),
+    windowSizeMs: opt(r.window_size_ms),
   };
 }
 

@@ -145,7 +145,8 @@ export class PartitionLeases implements SharedOwnership {
       ...this.common(source), source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
       watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
       duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released,
-      provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs, last_record_hash: cp.lastRecordHash ?? null, window_updates: null,
+      provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs, last_record_hash: cp.lastRecordHash ?? null,
+      window_size_ms: cp.windowSizeMs ?? null, window_updates: null,
       claim_epoch: this.epochOf(source, cp.partition),
     }));
     await commits.appendDefault(encodeObjects(rows, commits.codec));

@@ -116,6 +116,8 @@ export const COMMITS_TABLE: BqTableSpec = {
     f('claim_epoch', 'INT64'),
     // The fingerprint of the record at next_offset - 1 (Checkpoint.lastRecordHash): a file resumed must be the one read.
     f('last_record_hash', 'INT64'),
+    // The window size the partition's windows were cut by (Checkpoint.windowSizeMs): a resumed source keeps it.
+    f('window_size_ms', 'INT64'),
   ],
   partitionBy: 'committed_at',
   clusterBy: ['source', 'source_partition'],
@@ -255,7 +257,7 @@ export const VIEWS: { name: string; sql: string }[] = [
     name: 'gamestream_checkpoints',
     sql: latestPerPartition('{ds}', `source, source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms,
         events, dead_letters, duplicates, late_events, window_rows, committed_at AS updated_at,
-        provisional_from_ms, provisional_to_ms, last_record_hash`, { by: 'source, source_partition' }),
+        provisional_from_ms, provisional_to_ms, last_record_hash, window_size_ms`, { by: 'source, source_partition' }),
   },
   {
     // Several daemons write one source: the day is only complete when every daemon still writing has passed

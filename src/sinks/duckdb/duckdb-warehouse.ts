@@ -162,7 +162,7 @@ export class DuckDbWarehouse implements Warehouse {
   async loadCheckpoints(source: string): Promise<Map<number, Checkpoint>> {
     const r = await this.c.runAndReadAll(
       `SELECT source_partition, next_offset, max_event_ms, watermark_ms, closed_through_ms, events, dead_letters,
-              duplicates, late_events, window_rows, provisional_from_ms, provisional_to_ms, last_record_hash
+              duplicates, late_events, window_rows, provisional_from_ms, provisional_to_ms, last_record_hash, window_size_ms
        FROM gamestream_checkpoints WHERE source = ${sqlString(source)}`,
     );
     const out = new Map<number, Checkpoint>();
@@ -183,6 +183,7 @@ export class DuckDbWarehouse implements Warehouse {
         lateEvents: num(row[8]),
         windowRows: num(row[9]),
         lastRecordHash: opt(row[12]),
+        windowSizeMs: opt(row[13]),
       };
       out.set(cp.partition, cp);
     }
@@ -332,7 +333,7 @@ export class DuckDbWarehouse implements Warehouse {
           (cp) =>
             `(${src}, ${cp.partition}, ${cp.nextOffset}, ${v(cp.maxEventMs)}, ${v(cp.watermarkMs)}, ${v(cp.closedThroughMs)}, ` +
             `${cp.events}, ${cp.deadLetters}, ${cp.duplicates}, ${cp.lateEvents}, ${cp.windowRows}, now()::TIMESTAMP, ` +
-            `${v(cp.provisionalFromMs)}, ${v(cp.provisionalToMs)}, ${v(cp.lastRecordHash ?? null)})`,
+            `${v(cp.provisionalFromMs)}, ${v(cp.provisionalToMs)}, ${v(cp.lastRecordHash ?? null)}, ${v(cp.windowSizeMs ?? null)})`,
         );
         const cols = CHECKPOINT_COLUMNS.map(([name]) => `"${name}"`).join(', ');
         await c.run(`INSERT OR REPLACE INTO gamestream_checkpoints (${cols}) VALUES ${values.join(', ')}`);

@@ -119,8 +119,8 @@ describe('BigQueryWarehouse', () => {
     const lines = Array.from({ length: 3000 }, (_, i) => eventLine(i, 1));
     const file = writeLines('split.ndjson', lines);
     (wh as unknown as { ctx: { onRequest?: () => void } }).ctx.onRequest = () => void requests++;
-    // The last record's fingerprint at its largest (2^32 - 1): read back as written.
-    const written = checkpoint(1, 3000, 3000, { lastRecordHash: 4294967295 });
+    // The last record's fingerprint at its largest (2^32 - 1) and the window size: read back as written.
+    const written = checkpoint(1, 3000, 3000, { lastRecordHash: 4294967295, windowSizeMs: 60_000 });
     await wh.commit({ files: [{ events: file, dlq: null, agg: null, aggUpdates: null }], checkpoints: [written], engineWatermarkMs: T0, endOfInput: false });
     expect(requests).toBeGreaterThanOrEqual(6);
     expect(await scalar(id, "SELECT COUNT(*) FROM {ds}.events WHERE event_date >= '2000-01-01'")).toBe(3000);
