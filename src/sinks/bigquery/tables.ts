@@ -262,7 +262,9 @@ export const VIEWS: { name: string; sql: string }[] = [
   {
     // Several daemons write one source: the day is only complete when every daemon still writing has passed
     // it, so this is the lowest of the latest watermarks of the daemons that committed within 15 minutes of the
-    // newest commit (a stopped or dead daemon drops out). Release rows carry no watermark.
+    // newest commit (a stopped or dead daemon drops out), leaving out those whose last commit came before the
+    // source's latest end of input: the input was read to its end since (a run stopped midway, then finished by
+    // the next one, each its own writer). Release rows carry no watermark.
     name: 'gamestream_watermarks',
     sql: `WITH latest AS (
         SELECT source, writer, engine_watermark, end_of_input, committed_at
@@ -270,10 +272,12 @@ export const VIEWS: { name: string; sql: string }[] = [
         WHERE committed_at >= TIMESTAMP '1970-01-01' AND released IS NOT TRUE
         QUALIFY ROW_NUMBER() OVER (PARTITION BY source, writer ORDER BY committed_at DESC) = 1
       ), active AS (
-        SELECT *, MAX(committed_at) OVER (PARTITION BY source) AS newest FROM latest
+        SELECT *, MAX(committed_at) OVER (PARTITION BY source) AS newest,
+          MAX(IF(end_of_input, committed_at, NULL)) OVER (PARTITION BY source) AS ended
+        FROM latest
       )
       SELECT source, MIN(engine_watermark) AS watermark, LOGICAL_AND(end_of_input) AS end_of_input, MAX(committed_at) AS updated_at
-      FROM active WHERE committed_at >= TIMESTAMP_SUB(newest, INTERVAL 15 MINUTE)
+      FROM active WHERE committed_at >= TIMESTAMP_SUB(newest, INTERVAL 15 MINUTE) AND (ended IS NULL OR committed_at >= ended)
       GROUP BY source`,
   },
   {

@@ -216,6 +216,25 @@ describe('BigQueryWarehouse', () => {
     await b.close();
   });
 
+  it('a run stopped midway and then finished by another run: the watermark view says the input ended, at the later watermark', async () => {
+    const { wh: first, id } = await warehouse('wh_rerun');
+    // A file run interrupted (Ctrl-C): its last commit has a low watermark and no end of input.
+    await first.commit({ files: [], checkpoints: [checkpoint(0, 10, 10)], engineWatermarkMs: T0 + 60_000, endOfInput: false });
+    await first.close();
+    // The next run of the same source (another writer id) reads it to its end.
+    const second = await secondDaemon(id);
+    await second.commit({ files: [], checkpoints: [checkpoint(0, 20, 20)], engineWatermarkMs: T0 + 600_000, endOfInput: true });
+    const [rows] = await bq.query(`SELECT UNIX_MILLIS(watermark) AS w, end_of_input FROM \`${ctx.project}.${id}.gamestream_watermarks\``);
+    expect(rows).toEqual([{ w: T0 + 600_000, end_of_input: true }]);
+    // A writer still committing after an end of input (another daemon of a group) still counts.
+    const third = await secondDaemon(id, 'member-3');
+    await third.commit({ files: [], checkpoints: [checkpoint(1, 5, 5)], engineWatermarkMs: T0 + 120_000, endOfInput: false });
+    const [after] = await bq.query(`SELECT UNIX_MILLIS(watermark) AS w, end_of_input FROM \`${ctx.project}.${id}.gamestream_watermarks\``);
+    expect(after).toEqual([{ w: T0 + 120_000, end_of_input: false }]);
+    await second.close();
+    await third.close();
+  });
+
   it('cleans up the commit log: old rows go, each partition keeps its latest, the checkpoints stay the same', async () => {
     // The clean-up the warehouse runs by itself at open must be over before the old rows go in.
     let opened!: () => void;
