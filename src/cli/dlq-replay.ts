@@ -37,6 +37,9 @@ async function* pages(wh: EtlWarehouse, id: string): AsyncIterable<{ seq: number
 }
 
 /** The replay to run: the unfinished one, else the letters the filters select (null: nothing to do). */
+/** A lateness no replayed event can pass (about 3,000 years), and still a safe integer below any event time. */
+const REPLAY_LATENESS_MS = 1e14;
+
 async function prepare(wh: EtlWarehouse, cfg: Config, f: LetterFilters, dryRun: boolean, io: EtlIo): Promise<ClaimedReplay | null> {
   const open = await unfinishedReplay(wh);
   if (open) {
@@ -76,8 +79,10 @@ export async function replayCommand(f: LetterFilters, dryRun: boolean, io: EtlIo
     }
     io.stdout.write(`replay ${replay.id}: running ${fmt(replay.letters)} record(s) through the pipeline as source ${replaySourceName(replay.id)}\n`);
     const source = new ReplaySpoolSource(spool, replaySourceName(replay.id), replay.partitions);
-    // The letters were placed over the partition count of the claim; a resumed replay keeps it.
-    const run = { ...cfg, partitions: replay.partitions, workers: Math.min(cfg.workers, replay.partitions) };
+    // The letters were placed over the partition count of the claim; a resumed replay keeps it. They come in the
+    // order they were received, not by event time (an archive's letters after live traffic's), so no window closes
+    // before the replay's end: none of its events is late.
+    const run = { ...cfg, partitions: replay.partitions, workers: Math.min(cfg.workers, replay.partitions), allowedLatenessMs: REPLAY_LATENESS_MS };
     const code = await runDaemon(run, { ...etl, enabled: false }, { ...observability, metricsPort: null }, loadFaults(io.env, run.workers), source);
     if (code !== 0 || !source.ended) {
       io.stdout.write(`replay ${replay.id} stopped before its end; what it stored is kept: run \`gamestream dlq replay\` again to finish it\n`);

@@ -119,6 +119,29 @@ describe('gamestream dlq replay on DuckDB', () => {
     expect((await dlq(fixed(input, wh), 'stats')).stdout).toMatch(/future_timestamp +validate +6 +5 +file:/);
   }, 240_000);
 
+  it('counts every replayed event in its window, letters of an earlier hour received after those of a later one too', async () => {
+    // Letters in replay order (by when they were received): first events 100 minutes ahead, then events 30 minutes
+    // ahead, from another file; the second hour is over an hour behind the first in every replay partition.
+    const now = Date.now();
+    const later = Array.from({ length: 40 }, (_, i) => event(`late${i}`, `u${i % 7}`, now + 100 * 60_000 + i * 1000));
+    const earlier = Array.from({ length: 40 }, (_, i) => event(`early${i}`, `u${i % 7}`, now + 30 * 60_000 + i * 1000));
+    const wh = join(dir, 'hours.duckdb');
+    for (const [name, lines] of [['hours-1', later], ['hours-2', earlier]] as const) {
+      const input = join(dir, `${name}.ndjson`);
+      writeFileSync(input, lines.join('\n') + '\n');
+      const run = await runEngine(strict(input, wh), 100_000);
+      expect(run.code, describeRun(run)).toBe(0);
+    }
+    expect((await sql(wh, 'SELECT count(*) AS n FROM events_dlq'))[0]!.n).toBe(80);
+    const r = await dlq(fixed(join(dir, 'hours-1.ndjson'), wh), 'replay');
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toContain('done: 80 stored');
+    const replaySource = /as source (dlq-replay:\S+)/.exec(r.stdout)![1]!;
+    // Every stored event is in a window of the replay's source: none of them is late.
+    expect(await sql(wh, `SELECT (SELECT sum(event_count) FROM events_agg_1min WHERE source = '${replaySource}') AS counted,
+      (SELECT count(*) FROM events WHERE source = '${replaySource}') AS stored`)).toEqual([{ counted: 80, stored: 80 }]);
+  }, 240_000);
+
   it('a reader that stops early (| head) does not cut the replay short: it finishes, exit 0, every letter marked', async () => {
     const n = 5000;
     const { input, wh } = await futureLetters('h', n, 150);
