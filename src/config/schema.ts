@@ -147,7 +147,7 @@ function topicOrOff(raw: string): string | null {
 
 export const ENV_VARS = [
   v({ name: 'GAMESTREAM_SOURCE', key: 'source', default: 'generator', allowed: 'generator | kafka | file:<path>',
-    doc: 'Where events come from. file: reads NDJSON, or an Avro object container file when the path ends in .avro; at the end of the file every window closes and the process exits 0. kafka: the GAMESTREAM_KAFKA_* settings.', parse: parseSource }),
+    doc: 'Where events come from. file: reads NDJSON, or an Avro object container file when the path ends in .avro; one file, not compressed (a gzip file is refused: decompress it first); at the end of the file every open window is written as it stands (a later run over the grown file completes it) and the process exits 0. kafka: the GAMESTREAM_KAFKA_* settings.', parse: parseSource }),
   v({ name: 'GAMESTREAM_WAREHOUSE', key: 'warehouse', default: 'duckdb:./data/gamestream.duckdb', allowed: 'duckdb:<path> | bigquery:<project>.<dataset>',
     doc: 'Where rows are written. DuckDB: the file and its folder are created when missing. BigQuery: the dataset and tables are created when missing and verified when present (the GAMESTREAM_BIGQUERY_* settings).', parse: parseWarehouse }),
   v({ name: 'GAMESTREAM_PARTITIONS', key: 'partitions', default: '64', allowed: '1–4096',

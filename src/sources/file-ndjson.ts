@@ -8,6 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { encodeStandIn, oversizedPrefixBytes } from '../contract/oversized.ts';
 import { scanUserIdKey } from './key-scan.ts';
+import { GamestreamError } from '../errors.ts';
 import { LocalFileSource } from './local-file.ts';
 import type { RecordChunk, Source } from './source.ts';
 
@@ -41,6 +42,16 @@ export class NdjsonFileSource extends LocalFileSource implements Source {
   constructor(path: string, maxLineBytes = 64 << 20) {
     super(path, `file:${path}`, 'GAMESTREAM_SOURCE file');
     this.maxLineBytes = maxLineBytes;
+  }
+
+  /** A gzip file would be read as lines of compressed bytes, every one a dead letter: refused with what to do. */
+  override async open(): Promise<void> {
+    await super.open();
+    const head = Buffer.alloc(2);
+    if ((await this.readAt(head, 0)) === 2 && head[0] === 0x1f && head[1] === 0x8b) {
+      await this.close();
+      throw new GamestreamError('config_invalid', `GAMESTREAM_SOURCE file ${this.path} is gzip-compressed; gamestream reads NDJSON files as they are: decompress it first (gunzip -k ${this.path}) and name the .ndjson file`);
+    }
   }
 
   async next(): Promise<RecordChunk | null> {

@@ -32,11 +32,18 @@ export abstract class LocalFileSource {
   }
 
   async open(): Promise<void> {
+    let dir = false;
     try {
       this.fh = await open(this.path, 'r');
-      this.size = (await this.fh.stat()).size;
+      const st = await this.fh.stat();
+      this.size = st.size;
+      dir = st.isDirectory();
     } catch (err) {
       throw new GamestreamError('input_not_found', `cannot read ${this.described} ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (dir) {
+      await this.close();
+      throw new GamestreamError('input_not_found', `${this.described} ${this.path} is a directory: name one file (each file is a source of its own; run them one after another)`);
     }
   }
 

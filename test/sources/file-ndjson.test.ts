@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeStandIn } from '../../src/contract/oversized.ts';
@@ -86,6 +87,19 @@ describe('NdjsonFileSource: a last line without its newline', () => {
 
   it('is not read, and spends no record number, when it is cut short (its writer not done)', async () => {
     expect(await read('cut.ndjson', '{"id":"a"}\n{"id":"b","us')).toEqual({ lines: ['{"id":"a"}'], tail: 13 });
+  });
+});
+
+describe('NdjsonFileSource: what it cannot read', () => {
+  it('refuses a gzip file with config_invalid, saying to decompress it, and a directory, saying to name a file', async () => {
+    const gz = join(dir, 'events.ndjson.gz');
+    writeFileSync(gz, gzipSync('{"id":"a"}\n'));
+    await expect(new NdjsonFileSource(gz).open()).rejects.toMatchObject({
+      code: 'config_invalid', message: expect.stringContaining(`is gzip-compressed; gamestream reads NDJSON files as they are: decompress it first (gunzip -k ${gz})`),
+    });
+    await expect(new NdjsonFileSource(dir).open()).rejects.toMatchObject({
+      code: 'input_not_found', message: expect.stringContaining(`GAMESTREAM_SOURCE file ${dir} is a directory: name one file`),
+    });
   });
 });
 
