@@ -129,7 +129,10 @@ class BatchBuilder {
   }
 }
 
-/** The last record each partition's checkpoint covers (Checkpoint.lastRecordHash), of the source named. */
+/**
+ * The last record each partition's checkpoint covers (Checkpoint.lastRecordHash), of the source named: given for an
+ * input read again from the start at each run (Source.rereadFromStart: files), not for Kafka or a replay's spool.
+ */
 export interface StoredRecords {
   source: string;
   lastRecords: Map<number, number>;
@@ -162,8 +165,8 @@ export class Router {
    * as a numbered source's records pass it: a file replaced under the same name is not resumed as if it grew.
    */
   private readonly stored: Map<number, { at: number; hash: number }>;
-  /** Some record came with its own partition and offset (Kafka): the source keeps its own positions. */
-  private given = false;
+  /** The source numbers no records itself (files): what it reads past the checkpoints is checked (StoredRecords). */
+  private readonly numbered: boolean;
   readonly lastRoutedAt: Float64Array;
   routed = 0;
   skipped = 0;
@@ -180,6 +183,7 @@ export class Router {
     this.nextOffset = new Float64Array(partitions);
     this.resumeAt = new Float64Array(partitions);
     for (const [p, o] of resumeAt) if (p < partitions) this.resumeAt[p] = o;
+    this.numbered = stored !== undefined;
     this.source = stored?.source ?? 'the input';
     this.stored = new Map([...(stored?.lastRecords ?? [])].filter(([p]) => this.resumeAt[p]! > 0).map(([p, hash]) => [p, { at: this.resumeAt[p]! - 1, hash }]));
     this.lastRoutedAt = new Float64Array(partitions);
@@ -197,7 +201,6 @@ export class Router {
   route(chunk: RecordChunk, nowMs: number): SealedBatch[] {
     const full: SealedBatch[] = [];
     const given = chunk.partitions && chunk.offsets ? { partitions: chunk.partitions, offsets: chunk.offsets } : null;
-    if (given) this.given = true;
     const base = chunk.filePos ?? -1;
     const refetchable = chunk.refetchable === true;
     for (let i = 0; i < chunk.count; i++) {
@@ -223,7 +226,7 @@ export class Router {
     const s = this.stored.get(p)!;
     this.stored.delete(p);
     if (recordHash(bytes) === s.hash) return;
-    throw new GamestreamError('input_changed', `${this.source} is not the input the warehouse read: record ${s.at} of partition ${p} is not the one the warehouse holds there, so the file was replaced or rewritten under the same name. ${RENAME}`);
+    throw new GamestreamError('input_changed', `${this.source} is not the input the warehouse read: record ${s.at} of partition ${p} is not the one the warehouse holds there, so the file was replaced or rewritten under the same name (or GAMESTREAM_PARTITIONS is not the earlier runs'). ${RENAME}`);
   }
 
   /**
@@ -231,7 +234,7 @@ export class Router {
    * the input the warehouse read (a shorter file under the same name). Returns true, for the end of input.
    */
   endOfInput(): true {
-    if (this.given) return true;
+    if (!this.numbered) return true;
     for (let p = 0; p < this.partitions; p++) {
       const at = this.resumeAt[p]!;
       if (Number.isFinite(at) && this.nextOffset[p]! < at) {

@@ -181,7 +181,7 @@ export class Supervisor {
     this.o.metrics?.setWorkerCount(this.workers);
     const resumeAt = new Map([...this.initial].map(([p, c]) => [p, c.nextOffset]));
     source.partitionedLog?.resumeFrom(resumeAt);
-    this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt, storedRecords(source.name, this.initial));
+    this.router = new Router(this.partitions, this.workers, this.cfg.batchRecords, resumeAt, source.rereadFromStart ? storedRecords(source.name, this.initial) : undefined);
     if (this.initial.size > 0) log.info({ partitions: this.initial.size }, 'resuming from warehouse checkpoints');
     if (source.group) {
       // The group decides: nothing is owned until the first assignment; unowned partitions hold no watermark back.

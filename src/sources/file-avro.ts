@@ -38,6 +38,7 @@ const SCAN = 1 << 20;
 /** Its records are decoded from blocks, not byte ranges of the file: it has no `reread`, so batches keep their bytes. */
 export class AvroFileSource extends LocalFileSource implements Source {
   readonly format = 'avro' as const;
+  readonly rereadFromStart = true;
   avroWriterSchema: string | null = null;
   private readonly log: Logger | null;
   private codec = 'null';

@@ -29,6 +29,7 @@ export class NdjsonFileSource extends LocalFileSource implements Source {
   readonly format = 'ndjson' as const;
   readonly avroWriterSchema = null;
   readonly cutsOversized = true;
+  readonly rereadFromStart = true;
   private readonly maxLineBytes: number;
   private carry: Buffer = Buffer.alloc(0);
   private index = 0;

@@ -90,6 +90,11 @@ export interface Source {
   readonly avroWriterSchema: string | null;
   /** Lines over the size limit come as stand-ins of bounded size (src/contract/oversized.ts); unset: records whole. */
   readonly cutsOversized?: boolean;
+  /**
+   * An input read again from the start at each run (a file), whose records the router numbers: a run resuming it
+   * checks that it is the input the warehouse read (Router, StoredRecords).
+   */
+  readonly rereadFromStart?: boolean;
   /** Partitions and offsets of its own (Kafka), or null: the router partitions by key, offsets count records. */
   readonly partitionedLog: PartitionedLog | null;
   /** Partitions assigned by a consumer group, or null: this daemon owns every partition for the whole run. */
