@@ -12,6 +12,14 @@ export class OffsetGaps {
   add(partition: number, from: number, to: number): void {
     if (!(to > from)) return;
     const old = this.gaps.get(partition) ?? [];
+    // At or past the end, as a fetch loop adds them: no rebuild (a marker per transaction would make it quadratic).
+    const end = old.length > 0 ? old[old.length - 1]! : -Infinity;
+    if (from >= end) {
+      if (from === end) old[old.length - 1] = to;
+      else old.push(from, to);
+      this.gaps.set(partition, old);
+      return;
+    }
     const out: number[] = [];
     let placed = false;
     for (let i = 0; i < old.length; i += 2) {
