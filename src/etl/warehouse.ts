@@ -135,7 +135,7 @@ export function sqlTimestamp(ms: number): string {
 /**
  * The events `where` selects, one row per event id, as a subquery. An event stored twice (a backfill, past the
  * dedupe horizon, of events live traffic already brought: docs/SEMANTICS.md, "Duplicates") counts once. The
- * copy kept is the first stored (by source, partition, offset), so a rerun keeps the same one.
+ * copy kept is the one with the lowest (source, partition, offset), so a rerun keeps the same one.
  */
 export function uniqueEvents(where: string): string {
   return `(SELECT * FROM events WHERE ${where}
