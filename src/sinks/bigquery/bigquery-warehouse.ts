@@ -28,7 +28,7 @@ import type { StoredUserState } from '../../users/state.ts';
 import { commitStreams, TableWriter, type WriterContext } from './table-writer.ts';
 import { committedPositions, countUsers, readCommittedIds, readRecentUsers, readUserIds, readUserStates, warehouseIdentity, type IdReads } from './id-reads.ts';
 import { PartitionLeases } from './partition-leases.ts';
-import { checkpointOf, CHECKPOINT_COLUMNS, readWindowUpdates, recordOf, streamsByTable, windowUpdateSql, type RecordToFinish, type WindowUpdate } from './commit-log.ts';
+import { checkpointColumns, checkpointOf, CHECKPOINT_COLUMNS, readWindowUpdates, recordOf, streamsByTable, windowUpdateSql, type RecordToFinish, type WindowUpdate } from './commit-log.ts';
 
 export interface BigQueryOptions {
   target: BigQueryTarget;
@@ -316,10 +316,7 @@ export class BigQueryWarehouse implements Warehouse {
       end_of_input: batch.endOfInput,
     };
     const records: RowObject[] = batch.checkpoints.map((cp) => ({
-      ...common, source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs, watermark_ms: cp.watermarkMs,
-      closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters, duplicates: cp.duplicates,
-      late_events: cp.lateEvents, window_rows: cp.windowRows, provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs,
-      last_record_hash: cp.lastRecordHash ?? null, window_size_ms: cp.windowSizeMs ?? null, window_updates: updates.has(cp.partition) ? JSON.stringify(updates.get(cp.partition)) : null,
+      ...common, ...checkpointColumns(cp), window_updates: updates.has(cp.partition) ? JSON.stringify(updates.get(cp.partition)) : null,
       claim_epoch: this.shared.epochOf(src, cp.partition),
     }));
     for (const p of updates.keys()) {

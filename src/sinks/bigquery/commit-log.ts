@@ -15,6 +15,16 @@ export const CHECKPOINT_COLUMNS = `source_partition, next_offset, max_event_ms, 
   dead_letters, duplicates, late_events, window_rows, commit_id, streams, provisional_from_ms, provisional_to_ms, window_updates,
   last_record_hash, window_size_ms`;
 
+/** A checkpoint as the commit log's position columns hold it (checkpointOf reads it back). */
+export function checkpointColumns(cp: Checkpoint): Record<string, number | null> {
+  return {
+    source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs, watermark_ms: cp.watermarkMs,
+    closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters, duplicates: cp.duplicates,
+    late_events: cp.lateEvents, window_rows: cp.windowRows, provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs,
+    last_record_hash: cp.lastRecordHash ?? null, window_size_ms: cp.windowSizeMs ?? null,
+  };
+}
+
 /** The checkpoint a commit-log row with a position records. */
 export function checkpointOf(r: Record<string, unknown>): Checkpoint {
   const num = (v: unknown): number => Number(v);

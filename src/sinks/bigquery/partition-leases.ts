@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Checkpoint } from '../../contract/checkpoint.ts';
 import { GamestreamError } from '../../errors.ts';
 import type { AwaitReleaseOptions, SharedOwnership } from '../sink.ts';
+import { checkpointColumns } from './commit-log.ts';
 import { encodeObjects, type RowObject } from './rows.ts';
 import { latestPerPartition } from './tables.ts';
 import type { TableWriter } from './table-writer.ts';
@@ -142,11 +143,7 @@ export class PartitionLeases implements SharedOwnership {
     const commits = this.o.commits();
     if (!commits || checkpoints.length === 0) return;
     const rows: RowObject[] = checkpoints.map((cp) => ({
-      ...this.common(source), source_partition: cp.partition, next_offset: cp.nextOffset, max_event_ms: cp.maxEventMs,
-      watermark_ms: cp.watermarkMs, closed_through_ms: cp.closedThroughMs, events: cp.events, dead_letters: cp.deadLetters,
-      duplicates: cp.duplicates, late_events: cp.lateEvents, window_rows: cp.windowRows, released,
-      provisional_from_ms: cp.provisionalFromMs, provisional_to_ms: cp.provisionalToMs, last_record_hash: cp.lastRecordHash ?? null,
-      window_size_ms: cp.windowSizeMs ?? null, window_updates: null,
+      ...this.common(source), ...checkpointColumns(cp), released, window_updates: null,
       claim_epoch: this.epochOf(source, cp.partition),
     }));
     await commits.appendDefault(encodeObjects(rows, commits.codec));
