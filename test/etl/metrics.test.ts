@@ -18,8 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const read = (table: string, day: string) =>
-  t.wh.query(`SELECT * REPLACE (strftime(date, '%Y-%m-%d') AS date) FROM ${table} WHERE date = DATE '${day}'`);
+const read = (table: string, day: string, wh = t.wh) =>
+  wh.query(`SELECT * REPLACE (strftime(date, '%Y-%m-%d') AS date) FROM ${table} WHERE date = DATE '${day}'`);
 
 describe('level_metrics', () => {
   it.each(DAYS)('matches the definitions on %s, every row and column', async (day) => {
@@ -101,15 +101,13 @@ describe('events stored twice (a backfill past the dedupe horizon)', () => {
       await insertEvents(w, again, 'file:/archive/backfill.ndjson');
       const [n] = await w.wh.query(`SELECT count(*) AS n FROM events WHERE event_date = DATE '${day}'`);
       expect(Number(n!.n)).toBe(events.length + again.length);
-      const readW = (table: string) =>
-        w.wh.query(`SELECT * REPLACE (strftime(date, '%Y-%m-%d') AS date) FROM ${table} WHERE date = DATE '${day}'`);
       await computeLevelMetrics(w.wh, day);
       await computeUserMetrics(w.wh, day);
       await computeRevenueMetrics(w.wh, day);
-      expect(compareRows(await readW('level_metrics'), expectedLevelMetrics(events, day), 'level_id')).toEqual([]);
-      expect(compareRows(await readW('user_daily_metrics'), expectedUserMetrics(events, day), 'user_id')).toEqual([]);
+      expect(compareRows(await read('level_metrics', day, w.wh), expectedLevelMetrics(events, day), 'level_id')).toEqual([]);
+      expect(compareRows(await read('user_daily_metrics', day, w.wh), expectedUserMetrics(events, day), 'user_id')).toEqual([]);
       const key = ['platform', 'country'];
-      expect(compareRows(withKey(await readW('revenue_daily'), key), withKey(expectedRevenueDaily(events, day), key), 'key')).toEqual([]);
+      expect(compareRows(withKey(await read('revenue_daily', day, w.wh), key), withKey(expectedRevenueDaily(events, day), key), 'key')).toEqual([]);
     } finally {
       w.close();
     }
