@@ -4,6 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import avro from 'avsc';
+import { avroWriterType } from './avro-types.ts';
 import type { Rejection } from './record.ts';
 
 export type Decoded = { ok: true; obj: Record<string, unknown> } | { ok: false; rejection: Rejection };
@@ -40,8 +41,7 @@ export class AvroDecoder {
   private readonly fields: { name: string; type: avro.Type }[];
 
   constructor(writerSchemaJson: string) {
-    // Wrapped unions: long and double both map to JS numbers, so only the wrapper says which branch it was.
-    this.type = avro.Type.forSchema(JSON.parse(writerSchemaJson) as avro.Schema, { wrapUnions: true });
+    this.type = avroWriterType(writerSchemaJson);
     this.fields = (this.type as unknown as { fields?: { name: string; type: avro.Type }[] }).fields ?? [];
   }
 

@@ -10,6 +10,7 @@
 import { inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { REQUIRED_FIELDS } from '../contract/rules.ts';
+import { avroWriterType } from '../partition/avro-types.ts';
 import { GamestreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { LocalFileSource } from './local-file.ts';
@@ -82,7 +83,11 @@ export class AvroFileSource extends LocalFileSource implements Source {
     const schemaJson = header.meta['avro.schema']?.toString();
     if (!schemaJson) throw new GamestreamError('input_not_found', `${this.path}: Avro header has no schema`);
     this.avroWriterSchema = schemaJson;
-    this.writer = avro.Type.forSchema(JSON.parse(schemaJson) as avro.Schema, { wrapUnions: true });
+    try {
+      this.writer = avroWriterType(schemaJson);
+    } catch (err) {
+      throw new GamestreamError('config_invalid', `GAMESTREAM_SOURCE file ${this.path}: the schema in its Avro header is not valid Avro (${(err as Error).message.slice(0, 200)}); nothing was read. Write the file with a valid schema`, { cause: err });
+    }
     // A schema without a field every event needs would dead-letter every record, one by one, to the end.
     const fields = new Set(((this.writer as unknown as { fields?: { name: string }[] }).fields ?? []).map((f) => f.name));
     const absent = REQUIRED_FIELDS.filter((f) => !fields.has(f));
@@ -91,14 +96,11 @@ export class AvroFileSource extends LocalFileSource implements Source {
         `GAMESTREAM_SOURCE file ${this.path}: its Avro schema has no field ${absent.join(', ')}, which every event needs (${REQUIRED_FIELDS.join(', ')}; schemas/game-event.avsc is the full schema); nothing was read. Write the file with those fields, or convert it`);
     }
     const userIdField = (this.writer as unknown as { fields?: { name: string; type: avro.Type }[] }).fields?.find((f) => f.name === 'user_id');
-    this.keyType = avro.Type.forSchema(
-      {
-        type: 'record',
-        name: (this.writer as unknown as { name?: string }).name ?? 'GameEvent',
-        fields: userIdField ? [{ name: 'user_id', type: userIdField.type.schema() as avro.Schema }] : [],
-      },
-      { wrapUnions: true },
-    );
+    this.keyType = avroWriterType({
+      type: 'record',
+      name: (this.writer as unknown as { name?: string }).name ?? 'GameEvent',
+      fields: userIdField ? [{ name: 'user_id', type: userIdField.type.schema() as avro.Schema }] : [],
+    } as avro.Schema);
     this.resolver = this.keyType.createResolver(this.writer);
   }
 

@@ -138,4 +138,67 @@ describe('an Avro file source', () => {
     const rss = Number(/peak RSS (\d+) MB/.exec(r.stdout)?.[1]);
     expect(rss).toBeLessThan(1024);
   });
+
+  it('keeps the block of a datum with a 64-bit long, which validation then judges as it would in JSON', async () => {
+    const path = join(dir, 'big-long.avro');
+    const BIG_LONG = avro.types.LongType.__with({
+      fromBuffer: (b: Buffer) => b.readBigInt64LE(),
+      toBuffer: (n: bigint) => {
+        const b = Buffer.alloc(8);
+        b.writeBigInt64LE(n);
+        return b;
+      },
+      fromJSON: (n: number) => BigInt(n), toJSON: (n: bigint) => Number(n), isValid: (n: unknown) => typeof n === 'bigint',
+      compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
+    });
+    const schema = {
+      type: 'record', name: 'GameEvent', fields: [
+        { name: 'id', type: 'string' }, { name: 'user_id', type: ['string', 'long'] }, { name: 'timestamp', type: 'long' }, { name: 'type', type: 'int' },
+        { name: 'client_ts_ns', type: 'long' },
+      ],
+    } as Schema;
+    const type = avro.Type.forSchema(schema, { wrapUnions: true, registry: { long: BIG_LONG } as never });
+    const now = BigInt(Date.now());
+    const encoder = new avro.streams.BlockEncoder(type as unknown as Schema);
+    const out = createWriteStream(path);
+    encoder.pipe(out);
+    // One block: the middle datum's user_id is 2^60, and every datum has a nanosecond stamp beyond 2^53.
+    for (let i = 0; i < 3; i++) {
+      encoder.write({ id: `b${i}`, user_id: i === 1 ? { long: 2n ** 60n } : { string: `u${i}` }, timestamp: now, type: 1001, client_ts_ns: now * 1_000_000n });
+    }
+    encoder.end();
+    await once(out, 'close');
+    const r = await run(path);
+    expect(r.code, r.stderr).toBe(0);
+    expect(totals(r.stdout)).toEqual([2, 1]);
+    expect(r.stderr).not.toContain('damaged Avro block');
+  });
+
+  it('reads a file whose schema has a union default that is not its first branch', async () => {
+    const path = join(dir, 'union-default.avro');
+    const schema = {
+      type: 'record', name: 'GameEvent', fields: [
+        { name: 'id', type: 'string' }, { name: 'user_id', type: 'string' }, { name: 'timestamp', type: 'long' }, { name: 'type', type: 'int' },
+        { name: 'campaign', type: ['string', 'null'] },
+      ],
+    } as Schema;
+    // avsc refuses to write with a default of null there, so the file is written without it and its header changed.
+    await writeFile(path, schema, Array.from({ length: 5 }, (_, i) => ({ id: `c${i}`, user_id: `u${i}`, timestamp: Date.now(), type: 1001, campaign: 'spring' })));
+    const buf = readFileSync(path);
+    // The header's schema: a zig-zag length after the key avro.schema, then its JSON; written again with the default.
+    const zig = (n: number): Buffer => { const o: number[] = []; let v = n * 2; while (v >= 0x80) { o.push((v & 0x7f) | 0x80); v = Math.floor(v / 128); } o.push(v); return Buffer.from(o); };
+    const key = buf.indexOf('avro.schema') + 'avro.schema'.length;
+    let len = 0;
+    let p = key;
+    for (let shift = 1; ; shift *= 128) { const b = buf[p++]!; len += (b & 0x7f) * shift; if (!(b & 0x80)) break; }
+    len /= 2;
+    const written = JSON.parse(buf.subarray(p, p + len).toString()) as { fields: { name: string; default?: unknown }[] };
+    written.fields.find((f) => f.name === 'campaign')!.default = null;
+    const after = JSON.stringify(written);
+    expect(() => avro.Type.forSchema(written as Schema)).toThrow(/default/);
+    writeFileSync(path, Buffer.concat([buf.subarray(0, key), zig(after.length), Buffer.from(after), buf.subarray(p + len)]));
+    const r = await run(path);
+    expect(r.code, r.stderr).toBe(0);
+    expect(totals(r.stdout)).toEqual([5, 0]);
+  });
 });

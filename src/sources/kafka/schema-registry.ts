@@ -3,7 +3,7 @@
  * `GET <url>/schemas/ids/{id}` → `{"schema": "<schema JSON as a string>", "schemaType"?: "AVRO" | …}`.
  * Credentials come from the URL's userinfo (basic auth) and are never logged: logs show `redactUrl(url)`.
  */
-import avro from 'avsc';
+import { avroWriterType } from '../../partition/avro-types.ts';
 import { GamestreamError } from '../../errors.ts';
 
 export type RegistryAnswer =
@@ -89,7 +89,7 @@ export class SchemaRegistryClient {
     const refs = (body as { references?: unknown }).references;
     if (Array.isArray(refs) && refs.length > 0) return { kind: 'unusable', reason: 'it references other schemas, which gamestream does not resolve' };
     try {
-      avro.Type.forSchema(JSON.parse(schema) as avro.Schema);
+      avroWriterType(schema);
     } catch (err) {
       return { kind: 'unusable', reason: `the registry's schema is not valid Avro: ${(err as Error).message.slice(0, 200)}` };
     }

@@ -1,7 +1,7 @@
 /** Avro schemas for Confluent-framed Kafka records, read once at start from `<id>.avsc` files. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import avro from 'avsc';
+import { avroWriterType } from '../../partition/avro-types.ts';
 import { GamestreamError } from '../../errors.ts';
 import type { RegistryAnswer } from './schema-registry.ts';
 
@@ -18,7 +18,7 @@ export function loadSchemaDir(dir: string): Record<string, string> {
     if (!m) continue;
     const text = readFileSync(join(dir, name), 'utf8');
     try {
-      avro.Type.forSchema(JSON.parse(text) as avro.Schema);
+      avroWriterType(text);
     } catch (err) {
       throw new GamestreamError('config_invalid', `${join(dir, name)} is not a valid Avro schema: ${(err as Error).message}`, { cause: err });
     }
