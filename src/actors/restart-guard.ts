@@ -21,7 +21,8 @@ export class RestartGuard {
     this.times = this.times.filter((t) => nowMs - t < this.windowMs);
     this.times.push(nowMs);
     if (this.times.length > this.limit) {
-      return new GamestreamError('crash_loop', `worker ${worker} crashed ${this.times.length} times within ${this.windowMs / 1000}s (GAMESTREAM_RESTART_LIMIT=${this.limit}); stopping. Last error: ${why}`, { cause: cause ?? undefined });
+      const code = (cause as { code?: unknown } | null)?.code;
+      return new GamestreamError('crash_loop', `worker ${worker} crashed ${this.times.length} times within ${this.windowMs / 1000}s (more than GAMESTREAM_RESTART_LIMIT=${this.limit} within GAMESTREAM_RESTART_WINDOW); stopping. Last error: ${typeof code === 'string' ? `${code}: ` : ''}${why}`, { cause: cause ?? undefined });
     }
     this.count++;
     return null;

@@ -18,15 +18,14 @@ import { Conditions } from './conditions.ts';
 import { EngineTelemetry } from './engine-telemetry.ts';
 import { IndexLink } from './index-link.ts';
 import { WatermarkTracker } from './watermark-tracker.ts';
-import { workerSettings } from './worker-settings.ts';
 import { PartitionOwnership } from './ownership.ts';
 import { confluentDecoding, type SchemaResolver } from './schema-resolver.ts';
-import { checkpointsToResume, restoreRules } from '../partition/stored-checkpoint.ts';
+import { checkpointsToResume } from '../partition/stored-checkpoint.ts';
 import { unreachable, type FromWorker } from './protocol.ts';
 import type { Checkpoint, FlushFiles } from '../contract/checkpoint.ts';
 import { Router, storedRecords, type SealedBatch } from './router.ts';
 import { engineHealth } from './health.ts';
-import { RestartGuard } from './restart-guard.ts';
+import { WorkerStarts } from './worker-start.ts';
 import { StallWatch } from './stall-watch.ts';
 import { forwardTableReloads, partitionsOfWorker, WorkerSlot, type SpawnThread } from './worker-slot.ts';
 import { UserLink } from './user-link.ts';
@@ -78,7 +77,7 @@ export class Supervisor {
   private drainRequested = false;
   private endPosted = false;
   private fatal: unknown = null;
-  private readonly restarts: RestartGuard;
+  private readonly starts: WorkerStarts;
   private startedAt = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private readonly progressLine = new ProgressLine();
@@ -104,7 +103,6 @@ export class Supervisor {
     this.partitions = opts.source.partitionedLog?.partitionCount || this.cfg.partitions;
     this.workers = Math.min(this.cfg.workers, this.partitions);
     this.slots = Array.from({ length: this.workers }, (_, i) => new WorkerSlot(i, opts.spawnThread));
-    this.restarts = new RestartGuard(this.cfg.restartLimit, this.cfg.restartWindowMs);
     this.stall = new StallWatch(opts.log);
     this.flow = new Backpressure({
       slots: this.slots, maxHeldBytes: this.cfg.maxUncommittedBytes, mailboxBatches: this.cfg.mailboxBatches, log: opts.source.partitionedLog,
@@ -147,6 +145,14 @@ export class Supervisor {
       commitDelayMs: (opts.faults ?? NO_FAULTS).commitDelayMs,
       fence: opts.source.group && opts.warehouse.shared ? (cps) => this.ownership.fence(cps) : undefined,
       partitionedLog: opts.source.partitionedLog,
+    });
+    this.starts = new WorkerStarts({
+      cfg: this.cfg, source: opts.source, warehouse: opts.warehouse, tables: opts.tables, spoolDir: opts.spoolDir, faults: opts.faults,
+      schemas: this.schemas, index: this.index, users: this.users, committer: this.committer, ownership: this.ownership,
+      partitions: this.partitions, metrics: opts.metrics, log: opts.log, say: opts.say,
+      partitionsOf: (w) => this.partitionsOf(w), checkpointsOf: (ps) => this.checkpointsOf(ps), onMessage: (slot, msg) => this.onWorkerMessage(slot, msg),
+      fatal: () => this.fatal, fail: (err) => this.fail(err), pumpSlot: (slot) => this.pumpSlot(slot),
+      endPosted: () => this.endPosted, drainRequested: () => this.drainRequested, notify: () => this.cond.notify(),
     });
   }
 
@@ -192,12 +198,14 @@ export class Supervisor {
       this.ownership.ownAll();
     }
     forwardTableReloads(this.o.tables, this.slots, log);
-    await Promise.all(this.slots.map((s) => this.startWorker(s)));
-    this.timers.push(setInterval(() => this.tick(), 1000));
-    if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
-    this.consuming = true;
-    if (this.o.metrics) this.telemetry = new EngineTelemetry(this.o.metrics, this.o.source.partitionedLog, this.o.log, () => this.o.index.stats(), this.o.warehouse);
     try {
+      await Promise.all(this.slots.map((s) => this.starts.start(s)));
+      this.timers.push(setInterval(() => this.tick(), 1000));
+      // A thread that died before it was ready is being started again, or its restarts ran out (crash_loop).
+      await this.cond.until(() => this.slots.every((s) => s.ready));
+      if (this.cfg.progressIntervalMs > 0) this.timers.push(setInterval(() => this.progress(), this.cfg.progressIntervalMs));
+      this.consuming = true;
+      if (this.o.metrics) this.telemetry = new EngineTelemetry(this.o.metrics, this.o.source.partitionedLog, this.o.log, () => this.o.index.stats(), this.o.warehouse);
       await this.pump();
       await this.finish();
       // The last line shows the final totals: the final commit may land after the last tick.
@@ -280,48 +288,10 @@ export class Supervisor {
     if (!this.fatal) await this.ownership.releaseAll();
   }
 
-  private async startWorker(slot: WorkerSlot): Promise<void> {
-    const partitions = this.partitionsOf(slot.index).filter((p) => this.ownership.owned.has(p));
-    // Inside exclusive(): every flush queued before the crash is committed first, so these are final.
-    const restore = await this.committer.exclusive(() => {
-      return this.o.warehouse.loadRestore(this.o.source.name, this.checkpointsOf(partitions), restoreRules(this.cfg, this.partitions));
-    });
-    const readyOnce = new Promise<void>((resolve) => {
-      slot.spawn(
-        (msg) => {
-          if (msg.t === 'ready') resolve();
-          this.onWorkerMessage(slot, msg);
-        },
-        (code, err) => this.onWorkerExit(slot, code, err),
-      );
-    });
-    slot.post({
-      t: 'init',
-      tables: this.o.tables.snapshot(),
-      settings: workerSettings({
-        cfg: this.cfg, source: this.o.source, schemas: this.schemas, spoolDir: this.o.spoolDir, worker: slot.index,
-        incarnation: slot.incarnation, index: this.index.workerIndex(slot.index), crash: (this.o.faults ?? NO_FAULTS).crashWorker,
-        knownUsers: this.users.filter,
-      }),
-    });
-    slot.post({ t: 'start-actors', partitions, restore });
-    await Promise.all([readyOnce, slot.reloadRetained(this.o.source)]); // then ready: no new batch overtakes the replay
-    slot.ready = true;
-    // A revoke the crashed incarnation never acknowledged: its actors were just rebuilt, so revoke them again.
-    const pendingRevoke = this.ownership.pendingRevoke(slot.index);
-    if (pendingRevoke) slot.post({ t: 'revoke', partitions: pendingRevoke });
-    // Replay everything sent to this worker that is not yet durable; actors skip what they already have.
-    for (const r of slot.retained) slot.sendBatch(r);
-    this.pumpSlot(slot);
-    if (this.endPosted) slot.post({ t: 'end' });
-    else if (this.drainRequested) slot.post({ t: 'drain' });
-    this.cond.notify();
-  }
-
   private onWorkerMessage(slot: WorkerSlot, msg: FromWorker): void {
     switch (msg.t) {
       case 'ready':
-        return; // startWorker() waits for it
+        return; // WorkerStarts.start() waits for it
       case 'users-port':
         return this.users.serve(msg.port, msg.flag);
       case 'processed':
@@ -359,20 +329,6 @@ export class Supervisor {
       default:
         unreachable(msg);
     }
-  }
-
-  private onWorkerExit(slot: WorkerSlot, code: number, err: Error | null): void {
-    slot.ready = false;
-    if (slot.stopping || this.fatal) return;
-    const why = err?.message ?? `exit code ${code}`;
-    const loop = this.restarts.crashed(slot.index, why, err);
-    if (loop) return this.fail(loop);
-    this.o.metrics?.workerRestarted(slot.index);
-    this.o.log.error({ worker: slot.index, err: why }, 'worker crashed; restarting');
-    this.startWorker(slot).then(
-      () => this.o.say(`worker ${slot.index} crashed (${why}); restarted it from the warehouse checkpoints and replayed ${slot.retained.length} batch(es) that were not yet durable (${slot.reloaded} read again from the source)`),
-      (e: unknown) => this.fail(e),
-    );
   }
 
   private onCommitted(r: CommitResult): void {
@@ -432,7 +388,7 @@ export class Supervisor {
   totals(): RunTotals {
     return runTotals({
       recordsRouted: this.router?.routed ?? 0, recordsSkipped: this.router?.skipped ?? 0, engineWatermarkMs: this.wm.engineWm,
-      workerRestarts: this.restarts.count, startedAt: this.startedAt, endOfInput: this.endRequested,
+      workerRestarts: this.starts.restarts.count, startedAt: this.startedAt, endOfInput: this.endRequested,
       initial: this.initial, durable: this.committer.durable,
     });
   }

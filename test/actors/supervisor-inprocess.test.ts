@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EventEmitter } from 'node:events';
 import { Supervisor } from '../../src/actors/supervisor.ts';
+import { spawnWorkerThread, type SpawnThread, type WorkerThread } from '../../src/actors/worker-slot.ts';
 import { loadFaults } from '../../src/config/faults.ts';
 import { loadConfig } from '../../src/config/schema.ts';
 import { GamestreamError } from '../../src/errors.ts';
@@ -25,7 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), 'gs-sup-inproc-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const log = pino({ level: 'silent' });
 
-async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = [], o: { source?: string; metrics?: Metrics; make?: (name: string) => MemorySource } = {}): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
+async function runOnce(wh: string, env: Record<string, string> = {}, said: string[] = [], o: { source?: string; metrics?: Metrics; make?: (name: string) => MemorySource; spawnThread?: SpawnThread } = {}): Promise<{ events: number; duplicates: number; deadLetters: number; restarts: number }> {
   const config = loadConfig({
     GAMESTREAM_WAREHOUSE: `duckdb:${wh}`, GAMESTREAM_PARTITIONS: '4', GAMESTREAM_WORKERS: '2', GAMESTREAM_GEOIP_DB: 'off',
     GAMESTREAM_DEVICE_TABLE: 'off', GAMESTREAM_IDLE_TIMEOUT: '1h', GAMESTREAM_PROGRESS_INTERVAL: '0', GAMESTREAM_BATCH_RECORDS: '40', ...env,
@@ -36,7 +38,7 @@ async function runOnce(wh: string, env: Record<string, string> = {}, said: strin
   const index = new IdIndex({ dir: `${wh}.dedupe`, setting: 'GAMESTREAM_DEDUPE_DIR', horizonMs: config.dedupeHorizonMs, filterBytes: config.dedupeFilterBytes, log });
   const spoolDir = mkdtempSync(join(dir, 'spool-'));
   const faults = loadFaults(env, config.workers);
-  const sup = new Supervisor({ config, faults, source: o.make?.(source) ?? new MemorySource(traffic(), { name: source }), warehouse, tables, spoolDir, log, say: (line) => said.push(line), index, metrics: o.metrics });
+  const sup = new Supervisor({ config, faults, source: o.make?.(source) ?? new MemorySource(traffic(), { name: source }), warehouse, tables, spoolDir, log, say: (line) => said.push(line), index, metrics: o.metrics, spawnThread: o.spawnThread });
   const t = await sup.run();
   return { events: t.events, duplicates: t.duplicates, deadLetters: t.deadLetters, restarts: t.workerRestarts };
 }
@@ -113,5 +115,34 @@ describe('supervisor, in process', { timeout: 60_000 }, () => {
     const wh = join(dir, 'b.duckdb');
     expect(await runOnce(wh, { GAMESTREAM_TEST_CRASH_WORKER: '1:2' })).toEqual({ ...expected, restarts: 1 });
     expect(await stored(wh)).toEqual({ rows: expected.events, ids: expected.events });
+  });
+
+  /** A thread that fails before it is ready, as one whose module cannot load or whose init throws. */
+  function diesBeforeReady(): WorkerThread {
+    const e = new EventEmitter();
+    setImmediate(() => {
+      e.emit('error', new Error('the worker could not start'));
+      e.emit('exit', 1);
+    });
+    return Object.assign(e, { postMessage: () => undefined, terminate: async () => 1 }) as unknown as WorkerThread;
+  }
+
+  it('starts again a worker whose first thread dies before it is ready, instead of waiting for it for ever', async () => {
+    const wh = join(dir, 'early.duckdb');
+    let first = true;
+    const spawnThread: SpawnThread = (index) => {
+      if (index !== 1 || !first) return spawnWorkerThread(index);
+      first = false;
+      return diesBeforeReady();
+    };
+    const said: string[] = [];
+    expect(await runOnce(wh, {}, said, { spawnThread })).toEqual({ ...expected, restarts: 1 });
+    expect(await stored(wh)).toEqual({ rows: expected.events, ids: expected.events });
+    expect(said.join('\n')).toContain('worker 1 crashed (the worker could not start); restarted it');
+  });
+
+  it('stops with crash_loop, naming the settings, when a worker never gets ready', async () => {
+    const run = runOnce(join(dir, 'never.duckdb'), { GAMESTREAM_RESTART_LIMIT: '2' }, [], { spawnThread: (index) => (index === 0 ? diesBeforeReady() : spawnWorkerThread(index)) });
+    await expect(run).rejects.toMatchObject({ code: 'crash_loop', message: expect.stringMatching(/worker 0 crashed 3 times .*GAMESTREAM_RESTART_LIMIT=2.*GAMESTREAM_RESTART_WINDOW.*the worker could not start/) });
   });
 });
