@@ -1,4 +1,5 @@
 /** `gamestream run`: the daemon. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NO_FAULTS, type Faults } from '../config/faults.ts';
 import type { Config } from '../config/schema.ts';
 import type { EtlConfig } from '../etl/config.ts';
@@ -205,8 +206,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       },
     },
   });
+  // A signal before the supervisor exists (a slow warehouse open) is kept for it: it then starts stopped.
+  let stopAsked = false;
   const onSignal = onInterrupts((sig) => {
     say(`${sig}: draining (stop reading, flush, commit); press Ctrl-C again to exit at once`);
+    stopAsked = true;
     sup?.requestStop();
     setTimeout(() => {
       say(`the drain took longer than GAMESTREAM_SHUTDOWN_TIMEOUT (${cfg.shutdownTimeoutMs / 1000}s); exiting; the next start resumes from the last commit`);
@@ -224,6 +228,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   try {
     metricsReady = obs.metrics;
     if (obs.server) say(`metrics, health and status page on ${obs.server.url}`);
+    if (faults.openDelayMs > 0) await sleep(faults.openDelayMs);
     // The daily ETL runs on its own connection to the same database, so the stream never waits on it.
     await warehouse.open();
     if (duck) {
@@ -264,6 +269,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       config: cfg, faults, source, warehouse, tables, spoolDir, log, say, outputs, confluentSchemas, metrics: obs.metrics, index,
       beforeClose: stopEtl,
     });
+    if (stopAsked) sup.requestStop();
     const partitions = source.partitionedLog?.partitionCount || cfg.partitions;
     say(`source ${source.name} → ${warehouse.name}; ${partitions} partitions on ${Math.min(cfg.workers, partitions)} worker thread(s)`);
     const t = await sup.run();

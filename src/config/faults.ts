@@ -1,5 +1,5 @@
 /**
- * Fault injection, for the project's own tests: a slow warehouse, a crashing worker thread, a daemon killed
+ * Fault injection, for the project's own tests: a slow warehouse or open, a crashing worker thread, a daemon killed
  * between a BigQuery commit record and its streams, a handle nobody closes. These are not settings a user has, so
  * they are kept out of `Config` and out of `gamestream env` and docs/OPERATIONS.md; the engine gets them as one
  * object, and a production start gets `NO_FAULTS` unless the variables are set.
@@ -20,13 +20,15 @@ export interface Faults {
   claimDelayMs: number;
   /** The daemon leaves a timer running; the command must exit all the same. */
   leakHandle: boolean;
+  /** The warehouse opens this much later, as a slow open (a long WAL replay) would. */
+  openDelayMs: number;
   /** BigQuery: SIGKILL right after the n-th commit record landed (0: never). */
   killAfterCommitRecord: number;
   /** BigQuery: SIGSTOP right before the n-th commit record is appended, past every check before it (0: never). */
   stopBeforeCommitRecord: number;
 }
 
-export const NO_FAULTS: Faults = Object.freeze({ crashWorker: null, commitDelayMs: 0, claimDelayMs: 0, leakHandle: false, killAfterCommitRecord: 0, stopBeforeCommitRecord: 0 });
+export const NO_FAULTS: Faults = Object.freeze({ crashWorker: null, commitDelayMs: 0, claimDelayMs: 0, leakHandle: false, openDelayMs: 0, killAfterCommitRecord: 0, stopBeforeCommitRecord: 0 });
 
 function f<K extends keyof Faults>(spec: VarSpec<Faults, K>): VarSpec<Faults, K> {
   return spec;
@@ -48,6 +50,8 @@ export const FAULT_VARS = [
     doc: 'With a consumer group and a shared warehouse, every claim of adopted partitions waits this long before it is appended, as a slow append would.', parse: duration(0, 60_000) }),
   f({ name: 'GAMESTREAM_TEST_LEAK_HANDLE', key: 'leakHandle', default: 'off', allowed: 'on | off, for tests only',
     doc: 'The daemon leaves a timer running, as a library that does not let go of a handle would.', parse: boolFlag }),
+  f({ name: 'GAMESTREAM_TEST_OPEN_DELAY', key: 'openDelayMs', default: '0', allowed: '0–1m, for tests only',
+    doc: 'The warehouse opens this much later, as a slow open (a long DuckDB WAL replay) would.', parse: duration(0, 60_000) }),
   f({ name: 'GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD', key: 'killAfterCommitRecord', default: '0', allowed: '0 (off) or a count, for tests only',
     doc: 'BigQuery: the daemon kills itself with SIGKILL right after its n-th commit record landed, before the streams it names are committed.', parse: integer(0, 1_000_000) }),
   f({ name: 'GAMESTREAM_TEST_STOP_BEFORE_COMMIT_RECORD', key: 'stopBeforeCommitRecord', default: '0', allowed: '0 (off) or a count, for tests only',

@@ -60,4 +60,15 @@ describe('the command exits', () => {
       expect(r.stderr).toMatch(/cannot create the directory/);
     }
   });
+
+  it('stopped by a SIGTERM that came before the engine started (a slow warehouse open): drains at once, exit 0, nothing read', async () => {
+    const r = await runEngine({
+      GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_WORKERS: '1', GAMESTREAM_SOURCE: `file:${input}`, GAMESTREAM_ETL: 'off',
+      GAMESTREAM_WAREHOUSE: `duckdb:${join(dir, `w-${++runs}.duckdb`)}`, GAMESTREAM_TEST_OPEN_DELAY: '2s', GAMESTREAM_SHUTDOWN_TIMEOUT: '60s',
+    }, 50_000, (out) => out.includes('metrics, health and status page on'), 'SIGTERM');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('SIGTERM: draining');
+    expect(r.stdout).toMatch(/stopped: 0 records/);
+    expect(r.stdout).not.toContain('end of input');
+  });
 });
