@@ -11,8 +11,8 @@ describe('fault injection', () => {
   it('reads the GAMESTREAM_TEST_* variables into one object', () => {
     expect(loadFaults({
       GAMESTREAM_TEST_CRASH_WORKER: '1:5:always', GAMESTREAM_TEST_COMMIT_DELAY: '300ms',
-      GAMESTREAM_TEST_LEAK_HANDLE: 'on', GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD: '2', GAMESTREAM_TEST_CLAIM_DELAY: '2s',
-    }, 2)).toEqual({ crashWorker: { worker: 1, afterBatches: 5, always: true }, commitDelayMs: 300, claimDelayMs: 2000, leakHandle: true, killAfterCommitRecord: 2, stopBeforeCommitRecord: 0 });
+      GAMESTREAM_TEST_LEAK_HANDLE: 'on', GAMESTREAM_TEST_KILL_AFTER_COMMIT_RECORD: '2', GAMESTREAM_TEST_CLAIM_DELAY: '2s', GAMESTREAM_TEST_OPEN_DELAY: '1s',
+    }, 2)).toEqual({ crashWorker: { worker: 1, afterBatches: 5, always: true }, commitDelayMs: 300, claimDelayMs: 2000, leakHandle: true, openDelayMs: 1000, killAfterCommitRecord: 2, stopBeforeCommitRecord: 0 });
   });
 
   it('is kept out of the configuration and out of `gamestream env`', () => {
