@@ -10,6 +10,7 @@ import { loadConfig, type Config } from '../config/schema.ts';
 import { loadEtlConfig, type EtlConfig } from '../etl/config.ts';
 import { successfulDays } from '../etl/dag.ts';
 import { startScheduler, type RunDayResult } from '../etl/scheduler.ts';
+import { readyAtMs } from '../etl/sensor.ts';
 import { addDays, dialectOf, ensureEtlTables, type EtlWarehouse } from '../etl/warehouse.ts';
 import { openDuckDbEtl } from '../sinks/duckdb/etl-warehouse.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
@@ -244,6 +245,11 @@ export async function etlCommand(args: string[], io: EtlIo = processIo()): Promi
       const to = requiredDay(args, 'to');
       if (to < from) throw new GamestreamError('config_invalid', `--to ${to} is before --from ${from}`);
       for (let d = from; d <= to; d = addDays(d, 1)) days.push(d);
+    }
+    // A day not over yet (plus the allowed lateness) cannot be complete: its sensor would only wait, then fail.
+    const notOver = days.find((d) => readyAtMs(d, config.allowedLatenessMs) > Date.now());
+    if (notOver !== undefined) {
+      throw new GamestreamError('config_invalid', `${notOver} is not over yet: it can be complete from ${new Date(readyAtMs(notOver, config.allowedLatenessMs)).toISOString()} (its end plus GAMESTREAM_ETL_ALLOWED_LATENESS); run it after that${sub === 'backfill' ? ', or end --to before it' : ''}`);
     }
     const limit = wholeFlag(args, 'limit') ?? 30;
     if (limit < 1) throw new GamestreamError('config_invalid', `--limit=${limit} is not valid: expected a whole number ≥ 1`);

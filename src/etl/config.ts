@@ -76,7 +76,7 @@ export const ETL_ENV_VARS = [
   v({ name: 'GAMESTREAM_ETL_POKE_INTERVAL', key: 'pokeIntervalMs', default: '5m', allowed: '10ms–1h',
     doc: 'How often the wait_for_data sensor checks whether the day is complete.', parse: duration(10, 3_600_000) }),
   v({ name: 'GAMESTREAM_ETL_SENSOR_TIMEOUT', key: 'sensorTimeoutMs', default: '1h', allowed: '0–7d',
-    doc: 'How long wait_for_data waits for the day to complete before the run fails.', parse: duration(0, 7 * 86_400_000) }),
+    doc: 'How long wait_for_data waits for the day to complete before the run fails, counted from the end of the day plus GAMESTREAM_ETL_ALLOWED_LATENESS (or from the start of the wait, when later).', parse: duration(0, 7 * 86_400_000) }),
   v({ name: 'GAMESTREAM_ETL_RETRIES', key: 'retries', default: '2', allowed: '0–20',
     doc: 'Retries per task after its first failed attempt.', parse: integer(0, 20) }),
   v({ name: 'GAMESTREAM_ETL_RETRY_DELAY', key: 'retryDelayMs', default: '5m', allowed: '0–1d',

@@ -56,6 +56,8 @@ export interface DagDeps {
   fetch: FetchFn;
   counters: EtlCounters;
   signal?: AbortSignal;
+  /** When wait_for_data gives up, when the scheduler already waited for the day (default: the sensor's own). */
+  sensorDeadlineMs?: number;
   /** Pause between alert POST attempts (3 attempts). */
   alertRetryDelayMs?: number;
   /** Each finished task attempt, and the whole run as task 'dag' (metrics). */
@@ -175,7 +177,7 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
   await run('wait_for_data', async () => {
     const r = await waitForData(wh, day, {
       pokeIntervalMs: config.pokeIntervalMs, timeoutMs: config.sensorTimeoutMs, allowedLatenessMs: config.allowedLatenessMs,
-      clock, signal: deps.signal, ownSource: deps.ownSource,
+      clock, signal: deps.signal, ownSource: deps.ownSource, deadlineMs: deps.sensorDeadlineMs,
       onPoke: (p) => {
         if (p.complete || p.noData) return;
         deps.onWait?.(day, p);

@@ -7,7 +7,7 @@ import { cancelled, systemClock, type Clock } from './clock.ts';
 import type { EtlConfig } from './config.ts';
 import { nextAfter } from './cron.ts';
 import { lastSuccessfulDay, newCounters, runDag, successfulDays, type DagDeps, type DagResult, type EtlCounters } from './dag.ts';
-import { dayReadiness, type DayReadiness } from './sensor.ts';
+import { dayReadiness, sensorDeadlineMs, type DayReadiness } from './sensor.ts';
 import type { FetchFn } from './outputs.ts';
 import { addDays, dayOf, dayStartMs, ensureEtlTables, type EtlWarehouse } from './warehouse.ts';
 
@@ -28,6 +28,13 @@ export interface SchedulerOptions {
 
 export type RunDayResult = DagResult | { date: string; status: 'already_done' };
 
+export interface RunDayOptions {
+  /** Run it again even when it is done. */
+  force?: boolean;
+  /** When its sensor gives up (the scheduler's own wait for the day's first events counts against it). */
+  sensorDeadlineMs?: number;
+}
+
 export interface SchedulerState {
   enabled: boolean;
   running: string | null;
@@ -42,7 +49,7 @@ export interface SchedulerState {
 
 export interface Scheduler {
   stop(): Promise<void>;
-  runDay(date: string, opts?: { force?: boolean }): Promise<RunDayResult>;
+  runDay(date: string, opts?: RunDayOptions): Promise<RunDayResult>;
   state(): SchedulerState;
 }
 
@@ -86,16 +93,16 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
   const tablesReady = ensureEtlTables(wh);
   tablesReady.catch((err: unknown) => log.error({ err }, 'cannot create the ETL tables'));
 
-  const execute = async (date: string, force: boolean): Promise<RunDayResult> => {
+  const execute = async (date: string, o: RunDayOptions): Promise<RunDayResult> => {
     if (stopped) throw cancelled();
     await tablesReady;
-    if (!force && (await successfulDays(wh, date, date)).has(date)) {
+    if (!o.force && (await successfulDays(wh, date, date)).has(date)) {
       log.info({ day: date }, 'ETL day already done; skipped (use force to rerun)');
       return { date, status: 'already_done' };
     }
     try {
       return await runDag({
-        warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs,
+        warehouse: wh, config, log, clock, fetch: fetchFn, counters, signal: abort.signal, alertRetryDelayMs: opts.alertRetryDelayMs, sensorDeadlineMs: o.sensorDeadlineMs,
         onTask: opts.onTask, onChecks: opts.onChecks, ownSource: opts.ownSource, onWait: (day, r) => setWaiting(r && { day, waitingFor: r.waitingFor }),
       }, date);
     } finally {
@@ -104,13 +111,13 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
   };
 
   // One day at a time: runs share the warehouse and a later day's quality check reads earlier days.
-  const runDay = (date: string, o: { force?: boolean } = {}): Promise<RunDayResult> => {
+  const runDay = (date: string, o: RunDayOptions = {}): Promise<RunDayResult> => {
     queued.push(date);
     const p = tail.then(async () => {
       queued.splice(queued.indexOf(date), 1);
       running = date;
       try {
-        lastResult = await execute(date, o.force === true);
+        lastResult = await execute(date, o);
         return lastResult;
       } finally {
         running = null;
@@ -129,7 +136,8 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
    */
   const whenDue = async (date: string): Promise<void> => {
     await tablesReady;
-    const deadline = clock.now() + config.sensorTimeoutMs;
+    const deadline = sensorDeadlineMs(date, { allowedLatenessMs: config.allowedLatenessMs, timeoutMs: config.sensorTimeoutMs }, clock.now());
+    let waitedOut = false;
     for (;;) {
       if (stopped) return;
       let r: DayReadiness;
@@ -144,7 +152,11 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
         log.info({ day: date }, `ETL ${date} not run: it has no events, and no source can still bring any`);
         return;
       }
-      if (r.eventRows > 0 || clock.now() >= deadline) break;
+      if (r.eventRows > 0) break;
+      if (clock.now() >= deadline) {
+        waitedOut = true;
+        break;
+      }
       setWaiting({ day: date, waitingFor: r.waitingFor });
       log.info({ day: date, waitingFor: r.waitingFor }, `ETL ${date} waits for ${r.waitingFor.join('; ')}`);
       // Before the daemon's first commit its own source has no watermark: that changes within seconds.
@@ -157,7 +169,8 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       }
     }
     setWaiting(null);
-    runDay(date).catch(() => undefined); // logged by the queue
+    // Waited out: its sensor has no budget left, and says at once what the day still lacks (unless it is complete).
+    runDay(date, waitedOut ? { sensorDeadlineMs: deadline } : {}).catch(() => undefined); // logged by the queue
   };
 
   const background = (date: string): void => {

@@ -6,7 +6,8 @@
  *      the allowed lateness: a source still running may still bring events of D;
  *   3. `events` has at least one row dated D.
  * When 1 and 2 hold and D has no events, no more can come: the sensor fails at once (`etl_no_data`) instead of
- * waiting out its timeout. Otherwise it pokes every interval until the timeout, saying what it waits for.
+ * waiting out its timeout. Otherwise it pokes every interval until the timeout, saying what it waits for; the
+ * timeout counts from ready at (or from the start of the wait, when that is later).
  */
 import { GamestreamError } from '../errors.ts';
 import type { Clock } from './clock.ts';
@@ -46,9 +47,23 @@ export interface ReadinessOptions {
   ownSource?: string | null;
 }
 
+/** When day D can first be complete: its end plus the allowed lateness ("ready at", docs/ETL.md). */
+export function readyAtMs(day: string, allowedLatenessMs: number): number {
+  return dayStartMs(day) + DAY_MS + allowedLatenessMs;
+}
+
+/**
+ * When the sensor gives up on D: the sensor timeout after ready at, or after `fromMs` when that is later. The
+ * wait for the wall clock to reach ready at is not part of the timeout, so a lateness of hours does not make
+ * every run fail.
+ */
+export function sensorDeadlineMs(day: string, o: { allowedLatenessMs: number; timeoutMs: number }, fromMs: number): number {
+  return Math.max(fromMs, readyAtMs(day, o.allowedLatenessMs)) + o.timeoutMs;
+}
+
 export async function dayReadiness(wh: EtlWarehouse, day: string, o: ReadinessOptions): Promise<DayReadiness> {
   const d = dialectOf(wh);
-  const readyAt = dayStartMs(day) + DAY_MS + o.allowedLatenessMs;
+  const readyAt = readyAtMs(day, o.allowedLatenessMs);
   const bySource = await wh.query(`SELECT source, count(*) AS n FROM events WHERE event_date = ${sqlDate(day)} GROUP BY source`);
   const eventRows = bySource.reduce((a, r) => a + Number(r.n), 0);
   const marks = await wh.query(`SELECT source, ${d.epochMs('watermark')} AS wm, end_of_input FROM gamestream_watermarks`);
@@ -102,6 +117,8 @@ export interface SensorOptions {
   ownSource?: string | null;
   signal?: AbortSignal;
   onPoke?: (r: DayReadiness) => void;
+  /** When to give up (default: sensorDeadlineMs from now); a day the scheduler already waited for keeps its deadline. */
+  deadlineMs?: number;
 }
 
 /**
@@ -109,7 +126,7 @@ export interface SensorOptions {
  * `etl_sensor_timeout` (not retried) when the timeout passes first.
  */
 export async function waitForData(wh: EtlWarehouse, day: string, o: SensorOptions): Promise<DayReadiness> {
-  const deadline = o.clock.now() + o.timeoutMs;
+  const deadline = o.deadlineMs ?? sensorDeadlineMs(day, o, o.clock.now());
   for (;;) {
     const r = await dayReadiness(wh, day, { allowedLatenessMs: o.allowedLatenessMs, nowMs: o.clock.now(), ownSource: o.ownSource });
     o.onPoke?.(r);
@@ -117,7 +134,7 @@ export async function waitForData(wh: EtlWarehouse, day: string, o: SensorOption
     if (r.noData) throw noDataError(day, r);
     const left = deadline - o.clock.now();
     if (left <= 0) {
-      throw new GamestreamError('etl_sensor_timeout', `day ${day} not complete after ${o.timeoutMs} ms, waiting for: ${r.waitingFor.join('; ')}`);
+      throw new GamestreamError('etl_sensor_timeout', `day ${day} not complete by ${new Date(deadline).toISOString()} (GAMESTREAM_ETL_SENSOR_TIMEOUT, ${fmtMs(o.timeoutMs)}, after the end of the day plus the allowed lateness, or after the wait began when that was later), waiting for: ${r.waitingFor.join('; ')}`);
     }
     await o.clock.sleep(Math.min(o.pokeIntervalMs, left), o.signal);
   }

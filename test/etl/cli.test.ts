@@ -114,6 +114,14 @@ describe('gamestream etl', () => {
     expect(err).toMatch(/--date is missing: give the UTC day as --date YYYY-MM-DD \(for example --date \d{4}-\d{2}-\d{2}, yesterday\)/);
     expect(await etlCommand(['backfill', '--from', '--to', '2026-11-19'])).toBe(2);
     expect(err).toContain('--from is missing');
+    // A day not over yet is refused at once, saying from when it can be run (its sensor would wait for it in vain).
+    const today = new Date().toISOString().slice(0, 10);
+    capture();
+    expect(await etlCommand(['run', '--date', today])).toBe(2);
+    expect(err).toMatch(new RegExp(`${today} is not over yet: it can be complete from \\d{4}-\\d{2}-\\d{2}T.*GAMESTREAM_ETL_ALLOWED_LATENESS`));
+    capture();
+    expect(await etlCommand(['backfill', '--from', '2026-11-18', '--to', '2999-01-01'])).toBe(2);
+    expect(err).toContain('end --to before it');
   });
 
   it('on a terminal, redraws one progress bar with an ETA instead of printing a line per day', async () => {

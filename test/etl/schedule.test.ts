@@ -105,6 +105,51 @@ describe('with a warehouse', () => {
     expect(c2.now()).toBe(at('2026-11-21T03:00:00Z'));
   });
 
+  it('the timeout counts from the end of the day plus the allowed lateness: a lateness of hours waits for the day, not fails it', async () => {
+    // 6 h of lateness: D can be complete from 06:00 the next day; the run fires at 02:00 with a 1 h timeout.
+    await setWatermark(t, at('2026-11-21T01:50:00Z'), false);
+    const clock = new FakeClock(at('2026-11-21T02:00:00Z'));
+    let outcome = 'waiting';
+    const waited = waitForData(t.wh, D, { pokeIntervalMs: 1_800_000, timeoutMs: 3_600_000, allowedLatenessMs: 6 * 3_600_000, clock })
+      .then((r) => (outcome = r.complete ? 'complete' : 'incomplete'), (e: { code: string; message: string }) => (outcome = `${e.code}: ${e.message}`));
+    await waitFor(() => clock.pending() === 1);
+    for (const hm of ['02:30', '03:00', '03:30', '04:00', '04:30', '05:00', '05:30', '06:00']) {
+      await clock.advanceTo(at(`2026-11-21T${hm}:00Z`));
+      await waitFor(() => clock.pending() === 1 || outcome !== 'waiting');
+    }
+    expect(outcome).toBe('waiting'); // past 03:00, the old deadline, and still waiting for the source
+    await setWatermark(t, at('2026-11-21T06:05:00Z'), false);
+    await clock.advanceTo(at('2026-11-21T06:30:00Z'));
+    await waited;
+    expect(outcome).toBe('complete');
+
+    // Never complete: it gives up one timeout after ready at (07:00), naming the deadline and the setting.
+    await setWatermark(t, at('2026-11-21T01:50:00Z'), false);
+    const c2 = new FakeClock(at('2026-11-21T02:00:00Z'));
+    let failed = '';
+    const given = waitForData(t.wh, D, { pokeIntervalMs: 1_800_000, timeoutMs: 3_600_000, allowedLatenessMs: 6 * 3_600_000, clock: c2 })
+      .catch((e: { code: string; message: string }) => (failed = `${e.code}: ${e.message}`));
+    await waitFor(() => c2.pending() === 1);
+    while (failed === '') {
+      await c2.advanceTo(c2.now() + 1_800_000);
+      await waitFor(() => c2.pending() === 1 || failed !== '');
+    }
+    await given;
+    expect(c2.now()).toBe(at('2026-11-21T07:00:00Z'));
+    expect(failed).toMatch(/^etl_sensor_timeout: day 2026-11-20 not complete by 2026-11-21T07:00:00.000Z \(GAMESTREAM_ETL_SENSOR_TIMEOUT, 60 min,/);
+  });
+
+  it('a sensor given the deadline the scheduler already waited out says at once what the day lacks, unless it is complete', async () => {
+    await setWatermark(t, at('2026-11-20T23:00:00Z'), false);
+    const clock = new FakeClock(at('2026-11-21T04:00:00Z'));
+    await expect(waitForData(t.wh, D, { pokeIntervalMs: 300_000, timeoutMs: 3_600_000, allowedLatenessMs: 60_000, clock, deadlineMs: at('2026-11-21T03:00:00Z') }))
+      .rejects.toMatchObject({ code: 'etl_sensor_timeout', message: expect.stringContaining('watermark 2026-11-20T23:00:00.000Z') });
+    expect(clock.now()).toBe(at('2026-11-21T04:00:00Z'));
+    await setWatermark(t, at('2026-11-21T00:02:00Z'), false);
+    expect((await waitForData(t.wh, D, { pokeIntervalMs: 300_000, timeoutMs: 3_600_000, allowedLatenessMs: 60_000, clock, deadlineMs: at('2026-11-21T03:00:00Z') })).complete).toBe(true);
+    await t.conn.run('DELETE FROM gamestream_watermarks');
+  });
+
   it('stop() waits for a query the catch-up has under way, so the caller may close the connection right after', async () => {
     // A warehouse whose every query hangs until released: the catch-up's "last successful day" is one of them.
     let release: () => void = () => undefined;
