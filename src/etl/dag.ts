@@ -225,15 +225,29 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
   return { runId, date: day, status, tasks };
 }
 
-/** Days whose latest 'dag' row is a success. */
+/** The latest 'dag' row of each day from `from` to `to`, as (day, status). */
+function latestRuns(wh: EtlWarehouse, from: string | null, to: string | null): string {
+  const range = [from !== null ? `date >= ${sqlDate(from)}` : null, to !== null ? `date <= ${sqlDate(to)}` : null].filter((x) => x !== null);
+  return `SELECT ${dialectOf(wh).dayText('date')} AS day, status FROM (
+      SELECT date, status, row_number() OVER (PARTITION BY date ORDER BY started_at DESC, run_id DESC) AS latest
+      FROM etl_runs WHERE task = 'dag'${range.map((r) => ` AND ${r}`).join('')}) AS runs
+    WHERE latest = 1`;
+}
+
+/** Days whose latest 'dag' run is a success (a forced rerun that failed makes its day not done). */
 export async function successfulDays(wh: EtlWarehouse, from: string, to: string): Promise<Set<string>> {
-  const rows = await wh.query(`SELECT ${dialectOf(wh).dayText('date')} AS day FROM etl_runs
-    WHERE task = 'dag' AND status = 'success' AND date BETWEEN ${sqlDate(from)} AND ${sqlDate(to)} GROUP BY date`);
+  const rows = await wh.query(`SELECT day FROM (${latestRuns(wh, from, to)}) AS l WHERE status = 'success'`);
   return new Set(rows.map((r) => String(r.day)));
 }
 
 export async function lastSuccessfulDay(wh: EtlWarehouse): Promise<string | null> {
-  const rows = await wh.query(`SELECT ${dialectOf(wh).dayText('max(date)')} AS day FROM etl_runs WHERE task = 'dag' AND status = 'success'`);
+  const rows = await wh.query(`SELECT max(day) AS day FROM (${latestRuns(wh, null, null)}) AS l WHERE status = 'success'`);
   const d = rows[0]?.day;
   return typeof d === 'string' ? d : null;
+}
+
+/** Days from `from` on that have a 'dag' run, whatever its status. */
+export async function daysWithRuns(wh: EtlWarehouse, from: string): Promise<Set<string>> {
+  const rows = await wh.query(`SELECT DISTINCT ${dialectOf(wh).dayText('date')} AS day FROM etl_runs WHERE task = 'dag' AND date >= ${sqlDate(from)}`);
+  return new Set(rows.map((r) => String(r.day)));
 }

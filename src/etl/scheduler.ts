@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { cancelled, systemClock, type Clock } from './clock.ts';
 import type { EtlConfig } from './config.ts';
 import { nextAfter } from './cron.ts';
-import { lastSuccessfulDay, newCounters, runDag, successfulDays, type DagDeps, type DagResult, type EtlCounters } from './dag.ts';
+import { daysWithRuns, lastSuccessfulDay, newCounters, runDag, successfulDays, type DagDeps, type DagResult, type EtlCounters } from './dag.ts';
 import { dayReadiness, sensorDeadlineMs, type DayReadiness } from './sensor.ts';
 import type { FetchFn } from './outputs.ts';
 import { addDays, dayOf, dayStartMs, ensureEtlTables, type EtlWarehouse } from './warehouse.ts';
@@ -56,19 +56,24 @@ export interface Scheduler {
 const MAX_CATCHUP_DAYS = 366;
 
 /**
- * The days the schedule was due for in (after, now]: a firing on UTC date X processes X − 1. When `after` is
- * null (no successful run ever), only the latest due day: older ones are a backfill's job.
+ * The days the catch-up runs: those the schedule was due for after the last successful day (a firing on UTC date
+ * X processes X − 1), and before it those that have no run at all since the first run (a later day run by hand
+ * while the daemon was down must not hide the days before it). When no day ever succeeded, only the latest due
+ * day: older ones are a backfill's job. At most MAX_CATCHUP_DAYS, the newest.
  */
-export function dueDays(cfg: EtlConfig, lastDone: string | null, nowMs: number): string[] {
+export function dueDays(cfg: EtlConfig, lastDone: string | null, nowMs: number, ran: ReadonlySet<string> = new Set()): string[] {
   const today = dayOf(nowMs);
-  const firstCandidate = lastDone === null ? addDays(today, -MAX_CATCHUP_DAYS) : addDays(lastDone, 1);
+  const windowStart = addDays(today, -MAX_CATCHUP_DAYS);
+  let firstRun = lastDone === null ? windowStart : addDays(lastDone, 1);
+  for (const d of ran) if (d < firstRun) firstRun = d;
   const out: string[] = [];
-  for (let d = firstCandidate; d < today && out.length <= MAX_CATCHUP_DAYS; d = addDays(d, 1)) {
+  for (let d = firstRun < windowStart ? windowStart : firstRun; d < today; d = addDays(d, 1)) {
+    if (lastDone !== null && d <= lastDone && ran.has(d)) continue;
     const fireDay = addDays(d, 1);
     const fire = nextAfter(cfg.schedule, dayStartMs(fireDay) - 1).getTime();
     if (dayOf(fire) === fireDay && fire <= nowMs) out.push(d);
   }
-  return lastDone === null ? out.slice(-1) : out;
+  return lastDone === null ? out.slice(-1) : out.slice(-MAX_CATCHUP_DAYS);
 }
 
 export function startScheduler(opts: SchedulerOptions): Scheduler {
@@ -180,7 +185,7 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
   const loop = async (): Promise<void> => {
     if (config.catchup) {
       await tablesReady;
-      const days = dueDays(config, await lastSuccessfulDay(wh), clock.now());
+      const days = dueDays(config, await lastSuccessfulDay(wh), clock.now(), await daysWithRuns(wh, addDays(dayOf(clock.now()), -MAX_CATCHUP_DAYS)));
       if (days.length > 0) log.info({ days }, 'ETL catch-up');
       for (const d of days) background(d);
     }

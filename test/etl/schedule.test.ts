@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCron, nextAfter } from '../../src/etl/cron.ts';
 import { dayReadiness, waitForData } from '../../src/etl/sensor.ts';
 import { dueDays, startScheduler } from '../../src/etl/scheduler.ts';
+import { daysWithRuns, lastSuccessfulDay, successfulDays } from '../../src/etl/dag.ts';
 import { ensureEtlTables } from '../../src/etl/warehouse.ts';
 import { loadEtlConfig } from '../../src/etl/config.ts';
 import { silentLog, testConfig } from './support/config.ts';
@@ -45,6 +46,13 @@ describe('cron', () => {
     expect(dueDays(cfg, '2026-11-17', at('2026-11-20T02:00:00Z'))).toEqual(['2026-11-18', '2026-11-19']);
     expect(dueDays(cfg, null, at('2026-11-20T03:00:00Z'))).toEqual(['2026-11-19']);
     expect(dueDays(cfg, '2026-11-19', at('2026-11-20T03:00:00Z'))).toEqual([]);
+    // Days without any run before the last success (it was run by hand while the daemon was down) are due too;
+    // a day that ran, whatever its outcome, is not.
+    expect(dueDays(cfg, '2026-11-19', at('2026-11-20T03:00:00Z'), new Set(['2026-11-14', '2026-11-16', '2026-11-19']))).toEqual(['2026-11-15', '2026-11-17', '2026-11-18']);
+    // Far behind: the newest days, up to yesterday, not the oldest.
+    const far = dueDays(cfg, '2024-01-01', at('2026-11-20T03:00:00Z'));
+    expect(far).toHaveLength(366);
+    expect(far.at(-1)).toBe('2026-11-19');
   });
 });
 
@@ -148,6 +156,23 @@ describe('with a warehouse', () => {
     await setWatermark(t, at('2026-11-21T00:02:00Z'), false);
     expect((await waitForData(t.wh, D, { pokeIntervalMs: 300_000, timeoutMs: 3_600_000, allowedLatenessMs: 60_000, clock, deadlineMs: at('2026-11-21T03:00:00Z') })).complete).toBe(true);
     await t.conn.run('DELETE FROM gamestream_watermarks');
+  });
+
+  it('a day is done when its latest run succeeded: a forced rerun that failed undoes it', async () => {
+    const row = (run: string, day: string, status: string, startedAt: string) =>
+      t.conn.run(`INSERT INTO etl_runs (run_id, date, task, attempt, status, started_at) VALUES ('${run}', DATE '${day}', 'dag', 1, '${status}', TIMESTAMP '${startedAt}')`);
+    await row('r1', '2026-10-01', 'success', '2026-10-02 02:00:00');
+    await row('r2', '2026-10-01', 'failed', '2026-10-03 09:00:00');
+    await row('r3', '2026-10-02', 'failed', '2026-10-03 02:00:00');
+    await row('r4', '2026-10-02', 'success', '2026-10-03 10:00:00');
+    await row('r5', '2026-10-03', 'success', '2026-10-04 02:00:00');
+    try {
+      expect([...(await successfulDays(t.wh, '2026-10-01', '2026-10-03'))].sort()).toEqual(['2026-10-02', '2026-10-03']);
+      expect(await lastSuccessfulDay(t.wh)).toBe('2026-10-03');
+      expect([...(await daysWithRuns(t.wh, '2026-10-02'))].sort()).toEqual(['2026-10-02', '2026-10-03']);
+    } finally {
+      await t.conn.run(`DELETE FROM etl_runs WHERE run_id IN ('r1', 'r2', 'r3', 'r4', 'r5')`);
+    }
   });
 
   it('stop() waits for a query the catch-up has under way, so the caller may close the connection right after', async () => {
