@@ -43,7 +43,10 @@ export interface DayReadiness {
 export interface ReadinessOptions {
   allowedLatenessMs: number;
   nowMs: number;
-  /** The daemon's own source: counted as running while it has no row in gamestream_watermarks yet. */
+  /**
+   * The daemon's own source: counted as running while it has no row in gamestream_watermarks yet, and its row's
+   * end of input, written by an earlier run of it, does not count (only its watermark does).
+   */
   ownSource?: string | null;
 }
 
@@ -70,7 +73,9 @@ export async function dayReadiness(wh: EtlWarehouse, day: string, o: ReadinessOp
   const sources: SourceProgress[] = marks.map((r) => {
     const watermarkMs = r.wm === null || r.wm === undefined ? null : Number(r.wm);
     const endOfInput = r.end_of_input === true;
-    const ready = endOfInput || (watermarkMs !== null && watermarkMs >= readyAt);
+    // The daemon's own source is being read by this very process: an ended row is from an earlier run of it.
+    const ended = endOfInput && String(r.source) !== o.ownSource;
+    const ready = ended || (watermarkMs !== null && watermarkMs >= readyAt);
     return { source: String(r.source), watermarkMs, endOfInput, ready, behindMs: ready || watermarkMs === null ? null : readyAt - watermarkMs };
   });
   // A source that wrote events of D but has no watermark (yet), and the daemon's own before its first commit,

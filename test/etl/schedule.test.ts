@@ -267,6 +267,11 @@ describe('completeness rules', () => {
     const own = await dayReadiness(t.wh, D, opts('2026-11-25T03:00:00Z', 'kafka:own'));
     expect(own.complete).toBe(false);
     expect(own.waitingFor).toEqual(['source kafka:own: no watermark yet']);
+    // An earlier run of the daemon's own source ended (a nightly run of a file that keeps growing): this run is
+    // still reading it, so only its watermark counts.
+    const ownEnded = await dayReadiness(t.wh, D, opts('2026-11-25T03:00:00Z', B));
+    expect(ownEnded.complete).toBe(false);
+    expect(ownEnded.waitingFor).toEqual([`source ${B}: watermark 2026-11-24T22:00:00.000Z, 2 h 1 min short of 2026-11-25T00:01:00.000Z`]);
   });
 
   it('a day without events that no source can still reach fails at once, without waiting for the timeout', async () => {
