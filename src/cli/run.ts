@@ -249,7 +249,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       etlConnection = await duck.connect();
       scheduler = startScheduler({
         warehouse: duckdbEtlWarehouse(etlConnection), config: etl, log,
-        onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
+        onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w), retryTables: true,
       });
     }
     if (etl.enabled && bigquery && big && bqTarget) {
@@ -257,7 +257,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
       if (etl.exportUri === null) say('ETL: export_features is skipped on BigQuery until GAMESTREAM_ETL_EXPORT_URI names a gs:// location');
       scheduler = startScheduler({
         warehouse: bigquery.bigQueryEtlWarehouse({ bq: big.bq, target: bqTarget, tables: bqTables }), config: etl, log,
-        onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w),
+        onTask: (t) => obs.metrics.etlTask(t), onChecks: (day, c) => obs.metrics.etlChecks.set(day, c), ownSource: source.name, onWait: (w) => obs.metrics.setEtlWaiting(w), retryTables: true,
       });
     }
     // Dead ArrayBuffers on this thread are collected once they pile up (see buffer-collector.ts).

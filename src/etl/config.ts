@@ -5,7 +5,7 @@
 import { boolFlag, duration, fraction, httpUrlOrEmpty, integer, ValueError, zeroIsOff } from '../config/parsers.ts';
 import { parseVars, type VarSpec } from '../config/vars.ts';
 import { GamestreamError } from '../errors.ts';
-import { parseCron, type CronSchedule } from './cron.ts';
+import { nextAfter, parseCron, type CronSchedule } from './cron.ts';
 import { resolve } from 'node:path';
 
 export interface EtlConfig {
@@ -35,11 +35,19 @@ function v<K extends keyof EtlConfig>(spec: VarSpec<EtlConfig, K>): VarSpec<EtlC
 }
 
 function cron(raw: string): CronSchedule {
+  let c: CronSchedule;
   try {
-    return parseCron(raw);
+    c = parseCron(raw);
   } catch (err) {
     throw new ValueError(`a 5-field cron expression in UTC (minute hour day-of-month month day-of-week; *, lists, ranges, steps): ${(err as Error).message}`);
   }
+  // A day that no month has (30 2 *: February 30th) parses, but would never run the ETL.
+  try {
+    nextAfter(c, Date.now());
+  } catch {
+    throw new ValueError('a cron expression that fires: this one names no day that exists (such as February 30th), so the ETL would never run');
+  }
+  return c;
 }
 
 

@@ -22,6 +22,8 @@ export interface SchedulerOptions {
   onChecks?: DagDeps['onChecks'];
   /** The daemon's own source (it counts as running before its first commit); null for the CLI. */
   ownSource?: string | null;
+  /** Try creating the ETL tables again until it works (the daemon), instead of failing every run (a command). */
+  retryTables?: boolean;
   /** The day the ETL waits for and why, on every check; null once it waits no more (status page). */
   onWait?: (w: { day: string; waitingFor: string[] } | null) => void;
 }
@@ -95,8 +97,24 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
   };
   /** Days due on the schedule, checked one after another (so they run in day order) before they are queued. */
   let dueTail: Promise<unknown> = Promise.resolve();
-  const tablesReady = ensureEtlTables(wh);
-  tablesReady.catch((err: unknown) => log.error({ err }, 'cannot create the ETL tables'));
+  // In the daemon a failure here (BigQuery answering 503 at start) must not turn the ETL off until the next
+  // restart: it is tried again, with a growing delay. A command fails at once instead.
+  const tablesReady = (async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ensureEtlTables(wh);
+      } catch (err) {
+        if (!opts.retryTables || stopped) {
+          log.error({ err }, 'cannot create the ETL tables');
+          throw err;
+        }
+        const retryInMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt - 1, 10));
+        log.error({ err, attempt, retryInMs }, 'cannot create the ETL tables; trying again');
+        await clock.sleep(retryInMs, abort.signal);
+      }
+    }
+  })();
+  tablesReady.catch(() => undefined);
 
   const execute = async (date: string, o: RunDayOptions): Promise<RunDayResult> => {
     if (stopped) throw cancelled();
@@ -189,13 +207,14 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       if (days.length > 0) log.info({ days }, 'ETL catch-up');
       for (const d of days) background(d);
     }
+    let fire = nextAfter(config.schedule, clock.now()).getTime();
     while (!stopped) {
-      const fire = nextAfter(config.schedule, clock.now()).getTime();
       nextFire = fire;
       // Sleep in slices so a clock that jumps (suspend, NTP) is noticed within a minute.
       while (!stopped && clock.now() < fire) await clock.sleep(Math.min(fire - clock.now(), 60_000), abort.signal);
       if (stopped) break;
-      background(addDays(dayOf(fire), -1));
+      // Every firing passed meanwhile, in order: a machine suspended over a weekend misses none of its days.
+      for (; fire <= clock.now(); fire = nextAfter(config.schedule, fire).getTime()) background(addDays(dayOf(fire), -1));
     }
   };
   const looping = config.enabled

@@ -1,5 +1,6 @@
 /** Cron, the sensor and the scheduler on a fake clock. */
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCron, nextAfter } from '../../src/etl/cron.ts';
 import { dayReadiness, waitForData } from '../../src/etl/sensor.ts';
@@ -228,6 +229,69 @@ describe('with a warehouse', () => {
     } finally {
       await s.stop();
     }
+  });
+});
+
+describe('the scheduler over a daemon\'s life', () => {
+  it('a machine suspended over several firings runs the day of each, in order', async () => {
+    const t = await openTestWarehouse();
+    try {
+      await ensureEtlTables(t.wh);
+      // The source ended: days without events are dropped with a line each, which shows which days were due.
+      await setWatermark(t, at('2026-11-20T00:00:00Z'), true);
+      const lines: string[] = [];
+      const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+      const clock = new FakeClock(at('2026-11-22T03:00:00Z'));
+      const s = startScheduler({ warehouse: t.wh, log, clock, config: testConfig(join(t.dir, 'f'), { GAMESTREAM_ETL_CATCHUP: 'off' }) });
+      try {
+        await waitFor(() => clock.pending() === 1);
+        // Suspended from Sunday 03:00 to Wednesday 10:00: the firings of Monday, Tuesday and Wednesday 02:00 passed.
+        await clock.jumpTo(at('2026-11-25T10:00:00Z'));
+        const dropped = () => lines.map((l) => /ETL (\d{4}-\d{2}-\d{2}) not run/.exec(l)?.[1]).filter((d) => d !== undefined);
+        await waitFor(() => dropped().length >= 3);
+        expect(dropped()).toEqual(['2026-11-22', '2026-11-23', '2026-11-24']);
+        expect(s.state().nextFireAt).toBe('2026-11-26T02:00:00.000Z');
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('in the daemon, tables that cannot be made at start are tried again, not given up on until a restart', async () => {
+    const t = await openTestWarehouse();
+    try {
+      let calls = 0;
+      const flaky = {
+        ...t.wh,
+        ensureTables: async () => {
+          if (++calls <= 2) throw Object.assign(new Error('503 Service Unavailable'), { code: 503 });
+          await ensureEtlTables(t.wh);
+        },
+      };
+      const clock = new FakeClock(at('2026-11-22T01:00:00Z'));
+      const s = startScheduler({ warehouse: flaky, log: silentLog, clock, retryTables: true, config: testConfig(join(t.dir, 'f'), { GAMESTREAM_ETL_CATCHUP: 'off' }) });
+      try {
+        await waitFor(() => calls === 1);
+        await clock.advanceTo(at('2026-11-22T01:00:01Z'));
+        await waitFor(() => calls === 2);
+        await clock.advanceTo(at('2026-11-22T01:00:03Z'));
+        await waitFor(() => calls === 3);
+        // Made on the third try: a day runs (and fails for want of events, not for want of tables).
+        const r = await s.runDay('2026-11-20');
+        expect(r.status).toBe('failed');
+        expect(r.status === 'failed' && r.tasks.wait_for_data).toBe('failed');
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a schedule that never fires (February 30th) is refused at start, naming the variable', () => {
+    expect(() => loadEtlConfig({ GAMESTREAM_ETL_SCHEDULE: '0 2 30 2 *' })).toThrow(/GAMESTREAM_ETL_SCHEDULE="0 2 30 2 \*" is not valid: expected a cron expression that fires: this one names no day that exists/);
   });
 });
 
