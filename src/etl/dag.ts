@@ -96,6 +96,22 @@ async function recordEnd(
     WHERE run_id = ${str(runId)} AND task = ${str(task)} AND attempt = ${attempt}`);
 }
 
+/**
+ * A write of the run history, tried 3 times (1 s, then 2 s apart, at most the retry delay): on BigQuery a daemon
+ * and `gamestream etl run` updating one day's rows at once may be refused once for the other's concurrent update.
+ */
+async function recorded(deps: DagDeps, write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt === 3 || deps.signal?.aborted) throw err;
+      deps.log.warn({ err, attempt }, 'ETL: writing the run history failed; trying again');
+      await deps.clock.sleep(Math.min(1000 * attempt, deps.config.retryDelayMs), deps.signal).catch(() => undefined);
+    }
+  }
+}
+
 async function sendAlert(deps: DagDeps, body: Record<string, unknown>): Promise<void> {
   const url = deps.config.alertWebhook;
   if (url === null) return;
@@ -123,17 +139,18 @@ async function runTask(
     if (deps.signal?.aborted) return 'cancelled';
     const startedAt = clock.now();
     const report = (status: 'success' | 'failed' | 'skipped' | 'cancelled'): void => deps.onTask?.({ task, status, durationMs: clock.now() - startedAt });
-    await recordStart(wh, runId, day, task, attempt, clock.now());
     try {
+      // Inside the try: a task whose history cannot be written fails this attempt like any other failure.
+      await recorded(deps, () => recordStart(wh, runId, day, task, attempt, clock.now()));
       const out = await body();
       if (out.status === 'skipped') {
+        await recorded(deps, () => recordEnd(wh, runId, task, attempt, 'skipped', clock.now(), null, out.reason));
         report('skipped');
-        await recordEnd(wh, runId, task, attempt, 'skipped', clock.now(), null, out.reason);
         log.info({ runId, day, task, reason: out.reason }, 'ETL task skipped');
         return 'skipped';
       }
+      await recorded(deps, () => recordEnd(wh, runId, task, attempt, 'success', clock.now(), out.rows, null));
       report('success');
-      await recordEnd(wh, runId, task, attempt, 'success', clock.now(), out.rows, null);
       log.info({ runId, day, task, attempt, rows: out.rows }, 'ETL task succeeded');
       return 'success';
     } catch (err) {
@@ -164,7 +181,15 @@ async function runTask(
 export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, deps.clock.now())): Promise<DagResult> {
   const { warehouse: wh, config, clock } = deps;
   const tasks = Object.fromEntries(TASKS.map((t) => [t, 'upstream_failed'])) as Record<TaskName, TaskStatus>;
-  await recordStart(wh, runId, day, 'dag', 1, clock.now());
+  try {
+    await recorded(deps, () => recordStart(wh, runId, day, 'dag', 1, clock.now()));
+  } catch (err) {
+    // Nothing ran; still a failed run for the metrics, EtlFailing and the alert webhook, not only a log line.
+    deps.counters.runsFailed++;
+    deps.onTask?.({ task: 'dag', status: 'failed', durationMs: 0 });
+    await sendAlert(deps, { event: 'etl_run_failed', run_id: runId, date: day, error: `the run could not be recorded in etl_runs: ${(err as Error).message}` });
+    throw err;
+  }
   deps.log.info({ runId, day }, 'ETL run started');
   const runStartedAt = deps.clock.now();
 
@@ -217,7 +242,16 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
   const status = statuses.includes('cancelled') ? 'cancelled' : statuses.every((s) => s === 'success' || s === 'skipped') ? 'success' : 'failed';
   if (status === 'cancelled') for (const t of TASKS) if (tasks[t] === 'upstream_failed') tasks[t] = 'cancelled';
   const failedTasks = TASKS.filter((t) => tasks[t] === 'failed');
-  await recordEnd(wh, runId, 'dag', 1, status, clock.now(), null, failedTasks.length > 0 ? `failed: ${failedTasks.join(', ')}` : null);
+  try {
+    await recorded(deps, () => recordEnd(wh, runId, 'dag', 1, status, clock.now(), null, failedTasks.length > 0 ? `failed: ${failedTasks.join(', ')}` : null));
+  } catch (err) {
+    // Its row stays 'running', so the day does not count as done and a later run computes it again.
+    deps.log.error({ err, runId, day, status }, 'ETL run finished but could not be recorded in etl_runs; the day will be run again');
+    deps.counters.runsFailed++;
+    deps.onTask?.({ task: 'dag', status: 'failed', durationMs: clock.now() - runStartedAt });
+    await sendAlert(deps, { event: 'etl_run_failed', run_id: runId, date: day, error: `finished ${status} but could not be recorded in etl_runs: ${(err as Error).message}` });
+    return { runId, date: day, status: 'failed', tasks };
+  }
   if (status === 'success') deps.counters.runsSucceeded++;
   if (status === 'failed') deps.counters.runsFailed++;
   deps.log.info({ runId, day, status, tasks }, 'ETL run finished');

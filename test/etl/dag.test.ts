@@ -132,6 +132,53 @@ describe('failures', () => {
     }
   });
 
+  it('a run history that cannot be written: tried again, and when it stays unwritable the run fails loudly, never silently', async () => {
+    // The run's final row is refused once (a concurrent update of etl_runs): tried again, the run is recorded.
+    let refusals = 1;
+    const once: EtlWarehouse = {
+      query: (sql) => t.wh.query(sql),
+      exec: (sql) => (/UPDATE etl_runs[\s\S]*task = 'dag'/.test(sql) && refusals-- > 0 ? Promise.reject(new Error('concurrent update')) : t.wh.exec(sql)),
+    };
+    const d1 = deps(once);
+    const r1 = await runDag(d1, D1);
+    expect(r1.status).toBe('success');
+    expect(await t.wh.query(`SELECT status FROM etl_runs WHERE run_id = '${r1.runId}' AND task = 'dag'`)).toEqual([{ status: 'success' }]);
+    expect(d1.counters).toMatchObject({ runsSucceeded: 1, runsFailed: 0 });
+    // Refused for good at the end: the run fails with an alert and a count, its row stays 'running' (not done).
+    const alerts = await startHook();
+    try {
+      const never: EtlWarehouse = {
+        query: (sql) => t.wh.query(sql),
+        exec: (sql) => (/UPDATE etl_runs[\s\S]*task = 'dag'/.test(sql) ? Promise.reject(new Error('etl_runs is read-only')) : t.wh.exec(sql)),
+      };
+      const d2 = deps(never, { GAMESTREAM_ETL_ALERT_WEBHOOK: alerts.url });
+      const r2 = await runDag(d2, D1);
+      expect(r2.status).toBe('failed');
+      expect(d2.counters).toMatchObject({ runsSucceeded: 0, runsFailed: 1 });
+      expect(alerts.bodies).toEqual([expect.objectContaining({ event: 'etl_run_failed', run_id: r2.runId, date: D1, error: expect.stringContaining('etl_runs is read-only') })]);
+      expect(await t.wh.query(`SELECT status FROM etl_runs WHERE run_id = '${r2.runId}' AND task = 'dag'`)).toEqual([{ status: 'running' }]);
+      // Its start cannot be written: nothing runs, and the failure is counted and alerted too.
+      const noStart: EtlWarehouse = {
+        query: (sql) => t.wh.query(sql),
+        exec: (sql) => (/INSERT INTO etl_runs[\s\S]*'dag'/.test(sql) ? Promise.reject(new Error('no space left')) : t.wh.exec(sql)),
+      };
+      const d3 = deps(noStart, { GAMESTREAM_ETL_ALERT_WEBHOOK: alerts.url });
+      await expect(runDag(d3, D1)).rejects.toThrow('no space left');
+      expect(d3.counters).toMatchObject({ runsFailed: 1 });
+      expect(alerts.bodies[1]).toMatchObject({ event: 'etl_run_failed', date: D1, error: expect.stringContaining('no space left') });
+      // A task whose own history row cannot be written fails that attempt, and is tried again.
+      let taskRefusals = 1;
+      const taskOnce: EtlWarehouse = {
+        query: (sql) => t.wh.query(sql),
+        exec: (sql) => (/INSERT INTO etl_runs[\s\S]*'compute_level_metrics'/.test(sql) && taskRefusals-- > 0 ? Promise.reject(new Error('busy')) : t.wh.exec(sql)),
+      };
+      const r4 = await runDag(deps(taskOnce), D1);
+      expect(r4.status).toBe('success');
+    } finally {
+      await alerts.close();
+    }
+  });
+
   it('fails data_quality_check when the dead-letter rate of the day reaches 1%', async () => {
     const day = '2026-11-25';
     const evs = generateDay(day, 99, 5);
