@@ -213,7 +213,10 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     stopAsked = true;
     sup?.requestStop();
     setTimeout(() => {
-      say(`the drain took longer than GAMESTREAM_SHUTDOWN_TIMEOUT (${cfg.shutdownTimeoutMs / 1000}s); exiting; the next start resumes from the last commit`);
+      // The ETL's statement in flight holds the stop too: say so, rather than blame the stream's drain.
+      const etlDay = scheduler?.state().running;
+      const what = etlDay ? `the ETL run of ${etlDay} (its statement in flight) and the drain took` : 'the drain took';
+      say(`${what} longer than GAMESTREAM_SHUTDOWN_TIMEOUT (${cfg.shutdownTimeoutMs / 1000}s); exiting; the next start resumes from the last commit${etlDay ? `, and the ETL day ${etlDay} stays not done` : ''}`);
       process.exit(1);
     }, cfg.shutdownTimeoutMs).unref();
   }, (sig) => {
