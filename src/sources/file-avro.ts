@@ -7,7 +7,8 @@
  * follow) does not stop the file: it becomes one record holding a prefix of its bytes, which the workers
  * dead-letter (`parse_error`), and reading goes on at the next sync marker. Blocks before and after it are kept.
  */
-import { inflateRawSync } from 'node:zlib';
+import { crc32, inflateRawSync, zstdDecompressSync } from 'node:zlib';
+import { snappyDecompress } from '@platformatic/wasm-utils';
 import avro from 'avsc';
 import { REQUIRED_FIELDS } from '../contract/rules.ts';
 import { avroWriterType } from '../partition/avro-types.ts';
@@ -35,6 +36,35 @@ const MAX_BLOCK = 256 << 20;
 const DAMAGED_PREFIX = 1024;
 /** Bytes read at a time while looking for the next sync marker after a damaged block. */
 const SCAN = 1 << 20;
+
+/** The block codecs read: Avro's own two, and the two Spark and BigQuery exports also write. */
+const CODECS = ['null', 'deflate', 'snappy', 'zstandard'];
+
+/** A block's datums; throws when the block does not decompress (or, for snappy, fails its checksum). */
+function decompress(codec: string, body: Buffer): Buffer {
+  switch (codec) {
+    case 'deflate':
+      return inflateRawSync(body, { maxOutputLength: MAX_BLOCK });
+    case 'snappy': {
+      // Snappy's raw block format, then the CRC-32 of the uncompressed datums, big-endian.
+      if (body.length < 4) throw new Error('shorter than its checksum');
+      // Its first varint is the uncompressed length: checked before anything is allocated for it.
+      let size = 0;
+      for (let i = 0, shift = 1; i < 5 && i < body.length; i++, shift *= 128) {
+        size += (body[i]! & 0x7f) * shift;
+        if (!(body[i]! & 0x80)) break;
+      }
+      if (size > MAX_BLOCK) throw new Error(`it claims ${size} bytes, over the ${MAX_BLOCK}-byte limit`);
+      const data = snappyDecompress(body.subarray(0, body.length - 4));
+      if (crc32(data) !== body.readUInt32BE(body.length - 4)) throw new Error('its checksum does not match');
+      return data;
+    }
+    case 'zstandard':
+      return zstdDecompressSync(body, { maxOutputLength: MAX_BLOCK });
+    default:
+      return body;
+  }
+}
 
 /** Its records are decoded from blocks, not byte ranges of the file: it has no `reread`, so batches keep their bytes. */
 export class AvroFileSource extends LocalFileSource implements Source {
@@ -77,8 +107,8 @@ export class AvroFileSource extends LocalFileSource implements Source {
     this.pos = h.offset;
     this.sync = Buffer.from(header.sync);
     this.codec = header.meta['avro.codec']?.toString() ?? 'null';
-    if (this.codec !== 'null' && this.codec !== 'deflate') {
-      throw new GamestreamError('input_not_found', `${this.path}: Avro codec ${this.codec} is not supported (null or deflate)`);
+    if (!CODECS.includes(this.codec)) {
+      throw new GamestreamError('config_invalid', `GAMESTREAM_SOURCE file ${this.path}: its Avro codec ${this.codec} is not supported (${CODECS.join(', ')}); nothing was read. Write the file with one of those (Spark: spark.sql.avro.compression.codec)`);
     }
     const schemaJson = header.meta['avro.schema']?.toString();
     if (!schemaJson) throw new GamestreamError('input_not_found', `${this.path}: Avro header has no schema`);
@@ -122,9 +152,9 @@ export class AvroFileSource extends LocalFileSource implements Source {
     if (!block.subarray(len).equals(this.sync)) return this.damaged(at, 'no sync marker follows it');
     let data: Buffer;
     try {
-      data = this.codec === 'deflate' ? inflateRawSync(block.subarray(0, len), { maxOutputLength: MAX_BLOCK }) : block.subarray(0, len);
+      data = decompress(this.codec, block.subarray(0, len));
     } catch (err) {
-      return this.damaged(at, `it does not inflate (${(err as Error).message})`);
+      return this.damaged(at, `it does not decompress (${this.codec}: ${(err as Error).message})`);
     }
     const starts = new Uint32Array(n);
     const ends = new Uint32Array(n);

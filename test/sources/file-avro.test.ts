@@ -6,6 +6,8 @@ import { closeSync, createWriteStream, mkdtempSync, openSync, readFileSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { crc32, zstdCompressSync } from 'node:zlib';
+import { snappyCompress } from '@platformatic/wasm-utils';
 import avro from 'avsc';
 import type { Schema } from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -200,5 +202,50 @@ describe('an Avro file source', () => {
     const r = await run(path);
     expect(r.code, r.stderr).toBe(0);
     expect(totals(r.stdout)).toEqual([5, 0]);
+  });
+
+  it('reads the snappy and zstandard codecs as Spark and BigQuery write them, and refuses others naming the ones it reads', async () => {
+    const codecs = {
+      // Avro's snappy: the raw snappy block, then the CRC-32 of the uncompressed bytes, big-endian.
+      snappy: (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => {
+        const sum = Buffer.alloc(4);
+        sum.writeUInt32BE(crc32(buf));
+        cb(null, Buffer.concat([snappyCompress(buf), sum]));
+      },
+      zstandard: (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => cb(null, zstdCompressSync(buf)),
+    };
+    for (const codec of ['snappy', 'zstandard'] as const) {
+      const path = join(dir, `${codec}.avro`);
+      const encoder = new avro.streams.BlockEncoder(avro.Type.forSchema(SCHEMA) as unknown as Schema, { codec, codecs, blockSize: 800 } as never);
+      const out = createWriteStream(path);
+      encoder.pipe(out);
+      for (let i = 0; i < 100; i++) encoder.write(datum(i));
+      encoder.end();
+      await once(out, 'close');
+      const r = await run(path);
+      expect(r.code, `${codec}: ${r.stderr}`).toBe(0);
+      expect(totals(r.stdout), codec).toEqual([100, 0]);
+    }
+    // A snappy block whose checksum does not match is a damaged block, like one that does not inflate.
+    const bad = join(dir, 'snappy-bad.avro');
+    const buf = readFileSync(join(dir, 'snappy.avro'));
+    const first = blockStarts(buf)[0]!;
+    const sync = buf.subarray(buf.length - 16);
+    const blockEnd = buf.indexOf(sync, first);
+    buf[blockEnd - 1] ^= 0xff; // the first block's checksum
+    writeFileSync(bad, buf);
+    const damaged = await run(bad);
+    expect(damaged.code, damaged.stderr).toBe(0);
+    expect(damaged.stderr).toMatch(/damaged Avro block/);
+    expect(totals(damaged.stdout)![1]).toBe(1);
+    // bzip2: refused at the start with exit code 2, naming the codecs it reads.
+    const bz = join(dir, 'bzip2.avro');
+    await writeFile(bz, SCHEMA, Array.from({ length: 10 }, (_, i) => datum(i)));
+    const plain = readFileSync(bz).toString('latin1');
+    expect(plain).toContain('avro.codec\x08null');
+    writeFileSync(bz, Buffer.from(plain.replace('avro.codec\x08null', 'avro.codec\x0Abzip2'), 'latin1'));
+    const refused = await run(bz);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/Avro codec bzip2 is not supported \(null, deflate, snappy, zstandard\)/);
   });
 });
