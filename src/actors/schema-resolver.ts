@@ -74,7 +74,8 @@ export class SchemaResolver {
  * The schemas a daemon decodes Confluent-framed records with: those of GAMESTREAM_AVRO_SCHEMA_DIR and, with
  * GAMESTREAM_SCHEMA_REGISTRY_URL, those the registry has, asked for as records need them (a resolver, for
  * sources whose records may be framed: JSON, that is Kafka; an Avro file's datums may start with a zero byte
- * too). Both null when neither is configured: framed records are then read as JSON.
+ * too). Both null when neither is configured: a framed Kafka record is then an unknown schema that names the
+ * settings (worker-settings.ts).
  */
 export function confluentDecoding(
   o: { registryUrl: string | null; registryTimeoutMs: number; schemaDir?: Record<string, string>; format: 'ndjson' | 'avro' } & SchemaResolverOptions,

@@ -28,6 +28,8 @@ export interface WorkerStart {
  */
 const USER_LOOKUP_TIMEOUT_MS = 60_000;
 
+const NO_SCHEMA_SOURCE = 'no schema source is configured: set GAMESTREAM_SCHEMA_REGISTRY_URL or GAMESTREAM_AVRO_SCHEMA_DIR to read Confluent-framed Avro (the records dead-lettered so far stay in events_dlq)';
+
 export function workerSettings(w: WorkerStart): WorkerSettings {
   const { cfg, source, schemas, crash } = w;
   return {
@@ -36,7 +38,11 @@ export function workerSettings(w: WorkerStart): WorkerSettings {
     format: source.format,
     avroWriterSchema: source.avroWriterSchema,
     cutsOversized: source.cutsOversized === true,
-    confluent: schemas ? { schemas: schemas.schemas, unusable: schemas.unusable, unknownHint: schemas.unknownHint } : null,
+    confluent: schemas
+      ? { schemas: schemas.schemas, unusable: schemas.unusable, unknownHint: schemas.unknownHint }
+      // A Kafka record that starts with a zero byte is Confluent-framed Avro (JSON never does): without a schema
+      // source it is an unknown schema that says what to set, not "not valid JSON".
+      : source.partitionedLog && source.format === 'ndjson' ? { schemas: {}, unusable: {}, unknownHint: NO_SCHEMA_SOURCE } : null,
     spoolDir: w.spoolDir,
     ...actorRules(cfg),
     flushRows: cfg.flushRows,
