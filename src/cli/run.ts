@@ -286,6 +286,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         (t.workerRestarts > 0 ? `; worker restarts ${t.workerRestarts}` : '') +
         `; ${processCost(t.recordsRouted)}`,
     );
+    const lost = source.lostNote?.() ?? null;
+    if (lost) {
+      log.warn({ source: source.name }, lost);
+      say(lost);
+    }
     const tail = t.endOfInput ? (source.unreadTail?.() ?? 0) : 0;
     if (tail > 0) {
       const msg = `the last line of the input has no newline and is not whole JSON (${fmt(tail)} bytes): it was not read, as its writer may not be done; a later run reads it once it ends with a newline or parses (add the newline to have it read, or dead-lettered, as it is)`;

@@ -198,6 +198,11 @@ export class AvroFileSource extends LocalFileSource implements Source {
     return { data: prefix, starts: Uint32Array.of(0), ends: Uint32Array.of(prefix.length), count: 1, firstIndex, keys: [null] };
   }
 
+  lostNote(): string | null {
+    if (this.damagedBlocks === 0) return null;
+    return `${this.damagedBlocks} damaged Avro block(s) in ${this.path}: their records are lost, each block dead-lettered as one parse_error holding its first ${DAMAGED_PREFIX} bytes (the log says where each was)`;
+  }
+
   /** A file never waits for data: nothing to interrupt. */
   override interrupt(): void {}
 

@@ -119,5 +119,7 @@ export interface Source {
   progress(): { bytesRead: number; totalBytes: number | null };
   /** Bytes at the input's end not read: a last line without its newline that does not parse (its writer not done). */
   unreadTail?(): number;
+  /** Records the source could not read at all (an Avro file's damaged blocks), for the run's summary; null when none. */
+  lostNote?(): string | null;
   close(): Promise<void>;
 }

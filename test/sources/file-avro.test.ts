@@ -89,6 +89,8 @@ describe('an Avro file source', () => {
     expect(events).toBeGreaterThan(200);
     expect(events).toBeLessThan(300);
     expect(r.stderr).toMatch(/damaged Avro block/);
+    // The summary says records were lost, not only the log.
+    expect(r.stdout).toContain(`1 damaged Avro block(s) in ${path}: their records are lost`);
   });
 
   it('writes the intact blocks of a truncated file and dead-letters the cut one', async () => {
