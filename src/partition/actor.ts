@@ -290,7 +290,8 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   private deadLetter(rec: RawRecord, r: Rejection, ip: string | null, receivedAtMs: number): void {
-    this.pushDeadLetter(rec, r, rawForDeadLetter(rec.bytes, ip), receivedAtMs);
+    const avro = this.s.avro !== null && this.s.avro !== undefined || (!!this.s.confluent && ConfluentAvro.isFramed(rec.bytes));
+    this.pushDeadLetter(rec, r, rawForDeadLetter(rec.bytes, ip, avro), receivedAtMs);
   }
 
   private pushDeadLetter(rec: RawRecord, r: Rejection, raw: { raw: string; encoding: 'utf8' | 'base64' }, receivedAtMs: number): void {

@@ -5,20 +5,25 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Oversized } from '../contract/oversized.ts';
-import { maskIps } from './mask-ip.ts';
+import { maskIps, maskIpsSameLength } from './mask-ip.ts';
 
 /**
- * The raw message as text, or base64 when the bytes are not UTF-8 text or contain NUL. Every IPv4 and IPv6 literal
+ * The raw message as text, or base64 when the record is Avro, or its bytes are not UTF-8 text or contain NUL. Every IPv4 and IPv6 literal
  * is masked (maskIps: an app version such as "1.2.3.4" is masked too, privacy wins over fidelity here), and so is
- * the record's IPv6 `ip_address` when it decoded, wherever it appears (Avro binary may glue a length byte to it).
+ * the record's `ip_address` when it decoded, wherever it appears (Avro binary may glue a length byte to it; for
+ * text records only its IPv6 form needs it). Binary records keep their length (maskIpsSameLength).
  */
-export function rawForDeadLetter(bytes: Uint8Array, ip: string | null): { raw: string; encoding: 'utf8' | 'base64' } {
+export function rawForDeadLetter(bytes: Uint8Array, ip: string | null, avro = false): { raw: string; encoding: 'utf8' | 'base64' } {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const ipv6 = ip !== null && ip.includes(':') ? ip : null;
-  if (!isUtf8(buf) || buf.indexOf(0) !== -1) {
-    // latin1 maps bytes 1:1, so ASCII addresses inside binary records are masked as well.
-    let text = maskIps(buf.toString('latin1'));
-    if (ipv6 !== null && /^[\x00-\x7f]*$/.test(ipv6)) text = text.replaceAll(ipv6, maskIps(ipv6));
+  // An Avro datum is binary even when its bytes happen to be UTF-8 text (short strings' lengths are ASCII bytes).
+  if (avro || !isUtf8(buf) || buf.indexOf(0) !== -1) {
+    // latin1 maps bytes 1:1, so ASCII addresses inside binary records are masked as well, keeping their length:
+    // an Avro string's length is written before it, and the record must still decode when it is fixed by hand.
+    // The record's own address wherever it is, IPv4 too: the next field's length byte may be an ASCII digit
+    // glued to it (a 24-character string's length is "0"), which hides a dotted quad from the scan.
+    let text = maskIpsSameLength(buf.toString('latin1'));
+    if (ip !== null && /^[\x00-\x7f]*$/.test(ip)) text = text.replaceAll(ip, maskIpsSameLength(ip));
     return { raw: Buffer.from(text, 'latin1').toString('base64'), encoding: 'base64' };
   }
   let text = maskIps(buf.toString('utf8'));

@@ -98,8 +98,36 @@ export function maskIps(s: string): string {
   return MAYBE_IP.test(s) ? scanAndMask(s) : s;
 }
 
+/**
+ * maskIps keeping every address's length: the masked digits become zeros (81.2.69.142 → 81.2.69.000,
+ * 2001:db8:1:2:3:4:5:6 → 2001:db8:1:0:0:0:0:0). For binary records (Avro), where a shorter string would no longer
+ * match the length written before it and the record could not be decoded again.
+ */
+export function maskIpsSameLength(s: string): string {
+  return MAYBE_IP.test(s) ? scanAndMask(s, true) : s;
+}
+
+/** The IPv6 literal with the hex digits of its words past the first three (48 bits) set to 0, same length. */
+function zeroedIpv6(sub: string): string {
+  const gap = sub.indexOf('::');
+  const groups = (t: string): string[] => (t === '' ? [] : t.split(':'));
+  const before = gap === -1 ? sub.split(':') : groups(sub.slice(0, gap));
+  const after = gap === -1 ? [] : groups(sub.slice(gap + 2));
+  const words = (g: string): number => (g.includes('.') ? 2 : 1);
+  let at = 0;
+  const zero = (g: string): string => {
+    const out = at >= 3 ? g.replace(/[0-9A-Fa-f]/g, '0') : g;
+    at += words(g);
+    return out;
+  };
+  const head = before.map(zero);
+  at = 8 - after.reduce((n, g) => n + words(g), 0);
+  const tail = after.map(zero);
+  return gap === -1 ? head.join(':') : `${head.join(':')}::${tail.join(':')}`;
+}
+
 /** maskIps without the quick test: the scan itself (exported for the test that the quick test changes nothing). */
-export function scanAndMask(s: string): string {
+export function scanAndMask(s: string, sameLength = false): string {
   let out = '';
   let last = 0;
   const n = s.length;
@@ -156,13 +184,14 @@ export function scanAndMask(s: string): string {
       const end = quad !== -1 && s.charCodeAt(tail - 1) === COLON ? quad : j;
       masked = maskedIpv6(s, start, end, end === j ? -1 : tail);
       if (masked !== null) {
-        out += s.slice(last, start) + masked.text;
+        out += s.slice(last, start) + (sameLength ? zeroedIpv6(s.slice(start, masked.end)) : masked.text);
         last = masked.end;
         next = Math.max(masked.end, i + 1);
       }
     }
     if (masked === null && quad !== -1) {
-      out += `${s.slice(last, lastOctetStart(s, quad))}0`;
+      const octet = lastOctetStart(s, quad);
+      out += `${s.slice(last, octet)}${sameLength ? '0'.repeat(quad - octet) : '0'}`;
       last = next = quad;
     }
     floor = i = next;

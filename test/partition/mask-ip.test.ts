@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { maskIps, scanAndMask } from '../../src/partition/mask-ip.ts';
+import avro from 'avsc';
+import { rawForDeadLetter } from '../../src/partition/dead-letter.ts';
+import { maskIps, maskIpsSameLength, scanAndMask } from '../../src/partition/mask-ip.ts';
 
 describe('maskIps', () => {
   it('zeroes the last octet of every dotted quad', () => {
@@ -24,6 +26,34 @@ describe('maskIps', () => {
     expect(maskIps('42001:4860:4860::8888')).toBe('42001:4860:4860::');
     // Unbracketed with a port: eight groups are the address.
     expect(maskIps('client 2001:0db8:0:0:1:2:3:4:443')).toBe('client 2001:db8:0:::443');
+  });
+
+  it('keeps every address\'s length for binary records, masking the same bits', () => {
+    const cases: [string, string][] = [
+      ['81.2.69.142', '81.2.69.000'],
+      ['ip=192.168.1.23:8080', 'ip=192.168.1.00:8080'],
+      ['2001:db8:1:2:3:4:5:6', '2001:db8:1:0:0:0:0:0'],
+      ['"2001:4860:4860::8888"', '"2001:4860:4860::0000"'],
+      ['::ffff:192.0.2.1', '::0000:000.0.0.0'],
+      ['1::2', '1::0'],
+      ['fe80::1%eth0', 'fe80::0%eth0'],
+      ['42001:4860:4860::8888', '42001:4860:4860::0000'],
+      ['no address here', 'no address here'],
+    ];
+    for (const [text, masked] of cases) {
+      expect(maskIpsSameLength(text), text).toBe(masked);
+      expect(masked.length).toBe(text.length);
+    }
+  });
+
+  it('a binary (Avro) dead letter still decodes once its addresses are masked', () => {
+    const type = avro.Type.forSchema({ type: 'record', name: 'E', fields: [{ name: 'ip_address', type: 'string' }, { name: 'note', type: 'string' }, { name: 'n', type: 'long' }] });
+    const datum = type.toBuffer({ ip_address: '81.2.69.142', note: 'via 2001:db8:1:2:3:4:5:6', n: 7 });
+    // Its bytes happen to be UTF-8 text without NUL: still binary, as an Avro datum.
+    expect(Buffer.from(datum).toString('utf8').includes('81.2.69.142')).toBe(true);
+    const dead = rawForDeadLetter(datum, '81.2.69.142', true);
+    expect(dead.encoding).toBe('base64');
+    expect(type.fromBuffer(Buffer.from(dead.raw, 'base64'))).toMatchObject({ ip_address: '81.2.69.000', note: 'via 2001:db8:1:0:0:0:0:0', n: 7 });
   });
 
   it('leaves text that is no address alone', () => {
