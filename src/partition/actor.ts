@@ -212,7 +212,7 @@ export class PartitionActor implements ActorLifecycle {
       else this.deadLetter(rec, decoded.rejection, null, receivedAtMs);
       return null;
     }
-    const v = validate(decoded.obj, { futureToleranceMs: this.s.futureToleranceMs, nowMs });
+    const v = validate(decoded.obj, { futureToleranceMs: this.s.futureToleranceMs, nowMs, escapes: decoded.escapes });
     if (isRejection(v)) {
       const ip = decoded.obj.ip_address;
       this.deadLetter(rec, v, typeof ip === 'string' ? ip : null, receivedAtMs);
@@ -297,8 +297,10 @@ export class PartitionActor implements ActorLifecycle {
   private pushDeadLetter(rec: RawRecord, r: Rejection, raw: { raw: string; encoding: 'utf8' | 'base64' }, receivedAtMs: number): void {
     this.out.dlq.push({
       error_code: r.code,
-      // Error texts quote parts of the record (a JSON parse error, a bad timestamp): masked like it.
-      error: maskIps(r.message),
+      // Error texts quote parts of the record (a JSON parse error, a bad timestamp): masked like it, and never with
+      // half of a character, which a cut quote or V8's parse error ("Unexpected token '\ud83d'") can leave and no
+      // warehouse load accepts.
+      error: maskIps(r.message).toWellFormed(),
       stage: r.stage,
       raw_message: raw.raw,
       raw_encoding: raw.encoding,

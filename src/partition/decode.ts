@@ -7,7 +7,11 @@ import avro from 'avsc';
 import { avroWriterType } from './avro-types.ts';
 import type { Rejection } from './record.ts';
 
-export type Decoded = { ok: true; obj: Record<string, unknown> } | { ok: false; rejection: Rejection };
+/**
+ * `escapes`: the JSON text had `\u` escapes, the only way a decoded string can hold half of a character (a lone
+ * UTF-16 surrogate: raw bytes that are not UTF-8 are refused before), which no warehouse load accepts.
+ */
+export type Decoded = { ok: true; obj: Record<string, unknown>; escapes?: boolean } | { ok: false; rejection: Rejection };
 
 function reject(code: Rejection['code'], message: string): Decoded {
   return { ok: false, rejection: { code, stage: 'decode', message } };
@@ -32,7 +36,7 @@ export function decodeJson(bytes: Uint8Array, maxBytes: number): Decoded {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return reject('parse_error', `JSON is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not an object`);
   }
-  return { ok: true, obj: value as Record<string, unknown> };
+  return { ok: true, obj: value as Record<string, unknown>, escapes: text.indexOf('\\u') !== -1 };
 }
 
 /** Decodes Avro datums written with a given writer schema into the JSON-equivalent object. */
@@ -59,6 +63,7 @@ export class AvroDecoder {
     }
     // defineProperty, not assignment: a field named "__proto__" must stay data, never a prototype.
     const obj: Record<string, unknown> = {};
+    let escapes = false;
     for (const { name, type } of this.fields) {
       const v = plain(type, rec[name]);
       if (v === null || v === undefined) continue; // null and absent are the same to validation
@@ -68,11 +73,13 @@ export class AvroDecoder {
         } catch {
           return reject('parse_error', 'Avro field parameters is not JSON text');
         }
+        // Avro's strings are UTF-8 (whole characters); parameters' JSON text can still escape half of one.
+        escapes = v.indexOf('\\u') !== -1;
         continue;
       }
       Object.defineProperty(obj, name, { value: v, enumerable: true, writable: true, configurable: true });
     }
-    return { ok: true, obj };
+    return { ok: true, obj, escapes };
   }
 }
 

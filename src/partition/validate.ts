@@ -20,6 +20,8 @@ const KNOWN_FIELDS: ReadonlySet<string> = new Set([
 export interface ValidateOptions {
   futureToleranceMs: number;
   nowMs: number;
+  /** The record's JSON text had \u escapes: its nested strings and keys are checked for lone surrogates too. */
+  escapes?: boolean;
 }
 
 function fail(code: Rejection['code'], message: string): Rejection {
@@ -35,6 +37,15 @@ function badString(v: string, max: number): string | null {
   if (v.indexOf('\u0000') !== -1) return 'contains U+0000';
   if (!v.isWellFormed()) return 'contains a lone UTF-16 surrogate';
   return null;
+}
+
+/** A string or key anywhere in v holds half of a character (a lone UTF-16 surrogate). v nests at most MAX_PARAM_DEPTH. */
+function hasLoneSurrogate(v: unknown): boolean {
+  if (typeof v === 'string') return !v.isWellFormed();
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some(hasLoneSurrogate);
+  for (const k in v as object) if (!k.isWellFormed() || hasLoneSurrogate((v as Record<string, unknown>)[k])) return true;
+  return false;
 }
 
 /** Depth of nested objects/arrays, stopping as soon as it passes `limit` (hostile input can nest deeply). */
@@ -99,13 +110,18 @@ export function validate(obj: Record<string, unknown>, opts: ValidateOptions): V
     return fail('invalid_field', `parameters must be an object, got ${Array.isArray(parameters) ? 'an array' : typeof parameters}`);
   }
   if (depthExceeds(parameters, MAX_PARAM_DEPTH)) return fail('invalid_field', `parameters nest deeper than ${MAX_PARAM_DEPTH} levels`);
+  // A warehouse load refuses the whole commit over one (DuckDB's JSON reader: "no low surrogate in string").
+  if (opts.escapes && hasLoneSurrogate(parameters)) return fail('invalid_field', 'parameters contain a lone UTF-16 surrogate (half of a character)');
   let properties: Record<string, unknown> | null = null;
   for (const k in obj) {
     if (KNOWN_FIELDS.has(k)) continue;
     const v = obj[k];
     if (v === null || v === undefined) continue; // as with the known fields, null is absent
     if (typeof v === 'object' && depthExceeds(v, MAX_PARAM_DEPTH)) {
-      return fail('invalid_field', `field ${JSON.stringify(k).slice(0, 80)} nests deeper than ${MAX_PARAM_DEPTH} levels`);
+      return fail('invalid_field', `field ${JSON.stringify(k).slice(0, 80).toWellFormed()} nests deeper than ${MAX_PARAM_DEPTH} levels`);
+    }
+    if (opts.escapes && (!k.isWellFormed() || hasLoneSurrogate(v))) {
+      return fail('invalid_field', `field ${JSON.stringify(k).slice(0, 80).toWellFormed()} contains a lone UTF-16 surrogate (half of a character)`);
     }
     // defineProperty: a field named "__proto__" stays a field, never a prototype.
     Object.defineProperty((properties ??= {}), k, { value: v, enumerable: true, writable: true, configurable: true });

@@ -3,7 +3,10 @@
  * Nothing may throw, every record must end up as exactly one event, dead letter or duplicate, the prototype
  * must stay clean, and memory must stay bounded.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runEngine } from '../support/truth/engine.ts';
 import { describe, expect, it } from 'vitest';
 import { actorOutput, PartitionActor } from '../../src/partition/actor.ts';
 import type { RawRecord } from '../../src/partition/record.ts';
@@ -152,3 +155,37 @@ describe('addresses anywhere in a record', () => {
     expect(texts.some((t) => t.includes('client 203.0.113.0:443'))).toBe(true);
   });
 });
+
+describe('half a character (a lone UTF-16 surrogate) anywhere in a record', () => {
+  it('is a dead letter, never a row the warehouse load refuses: DuckDB stores everything else', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gs-surrogate-'));
+    try {
+      const now = Date.now();
+      const event = (i: number, extra: Record<string, unknown> = {}) => ({
+        id: `s-${i}`, user_id: `u-${i % 5}`, timestamp: new Date(now - 60_000 + i).toISOString(), type: 1001, name: 'level_start', parameters: { level_id: 1 }, ...extra,
+      });
+      const lines = [
+        ...Array.from({ length: 20 }, (_, i) => JSON.stringify(event(i))),
+        // JSON.stringify writes a lone surrogate as its \u escape, as a client's serializer that cut an emoji does.
+        JSON.stringify(event(100, { parameters: { level_id: 1, player: 'Bob\ud83d' } })),
+        JSON.stringify(event(101, { parameters: { level_id: 1, '\udc00': 1 } })),
+        JSON.stringify(event(102, { nickname: ['ok', { nested: 'x\ud83d' }] })),
+        // Not JSON, with an emoji as a bare token: V8's parse error quotes half of it.
+        '{"name":\u{1F600}}',
+        // A bad timestamp whose quoted value is cut by the error text in the middle of an emoji.
+        JSON.stringify(event(103, { timestamp: `${'x'.repeat(58)}\u{1F600}` })),
+      ];
+      const input = join(dir, 'events.ndjson');
+      writeFileSync(input, `${lines.join('\n')}\n`);
+      const r = await runEngine({
+        GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_WORKERS: '1', GAMESTREAM_SOURCE: `file:${input}`, GAMESTREAM_ETL: 'off',
+        GAMESTREAM_WAREHOUSE: `duckdb:${join(dir, 'w.duckdb')}`, GAMESTREAM_GEOIP_DB: 'off', GAMESTREAM_DEVICE_TABLE: 'off',
+      }, 90_000);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/events 20, dead letters 5/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import avro from 'avsc';
 import type { Schema } from 'avsc';
 import type { TruthRecord } from './records.ts';
-import { decodeJsonLine } from './validate.ts';
+import { decodeJsonLine, holdsLoneSurrogate } from './validate.ts';
 
 export const GAME_EVENT_SCHEMA_PATH = new URL('../../../schemas/game-event.avsc', import.meta.url);
 
@@ -39,6 +39,9 @@ export function toAvroDatum(line: Buffer, maxEventBytes: number): AvroDatum | nu
   const decoded = decodeJsonLine(line, maxEventBytes);
   if (!decoded.ok) return null;
   const obj = decoded.value;
+  // Half a character outside parameters: Avro's UTF-8 strings cannot carry it (it would arrive as U+FFFD), and a
+  // field outside the schema is not in the datum at all, so the record would not mean the same.
+  if (holdsLoneSurrogate(Object.fromEntries(Object.entries(obj).filter(([k]) => k !== 'parameters')))) return null;
   const datum: AvroDatum = {};
   for (const name of SCALAR_FIELDS) {
     const b = branchOf(Object.hasOwn(obj, name) ? obj[name] : undefined);

@@ -331,6 +331,20 @@ export const DEFECT_KINDS: readonly DefectKind[] = [
     },
   },
   {
+    // Half of an emoji on its own, as a client's serializer writes it after cutting a string: the JSON text holds
+    // a \uD83D escape with no low half. No warehouse load accepts such a string, so the record is a dead letter.
+    kind: 'lone_surrogate', expect: 'invalid_field', variants: ['name', 'parameters_value', 'parameters_key', 'unknown_field_nested', 'low_half'],
+    build({ template }, variant) {
+      const o = clone(template);
+      if (variant === 'name') o.name = 'level\uD83D';
+      else if (variant === 'parameters_value') o.parameters = { ...(o.parameters as Obj), player: 'Bob\uD83D' };
+      else if (variant === 'parameters_key') o.parameters = { ...(o.parameters as Obj), ['\uDE00']: 1 };
+      else if (variant === 'unknown_field_nested') o.profile = { tags: ['ok', 'x\uD83D'] };
+      else o.nickname = '\uDE00 alone';
+      return Buffer.from(JSON.stringify(o));
+    },
+  },
+  {
     kind: 'nested_ok', expect: 'valid', variants: ['objects_20'],
     build({ rng, template }) {
       const o = asLevelEvent(clone(template), rng);

@@ -54,6 +54,8 @@ describe('dataset files', { timeout: 60_000 }, () => {
     const allowed = new Set([
       'random_bytes', 'truncated_json', 'invalid_utf8', 'not_object', 'deep_array', 'too_large',
       'id_not_string/id_object', 'id_not_string/user_id_array', 'type_not_integer/object', 'optional_not_string/name_object',
+      // Half a character outside parameters: UTF-8 strings cannot carry it, and fields outside the schema are not in the datum.
+      'lone_surrogate/name', 'lone_surrogate/unknown_field_nested', 'lone_surrogate/low_half',
     ]);
     for (const r of omitted) {
       expect(allowed.has(r.label.kind) || allowed.has(`${r.label.kind}/${r.label.variant}`), `${r.label.kind}/${r.label.variant}`).toBe(true);

@@ -83,6 +83,25 @@ export function keyOfObject(obj: JsonObject): string | null {
   return typeof uid === 'string' && uid.length > 0 ? uid : null;
 }
 
+/** Half of a UTF-16 surrogate pair on its own: not a character, and no warehouse stores it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A string or object key anywhere in the value holds a lone surrogate. Iterative, as nestingDepth. */
+export function holdsLoneSurrogate(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return true;
+      continue;
+    }
+    if (typeof v !== 'object' || v === null) continue;
+    if (Array.isArray(v)) stack.push(...v);
+    else for (const [k, c] of Object.entries(v)) stack.push(k, c);
+  }
+  return false;
+}
+
 /** Nesting depth: a scalar is 0, `{}` and `[]` are 1. Iterative, because test values nest thousands deep. */
 export function nestingDepth(value: unknown): number {
   let max = 0;
@@ -155,6 +174,8 @@ export function validateObject(obj: JsonObject, opts: ValidateOptions): Validate
     if (!KNOWN_FIELDS.includes(k) && v !== null && nestingDepth(v) > MAX_NESTING) return { ok: false, code: 'invalid_field' };
   }
   if (strings.some((s) => s.includes('\u0000'))) return { ok: false, code: 'invalid_field' };
+  // Half a character anywhere: in a string field, in parameters, in a field the schema does not know (key or value).
+  if (holdsLoneSurrogate(obj)) return { ok: false, code: 'invalid_field' };
   const ts = parseTimestamp(field(obj, 'timestamp'));
   if (ts === null || ts < YEAR_2000_MS) return { ok: false, code: 'invalid_timestamp' };
   if (ts > opts.nowMs + opts.futureToleranceMs) return { ok: false, code: 'future_timestamp' };
