@@ -16,8 +16,8 @@ interface Tap {
   readLong(): number;
 }
 
-/** The zig-zag varint at `at` exactly, rounded to a double once, as `JSON.parse` rounds its digits. */
-function wideLong(buf: Buffer, at: number): number {
+/** The zig-zag varint at `at`, exactly. */
+function exactLong(buf: Buffer, at: number): bigint {
   let n = 0n;
   let shift = 0n;
   for (let p = at; p < buf.length; p++) {
@@ -26,7 +26,12 @@ function wideLong(buf: Buffer, at: number): number {
     shift += 7n;
     if ((b & 0x80) === 0) break;
   }
-  return Number((n >> 1n) ^ -(n & 1n));
+  return (n >> 1n) ^ -(n & 1n);
+}
+
+/** The zig-zag varint at `at` exactly, rounded to a double once, as `JSON.parse` rounds its digits. */
+function wideLong(buf: Buffer, at: number): number {
+  return Number(exactLong(buf, at));
 }
 
 /** avsc's long, without its refusal of values beyond ±2^53, and exact up to them (its float path is not). */
@@ -36,6 +41,14 @@ class AnyLong extends avro.types.LongType {}
   const n = tap.readLong();
   // avsc sums a long's zig-zag form in a double, exact only up to 2^53: beyond ±2^52 it is read again exactly.
   return n < 2 ** 52 && n > -(2 ** 52) ? n : wideLong(tap.buf, at);
+};
+
+/** A long read exactly as a BigInt: under timestamp-nanos, whose values pass 2^53 and must be cut, not rounded. */
+class ExactLong extends avro.types.LongType {}
+(ExactLong.prototype as unknown as { _read(tap: Tap & { skipLong(): void }): bigint })._read = function read(tap: Tap & { skipLong(): void }): bigint {
+  const at = tap.pos;
+  tap.skipLong();
+  return exactLong(tap.buf, at);
 };
 
 const DAY_MS = 86_400_000;
@@ -88,7 +101,7 @@ function decimalOf(v: unknown, schema: Record<string, unknown>): unknown {
 const LOGICAL_TYPES = {
   'timestamp-millis': readAs('timestamp-millis', (v) => v),
   'timestamp-micros': readAs('timestamp-micros', (v) => (typeof v === 'number' ? Math.floor(v / 1000) : v)),
-  'timestamp-nanos': readAs('timestamp-nanos', (v) => (typeof v === 'number' ? Math.floor(v / 1_000_000) : v)),
+  'timestamp-nanos': readAs('timestamp-nanos', (v) => (typeof v === 'bigint' ? Number(v / 1_000_000n - (v < 0n && v % 1_000_000n !== 0n ? 1n : 0n)) : v)),
   date: readAs('date', (v) => (typeof v === 'number' && Number.isSafeInteger(v * DAY_MS) ? new Date(v * DAY_MS).toISOString().slice(0, 10) : v)),
   decimal: readAs('decimal', decimalOf),
 };
@@ -113,6 +126,7 @@ function options(): Partial<avro.ForSchemaOptions> {
     typeHook: (s: avro.Schema) => {
       if (typeof s !== 'object' || s === null || Array.isArray(s) || (s as { type?: unknown }).type !== 'long') return undefined;
       const logical = (s as { logicalType?: unknown }).logicalType;
+      if (underlying > 0 && logical === 'timestamp-nanos') return new ExactLong();
       return underlying > 0 || typeof logical !== 'string' || !(logical in LOGICAL_TYPES) ? new AnyLong() : undefined;
     },
     logicalTypes: LOGICAL_TYPES,

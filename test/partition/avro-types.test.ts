@@ -81,6 +81,12 @@ describe('Avro types as gamestream reads them', () => {
     expect(got.id).toBe('6f1c2f9e-3f4a-4d5e-9b0a-1c2d3e4f5a6b');
   });
 
+  it('cuts timestamp-nanos to the millisecond exactly, not rounding it first (2024-01-15T23:59:59.999999950Z stays on the 15th)', () => {
+    const schema = { type: 'record', name: 'R', fields: [{ name: 'ns', type: { type: 'long', logicalType: 'timestamp-nanos' } }] } as Schema;
+    const got = avroWriterType(schema).fromBuffer(writerOf(schema).toBuffer({ ns: 1_705_363_199_999_999_950n })) as { ns: number };
+    expect(got.ns).toBe(Date.parse('2024-01-15T23:59:59.999Z'));
+  });
+
   it('a timestamp-micros event gives the same verdict as its JSON form in milliseconds', () => {
     const schema = JSON.stringify({ type: 'record', name: 'GameEvent', fields: [
       { name: 'id', type: 'string' }, { name: 'user_id', type: 'string' }, { name: 'timestamp', type: { type: 'long', logicalType: 'timestamp-micros' } },
