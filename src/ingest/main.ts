@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { describeIngestConfig, loadIngestConfig } from './config.ts';
 import { ProducerSession } from '../kafka-platformatic/producer.ts';
 import { startIngestServer } from './server.ts';
+import { onInterrupts, SECOND_SIGNAL_EXIT } from '../cli/signals.ts';
 
 /**
  * A fresh cluster (auto-creation off, as it should be) has no topic yet, and every produce would fail: create
@@ -55,14 +56,9 @@ export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<n
   process.stdout.write(`[gamestream] ingest listening on ${server.url}/v1/events: ${describeIngestConfig(cfg)}\n`);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        // As the daemon does: at once, without waiting for the producer or open sockets.
-        process.stdout.write(`[gamestream] ${signal} again: exiting without waiting\n`);
-        process.exit(130);
-      }
-      stopping = true;
+    // As the daemon: a Ctrl-C that `npx` delivers twice is one (onInterrupts); a second one exits at once,
+    // without waiting for the producer or open sockets.
+    const onSignal = onInterrupts((signal) => {
       process.stdout.write(`[gamestream] ${signal}: finishing requests in flight, then stopping\n`);
       server.close().then(
         () => {
@@ -77,7 +73,10 @@ export async function runIngest(env: NodeJS.ProcessEnv = process.env): Promise<n
           resolve(1);
         },
       );
-    };
+    }, (signal) => {
+      process.stdout.write(`[gamestream] ${signal} again: exiting without waiting\n`);
+      process.exit(SECOND_SIGNAL_EXIT);
+    });
     const cleanup = () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

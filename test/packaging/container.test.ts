@@ -245,7 +245,7 @@ describe('deploy/*.service under systemd, in a container of the image', () => {
     const options = (point: string): string[] => (mounts.findLast((f) => f[4] === point)?.[5] ?? '').split(',');
     expect(options('/')).toContain('ro');
     expect(options('/var/lib/gamestream')).toContain('rw');
-    expect((await inContainer(id, 'stat', '-c', '%u', '/var/lib/gamestream/gamestream.duckdb')).trim()).toBe(uid);
+    expect((await inContainer(id, 'stat', '-c', '%u', '/var/lib/gamestream/data/gamestream.duckdb')).trim()).toBe(uid);
   }, 4 * MINUTE);
 
   it('stops the daemon with one SIGTERM: it drains and exits 0, well within TimeoutStopSec', async () => {

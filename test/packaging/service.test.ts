@@ -71,7 +71,8 @@ describe('deploy/gamestream.service', () => {
     expect(unitValue(unit, 'Service', 'StateDirectory')).toBe('gamestream');
     expect(unitValue(unit, 'Service', 'WorkingDirectory')).toBe('/var/lib/gamestream');
     const { config } = daemonConfig(env.active);
-    expect(config.warehouse).toEqual({ kind: 'duckdb', path: '/var/lib/gamestream/gamestream.duckdb' });
+    // The default warehouse under the working directory (./data/gamestream.duckdb), as the image's: one file whichever way it is run.
+    expect(config.warehouse).toEqual({ kind: 'duckdb', path: '/var/lib/gamestream/data/gamestream.duckdb' });
   });
 });
 
