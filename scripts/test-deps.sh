@@ -4,9 +4,15 @@
 #   renders the status page in a browser test; podman (with runc) and mmdebstrap build the Containerfile's image
 #   from a Debian base made here and run it, and the systemd units inside it; docker-compose (only its
 #   `config` check, no Docker engine) validates deploy/compose.yaml.
-# Kafka's jars are fetched by the suite itself (scripts/kafka/start.sh, through Maven).
+# Kafka's jars are fetched by the suite itself (scripts/kafka/start.sh, through Maven), so Java 17+ and Maven are
+# needed (the broker and the schema registry run on them); the BigQuery emulator is a Python 3.11+ package put in a
+# virtual environment (python3-venv).
 set -euo pipefail
 missing=()
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
+{ command -v java >/dev/null 2>&1 && (($(java_major) >= 17)); } || missing+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
