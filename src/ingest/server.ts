@@ -81,7 +81,7 @@ const RETRY_AFTER: Record<string, number> = { ingest_overloaded: 1, kafka_timeou
 export async function startIngestServer(opts: IngestServerOptions): Promise<IngestServer> {
   const cfg = opts.config;
   const log = opts.logger.child({ component: 'ingest' });
-  const metrics = opts.metrics ?? new Metrics();
+  const metrics = opts.metrics ?? new Metrics({ daemon: false });
   const keys = new ApiKeyStore(cfg.apiKeys);
   const keyLimits = new KeyRateLimiter(cfg.keyRate, cfg.keyBurst, cfg.keyRateOverrides);
   const authThrottle = cfg.authFailureRate > 0 ? new AuthThrottle(cfg.authFailureRate, cfg.authFailureBurst, cfg.authTrackedAddresses) : null;

@@ -140,5 +140,8 @@ describe('edge', () => {
     expect(value(after, 'gamestream_ingest_events_total') - value(before, 'gamestream_ingest_events_total')).toBe(3);
     expect(value(after, 'gamestream_ingest_rejects_total{reason="unauthorized"}') - value(before, 'gamestream_ingest_rejects_total{reason="unauthorized"}')).toBe(1);
     expect(value(after, 'gamestream_ingest_request_duration_seconds_count') - value(before, 'gamestream_ingest_request_duration_seconds_count')).toBe(4);
+    // The daemon's last-commit time is not the tracking server's to say: there it would be its own start time,
+    // which hides a daemon that stopped committing from NoEvents (max() over every target).
+    expect(after).not.toMatch(/^gamestream_last_record_timestamp_seconds/m);
   });
 });
