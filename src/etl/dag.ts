@@ -246,6 +246,11 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
     await recorded(deps, () => recordEnd(wh, runId, 'dag', 1, status, clock.now(), null, failedTasks.length > 0 ? `failed: ${failedTasks.join(', ')}` : null));
   } catch (err) {
     // Its row stays 'running', so the day does not count as done and a later run computes it again.
+    if (status === 'cancelled') {
+      // Stopped (the daemon is shutting down): not a failure to count or alert on.
+      deps.log.warn({ err, runId, day }, 'ETL run cancelled; its end could not be recorded in etl_runs');
+      return { runId, date: day, status, tasks };
+    }
     deps.log.error({ err, runId, day, status }, 'ETL run finished but could not be recorded in etl_runs; the day will be run again');
     deps.counters.runsFailed++;
     deps.onTask?.({ task: 'dag', status: 'failed', durationMs: clock.now() - runStartedAt });
@@ -278,6 +283,13 @@ export async function lastSuccessfulDay(wh: EtlWarehouse): Promise<string | null
   const rows = await wh.query(`SELECT max(day) AS day FROM (${latestRuns(wh, null, null)}) AS l WHERE status = 'success'`);
   const d = rows[0]?.day;
   return typeof d === 'string' ? d : null;
+}
+
+/** A day the scheduler did not run (it has no events, and none can come): a 'dag' row of status 'skipped'. */
+export async function recordSkippedDay(wh: EtlWarehouse, day: string, nowMs: number, why: string): Promise<void> {
+  const runId = newRunId(day, nowMs);
+  await recordStart(wh, runId, day, 'dag', 1, nowMs);
+  await recordEnd(wh, runId, 'dag', 1, 'skipped', nowMs, null, why);
 }
 
 /** Days from `from` on that have a 'dag' run, whatever its status. */

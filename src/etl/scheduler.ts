@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { cancelled, systemClock, type Clock } from './clock.ts';
 import type { EtlConfig } from './config.ts';
 import { nextAfter } from './cron.ts';
-import { daysWithRuns, lastSuccessfulDay, newCounters, runDag, successfulDays, type DagDeps, type DagResult, type EtlCounters } from './dag.ts';
+import { daysWithRuns, lastSuccessfulDay, newCounters, recordSkippedDay, runDag, successfulDays, type DagDeps, type DagResult, type EtlCounters } from './dag.ts';
 import { dayReadiness, sensorDeadlineMs, type DayReadiness } from './sensor.ts';
 import type { FetchFn } from './outputs.ts';
 import { addDays, dayOf, dayStartMs, ensureEtlTables, type EtlWarehouse } from './warehouse.ts';
@@ -56,18 +56,24 @@ export interface Scheduler {
 }
 
 const MAX_CATCHUP_DAYS = 366;
+/**
+ * How far before the last done day the catch-up looks for days that never ran: a weekend run by hand while the
+ * daemon was down, not a year of them (each costs queries at every start until it has a run).
+ */
+const HOLE_DAYS = 14;
 
 /**
  * The days the catch-up runs: those the schedule was due for after the last successful day (a firing on UTC date
- * X processes X − 1), and before it those that have no run at all since the first run (a later day run by hand
- * while the daemon was down must not hide the days before it). When no day ever succeeded, only the latest due
- * day: older ones are a backfill's job. At most MAX_CATCHUP_DAYS, the newest.
+ * X processes X − 1), and in the HOLE_DAYS before it those that have no run at all, from the first run there (a
+ * later day run by hand while the daemon was down must not hide the days before it). When no day ever succeeded,
+ * only the latest due day: older ones are a backfill's job. At most MAX_CATCHUP_DAYS, the newest.
  */
 export function dueDays(cfg: EtlConfig, lastDone: string | null, nowMs: number, ran: ReadonlySet<string> = new Set()): string[] {
   const today = dayOf(nowMs);
   const windowStart = addDays(today, -MAX_CATCHUP_DAYS);
   let firstRun = lastDone === null ? windowStart : addDays(lastDone, 1);
-  for (const d of ran) if (d < firstRun) firstRun = d;
+  const holesFrom = lastDone === null ? firstRun : addDays(lastDone, -HOLE_DAYS);
+  for (const d of ran) if (d < firstRun && d >= holesFrom) firstRun = d;
   const out: string[] = [];
   for (let d = firstRun < windowStart ? windowStart : firstRun; d < today; d = addDays(d, 1)) {
     if (lastDone !== null && d <= lastDone && ran.has(d)) continue;
@@ -173,6 +179,9 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
       if (r.noData) {
         setWaiting(null);
         log.info({ day: date }, `ETL ${date} not run: it has no events, and no source can still bring any`);
+        // Recorded, so that the catch-up of a later start does not look at the day again.
+        await recordSkippedDay(wh, date, clock.now(), 'no events, and no source can still bring any').catch((err: unknown) =>
+          log.warn({ err, day: date }, 'ETL: could not record a day without events in etl_runs'));
         return;
       }
       if (r.eventRows > 0) break;
@@ -201,20 +210,28 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
   };
 
   const loop = async (): Promise<void> => {
+    // One instant for the catch-up and the first firing: a firing that passes while the catch-up reads is run by
+    // the loop below, not lost between the two.
+    const t0 = clock.now();
     if (config.catchup) {
       await tablesReady;
-      const days = dueDays(config, await lastSuccessfulDay(wh), clock.now(), await daysWithRuns(wh, addDays(dayOf(clock.now()), -MAX_CATCHUP_DAYS)));
+      const lastDone = await lastSuccessfulDay(wh);
+      const ran = lastDone === null ? new Set<string>() : await daysWithRuns(wh, addDays(lastDone, -HOLE_DAYS));
+      const days = dueDays(config, lastDone, t0, ran);
       if (days.length > 0) log.info({ days }, 'ETL catch-up');
       for (const d of days) background(d);
     }
-    let fire = nextAfter(config.schedule, clock.now()).getTime();
+    let fire = nextAfter(config.schedule, t0).getTime();
     while (!stopped) {
       nextFire = fire;
       // Sleep in slices so a clock that jumps (suspend, NTP) is noticed within a minute.
       while (!stopped && clock.now() < fire) await clock.sleep(Math.min(fire - clock.now(), 60_000), abort.signal);
       if (stopped) break;
-      // Every firing passed meanwhile, in order: a machine suspended over a weekend misses none of its days.
-      for (; fire <= clock.now(); fire = nextAfter(config.schedule, fire).getTime()) background(addDays(dayOf(fire), -1));
+      // Every day whose firing passed meanwhile, once each and in order: a machine suspended over a weekend misses
+      // none of its days (and a schedule of every 5 minutes does not check one day hundreds of times).
+      const days = new Set<string>();
+      for (; fire <= clock.now(); fire = nextAfter(config.schedule, fire).getTime()) days.add(addDays(dayOf(fire), -1));
+      for (const d of days) background(d);
     }
   };
   const looping = config.enabled

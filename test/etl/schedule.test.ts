@@ -50,6 +50,8 @@ describe('cron', () => {
     // Days without any run before the last success (it was run by hand while the daemon was down) are due too;
     // a day that ran, whatever its outcome, is not.
     expect(dueDays(cfg, '2026-11-19', at('2026-11-20T03:00:00Z'), new Set(['2026-11-14', '2026-11-16', '2026-11-19']))).toEqual(['2026-11-15', '2026-11-17', '2026-11-18']);
+    // Only within the 14 days before the last done day: a run a month back does not open a month of holes.
+    expect(dueDays(cfg, '2026-11-19', at('2026-11-20T03:00:00Z'), new Set(['2026-10-01', '2026-11-19']))).toEqual([]);
     // Far behind: the newest days, up to yesterday, not the oldest.
     const far = dueDays(cfg, '2024-01-01', at('2026-11-20T03:00:00Z'));
     expect(far).toHaveLength(366);
@@ -365,6 +367,7 @@ describe('completeness rules', () => {
       onTask: (r) => events.push(`task ${r.task}`),
       config: testConfig(join(t.dir, 'f'), { GAMESTREAM_ETL_CATCHUP: 'on', GAMESTREAM_ETL_POKE_INTERVAL: '5m', GAMESTREAM_ETL_SENSOR_TIMEOUT: '1h', GAMESTREAM_ETL_MAX_NULL_RATE: '1' }),
     });
+    const s2cfg = loadEtlConfig({});
     const waitingNow = (): string => (s.state().waiting ? `${s.state().waiting!.day}: ${s.state().waiting!.waitingFor.join('; ')}` : '');
     try {
       // Catch-up: the 24th is due and has events, so it runs; its sensor waits, because the daemon's own
@@ -389,8 +392,12 @@ describe('completeness rules', () => {
       await waitFor(() => s.state().waiting === null);
       expect(s.state().running).toBe(null);
       expect(s.state().queued).toEqual([]);
-      const runs = await t.wh.query(`SELECT strftime(date, '%Y-%m-%d') AS d, status FROM etl_runs WHERE task = 'dag' ORDER BY started_at`);
-      expect(runs).toEqual([{ d: D, status: 'success' }]);
+      const runs = await t.wh.query(`SELECT strftime(date, '%Y-%m-%d') AS d, status, error FROM etl_runs WHERE task = 'dag' ORDER BY started_at, status`);
+      // The day without events is recorded as skipped, so a later start's catch-up does not look at it again.
+      expect(runs).toEqual([{ d: D, status: 'success', error: null }, { d: '2026-11-25', status: 'skipped', error: 'no events, and no source can still bring any' }]);
+      // Once a later day is done (the 26th, say), the 25th is no hole to look at again at each start.
+      const ran = new Set([...(await daysWithRuns(t.wh, '2026-11-10')), '2026-11-26']);
+      expect(dueDays(s2cfg, '2026-11-26', at('2026-11-28T03:00:00Z'), ran)).toEqual(['2026-11-27']);
     } finally {
       await s.stop();
     }

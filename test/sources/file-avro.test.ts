@@ -240,6 +240,18 @@ describe('an Avro file source', () => {
     expect(damaged.code, damaged.stderr).toBe(0);
     expect(damaged.stderr).toMatch(/damaged Avro block/);
     expect(totals(damaged.stdout)![1]).toBe(1);
+    // Garbage inside a snappy block's compressed bytes: that block is damaged, the blocks after it are read.
+    const garbled = join(dir, 'snappy-garbled.avro');
+    const g = readFileSync(join(dir, 'snappy.avro'));
+    const gFirst = blockStarts(g)[0]!;
+    g.fill(0xfe, gFirst + 8, gFirst + 60);
+    writeFileSync(garbled, g);
+    const afterGarbage = await run(garbled);
+    expect(afterGarbage.code, afterGarbage.stderr).toBe(0);
+    const [kept, lost] = totals(afterGarbage.stdout)!;
+    expect(lost).toBe(1);
+    expect(kept).toBeGreaterThan(50);
+    expect(kept).toBeLessThan(100);
     // bzip2: refused at the start with exit code 2, naming the codecs it reads.
     const bz = join(dir, 'bzip2.avro');
     await writeFile(bz, SCHEMA, Array.from({ length: 10 }, (_, i) => datum(i)));
