@@ -80,7 +80,7 @@ export const ETL_ENV_VARS = [
   v({ name: 'GAMESTREAM_ETL_SCHEDULE', key: 'schedule', default: '0 2 * * *', allowed: '5-field cron, UTC',
     doc: 'When the daily run fires; each run processes the UTC day before the firing day.', parse: cron }),
   v({ name: 'GAMESTREAM_ETL_CATCHUP', key: 'catchup', default: 'on', allowed: 'on | off',
-    doc: 'At start, run the days missed since the last successful day in etl_runs, and the due days before it that never ran (or only the latest due day when none succeeded).', parse: boolFlag }),
+    doc: 'At start, run the days missed since the last successful day in etl_runs, and the due days in the 14 days before it that never ran (or only the latest due day when none succeeded).', parse: boolFlag }),
   v({ name: 'GAMESTREAM_ETL_POKE_INTERVAL', key: 'pokeIntervalMs', default: '5m', allowed: '10ms–1h',
     doc: 'How often the wait_for_data sensor checks whether the day is complete.', parse: duration(10, 3_600_000) }),
   v({ name: 'GAMESTREAM_ETL_SENSOR_TIMEOUT', key: 'sensorTimeoutMs', default: '1h', allowed: '0–7d',
