@@ -3,6 +3,7 @@
  * connection and SQL dialect): counts, the letters themselves with their reason and whether a replay ran them,
  * their raw records for fixing by hand, and replay (dlq-replay.ts).
  */
+import { isUtf8 } from 'node:buffer';
 import { fmt } from '../actors/run-totals.ts';
 import { loadConfig } from '../config/schema.ts';
 import { errorCode, GamestreamError } from '../errors.ts';
@@ -12,6 +13,7 @@ import { letterWhere, type LetterFilters } from '../replay/letters.ts';
 import { CLAIM_JOIN } from '../replay/store.ts';
 import { replayCommand } from './dlq-replay.ts';
 import { openWarehouse, type EtlIo } from './etl.ts';
+import { printable } from '../sql/format.ts';
 
 const USAGE = `Usage:
   gamestream dlq stats  [--code C] [--source S] [--partition P] [--since YYYY-MM-DD] [--until YYYY-MM-DD]
@@ -91,19 +93,35 @@ async function show(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
   for (const r of rows) {
     const raw = String(r.raw_message ?? '');
     io.stdout.write(`${when(r.received_at)}  ${String(r.error_code)} (${String(r.stage)})  ${String(r.source)} p${String(r.source_partition)}/o${String(r.source_offset)}\n`);
-    io.stdout.write(`  why: ${String(r.error)}\n`);
-    io.stdout.write(`  raw (${String(r.raw_encoding)}, ${raw.length} chars): ${raw.length > 300 ? `${raw.slice(0, 300)}…` : raw}\n`);
+    // Client text, shown at a terminal: control characters escaped, and line breaks too (one letter, one block).
+    const shown = (t: string): string => printable(t).replaceAll('\n', '\\n');
+    io.stdout.write(`  why: ${shown(String(r.error))}\n`);
+    io.stdout.write(`  raw (${String(r.raw_encoding)}, ${raw.length} chars): ${shown(raw.length > 300 ? `${raw.slice(0, 300)}…` : raw)}\n`);
     if (r.replay_id !== null && r.replay_id !== undefined) io.stdout.write(`  replay ${String(r.replay_id)}: ${replayed(r)}\n`);
   }
   io.stdout.write(`${rows.length} dead letter(s) shown${f.limit !== null && rows.length === f.limit ? ` (--limit ${f.limit}; there may be more)` : ''}\n`);
 }
 
 async function exportRaw(wh: EtlWarehouse, f: Filters, io: EtlIo): Promise<void> {
+  let binary = 0;
   for (const r of await letters(wh, f)) {
     const raw = String(r.raw_message ?? '');
-    const text = r.raw_encoding === 'base64' ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    let text = raw;
+    if (r.raw_encoding === 'base64') {
+      const bytes = Buffer.from(raw, 'base64');
+      // Bytes that are not UTF-8 text (an Avro datum, a broken encoding) cannot be a line of text without being
+      // changed: they are left out, and counted, rather than exported with U+FFFD in place of their bytes.
+      if (!isUtf8(bytes)) {
+        binary++;
+        continue;
+      }
+      text = bytes.toString('utf8');
+    }
     // One record a line: a raw record holding a line break would split, so it is written as a JSON string instead.
     io.stdout.write(`${/[\r\n]/.test(text) ? JSON.stringify(text) : text}\n`);
+  }
+  if (binary > 0) {
+    io.stderr.write(`gamestream dlq export: ${fmt(binary)} binary letter(s) left out (Avro records, or bytes that are not UTF-8 text): their exact bytes are raw_message in events_dlq, as base64 (raw_encoding = 'base64')\n`);
   }
 }
 

@@ -16,10 +16,19 @@ function text(v: SqlCell): string {
   return String(v);
 }
 
+/**
+ * Text for a terminal: control characters other than line breaks as `\u001b`-style escapes. Stored records come
+ * from game clients, and an escape sequence in one (`\x1b]0;…\x07`, `\x1b[2J`) must not retitle or clear the
+ * operator's terminal, nor a carriage return overwrite what is shown.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function table(r: SqlResult): string {
   const numeric = r.columns.map((_, i) => r.rows.length > 0 && r.rows.every((row) => row[i] === null || typeof row[i] === 'number'));
   // A cell may hold several lines (EXPLAIN's plan): each is a line of its own in the row.
-  const cells = r.rows.map((row) => row.map((v) => text(v).replace(/\n+$/, '').split('\n').map((l) => (l.length > MAX_CELL ? `${l.slice(0, MAX_CELL - 1)}…` : l))));
+  const cells = r.rows.map((row) => row.map((v) => printable(text(v).replace(/\n+$/, '')).split('\n').map((l) => (l.length > MAX_CELL ? `${l.slice(0, MAX_CELL - 1)}…` : l))));
   const widths = r.columns.map((c, i) => Math.max(c.name.length, ...cells.map((row) => Math.max(...row[i]!.map((l) => l.length)))));
   const line = (vals: string[]): string => vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
   const out = [line(r.columns.map((c) => c.name)), line(widths.map((w) => '-'.repeat(w)))];

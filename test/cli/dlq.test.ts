@@ -72,6 +72,28 @@ describe('gamestream dlq on DuckDB', () => {
     expect(code).toBe(0);
     expect((await dlq(["resend"], env)).err).toContain("unknown dlq command \"resend\"");
   });
+  it('shows client text with its control characters escaped, and leaves binary letters out of the text export, saying so', async () => {
+    const now = new Date().toISOString();
+    // A record that is valid UTF-8 but carries terminal escapes (retitle, clear screen) and a carriage return.
+    const hostile = `{"id":"t1","user_id":"u1","timestamp":"later\u001b]0;pwned\u0007\u001b[2J\r","type":1001}`;
+    const binary = Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0xc8, 0x01, 0x7d]);
+    const input = join(dir, 'hostile.ndjson');
+    writeFileSync(input, Buffer.concat([Buffer.from(`${JSON.stringify({ id: 'ok', user_id: 'u', timestamp: now, type: 1001 })}\n${hostile}\n`), binary, Buffer.from('\n')]));
+    const wh = `duckdb:${join(dir, 'w-hostile.duckdb')}`;
+    const r = await runEngine({ GAMESTREAM_SOURCE: `file:${input}`, GAMESTREAM_WAREHOUSE: wh, GAMESTREAM_WORKERS: '1', GAMESTREAM_ETL: 'off', GAMESTREAM_PARTITIONS: '2' }, 60_000);
+    expect(r.code, describeRun(r)).toBe(0);
+    const env = { GAMESTREAM_WAREHOUSE: wh };
+    const shown = await dlq(['show'], env);
+    expect(shown.out).toContain('2 dead letter(s) shown');
+    expect(shown.out).not.toMatch(/[\u001b\u0007\r]/);
+    expect(shown.out).toContain('later\\u001b]0;pwned\\u0007\\u001b[2J\\u000d');
+    const exported = await dlq(['export'], env);
+    // The text letter exactly as it came (a JSON string, as it holds a carriage return); the binary one left out,
+    // not turned into U+FFFD.
+    expect(exported.out).toBe(`${JSON.stringify(hostile)}\n`);
+    expect(exported.err).toContain('1 binary letter(s) left out');
+  });
+
 });
 
 describe('gamestream dlq on BigQuery', () => {

@@ -23,6 +23,14 @@ describe('formatResult', () => {
     ].join('\n'));
   });
 
+  it('escapes control characters in a table, so a stored record cannot drive the terminal; NDJSON and CSV keep them', () => {
+    const hostile = result([['x\u001b]0;pwned\u0007\u001b[2J\rtab\there', 1, null]]);
+    const table = formatResult(hostile, 'table');
+    expect(table).not.toMatch(/[\u001b\u0007\r\t]/);
+    expect(table).toContain('x\\u001b]0;pwned\\u0007\\u001b[2J\\u000dtab\\u0009here');
+    expect(JSON.parse(formatResult(hostile, 'ndjson')).name).toBe('x\u001b]0;pwned\u0007\u001b[2J\rtab\there');
+  });
+
   it('writes one JSON object a row, and RFC 4180 CSV with a header', () => {
     expect(formatResult(r, 'ndjson')).toBe('{"name":"level_start","n":12,"extra":{"a":[1]}}\n{"name":"a, \\"b\\"\\nc","n":3,"extra":null}\n');
     expect(formatResult(r, 'csv')).toBe('name,n,extra\r\nlevel_start,12,"{""a"":[1]}"\r\n"a, ""b""\nc",3,\r\n');
