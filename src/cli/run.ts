@@ -170,6 +170,8 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   // POST /sql's own connection: its reads never queue behind the commits, nor the commits behind them.
   let sqlConnection: DuckDbConnection | null = null;
   let sqlRunner: SqlRunner | null = null;
+  /** POST /sql calls not yet answered (one query runs; others are being turned away): closed only once they end. */
+  const sqlInFlight = new Set<Promise<unknown>>();
   const daemonFile = wc.kind === 'duckdb' ? daemonFilePath(wc.path) : null;
   const stopEtl = async (): Promise<void> => {
     await scheduler?.stop();
@@ -180,8 +182,16 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     statusConnection?.closeSync();
     statusConnection = null;
     sqlRunner = null;
-    // A query still running is stopped, not waited for: the warehouse closes next.
-    sqlConnection?.interrupt();
+    // A query still running is stopped, and the connection closed once it has: closed under it, the process could
+    // not exit at all (DuckDB's query thread kept it). DuckDB drops an interrupt that comes between two
+    // statements, so it is repeated until the query has ended.
+    if (sqlInFlight.size > 0 && sqlConnection) {
+      const conn = sqlConnection;
+      const again = setInterval(() => conn.interrupt(), 50);
+      conn.interrupt();
+      await Promise.all(sqlInFlight);
+      clearInterval(again);
+    }
     sqlConnection?.closeSync();
     sqlConnection = null;
   };
@@ -202,7 +212,11 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         : big ? `this daemon writes to BigQuery (${big.name}): gamestream sql queries BigQuery directly, with your own credentials` : null,
       run: (sql, limits, signal) => {
         if (!sqlRunner) throw new GamestreamError('warehouse_unavailable', 'the warehouse is not open yet (the daemon is starting or stopping); retry in a moment', { retryable: true });
-        return sqlRunner(sql, limits, signal);
+        const running = sqlRunner(sql, limits, signal);
+        const settled: Promise<unknown> = running.then(() => undefined, () => undefined);
+        sqlInFlight.add(settled);
+        void settled.then(() => sqlInFlight.delete(settled));
+        return running;
       },
     },
   });

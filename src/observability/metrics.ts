@@ -95,10 +95,7 @@ export interface MetricsOptions {
   now?: () => number;
   /** prom-client's process metrics (CPU, memory, GC, handles), prefixed gamestream_. Default true. */
   defaultMetrics?: boolean;
-  /**
-   * False for the tracking server: it commits nothing, so it has no last committed record, and its start time
-   * there would hide a daemon that stopped committing from NoEvents (`max()` over every target). Default true.
-   */
+  /** False for the tracking server: its start time as the last commit would hide a stopped daemon from NoEvents. */
   daemon?: boolean;
 }
 
@@ -229,12 +226,10 @@ export class Metrics {
     this.lateEvents = c('gamestream_late_events_total', 'Events that arrived after their window was emitted (written, not counted in the window), per partition.', ['partition']);
     this.duplicates = c('gamestream_duplicates_dropped_total', 'Client retries dropped by the duplicate detector, per partition.', ['partition']);
     this.windowRows = c('gamestream_window_rows_written_total', 'Rows committed to events_agg_1min.');
-    if (opts.daemon !== false) {
-      new Gauge({
-        name: 'gamestream_last_record_timestamp_seconds', help: 'Unix time of the last commit that covered at least one record (the daemon start until then).', registers,
-        collect() { this.set((self.s.lastRecordAtMs ?? self.s.startedAtMs) / 1000); },
-      });
-    }
+    if (opts.daemon !== false) new Gauge({
+      name: 'gamestream_last_record_timestamp_seconds', help: 'Unix time of the last commit that covered at least one record (the daemon start until then).', registers,
+      collect() { this.set((self.s.lastRecordAtMs ?? self.s.startedAtMs) / 1000); },
+    });
     this.lag = g('gamestream_kafka_consumer_lag', 'Kafka log-end offset minus the next offset the warehouse holds, per partition this daemon owns (messages).', ['partition']);
     this.fetches = c('gamestream_kafka_fetches_total', 'Record batches fetched from Kafka.');
     this.fetchedRecords = c('gamestream_kafka_fetched_records_total', 'Records fetched from Kafka (before the warehouse has them; may repeat after a rebalance).');

@@ -321,6 +321,40 @@ describe('gamestream sql while the daemon holds the DuckDB file', () => {
   }, 60_000);
 });
 
+describe('a daemon stopped while a query of gamestream sql runs', () => {
+  it('stops the query, drains and exits 0, instead of hanging on the query\'s thread', async () => {
+    const path = join(dir, 'stopped-mid-query.duckdb');
+    const group: Daemon[] = [];
+    const daemon = new Daemon({
+      GAMESTREAM_SOURCE: 'generator', GAMESTREAM_GENERATOR_RATE: '2000', GAMESTREAM_WAREHOUSE: `duckdb:${path}`, GAMESTREAM_WORKERS: '1',
+      GAMESTREAM_PARTITIONS: '4', GAMESTREAM_ETL: 'off', GAMESTREAM_LOG_LEVEL: 'warn', GAMESTREAM_SQL_TIMEOUT: '5m',
+    }, 'daemon stopped mid-query', group);
+    try {
+      await daemon.until('the daemon file', () => readDaemonFile(daemonFilePath(path)) !== null);
+      const url = readDaemonFile(daemonFilePath(path))!.url!;
+      await daemon.until('events committed', () => /written [1-9]/.test(daemon.stdout));
+      const query = fetch(`${url}/sql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: 'SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3' }) })
+        .then((r) => r.status, () => 'no answer');
+      // Running: the next query is turned away as busy.
+      for (let i = 0; ; i++) {
+        const res = await fetch(`${url}/sql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sql":"SELECT 1"}' });
+        await res.arrayBuffer();
+        if (res.status === 429) break;
+        if (i > 500) throw new Error('the query never ran');
+      }
+      daemon.child.kill('SIGTERM');
+      // The shutdown timeout (30 s) plus the 5 s exit grace bound a drain; past them the process hung.
+      const outcome = await Promise.race([daemon.exited, sleep(45_000).then(() => 'still running 45 s after SIGTERM')]);
+      expect(outcome, daemon.describe()).toBe(0);
+      expect(daemon.stdout).toMatch(/stopped: [\d,]+ records/);
+      expect(await query).not.toBe(200);
+    } finally {
+      if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill('SIGKILL');
+      await daemon.exited;
+    }
+  }, 120_000);
+});
+
 describe('gamestream sql on BigQuery', () => {
   const ctx = inject('bigquery');
 
