@@ -185,7 +185,7 @@ export async function sqlCommand(args: string[], io: SqlIo = processIo()): Promi
       : await bigQueryQuery(cfg, query, limits);
     io.stdout.write(formatResult(result, parsed.format ?? (io.stdout.isTTY ? 'table' : 'ndjson')));
     if (result.truncated) {
-      io.stderr.write(`gamestream sql: only the first ${result.limits.maxRows} rows are shown; the result has more (GAMESTREAM_SQL_MAX_ROWS, of the daemon when it answered: add a LIMIT, narrow the query, or raise it)\n`);
+      io.stderr.write(`gamestream sql: only the first ${result.rows.length} rows are shown; the result has more (GAMESTREAM_SQL_MAX_ROWS, of the daemon when it answered: add a LIMIT, narrow the query, or raise it)\n`);
     }
     return 0;
   } catch (err) {

@@ -74,10 +74,20 @@ export function bigQueryReadOnlyRunner(bq: BigQuery, target: BigQueryTarget): Sq
       if (gaveUp) throw sqlTimeoutError(limits.timeoutMs);
       [job] = await bq.createQueryJob({ ...base, jobTimeoutMs: Math.max(1000, limits.timeoutMs - (Date.now() - t0)) });
       if (gaveUp) void job.cancel().catch(() => undefined);
-      const [rows, , response] = await job.getQueryResults({ maxResults: limits.maxRows, autoPaginate: false, wrapIntegers: true });
+      // BigQuery cuts a page by its bytes too (about 10 MB): pages are read until the row limit or the end.
+      const list: Record<string, unknown>[] = [];
+      let ask: Record<string, unknown> | null = { maxResults: limits.maxRows, autoPaginate: false, wrapIntegers: true };
+      let response: unknown;
+      while (ask !== null && list.length < limits.maxRows && !gaveUp) {
+        const answer: unknown[] = await job.getQueryResults(ask);
+        const next = answer[1] as Record<string, unknown> | null | undefined;
+        response ??= answer[2];
+        list.push(...(answer[0] as Record<string, unknown>[]));
+        ask = next ? { ...next, maxResults: limits.maxRows - list.length, autoPaginate: false, wrapIntegers: true } : null;
+      }
+      list.length = Math.min(list.length, limits.maxRows);
       const fields = ((response as { schema?: { fields?: Field[] } } | undefined)?.schema?.fields ?? []) as Field[];
       const names = fields.map((f) => String(f.name));
-      const list = (rows as Record<string, unknown>[]).slice(0, limits.maxRows);
       const total = Number((response as { totalRows?: unknown } | undefined)?.totalRows ?? list.length);
       return {
         columns: fields.map((f) => ({ name: String(f.name), type: typeName(f) })),
