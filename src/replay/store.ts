@@ -44,7 +44,11 @@ export async function unfinishedReplay(wh: EtlWarehouse): Promise<ClaimedReplay 
 
 /** Letters that match: how many a replay would claim, how many were claimed before, and those it cannot run, by why. */
 export async function selection(wh: EtlWarehouse, f: LetterFilters): Promise<{ replayable: number; claimedBefore: number; notReplayable: { why: string; letters: number }[] }> {
-  const cases = NOT_REPLAYABLE.map((n, i) => `${dialectOf(wh).countIf(n.sql('d.'))} AS n${i}`).join(', ');
+  // Each letter under its first reason only (a too_large Avro letter is binary too): the counts add up.
+  const cases = NOT_REPLAYABLE.map((n, i) => {
+    const earlier = NOT_REPLAYABLE.slice(0, i).map((e) => `NOT (${e.sql('d.')})`);
+    return `${dialectOf(wh).countIf([...earlier, `(${n.sql('d.')})`].join(' AND '))} AS n${i}`;
+  }).join(', ');
   const [r] = await wh.query(`SELECT ${dialectOf(wh).countIf(`${replayable('d')} AND c.replay_id IS NULL`)} AS fresh,
       ${dialectOf(wh).countIf('c.replay_id IS NOT NULL')} AS claimed, ${cases}
     FROM events_dlq d ${CLAIM_JOIN} WHERE ${letterWhere(wh, f, 'd')}`);

@@ -52,6 +52,24 @@ async function futureLetters(name: string, n: number, stepMs: number): Promise<{
 }
 
 describe('gamestream dlq replay on DuckDB', () => {
+  it('counts each letter it cannot replay under one reason: a too_large record that is not UTF-8 is not binary too', async () => {
+    const input = join(dir, 'not-replayable.ndjson');
+    const big = Buffer.concat([Buffer.from('{"id":"big","blob":"'), Buffer.alloc(3000, 0xff), Buffer.from('"}')]);
+    writeFileSync(input, Buffer.concat([Buffer.from(`${event('ok', 'u1', Date.now())}\n`), big, Buffer.from('\n'), Buffer.from([0x7b, 0xfe, 0x7d, 0x0a])]));
+    const wh = join(dir, 'not-replayable.duckdb');
+    const env = { ...strict(input, wh), GAMESTREAM_MAX_EVENT_BYTES: '1KiB' };
+    const first = await runEngine(env, 100_000);
+    expect(first.code, describeRun(first)).toBe(0);
+    expect(await sql(wh, `SELECT error_code, raw_encoding, count(*) AS n FROM events_dlq GROUP BY ALL ORDER BY 1`)).toEqual([
+      { error_code: 'parse_error', raw_encoding: 'base64', n: 1 }, { error_code: 'too_large', raw_encoding: 'base64', n: 1 },
+    ]);
+    const dry = await dlq(env, 'replay', '--dry-run');
+    expect(dry.code, describeRun(dry)).toBe(0);
+    expect(dry.stdout).toContain('not replayable: 1 too_large');
+    expect(dry.stdout).toContain('not replayable: 1 binary records');
+  });
+
+
   it('stores the letters a fix makes valid, marks each with its outcome, and never replays a letter twice', async () => {
     const now = Date.now();
     const ahead = now + 30 * 60_000;
