@@ -11,24 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AvroDecoder, ConfluentAvro } from '../../src/partition/decode.ts';
 import { loadSchemaDir } from '../../src/sources/kafka/schemas.ts';
+import { bigLongWriter } from '../support/big-long.ts';
 
-/** A long type that writes BigInts, so datums with longs beyond ±2^53 can be made. */
-const BIG_LONG = avro.types.LongType.__with({
-  fromBuffer: (b: Buffer) => b.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64LE(n);
-    return b;
-  },
-  fromJSON: (n: number | string) => BigInt(n),
-  toJSON: (n: bigint) => Number(n),
-  isValid: (n: unknown) => typeof n === 'bigint',
-  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
-});
-const writerOf = (schema: Schema) => avro.Type.forSchema(schema, {
-  wrapUnions: true, registry: { long: BIG_LONG } as never,
-  typeHook: (s) => (typeof s === 'object' && (s as { type?: unknown }).type === 'long' ? BIG_LONG : undefined),
-});
+const writerOf = bigLongWriter;
 
 describe('Avro types as gamestream reads them', () => {
   it('reads a long of any size as JSON.parse reads its digits, with its sign', () => {

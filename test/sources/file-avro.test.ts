@@ -11,6 +11,7 @@ import { snappyCompress } from '@platformatic/wasm-utils';
 import avro from 'avsc';
 import type { Schema } from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bigLongWriter } from '../support/big-long.ts';
 import { runEngine } from '../support/truth/engine.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gs-avro-src-'));
@@ -145,23 +146,13 @@ describe('an Avro file source', () => {
 
   it('keeps the block of a datum with a 64-bit long, which validation then judges as it would in JSON', async () => {
     const path = join(dir, 'big-long.avro');
-    const BIG_LONG = avro.types.LongType.__with({
-      fromBuffer: (b: Buffer) => b.readBigInt64LE(),
-      toBuffer: (n: bigint) => {
-        const b = Buffer.alloc(8);
-        b.writeBigInt64LE(n);
-        return b;
-      },
-      fromJSON: (n: number) => BigInt(n), toJSON: (n: bigint) => Number(n), isValid: (n: unknown) => typeof n === 'bigint',
-      compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
-    });
     const schema = {
       type: 'record', name: 'GameEvent', fields: [
         { name: 'id', type: 'string' }, { name: 'user_id', type: ['string', 'long'] }, { name: 'timestamp', type: 'long' }, { name: 'type', type: 'int' },
         { name: 'client_ts_ns', type: 'long' },
       ],
     } as Schema;
-    const type = avro.Type.forSchema(schema, { wrapUnions: true, registry: { long: BIG_LONG } as never });
+    const type = bigLongWriter(schema);
     const now = BigInt(Date.now());
     const encoder = new avro.streams.BlockEncoder(type as unknown as Schema);
     const out = createWriteStream(path);
