@@ -145,7 +145,7 @@ async function duckDbQuery(cfg: Config & { warehouse: { kind: 'duckdb' } }, sql:
     const pid = opened.locked.pid === null ? 'another process' : `PID ${opened.locked.pid}`;
     const why = unreachable !== null
       ? `${path} is held by ${pid}, whose daemon file (${file}) says it serves ${d!.url}, but ${unreachable}. If the daemon is starting, retry in a moment; if it hangs, stop it; check that its ${PORT_FIX} is the one in the file`
-      : `${path} is held by ${pid}, which left no ${file}: not a gamestream daemon of this version (an older gamestream, the duckdb CLI, another program?). Stop that process, or restart the daemon with this version, and run gamestream sql again`;
+      : `${path} is held by ${pid}, which left no ${file}: a gamestream daemon still opening the file (retry in a moment), another gamestream command (etl, dlq), an older gamestream, the duckdb CLI or another program. Wait for it, or stop it, and run gamestream sql again`;
     throw new GamestreamError('warehouse_unavailable', `${why} (DuckDB: ${opened.locked.message.split('\n')[0]})`);
   }
   try {

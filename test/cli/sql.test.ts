@@ -128,7 +128,7 @@ describe('gamestream sql on a DuckDB file no daemon holds', () => {
       await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
       const r = await inProcess(['SELECT 1'], env);
       expect(r.code).toBe(1);
-      expect(r.err).toContain(`gamestream sql: warehouse_unavailable: ${path} is held by PID ${holder.pid}, which left no ${path}.daemon.json: not a gamestream daemon of this version`);
+      expect(r.err).toContain(`gamestream sql: warehouse_unavailable: ${path} is held by PID ${holder.pid}, which left no ${path}.daemon.json: a gamestream daemon still opening the file (retry in a moment), another gamestream command (etl, dlq)`);
     } finally {
       const exited = new Promise((resolve) => holder.once('exit', resolve));
       holder.kill();
