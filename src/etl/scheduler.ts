@@ -177,11 +177,11 @@ export function startScheduler(opts: SchedulerOptions): Scheduler {
         break;
       }
       if (r.noData) {
-        setWaiting(null);
         log.info({ day: date }, `ETL ${date} not run: it has no events, and no source can still bring any`);
         // Recorded, so that the catch-up of a later start does not look at the day again.
         await recordSkippedDay(wh, date, clock.now(), 'no events, and no source can still bring any').catch((err: unknown) =>
           log.warn({ err, day: date }, 'ETL: could not record a day without events in etl_runs'));
+        setWaiting(null);
         return;
       }
       if (r.eventRows > 0) break;

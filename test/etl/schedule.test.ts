@@ -392,7 +392,9 @@ describe('completeness rules', () => {
       await waitFor(() => s.state().waiting === null);
       expect(s.state().running).toBe(null);
       expect(s.state().queued).toEqual([]);
-      const runs = await t.wh.query(`SELECT strftime(date, '%Y-%m-%d') AS d, status, error FROM etl_runs WHERE task = 'dag' ORDER BY started_at, status`);
+      const dagRuns = () => t.wh.query(`SELECT strftime(date, '%Y-%m-%d') AS d, status, error FROM etl_runs WHERE task = 'dag' ORDER BY started_at, status`);
+      await waitFor(async () => (await dagRuns()).some((r) => r.status === 'skipped'));
+      const runs = await dagRuns();
       // The day without events is recorded as skipped, so a later start's catch-up does not look at it again.
       expect(runs).toEqual([{ d: D, status: 'success', error: null }, { d: '2026-11-25', status: 'skipped', error: 'no events, and no source can still bring any' }]);
       // Once a later day is done (the 26th, say), the 25th is no hole to look at again at each start.
