@@ -25,8 +25,11 @@ export interface UserState {
 /** A state as stored, with its user (the warehouses' contract). */
 export type { StoredUserState } from '../contract/checkpoint.ts';
 
-/** A price as the ETL's revenue reads it: a JSON number, or a decimal number in a string. */
-const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+/**
+ * A price as the ETL's revenue reads it (DuckDB's TRY_CAST to DECIMAL): a JSON number, or a decimal number in a
+ * string, with an exponent or not (`"1e2"`), ASCII white space around it allowed (`" 4.99"`).
+ */
+const DECIMAL = /^[ \t\n\r\v\f]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\r\v\f]*$/;
 
 export function isPaidPurchase(type: number, parameters: Record<string, unknown>): boolean {
   if (type !== PURCHASE) return false;

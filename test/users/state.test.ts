@@ -11,6 +11,9 @@ describe('user state', () => {
     expect(isPaidPurchase(2001, { price_usd: 0 })).toBe(false);
     expect(isPaidPurchase(2001, { price_usd: '-1' })).toBe(false);
     expect(isPaidPurchase(2001, { price_usd: 'free' })).toBe(false);
+    // As the ETL's revenue reads a string (DuckDB's TRY_CAST to DECIMAL): white space around it, an exponent.
+    for (const paid of [' 4.99', '4.99\n', '\t1e2', '1.5E-1', '+4.']) expect(isPaidPurchase(2001, { price_usd: paid }), JSON.stringify(paid)).toBe(true);
+    for (const not of ['\u00a04.99', '0x10', '4,99', 'e2', '1e', 'NaN', 'Infinity', ' ', '1e-9999']) expect(isPaidPurchase(2001, { price_usd: not }), JSON.stringify(not)).toBe(false);
     expect(isPaidPurchase(2001, {})).toBe(false);
     expect(isPaidPurchase(1001, { price_usd: 5 })).toBe(false);
   });

@@ -148,7 +148,8 @@ function userStamp(users: Map<string, PlayerHistory>, obj: JsonObject, ts: numbe
   if (obj.name === 'install' || obj.name === 'first_open') h.installTimes.push(ts);
   const params = (Object.hasOwn(obj, 'parameters') && obj.parameters !== null ? obj.parameters : {}) as JsonObject;
   const price = Object.hasOwn(params, 'price_usd') ? params.price_usd : undefined;
-  const positive = typeof price === 'number' ? price > 0 : typeof price === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)$/.test(price) && parseFloat(price) > 0;
+  // A string as DuckDB's TRY_CAST to DECIMAL reads it: ASCII white space around it, an exponent allowed.
+  const positive = typeof price === 'number' ? price > 0 : typeof price === 'string' && /^[ \t\n\r\v\f]*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[ \t\n\r\v\f]*$/.test(price) && Number(price) > 0;
   if (obj.type === 2001 && positive) h.paidTimes.push(ts);
   const dayOf = (ms: number): number => Math.floor(ms / 86_400_000);
   const from = h.installTimes.length > 0 ? Math.min(...h.installTimes) : Math.min(...h.times);
