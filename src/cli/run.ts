@@ -28,10 +28,9 @@ import { onInterrupts, SECOND_SIGNAL_EXIT } from './signals.ts';
 import type { Warehouse } from '../sinks/sink.ts';
 import type { WarehouseView } from '../observability/status.ts';
 import { GamestreamError } from '../errors.ts';
-import { duckDbReadOnlyRunner } from '../sinks/duckdb/read-only-query.ts';
+import { duckDbReadOnlyRunner, type HaltableSqlRunner } from '../sinks/duckdb/read-only-query.ts';
 import { daemonFilePath, removeDaemonFile, writeDaemonFile } from '../sql/daemon-file.ts';
 import { localUrl } from '../sql/loopback.ts';
-import type { SqlRunner } from '../sql/result.ts';
 import { GAMESTREAM_VERSION } from '../version.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -169,9 +168,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
   const statusVolume = new HourlyVolume();
   // POST /sql's own connection: its reads never queue behind the commits, nor the commits behind them.
   let sqlConnection: DuckDbConnection | null = null;
-  let sqlRunner: SqlRunner | null = null;
-  /** POST /sql calls not yet answered (one query runs; others are being turned away): closed only once they end. */
-  const sqlInFlight = new Set<Promise<unknown>>();
+  let sqlRunner: HaltableSqlRunner | null = null;
   const daemonFile = wc.kind === 'duckdb' ? daemonFilePath(wc.path) : null;
   const stopEtl = async (): Promise<void> => {
     await scheduler?.stop();
@@ -181,17 +178,10 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
     await obs.status.stopped();
     statusConnection?.closeSync();
     statusConnection = null;
+    // A query still running is stopped, and the connection closed only once it has ended.
+    const runner = sqlRunner;
     sqlRunner = null;
-    // A query still running is stopped, and the connection closed once it has: closed under it, the process could
-    // not exit at all (DuckDB's query thread kept it). DuckDB drops an interrupt that comes between two
-    // statements, so it is repeated until the query has ended.
-    if (sqlInFlight.size > 0 && sqlConnection) {
-      const conn = sqlConnection;
-      const again = setInterval(() => conn.interrupt(), 50);
-      conn.interrupt();
-      await Promise.all(sqlInFlight);
-      clearInterval(again);
-    }
+    await runner?.halt();
     sqlConnection?.closeSync();
     sqlConnection = null;
   };
@@ -212,11 +202,7 @@ export async function runDaemon(cfg: Config, etl: EtlConfig, observability: Obse
         : big ? `this daemon writes to BigQuery (${big.name}): gamestream sql queries BigQuery directly, with your own credentials` : null,
       run: (sql, limits, signal) => {
         if (!sqlRunner) throw new GamestreamError('warehouse_unavailable', 'the warehouse is not open yet (the daemon is starting or stopping); retry in a moment', { retryable: true });
-        const running = sqlRunner(sql, limits, signal);
-        const settled: Promise<unknown> = running.then(() => undefined, () => undefined);
-        sqlInFlight.add(settled);
-        void settled.then(() => sqlInFlight.delete(settled));
-        return running;
+        return sqlRunner(sql, limits, signal);
       },
     },
   });

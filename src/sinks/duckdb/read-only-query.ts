@@ -87,15 +87,19 @@ function jsonRows(rows: (Json | null)[][], types: DuckDBType[]): SqlCell[][] {
   return rows.map((row) => row.map((v, i) => (numeric[i] && typeof v === 'string' ? exactNumber(v) : (v as SqlCell))));
 }
 
+/** A runner that can be halted: the query running now is stopped, and halt() resolves once it has ended. */
+export type HaltableSqlRunner = SqlRunner & { halt(): Promise<void> };
+
 /**
  * A runner over `conn`, which must be a connection of its own: the queries' transactions are begun and rolled
- * back on it.
+ * back on it. Close the connection only after halt(): closed under a running query, the process cannot exit
+ * (DuckDB's query thread holds it).
  */
-export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
-  let running = false;
-  return async (sql: string, limits: SqlLimits, signal?: AbortSignal): Promise<SqlResult> => {
-    if (running) throw sqlBusyError();
-    running = true;
+export function duckDbReadOnlyRunner(conn: DuckDBConnection): HaltableSqlRunner {
+  /** The query running now (one at a time): how to stop it, and when it has ended. */
+  let current: { halt(): void; ended: Promise<void> } | null = null;
+  const run = async (sql: string, limits: SqlLimits, signal?: AbortSignal): Promise<SqlResult> => {
+    if (current) throw sqlBusyError();
     const t0 = Date.now();
     let timedOut = false;
     // DuckDB drops an interrupt that comes between two statements (during the checks, before the query has
@@ -111,9 +115,19 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
     }, limits.timeoutMs);
     const abandon = (): void => stop();
     signal?.addEventListener('abort', abandon);
+    let halted = false;
+    let ended!: () => void;
+    current = {
+      halt: () => {
+        halted = true;
+        stop();
+      },
+      ended: new Promise<void>((r) => (ended = r)),
+    };
     const stopped = (): void => {
       if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
       if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away');
+      if (halted) throw new GamestreamError('sql_failed', 'the query was stopped: the daemon is stopping');
     };
     let begun = false;
     try {
@@ -145,6 +159,7 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
     } catch (err) {
       if (timedOut) throw sqlTimeoutError(limits.timeoutMs);
       if (signal?.aborted) throw new GamestreamError('sql_failed', 'the query was stopped: its client went away', { cause: err });
+      if (halted) throw new GamestreamError('sql_failed', 'the query was stopped: the daemon is stopping', { cause: err });
       if (err instanceof GamestreamError) throw err;
       // DuckDB's own words: a missing table, a type error, a read refused by the READ ONLY transaction.
       const msg = (err as Error).message;
@@ -156,9 +171,18 @@ export function duckDbReadOnlyRunner(conn: DuckDBConnection): SqlRunner {
       signal?.removeEventListener('abort', abandon);
       // The next statement on the connection also ends a stream left unread (a result cut at the row limit).
       if (begun) await conn.run('ROLLBACK').catch(() => conn.run('ROLLBACK').catch(() => undefined));
-      running = false;
+      current = null;
+      ended();
     }
   };
+  return Object.assign(run, {
+    async halt(): Promise<void> {
+      const c = current;
+      if (!c) return;
+      c.halt();
+      await c.ended;
+    },
+  });
 }
 
 /** The PID DuckDB names as holding a file's lock, when it does. */
