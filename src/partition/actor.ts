@@ -191,11 +191,15 @@ export class PartitionActor implements ActorLifecycle {
     return out;
   }
 
+  /** The record is an Avro datum: of the file's schema, or Confluent-framed on a topic; else JSON text. */
+  private isAvro(bytes: Uint8Array): boolean {
+    return !!this.s.avro || (!!this.s.confluent && ConfluentAvro.isFramed(bytes));
+  }
+
   /** A record's bytes as an object: the file's Avro schema, a Confluent-framed datum's, or JSON. */
   private decode(bytes: Uint8Array): Decoded {
-    if (this.s.avro) return this.s.avro.decode(bytes, this.s.maxEventBytes);
-    if (this.s.confluent && ConfluentAvro.isFramed(bytes)) return this.s.confluent.decode(bytes, this.s.maxEventBytes);
-    return decodeJson(bytes, this.s.maxEventBytes);
+    if (!this.isAvro(bytes)) return decodeJson(bytes, this.s.maxEventBytes);
+    return this.s.avro ? this.s.avro.decode(bytes, this.s.maxEventBytes) : this.s.confluent!.decode(bytes, this.s.maxEventBytes);
   }
 
   /** The record's event, or null when it became a dead letter. */
@@ -290,8 +294,7 @@ export class PartitionActor implements ActorLifecycle {
   }
 
   private deadLetter(rec: RawRecord, r: Rejection, ip: string | null, receivedAtMs: number): void {
-    const avro = this.s.avro !== null && this.s.avro !== undefined || (!!this.s.confluent && ConfluentAvro.isFramed(rec.bytes));
-    this.pushDeadLetter(rec, r, rawForDeadLetter(rec.bytes, ip, avro), receivedAtMs);
+    this.pushDeadLetter(rec, r, rawForDeadLetter(rec.bytes, ip, this.isAvro(rec.bytes)), receivedAtMs);
   }
 
   private pushDeadLetter(rec: RawRecord, r: Rejection, raw: { raw: string; encoding: 'utf8' | 'base64' }, receivedAtMs: number): void {

@@ -18,19 +18,14 @@ export function rawForDeadLetter(bytes: Uint8Array, ip: string | null, avro = fa
   const ipv6 = ip !== null && ip.includes(':') ? ip : null;
   // An Avro datum is binary even when its bytes happen to be UTF-8 text (short strings' lengths are ASCII bytes).
   if (avro || !isUtf8(buf) || buf.indexOf(0) !== -1) {
-    // latin1 maps bytes 1:1, so ASCII addresses inside binary records are masked as well.
-    const latin1 = buf.toString('latin1');
-    let text: string;
-    if (avro) {
-      // Keeping their length: an Avro string's length is written before it, and the datum must still decode when
-      // it is fixed by hand. The record's own address wherever it is, IPv4 too: the next field's length byte may
-      // be an ASCII digit glued to it (a 24-character string's length is "0"), which hides it from the scan.
-      text = maskIpsSameLength(latin1);
-      if (ip !== null && /^[\x00-\x7f]*$/.test(ip)) text = text.replaceAll(ip, maskIpsSameLength(ip));
-    } else {
-      text = maskIps(latin1);
-      if (ipv6 !== null && /^[\x00-\x7f]*$/.test(ipv6)) text = text.replaceAll(ipv6, maskIps(ipv6));
-    }
+    // latin1 maps bytes 1:1, so ASCII addresses inside binary records are masked as well. An Avro datum keeps its
+    // length: a string's length is written before it, and the datum must still decode when it is fixed by hand.
+    // Its own address is masked wherever it is, IPv4 too: the next field's length byte may be an ASCII digit glued
+    // to it (a 24-character string's length is "0"), which hides it from the scan.
+    const mask = avro ? maskIpsSameLength : maskIps;
+    const own = avro ? ip : ipv6;
+    let text = mask(buf.toString('latin1'));
+    if (own !== null && /^[\x00-\x7f]*$/.test(own)) text = text.replaceAll(own, mask(own));
     return { raw: Buffer.from(text, 'latin1').toString('base64'), encoding: 'base64' };
   }
   let text = maskIps(buf.toString('utf8'));
