@@ -112,6 +112,13 @@ async function recorded(deps: DagDeps, write: () => Promise<void>): Promise<void
   }
 }
 
+/** A run whose history cannot be written is a failed run: counted, reported to the metrics and alerted. */
+async function unrecordedRun(deps: DagDeps, runId: string, day: string, durationMs: number, error: string): Promise<void> {
+  deps.counters.runsFailed++;
+  deps.onTask?.({ task: 'dag', status: 'failed', durationMs });
+  await sendAlert(deps, { event: 'etl_run_failed', run_id: runId, date: day, error });
+}
+
 async function sendAlert(deps: DagDeps, body: Record<string, unknown>): Promise<void> {
   const url = deps.config.alertWebhook;
   if (url === null) return;
@@ -185,9 +192,7 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
     await recorded(deps, () => recordStart(wh, runId, day, 'dag', 1, clock.now()));
   } catch (err) {
     // Nothing ran; still a failed run for the metrics, EtlFailing and the alert webhook, not only a log line.
-    deps.counters.runsFailed++;
-    deps.onTask?.({ task: 'dag', status: 'failed', durationMs: 0 });
-    await sendAlert(deps, { event: 'etl_run_failed', run_id: runId, date: day, error: `the run could not be recorded in etl_runs: ${(err as Error).message}` });
+    await unrecordedRun(deps, runId, day, 0, `the run could not be recorded in etl_runs: ${(err as Error).message}`);
     throw err;
   }
   deps.log.info({ runId, day }, 'ETL run started');
@@ -252,9 +257,7 @@ export async function runDag(deps: DagDeps, day: string, runId = newRunId(day, d
       return { runId, date: day, status, tasks };
     }
     deps.log.error({ err, runId, day, status }, 'ETL run finished but could not be recorded in etl_runs; the day will be run again');
-    deps.counters.runsFailed++;
-    deps.onTask?.({ task: 'dag', status: 'failed', durationMs: clock.now() - runStartedAt });
-    await sendAlert(deps, { event: 'etl_run_failed', run_id: runId, date: day, error: `finished ${status} but could not be recorded in etl_runs: ${(err as Error).message}` });
+    await unrecordedRun(deps, runId, day, clock.now() - runStartedAt, `finished ${status} but could not be recorded in etl_runs: ${(err as Error).message}`);
     return { runId, date: day, status: 'failed', tasks };
   }
   if (status === 'success') deps.counters.runsSucceeded++;
