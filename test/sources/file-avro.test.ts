@@ -17,8 +17,10 @@ import { runEngine } from '../support/truth/engine.ts';
 const dir = mkdtempSync(join(tmpdir(), 'gs-avro-src-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function writeFile(path: string, schema: Schema, datums: Record<string, unknown>[], blockSize?: number): Promise<void> {
-  const encoder = new avro.streams.BlockEncoder(avro.Type.forSchema(schema) as unknown as Schema, blockSize ? { blockSize } : {});
+/** An Avro container file of `datums`: `schema` as avsc reads it, or a type of the test's own (longs as BigInts). */
+async function writeFile(path: string, schema: Schema | avro.Type, datums: Record<string, unknown>[], blockSize?: number, encoderOptions?: Record<string, unknown>): Promise<void> {
+  const type = avro.Type.isType(schema) ? schema : avro.Type.forSchema(schema);
+  const encoder = new avro.streams.BlockEncoder(type as unknown as Schema, { ...(blockSize ? { blockSize } : {}), ...encoderOptions } as never);
   const out = createWriteStream(path);
   encoder.pipe(out);
   for (const d of datums) encoder.write(d);
@@ -152,17 +154,10 @@ describe('an Avro file source', () => {
         { name: 'client_ts_ns', type: 'long' },
       ],
     } as Schema;
-    const type = bigLongWriter(schema);
     const now = BigInt(Date.now());
-    const encoder = new avro.streams.BlockEncoder(type as unknown as Schema);
-    const out = createWriteStream(path);
-    encoder.pipe(out);
     // One block: the middle datum's user_id is 2^60, and every datum has a nanosecond stamp beyond 2^53.
-    for (let i = 0; i < 3; i++) {
-      encoder.write({ id: `b${i}`, user_id: i === 1 ? { long: 2n ** 60n } : { string: `u${i}` }, timestamp: now, type: 1001, client_ts_ns: now * 1_000_000n });
-    }
-    encoder.end();
-    await once(out, 'close');
+    await writeFile(path, bigLongWriter(schema), Array.from({ length: 3 }, (_, i) => (
+      { id: `b${i}`, user_id: i === 1 ? { long: 2n ** 60n } : { string: `u${i}` }, timestamp: now, type: 1001, client_ts_ns: now * 1_000_000n })));
     const r = await run(path);
     expect(r.code, r.stderr).toBe(0);
     expect(totals(r.stdout)).toEqual([2, 1]);
@@ -209,12 +204,7 @@ describe('an Avro file source', () => {
     };
     for (const codec of ['snappy', 'zstandard'] as const) {
       const path = join(dir, `${codec}.avro`);
-      const encoder = new avro.streams.BlockEncoder(avro.Type.forSchema(SCHEMA) as unknown as Schema, { codec, codecs, blockSize: 800 } as never);
-      const out = createWriteStream(path);
-      encoder.pipe(out);
-      for (let i = 0; i < 100; i++) encoder.write(datum(i));
-      encoder.end();
-      await once(out, 'close');
+      await writeFile(path, SCHEMA, Array.from({ length: 100 }, (_, i) => datum(i)), 800, { codec, codecs });
       const r = await run(path);
       expect(r.code, `${codec}: ${r.stderr}`).toBe(0);
       expect(totals(r.stdout), codec).toEqual([100, 0]);
